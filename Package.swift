@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Portcullis",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "portcullis", targets: ["portcullis"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // C libraries, each wrapped once.
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // Pure stages.
+        .target(name: "Core"),
+        .target(name: "Configuration", dependencies: ["Core"]),
+        .target(name: "Filter", dependencies: ["CPCRE2", "Configuration", "Core"]),
+        .target(name: "Jail", dependencies: ["Filter", "Configuration"]),
+
+        // I/O stages.
+        .target(name: "Firewall", dependencies: ["CNFTables", "Configuration", "Core"]),
+        .target(name: "Store", dependencies: ["CSQLite", "Core"]),
+        .target(name: "Control", dependencies: ["Core"]),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "portcullis",
+            dependencies: [
+                "Configuration", "Filter", "Jail", "Daemon", "Control",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Sample-suite harness: checks `# failJSON:` annotated logs against filters.
+        .executableTarget(name: "portcullis-samples", dependencies: ["Configuration", "Filter"]),
+
+        .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
+
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration"]),
+        .testTarget(name: "JailTests", dependencies: ["Jail", "PortcullisTestKit"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit"]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

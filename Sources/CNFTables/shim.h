@@ -1,0 +1,4 @@
+#ifndef PORTCULLIS_CNFTABLES_SHIM_H
+#define PORTCULLIS_CNFTABLES_SHIM_H
+#include <nftables/libnftables.h>
+#endif

@@ -1,0 +1,4 @@
+#ifndef PORTCULLIS_CSYSTEMD_SHIM_H
+#define PORTCULLIS_CSYSTEMD_SHIM_H
+#include <systemd/sd-journal.h>
+#endif

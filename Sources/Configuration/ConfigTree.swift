@@ -1,0 +1,1 @@
+// Configuration — INI with fail2ban semantics

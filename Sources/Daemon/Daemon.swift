@@ -1,0 +1,1 @@
+// \(m) — placeholder, see ARCHITECTURE.md
