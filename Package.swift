@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Core"),
         .target(name: "Configuration", dependencies: ["Core"]),
         .target(name: "Filter", dependencies: ["CPCRE2", "Configuration", "Core"]),
-        .target(name: "Jail", dependencies: ["Filter", "Configuration"]),
+        .target(name: "Jail", dependencies: ["Core"]),
 
         // I/O stages.
         .target(name: "Firewall", dependencies: ["CNFTables", "Configuration", "Core"]),
@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration"]),
-        .testTarget(name: "JailTests", dependencies: ["Jail", "PortcullisTestKit"]),
+        .testTarget(name: "JailTests", dependencies: ["Jail", "Core"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ControlTests", dependencies: ["Control"]),
