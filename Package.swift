@@ -30,10 +30,11 @@ let package = Package(
         .target(name: "Firewall", dependencies: ["CNFTables", "Configuration", "Core"]),
         .target(name: "Store", dependencies: ["CSQLite", "Core"]),
         .target(name: "Control", dependencies: ["Core"]),
+        .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd",
+                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ControlTests", dependencies: ["Control"]),
+        .testTarget(name: "LogSourceTests", dependencies: ["LogSource"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit"]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
