@@ -49,6 +49,9 @@ let package = Package(
         // Sample-suite harness: checks `# failJSON:` annotated logs against filters.
         .executableTarget(name: "portcullis-samples", dependencies: ["Configuration", "Filter"]),
 
+        // Child process for StoreTests' crash-durability test.
+        .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
+
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
@@ -56,7 +59,7 @@ let package = Package(
         .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration"]),
         .testTarget(name: "JailTests", dependencies: ["Jail", "PortcullisTestKit"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe"]),
         .testTarget(name: "ControlTests", dependencies: ["Control"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit"]),
         .testTarget(name: "CLITests", dependencies: []),
