@@ -261,9 +261,10 @@ private final class StateBox: @unchecked Sendable {
         }
         let bans = remainingBans()
         do {
+            let start = clock.now
             try send(
                 ruleset.rebuild(jails: jails, bans: bans), context: context, syntax: ruleset.configuration.syntax)
-            onEvent(.restored(bans: bans.count))
+            onEvent(.restored(bans: bans.count, took: start.duration(to: clock.now)))
         } catch {
             onEvent(.restoreFailed(error.description))
         }
