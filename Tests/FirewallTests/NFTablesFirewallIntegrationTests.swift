@@ -137,6 +137,14 @@ struct NFTablesFirewallIntegrationTests {
             #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+
+            // 4. someone flushes our chain (rules gone, sets intact), then deletes it.
+            for command in [["flush", "chain", "inet", "portcullis", "bans"], ["delete", "chain", "inet", "portcullis", "bans"]] {
+                let restoresBefore = events.withLock { $0.count }
+                try lab.nft(command)
+                #expect(await NetnsLab.eventually { events.withLock { $0.count } > restoresBefore })
+                #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            }
         }
     }
 
