@@ -1,3 +1,4 @@
+import Configuration
 import Core
 
 /// One fail2ban regex compiled for PCRE2, with the group numbers the engine looks at.
@@ -6,7 +7,7 @@ final class FilterRegex: @unchecked Sendable {
     let pattern: Pattern
     /// The regex as written in the filter.
     let source: String
-    let location: FilterSourceLocation?
+    let location: SourceLocation?
     /// Every named group: name → group numbers, in a stable order.
     let namedGroups: [(name: String, groups: [Int])]
     let ip4: [Int]
@@ -25,7 +26,7 @@ final class FilterRegex: @unchecked Sendable {
     let translated: String
     let ascii: Bool
 
-    init(_ value: FilterValue, multiline: Bool, useDNS: Bool) throws(FilterError) {
+    init(_ value: ConfigValue, multiline: Bool, useDNS: Bool) throws(FilterError) {
         let text = value.value
         if text.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\n" }) {
             throw FilterError(
@@ -90,9 +91,10 @@ protocol LineDateFinder: AnyObject {
 /// Immutable and shareable; each worker makes its own `LineProcessor`.
 ///
 /// ```swift
-/// let filter = try CompiledFilter(FilterDefinition(failregex: [FilterValue("^Failed password for .* from <HOST>")]))
+/// let config = try ConfigTree(root: "/etc/fail2ban").loadFilter("sshd[mode=aggressive]")
+/// let filter = try CompiledFilter(config)
 /// let p = try filter.makeProcessor()
-/// var line = "Failed password for root from 192.0.2.7 port 22"
+/// var line = "Nov 28 09:16:05 srv sshd[32310]: Failed password for root from 192.0.2.7 port 22 ssh2"
 /// let outcome = line.withUTF8 { p.process($0) }   // .matched; p.failures[0].address == 192.0.2.7
 /// ```
 public final class CompiledFilter: @unchecked Sendable {
@@ -116,12 +118,12 @@ public final class CompiledFilter: @unchecked Sendable {
     public var ignoreregexSources: [String] { ignoreregex.map(\.source) }
 
     /// Compiles a filter. Throws `FilterError` naming the file and line of the regex at fault.
-    public convenience init(_ definition: FilterDefinition, options: FilterOptions = .init()) throws(FilterError) {
+    public convenience init(_ definition: FilterConfiguration, options: FilterOptions = .init()) throws(FilterError) {
         try self.init(definition, options: options, dateFinder: nil)
     }
 
     init(
-        _ definition: FilterDefinition, options: FilterOptions,
+        _ definition: FilterConfiguration, options: FilterOptions,
         dateFinder: (@Sendable () throws(FilterError) -> LineDateFinder?)?
     ) throws(FilterError) {
         let maxLines = options.maxLines ?? definition.maxlines ?? 1

@@ -1,3 +1,4 @@
+import Configuration
 import Core
 
 #if canImport(Glibc)
@@ -7,64 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// Where a regex came from: a filter file and line (for error messages).
-public struct FilterSourceLocation: Sendable, Hashable, CustomStringConvertible {
-    /// The file the value was read from.
-    public var file: String
-    /// 1-based line of the value in `file`.
-    public var line: Int
-    /// Creates a location.
-    public init(file: String, line: Int) {
-        self.file = file
-        self.line = line
-    }
-    /// `file:line`.
-    public var description: String { "\(file):\(line)" }
-}
-
-/// A filter option value with its origin (a regex, a date pattern, …).
-public struct FilterValue: Sendable, Hashable {
-    /// The text of the value.
-    public var value: String
-    /// Where it was written, when known.
-    public var location: FilterSourceLocation?
-    /// Creates a value.
-    public init(_ value: String, location: FilterSourceLocation? = nil) {
-        self.value = value
-        self.location = location
-    }
-}
-
-/// The parts of a resolved filter the engine needs (fail2ban's `[Definition]` after interpolation).
-///
-/// ```swift
-/// let def = FilterDefinition(failregex: [FilterValue(#"^Failed password for \S+ from <HOST>"#)])
-/// let filter = try CompiledFilter(def)
-/// ```
-public struct FilterDefinition: Sendable {
-    /// Failure regexes, in order (first match wins).
-    public var failregex: [FilterValue]
-    /// Ignore regexes.
-    public var ignoreregex: [FilterValue]
-    /// Optional prefix regex, usually with `<F-CONTENT>…</F-CONTENT>`.
-    public var prefregex: FilterValue?
-    /// The filter's `datepattern`, if any.
-    public var datepattern: FilterValue?
-    /// The filter's `maxlines` (lines kept for multi-line regexes), if any.
-    public var maxlines: Int?
-    /// Creates a definition.
-    public init(
-        failregex: [FilterValue], ignoreregex: [FilterValue] = [], prefregex: FilterValue? = nil,
-        datepattern: FilterValue? = nil, maxlines: Int? = nil
-    ) {
-        self.failregex = failregex
-        self.ignoreregex = ignoreregex
-        self.prefregex = prefregex
-        self.datepattern = datepattern
-        self.maxlines = maxlines
-    }
-}
 
 /// A filter that cannot be compiled: bad regex, regex without an address/id group, bad date pattern.
 public struct FilterError: Error, Sendable, CustomStringConvertible {
@@ -86,10 +29,10 @@ public struct FilterError: Error, Sendable, CustomStringConvertible {
     /// A message for a person: what is wrong and what to do.
     public var message: String
     /// The file and line of the offending value, when known.
-    public var location: FilterSourceLocation?
+    public var location: SourceLocation?
 
     /// Creates an error.
-    public init(code: Code, message: String, location: FilterSourceLocation? = nil) {
+    public init(code: Code, message: String, location: SourceLocation? = nil) {
         self.code = code
         self.message = message
         self.location = location

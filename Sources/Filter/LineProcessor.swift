@@ -258,11 +258,11 @@ public final class LineProcessor {
         return anyFailure ? .matched : .missed
     }
 
-    /// fail2ban's alternative groups: `alt_NAME` fills `NAME` when that is unset.
+    /// fail2ban's alternative groups: a non-empty `alt_NAME` fills `NAME` when that is unset or empty.
     private func applyAlternatives(_ fields: inout [String: String]) {
-        for (key, value) in fields where key.hasPrefix("alt_") {
+        for (key, value) in fields where key.hasPrefix("alt_") && !value.isEmpty {
             let name = String(key.dropFirst(4))
-            if fields[name] == nil { fields[name] = value }
+            if (fields[name] ?? "").isEmpty { fields[name] = value }
         }
         for (key, value) in fields where key.hasPrefix("tuple_") {
             let name = String(key.dropFirst(6))
@@ -285,7 +285,8 @@ public final class LineProcessor {
                 failure.address = IPAddress(fid)
             } else {
                 failure.address = IPAddress(ip)
-                failure.host = failure.address?.description ?? ip
+                // fail2ban reports an IPv4 as written (so `192.030.0.6` stays as it is) and an IPv6 normalised.
+                failure.host = fields["ip4"] != nil ? ip : (failure.address?.description ?? ip)
             }
             return ([failure], false)
         }

@@ -10,6 +10,8 @@
 ///   pending and added to the next failure of the same id.
 /// - A failure's lines are the pending ones plus its own; pending lines are then cleared. A failure that has no
 ///   address yet (nothing to report) keeps its lines for the next failure of the id.
+/// - A failure without an address (nothing to report yet) keeps its lines; a later `<F-NOFAIL>` line of the id
+///   then reports it (with its address) instead of forgiving it, while `<F-MLFGAINED>` drops it.
 /// - `<F-MLFFORGET>` removes the entry after this line.
 /// - At most 100 entries, each kept 5 minutes after it was created (oldest dropped first).
 struct MultiLineFailureCache {
@@ -70,6 +72,11 @@ struct MultiLineFailureCache {
             existed = false
         }
         if entry.users.count > 1 { noFail = false }
+        // A failure still waiting for its address is not forgiven by a plain no-failure line (it supplies the
+        // address instead); a gained session drops it.
+        if !entry.held.isEmpty {
+            if gained && noFail { entry.held = [] } else { noFail = false }
+        }
 
         var lines: [String] = []
         if !noFail {
@@ -90,9 +97,9 @@ struct MultiLineFailureCache {
         } else {
             insert(mlfid, entry, time: time)
         }
-        var fields = entry.fields
-        if !entry.users.isEmpty { fields["users"] = nil }
-        return Merged(fields: fields, lines: lines, users: entry.users.sorted(), isNoFail: noFail)
+        // A forgotten id that was never cached keeps no user list (as fail2ban).
+        let users = forget && !existed ? [] : entry.users.sorted()
+        return Merged(fields: entry.fields, lines: lines, users: users, isNoFail: noFail)
     }
 
     private mutating func remove(_ key: String) {

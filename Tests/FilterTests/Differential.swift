@@ -1,3 +1,4 @@
+import Configuration
 import Core
 import Foundation
 import Testing
@@ -36,19 +37,21 @@ final class TestDates: LineDateFinder {
             cal.timeZone = TimeZone(identifier: "UTC")!
             return (0..<19, cal.date(from: c)!.timeIntervalSince1970)
         case .syslog:
-            // "Mon dd hh:mm:ss" at the start; time is not checked by the tests that use this.
-            guard line.count >= 15, line[3] == 0x20, line[6] == 0x20, line[9] == 0x3A, line[12] == 0x3A,
-                digits(4, 2) != nil, digits(7, 2) != nil
-            else { return nil }
-            return (0..<15, 0)
+            // "Mon d hh:mm:ss" or an ISO 8601 stamp at the start; time is not checked by the tests that use this.
+            guard syslog.matches(line, anchored: true), let r = syslog.range(0) else { return nil }
+            return (r, 0)
         }
     }
+
+    private lazy var syslog = try! Pattern(
+        #"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:?\d\d|Z)?"#
+    ).makeMatcher()
 }
 
 extension CompiledFilter {
     /// A filter whose processors cut dates with `kind`.
     static func testing(
-        _ def: FilterDefinition, options: FilterOptions = .init(), dates: TestDates.Kind? = .iso
+        _ def: FilterConfiguration, options: FilterOptions = .init(), dates: TestDates.Kind? = .iso
     ) throws -> CompiledFilter {
         try CompiledFilter(def, options: options, dateFinder: { () throws(FilterError) -> LineDateFinder? in
             dates.map { TestDates($0) }
@@ -60,7 +63,7 @@ extension CompiledFilter {
 enum Differential {
     /// Runs both over `lines`; returns a description of every difference (empty when they agree).
     static func compare(
-        _ def: FilterDefinition, spec: [String: Any], lines: [String], checkAll: Bool = false,
+        _ def: FilterConfiguration, spec: [String: Any], lines: [String], checkAll: Bool = false,
         dates: TestDates.Kind? = .iso, compareTime: Bool = true
     ) throws -> [String] {
         var spec = spec

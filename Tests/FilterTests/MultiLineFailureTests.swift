@@ -1,3 +1,4 @@
+import Configuration
 import Testing
 
 @testable import Filter
@@ -16,8 +17,8 @@ import Testing
         #"^fail2 <F-USER>\S+</F-USER>$"#,
         #"^gainednf <F-MLFGAINED>ok</F-MLFGAINED> <F-USER>\S+</F-USER>$"#,
     ]
-    static var definition: FilterDefinition {
-        FilterDefinition(failregex: failregex.map { FilterValue($0) }, prefregex: FilterValue(prefregex))
+    static var definition: FilterConfiguration {
+        FilterConfiguration(name: "test", file: "test.conf", failregex: failregex.map { ConfigValue($0) }, prefregex: ConfigValue(prefregex))
     }
     static var spec: [String: Any] { ["failregex": failregex, "prefregex": prefregex] }
 

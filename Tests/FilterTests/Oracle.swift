@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import Testing
 
@@ -101,7 +102,7 @@ main()
 
     /// Runs the oracle with `spec` (JSON object) over `lines`.
     /// The resolved definition of an installed fail2ban filter (`name`, with `opts` such as `mode`).
-    static func definition(filter name: String, opts: [String: String] = [:]) throws -> FilterDefinition {
+    static func definition(filter name: String, opts: [String: String] = [:]) throws -> FilterConfiguration {
         let data = try runRaw(spec: ["filter": name, "opts": opts, "dump": true], lines: [])
         struct Def: Decodable {
             var failregex: [String]
@@ -111,9 +112,9 @@ main()
             var datepattern: String?
         }
         let d = try JSONDecoder().decode(Def.self, from: data)
-        return FilterDefinition(
-            failregex: d.failregex.map { FilterValue($0) }, ignoreregex: d.ignoreregex.map { FilterValue($0) },
-            prefregex: d.prefregex.map { FilterValue($0) }, datepattern: d.datepattern.map { FilterValue($0) },
+        return FilterConfiguration(name: "test", file: "test.conf", 
+            failregex: d.failregex.map { ConfigValue($0) }, ignoreregex: d.ignoreregex.map { ConfigValue($0) },
+            prefregex: d.prefregex.map { ConfigValue($0) }, datepattern: d.datepattern.map { ConfigValue($0) },
             maxlines: d.maxlines)
     }
 
