@@ -3,7 +3,8 @@
 /// - `%(name)s` looks in `vars` (filter/action arguments), then the section, then `[DEFAULT]`; a value found in
 ///   `[DEFAULT]` is still interpolated in the context of the section asked for (so `%(__name__)s` in DEFAULT is the
 ///   jail's name).
-/// - `%(section/name)s` reads another section; `default/` means `[DEFAULT]`.
+/// - `%(section/name)s` reads another section; `%(default/name)s` takes DEFAULT's value but resolves its own
+///   references for the section asking (as fail2ban does for `action_ = %(default/action_)s[…]`).
 /// - `%(known/name)s` is the value `name` had before the file that last set it (in this section, else DEFAULT).
 /// - `%(__name__)s` is the section's name; `%%` is a literal `%`.
 /// - References nest at most 10 deep (as Python's `MAX_INTERPOLATION_DEPTH`); a loop is reported as an error.
@@ -141,6 +142,17 @@ struct Interpolator: Sendable {
             let option = String(name[name.index(after: slash)...])
             if prefix == "known" {
                 found = findKnown(option, ctx: ctx)
+            } else if prefix == "default" {
+                // `%(default/x)s` takes DEFAULT's value but resolves it for the section asking (as fail2ban).
+                let values = store.values(section: ConfigStore.defaultSection, option: option)
+                if let last = values.last {
+                    found = (
+                        last,
+                        Context(
+                            section: ctx.section, option: option, historySection: ConfigStore.defaultSection,
+                            index: values.count - 1)
+                    )
+                }
             } else if let section = store.findSection(prefix) {
                 found = find(option, in: section)
             }
