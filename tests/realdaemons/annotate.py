@@ -60,6 +60,21 @@ RULES = {
             (r"^Accepted ", set(), "successful login"),
         ],
     },
+    "dovecot": {
+        "modes": ["normal", "verbose", "aggressive", "verbose-aggressive"],
+        # syslog/journal lines carry "dovecot: "; Dovecot's own log_path file has only the process name.
+        "prefix": r"^(?:(?:\S+ )?dovecot: )?(?P<msg>[a-z][a-z0-9-]*(?:\([^)]*\))?(?:<[^>]*>)*: .*)$",
+        "rules": [
+            (r"^[a-z0-9]+-login: (?:Info: )?\S.*\(auth failed, \d+ attempts", {"normal", "aggressive"},
+             "login process: a connection whose login attempts failed"),
+            (r"^auth(?:-worker\(\d+\))?: (?:Info: )?[a-z0-9-]+\(.*\): (?:Password mismatch|unknown user|"
+             r"Username character disallowed|pam_authenticate\(\) failed)",
+             {"verbose", "verbose-aggressive"}, "auth process (auth_verbose=yes): one failed attempt"),
+            (r"^[a-z0-9]+-login: (?:Info: )?\S.*\((?:no auth attempts|client didn't finish SASL auth)",
+             {"aggressive", "verbose-aggressive"}, "login process: a connection that never completed an attempt"),
+            (r"^[a-z0-9]+-login: (?:Info: )?Login: ", set(), "successful login"),
+        ],
+    },
 }
 
 
@@ -79,6 +94,7 @@ def shape(message):
     for a in ATTACKERS + LEGIT:
         s = s.replace(a, "ADDR")
     s = re.sub(r"SHA256:\S+", "FP", s)
+    s = re.sub(r"<[A-Za-z0-9+/]{8,}>", "<SESSION>", s)
     s = re.sub(r"\d+", "0", s)
     return s
 
@@ -87,7 +103,8 @@ def main():
     daemon, dirs = sys.argv[1], sys.argv[2:]
     spec = RULES[daemon]
     modes = spec["modes"]
-    prog = re.compile(r"^(?:\S+ )?(?:%s)(?:\[\d+\])?: (?P<msg>.*)$" % spec["program"])
+    prog = re.compile(spec["prefix"] if "prefix" in spec else
+                      r"^(?:\S+ )?(?:%s)(?:\[\d+\])?: (?P<msg>.*)$" % spec["program"])
     rules = [(re.compile(r), set(m), d) for r, m, d in spec["rules"]]
     users = set()
     entries = []  # (vector, line, annotation)

@@ -6,7 +6,8 @@ reported on stderr, never raised. TLS certificates are not verified (the server'
 
 Usage:
   clients.py imap  HOST PORT USER PASSWORD METHOD [COUNT]   METHOD: login | plain | login-sasl | cram-md5 |
-                                                                    scram-sha-1 | scram-sha-256
+                                                                    scram-sha-1 | scram-sha-256 |
+                                                                    none (no attempt) | abandon (SASL halfway)
   clients.py pop3  HOST PORT USER PASSWORD METHOD [COUNT]   METHOD: user | plain | cram-md5 | scram-sha-1 | …
   clients.py smtp  HOST PORT USER PASSWORD METHOD [COUNT]   METHOD: plain | login-sasl | cram-md5 | scram-…
   clients.py smtp-rcpt HOST PORT HELO SENDER RECIPIENT      one unauthenticated mail transaction
@@ -104,6 +105,18 @@ def imap(host, port, user, password, method, count):
     kw = {"ssl_context": tls_context()} if port == 993 else {}
     conn = cls(host, port, timeout=TIMEOUT, **kw)
     ok = True
+    if method == "none":
+        # Connect and leave without trying to log in.
+        conn.logout()
+        return False
+    if method == "abandon":
+        # Start a SCRAM exchange, send the first message, and hang up halfway.
+        conn.send(b"a1 AUTHENTICATE SCRAM-SHA-256\r\n")
+        conn.readline()
+        conn.send(base64.b64encode(Scram("sha256", user, password).step(None).encode()) + b"\r\n")
+        conn.readline()
+        conn.shutdown()
+        return False
     for _ in range(count):
         try:
             if method == "login":

@@ -97,6 +97,7 @@ rd_stop_all() {
     rd_stop_pidfile "$RD_T/run/sshd.pid"
     rd_stop_pidfile "$RD_T/dovecot/run/master.pid"
     rd_stop_pidfile "$RD_T/postfix/spool/pid/master.pid"
+    rd_stop_pidfile "$RD_T/run/dnsd.pid"
     rd_stop_pidfile "$RD_T/run/rsyslogd.pid"
     local pid
     for pid in "${RD_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
@@ -364,6 +365,8 @@ rd_dovecot() {
     mkdir -p "$d"/{run,state,mail} "$RD_T/postfix/spool/private"
     chmod 755 "$d" "$d/run"
     chmod 1777 "$d/mail"
+    # The auth socket for Postfix lives in Postfix's private queue directory, which Postfix wants to own.
+    chown postfix "$RD_T/postfix/spool/private"; chmod 700 "$RD_T/postfix/spool/private"
     cat >"$d/users" <<USERS
 $RD_LEGIT_USER:{PLAIN}$RD_LEGIT_PASS::::::
 $RD_OTHER_USER:{PLAIN}$RD_OTHER_PASS::::::
@@ -468,6 +471,21 @@ rd_dovecot_attacks() {
     rd_mail "$ns" imap "$a" 993 "u rip=$RD_LEG6" wrong-password scram-sha-1
 }
 
+# rd_dovecot_attacks_short ADDR: a few of the attacks (Dovecot's per-address auth penalty makes each attempt slow).
+rd_dovecot_attacks_short() {
+    local a=$1 ns=$RD_NS_ATK
+    rd_log "dovecot attacks (short) on $a"
+    rd_mail "$ns" imap "$a" 993 "$RD_LEGIT_USER" wrong-password login
+    rd_mail "$ns" imap "$a" 143 nosuchuser wrong-password plain
+    rd_mail "$ns" imap "$a" 993 "$RD_LEGIT_USER" wrong-password scram-sha-256
+    rd_mail "$ns" pop3 "$a" 995 "$RD_LEGIT_USER" wrong-password user
+    rd_mail "$ns" pop3 "$a" 110 nosuchuser wrong-password user
+    rd_mail "$ns" imap "$a" 993 "$RD_OTHER_USER" wrong-password login 2
+    rd_mail "$ns" imap "$a" 993 "admin>, rip=$RD_LEG4" wrong-password plain
+    rd_mail "$ns" imap "$a" 993 "" "" none                                     # connects, never tries
+    rd_mail "$ns" imap "$a" 993 "$RD_LEGIT_USER" wrong-password abandon        # gives up halfway through SASL
+}
+
 # rd_dovecot_legit ADDR: the legitimate user reads mail over IMAP and POP3.
 rd_dovecot_legit() {
     local a=$1
@@ -486,9 +504,170 @@ rd_capture_dovecot() {
     rd_dovecot_attacks "$RD_SRV6"
     rd_dovecot no syslog
     rd_dovecot_legit "$RD_SRV6"
-    rd_dovecot_attacks "$RD_SRV4"
+    rd_dovecot_attacks_short "$RD_SRV4"
+    rd_dovecot_attacks_short "$RD_SRV6"
     rd_dovecot yes file
     rd_dovecot_legit "$RD_SRV4"
-    rd_dovecot_attacks "$RD_SRV4"
-    rd_dovecot_attacks "$RD_SRV6"
+    rd_dovecot_attacks_short "$RD_SRV4"
+    rd_dovecot_attacks_short "$RD_SRV6"
+    rd_dovecot no file
+    rd_dovecot_attacks_short "$RD_SRV4"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Postfix: SMTP (25), SMTPS (465) and submission (587), SMTP AUTH through Dovecot's auth socket, a DNS blocklist
+# answered by dnsd.py inside the namespace.
+
+RD_RBL_ZONE=rbl.example.test
+
+rd_dnsd() {
+    [[ -s $RD_T/run/dnsd.pid ]] && kill -0 "$(cat "$RD_T/run/dnsd.pid")" 2>/dev/null && return 0
+    rd_srv "$RD_PY" "$RD_DIR/dnsd.py" 127.0.0.1 "$RD_T/run/dnsd.pid" "$RD_RBL_ZONE" "$RD_ATK4" "$RD_ATK6" \
+        </dev/null >/dev/null 2>&1 &
+    RD_PIDS+=($!)
+    local i
+    for i in $(seq 50); do [[ -s $RD_T/run/dnsd.pid ]] && return 0; sleep 0.1; done
+    rd_die "dnsd did not start"
+}
+
+# rd_postfix LOG: (re)starts Postfix; LOG is "syslog" or "file" (maillog_file = $RD_T/logs/postfix.log).
+rd_postfix() {
+    local log=${1:-syslog} p=$RD_T/postfix
+    [[ -s $p/spool/pid/master.pid ]] && rd_srv postfix -c "$p/etc" stop >/dev/null 2>&1 || true
+    rd_stop_pidfile "$p/spool/pid/master.pid"
+    rd_dnsd
+    mkdir -p "$p"/{etc,spool,data}
+    chown postfix "$p/data"
+    local maillog=""
+    [[ $log == file ]] && maillog="$RD_T/logs/postfix.log"
+    cat >"$p/etc/main.cf" <<CONF
+# Postfix 3.7 as Debian 12 ships it, with SMTP AUTH through Dovecot; only paths and names differ.
+compatibility_level = 3.6
+queue_directory = $p/spool
+data_directory = $p/data
+meta_directory = /etc/postfix
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mail.example.test
+mydomain = example.test
+myorigin = \$mydomain
+mydestination = \$myhostname, localhost, example.test
+inet_interfaces = $RD_SRV4, [$RD_SRV6]
+inet_protocols = all
+mynetworks = 127.0.0.0/8 [::1]/128
+alias_maps =
+alias_database =
+local_recipient_maps = proxy:unix:passwd.byname
+maillog_file = $maillog
+smtpd_banner = \$myhostname ESMTP
+biff = no
+smtpd_tls_cert_file = $RD_T/tls/cert.pem
+smtpd_tls_key_file = $RD_T/tls/key.pem
+smtpd_tls_security_level = may
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = private/auth
+smtpd_sasl_auth_enable = yes
+smtpd_helo_required = yes
+smtpd_helo_restrictions = reject_invalid_helo_hostname
+smtpd_sender_restrictions = reject_non_fqdn_sender
+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_rbl_client $RD_RBL_ZONE
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 3
+smtpd_hard_error_limit = 6
+CONF
+    cat >"$p/etc/master.cf" <<'CONF'
+smtp      inet  n       -       n       -       -       smtpd
+submission inet n       -       n       -       -       smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+465       inet  n       -       n       -       -       smtpd
+  -o syslog_name=postfix/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+CONF
+    rd_srv postfix -c "$p/etc" check >/dev/null 2>&1 || rd_srv postfix -c "$p/etc" check
+    rd_srv postfix -c "$p/etc" start >/dev/null 2>&1 || rd_srv postfix -c "$p/etc" start
+    rd_wait_port 25
+    rd_wait_port 465
+    rd_wait_port 587
+}
+
+# rd_postfix_attacks ADDR: SMTP AUTH failures with every mechanism on every port, and the SMTP-level rejections.
+rd_postfix_attacks() {
+    local a=$1 ns=$RD_NS_ATK m port
+    rd_log "postfix attacks on $a"
+    for port in 587 465 25; do
+        rd_mail "$ns" smtp "$a" $port "$RD_LEGIT_USER" wrong-password plain
+        rd_mail "$ns" smtp "$a" $port nosuchuser wrong-password login-sasl
+    done
+    for m in plain login-sasl cram-md5 scram-sha-1 scram-sha-256; do
+        rd_mail "$ns" smtp "$a" 587 "$RD_LEGIT_USER" wrong-password "$m"
+        rd_mail "$ns" smtp "$a" 465 "nobody-$m" wrong-password "$m"
+    done
+    rd_mail "$ns" smtp "$a" 587 "$RD_OTHER_USER" wrong-password plain 3            # three attempts, one connection
+    # SASL user names that try to smuggle another address into the log line.
+    rd_mail "$ns" smtp "$a" 587 "x@$RD_LEG4" wrong-password plain
+    rd_mail "$ns" smtp "$a" 465 "unknown[$RD_LEG4]" wrong-password plain
+    rd_mail "$ns" smtp "$a" 587 "a]: SASL PLAIN authentication failed: [$RD_LEG4" wrong-password login-sasl
+    rd_mail "$ns" smtp "$a" 465 "u [$RD_LEG6]" wrong-password plain
+    # SMTP-level rejections (normal/more/rbl modes): unknown recipient, relaying, bad HELO, bad sender, blocklist.
+    ip netns exec "$ns" "$RD_PY" "$RD_DIR/clients.py" smtp-rcpt "$a" 25 client.example.test \
+        probe@example.org nosuchuser@example.test 2>>"$RD_T/clients.err" || true
+    ip netns exec "$ns" "$RD_PY" "$RD_DIR/clients.py" smtp-rcpt "$a" 25 client.example.test \
+        probe@example.org victim@elsewhere.example 2>>"$RD_T/clients.err" || true
+    ip netns exec "$ns" "$RD_PY" "$RD_DIR/clients.py" smtp-rcpt "$a" 25 'bad_helo!' \
+        probe@example.org "$RD_LEGIT_USER@example.test" 2>>"$RD_T/clients.err" || true
+    ip netns exec "$ns" "$RD_PY" "$RD_DIR/clients.py" smtp-rcpt "$a" 25 client.example.test \
+        probe "$RD_LEGIT_USER@example.test" 2>>"$RD_T/clients.err" || true
+    ip netns exec "$ns" "$RD_PY" "$RD_DIR/clients.py" smtp-rcpt "$a" 25 client.example.test \
+        probe@example.org "$RD_LEGIT_USER@example.test" 2>>"$RD_T/clients.err" || true
+}
+
+# rd_postfix_legit ADDR: the legitimate user authenticates on 587 and 465.
+rd_postfix_legit() {
+    local a=$1
+    rd_log "postfix legit logins on $a"
+    rd_mail "$RD_NS_LEG" smtp "$a" 587 "$RD_LEGIT_USER" "$RD_LEGIT_PASS" plain
+    rd_mail "$RD_NS_LEG" smtp "$a" 465 "$RD_LEGIT_USER" "$RD_LEGIT_PASS" scram-sha-256
+}
+
+# rd_capture_postfix: Postfix logging to syslog and to its own maillog_file, over IPv4 and IPv6; Dovecot (whose auth
+# process checks the passwords) runs with auth_verbose = yes.
+rd_capture_postfix() {
+    rd_dovecot yes syslog
+    rd_postfix syslog
+    rd_postfix_legit "$RD_SRV4"
+    rd_postfix_attacks "$RD_SRV4"
+    rd_postfix_attacks "$RD_SRV6"
+    rd_postfix file
+    rd_postfix_legit "$RD_SRV6"
+    rd_postfix_attacks "$RD_SRV4"
 }
