@@ -134,4 +134,21 @@ import Testing
         for d in r.differences.prefix(10) { print(d) }
         #expect(r.differences.isEmpty, "\(r.differences.count) lines differ; first: \(r.differences.first ?? "")")
     }
+
+    /// Local times across both DST transitions of the sample zone, in log order, every 10 minutes.
+    @Test(.enabled(if: DateTestSupport.oracleAvailable), arguments: [nil, "%Y-%m-%d %H:%M:%S"] as [String?])
+    func dstTransitionsAgree(pattern: String?) throws {
+        var lines: [String] = []
+        for date in ["2005-03-26", "2005-03-27", "2005-10-29", "2005-10-30"] {
+            for minutes in stride(from: 0, to: 24 * 60, by: 10) {
+                let h = minutes / 60
+                let m = minutes % 60
+                lines.append("\(date) \(h < 10 ? "0" : "")\(h):\(m < 10 ? "0" : "")\(m):00 x")
+            }
+        }
+        let r = try Self.check(lines, datePattern: pattern, label: "dst")
+        print("date DST oracle (\(pattern ?? "defaults")): \(r.agree)/\(r.total)")
+        for d in r.differences.prefix(10) { print(d) }
+        #expect(r.differences.isEmpty, "\(r.differences.count) lines differ; first: \(r.differences.first ?? "")")
+    }
 }
