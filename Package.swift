@@ -30,10 +30,11 @@ let package = Package(
         .target(name: "Firewall", dependencies: ["CNFTables", "Configuration", "Core"]),
         .target(name: "Store", dependencies: ["CSQLite", "Core"]),
         .target(name: "Control", dependencies: ["Core"]),
+        .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd",
+                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -52,6 +53,9 @@ let package = Package(
         // Child process for StoreTests' crash-durability test.
         .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
 
+        // Firewall benchmark (run by bench/firewall.sh inside a namespace).
+        .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
@@ -61,6 +65,7 @@ let package = Package(
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe"]),
         .testTarget(name: "ControlTests", dependencies: ["Control"]),
+        .testTarget(name: "LogSourceTests", dependencies: ["LogSource"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
