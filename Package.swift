@@ -9,7 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
@@ -24,16 +24,17 @@ let package = Package(
         .target(name: "Core"),
         .target(name: "Configuration", dependencies: ["Core"]),
         .target(name: "Filter", dependencies: ["CPCRE2", "Configuration", "Core"]),
-        .target(name: "Jail", dependencies: ["Filter", "Configuration"]),
+        .target(name: "Jail", dependencies: ["Core"]),
 
         // I/O stages.
         .target(name: "Firewall", dependencies: ["CNFTables", "Configuration", "Core"]),
         .target(name: "Store", dependencies: ["CSQLite", "Core"]),
         .target(name: "Control", dependencies: ["Core"]),
+        .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd",
+                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -49,16 +50,23 @@ let package = Package(
         // Sample-suite harness: checks `# failJSON:` annotated logs against filters.
         .executableTarget(name: "portcullis-samples", dependencies: ["Configuration", "Filter"]),
 
+        // Child process for StoreTests' crash-durability test.
+        .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
+
+        // Firewall benchmark (run by bench/firewall.sh inside a namespace).
+        .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration"]),
-        .testTarget(name: "JailTests", dependencies: ["Jail", "PortcullisTestKit"]),
+        .testTarget(name: "JailTests", dependencies: ["Jail", "Core"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe"]),
         .testTarget(name: "ControlTests", dependencies: ["Control"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit"]),
+        .testTarget(name: "LogSourceTests", dependencies: ["LogSource"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,89 @@
+import Core
+import Foundation
+
+/// A set as read back from the kernel (`nft -j list …`).
+struct NFTListedSet: Sendable {
+    /// The set name.
+    var name: String
+    /// `ipv4_addr`, `ipv6_addr`, …
+    var type: String
+    /// Set flags such as `timeout`.
+    var flags: [String]
+    /// The elements.
+    var elements: [NFTListedElement]
+}
+
+/// One element read back: address, timeout and time left in whole seconds (nil = none).
+struct NFTListedElement: Sendable {
+    var address: IPAddress
+    var timeoutSeconds: Int?
+    var expiresSeconds: Int?
+}
+
+/// Parses libnftables JSON listings.
+enum NFTListing {
+    /// The sets in a JSON listing (of a set, a table or the ruleset), optionally only those of `table`.
+    static func sets(fromJSON json: String, table: String) throws(FirewallError) -> [NFTListedSet] {
+        guard let data = json.data(using: .utf8),
+            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let items = root["nftables"] as? [[String: Any]]
+        else {
+            throw FirewallError(
+                code: .unexpectedOutput, message: "cannot parse libnftables JSON listing: \(json.prefix(200))")
+        }
+        var sets: [NFTListedSet] = []
+        for item in items {
+            guard let set = item["set"] as? [String: Any], (set["table"] as? String) == table,
+                let name = set["name"] as? String
+            else { continue }
+            var elements: [NFTListedElement] = []
+            for raw in set["elem"] as? [Any] ?? [] {
+                if let text = raw as? String, let address = IPAddress(text) {
+                    elements.append(NFTListedElement(address: address, timeoutSeconds: nil, expiresSeconds: nil))
+                } else if let wrapper = raw as? [String: Any], let elem = wrapper["elem"] as? [String: Any],
+                    let text = elem["val"] as? String, let address = IPAddress(text)
+                {
+                    elements.append(
+                        NFTListedElement(
+                            address: address, timeoutSeconds: (elem["timeout"] as? NSNumber)?.intValue,
+                            expiresSeconds: (elem["expires"] as? NSNumber)?.intValue))
+                }
+            }
+            let flags: [String]
+            if let list = set["flags"] as? [String] {
+                flags = list
+            } else if let one = set["flags"] as? String {
+                flags = [one]
+            } else {
+                flags = []
+            }
+            sets.append(NFTListedSet(name: name, type: set["type"] as? String ?? "", flags: flags, elements: elements))
+        }
+        return sets
+    }
+
+    /// True when a terse text listing of the table has the chain, every jail's two sets, and exactly the
+    /// expected number of rules.
+    static func isIntact(_ listing: String, ruleset: NFTRuleset, jails: [JailFirewall]) -> Bool {
+        var lines: Set<Substring> = []
+        var ruleLines = 0
+        for line in listing.split(separator: "\n") {
+            let trimmed = Substring(line.strippingEdges(" \t"))
+            if trimmed.contains(" saddr @") { ruleLines += 1 } else { lines.insert(trimmed) }
+        }
+        guard lines.contains("chain \(ruleset.configuration.chainName) {") else { return false }
+        var expectedRules = 0
+        for jail in jails {
+            for family in [IPAddress.Family.v4, .v6] {
+                guard lines.contains("set \(ruleset.setName(jail: jail.name, family: family)) {") else { return false }
+                expectedRules += ruleset.rules(for: jail, family: family).count
+            }
+        }
+        return ruleLines == expectedRules
+    }
+
+    /// True when the text output of `list tables` names `table inet NAME`.
+    static func hasTable(_ name: String, inTextListing text: String) -> Bool {
+        text.split(separator: "\n").contains { $0.strippingEdges(" \t") == "table inet \(name)" }
+    }
+}

@@ -1,0 +1,420 @@
+import Core
+
+/// One nftables command in Portcullis's table, renderable as nft text or libnftables JSON.
+public enum NFTCommand: Hashable, Sendable {
+    /// `add table inet T` (no error when it exists).
+    case addTable
+    /// `delete table inet T`.
+    case deleteTable
+    /// `add chain inet T C { type filter hook input priority P; policy accept; }`.
+    case addChain
+    /// `flush chain inet T C` (removes the rules, keeps the chain).
+    case flushChain
+    /// `add set inet T NAME { type ipv4_addr|ipv6_addr; flags timeout; }`.
+    case addSet(name: String, family: IPAddress.Family)
+    /// `delete set inet T NAME`.
+    case deleteSet(name: String)
+    /// `flush set inet T NAME` (removes every element).
+    case flushSet(name: String)
+    /// `add rule inet T C …`.
+    case addRule(NFTRule)
+    /// `add element inet T NAME { a timeout 600s, b, … }`.
+    case addElements(set: String, [NFTElement])
+    /// `delete element inet T NAME { a, b, … }`.
+    case deleteElements(set: String, [IPAddress])
+}
+
+/// A set element: an address with an optional timeout (none = permanent).
+public struct NFTElement: Hashable, Sendable {
+    /// The address.
+    public let address: IPAddress
+    /// Time until the kernel removes it; nil for never.
+    public let timeout: Duration?
+
+    /// Creates an element.
+    public init(address: IPAddress, timeout: Duration?) {
+        self.address = address
+        self.timeout = timeout
+    }
+}
+
+/// A rule of Portcullis's chain: optional layer-4 match, source address in a jail's set, verdict.
+public struct NFTRule: Hashable, Sendable {
+    /// The layer-4 part of the match.
+    public enum Layer4: Hashable, Sendable {
+        /// Any protocol.
+        case any
+        /// `meta l4proto P`.
+        case proto(TransportProtocol)
+        /// `P dport { ports }`.
+        case ports(TransportProtocol, [PortRange])
+    }
+
+    /// What to do with a matching packet.
+    public enum Verdict: Hashable, Sendable {
+        /// `drop`.
+        case drop
+        /// `reject with tcp reset`.
+        case tcpReset
+        /// `reject with icmp port-unreachable` (IPv4) or `icmpv6 port-unreachable` (IPv6).
+        case portUnreachable
+    }
+
+    /// The layer-4 match.
+    public let layer4: Layer4
+    /// Address family of the set (`ip saddr` or `ip6 saddr`).
+    public let family: IPAddress.Family
+    /// The set the source address is looked up in.
+    public let set: String
+    /// The verdict.
+    public let verdict: Verdict
+
+    /// Creates a rule.
+    public init(layer4: Layer4, family: IPAddress.Family, set: String, verdict: Verdict) {
+        self.layer4 = layer4
+        self.family = family
+        self.set = set
+        self.verdict = verdict
+    }
+}
+
+/// A list of commands sent as ONE libnftables call, i.e. one kernel transaction (all or nothing).
+public struct NFTTransaction: Hashable, Sendable {
+    /// The commands in order.
+    public var commands: [NFTCommand]
+    /// The table they act on.
+    public let table: String
+    /// The chain they act on.
+    public let chain: String
+    /// The chain's hook priority.
+    public let priority: Int
+
+    /// True when there is nothing to send.
+    public var isEmpty: Bool { commands.isEmpty }
+
+    /// The transaction in nft's text language, one command per line.
+    ///
+    /// ```text
+    /// add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 600s }
+    /// ```
+    public var text: String {
+        var out = ""
+        out.reserveCapacity(64 * commands.count)
+        for command in commands {
+            appendText(command, to: &out)
+            out += "\n"
+        }
+        return out
+    }
+
+    /// The transaction as a libnftables JSON document (`{"nftables": [...]}`).
+    public var json: String {
+        var out = "{\"nftables\": ["
+        for (i, command) in commands.enumerated() {
+            if i > 0 { out += ", " }
+            appendJSON(command, to: &out)
+        }
+        out += "]}"
+        return out
+    }
+
+    /// The transaction in the given syntax.
+    public func rendered(_ syntax: FirewallConfiguration.Syntax) -> String {
+        syntax == .json ? json : text
+    }
+
+    private func appendText(_ command: NFTCommand, to out: inout String) {
+        let t = "inet \(table)"
+        switch command {
+        case .addTable: out += "add table \(t)"
+        case .deleteTable: out += "delete table \(t)"
+        case .addChain:
+            out += "add chain \(t) \(chain) { type filter hook input priority \(priority); policy accept; }"
+        case .flushChain: out += "flush chain \(t) \(chain)"
+        case .addSet(let name, let family):
+            out += "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags timeout; }"
+        case .deleteSet(let name): out += "delete set \(t) \(name)"
+        case .flushSet(let name): out += "flush set \(t) \(name)"
+        case .addRule(let rule):
+            out += "add rule \(t) \(chain) "
+            switch rule.layer4 {
+            case .any: break
+            case .proto(let p): out += "meta l4proto \(p.rawValue) "
+            case .ports(let p, let ranges):
+                out += "\(p.rawValue) dport { \(ranges.map(\.description).joined(separator: ", ")) } "
+            }
+            out += rule.family == .v4 ? "ip saddr @\(rule.set) " : "ip6 saddr @\(rule.set) "
+            switch rule.verdict {
+            case .drop: out += "drop"
+            case .tcpReset: out += "reject with tcp reset"
+            case .portUnreachable:
+                out += rule.family == .v4 ? "reject with icmp port-unreachable" : "reject with icmpv6 port-unreachable"
+            }
+        case .addElements(let set, let elements):
+            out += "add element \(t) \(set) { "
+            for (i, e) in elements.enumerated() {
+                if i > 0 { out += ", " }
+                out += e.address.description
+                if let timeout = e.timeout { out += " timeout \(Self.textDuration(timeout))" }
+            }
+            out += " }"
+        case .deleteElements(let set, let addresses):
+            out += "delete element \(t) \(set) { "
+            for (i, a) in addresses.enumerated() {
+                if i > 0 { out += ", " }
+                out += a.description
+            }
+            out += " }"
+        }
+    }
+
+    private func appendJSON(_ command: NFTCommand, to out: inout String) {
+        let tableObject = "\"family\": \"inet\", \"table\": \"\(table)\""
+        switch command {
+        case .addTable: out += "{\"add\": {\"table\": {\"family\": \"inet\", \"name\": \"\(table)\"}}}"
+        case .deleteTable: out += "{\"delete\": {\"table\": {\"family\": \"inet\", \"name\": \"\(table)\"}}}"
+        case .addChain:
+            out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\", \"type\": \"filter\", "
+            out += "\"hook\": \"input\", \"prio\": \(priority), \"policy\": \"accept\"}}}"
+        case .flushChain: out += "{\"flush\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
+        case .addSet(let name, let family):
+            out += "{\"add\": {\"set\": {\(tableObject), \"name\": \"\(name)\", "
+            out += "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"timeout\"]}}}"
+        case .deleteSet(let name): out += "{\"delete\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
+        case .flushSet(let name): out += "{\"flush\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
+        case .addRule(let rule):
+            out += "{\"add\": {\"rule\": {\(tableObject), \"chain\": \"\(chain)\", \"expr\": ["
+            switch rule.layer4 {
+            case .any: break
+            case .proto(let p):
+                out += "{\"match\": {\"op\": \"==\", \"left\": {\"meta\": {\"key\": \"l4proto\"}}, "
+                out += "\"right\": \"\(p.rawValue)\"}}, "
+            case .ports(let p, let ranges):
+                out += "{\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"\(p.rawValue)\", "
+                out += "\"field\": \"dport\"}}, \"right\": {\"set\": ["
+                out += ranges.map { $0.lower == $0.upper ? "\($0.lower)" : "{\"range\": [\($0.lower), \($0.upper)]}" }
+                    .joined(separator: ", ")
+                out += "]}}}, "
+            }
+            out += "{\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": "
+            out += "\"\(rule.family == .v4 ? "ip" : "ip6")\", \"field\": \"saddr\"}}, \"right\": \"@\(rule.set)\"}}, "
+            switch rule.verdict {
+            case .drop: out += "{\"drop\": null}"
+            case .tcpReset: out += "{\"reject\": {\"type\": \"tcp reset\"}}"
+            case .portUnreachable:
+                out += "{\"reject\": {\"type\": \"\(rule.family == .v4 ? "icmp" : "icmpv6")\", "
+                out += "\"expr\": \"port-unreachable\"}}"
+            }
+            out += "]}}}"
+        case .addElements(let set, let elements):
+            out += "{\"add\": {\"element\": {\(tableObject), \"name\": \"\(set)\", \"elem\": ["
+            for (i, e) in elements.enumerated() {
+                if i > 0 { out += ", " }
+                if let timeout = e.timeout {
+                    out += "{\"elem\": {\"val\": \"\(e.address)\", \"timeout\": \(Self.jsonSeconds(timeout))}}"
+                } else {
+                    out += "\"\(e.address)\""
+                }
+            }
+            out += "]}}}"
+        case .deleteElements(let set, let addresses):
+            out += "{\"delete\": {\"element\": {\(tableObject), \"name\": \"\(set)\", \"elem\": ["
+            out += addresses.map { "\"\($0)\"" }.joined(separator: ", ")
+            out += "]}}}"
+        }
+    }
+
+    /// Whole seconds as `Ns`, otherwise milliseconds as `Nms` (at least 1 ms).
+    static func textDuration(_ d: Duration) -> String {
+        let ms = max(1, milliseconds(d))
+        return ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms"
+    }
+
+    /// JSON timeouts are whole seconds: rounded up, at least 1.
+    static func jsonSeconds(_ d: Duration) -> Int64 {
+        max(1, (milliseconds(d) + 999) / 1000)
+    }
+
+    /// Milliseconds in `d`, rounded up.
+    static func milliseconds(_ d: Duration) -> Int64 {
+        let (s, atto) = d.components
+        return s * 1000 + (atto + 999_999_999_999_999) / 1_000_000_000_000_000
+    }
+}
+
+/// Produces the exact transactions for Portcullis's table: the single place where nftables commands are made.
+///
+/// ```swift
+/// let ruleset = NFTRuleset(configuration: FirewallConfiguration())
+/// let sshd = JailFirewall(name: "sshd", ports: .ports([PortRange(22)]))
+/// print(ruleset.setUp(jails: [sshd]).text)
+/// // add table inet portcullis
+/// // add chain inet portcullis bans { type filter hook input priority -1; policy accept; }
+/// // flush chain inet portcullis bans
+/// // add set inet portcullis addr-set-sshd { type ipv4_addr; flags timeout; }
+/// // ...
+/// // add rule inet portcullis bans tcp dport { 22 } ip saddr @addr-set-sshd reject with tcp reset
+/// ```
+public struct NFTRuleset: Hashable, Sendable {
+    /// Table, chain and priority.
+    public let configuration: FirewallConfiguration
+
+    /// A ruleset for the configuration's table.
+    public init(configuration: FirewallConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// An empty transaction on this table.
+    public func transaction(_ commands: [NFTCommand] = []) -> NFTTransaction {
+        NFTTransaction(
+            commands: commands, table: configuration.tableName, chain: configuration.chainName,
+            priority: configuration.priority)
+    }
+
+    /// The set holding a jail's addresses of one family: `addr-set-JAIL` (IPv4) or `addr6-set-JAIL` (IPv6).
+    public func setName(jail: String, family: IPAddress.Family) -> String {
+        family == .v4 ? "addr-set-\(jail)" : "addr6-set-\(jail)"
+    }
+
+    /// The rules of one jail for one family, in order.
+    public func rules(for jail: JailFirewall, family: IPAddress.Family) -> [NFTRule] {
+        let set = setName(jail: jail.name, family: family)
+        func verdict(_ p: TransportProtocol?) -> NFTRule.Verdict {
+            if jail.blockType == .drop { return .drop }
+            return p == .tcp ? .tcpReset : .portUnreachable
+        }
+        switch jail.ports {
+        case .ports(let ranges):
+            let protocols: [TransportProtocol] = jail.protocols.isAll ? [.tcp, .udp] : jail.protocols.protocols
+            return protocols.map {
+                NFTRule(layer4: .ports($0, ranges), family: family, set: set, verdict: verdict($0))
+            }
+        case .all:
+            if jail.protocols.isAll {
+                if jail.blockType == .drop {
+                    return [NFTRule(layer4: .any, family: family, set: set, verdict: .drop)]
+                }
+                // TCP gets a reset, everything else port unreachable.
+                return [
+                    NFTRule(layer4: .proto(.tcp), family: family, set: set, verdict: .tcpReset),
+                    NFTRule(layer4: .any, family: family, set: set, verdict: .portUnreachable),
+                ]
+            }
+            return jail.protocols.protocols.map {
+                NFTRule(layer4: .proto($0), family: family, set: set, verdict: verdict($0))
+            }
+        }
+    }
+
+    /// The commands that create the table, chain, sets and rules (rules replaced; existing set elements kept).
+    func structure(jails: [JailFirewall], flushChain: Bool) -> [NFTCommand] {
+        var commands: [NFTCommand] = [.addTable, .addChain]
+        if flushChain { commands.append(.flushChain) }
+        for jail in jails {
+            commands.append(.addSet(name: setName(jail: jail.name, family: .v4), family: .v4))
+            commands.append(.addSet(name: setName(jail: jail.name, family: .v6), family: .v6))
+        }
+        for jail in jails {
+            for family in [IPAddress.Family.v4, .v6] {
+                commands += rules(for: jail, family: family).map { .addRule($0) }
+            }
+        }
+        return commands
+    }
+
+    /// Set-up at start: table and chain created if missing, the chain's rules replaced, sets of jails no longer
+    /// configured (`staleSets`) deleted, sets created if missing. Elements of existing sets survive, so bans
+    /// that outlived a daemon restart stay in force.
+    public func setUp(jails: [JailFirewall], staleSets: [String] = []) -> NFTTransaction {
+        var commands: [NFTCommand] = [.addTable, .addChain, .flushChain]
+        commands += staleSets.map { .deleteSet(name: $0) }
+        commands += structure(jails: jails, flushChain: false).dropFirst(2)
+        return transaction(commands)
+    }
+
+    /// Rebuild from nothing: the table (if any) deleted and recreated with every ban, in one transaction.
+    /// Used after the ruleset was flushed or the table deleted.
+    public func rebuild(jails: [JailFirewall], bans: [BanRequest]) -> NFTTransaction {
+        var t = transaction([.addTable, .deleteTable] + structure(jails: jails, flushChain: false))
+        t.commands += elementCommands(bans, replacing: [])
+        return t
+    }
+
+    /// Bans in one transaction. Addresses in `replacing` are already in their set: they are deleted and added
+    /// again so the new timeout applies on every kernel (older kernels keep the old timeout on re-add).
+    public func ban(_ requests: [BanRequest], replacing: Set<BanKey> = []) -> NFTTransaction {
+        transaction(elementCommands(requests, replacing: replacing))
+    }
+
+    /// Unbans in one transaction. Each address is first added (a no-op when present) then deleted, so an
+    /// address the kernel already expired does not make the whole transaction fail.
+    public func unban(_ keys: [BanKey]) -> NFTTransaction {
+        var groups: [String: [IPAddress]] = [:]
+        var order: [String] = []
+        var seen: Set<BanKey> = []
+        for key in keys where seen.insert(key).inserted {
+            let set = setName(jail: key.jail, family: key.address.family)
+            if groups[set] == nil { order.append(set) }
+            groups[set, default: []].append(key.address)
+        }
+        var commands: [NFTCommand] = []
+        for set in order {
+            let addresses = groups[set]!
+            commands.append(.addElements(set: set, addresses.map { NFTElement(address: $0, timeout: nil) }))
+            commands.append(.deleteElements(set: set, addresses))
+        }
+        return transaction(commands)
+    }
+
+    /// Removes every ban of a jail (both families).
+    public func flush(jail: String) -> NFTTransaction {
+        transaction([.flushSet(name: setName(jail: jail, family: .v4)), .flushSet(name: setName(jail: jail, family: .v6))])
+    }
+
+    /// Removes Portcullis's table (no error when it is already gone).
+    public func tearDown() -> NFTTransaction {
+        transaction([.addTable, .deleteTable])
+    }
+
+    /// Element commands grouped per set, in first-seen order; duplicate keys keep the last request; expired
+    /// (non-positive) timeouts are skipped.
+    func elementCommands(_ requests: [BanRequest], replacing: Set<BanKey>) -> [NFTCommand] {
+        var latest: [BanKey: Int] = [:]
+        for (i, r) in requests.enumerated() { latest[BanKey(address: r.address, jail: r.jail)] = i }
+        var fresh: [String: [NFTElement]] = [:]
+        var again: [String: [NFTElement]] = [:]
+        var order: [String] = []
+        for (i, r) in requests.enumerated() {
+            let key = BanKey(address: r.address, jail: r.jail)
+            guard latest[key] == i else { continue }
+            let timeout: Duration?
+            switch r.duration {
+            case .permanent: timeout = nil
+            case .timeout(let d):
+                guard d > .zero else { continue }
+                timeout = d
+            }
+            let set = setName(jail: r.jail, family: r.address.family)
+            if fresh[set] == nil && again[set] == nil { order.append(set) }
+            let element = NFTElement(address: r.address, timeout: timeout)
+            if replacing.contains(key) {
+                again[set, default: []].append(element)
+            } else {
+                fresh[set, default: []].append(element)
+            }
+        }
+        var commands: [NFTCommand] = []
+        for set in order {
+            if let elements = again[set] {
+                // add (no-op if present) + delete + add: the element ends up with exactly the new timeout.
+                commands.append(.addElements(set: set, elements))
+                commands.append(.deleteElements(set: set, elements.map(\.address)))
+            }
+        }
+        for set in order {
+            let all = (fresh[set] ?? []) + (again[set] ?? [])
+            if !all.isEmpty { commands.append(.addElements(set: set, all)) }
+        }
+        return commands
+    }
+}

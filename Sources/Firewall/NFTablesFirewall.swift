@@ -1,0 +1,341 @@
+import Core
+
+/// The real firewall: bans in Portcullis's own nftables table through libnftables, in-process.
+///
+/// All libnftables calls run on one dedicated thread (optionally inside a named network namespace). The backend
+/// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table,
+/// chain, sets and rules are still there (a terse listing, without elements) and, when someone flushed the ruleset,
+/// deleted the table or flushed the chain, rebuilds the table with every still-active ban in one transaction.
+///
+/// ```swift
+/// let firewall = try NFTablesFirewall(configuration: FirewallConfiguration())
+/// try await firewall.setUp(jails: [JailFirewall(name: "sshd", ports: .ports([PortRange(22)]))])
+/// try await firewall.ban([BanRequest(address: IPAddress("192.0.2.7")!, jail: "sshd", duration: .timeout(.seconds(600)))])
+/// ```
+public final class NFTablesFirewall: FirewallBackend {
+    /// The command builder (table, chain and set names).
+    public let ruleset: NFTRuleset
+    /// The configuration.
+    public var configuration: FirewallConfiguration { ruleset.configuration }
+    /// The named network namespace the backend works in; nil for the daemon's own.
+    public var networkNamespace: String? { executor.networkNamespace }
+
+    private let executor: NFTExecutor
+    private let state: StateBox
+
+    /// Starts the backend thread (entering the namespace if configured). Nothing is changed until ``setUp(jails:)``.
+    ///
+    /// - Parameter onEvent: called on the backend thread when the table was restored (or restoring failed).
+    public init(
+        configuration: FirewallConfiguration, onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
+    ) throws(FirewallError) {
+        try validateIdentifier(configuration.tableName, what: "table name")
+        try validateIdentifier(configuration.chainName, what: "chain name")
+        let ruleset = NFTRuleset(configuration: configuration)
+        let state = StateBox(onEvent: onEvent)
+        self.ruleset = ruleset
+        self.state = state
+        executor = try NFTExecutor(
+            networkNamespace: configuration.networkNamespace, tickInterval: configuration.healthCheckInterval
+        ) { context in
+            state.healthCheck(context: context, ruleset: ruleset)
+        }
+    }
+
+    /// Stops the backend thread (does not touch the table; call ``tearDown()`` first for that).
+    public func shutdown() {
+        executor.shutdown()
+    }
+
+    public func setUp(jails: [JailFirewall]) async throws(FirewallError) {
+        for jail in jails { try validateIdentifier(jail.name, what: "jail name", jail: jail.name) }
+        let ruleset = ruleset
+        let state = state
+        try await executor.run { context throws(FirewallError) in
+            try state.setUp(jails: jails, context: context, ruleset: ruleset)
+        }
+    }
+
+    public func ban(_ requests: [BanRequest]) async throws(FirewallError) {
+        guard !requests.isEmpty else { return }
+        let ruleset = ruleset
+        let state = state
+        try await executor.run { context throws(FirewallError) in
+            try state.ban(requests, context: context, ruleset: ruleset)
+        }
+    }
+
+    public func unban(_ keys: [BanKey]) async throws(FirewallError) {
+        guard !keys.isEmpty else { return }
+        let ruleset = ruleset
+        let state = state
+        try await executor.run { context throws(FirewallError) in
+            try state.unban(keys, context: context, ruleset: ruleset)
+        }
+    }
+
+    public func flush(jail: String) async throws(FirewallError) {
+        let ruleset = ruleset
+        let state = state
+        try await executor.run { context throws(FirewallError) in
+            try state.flush(jail: jail, context: context, ruleset: ruleset)
+        }
+    }
+
+    public func list(jail: String) async throws(FirewallError) -> [BannedEntry] {
+        let ruleset = ruleset
+        let state = state
+        return try await executor.run { context throws(FirewallError) in
+            try state.requireJail(jail)
+            var entries: [BannedEntry] = []
+            for family in [IPAddress.Family.v4, .v6] {
+                let name = ruleset.setName(jail: jail, family: family)
+                let output: String
+                do throws(NFTError) {
+                    output = try context.run("list set inet \(ruleset.configuration.tableName) \(name)", json: true)
+                } catch {
+                    throw FirewallError(
+                        code: .nftables, jail: jail, message: "cannot list set \(name)", underlying: error)
+                }
+                for set in try NFTListing.sets(fromJSON: output, table: ruleset.configuration.tableName) {
+                    for e in set.elements {
+                        entries.append(
+                            BannedEntry(
+                                address: e.address, jail: jail, timeout: e.timeoutSeconds.map { .seconds($0) },
+                                remaining: e.expiresSeconds.map { .seconds($0) }))
+                    }
+                }
+            }
+            return entries
+        }
+    }
+
+    public func tearDown() async throws(FirewallError) {
+        let ruleset = ruleset
+        let state = state
+        try await executor.run { context throws(FirewallError) in
+            state.isSetUp = false
+            guard !ruleset.configuration.keepTableOnStop else { return }
+            try state.send(ruleset.tearDown(), context: context, syntax: ruleset.configuration.syntax)
+            state.active = [:]
+        }
+    }
+
+    /// How many bans the backend believes are active (expired ones not counted).
+    public func activeBanCount() async throws(FirewallError) -> Int {
+        let state = state
+        return try await executor.run { _ throws(FirewallError) in
+            state.pruneExpired()
+            return state.active.count
+        }
+    }
+}
+
+/// The backend's memory, touched only on the executor thread.
+private final class StateBox: @unchecked Sendable {
+    // SAFETY: every access happens inside an NFTExecutor job or tick, all on the executor's single thread.
+    var jails: [JailFirewall] = []
+    /// Active bans: deadline, or nil for permanent.
+    var active: [BanKey: ContinuousClock.Instant?] = [:]
+    var isSetUp = false
+    let clock = ContinuousClock()
+    let onEvent: @Sendable (FirewallEvent) -> Void
+
+    init(onEvent: @escaping @Sendable (FirewallEvent) -> Void) {
+        self.onEvent = onEvent
+    }
+
+    func requireJail(_ name: String) throws(FirewallError) {
+        guard jails.contains(where: { $0.name == name }) else {
+            throw FirewallError(
+                code: .unknownJail, jail: name, message: "jail '\(name)' has no firewall set; it was not set up")
+        }
+    }
+
+    func send(_ transaction: NFTTransaction, context: NFTContext, syntax: FirewallConfiguration.Syntax)
+        throws(FirewallError)
+    {
+        guard !transaction.isEmpty else { return }
+        do {
+            try context.run(transaction.rendered(syntax), json: syntax == .json)
+        } catch {
+            throw FirewallError(code: .nftables, message: "nftables rejected the transaction", underlying: error)
+        }
+    }
+
+    func setUp(jails: [JailFirewall], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+        let table = ruleset.configuration.tableName
+        var existing: [NFTListedSet] = []
+        do {
+            let tables = try context.run("list tables")
+            if NFTListing.hasTable(table, inTextListing: tables) {
+                existing = try NFTListing.sets(
+                    fromJSON: try context.run("list table inet \(table)", json: true), table: table)
+            }
+        } catch let error as NFTError {
+            throw FirewallError(code: .nftables, message: "cannot read table inet \(table)", underlying: error)
+        } catch let error as FirewallError {
+            throw error
+        } catch {
+            throw FirewallError(code: .nftables, message: "cannot read table inet \(table): \(error)")
+        }
+        var wanted: [String: String] = [:]
+        var jailOfSet: [String: String] = [:]
+        for jail in jails {
+            for family in [IPAddress.Family.v4, .v6] {
+                let name = ruleset.setName(jail: jail.name, family: family)
+                wanted[name] = family == .v4 ? "ipv4_addr" : "ipv6_addr"
+                jailOfSet[name] = jail.name
+            }
+        }
+        // Keep a set only when it is wanted and has the right type and flags; otherwise delete (and recreate).
+        var stale: [String] = []
+        var kept: [NFTListedSet] = []
+        for set in existing {
+            if wanted[set.name] == set.type && set.flags.contains("timeout") {
+                kept.append(set)
+            } else {
+                stale.append(set.name)
+            }
+        }
+        try send(ruleset.setUp(jails: jails, staleSets: stale), context: context, syntax: ruleset.configuration.syntax)
+        self.jails = jails
+        isSetUp = true
+        // Remember what survived in the kernel, so a later restore puts it back too.
+        let now = clock.now
+        let keptJails = Set(kept.compactMap { jailOfSet[$0.name] })
+        active = active.filter { keptJails.contains($0.key.jail) }
+        for set in kept {
+            guard let jail = jailOfSet[set.name] else { continue }
+            for e in set.elements {
+                let deadline: ContinuousClock.Instant? =
+                    e.timeoutSeconds == nil ? nil : now.advanced(by: .seconds(e.expiresSeconds ?? 0))
+                active[BanKey(address: e.address, jail: jail)] = deadline
+            }
+        }
+    }
+
+    func ban(_ requests: [BanRequest], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+        for jail in Set(requests.map(\.jail)) { try requireJail(jail) }
+        pruneExpired()
+        let replacing = Set(
+            requests.lazy.map { BanKey(address: $0.address, jail: $0.jail) }.filter { self.active[$0] != nil })
+        let before = active
+        do {
+            try send(ruleset.ban(requests, replacing: replacing), context: context, syntax: ruleset.configuration.syntax)
+            record(requests)
+        } catch {
+            // The table may have vanished since the last health check: rebuild it with these bans included.
+            guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            record(requests)
+            do {
+                try restore(context: context, ruleset: ruleset)
+            } catch {
+                active = before
+                throw error
+            }
+        }
+    }
+
+    private func record(_ requests: [BanRequest]) {
+        let now = clock.now
+        for r in requests {
+            let key = BanKey(address: r.address, jail: r.jail)
+            switch r.duration {
+            case .permanent: active[key] = .some(nil)
+            case .timeout(let d):
+                if d > .zero { active[key] = .some(now.advanced(by: d)) } else { active[key] = nil }
+            }
+        }
+    }
+
+    func unban(_ keys: [BanKey], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+        for jail in Set(keys.map(\.jail)) { try requireJail(jail) }
+        do {
+            try send(ruleset.unban(keys), context: context, syntax: ruleset.configuration.syntax)
+            for key in keys { active[key] = nil }
+        } catch {
+            guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            let before = active
+            for key in keys { active[key] = nil }
+            do {
+                try restore(context: context, ruleset: ruleset)
+            } catch {
+                active = before
+                throw error
+            }
+        }
+    }
+
+    func flush(jail: String, context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+        try requireJail(jail)
+        let before = active
+        do {
+            try send(ruleset.flush(jail: jail), context: context, syntax: ruleset.configuration.syntax)
+            active = active.filter { $0.key.jail != jail }
+        } catch {
+            guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            active = active.filter { $0.key.jail != jail }
+            do {
+                try restore(context: context, ruleset: ruleset)
+            } catch {
+                active = before
+                throw error
+            }
+        }
+    }
+
+    func pruneExpired() {
+        let now = clock.now
+        active = active.filter { entry in
+            guard let deadline = entry.value else { return true }
+            return deadline > now
+        }
+    }
+
+    /// Active bans with their remaining time, ready to re-apply.
+    func remainingBans() -> [BanRequest] {
+        pruneExpired()
+        let now = clock.now
+        return active.map { key, deadline in
+            BanRequest(
+                address: key.address, jail: key.jail,
+                duration: deadline.map { .timeout(now.duration(to: $0)) } ?? .permanent)
+        }
+    }
+
+    /// The last restore failure reported, so a persistent failure is reported once.
+    var lastFailure: String?
+
+    /// Whether the table, chain, sets and rules are all there; nil when the kernel cannot be asked.
+    func isIntact(context: NFTContext, ruleset: NFTRuleset) -> Bool? {
+        let table = ruleset.configuration.tableName
+        guard let tables = try? context.run("list tables") else { return nil }
+        guard NFTListing.hasTable(table, inTextListing: tables) else { return false }
+        guard let listing = try? context.run("list table inet \(table)", terse: true) else { return nil }
+        return NFTListing.isIntact(listing, ruleset: ruleset, jails: jails)
+    }
+
+    /// Rebuilds the table with every active ban in one transaction and reports it.
+    func restore(context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+        let bans = remainingBans()
+        let start = clock.now
+        do {
+            try send(
+                ruleset.rebuild(jails: jails, bans: bans), context: context, syntax: ruleset.configuration.syntax)
+        } catch {
+            if lastFailure != error.description {
+                lastFailure = error.description
+                onEvent(.restoreFailed(error.description))
+            }
+            throw error
+        }
+        lastFailure = nil
+        onEvent(.restored(bans: bans.count, took: start.duration(to: clock.now)))
+    }
+
+    func healthCheck(context: NFTContext, ruleset: NFTRuleset) {
+        guard isSetUp, isIntact(context: context, ruleset: ruleset) == false else { return }
+        try? restore(context: context, ruleset: ruleset)
+    }
+}

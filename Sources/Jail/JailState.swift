@@ -1,0 +1,180 @@
+import Core
+
+/// One failure seen by a jail's filter.
+public struct FailureEvent: Sendable, Hashable {
+    /// The offending address.
+    public var address: IPAddress
+    /// When it happened (the log line's time), epoch seconds.
+    public var time: Double
+    /// The matched log lines, kept for the `<matches>` tag.
+    public var matches: [String]
+
+    /// A failure of `address` at `time`.
+    public init(address: IPAddress, time: Double, matches: [String] = []) {
+        self.address = address
+        self.time = time
+        self.matches = matches
+    }
+}
+
+/// A ban the jail decided on; the caller applies it (firewall, store, actions) and reports back.
+public struct BanDecision: Sendable, Hashable {
+    /// The address to ban.
+    public var address: IPAddress
+    /// When the ban starts, epoch seconds.
+    public var start: Double
+    /// Ban length in seconds; nil = permanent.
+    public var duration: Double?
+    /// Failures that led to it.
+    public var failures: Int
+    /// The matched lines (at most `maxMatches`).
+    public var matches: [String]
+    /// How many times this address was banned before (for `bantime.increment`).
+    public var previousBans: Int
+
+    /// When the ban ends, nil if permanent.
+    public var end: Double? { duration.map { start + $0 } }
+}
+
+/// What recording a failure led to.
+public enum JailVerdict: Sendable, Hashable {
+    /// Counted; not (yet) enough for a ban.
+    case counted(failures: Int)
+    /// Enough failures: ban.
+    case ban(BanDecision)
+    /// The address is covered by `ignoreip`/`ignoreself`; the string says which entry.
+    case ignored(String)
+    /// Already banned; counted in the totals only.
+    case alreadyBanned
+    /// Older than `findtime` at the time it was read; not counted.
+    case tooOld
+}
+
+/// A jail's failure counting and ban bookkeeping, as a value-type state machine with an injected clock
+/// (`now` is passed in). The owning actor performs the verdicts it returns.
+///
+/// ```swift
+/// var jail = JailState(name: "sshd", policy: BanPolicy(maxRetry: 2), ignore: try IgnoreList(entries: []))
+/// jail.record(FailureEvent(address: a, time: 100), now: 100)   // .counted(failures: 1)
+/// jail.record(FailureEvent(address: a, time: 101), now: 101)   // .ban(...)
+/// ```
+public struct JailState: Sendable {
+    /// The jail's name.
+    public let name: String
+    /// Its ban policy.
+    public var policy: BanPolicy
+    /// Addresses never banned.
+    public var ignore: IgnoreList
+
+    struct FailureRecord: Sendable {
+        var times: [Double] = []
+        var matches: [String] = []
+        var last: Double = 0
+    }
+
+    private var failing: [IPAddress: FailureRecord] = [:]
+    private var banned: [IPAddress: Double?] = [:]  // address → end (nil = permanent)
+    private var eventsSincePurge = 0
+
+    /// Total failures counted since start (`Total failed`).
+    public private(set) var totalFailed = 0
+    /// Total bans since start (`Total banned`).
+    public private(set) var totalBanned = 0
+
+    /// A fresh jail.
+    public init(name: String, policy: BanPolicy, ignore: IgnoreList) {
+        self.name = name
+        self.policy = policy
+        self.ignore = ignore
+    }
+
+    /// Addresses with failures inside the window (`Currently failed`).
+    public var currentlyFailed: Int { failing.count }
+    /// Addresses banned now (`Currently banned`).
+    public var currentlyBanned: Int { banned.count }
+    /// The banned addresses, sorted.
+    public var bannedAddresses: [IPAddress] { banned.keys.sorted() }
+
+    /// True when `address` is banned at `now`.
+    public func isBanned(_ address: IPAddress, now: Double) -> Bool {
+        guard let end = banned[address] else { return false }
+        return end.map { $0 > now } ?? true
+    }
+
+    /// Records a failure read at `now`. `previousBans` is how often the address was banned before
+    /// (from the store; used with `bantime.increment`).
+    public mutating func record(
+        _ event: FailureEvent, now: Double, previousBans: (IPAddress) -> Int = { _ in 0 },
+        random: () -> Double = { Double.random(in: 0..<1) }
+    ) -> JailVerdict {
+        if let why = ignore.reason(for: event.address) { return .ignored(why) }
+        if event.time < now - policy.findTime { return .tooOld }
+        totalFailed += 1
+        if isBanned(event.address, now: now) { return .alreadyBanned }
+        banned[event.address] = nil
+
+        eventsSincePurge += 1
+        if eventsSincePurge >= 1024 { purge(now: now) }
+
+        var record = failing[event.address] ?? FailureRecord()
+        record.times.append(event.time)
+        if record.times.count > 1, record.times[record.times.count - 2] > event.time {
+            record.times.sort()
+        }
+        let windowStart = max(record.times.last ?? event.time, event.time) - policy.findTime
+        if let firstInside = record.times.firstIndex(where: { $0 >= windowStart }), firstInside > 0 {
+            record.times.removeFirst(firstInside)
+        }
+        if record.times.count > policy.maxRetry { record.times.removeFirst(record.times.count - policy.maxRetry) }
+        record.matches.append(contentsOf: event.matches)
+        if record.matches.count > policy.maxMatches {
+            record.matches.removeFirst(record.matches.count - policy.maxMatches)
+        }
+        record.last = max(record.last, event.time)
+
+        guard record.times.count >= policy.maxRetry else {
+            failing[event.address] = record
+            return .counted(failures: record.times.count)
+        }
+        failing[event.address] = nil
+        let count = previousBans(event.address)
+        let decision = BanDecision(
+            address: event.address, start: now, duration: policy.duration(previousBans: count, random: random),
+            failures: record.times.count, matches: record.matches, previousBans: count
+        )
+        return .ban(decision)
+    }
+
+    /// Notes that a ban was applied (from `record`, from the store at start, or by `banip`).
+    public mutating func noteBanned(_ address: IPAddress, until end: Double?) {
+        if banned.updateValue(end, forKey: address) == nil { totalBanned += 1 }
+        failing[address] = nil
+    }
+
+    /// Notes an unban; returns false when the address was not banned.
+    @discardableResult
+    public mutating func noteUnbanned(_ address: IPAddress) -> Bool {
+        banned.removeValue(forKey: address) != nil
+    }
+
+    /// Forgets every ban (for `unban --all`), returning the addresses.
+    public mutating func unbanAll() -> [IPAddress] {
+        let all = bannedAddresses
+        banned.removeAll()
+        return all
+    }
+
+    /// Drops failure records outside the window and bans that have ended; returns the ended bans.
+    @discardableResult
+    public mutating func purge(now: Double) -> [IPAddress] {
+        eventsSincePurge = 0
+        let limit = now - policy.findTime
+        failing = failing.filter { $0.value.last >= limit }
+        var ended: [IPAddress] = []
+        for (a, end) in banned {
+            if let end, end <= now { ended.append(a) }
+        }
+        for a in ended { banned.removeValue(forKey: a) }
+        return ended.sorted()
+    }
+}

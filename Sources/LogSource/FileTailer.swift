@@ -1,0 +1,270 @@
+import Synchronization
+
+/// Follows log files and hands each new line's bytes to every subscriber of the file.
+///
+/// Each file is opened and read once however many subscribers watch it. All reading and waiting happens on one
+/// dedicated thread, woken by inotify (`IN_MODIFY`, `IN_MOVE_SELF`, `IN_DELETE_SELF`, `IN_ATTRIB` on files;
+/// `IN_CREATE`, `IN_MOVED_TO` on their directories) or, with `backend: .polling` or when inotify is unavailable,
+/// by a timer. Handlers run on that thread: keep them short and non-blocking.
+///
+/// Rotation: when the path names a new file (rename + create), the old file is read to its end first (a final
+/// line without newline included), then the new one is read from its beginning. When the file shrinks
+/// (copytruncate) it is read again from offset 0. A missing path is reported once and picked up (from its
+/// beginning) when it appears; globs are expanded again when their directory changes.
+///
+/// ```swift
+/// let tailer = FileTailer()
+/// let sub = tailer.subscribe(["/var/log/auth.log", "/var/log/nginx/*.log"], resume: stored) { batch in
+///     for line in batch { jail.process(line) }      // UnsafeBufferPointer<UInt8>, valid during the call
+///     store.save(batch.position)
+/// }
+/// try tailer.start()
+/// // …
+/// tailer.stop()
+/// ```
+public final class FileTailer: Sendable {
+    /// How the tailer learns that files changed.
+    public enum Backend: String, Sendable, Hashable {
+        /// inotify, falling back to polling when it cannot be initialised.
+        case auto
+        /// inotify; `start()` fails when it is unavailable.
+        case inotify
+        /// Check every file every `pollInterval`.
+        case polling
+    }
+
+    /// Tuning knobs.
+    public struct Options: Sendable {
+        /// Wakeup mechanism.
+        public var backend: Backend
+        /// Period of the polling backend.
+        public var pollInterval: Duration
+        /// With inotify: period of the safety pass that re-expands globs and stats every file (catches events
+        /// inotify cannot see, e.g. a missing directory that appears).
+        public var rescanInterval: Duration
+        /// Longest line delivered; longer lines are delivered truncated to this many bytes, their rest skipped.
+        public var maxLineLength: Int
+        /// Bytes asked for per `read`.
+        public var readChunkSize: Int
+
+        /// Defaults: auto backend, 250 ms polling, 1 s rescan, 32 KiB lines, 64 KiB reads.
+        public init(
+            backend: Backend = .auto, pollInterval: Duration = .milliseconds(250),
+            rescanInterval: Duration = .seconds(1), maxLineLength: Int = 32 * 1024, readChunkSize: Int = 64 * 1024
+        ) {
+            self.backend = backend
+            self.pollInterval = pollInterval
+            self.rescanInterval = rescanInterval
+            self.maxLineLength = maxLineLength
+            self.readChunkSize = readChunkSize
+        }
+    }
+
+    /// Something that happened to a watched file (reported on the tailer thread, cold path).
+    public enum Event: Sendable, Hashable {
+        /// The file was opened; reading starts at `offset`.
+        case opened(path: String, offset: UInt64)
+        /// The path does not exist (reported once until it appears).
+        case missing(path: String)
+        /// The path now names a new file; the old one was read to its end.
+        case rotated(path: String)
+        /// The file shrank (copytruncate); it is read again from its beginning.
+        case truncated(path: String)
+        /// A glob match or deleted file was closed.
+        case closed(path: String)
+        /// Something failed; the tailer keeps going and retries on the next pass.
+        case failed(LogSourceError)
+    }
+
+    /// Identifies a subscription, for `unsubscribe`.
+    public struct Subscription: Sendable, Hashable {
+        let id: UInt64
+    }
+
+    let options: Options
+    let state: Mutex<Shared>
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+
+    struct Shared: ~Copyable {
+        var nextID: UInt64 = 1
+        var commands: [Command] = []
+        var positions: [String: FilePosition] = [:]
+        var thread: DedicatedThread?
+        var started = false
+        var stopped = false
+        var backend: Backend?
+    }
+
+    enum Command {
+        case subscribe(UInt64, Subscriber)
+        case unsubscribe(UInt64)
+        case sync(CheckedContinuation<Void, Never>)
+        case stop
+    }
+
+    struct Subscriber {
+        var patterns: [String]
+        var startAt: StartPosition
+        var resume: [String: FilePosition]
+        var handler: @Sendable (LineBatch) -> Void
+    }
+
+    let events: (@Sendable (Event) -> Void)?
+
+    /// Creates a tailer; nothing is opened until `start()`.
+    /// - Parameter events: receives file events (opened, missing, rotated …) on the tailer thread.
+    public init(options: Options = Options(), events: (@Sendable (Event) -> Void)? = nil) {
+        self.options = options
+        self.events = events
+        state = Mutex(Shared())
+        switch Sys.pipe() {
+        case .success(let (r, w)):
+            wakeRead = r
+            wakeWrite = w
+        case .failure:
+            wakeRead = -1
+            wakeWrite = -1
+        }
+    }
+
+    deinit {
+        stop()
+        if wakeRead >= 0 { Sys.close(wakeRead) }
+        if wakeWrite >= 0 { Sys.close(wakeWrite) }
+    }
+
+    /// Registers `handler` for the files `paths` name (each may be a glob such as `/var/log/*.log`).
+    ///
+    /// Files already open for another subscriber are shared: the new subscriber receives lines from now on.
+    /// - Parameters:
+    ///   - startAt: where to start a file for which `resume` holds no position (`.end` skips old content).
+    ///   - resume: stored positions, matched by path.
+    ///   - handler: called on the tailer thread with each batch of complete lines.
+    @discardableResult
+    public func subscribe(
+        _ paths: [String], startAt: StartPosition = .end, resume: [FilePosition] = [],
+        handler: @escaping @Sendable (LineBatch) -> Void
+    ) -> Subscription {
+        var byPath: [String: FilePosition] = [:]
+        for p in resume { byPath[p.path] = p }
+        let sub = Subscriber(patterns: paths, startAt: startAt, resume: byPath, handler: handler)
+        let id = state.withLock { s in
+            let id = s.nextID
+            s.nextID += 1
+            s.commands.append(.subscribe(id, sub))
+            return id
+        }
+        wake()
+        return Subscription(id: id)
+    }
+
+    /// Removes a subscription; files nobody watches any more are closed.
+    public func unsubscribe(_ subscription: Subscription) {
+        state.withLock { $0.commands.append(.unsubscribe(subscription.id)) }
+        wake()
+    }
+
+    /// The current position of every open file (persist these to resume after a restart).
+    public func positions() -> [FilePosition] {
+        state.withLock { Array($0.positions.values) }.sorted { $0.path < $1.path }
+    }
+
+    /// The backend in use once started (`.inotify` or `.polling`).
+    public var activeBackend: Backend? { state.withLock { $0.backend } }
+
+    /// Starts the tailer thread.
+    /// - Throws: `LogSourceError` `.waitFailed` when the thread, the wake pipe or (with `.inotify`) inotify
+    ///   cannot be set up; `.invalidState` when already started.
+    public func start() throws(LogSourceError) {
+        guard wakeRead >= 0 else { throw LogSourceError(.waitFailed, "cannot create the tailer's wake pipe") }
+        var inotifyFD: Int32 = -1
+        if options.backend != .polling {
+            switch Sys.inotifyInit() {
+            case .success(let fd): inotifyFD = fd
+            case .failure(let e):
+                if options.backend == .inotify {
+                    throw LogSourceError(
+                        .waitFailed, "inotify is unavailable; use backend = polling", errno: e.rawValue)
+                }
+            }
+        }
+        let backend: Backend = inotifyFD >= 0 ? .inotify : .polling
+        let already = state.withLock { s -> Bool in
+            if s.started { return true }
+            s.started = true
+            s.backend = backend
+            return false
+        }
+        if already {
+            if inotifyFD >= 0 { Sys.close(inotifyFD) }
+            throw LogSourceError(.invalidState, "the tailer was already started")
+        }
+        let engine = TailEngine(tailer: self, inotifyFD: inotifyFD, wakeFD: wakeRead)
+        do {
+            let thread = try DedicatedThread { engine.run() }
+            state.withLock { $0.thread = thread }
+        } catch {
+            if inotifyFD >= 0 { Sys.close(inotifyFD) }
+            throw error
+        }
+    }
+
+    /// Stops the thread and closes every file; waits for a delivery in progress to finish. Idempotent.
+    public func stop() {
+        let thread = state.withLock { s -> DedicatedThread? in
+            guard !s.stopped else { return nil }
+            s.stopped = true
+            s.commands.append(.stop)
+            let t = s.thread
+            s.thread = nil
+            return t
+        }
+        guard let thread else { return }
+        wake()
+        thread.join()
+    }
+
+    /// Checks every file now and returns when all lines written before the call were delivered.
+    /// (Useful with the polling backend and in tests; with inotify, delivery does not need it.)
+    public func sync() async {
+        let running = state.withLock { $0.started && !$0.stopped }
+        guard running else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            state.withLock { $0.commands.append(.sync(c)) }
+            wake()
+        }
+    }
+
+    /// Starts the tailer and runs until the task is cancelled, then stops it (for a service group).
+    public func run() async throws {
+        try start()
+        let (stream, continuation) = AsyncStream<Never>.makeStream()
+        await withTaskCancellationHandler {
+            for await _ in stream {}
+        } onCancel: {
+            continuation.finish()
+        }
+        stop()
+    }
+
+    func wake() {
+        if wakeWrite >= 0 { Sys.write(wakeWrite, 1) }
+    }
+
+    func takeCommands() -> [Command] {
+        state.withLock { s in
+            let c = s.commands
+            s.commands.removeAll(keepingCapacity: true)
+            return c
+        }
+    }
+
+    func publish(_ position: FilePosition) {
+        state.withLock { $0.positions[position.path] = position }
+    }
+
+    func forget(_ path: String) {
+        _ = state.withLock { $0.positions.removeValue(forKey: path) }
+    }
+}

@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One log file as the tailer thread holds it: descriptor, identity, reader and the subscribers to feed.
+/// Owned by the tailer thread only.
+final class TailedFile {
+    let path: String
+    let reader: LineReader
+    var fd: Int32 = -1
+    var identity: Sys.FileStat?
+    var firstLineHash: UInt64?
+    var watch: Int32?
+    /// Subscribers, in subscription order.
+    var subscribers: [(id: UInt64, handler: @Sendable (LineBatch) -> Void)] = []
+    /// True when some subscription names this path literally (not only through a glob).
+    var literal = false
+    /// Last condition reported through events, to report each change once.
+    var reportedMissing = false
+    var reportedError: Errno?
+
+    init(path: String, maxLineLength: Int, chunkSize: Int) {
+        self.path = path
+        reader = LineReader(maxLineLength: maxLineLength, chunkSize: chunkSize)
+    }
+
+    deinit {
+        if fd >= 0 { Sys.close(fd) }
+    }
+
+    var isOpen: Bool { fd >= 0 }
+
+    /// The position to persist for this file now.
+    var position: FilePosition {
+        FilePosition(
+            path: path, inode: identity?.inode ?? 0, device: identity?.device ?? 0,
+            offset: reader.consumedOffset, firstLineHash: firstLineHash)
+    }
+
+    /// Opens the file and positions the reader. Returns the offset reading starts at.
+    func open(start: OpenStart) -> Result<UInt64, Errno> {
+        let fd: Int32
+        switch Sys.open(path) {
+        case .success(let d): fd = d
+        case .failure(let e): return .failure(e)
+        }
+        let st: Sys.FileStat
+        switch Sys.fstat(fd) {
+        case .success(let s): st = s
+        case .failure(let e):
+            Sys.close(fd)
+            return .failure(e)
+        }
+        self.fd = fd
+        identity = st
+        firstLineHash = computeFirstLineHash()
+        var offset: UInt64 = 0
+        var discarding = false
+        switch start {
+        case .beginning:
+            break
+        case .end:
+            (offset, discarding) = lineBoundary(before: st.size)
+        case .resume(let saved):
+            let sameContent: Bool
+            if let savedHash = saved.firstLineHash {
+                sameContent = savedHash == firstLineHash
+            } else {
+                sameContent = saved.inode == st.inode && saved.device == st.device
+            }
+            if sameContent && saved.offset <= st.size {
+                offset = saved.offset
+                // Resume only at a line start: mid-line means we were skipping an over-long line.
+                if offset > 0 {
+                    var byte: UInt8 = 0
+                    if case .success(1) = Sys.pread(fd, &byte, 1, at: offset - 1), byte != 0x0A {
+                        discarding = true
+                    }
+                }
+            }
+        }
+        if lseek(fd, off_t(offset), SEEK_SET) < 0 {
+            let e = Errno(errno)
+            close()
+            return .failure(e)
+        }
+        reader.reset(at: offset, discarding: discarding)
+        return .success(offset)
+    }
+
+    func close() {
+        if fd >= 0 { Sys.close(fd) }
+        fd = -1
+        identity = nil
+    }
+
+    /// Reads to end of file, delivering every complete line. Returns the bytes read.
+    @discardableResult
+    func drain() -> Result<UInt64, Errno> {
+        var total: UInt64 = 0
+        while fd >= 0 {
+            switch reader.readChunk(fd: fd, deliver: deliver) {
+            case .success(0): return .success(total)
+            case .success(let n): total += UInt64(n)
+            case .failure(let e): return .failure(e)
+            }
+        }
+        return .success(total)
+    }
+
+    /// Delivers a final incomplete line (the file is being left behind).
+    func flushPartial() {
+        reader.flushPartial(deliver: deliver)
+    }
+
+    private func deliver(_ parts: LineBatchParts) {
+        if firstLineHash == nil { firstLineHash = computeFirstLineHash() }
+        let batch = LineBatch(
+            path: path,
+            position: FilePosition(
+                path: path, inode: identity?.inode ?? 0, device: identity?.device ?? 0,
+                offset: parts.consumedOffset, firstLineHash: firstLineHash),
+            truncatedLines: parts.truncated, base: parts.base, ranges: parts.ranges)
+        for s in subscribers { s.handler(batch) }
+    }
+
+    /// Hash of the first complete line, or nil when the file has none yet.
+    func computeFirstLineHash() -> UInt64? {
+        guard fd >= 0 else { return nil }
+        let limit = reader.maxLineLength + 2
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 1)
+        defer { scratch.deallocate() }
+        guard case .success(let n) = Sys.pread(fd, scratch.baseAddress!, limit, at: 0), n > 0 else { return nil }
+        let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
+        if let nl = bytes.firstIndex(of: 0x0A) {
+            var length = nl
+            if length > 0 && bytes[length - 1] == 0x0D { length -= 1 }
+            return FNV1a.hash(UnsafeRawBufferPointer(rebasing: bytes[0..<min(length, reader.maxLineLength)]))
+        }
+        // No newline: a first line longer than the cap still identifies the file.
+        if n >= reader.maxLineLength {
+            return FNV1a.hash(UnsafeRawBufferPointer(rebasing: bytes[0..<reader.maxLineLength]))
+        }
+        return nil
+    }
+
+    /// The offset just after the last newline before `size`, searching back at most one line length.
+    /// If there is none in range, reading starts at `size` skipping to the next newline.
+    private func lineBoundary(before size: UInt64) -> (UInt64, Bool) {
+        guard size > 0 else { return (0, false) }
+        let window = UInt64(reader.maxLineLength + 1)
+        let from = size > window ? size - window : 0
+        let count = Int(size - from)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 1)
+        defer { scratch.deallocate() }
+        guard case .success(let n) = Sys.pread(fd, scratch.baseAddress!, count, at: from), n > 0 else {
+            return (size, false)
+        }
+        if let nl = scratch[0..<n].lastIndex(of: 0x0A) {
+            return (from + UInt64(nl) + 1, false)
+        }
+        return from == 0 ? (0, false) : (size, true)
+    }
+}
+
+/// How `TailedFile.open` positions a newly opened file.
+enum OpenStart {
+    case beginning
+    case end
+    case resume(FilePosition)
+}

@@ -1,0 +1,393 @@
+import Core
+import Synchronization
+
+/// One ban as persisted: who, where, when, for how long, and the evidence.
+public struct BanRecord: Sendable, Hashable {
+    /// The jail that banned the address.
+    public var jail: String
+    /// The banned address.
+    public var address: IPAddress
+    /// When the ban started (seconds since the Unix epoch).
+    public var timeOfBan: Double
+    /// Ban duration in seconds; negative (fail2ban writes -1) means permanent.
+    public var banTime: Double
+    /// How many times this address has been banned, this ban included (for `bantime.increment`).
+    public var banCount: Int
+    /// Failures that led to the ban.
+    public var failures: Int
+    /// The matched log lines (stored as JSON text).
+    public var matches: [String]
+
+    /// Creates a record.
+    public init(
+        jail: String, address: IPAddress, timeOfBan: Double, banTime: Double, banCount: Int = 1, failures: Int = 0,
+        matches: [String] = []
+    ) {
+        self.jail = jail
+        self.address = address
+        self.timeOfBan = timeOfBan
+        self.banTime = banTime
+        self.banCount = banCount
+        self.failures = failures
+        self.matches = matches
+    }
+
+    /// Whether the ban never ends.
+    public var isPermanent: Bool { banTime < 0 }
+
+    /// When the ban ends; nil when permanent.
+    public var end: Double? { isPermanent ? nil : timeOfBan + banTime }
+
+    /// Whether the ban is still in force at `now`.
+    public func isActive(at now: Double) -> Bool { end.map { $0 > now } ?? true }
+}
+
+/// Where reading of a log file stopped, so a restart resumes there (unless the file was rotated).
+public struct LogPosition: Sendable, Hashable {
+    /// The log file path.
+    public var path: String
+    /// Byte offset of the next unread byte.
+    public var position: Int64
+    /// Hash of the file's first line (detects a file replaced under the same name).
+    public var firstLineHash: String
+    /// The file's inode number (detects rotation).
+    public var inode: UInt64
+
+    /// Creates a position.
+    public init(path: String, position: Int64, firstLineHash: String, inode: UInt64) {
+        self.path = path
+        self.position = position
+        self.firstLineHash = firstLineHash
+        self.inode = inode
+    }
+}
+
+/// Persistent bans, log positions and journal cursors in one SQLite file (WAL, full sync).
+///
+/// Every write is committed before the method returns, so a ban that was recorded survives even `SIGKILL`.
+/// Safe to share between tasks: the connection is guarded by a mutex. Open another `BanStore` on the same file
+/// for a concurrent reader.
+///
+/// ```swift
+/// let store = try BanStore(path: "/var/lib/portcullis/portcullis.sqlite3")
+/// try store.addBan(BanRecord(jail: "sshd", address: IPAddress("192.0.2.1")!, timeOfBan: now, banTime: 600))
+/// for ban in try store.activeBans(now: now) { firewall.ban(ban.address, jail: ban.jail) }
+/// ```
+public final class BanStore: @unchecked Sendable {
+    // SAFETY: `database` is only used inside `lock.withLock`, which serialises every access.
+    /// The schema version this code writes (`PRAGMA user_version`).
+    public static let schemaVersion = 1
+
+    private let database: Database
+    private let lock = Mutex(())
+
+    /// Opens or creates the store at `path` (`":memory:"` for a throw-away store) and migrates its schema.
+    /// Throws when the file was written by a newer Portcullis (schema version above ``schemaVersion``).
+    public init(path: String, options: Database.Options = Database.Options()) throws(DatabaseError) {
+        let database = try Database(path: path, options: options)
+        try BanStore.migrate(database)
+        self.database = database
+    }
+
+    private static func migrate(_ db: Database) throws(DatabaseError) {
+        let version = try db.userVersion
+        if version > schemaVersion {
+            throw DatabaseError(
+                code: 1,
+                message: "database '\(db.path)' has schema version \(version), newer than the \(schemaVersion) this "
+                    + "Portcullis understands; upgrade Portcullis or move the file away")
+        }
+        if version < 1 {
+            do {
+                try db.transaction {
+                    try db.execute(
+                        """
+                        CREATE TABLE IF NOT EXISTS bans (
+                            id INTEGER PRIMARY KEY,
+                            jail TEXT NOT NULL,
+                            address TEXT NOT NULL,
+                            time_of_ban REAL NOT NULL,
+                            ban_time REAL NOT NULL,
+                            ban_count INTEGER NOT NULL DEFAULT 1,
+                            failures INTEGER NOT NULL DEFAULT 0,
+                            matches TEXT NOT NULL DEFAULT '[]',
+                            active INTEGER NOT NULL DEFAULT 1
+                        );
+                        CREATE INDEX IF NOT EXISTS bans_address ON bans(address, jail);
+                        CREATE INDEX IF NOT EXISTS bans_active ON bans(active, jail);
+                        CREATE INDEX IF NOT EXISTS bans_time ON bans(time_of_ban);
+                        CREATE TABLE IF NOT EXISTS log_positions (
+                            path TEXT PRIMARY KEY,
+                            position INTEGER NOT NULL,
+                            first_line_hash TEXT NOT NULL,
+                            inode INTEGER NOT NULL
+                        );
+                        CREATE TABLE IF NOT EXISTS journal_cursors (
+                            source TEXT PRIMARY KEY,
+                            cursor TEXT NOT NULL
+                        );
+                        PRAGMA user_version = 1;
+                        """)
+                }
+            } catch let error as DatabaseError {
+                throw error
+            } catch {
+                throw DatabaseError(code: 1, message: "\(error)")
+            }
+        }
+    }
+
+    private func write<T: Sendable>(_ body: (Database) throws -> T) throws(DatabaseError) -> T {
+        do {
+            return try lock.withLock { _ in try database.transaction { try body(database) } }
+        } catch let error as DatabaseError {
+            throw error
+        } catch {
+            throw DatabaseError(code: 1, message: "\(error)")
+        }
+    }
+
+    private func read<T: Sendable>(_ body: (Database) throws(DatabaseError) -> T) throws(DatabaseError) -> T {
+        try lock.withLock { _ throws(DatabaseError) in try body(database) }
+    }
+
+    // MARK: Bans
+
+    /// Records a ban and commits it before returning. An earlier still-recorded ban of the same address in the
+    /// same jail stops being active (the new one replaces it).
+    public func addBan(_ ban: BanRecord) throws(DatabaseError) {
+        _ = try write { db in
+            try db.run(
+                "UPDATE bans SET active = 0 WHERE active = 1 AND jail = ? AND address = ?",
+                [.text(ban.jail), .text(ban.address.description)])
+            try db.run(
+                """
+                INSERT INTO bans (jail, address, time_of_ban, ban_time, ban_count, failures, matches, active)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+                """,
+                [
+                    .text(ban.jail), .text(ban.address.description), .real(ban.timeOfBan),
+                    .real(ban.banTime < 0 ? -1 : ban.banTime), .integer(Int64(ban.banCount)),
+                    .integer(Int64(ban.failures)), .text(JSONStrings.encode(ban.matches)),
+                ])
+        }
+    }
+
+    /// Every ban still in force at `now` (permanent, or ending after `now`), optionally of one jail, oldest
+    /// first. Rows whose address no longer parses are skipped.
+    public func activeBans(now: Double, jail: String? = nil) throws(DatabaseError) -> [BanRecord] {
+        let columns = "jail, address, time_of_ban, ban_time, ban_count, failures, matches"
+        let condition = "active = 1 AND (ban_time < 0 OR time_of_ban + ban_time > ?)"
+        let rows: [BanRecord?] = try read { db throws(DatabaseError) in
+            if let jail {
+                return try db.query(
+                    "SELECT \(columns) FROM bans WHERE \(condition) AND jail = ? ORDER BY time_of_ban, id",
+                    [.real(now), .text(jail)], BanStore.record)
+            }
+            return try db.query(
+                "SELECT \(columns) FROM bans WHERE \(condition) ORDER BY time_of_ban, id", [.real(now)],
+                BanStore.record)
+        }
+        return rows.compactMap { $0 }
+    }
+
+    private static func record(_ row: Statement) -> BanRecord? {
+        guard let address = IPAddress(row.text(1)) else { return nil }
+        return BanRecord(
+            jail: row.text(0), address: address, timeOfBan: row.double(2), banTime: row.double(3),
+            banCount: row.int(4), failures: row.int(5), matches: JSONStrings.decode(row.text(6)) ?? [])
+    }
+
+    /// The highest ban count recorded for `address` (0 when never banned, or purged since): across all jails
+    /// when `jail` is nil (`bantime.overalljails`), else in that jail. The jail's next ban uses this + 1.
+    public func banCount(address: IPAddress, jail: String? = nil) throws(DatabaseError) -> Int {
+        try read { db throws(DatabaseError) in
+            if let jail {
+                return try db.query(
+                    "SELECT COALESCE(MAX(ban_count), 0) FROM bans WHERE address = ? AND jail = ?",
+                    [.text(address.description), .text(jail)]
+                ) { $0.int(0) }.first ?? 0
+            }
+            return try db.query(
+                "SELECT COALESCE(MAX(ban_count), 0) FROM bans WHERE address = ?", [.text(address.description)]
+            ) { $0.int(0) }.first ?? 0
+        }
+    }
+
+    /// Ends the ban of `address` in `jail` (or in every jail when nil). History is kept for ``banCount(address:jail:)``.
+    /// Returns how many active bans ended.
+    @discardableResult
+    public func removeBan(address: IPAddress, jail: String? = nil) throws(DatabaseError) -> Int {
+        try write { db in
+            if let jail {
+                return try db.run(
+                    "UPDATE bans SET active = 0 WHERE active = 1 AND address = ? AND jail = ?",
+                    [.text(address.description), .text(jail)])
+            }
+            return try db.run(
+                "UPDATE bans SET active = 0 WHERE active = 1 AND address = ?", [.text(address.description)])
+        }
+    }
+
+    /// Ends every active ban of `jail` (every jail when nil); returns how many ended. History is kept.
+    @discardableResult
+    public func removeAll(jail: String? = nil) throws(DatabaseError) -> Int {
+        try write { db in
+            if let jail {
+                return try db.run("UPDATE bans SET active = 0 WHERE active = 1 AND jail = ?", [.text(jail)])
+            }
+            return try db.run("UPDATE bans SET active = 0 WHERE active = 1")
+        }
+    }
+
+    /// Deletes ban history that started before `cutoff` (fail2ban's `dbpurgeage`: `cutoff = now - purgeAge`),
+    /// except bans still in force at `now`, which must survive a restart. Returns the number of rows deleted.
+    @discardableResult
+    public func purge(olderThan cutoff: Double, now: Double) throws(DatabaseError) -> Int {
+        try write { db in
+            try db.run(
+                """
+                DELETE FROM bans WHERE time_of_ban < ?
+                AND NOT (active = 1 AND (ban_time < 0 OR time_of_ban + ban_time > ?))
+                """, [.real(cutoff), .real(now)])
+        }
+    }
+
+    /// Every recorded ban (active or not) of `address`, oldest first: the history behind ``banCount(address:jail:)``.
+    public func history(address: IPAddress) throws(DatabaseError) -> [BanRecord] {
+        let rows: [BanRecord?] = try read { db throws(DatabaseError) in
+            try db.query(
+                """
+                SELECT jail, address, time_of_ban, ban_time, ban_count, failures, matches FROM bans
+                WHERE address = ? ORDER BY time_of_ban, id
+                """, [.text(address.description)], BanStore.record)
+        }
+        return rows.compactMap { $0 }
+    }
+
+    // MARK: Log positions and journal cursors
+
+    /// The saved position for a log file, if any.
+    public func logPosition(path: String) throws(DatabaseError) -> LogPosition? {
+        try read { db throws(DatabaseError) in
+            try db.query(
+                "SELECT path, position, first_line_hash, inode FROM log_positions WHERE path = ?", [.text(path)]
+            ) { LogPosition(path: $0.text(0), position: $0.int64(1), firstLineHash: $0.text(2), inode: UInt64(bitPattern: $0.int64(3))) }
+            .first
+        }
+    }
+
+    /// Saves (replaces) the position for a log file.
+    public func setLogPosition(_ position: LogPosition) throws(DatabaseError) {
+        _ = try write { db in
+            try db.run(
+                """
+                INSERT INTO log_positions (path, position, first_line_hash, inode) VALUES (?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET position = excluded.position,
+                    first_line_hash = excluded.first_line_hash, inode = excluded.inode
+                """,
+                [
+                    .text(position.path), .integer(position.position), .text(position.firstLineHash),
+                    .integer(Int64(bitPattern: position.inode)),
+                ])
+        }
+    }
+
+    /// Forgets the position of a log file (no longer monitored); returns whether one was saved.
+    @discardableResult
+    public func removeLogPosition(path: String) throws(DatabaseError) -> Bool {
+        try write { db in try db.run("DELETE FROM log_positions WHERE path = ?", [.text(path)]) > 0 }
+    }
+
+    /// The saved systemd journal cursor for a source (e.g. a jail name), if any.
+    public func journalCursor(source: String) throws(DatabaseError) -> String? {
+        try read { db throws(DatabaseError) in
+            try db.query("SELECT cursor FROM journal_cursors WHERE source = ?", [.text(source)]) { $0.text(0) }.first
+        }
+    }
+
+    /// Saves (replaces) the journal cursor for a source.
+    public func setJournalCursor(_ cursor: String, source: String) throws(DatabaseError) {
+        _ = try write { db in
+            try db.run(
+                """
+                INSERT INTO journal_cursors (source, cursor) VALUES (?, ?)
+                ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor
+                """, [.text(source), .text(cursor)])
+        }
+    }
+}
+
+/// A JSON array of strings, the format of the `matches` column.
+enum JSONStrings {
+    static func encode(_ strings: [String]) -> String {
+        var out = "["
+        for (i, s) in strings.enumerated() {
+            if i > 0 { out += "," }
+            out += "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default:
+                    if scalar.value < 0x20 {
+                        let hex = String(scalar.value, radix: 16)
+                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            out += "\""
+        }
+        return out + "]"
+    }
+
+    /// Nil when the text is not a JSON array of strings.
+    static func decode(_ text: String) -> [String]? {
+        var it = Array(text.unicodeScalars)[...]
+        func skipSpace() { while let c = it.first, c == " " || c == "\n" || c == "\t" || c == "\r" { it.removeFirst() } }
+        skipSpace()
+        guard it.popFirst() == "[" else { return nil }
+        var result: [String] = []
+        skipSpace()
+        if it.first == "]" { return result }
+        while true {
+            skipSpace()
+            guard it.popFirst() == "\"" else { return nil }
+            var s = String.UnicodeScalarView()
+            while true {
+                guard let c = it.popFirst() else { return nil }
+                if c == "\"" { break }
+                if c != "\\" {
+                    s.append(c)
+                    continue
+                }
+                guard let e = it.popFirst() else { return nil }
+                switch e {
+                case "n": s.append("\n")
+                case "r": s.append("\r")
+                case "t": s.append("\t")
+                case "b": s.append("\u{8}")
+                case "f": s.append("\u{C}")
+                case "u":
+                    guard it.count >= 4, let v = UInt32(String(String.UnicodeScalarView(it.prefix(4))), radix: 16)
+                    else { return nil }
+                    it.removeFirst(4)
+                    s.append(Unicode.Scalar(v) ?? "\u{FFFD}")
+                default: s.append(e)
+                }
+            }
+            result.append(String(s))
+            skipSpace()
+            switch it.popFirst() {
+            case ",": continue
+            case "]": return result
+            default: return nil
+            }
+        }
+    }
+}

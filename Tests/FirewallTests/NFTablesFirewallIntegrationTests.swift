@@ -1,0 +1,324 @@
+import Core
+import Firewall
+import Foundation
+import Synchronization
+import Testing
+
+/// Real-kernel tests: every nftables change happens inside namespaces created by ``NetnsLab`` (deleted afterwards).
+@Suite(.serialized, .enabled(if: NetnsLab.isRoot, "needs root for network namespaces"))
+struct NFTablesFirewallIntegrationTests {
+    static let sshd = JailFirewall(name: "sshd", ports: .ports([PortRange(8022)]), protocols: .tcp, blockType: .reject)
+
+    /// A backend inside the lab's defended namespace; refuses to go on if it is not in a namespace.
+    func firewall(
+        _ lab: NetnsLab, syntax: FirewallConfiguration.Syntax = .text, keep: Bool = false,
+        healthCheck: Duration = .milliseconds(200), onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
+    ) throws -> NFTablesFirewall {
+        let fw = try NFTablesFirewall(
+            configuration: FirewallConfiguration(
+                keepTableOnStop: keep, syntax: syntax, networkNamespace: lab.defended,
+                healthCheckInterval: healthCheck),
+            onEvent: onEvent)
+        try #require(fw.networkNamespace == lab.defended)
+        return fw
+    }
+
+    func ip(_ s: String) -> IPAddress { IPAddress(s)! }
+
+    @Test(arguments: [FirewallConfiguration.Syntax.text, .json])
+    func banRefusesOnlyTheBannedAddressAndUnbanLetsItBack(syntax: FirewallConfiguration.Syntax) async throws {
+        try await NetnsLab.with(ports: [8022, 8080]) { lab in
+            let fw = try firewall(lab, syntax: syntax)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
+
+            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+            // multiport: a port outside the jail's list is still open to the banned address.
+            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
+
+            let listed = try await fw.list(jail: "sshd")
+            #expect(listed.map(\.address) == [ip(NetnsLab.attackerV4)])
+            #expect(listed.first?.timeout == .seconds(600))
+            let remaining = try #require(listed.first?.remaining)
+            #expect(remaining > .seconds(500) && remaining <= .seconds(600))
+
+            try await fw.unban([BanKey(address: ip(NetnsLab.attackerV4), jail: "sshd")])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
+            #expect(try await fw.list(jail: "sshd").isEmpty)
+            try await fw.tearDown()
+            #expect(!(try lab.nft(["list", "tables"]).contains("portcullis")))
+        }
+    }
+
+    @Test func ipv6BanAndUnban() async throws {
+        try await NetnsLab.with { lab in
+            let fw = try firewall(lab)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV6), jail: "sshd", duration: .permanent)])
+            #expect(try lab.connect(from: NetnsLab.attackerV6) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV6) == .connected)
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
+            let listed = try await fw.list(jail: "sshd")
+            #expect(listed == [BannedEntry(address: ip(NetnsLab.attackerV6), jail: "sshd", timeout: nil, remaining: nil)])
+            try await fw.unban([BanKey(address: ip(NetnsLab.attackerV6), jail: "sshd")])
+            #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+        }
+    }
+
+    @Test func timedBanExpiresInTheKernelWhileTheBackendIsStopped() async throws {
+        try await NetnsLab.with { lab in
+            let fw = try firewall(lab, keep: true)
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(2))),
+                BanRequest(address: ip(NetnsLab.attackerV6), jail: "sshd", duration: .timeout(.seconds(2))),
+            ])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            // The "daemon" goes away; nothing but the kernel can lift the ban now.
+            try await fw.tearDown()
+            fw.shutdown()
+            #expect(try lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(NetnsLab.attackerV4))
+            let lifted = try await NetnsLab.eventually {
+                try lab.connect(from: NetnsLab.attackerV4) == .connected
+                    && lab.connect(from: NetnsLab.attackerV6) == .connected
+            }
+            #expect(lifted)
+            #expect(!(try lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(NetnsLab.attackerV4)))
+            // The table itself stays (keepTableOnStop).
+            #expect(try lab.nft(["list", "tables"]).contains("table inet portcullis"))
+        }
+    }
+
+    @Test func flushRulesetIsHealedWithEveryActiveBan() async throws {
+        try await NetnsLab.with { lab in
+            let events = Mutex<[FirewallEvent]>([])
+            let fw = try firewall(lab) { e in events.withLock { $0.append(e) } }
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600))),
+                BanRequest(address: ip(NetnsLab.attackerV6), jail: "sshd", duration: .permanent),
+            ])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+
+            // 1. nft flush ruleset
+            try lab.nft(["flush", "ruleset"])
+            #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.attackerV6) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+            let listed = try await fw.list(jail: "sshd")
+            #expect(Set(listed.map(\.address)) == [ip(NetnsLab.attackerV4), ip(NetnsLab.attackerV6)])
+            let v4 = try #require(listed.first { $0.address.family == .v4 })
+            #expect(v4.remaining.map { $0 <= .seconds(600) && $0 > .seconds(500) } == true)
+            #expect(events.withLock { $0 }.contains { if case .restored(bans: 2, _) = $0 { true } else { false } })
+
+            // 2. an admin reloads /etc/nftables.conf, which starts with `flush ruleset`.
+            try lab.nft(
+                ["-f", "-"],
+                input: """
+                    flush ruleset
+                    table inet filter {
+                        chain input { type filter hook input priority filter; policy accept; }
+                    }
+                    """)
+            #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(try lab.nft(["list", "tables"]).contains("table inet filter"))
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+
+            // 3. someone deletes just our table; an unbanned address stays unbanned after the restore.
+            try await fw.unban([BanKey(address: ip(NetnsLab.attackerV6), jail: "sshd")])
+            try lab.nft(["delete", "table", "inet", "portcullis"])
+            #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+
+            // 4. someone flushes our chain (rules gone, sets intact), then deletes it.
+            for command in [["flush", "chain", "inet", "portcullis", "bans"], ["delete", "chain", "inet", "portcullis", "bans"]] {
+                let restoresBefore = events.withLock { $0.count }
+                try lab.nft(command)
+                #expect(await NetnsLab.eventually { events.withLock { $0.count } > restoresBefore })
+                #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            }
+        }
+    }
+
+    @Test func twentyThousandBansInOneTransactionAndTheirRestore() async throws {
+        try await NetnsLab.with { lab in
+            let fw = try firewall(lab)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            var requests: [BanRequest] = []
+            for i in 0..<20_000 {
+                let v4 = IPAddress(v4: 0x0A00_0000 | UInt32(i))  // 10.0.0.0/8
+                requests.append(BanRequest(address: v4, jail: "sshd", duration: .timeout(.seconds(3600))))
+            }
+            requests.append(BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(3600))))
+            try await fw.ban(requests)
+            func kernelCount() throws -> Int {
+                let json = try lab.nft(["-j", "list", "set", "inet", "portcullis", "addr-set-sshd"])
+                return json.components(separatedBy: "\"val\"").count - 1
+            }
+            #expect(try kernelCount() == 20_001)
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await fw.activeBanCount() == 20_001)
+
+            try lab.nft(["flush", "ruleset"])
+            #expect(await NetnsLab.eventually { (try? kernelCount()) == 20_001 })
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+        }
+    }
+
+    @Test func bansSurviveABackendRestartAndSetUpDropsRemovedJails() async throws {
+        try await NetnsLab.with { lab in
+            let old = JailFirewall(name: "old-jail", ports: .all, protocols: .all, blockType: .drop)
+            let first = try firewall(lab)
+            try await first.setUp(jails: [Self.sshd, old])
+            try await first.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))])
+            first.shutdown()  // crash-like stop: no tearDown
+
+            let second = try firewall(lab)
+            defer { second.shutdown() }
+            try await second.setUp(jails: [Self.sshd])
+            let listed = try await second.list(jail: "sshd")
+            #expect(listed.map(\.address) == [ip(NetnsLab.attackerV4)])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            let ruleset = try lab.nft(["list", "table", "inet", "portcullis"])
+            #expect(!ruleset.contains("old-jail"))
+            // The chain has exactly the rules of the current jails (set-up replaced, not appended).
+            #expect(ruleset.components(separatedBy: "saddr @").count - 1 == 2)
+            // The restarted backend knows the surviving ban: it comes back after a flush.
+            try lab.nft(["flush", "ruleset"])
+            #expect(try await NetnsLab.eventually { try lab.connect(from: NetnsLab.attackerV4) == .refused })
+            try await second.tearDown()
+            #expect(!(try lab.nft(["list", "tables"]).contains("portcullis")))
+        }
+    }
+
+    @Test func allportsDropAndRebanWithNewTimeout() async throws {
+        try await NetnsLab.with(ports: [8022, 8080]) { lab in
+            let fw = try firewall(lab)
+            defer { fw.shutdown() }
+            let recidive = JailFirewall(name: "recidive", ports: .all, protocols: .all, blockType: .drop)
+            try await fw.setUp(jails: [Self.sshd, recidive])
+            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(100)))])
+            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080, timeout: 1) == .timeout)
+            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8022, timeout: 1) == .timeout)
+            #expect(try lab.connect(from: NetnsLab.otherV4, port: 8080) == .connected)
+            // Re-ban with a longer timeout: the kernel element now carries the new one.
+            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(5000)))])
+            let listed = try await fw.list(jail: "recidive")
+            #expect(listed.map(\.timeout) == [.seconds(5000)])
+            try await fw.flush(jail: "recidive")
+            #expect(try await fw.list(jail: "recidive").isEmpty)
+            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
+        }
+    }
+
+    @Test func everyRuleShapeIsAcceptedAndTextAndJSONBuildTheSameKernelRuleset() async throws {
+        let jails = [
+            Self.sshd,
+            JailFirewall(name: "dns", ports: .ports([PortRange(53), PortRange(1000, 2000)]), protocols: .udp),
+            JailFirewall(name: "web", ports: .ports([PortRange(80), PortRange(443)]), protocols: .all),
+            JailFirewall(name: "recidive", ports: .all, protocols: .all, blockType: .reject),
+            JailFirewall(name: "r.drop", ports: .all, protocols: .all, blockType: .drop),
+            JailFirewall(name: "tcp_all", ports: .all, protocols: .tcp, blockType: .drop),
+            JailFirewall(name: "multi", ports: .all, protocols: ProtocolSelection(protocols: [.udp, .sctp, .dccp])),
+        ]
+        var listings: [String] = []
+        for syntax in [FirewallConfiguration.Syntax.text, .json] {
+            try await NetnsLab.with { lab in
+                let fw = try firewall(lab, syntax: syntax)
+                defer { fw.shutdown() }
+                try await fw.setUp(jails: jails)
+                try await fw.ban([
+                    BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(60))),
+                    BanRequest(address: ip(NetnsLab.attackerV6), jail: "web", duration: .permanent),
+                ])
+                #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+                listings.append(try lab.nft(["list", "chain", "inet", "portcullis", "bans"]))
+            }
+        }
+        #expect(listings.count == 2)
+        #expect(listings.first == listings.last)
+        let chain = listings[0]
+        #expect(chain.contains("type filter hook input priority filter - 1; policy accept;"))
+        #expect(chain.contains("udp dport { 53, 1000-2000 } ip saddr @addr-set-dns reject"))
+        #expect(chain.contains("meta l4proto tcp ip6 saddr @addr6-set-recidive reject with tcp reset"))
+        #expect(chain.contains("ip6 saddr @addr6-set-r.drop drop"))
+        #expect(chain.contains("meta l4proto sctp ip saddr @addr-set-multi reject"))
+        #expect(chain.components(separatedBy: "saddr @").count - 1 == 2 * (1 + 1 + 2 + 2 + 1 + 1 + 3))
+    }
+
+    @Test func banUnbanAndFlushRebuildTheTableWhenItVanishedBeforeTheHealthCheckNoticed() async throws {
+        try await NetnsLab.with { lab in
+            let events = Mutex<[FirewallEvent]>([])
+            let fw = try firewall(lab, healthCheck: .seconds(3600)) { e in events.withLock { $0.append(e) } }
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban([BanRequest(address: ip(NetnsLab.otherV6), jail: "sshd", duration: .permanent)])
+            try lab.nft(["flush", "ruleset"])
+            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV6) == .refused)
+            #expect(events.withLock { $0.count } == 1)
+
+            try lab.nft(["delete", "table", "inet", "portcullis"])
+            try await fw.unban([BanKey(address: ip(NetnsLab.otherV6), jail: "sshd")])
+            #expect(try lab.connect(from: NetnsLab.otherV6) == .connected)
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+
+            try lab.nft(["flush", "chain", "inet", "portcullis", "bans"])
+            try await fw.flush(jail: "sshd")
+            #expect(events.withLock { $0.count } == 2)  // flush of the sets worked; the chain is repaired later
+            #expect(try await fw.list(jail: "sshd").isEmpty)
+        }
+    }
+
+    @Test func errorsAreClear() async throws {
+        try await NetnsLab.with { lab in
+            // No health check during this test: it would repair the sabotage below.
+            let fw = try firewall(lab, healthCheck: .seconds(3600))
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            do {
+                try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "nope", duration: .permanent)])
+                Issue.record("expected an error")
+            } catch let error as FirewallError {
+                #expect(error.code == .unknownJail)
+            }
+            // Someone replaces our IPv4 set with an IPv6 one of the same name (the table still looks intact):
+            // libnftables' message comes through.
+            try lab.nft(["delete", "rule", "inet", "portcullis", "bans", "handle", try ruleHandle(lab)])
+            try lab.nft(["delete", "set", "inet", "portcullis", "addr-set-sshd"])
+            try lab.nft(["add", "set", "inet", "portcullis", "addr-set-sshd", "{ type ipv6_addr; }"])
+            try lab.nft(["add", "rule", "inet", "portcullis", "bans", "ip6", "saddr", "@addr-set-sshd", "drop"])
+            do {
+                try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .permanent)])
+                Issue.record("expected an error")
+            } catch let error as FirewallError {
+                #expect(error.code == .nftables)
+                #expect(error.underlying?.message.isEmpty == false)
+                #expect(error.description.contains("addr-set-sshd"))
+            }
+        }
+        #expect(throws: FirewallError.self) {
+            try NFTablesFirewall(configuration: FirewallConfiguration(networkNamespace: "pcl-fw-does-not-exist"))
+        }
+        #expect(throws: FirewallError.self) {
+            try NFTablesFirewall(configuration: FirewallConfiguration(tableName: "bad name", networkNamespace: "x"))
+        }
+    }
+
+    /// The handle of the IPv4 rule (the one referencing addr-set-sshd).
+    func ruleHandle(_ lab: NetnsLab) throws -> String {
+        let listing = try lab.nft(["-a", "list", "chain", "inet", "portcullis", "bans"])
+        let line = try #require(listing.split(separator: "\n").first { $0.contains("@addr-set-sshd") })
+        return String(try #require(line.split(separator: " ").last))
+    }
+}

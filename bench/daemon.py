@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""Daemon benchmarks: Portcullis beside fail2ban, each in its own network namespace, measured in the same run.
+
+Measures, per implementation:
+  - start-up: spawn → first answer to `ping` on the control socket (fail2ban's pickle protocol, spoken here);
+  - ban latency: append of the line that crosses maxretry → the address appears in the kernel set
+    (seen through `nft monitor` inside the namespace), p50 / p99 / max over --bans addresses;
+  - burst: --burst distinct addresses written at once → the last one in the kernel set;
+  - RSS (VmRSS of the server process) idle with the jails sshd, postfix[mode=auth], recidive, and after the burst.
+
+Only namespaces this script creates are touched; they are removed at the end. Run as root:
+    bench/daemon.py --impl both --bans 100 --burst 10000
+"""
+import argparse
+import os
+import pickle
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+END = b"<F2B_END_COMMAND>"
+
+
+def run(*cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def ping(sock_path, timeout=0.5):
+    """One `ping` in fail2ban's wire protocol; True when answered."""
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall(pickle.dumps(["ping"], 2) + END)
+        data = b""
+        while not data.endswith(END):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return data.endswith(END)
+    except OSError:
+        return False
+
+
+def command(sock_path, words, timeout=30):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    s.sendall(pickle.dumps(list(words), 2) + END)
+    data = b""
+    while not data.endswith(END):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return pickle.loads(data[: -len(END)]) if data.endswith(END) else None
+
+
+def rss_kib(pid):
+    try:
+        total = 0
+        for p in [pid] + children(pid):
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return total
+    except OSError:
+        return None
+
+
+def children(pid):
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                for c in f.read().split():
+                    out.append(int(c))
+                    out += children(int(c))
+    except OSError:
+        pass
+    return sorted(set(out))
+
+
+def syslog_stamp(t):
+    return time.strftime("%b %e %H:%M:%S", time.localtime(t))
+
+
+def fail_line(addr, t, n):
+    return f"{syslog_stamp(t)} bench sshd[{4000 + n % 50000}]: Failed password for invalid user admin{n % 97} from {addr} port {40000 + n % 20000} ssh2\n"
+
+
+def address(i, base=10):
+    return f"{base}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255 or 1}"
+
+
+class Monitor(threading.Thread):
+    """Reads `nft monitor` inside the namespace and timestamps every added set element."""
+
+    ELEMENT = re.compile(r"add element .*?\{ (.*) \}")
+
+    def __init__(self, ns):
+        super().__init__(daemon=True)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, "nft", "monitor", "elements"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.seen = {}
+        self.cond = threading.Condition()
+
+    def run(self):
+        for line in self.proc.stdout:
+            now = time.monotonic()
+            m = self.ELEMENT.search(line)
+            if not m:
+                continue
+            with self.cond:
+                for item in m.group(1).split(","):
+                    addr = item.strip().split(" ")[0]
+                    self.seen.setdefault(addr, now)
+                self.cond.notify_all()
+
+    def wait_for(self, addrs, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                missing = [a for a in addrs if a not in self.seen]
+                if not missing:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+JAILS = """
+[DEFAULT]
+ignoreip =
+ignoreself = false
+bantime = 1h
+findtime = 1h
+maxretry = 3
+banaction = nftables-multiport
+banaction_allports = nftables-allports
+backend = {backend}
+
+[sshd]
+enabled = true
+port = ssh
+logpath = {tmp}/auth.log
+
+[postfix-sasl]
+enabled = true
+filter = postfix[mode=auth]
+port = smtp,465,submission,imap,imaps,pop3,pop3s
+logpath = {tmp}/mail.log
+
+[recidive]
+enabled = true
+logpath = {tmp}/server.log
+banaction = %(banaction_allports)s
+bantime = 1w
+findtime = 1d
+"""
+
+
+class Impl:
+    def __init__(self, name, tmp, ns):
+        self.name, self.tmp, self.ns = name, tmp, ns
+        self.sock = f"{tmp}/server.sock"
+        self.proc = None
+
+    def prepare(self):
+        for f in ("auth.log", "mail.log", "server.log"):
+            open(f"{self.tmp}/{f}", "w").close()
+        if self.name == "fail2ban":
+            conf = f"{self.tmp}/conf"
+            shutil.copytree("/etc/fail2ban", conf)  # a throw-away copy in /tmp, not part of the project
+            backend = "pyinotify"
+            main = "fail2ban.local"
+        else:
+            conf = f"{self.tmp}/conf"
+            shutil.copytree(os.path.join(ROOT, "config"), conf)
+            backend = "auto"
+            main = "portcullis.local"
+        for d in ("jail.d",):
+            os.makedirs(f"{conf}/{d}", exist_ok=True)
+            for f in os.listdir(f"{conf}/{d}"):
+                os.remove(f"{conf}/{d}/{f}")
+        with open(f"{conf}/jail.local", "w") as f:
+            f.write(JAILS.format(tmp=self.tmp, backend=backend))
+        with open(f"{conf}/{main}", "w") as f:
+            f.write(f"[Definition]\nlogtarget = {self.tmp}/server.log\nloglevel = INFO\nsocket = {self.sock}\n"
+                    f"pidfile = {self.tmp}/server.pid\ndbfile = {self.tmp}/db.sqlite3\n")
+        self.conf = conf
+
+    def start(self):
+        if self.name == "fail2ban":
+            cmd = ["fail2ban-server", "-f", "-x", "-c", self.conf, "-s", self.sock, "-p", f"{self.tmp}/server.pid"]
+        else:
+            exe = os.environ.get("PORTCULLIS", os.path.join(ROOT, ".build/release/portcullis"))
+            cmd = [exe, "-c", self.conf, "-s", self.sock, "-p", f"{self.tmp}/server.pid", "-f", "start"]
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns] + cmd,
+                                     stdout=open(f"{self.tmp}/stdout", "w"), stderr=subprocess.STDOUT)
+        while time.monotonic() - t0 < 30:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: " + open(f"{self.tmp}/stdout").read()[-2000:])
+            if ping(self.sock, 0.2):
+                return time.monotonic() - t0
+            time.sleep(0.002)
+        raise RuntimeError(f"{self.name} did not answer ping within 30 s")
+
+    def server_pid(self):
+        # `ip netns exec` execs the server in place, so the child PID is the server's.
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                command(self.sock, ["stop"], timeout=10)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def bench(name, args):
+    ns = f"pcl-bench-{name[:4]}-{os.getpid()}"
+    tmp = tempfile.mkdtemp(prefix=f"pcl-bench-{name}-")
+    run("ip", "netns", "add", ns)
+    impl = Impl(name, tmp, ns)
+    mon = None
+    result = {"impl": name}
+    try:
+        run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        impl.prepare()
+        result["startup_s"] = impl.start()
+        time.sleep(2)
+        result["rss_idle_kib"] = rss_kib(impl.server_pid())
+        mon = Monitor(ns)
+        mon.start()
+        time.sleep(0.3)
+        auth = open(f"{tmp}/auth.log", "a", buffering=1)
+        lat = []
+        for i in range(args.bans):
+            a = address(i + 1, 10)
+            now = time.time()
+            auth.write(fail_line(a, now, 3 * i) + fail_line(a, now, 3 * i + 1))
+            auth.flush()
+            time.sleep(0.005)
+            t0 = time.monotonic()
+            auth.write(fail_line(a, time.time(), 3 * i + 2))
+            auth.flush()
+            if not mon.wait_for([a], 10):
+                lat.append(float("inf"))
+                continue
+            lat.append(mon.seen[a] - t0)
+            time.sleep(0.01)
+        lat.sort()
+        finite = [x for x in lat if x != float("inf")]
+        result["bans"] = len(finite)
+        result["latency_p50_ms"] = 1000 * statistics.median(finite) if finite else None
+        result["latency_p99_ms"] = 1000 * finite[min(len(finite) - 1, int(0.99 * len(finite)))] if finite else None
+        result["latency_max_ms"] = 1000 * finite[-1] if finite else None
+        if args.burst:
+            addrs = [address(i + 1, 11) for i in range(args.burst)]
+            now = time.time()
+            text = "".join(fail_line(a, now, k) for a in addrs for k in range(3))
+            t0 = time.monotonic()
+            auth.write(text)
+            auth.flush()
+            ok = mon.wait_for(addrs, args.burst_timeout)
+            t1 = max(mon.seen.get(a, time.monotonic()) for a in addrs)
+            result["burst_s"] = (t1 - t0) if ok else None
+            result["burst_banned"] = sum(1 for a in addrs if a in mon.seen)
+            time.sleep(1)
+            result["rss_after_burst_kib"] = rss_kib(impl.server_pid())
+    finally:
+        if mon:
+            mon.stop()
+        impl.stop()
+        run("ip", "netns", "del", ns, check=False)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.3f}{unit}" if v < 10 else f"{v:.1f}{unit}"
+    return f"{v}{unit}"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--impl", choices=["fail2ban", "portcullis", "both"], default="both")
+    p.add_argument("--bans", type=int, default=100)
+    p.add_argument("--burst", type=int, default=10000)
+    p.add_argument("--burst-timeout", type=float, default=400)
+    p.add_argument("--keep", action="store_true", help="keep temp dirs")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/daemon.py: run as root (it creates network namespaces)")
+    impls = ["portcullis", "fail2ban"] if args.impl == "both" else [args.impl]
+    results = [bench(i, args) for i in impls]
+    keys = [("startup_s", " s"), ("rss_idle_kib", " KiB"), ("bans", ""), ("latency_p50_ms", " ms"),
+            ("latency_p99_ms", " ms"), ("latency_max_ms", " ms"), ("burst_s", " s"), ("burst_banned", ""),
+            ("rss_after_burst_kib", " KiB")]
+    print(f"{'metric':<22}" + "".join(f"{r['impl']:>16}" for r in results) + ("    ratio" if len(results) == 2 else ""))
+    for k, unit in keys:
+        row = f"{k:<22}" + "".join(f"{fmt(r.get(k), unit):>16}" for r in results)
+        if len(results) == 2 and all(isinstance(r.get(k), (int, float)) and r.get(k) for r in results) and k not in ("bans", "burst_banned"):
+            row += f"    {results[1][k] / results[0][k]:.1f}x"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
