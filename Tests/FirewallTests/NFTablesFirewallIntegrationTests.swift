@@ -214,6 +214,10 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(5000)))])
             let listed = try await fw.list(jail: "recidive")
             #expect(listed.map(\.timeout) == [.seconds(5000)])
+            // An absurd bantime is capped to a century rather than failing the whole transaction.
+            try await fw.ban([BanRequest(address: ip("192.0.2.77"), jail: "recidive", duration: .timeout(.seconds(10_000_000_000)))])
+            let century = try await fw.list(jail: "recidive").first { $0.address == ip("192.0.2.77") }
+            #expect(century?.timeout == NFTRuleset.maximumTimeout)
             try await fw.flush(jail: "recidive")
             #expect(try await fw.list(jail: "recidive").isEmpty)
             #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
