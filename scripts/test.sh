@@ -18,5 +18,10 @@ SAMPLES_BIN="$(swift build --show-bin-path)/portcullis-samples"
 grep -v "^samples: " /tmp/portcullis-samples.log | head -20
 grep '^samples: ' /tmp/portcullis-samples.log || echo "samples: harness did not finish (see /tmp/portcullis-samples.log)"
 
+echo "==> Portcullis's own filters on its real-daemon sample logs (config/, samples/logs)"
+"$SAMPLES_BIN" --strict --conf config --logs samples/logs >/tmp/portcullis-own-samples.log 2>&1 \
+    || { tail -40 /tmp/portcullis-own-samples.log; echo "own samples failed"; exit 1; }
+tail -1 /tmp/portcullis-own-samples.log
+
 echo "==> failure ids agree with fail2ban-regex (reported, not fatal yet)"
 bench/compare-ids.sh | tail -3 || true

@@ -575,6 +575,7 @@ alias_maps =
 alias_database =
 local_recipient_maps = proxy:unix:passwd.byname
 maillog_file = $maillog
+maillog_file_prefixes = /var, /dev/stdout, $RD_T/logs
 smtpd_banner = \$myhostname ESMTP
 biff = no
 smtpd_tls_cert_file = $RD_T/tls/cert.pem
@@ -679,6 +680,16 @@ s = socket.create_connection((a, 25), timeout=10)
 s.sendall(b"EHLO client.example.test\r\nMAIL FROM:<probe@example.org>\r\nRCPT TO:<alice@example.test>\r\n")
 time.sleep(1); s.recv(4096); s.close()
 PY
+}
+
+# rd_postfix_attacks_short ADDR: a few SMTP AUTH failures (one per mechanism family) on 587 and 465.
+rd_postfix_attacks_short() {
+    local a=$1 ns=$RD_NS_ATK
+    rd_log "postfix attacks (short) on $a"
+    rd_mail "$ns" smtp "$a" 587 "$RD_LEGIT_USER" wrong-password plain
+    rd_mail "$ns" smtp "$a" 465 nosuchuser wrong-password login-sasl
+    rd_mail "$ns" smtp "$a" 587 "$RD_LEGIT_USER" wrong-password scram-sha-256
+    rd_mail "$ns" smtp "$a" 465 "unknown[$RD_LEG4]" wrong-password plain
 }
 
 # rd_postfix_legit ADDR: the legitimate user authenticates on 587 and 465.

@@ -179,8 +179,9 @@ main() {
     rd_dovecot_legit "$RD_SRV4"
     rd_postfix_legit "$RD_SRV4"
     rd_ssh_attacks "$RD_SRV4"
+    rd_ssh_many "$RD_NS_ATK" "$RD_SRV6" "$RD_LEGIT_USER"
     rd_dovecot_attacks_short "$RD_SRV4"
-    rd_postfix_attacks "$RD_SRV4"
+    rd_postfix_attacks_short "$RD_SRV4"
     sleep 1
     check_filters
     if ((started)); then
