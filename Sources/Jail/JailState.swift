@@ -178,3 +178,11 @@ public struct JailState: Sendable {
         return ended.sorted()
     }
 }
+
+extension JailState {
+    /// Takes over the totals of a previous instance of the same jail (after a reload).
+    public mutating func absorbCounters(of old: JailState) {
+        totalFailed += old.totalFailed
+        totalBanned = max(totalBanned, old.totalBanned)
+    }
+}
