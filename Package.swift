@@ -54,6 +54,9 @@ let package = Package(
         // Child process for StoreTests' crash-durability test.
         .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
 
+        // Firewall benchmark (run by bench/firewall.sh inside a namespace).
+        .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
         .testTarget(name: "CoreTests", dependencies: ["Core"]),

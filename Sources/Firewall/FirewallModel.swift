@@ -254,8 +254,9 @@ public struct FirewallConfiguration: Hashable, Sendable {
 
 /// Something the backend did on its own, for the daemon's log.
 public enum FirewallEvent: Hashable, Sendable {
-    /// The table had disappeared (ruleset flushed or table deleted) and was rebuilt with this many bans.
-    case restored(bans: Int)
+    /// The table had disappeared (ruleset flushed or table deleted) and was rebuilt with this many bans; `took` is
+    /// the time of the rebuilding transaction.
+    case restored(bans: Int, took: Duration)
     /// Rebuilding failed; the backend retries at the next check.
     case restoreFailed(String)
 }

@@ -3,9 +3,9 @@ import Core
 /// The real firewall: bans in Portcullis's own nftables table through libnftables, in-process.
 ///
 /// All libnftables calls run on one dedicated thread (optionally inside a named network namespace). The backend
-/// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table
-/// still exists and, when someone flushed the ruleset or deleted the table, rebuilds the table with every
-/// still-active ban in one transaction.
+/// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table,
+/// chain, sets and rules are still there (a terse listing, without elements) and, when someone flushed the ruleset,
+/// deleted the table or flushed the chain, rebuilds the table with every still-active ban in one transaction.
 ///
 /// ```swift
 /// let firewall = try NFTablesFirewall(configuration: FirewallConfiguration())
@@ -253,19 +253,31 @@ private final class StateBox: @unchecked Sendable {
         }
     }
 
+    /// The last restore failure reported, so a persistent failure is reported once.
+    var lastFailure: String?
+
     func healthCheck(context: NFTContext, ruleset: NFTRuleset, onEvent: (FirewallEvent) -> Void) {
         guard isSetUp else { return }
         let table = ruleset.configuration.tableName
-        guard let tables = try? context.run("list tables"), !NFTListing.hasTable(table, inTextListing: tables) else {
+        guard let tables = try? context.run("list tables") else { return }
+        if NFTListing.hasTable(table, inTextListing: tables),
+            let listing = try? context.run("list table inet \(table)", terse: true),
+            NFTListing.isIntact(listing, ruleset: ruleset, jails: jails)
+        {
             return
         }
         let bans = remainingBans()
         do {
+            let start = clock.now
             try send(
                 ruleset.rebuild(jails: jails, bans: bans), context: context, syntax: ruleset.configuration.syntax)
-            onEvent(.restored(bans: bans.count))
+            lastFailure = nil
+            onEvent(.restored(bans: bans.count, took: start.duration(to: clock.now)))
         } catch {
-            onEvent(.restoreFailed(error.description))
+            if lastFailure != error.description {
+                lastFailure = error.description
+                onEvent(.restoreFailed(error.description))
+            }
         }
     }
 }

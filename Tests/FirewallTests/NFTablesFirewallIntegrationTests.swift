@@ -12,12 +12,12 @@ struct NFTablesFirewallIntegrationTests {
     /// A backend inside the lab's defended namespace; refuses to go on if it is not in a namespace.
     func firewall(
         _ lab: NetnsLab, syntax: FirewallConfiguration.Syntax = .text, keep: Bool = false,
-        onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
+        healthCheck: Duration = .milliseconds(200), onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
     ) throws -> NFTablesFirewall {
         let fw = try NFTablesFirewall(
             configuration: FirewallConfiguration(
                 keepTableOnStop: keep, syntax: syntax, networkNamespace: lab.defended,
-                healthCheckInterval: .milliseconds(200)),
+                healthCheckInterval: healthCheck),
             onEvent: onEvent)
         try #require(fw.networkNamespace == lab.defended)
         return fw
@@ -116,7 +116,7 @@ struct NFTablesFirewallIntegrationTests {
             #expect(Set(listed.map(\.address)) == [ip(NetnsLab.attackerV4), ip(NetnsLab.attackerV6)])
             let v4 = try #require(listed.first { $0.address.family == .v4 })
             #expect(v4.remaining.map { $0 <= .seconds(600) && $0 > .seconds(500) } == true)
-            #expect(events.withLock { $0 }.contains(.restored(bans: 2)))
+            #expect(events.withLock { $0 }.contains { if case .restored(bans: 2, _) = $0 { true } else { false } })
 
             // 2. an admin reloads /etc/nftables.conf, which starts with `flush ruleset`.
             try lab.nft(
@@ -137,6 +137,14 @@ struct NFTablesFirewallIntegrationTests {
             #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+
+            // 4. someone flushes our chain (rules gone, sets intact), then deletes it.
+            for command in [["flush", "chain", "inet", "portcullis", "bans"], ["delete", "chain", "inet", "portcullis", "bans"]] {
+                let restoresBefore = events.withLock { $0.count }
+                try lab.nft(command)
+                #expect(await NetnsLab.eventually { events.withLock { $0.count } > restoresBefore })
+                #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            }
         }
     }
 
@@ -249,7 +257,8 @@ struct NFTablesFirewallIntegrationTests {
 
     @Test func errorsAreClear() async throws {
         try await NetnsLab.with { lab in
-            let fw = try firewall(lab)
+            // No health check during this test: it would repair the sabotage below.
+            let fw = try firewall(lab, healthCheck: .seconds(3600))
             defer { fw.shutdown() }
             try await fw.setUp(jails: [Self.sshd])
             do {
