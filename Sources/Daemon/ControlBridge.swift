@@ -104,8 +104,9 @@ public struct ControlBridge: ControlHandler {
         }
         var out: [ControlValue] = []
         for text in c.dropFirst() {
-            let jails = IPAddress(text).map { a in coordinator.jailsBanning(a) }
-            out.append(Self.strings(await jails ?? []))
+            var jails: [String] = []
+            if let a = IPAddress(text) { jails = await coordinator.jailsBanning(a) }
+            out.append(Self.strings(jails))
         }
         return .success(.list(out))
     }

@@ -131,13 +131,13 @@ public final class PortcullisDaemon: Service, Sendable {
                     try JailSetup.build(
                         jail, ports: ports, now: clock, selfAddresses: own, resolve: HostAddresses.resolve,
                         loadAction: { spec, jail in
-                            let action = try tree.loadAction(spec.description, jail: jail)
+                            let action = try tree.loadAction(spec, jail: jail)
                             var commands: [String: String] = [:]
                             for (k, v) in action.commands { commands[k] = v.value }
                             return CommandAction(name: action.name, commands: commands)
                         }))
             } catch {
-                broken[jail.name] = error.description
+                broken[jail.name] = "\(error)"
             }
         }
         return (setups, broken)
@@ -173,7 +173,7 @@ public final class PortcullisDaemon: Service, Sendable {
         defer { unlink(pidFile) }
 
         // Store.
-        var store: BanStore? = nil
+        let store: BanStore?
         if main.dbfile.lowercased() != "none" && !main.dbfile.isEmpty {
             Self.makeParentDirectory(main.dbfile)
             do {
@@ -181,6 +181,8 @@ public final class PortcullisDaemon: Service, Sendable {
             } catch {
                 throw DaemonError("cannot open the database \(main.dbfile): \(error)")
             }
+        } else {
+            store = nil
         }
 
         // Firewall.
@@ -290,7 +292,6 @@ public final class PortcullisDaemon: Service, Sendable {
             for await _ in stops { break }
             log.info("Shutdown in progress...")
             group.cancelAll()
-            control.stop()
             eventSink.finish()
         }
         sources.stop()

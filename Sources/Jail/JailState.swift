@@ -34,6 +34,18 @@ public struct BanDecision: Sendable, Hashable {
 
     /// When the ban ends, nil if permanent.
     public var end: Double? { duration.map { start + $0 } }
+
+    /// A decision (also for bans made by hand with `banip`).
+    public init(
+        address: IPAddress, start: Double, duration: Double?, failures: Int, matches: [String], previousBans: Int
+    ) {
+        self.address = address
+        self.start = start
+        self.duration = duration
+        self.failures = failures
+        self.matches = matches
+        self.previousBans = previousBans
+    }
 }
 
 /// What recording a failure led to.
