@@ -46,6 +46,8 @@ let package = Package(
             dependencies: [
                 "Configuration", "Filter", "Jail", "Daemon", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Sample-suite harness: checks `# failJSON:` annotated logs against filters.
