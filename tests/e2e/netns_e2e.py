@@ -68,6 +68,8 @@ import socket, sys, threading
 def serve(fam, addr):
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     s.bind((addr, int(sys.argv[1])))
     s.listen(64)
     while True:
