@@ -68,11 +68,12 @@ struct DefinitionResolver {
     /// The section holding the definition.
     static let definition = "Definition"
 
-    /// `store` read, `arguments` given; `extraTags` (a jail's values, for actions) are tag values of the lowest
-    /// precedence; tags named in `ignored` are left untouched.
+    /// `store` read, `arguments` given; `extraTags` (a jail's values, for actions) are tag values below `[Init]`,
+    /// `extraVars` are `%(name)s` variables below the arguments; tags named in `ignored` are left untouched.
     init(
-        store: ConfigStore, arguments: [String: String], extraTags: [String: String] = [:], ignored: Set<String> = [],
-        fallback: [String: String] = [:], initSection: String = "Init"
+        store: ConfigStore, arguments: [String: String], extraTags: [String: String] = [:],
+        extraVars: [String: String] = [:], ignored: Set<String> = [], fallback: [String: String] = [:],
+        initSection: String = "Init"
     ) throws(ConfigError) {
         self.store = store
         self.arguments = arguments
@@ -85,7 +86,9 @@ struct DefinitionResolver {
         }
         self.initValues = initValues
         var interp = Interpolator(store: store)
-        interp.vars = Dictionary(arguments.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, b in b })
+        var vars = Dictionary(extraVars.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, b in b })
+        for (k, v) in arguments { vars[k.lowercased()] = v }
+        interp.vars = vars
         interp.fallback = fallback
         self.interpolator = interp
 

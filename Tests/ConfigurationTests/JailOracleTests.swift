@@ -43,9 +43,9 @@ struct JailOracleTests {
     }
 
     /// Runs the oracle on a scratch copy of /etc/fail2ban (it writes jail.local there) and loads the same copy.
+    /// The caller removes the copy (`tree.root`) when done.
     static func run() throws -> (expected: [String: Expected], result: JailsLoadResult, tree: ConfigTree, order: [String]) {
         let root = try Oracle.copyTree("/etc/fail2ban")
-        defer { try? FileManager.default.removeItem(atPath: root) }
         let data = try Oracle.run(jailOracleScript, [root])
         let expected = try JSONDecoder().decode([String: Expected].self, from: data)
         let tree = ConfigTree(root: root)
@@ -53,9 +53,52 @@ struct JailOracleTests {
         return (expected, result, tree, result.jails.map(\.name))
     }
 
+    @Test("every action of every jail resolves as fail2ban resolves it")
+    func allActions() throws {
+        let (expected, result, tree, _) = try Self.run()
+        defer { try? FileManager.default.removeItem(atPath: tree.root) }
+        let byName = Dictionary(result.jails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var total = 0
+        var agree = 0
+        var differences: [String] = []
+        for (name, e) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let jail = byName[name], let props = e.actionprops else { continue }
+            if props.count != jail.actions.count {
+                differences.append("\(name): \(jail.actions.count) actions, fail2ban \(props.count)")
+                continue
+            }
+            for (spec, want) in zip(jail.actions, props) {
+                total += 1
+                do {
+                    let action = try tree.loadAction(spec, jail: jail)
+                    var ours: [String: String] = action.tags
+                    for (k, v) in action.commands { ours[k] = v.value }
+                    for (k, v) in action.flags { ours[k] = v ? "true" : "false" }
+                    for (cond, values) in action.conditionalTags {
+                        for (k, v) in values { ours["\(k)?\(cond)"] = v }
+                    }
+                    let theirs = Dictionary(want.props.map { ($0[0], $0[1]) }, uniquingKeysWith: { a, _ in a })
+                    var diffs: [String] = []
+                    if action.name != want.name { diffs.append("actname: ours \(action.name) | f2b \(want.name)") }
+                    for key in Set(ours.keys).union(theirs.keys).sorted() where ours[key] != theirs[key] {
+                        diffs.append("\(key): ours \(ours[key].map { "'\($0)'" } ?? "nil") | f2b \(theirs[key].map { "'\($0)'" } ?? "nil")")
+                    }
+                    if diffs.isEmpty { agree += 1 } else { differences.append("\(name) \(want.name):\n  " + diffs.joined(separator: "\n  ")) }
+                } catch {
+                    differences.append("\(name) \(want.name): we fail: \(error)")
+                }
+            }
+        }
+        print("Action oracle: \(agree)/\(total) jail actions agree with fail2ban (every command, flag and tag value)")
+        for d in differences.prefix(40) { print("DIFF " + d) }
+        #expect(total > 80)
+        #expect(differences.isEmpty)
+    }
+
     @Test("all jails of jail.conf resolve as fail2ban resolves them")
     func allJails() throws {
-        let (expected, result, _, _) = try Self.run()
+        let (expected, result, tree, _) = try Self.run()
+        defer { try? FileManager.default.removeItem(atPath: tree.root) }
         #expect(expected.count > 50)
         var agree = 0
         var differences: [String] = []
@@ -106,7 +149,7 @@ struct JailOracleTests {
             if diffs.isEmpty { agree += 1 } else { differences.append("\(name):\n  " + diffs.joined(separator: "\n  ")) }
         }
         print("Jail oracle: \(agree)/\(expected.count) jails agree with fail2ban (options, values, action specs, filter)")
-        for d in differences { print("DIFF " + d) }
+        for d in differences.prefix(40) { print("DIFF " + d) }
         #expect(differences.isEmpty)
     }
 }

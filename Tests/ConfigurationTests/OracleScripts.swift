@@ -65,16 +65,22 @@ json.dump(result, sys.stdout)
 let jailOracleScript = #"""
 # Test oracle: enables every jail of ROOT/jail.conf through a jail.local and resolves them with fail2ban's
 # JailsReader; prints JSON. ROOT must be a scratch copy (jail.local is written).
-import json, os, re, sys
+import glob, json, os, re, sys
 from fail2ban.client.jailsreader import JailsReader
 from fail2ban.helpers import splitWithOptions, extractOptions
 
 root = sys.argv[1]
 names = [n for n in re.findall(r'^\[([^\]]+)\]', open(os.path.join(root, 'jail.conf')).read(), re.M)
          if n not in ('INCLUDES', 'DEFAULT')]
+actions = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(root, 'action.d', '*.conf')))
 with open(os.path.join(root, 'jail.local'), 'w') as f:
     for n in names:
         f.write('[%s]\nenabled = true\n\n' % n)
+    # One extra jail per action file, so that every action is resolved once.
+    for a in actions:
+        n = 'pcl-action-' + a
+        names.append(n)
+        f.write('[%s]\nenabled = true\nfilter = sshd\nlogpath = /dev/null\nport = 22,2222\naction = %s\n\n' % (n, a))
 
 def s(v):
     if isinstance(v, bool): return 'true' if v else 'false'
@@ -121,7 +127,7 @@ for j in jr.jails:
                     else: group.append(t)
                 filt['journalmatch'].append(group)
             elif key == 'action' and c[0] == 'multi-set':
-                props.append([c[3], [[k, s(v)] for k, v in c[4]]])
+                props.append([c[3], [[k, s(v)] for k, v in c[4] if v is not None]])
         rec['filter'] = filt
         rec['actionprops'] = props
     except Exception as e:
@@ -140,5 +146,18 @@ out = []
 for s in sys.argv[1:]:
     try: out.append(float(MyTime.str2seconds(s)))
     except Exception: out.append(None)
+json.dump(out, sys.stdout)
+"""#
+
+/// Reads ROOT/fail2ban.conf (+ .local, .d/) with fail2ban's Fail2banReader; prints the resolved options as JSON.
+let mainOracleScript = #"""
+import json, sys
+from fail2ban.client.fail2banreader import Fail2banReader
+r = Fail2banReader(basedir=sys.argv[1])
+r.read()
+out = {k: str(v) for k, v in r.getEarlyOptions().items()}
+r.getOptions()
+for c in r.convert():
+    if c[0] == 'set': out[c[1]] = str(c[2])
 json.dump(out, sys.stdout)
 """#
