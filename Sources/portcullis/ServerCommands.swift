@@ -80,7 +80,7 @@ func sendAndPrint(_ command: [String], options: GlobalOptions) async throws {
     if code == 0 {
         if options.quiet == 0 { print(text) }
     } else {
-        fputs("ERROR: \(text)\n", stderr)
+        printError("ERROR: \(text)\n")
         throw ExitCode(code)
     }
 }
@@ -122,7 +122,7 @@ struct StartCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as DaemonError {
-            fputs("ERROR: \(error)\n", stderr)
+            printError("ERROR: \(error)\n")
             throw ExitCode(255)
         }
     }
@@ -132,7 +132,7 @@ struct StartCommand: AsyncParsableCommand {
         let socket = try options.socketPath()
         let client = ControlClient(socketPath: socket, timeoutSeconds: 2)
         if case .success = await client.send(["ping"]) {
-            fputs("ERROR: Server already running\n", stderr)
+            printError("ERROR: Server already running\n")
             throw ExitCode(255)
         }
         var args = CommandLine.arguments
@@ -143,7 +143,8 @@ struct StartCommand: AsyncParsableCommand {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSID))
+        // POSIX_SPAWN_SETSID (glibc, _GNU_SOURCE): the server gets its own session.
+        posix_spawnattr_setflags(&attributes, Int16(0x80))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -253,4 +254,17 @@ struct UnbanCommand: AsyncParsableCommand {
     }
 
     func run() async throws { try await sendAndPrint(["unban"] + (all ? ["--all"] : addresses), options: options) }
+}
+
+/// Writes `text` to standard error.
+func printError(_ text: String) {
+    var bytes = Array(text.utf8)
+    bytes.withUnsafeMutableBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(2, raw.baseAddress! + offset, raw.count - offset)
+            if n <= 0 { break }
+            offset += n
+        }
+    }
 }

@@ -28,7 +28,7 @@ import Testing
                 """)
             try write("filter.d/testauth.conf", """
                 [Definition]
-                failregex = ^\\S+ testauth\\[\\d+\\]: auth failure for .* from <HOST>$
+                failregex = ^\\s*\\S+ testauth\\[\\d+\\]: auth failure for .* from <HOST>$
                 ignoreregex =
                 """)
             try write("jail.conf", """

@@ -130,7 +130,7 @@ class Env:
             f.write(f"[Definition]\nloglevel = INFO\nlogtarget = {self.tmp}/portcullis.log\nsocket = {self.sock}\n"
                     f"pidfile = {self.tmp}/portcullis.pid\ndbfile = {self.tmp}/portcullis.sqlite3\n")
         with open(f"{self.conf}/filter.d/e2e.conf", "w") as f:
-            f.write("[Definition]\nfailregex = ^\\S+ e2e\\[\\d+\\]: authentication failure for .* from <HOST>$\n")
+            f.write("[Definition]\nfailregex = ^\\s*\\S+ e2e\\[\\d+\\]: authentication failure for .* from <HOST>$\n")
         with open(f"{self.conf}/jail.conf", "w") as f:
             f.write("[DEFAULT]\nmaxretry = 3\nfindtime = 10m\nbantime = 1h\nignoreself = true\nignoreip = 127.0.0.1/8 ::1\n"
                     "banaction = nftables-multiport\nprotocol = tcp\nport = 0:65535\n"
