@@ -152,6 +152,17 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(json.contains("\"timeout\": 3153600000}"))
     }
 
+    @Test func banDurationFromBanTimeSeconds() {
+        #expect(BanDuration(banTime: 600) == .timeout(.seconds(600)))
+        #expect(BanDuration(banTime: 0.25) == .timeout(.milliseconds(250)))
+        #expect(BanDuration(banTime: -1) == .permanent)
+        #expect(BanDuration(banTime: .nan) == .permanent)
+        #expect(BanDuration(banTime: .infinity) == .timeout(.milliseconds(Int64.max)))
+        #expect(BanDuration(banTime: 1e30) == .timeout(.milliseconds(Int64.max)))
+        #expect(ruleset.ban([BanRequest(address: ip("192.0.2.1"), jail: "j", duration: BanDuration(banTime: 1e30))]).text
+            .contains("timeout 36500d }"))
+    }
+
     @Test func jsonSetUp() {
         let json = ruleset.setUp(jails: [sshd]).json
         #expect(json == """
