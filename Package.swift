@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Daemon", "Control",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
