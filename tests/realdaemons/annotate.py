@@ -27,6 +27,7 @@ LEGIT = ["2001:db8:600d::8", "198.51.100.8"]
 MONTHS = {m: i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
 
 TRADITIONAL = re.compile(r"^(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d+) (?P<t>\d\d:\d\d:\d\d) ")
+F2BLOG = re.compile(r"^(?P<d>\d{4}-\d\d-\d\d) (?P<t>\d\d:\d\d:\d\d),\d+ ")
 RFC3339 = re.compile(r"^(?P<d>\d{4}-\d\d-\d\d)T(?P<t>\d\d:\d\d:\d\d)(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
 
 SSHD_MODES = ["normal", "ddos", "extra", "aggressive"]
@@ -75,11 +76,39 @@ RULES = {
             (r"^[a-z0-9]+-login: (?:Info: )?Login: ", set(), "successful login"),
         ],
     },
+    "recidive": {
+        "source": "ban log lines in fail2ban's format (the format Portcullis writes), printed by fail2ban-server "
+                  "1.0.2 run on our config/ over our captured logs by recidive-capture.sh",
+        # One mode: the filter has none. An empty option set is fail2ban's default.
+        "modes": [""],
+        "prefix": r"^(?P<msg>fail2ban\.\w+\s+\[\d+\]: .*)$",
+        "rules": [
+            (r"NOTICE\s+\[(?!recidive\])[^\]]+\] Ban ", {""}, "a ban by another jail", False),
+            (r"\[recidive\] Ban ", set(), "the recidive jail's own ban must not feed it", False),
+            (r"Restore Ban ", set(), "a ban restored from the database at start-up is not a new offence", False),
+        ],
+    },
+    "postfix": {
+        "modes": ["auth", "normal", "rbl", "more", "aggressive"],
+        "program": r"postfix(?:-\w+)?/(?:[\w-]+/)?[\w-]+",
+        "rules": [
+            (r"^warning: \S+: SASL \S+ authentication failed", {"auth", "aggressive"}, "failed SMTP AUTH attempt"),
+            (r"^NOQUEUE: reject: .* blocked using ", {"rbl", "aggressive"}, "client listed by a DNS blocklist",
+             False),
+            (r"^NOQUEUE: reject: ", {"normal", "more", "aggressive"}, "rejected mail transaction", False),
+            (r"^(?:warning: non-SMTP command from|improper command pipelining after)", {"more", "aggressive"},
+             "protocol abuse", False),
+            (r"^lost connection after AUTH", set(), "end of a connection whose AUTH attempts are counted"),
+        ],
+    },
 }
 
 
 def parse_time(line, year):
     """Returns (iso time, format name, rest of the line) or None."""
+    m = F2BLOG.match(line)
+    if m:
+        return "%sT%s" % (m["d"], m["t"]), "fail2ban log", line[m.end():]
     m = RFC3339.match(line)
     if m:
         return "%sT%s" % (m["d"], m["t"]), "rfc3339", line[m.end():]
@@ -105,7 +134,7 @@ def main():
     modes = spec["modes"]
     prog = re.compile(spec["prefix"] if "prefix" in spec else
                       r"^(?:\S+ )?(?:%s)(?:\[\d+\])?: (?P<msg>.*)$" % spec["program"])
-    rules = [(re.compile(r), set(m), d) for r, m, d in spec["rules"]]
+    rules = [(re.compile(r[0]), set(r[1]), r[2], r[3] if len(r) > 3 else True) for r in spec["rules"]]
     users = set()
     entries = []  # (vector, line, annotation)
     seen = set()
@@ -132,10 +161,10 @@ def main():
                     if not m:
                         continue
                     msg = m["msg"]
-                    vector, desc = frozenset(), "not a failed attempt"
-                    for rx, ms, ds in rules:
+                    vector, desc, with_user = frozenset(), "not a failed attempt", False
+                    for rx, ms, ds, wu in rules:
                         if rx.search(msg):
-                            vector, desc = frozenset(ms), ds
+                            vector, desc, with_user = frozenset(ms), ds, wu
                             break
                     hosts = [a for a in ATTACKERS if a in line]
                     # 192.0.2.7 is not a substring of the IPv6 address and vice versa; take the first found.
@@ -154,7 +183,7 @@ def main():
                         ann["match"] = True
                         ann["host"] = host
                         found = sorted((u for u in users if u in msg), key=len, reverse=True)
-                        if found:
+                        if found and with_user:
                             ann["user"] = found[0]
                     else:
                         ann["match"] = False
@@ -163,7 +192,8 @@ def main():
                     ann["desc"] = "%s (%s)" % (desc, fmt)
                     entries.append((vector, line, ann))
     out = []
-    out.append("# %s — lines printed by the real daemon (see tests/realdaemons/), annotated by" % daemon)
+    out.append("# %s — %s (see tests/realdaemons/), annotated by" % (daemon, spec.get(
+        "source", "lines printed by the real daemon")))
     out.append("# tests/realdaemons/annotate.py. Addresses: attacker 192.0.2.7 / 2001:db8:bad::7, legitimate client")
     out.append("# 198.51.100.8 / 2001:db8:600d::8, server 203.0.113.25 / 2001:db8:25::25. Times are UTC.")
     groups = OrderedDict()
@@ -176,8 +206,9 @@ def main():
             if not ms:
                 continue
             out.append("")
-            out.append("# filterOptions: %s" % json.dumps([{"mode": m} for m in ms]))
-            out.append("")
+            if ms != [""]:
+                out.append("# filterOptions: %s" % json.dumps([{"mode": m} for m in ms]))
+                out.append("")
             for line, ann in items:
                 a = OrderedDict(ann)
                 if not wanted:

@@ -574,7 +574,8 @@ smtpd_helo_required = yes
 smtpd_helo_restrictions = reject_invalid_helo_hostname
 smtpd_sender_restrictions = reject_non_fqdn_sender
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
-smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_rbl_client $RD_RBL_ZONE
+smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unlisted_recipient,
+    reject_rbl_client $RD_RBL_ZONE
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 3
 smtpd_hard_error_limit = 6
@@ -649,6 +650,16 @@ rd_postfix_attacks() {
         probe "$RD_LEGIT_USER@example.test" 2>>"$RD_T/clients.err" || true
     ip netns exec "$ns" "$RD_PY" "$RD_DIR/clients.py" smtp-rcpt "$a" 25 client.example.test \
         probe@example.org "$RD_LEGIT_USER@example.test" 2>>"$RD_T/clients.err" || true
+    # Protocol abuse (more mode): an HTTP request to the SMTP port, and commands sent before the greeting.
+    ip netns exec "$ns" "$RD_PY" - "$a" <<'PY' || true
+import socket, sys, time
+a = sys.argv[1]
+s = socket.create_connection((a, 25), timeout=10); s.recv(512)
+s.sendall(b"GET / HTTP/1.1\r\nHost: " + a.encode() + b"\r\n\r\n"); time.sleep(1); s.close()
+s = socket.create_connection((a, 25), timeout=10)
+s.sendall(b"EHLO client.example.test\r\nMAIL FROM:<probe@example.org>\r\nRCPT TO:<alice@example.test>\r\n")
+time.sleep(1); s.recv(4096); s.close()
+PY
 }
 
 # rd_postfix_legit ADDR: the legitimate user authenticates on 587 and 465.
