@@ -8,11 +8,11 @@ import Musl
 final class TailEngine: @unchecked Sendable {
     // SAFETY: created on the starting thread, then used exclusively by the dedicated thread it is handed to.
 
-    private unowned let tailer: FileTailer
+    private let tailer: TailerCore
     private var inotifyFD: Int32
     private let wakeFD: Int32
     private var files: [String: TailedFile] = [:]
-    private var subscribers: [UInt64: FileTailer.Subscriber] = [:]
+    private var subscribers: [UInt64: TailerCore.Subscriber] = [:]
     /// Subscribers already attached to files that existed when they subscribed (new files then start at 0).
     private var initialized: Set<UInt64> = []
     private var watchedFiles: [Int32: Set<String>] = [:]
@@ -24,10 +24,10 @@ final class TailEngine: @unchecked Sendable {
     private var mask: UInt32 { UInt32(IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB) }
     private var directoryMask: UInt32 { UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) }
 
-    init(tailer: FileTailer, inotifyFD: Int32, wakeFD: Int32) {
-        self.tailer = tailer
+    init(core: TailerCore, inotifyFD: Int32) {
+        tailer = core
         self.inotifyFD = inotifyFD
-        self.wakeFD = wakeFD
+        wakeFD = core.wakeRead
         eventBuffer = .allocate(byteCount: 64 * 1024, alignment: MemoryLayout<inotify_event>.alignment)
     }
 
@@ -110,7 +110,7 @@ final class TailEngine: @unchecked Sendable {
 
     /// Opens files newly named by the subscriptions and closes those nobody names any more.
     private func reconcile() {
-        var wanted: [String: [(UInt64, FileTailer.Subscriber, literal: Bool)]] = [:]
+        var wanted: [String: [(UInt64, TailerCore.Subscriber, literal: Bool)]] = [:]
         for (id, sub) in subscribers.sorted(by: { $0.key < $1.key }) {
             for pattern in sub.patterns {
                 watchDirectory(Sys.directory(of: pattern))

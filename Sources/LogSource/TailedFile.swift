@@ -68,7 +68,7 @@ final class TailedFile {
             if let savedHash = saved.firstLineHash {
                 sameContent = savedHash == firstLineHash
             } else {
-                sameContent = saved.inode == st.inode && saved.device == st.device
+                sameContent = saved.inode == st.inode && (saved.device == 0 || saved.device == st.device)
             }
             if sameContent && saved.offset <= st.size {
                 offset = saved.offset
