@@ -42,8 +42,11 @@ public struct JournalEntry {
 public final class JournalSource: Sendable {
     /// Which journal to read.
     public enum Location: Sendable, Hashable {
-        /// The local system journal (`SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM`, fail2ban's default flags).
+        /// The system journal (`SD_JOURNAL_SYSTEM`, fail2ban's default `journalflags = 4`: no user sessions).
         case system
+        /// The journals `sd_journal_open` selects with these flags (fail2ban's `journalflags`, e.g. 1 for
+        /// `SD_JOURNAL_LOCAL_ONLY`, which includes user session journals).
+        case flags(Int32)
         /// The journal files in a directory (e.g. `/var/log/journal/<machine-id>`; fail2ban's `journalpath`).
         case directory(String)
         /// Exactly these journal files (fail2ban's `journalfiles`).
@@ -210,8 +213,11 @@ final class JournalReader: @unchecked Sendable {
         let what: String
         switch location {
         case .system:
-            rc = sd_journal_open(&j, Int32(SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM))
+            rc = sd_journal_open(&j, Int32(SD_JOURNAL_SYSTEM))
             what = "the system journal"
+        case .flags(let flags):
+            rc = sd_journal_open(&j, flags)
+            what = "the journal (flags \(flags))"
         case .directory(let dir):
             rc = sd_journal_open_directory(&j, dir, 0)
             what = "the journal directory \(dir)"

@@ -198,9 +198,25 @@ final class TailEngine: @unchecked Sendable {
     /// Reads a file to its end, then checks whether its path still names it (rotation, truncation, deletion).
     private func service(_ file: TailedFile) {
         if file.isOpen {
-            readAll(file)
+            if file.headChanged() {
+                // Truncated and rewritten (copytruncate) before we looked: what it holds is all new.
+                restartTruncated(file)
+            } else {
+                readAll(file)
+                file.captureHead()
+            }
         }
         checkIdentity(file)
+    }
+
+    private func restartTruncated(_ file: TailedFile) {
+        report(.truncated(path: file.path))
+        lseek(file.fd, 0, SEEK_SET)
+        file.reader.reset(at: 0, discarding: false)
+        file.firstLineHash = file.computeFirstLineHash()
+        file.resetHead()
+        readAll(file)
+        tailer.publish(file.position)
     }
 
     private func readAll(_ file: TailedFile) {
@@ -233,12 +249,7 @@ final class TailEngine: @unchecked Sendable {
             }
             if case .success(let now) = Sys.fstat(file.fd), now.size < file.reader.readOffset {
                 // Copytruncate: the file shrank; what it holds now was written after the truncation.
-                report(.truncated(path: file.path))
-                lseek(file.fd, 0, SEEK_SET)
-                file.reader.reset(at: 0, discarding: false)
-                file.firstLineHash = file.computeFirstLineHash()
-                readAll(file)
-                tailer.publish(file.position)
+                restartTruncated(file)
             }
         case .failure(let e) where e.rawValue == ENOENT || e.rawValue == ENOTDIR:
             guard file.isOpen else {

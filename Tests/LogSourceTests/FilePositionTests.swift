@@ -103,3 +103,24 @@ struct FileTailerLifecycleTests {
         #expect(dropped == nil)
     }
 }
+
+@Suite("LogBackend")
+struct LogBackendTests {
+    @Test("fail2ban backend values")
+    func parse() throws {
+        #expect(try LogBackend(parsing: "auto") == .files(.auto))
+        #expect(try LogBackend(parsing: " polling ") == .files(.polling))
+        #expect(try LogBackend(parsing: "pyinotify") == .files(.inotify))
+        #expect(try LogBackend(parsing: "gamin") == .files(.auto))
+        #expect(try LogBackend(parsing: "systemd") == .journal(.system))
+        #expect(try LogBackend(parsing: "systemd[journalflags=1]") == .journal(.flags(1)))
+        #expect(try LogBackend(parsing: "systemd[journalpath=/run/log/journal/m1]") == .journal(.directory("/run/log/journal/m1")))
+        #expect(
+            try LogBackend(parsing: #"systemd[journalfiles="/p/system.journal, /p/user.journal"]"#)
+                == .journal(.files(["/p/system.journal", "/p/user.journal"])))
+        #expect(throws: LogSourceError.self) { try LogBackend(parsing: "inotifyx") }
+        #expect(throws: LogSourceError.self) { try LogBackend(parsing: "systemd[journalflags=x]") }
+        #expect(throws: LogSourceError.self) { try LogBackend(parsing: "systemd[nope=1]") }
+        #expect(throws: LogSourceError.self) { try LogBackend(parsing: "systemd[journalpath=/x") }
+    }
+}
