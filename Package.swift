@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Daemon", "Control",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +52,9 @@ let package = Package(
 
         // Child process for StoreTests' crash-durability test.
         .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
+
+        // Firewall benchmark (run by bench/firewall.sh inside a namespace).
+        .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
 
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 

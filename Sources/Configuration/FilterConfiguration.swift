@@ -68,11 +68,12 @@ struct DefinitionResolver {
     /// The section holding the definition.
     static let definition = "Definition"
 
-    /// `store` read, `arguments` given; `extraTags` (a jail's values, for actions) are tag values of the lowest
-    /// precedence; tags named in `ignored` are left untouched.
+    /// `store` read, `arguments` given; `extraTags` (a jail's values, for actions) are tag values below `[Init]`,
+    /// `extraVars` are `%(name)s` variables below the arguments; tags named in `ignored` are left untouched.
     init(
-        store: ConfigStore, arguments: [String: String], extraTags: [String: String] = [:], ignored: Set<String> = [],
-        fallback: [String: String] = [:], initSection: String = "Init"
+        store: ConfigStore, arguments: [String: String], extraTags: [String: String] = [:],
+        extraVars: [String: String] = [:], ignored: Set<String> = [], fallback: [String: String] = [:],
+        initSection: String = "Init"
     ) throws(ConfigError) {
         self.store = store
         self.arguments = arguments
@@ -85,7 +86,9 @@ struct DefinitionResolver {
         }
         self.initValues = initValues
         var interp = Interpolator(store: store)
-        interp.vars = Dictionary(arguments.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, b in b })
+        var vars = Dictionary(extraVars.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, b in b })
+        for (k, v) in arguments { vars[k.lowercased()] = v }
+        interp.vars = vars
         interp.fallback = fallback
         self.interpolator = interp
 
@@ -94,6 +97,7 @@ struct DefinitionResolver {
         for (k, v) in arguments { direct[k] = v }
         for (k, v) in initValues { direct["known/" + k] = v }
         let captured = interp
+        let capturedPlain = plain
         let storeCopy = store
         self.tags = TagSubstitution(ignored: ignored) { (name: String) throws(ConfigError) -> String? in
             if let v = direct[name] { return v }
@@ -103,13 +107,14 @@ struct DefinitionResolver {
                 if prefix == "known" {
                     let ctx = Interpolator.Context(
                         section: Self.definition, option: "", historySection: Self.definition, index: nil)
-                    guard let (raw, kctx) = captured.findKnown(option, ctx: ctx) else { return nil }
-                    return try captured.interpolate(raw, ctx: kctx)
+                    guard let (raw, kctx) = capturedPlain.findKnown(option, ctx: ctx) else { return nil }
+                    return try capturedPlain.interpolate(raw, ctx: kctx)
                 }
+                // `<section/option>` is read without the arguments (as fail2ban does).
                 guard let section = storeCopy.findSection(prefix),
-                    let (raw, sctx) = captured.find(option, in: section)
+                    let (raw, sctx) = capturedPlain.find(option, in: section)
                 else { return nil }
-                return try captured.interpolate(raw, ctx: sctx)
+                return try capturedPlain.interpolate(raw, ctx: sctx)
             }
             guard storeCopy.hasSection(Self.definition), let (raw, ctx) = captured.find(name, in: Self.definition)
             else { return nil }

@@ -1,19 +1,28 @@
-import Foundation
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Where a log line's timestamp was found, and what time it denotes.
 public struct DateMatch: Sendable, Equatable {
     /// Byte range in the line that fail2ban cuts out as the date (the failregexes see the line without it).
     public var range: Range<Int>
-    /// Epoch seconds (fractional allowed).
+    /// Epoch seconds (fractional allowed). When `isValid` is false this is the detector's current time (what
+    /// fail2ban-regex uses for such lines).
     public var time: Double
     /// Index into `DateDetector.templateNames` of the template that matched.
     public var templateIndex: Int
+    /// False when the text matched a template but is no valid time (Feb 30, unknown zone name, `{NONE}`):
+    /// fail2ban still cuts `range` out of the line but has no time of its own for it.
+    public var isValid: Bool
 
     /// Creates a match.
-    public init(range: Range<Int>, time: Double, templateIndex: Int) {
+    public init(range: Range<Int>, time: Double, templateIndex: Int, isValid: Bool = true) {
         self.range = range
         self.time = time
         self.templateIndex = templateIndex
+        self.isValid = isValid
     }
 }
 
@@ -41,60 +50,540 @@ public struct DateError: Error, Sendable, CustomStringConvertible {
     }
 
     /// One line for a person.
-    public var description: String { "\(code == .badPattern ? "datepattern" : "logtimezone") '\(value)': \(message)" }
+    public var description: String {
+        "\(code == .badPattern ? "datepattern" : "logtimezone") '\(value)': \(message)"
+    }
 }
 
 /// Finds the timestamp of a log line with fail2ban 1.0.2's semantics. One per worker; not thread-safe.
 ///
+/// Templates are tried the way fail2ban tries them: the last template that matched first (at the same place),
+/// then all of them in order, preferring line-start matches and the earliest position; templates that hit often
+/// move forward. Times without a zone are local (TZ) unless `timeZone` says otherwise; a year-less date in the
+/// future (more than a day ahead) belongs to the previous year, a date-less time in the future to yesterday.
+///
 /// ```swift
-/// let d = try DateDetector()
-/// var line = "2005-08-14 12:00:00 sshd[1]: Failed password"
-/// let m = line.withUTF8 { d.match($0) }   // m?.range == 0..<19
+/// let detector = try DateDetector()
+/// var line = "Aug 14 11:59:59 host sshd[1]: Failed password"
+/// let m = line.withUTF8 { detector.match($0) }   // m?.range == 0..<15
 /// ```
 public final class DateDetector {
+    private struct Groups {
+        var year = -1, year2 = -1, month = -1, monthName = -1, monthFullName = -1, day = -1
+        var hour = -1, hour12 = -1, minute = -1, second = -1, ampm = -1, yearDay = -1
+        var zoneOffset = -1, zoneName = -1
+
+        init(_ names: [String: [Int]]) {
+            func g(_ n: String) -> Int { names[n]?.first ?? -1 }
+            year = g("Y")
+            year2 = g("y")
+            month = g("m")
+            monthName = g("b")
+            monthFullName = g("B")
+            day = g("d")
+            hour = g("H")
+            hour12 = g("I")
+            minute = g("M")
+            second = g("S")
+            ampm = g("p")
+            yearDay = g("j")
+            zoneOffset = g("z")
+            zoneName = g("Z")
+        }
+    }
+
+    private struct Template {
+        let spec: DateTemplateSpec
+        let matcher: Matcher
+        let groups: Groups
+        let anchored: Bool
+        var hits = 0
+        var lastUsed = 0.0
+        var distance = Int(Int32.max)
+
+        var weight: Double { Double(hits) * spec.weight / Double(max(1, distance)) }
+    }
+
+    /// A character next to a match, as fail2ban compares them (Unicode scalar; `empty` outside the line).
+    private typealias Neighbour = UInt32
+    private static let empty: Neighbour = 0xFFFF_FFFF
+
+    private var templates: [Template]
+    /// Search order: positions → template index. Reordered as templates gain hits.
+    private var order: [Int]
+    private var firstUnused = 0
+    private var lastPosition = Int.max
+    private var lastStart = (distance: 1, before: DateDetector.empty, at: DateDetector.empty)
+    private var lastEnd = (position: Int(Int32.max), before: DateDetector.empty, after: DateDetector.empty)
+    private let defaultZone: Int?  // minutes east of UTC
     private let now: @Sendable () -> Double
-    /// Names of the templates in use, as fail2ban-regex lists them.
-    public private(set) var templateNames: [String] = []
+    private var local = LocalTimeCache()
+    private static let unusedTime = 300.0
+
+    /// Names of the templates in use, as fail2ban-regex lists them (fixed order; `DateMatch.templateIndex` refers
+    /// to it).
+    public let templateNames: [String]
     /// Hits per template (same order as `templateNames`).
-    public private(set) var templateHits: [Int] = []
+    public var templateHits: [Int] { templates.map(\.hits) }
 
     /// Creates a detector.
     /// - Parameters:
     ///   - datePattern: a filter's or jail's `datepattern` (several patterns, one per line); nil = default templates.
-    ///   - timeZone: fail2ban's `logtimezone` (`UTC`, `UTC+0200`, `+0200`); nil = local time (TZ).
-    ///   - now: the current time, used for year inference.
+    ///   - timeZone: fail2ban's `logtimezone` (`UTC`, `UTC+0200`, `+0200`, `CET`); nil = local time (TZ).
+    ///   - now: the current time, used for year inference and for lines whose date is invalid.
+    /// - Throws: `DateError` naming the bad pattern line or time zone and why.
     public init(
         datePattern: String? = nil,
         timeZone: String? = nil,
-        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        now: @escaping @Sendable () -> Double = { DateDetector.currentTime() }
     ) throws(DateError) {
         self.now = now
-        templateNames = ["{^LN-BEG}ExYear(?P<_sep>[-/.])Month(?P=_sep)Day(?:T|  ?)24hour:Minute:Second(?:[.,]Microseconds)?(?:\\s*Zone offset)?"]
-        templateHits = [0]
+        if let timeZone {
+            let trimmed = timeZone.trimmingASCIIWhitespace()
+            guard let minutes = ZoneText.offset(trimmed) else {
+                throw DateError(
+                    code: .badTimeZone, value: timeZone,
+                    message: "unknown or unsupported time zone; use UTC, UTC+hhmm, +hh:mm or an abbreviation like CET")
+            }
+            defaultZone = minutes
+        } else {
+            defaultZone = nil
+        }
+        var clock = time_t(wallClock())
+        var parts = tm()
+        localtime_r(&clock, &parts)
+        let compiler = DatePatternCompiler(currentYear: Int(parts.tm_year) + 1900)
+        let specs = try compiler.templates(for: datePattern)
+        var compiled: [Template] = []
+        for spec in specs {
+            var options: Pattern.Options = [.utf, .ucp]
+            if spec.caseless { options.insert(.caseless) }
+            let pattern: Pattern
+            do {
+                pattern = try Pattern(spec.regex, options: options)
+            } catch {
+                throw DateError(
+                    code: .badPattern, value: spec.name,
+                    message: "does not compile as a regular expression: \(error.message) at offset \(error.offset)")
+            }
+            compiled.append(
+                Template(
+                    spec: spec, matcher: pattern.makeMatcher(), groups: Groups(pattern.names),
+                    anchored: !spec.flags.isDisjoint(with: [.lineBegin, .lineEnd])))
+        }
+        templates = compiled
+        order = Array(compiled.indices)
+        templateNames = compiled.map(\.spec.name)
     }
 
-    /// Finds the date in `line`. Returns nil when the line has none. (Stub: ISO dates at line start only, UTC.)
+    /// The wall clock in epoch seconds (the default `now`).
+    public static func currentTime() -> Double { wallClock() }
+
+    // MARK: matching
+
+    /// Finds the date in `line` (one log line without its newline). Returns nil when the line has none.
     public func match(_ line: UnsafeBufferPointer<UInt8>) -> DateMatch? {
-        guard line.count >= 19 else { return nil }
-        func num(_ a: Int, _ n: Int) -> Int? {
-            var v = 0
-            for i in a..<(a + n) {
-                let c = line[i]
-                guard c >= 0x30, c <= 0x39 else { return nil }
-                v = v * 10 + Int(c - 0x30)
+        let count = order.count
+        guard count > 0 else { return nil }
+        var found = false
+        var position = 0
+        var start = 0
+        var end = 0
+        // Best alternative so far: position, start in characters, byte range.
+        var reserve = (position: -1, distance: Int(Int32.max), start: 0, end: 0)
+        var skip = -1
+
+        if lastPosition < count {
+            let t = order[lastPosition]
+            let anchored = templates[t].anchored
+            var ok: Bool
+            // fail2ban keeps positions in characters; map them onto this line's bytes.
+            let d = Self.byteOffset(line, character: lastStart.distance)
+            let e = Self.byteOffset(line, character: lastEnd.position)
+            if anchored {
+                ok = search(t, line, from: 0, to: line.count)
+                skip = lastPosition
+            } else {
+                let startFits =
+                    Self.before(line, d) == lastStart.before
+                    || (Self.at(line, d) == lastStart.at && !Self.isAlphanumeric(lastStart.at))
+                let endFits =
+                    Self.at(line, e) == lastEnd.after
+                    || (Self.before(line, e) == lastEnd.before && !Self.isAlphanumeric(lastEnd.before))
+                if startFits && endFits {
+                    ok = search(t, line, from: d, to: e)
+                } else {
+                    ok = search(t, line, from: 0, to: line.count)
+                    skip = lastPosition
+                }
             }
-            return v
+            if ok, let r = templates[t].matcher.range(0) {
+                if count == 1 || anchored || (r.lowerBound == d && r.upperBound == e) {
+                    found = true
+                    position = lastPosition
+                    start = r.lowerBound
+                    end = r.upperBound
+                } else {
+                    reserve = (lastPosition, Self.characterIndex(line, byte: r.lowerBound), r.lowerBound, r.upperBound)
+                }
+            }
         }
-        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
-            let s = num(17, 2)
+
+        if !found {
+            var i = 0
+            while i < count {
+                defer { i += 1 }
+                if i == skip { continue }
+                let t = order[i]
+                guard search(t, line, from: 0, to: line.count), let r = templates[t].matcher.range(0) else { continue }
+                if i + 1 >= count || templates[t].anchored
+                    || (r.lowerBound == 0 && templates[t].hits > 0 && templates[order[i + 1]].hits == 0)
+                {
+                    found = true
+                } else {
+                    let d = Self.characterIndex(line, byte: r.lowerBound)
+                    if d > templates[t].distance || d > lastStart.distance {
+                        if d < reserve.distance { reserve = (i, d, r.lowerBound, r.upperBound) }
+                        continue
+                    }
+                    found = true
+                }
+                position = i
+                start = r.lowerBound
+                end = r.upperBound
+                break
+            }
+            if !found && reserve.position >= 0 {
+                found = true
+                position = reserve.position
+                start = reserve.start
+                end = reserve.end
+                // The matcher may hold a later search's offsets; find the reserved match again.
+                let t = order[position]
+                if !search(t, line, from: 0, to: line.count) || templates[t].matcher.range(0) != start..<end {
+                    _ = search(t, line, from: start, to: end)
+                }
+            }
+        }
+        guard found else { return nil }
+
+        let t = order[position]
+        let startCharacter = Self.characterIndex(line, byte: start)
+        templates[t].hits += 1
+        templates[t].lastUsed = wallClock()
+        templates[t].distance = startCharacter
+        if firstUnused == position { firstUnused += 1 }
+        lastStart = (startCharacter, Self.before(line, start), Self.at(line, start))
+        lastEnd = (Self.characterIndex(line, byte: end), Self.before(line, end), Self.at(line, end))
+        if position != 0 && position != lastPosition {
+            position = reorder(position)
+        }
+        lastPosition = position
+
+        let matcher = templates[t].matcher
+        let cut = matcher.range(1) ?? (start..<end)
+        if let time = self.time(of: t, line: line, cut: cut) {
+            return DateMatch(range: cut, time: time, templateIndex: t)
+        }
+        return DateMatch(range: cut, time: now(), templateIndex: t, isValid: false)
+    }
+
+    @inline(__always)
+    private func search(_ t: Int, _ line: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Bool {
+        let end = min(to, line.count)
+        guard from <= end else { return false }
+        let subject = UnsafeBufferPointer(rebasing: line[0..<end])
+        return templates[t].matcher.matches(subject, from: from)
+    }
+
+    /// Moves the template at `position` forward when it earned it; returns its new position.
+    private func reorder(_ position: Int) -> Int {
+        let t = order[position]
+        let unusedSince = templates[t].lastUsed - Self.unusedTime
+        let weight = templates[t].weight
+        var target = firstUnused < position ? firstUnused : position / 2
+        func movable(_ p: Int) -> Bool {
+            let other = templates[order[p]]
+            return weight > other.weight || unusedSince > other.lastUsed
+        }
+        if !movable(target) {
+            if target == position - 1 { return position }
+            target = position - 1
+            if !movable(target) { return position }
+        }
+        order.remove(at: position)
+        order.insert(t, at: target)
+        while firstUnused < order.count && templates[order[firstUnused]].hits > 0 { firstUnused += 1 }
+        return target
+    }
+
+    // MARK: neighbours
+
+    /// Characters before byte `byte` (fail2ban counts positions in characters; invalid bytes count one each).
+    @inline(__always)
+    private static func characterIndex(_ line: UnsafeBufferPointer<UInt8>, byte: Int) -> Int {
+        var i = 0
+        var n = 0
+        let limit = min(byte, line.count)
+        while i < limit {
+            if line[i] < 0x80 {
+                i += 1
+            } else {
+                i += decode(line, i).length
+            }
+            n += 1
+        }
+        return n + max(0, byte - line.count)
+    }
+
+    /// Byte offset of character number `character` (beyond the end: past `line.count` by the excess).
+    @inline(__always)
+    private static func byteOffset(_ line: UnsafeBufferPointer<UInt8>, character: Int) -> Int {
+        var i = 0
+        var n = 0
+        while n < character && i < line.count {
+            if line[i] < 0x80 {
+                i += 1
+            } else {
+                i += decode(line, i).length
+            }
+            n += 1
+        }
+        return i + (character - n)
+    }
+
+    /// The character starting at byte `i` (`empty` when outside the line).
+    private static func at(_ line: UnsafeBufferPointer<UInt8>, _ i: Int) -> Neighbour {
+        guard i >= 0, i < line.count else { return empty }
+        return decode(line, i).scalar
+    }
+
+    /// The character ending at byte `i` (`empty` when `i` is 0 or beyond the line).
+    private static func before(_ line: UnsafeBufferPointer<UInt8>, _ i: Int) -> Neighbour {
+        guard i > 0, i <= line.count else { return empty }
+        var s = i - 1
+        var steps = 0
+        while s > 0, steps < 3, line[s] & 0xC0 == 0x80 {
+            s -= 1
+            steps += 1
+        }
+        let d = decode(line, s)
+        if s + d.length == i { return d.scalar }
+        return 0xDC00 | UInt32(line[i - 1])
+    }
+
+    /// Decodes one UTF-8 scalar; an invalid byte stands for itself as a lone surrogate (like Python's
+    /// surrogateescape).
+    private static func decode(_ line: UnsafeBufferPointer<UInt8>, _ i: Int) -> (scalar: UInt32, length: Int) {
+        let b0 = line[i]
+        if b0 < 0x80 { return (UInt32(b0), 1) }
+        let length: Int
+        var value: UInt32
+        switch b0 {
+        case 0xC2...0xDF:
+            length = 2
+            value = UInt32(b0 & 0x1F)
+        case 0xE0...0xEF:
+            length = 3
+            value = UInt32(b0 & 0x0F)
+        case 0xF0...0xF4:
+            length = 4
+            value = UInt32(b0 & 0x07)
+        default: return (0xDC00 | UInt32(b0), 1)
+        }
+        guard i + length <= line.count else { return (0xDC00 | UInt32(b0), 1) }
+        for k in 1..<length {
+            let b = line[i + k]
+            guard b & 0xC0 == 0x80 else { return (0xDC00 | UInt32(b0), 1) }
+            value = value << 6 | UInt32(b & 0x3F)
+        }
+        return (value, length)
+    }
+
+    private static func isAlphanumeric(_ c: Neighbour) -> Bool {
+        if c == empty { return false }
+        if c < 0x80 {
+            return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+        }
+        guard let scalar = Unicode.Scalar(c) else { return false }
+        return scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+    }
+
+    // MARK: time
+
+    private func time(of t: Int, line: UnsafeBufferPointer<UInt8>, cut: Range<Int>) -> Double? {
+        switch templates[t].spec.kind {
+        case .none: return nil
+        case .epoch: return Self.decimal(line, cut, scale: 1)
+        case .longEpoch:
+            var digits = 0
+            var i = cut.lowerBound
+            while i < cut.upperBound, line[i] >= 0x30, line[i] <= 0x39 {
+                digits += 1
+                i += 1
+            }
+            let scale: Double = digits >= 16 ? 1_000_000 : digits >= 13 ? 1000 : 1
+            return Self.decimal(line, cut, scale: scale)
+        case .tai64n:
+            guard cut.count == 25 else { return nil }
+            var value = 0
+            for i in (cut.lowerBound + 9)..<(cut.lowerBound + 17) {
+                let c = line[i]
+                let v: Int
+                switch c {
+                case 0x30...0x39: v = Int(c - 0x30)
+                case 0x61...0x66: v = Int(c - 0x61 + 10)
+                case 0x41...0x46: v = Int(c - 0x41 + 10)
+                default: return nil
+                }
+                value = value << 4 | v
+            }
+            return Double(value)
+        case .fields:
+            return fieldsTime(templates[t], line)
+        }
+    }
+
+    /// Parses decimal text (digits, optional fraction) exactly as a correctly rounded double, then divides.
+    private static func decimal(_ line: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, scale: Double) -> Double? {
+        guard r.count > 0, r.count < 40 else { return nil }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 41) { buffer -> Double? in
+            for (k, i) in r.enumerated() {
+                let c = line[i]
+                guard (c >= 0x30 && c <= 0x39) || c == 0x2E else { return nil }
+                buffer[k] = CChar(bitPattern: c)
+            }
+            buffer[r.count] = 0
+            let v = strtod(buffer.baseAddress!, nil)
+            return scale == 1 ? v : v / scale
+        }
+    }
+
+    @inline(__always)
+    private static func number(_ line: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Int? {
+        var v = 0
+        var digits = 0
+        for i in r {
+            let c = line[i]
+            if c == 0x20 && digits == 0 { continue }
+            guard c >= 0x30, c <= 0x39 else { return nil }
+            v = v * 10 + Int(c - 0x30)
+            digits += 1
+        }
+        return digits > 0 ? v : nil
+    }
+
+    private static func monthNumber(_ line: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Int? {
+        guard r.count >= 3 else { return nil }
+        let a = line[r.lowerBound] | 0x20
+        let b = line[r.lowerBound + 1] | 0x20
+        let c = line[r.lowerBound + 2] | 0x20
+        let key = UInt32(a) << 16 | UInt32(b) << 8 | UInt32(c)
+        switch key {
+        case 0x6A616E: return 1  // jan
+        case 0x666562: return 2  // feb
+        case 0x6D6172: return 3  // mar
+        case 0x617072: return 4  // apr
+        case 0x6D6179: return 5  // may
+        case 0x6A756E: return 6  // jun
+        case 0x6A756C: return 7  // jul
+        case 0x617567: return 8  // aug
+        case 0x736570: return 9  // sep
+        case 0x6F6374: return 10  // oct
+        case 0x6E6F76: return 11  // nov
+        case 0x646563: return 12  // dec
+        default: return nil
+        }
+    }
+
+    private func fieldsTime(_ template: Template, _ line: UnsafeBufferPointer<UInt8>) -> Double? {
+        let m = template.matcher
+        let g = template.groups
+        @inline(__always) func range(_ group: Int) -> Range<Int>? { group < 0 ? nil : m.range(group) }
+        @inline(__always) func int(_ group: Int) -> Int?? {
+            guard let r = range(group) else { return .some(nil) }
+            guard let v = Self.number(line, r) else { return nil }
+            return .some(v)
+        }
+
+        var year: Int? = nil
+        if let r = range(g.year) {
+            guard let v = Self.number(line, r) else { return nil }
+            year = v
+        } else if let r = range(g.year2) {
+            guard let v = Self.number(line, r) else { return nil }
+            year = 2000 + v
+        }
+        var month: Int? = nil
+        if let r = range(g.month) {
+            guard let v = Self.number(line, r) else { return nil }
+            month = v
+        } else if let r = range(g.monthName) ?? range(g.monthFullName) {
+            guard let v = Self.monthNumber(line, r) else { return nil }
+            month = v
+        }
+        guard let dayField = int(g.day), let yearDay = int(g.yearDay), let minuteField = int(g.minute),
+            let secondField = int(g.second)
         else { return nil }
-        let yy = mo <= 2 ? y - 1 : y
-        let era = yy / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146097 + doe - 719468
-        templateHits[0] += 1
-        return DateMatch(range: 0..<19, time: Double(days * 86400 + h * 3600 + mi * 60 + s), templateIndex: 0)
+        var day = dayField
+        var hour = 0
+        if let r = range(g.hour) {
+            guard let v = Self.number(line, r) else { return nil }
+            hour = v
+        } else if let r = range(g.hour12) {
+            guard let v = Self.number(line, r) else { return nil }
+            var pm = false
+            if let p = range(g.ampm), p.count == 2 { pm = line[p.lowerBound] | 0x20 == 0x70 }
+            hour = v == 12 ? (pm ? 12 : 0) : (pm ? v + 12 : v)
+        }
+        let minute = minuteField ?? 0
+        let second = secondField ?? 0
+
+        var zone: Int? = defaultZone
+        if let r = range(g.zoneOffset) ?? range(g.zoneName) {
+            guard let z = ZoneText.offset(UnsafeBufferPointer(rebasing: line[r])) else { return nil }
+            zone = z
+        }
+
+        // What fail2ban takes from "now" (local wall clock) when the line lacks it.
+        let nowLocal = local.local(fromEpoch: now())
+        var assumeToday = false
+        var assumeYear = false
+        if month == nil && day == nil && yearDay == nil {
+            let today = Civil.date(days: Civil.floorDiv(Int(nowLocal.rounded(.down)), 86400))
+            month = today.month
+            day = today.day
+            if year == nil {
+                year = today.year
+                assumeToday = true
+            }
+        } else if year == nil {
+            year = Civil.date(days: Civil.floorDiv(Int(nowLocal.rounded(.down)), 86400)).year
+            assumeYear = true
+        }
+        guard var y = year else { return nil }
+        if let j = yearDay, month == nil || day == nil {
+            let date = Civil.date(days: Civil.days(year: y, month: 1, day: 1) + j - 1)
+            y = date.year
+            month = date.month
+            day = date.day
+        }
+        guard let mo = month, let d = day, mo >= 1, mo <= 12, d >= 1, d <= Civil.daysInMonth(year: y, month: mo),
+            hour <= 23, minute <= 59, second <= 59, y >= 1, y <= 9999
+        else { return nil }
+
+        var naive = Civil.days(year: y, month: mo, day: d) * 86400 + hour * 3600 + minute * 60 + second
+        if let zone { naive -= zone * 60 }
+        if assumeToday && Double(naive) > nowLocal {
+            naive -= 86400
+        }
+        if assumeYear && Double(naive) > nowLocal + 86400 {
+            // fail2ban keeps the (zone-shifted) time of day and puts back the line's month and day.
+            let secondsOfDay = naive - Civil.floorDiv(naive, 86400) * 86400
+            guard d <= Civil.daysInMonth(year: y - 1, month: mo) else { return nil }
+            naive = Civil.days(year: y - 1, month: mo, day: d) * 86400 + secondsOfDay
+        }
+        if zone != nil { return Double(naive) }
+        return Double(local.epoch(fromLocal: naive))
     }
 }

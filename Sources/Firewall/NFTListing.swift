@@ -62,6 +62,26 @@ enum NFTListing {
         return sets
     }
 
+    /// True when a terse text listing of the table has the chain, every jail's two sets, and exactly the
+    /// expected number of rules.
+    static func isIntact(_ listing: String, ruleset: NFTRuleset, jails: [JailFirewall]) -> Bool {
+        var lines: Set<Substring> = []
+        var ruleLines = 0
+        for line in listing.split(separator: "\n") {
+            let trimmed = Substring(line.strippingEdges(" \t"))
+            if trimmed.contains(" saddr @") { ruleLines += 1 } else { lines.insert(trimmed) }
+        }
+        guard lines.contains("chain \(ruleset.configuration.chainName) {") else { return false }
+        var expectedRules = 0
+        for jail in jails {
+            for family in [IPAddress.Family.v4, .v6] {
+                guard lines.contains("set \(ruleset.setName(jail: jail.name, family: family)) {") else { return false }
+                expectedRules += ruleset.rules(for: jail, family: family).count
+            }
+        }
+        return ruleLines == expectedRules
+    }
+
     /// True when the text output of `list tables` names `table inet NAME`.
     static func hasTable(_ name: String, inTextListing text: String) -> Bool {
         text.split(separator: "\n").contains { $0.strippingEdges(" \t") == "table inet \(name)" }

@@ -3,9 +3,9 @@ import Core
 /// The real firewall: bans in Portcullis's own nftables table through libnftables, in-process.
 ///
 /// All libnftables calls run on one dedicated thread (optionally inside a named network namespace). The backend
-/// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table
-/// still exists and, when someone flushed the ruleset or deleted the table, rebuilds the table with every
-/// still-active ban in one transaction.
+/// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table,
+/// chain, sets and rules are still there (a terse listing, without elements) and, when someone flushed the ruleset,
+/// deleted the table or flushed the chain, rebuilds the table with every still-active ban in one transaction.
 ///
 /// ```swift
 /// let firewall = try NFTablesFirewall(configuration: FirewallConfiguration())
@@ -32,13 +32,13 @@ public final class NFTablesFirewall: FirewallBackend {
         try validateIdentifier(configuration.tableName, what: "table name")
         try validateIdentifier(configuration.chainName, what: "chain name")
         let ruleset = NFTRuleset(configuration: configuration)
-        let state = StateBox()
+        let state = StateBox(onEvent: onEvent)
         self.ruleset = ruleset
         self.state = state
         executor = try NFTExecutor(
             networkNamespace: configuration.networkNamespace, tickInterval: configuration.healthCheckInterval
         ) { context in
-            state.healthCheck(context: context, ruleset: ruleset, onEvent: onEvent)
+            state.healthCheck(context: context, ruleset: ruleset)
         }
     }
 
@@ -78,9 +78,7 @@ public final class NFTablesFirewall: FirewallBackend {
         let ruleset = ruleset
         let state = state
         try await executor.run { context throws(FirewallError) in
-            try state.requireJail(jail)
-            try state.send(ruleset.flush(jail: jail), context: context, syntax: ruleset.configuration.syntax)
-            state.active = state.active.filter { $0.key.jail != jail }
+            try state.flush(jail: jail, context: context, ruleset: ruleset)
         }
     }
 
@@ -141,6 +139,11 @@ private final class StateBox: @unchecked Sendable {
     var active: [BanKey: ContinuousClock.Instant?] = [:]
     var isSetUp = false
     let clock = ContinuousClock()
+    let onEvent: @Sendable (FirewallEvent) -> Void
+
+    init(onEvent: @escaping @Sendable (FirewallEvent) -> Void) {
+        self.onEvent = onEvent
+    }
 
     func requireJail(_ name: String) throws(FirewallError) {
         guard jails.contains(where: { $0.name == name }) else {
@@ -214,9 +217,27 @@ private final class StateBox: @unchecked Sendable {
 
     func ban(_ requests: [BanRequest], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         for jail in Set(requests.map(\.jail)) { try requireJail(jail) }
-        pruneExpired()
-        let replacing = Set(requests.lazy.map { BanKey(address: $0.address, jail: $0.jail) }.filter { self.active[$0] != nil })
-        try send(ruleset.ban(requests, replacing: replacing), context: context, syntax: ruleset.configuration.syntax)
+        // An expired entry still in `active` only costs a harmless delete + re-add; pruning happens in the tick.
+        let replacing = Set(
+            requests.lazy.map { BanKey(address: $0.address, jail: $0.jail) }.filter { self.active[$0] != nil })
+        let before = active
+        do {
+            try send(ruleset.ban(requests, replacing: replacing), context: context, syntax: ruleset.configuration.syntax)
+            record(requests)
+        } catch {
+            // The table may have vanished since the last health check: rebuild it with these bans included.
+            guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            record(requests)
+            do {
+                try restore(context: context, ruleset: ruleset)
+            } catch {
+                active = before
+                throw error
+            }
+        }
+    }
+
+    private func record(_ requests: [BanRequest]) {
         let now = clock.now
         for r in requests {
             let key = BanKey(address: r.address, jail: r.jail)
@@ -230,8 +251,38 @@ private final class StateBox: @unchecked Sendable {
 
     func unban(_ keys: [BanKey], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         for jail in Set(keys.map(\.jail)) { try requireJail(jail) }
-        try send(ruleset.unban(keys), context: context, syntax: ruleset.configuration.syntax)
-        for key in keys { active[key] = nil }
+        do {
+            try send(ruleset.unban(keys), context: context, syntax: ruleset.configuration.syntax)
+            for key in keys { active[key] = nil }
+        } catch {
+            guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            let before = active
+            for key in keys { active[key] = nil }
+            do {
+                try restore(context: context, ruleset: ruleset)
+            } catch {
+                active = before
+                throw error
+            }
+        }
+    }
+
+    func flush(jail: String, context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+        try requireJail(jail)
+        let before = active
+        do {
+            try send(ruleset.flush(jail: jail), context: context, syntax: ruleset.configuration.syntax)
+            active = active.filter { $0.key.jail != jail }
+        } catch {
+            guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            active = active.filter { $0.key.jail != jail }
+            do {
+                try restore(context: context, ruleset: ruleset)
+            } catch {
+                active = before
+                throw error
+            }
+        }
     }
 
     func pruneExpired() {
@@ -253,19 +304,44 @@ private final class StateBox: @unchecked Sendable {
         }
     }
 
-    func healthCheck(context: NFTContext, ruleset: NFTRuleset, onEvent: (FirewallEvent) -> Void) {
-        guard isSetUp else { return }
+    /// The last restore failure reported, so a persistent failure is reported once.
+    var lastFailure: String?
+
+    /// Whether the table, chain, sets and rules are all there; nil when the kernel cannot be asked.
+    func isIntact(context: NFTContext, ruleset: NFTRuleset) -> Bool? {
         let table = ruleset.configuration.tableName
-        guard let tables = try? context.run("list tables"), !NFTListing.hasTable(table, inTextListing: tables) else {
-            return
-        }
+        guard let tables = try? context.run("list tables") else { return nil }
+        guard NFTListing.hasTable(table, inTextListing: tables) else { return false }
+        guard let listing = try? context.run("list table inet \(table)", terse: true) else { return nil }
+        return NFTListing.isIntact(listing, ruleset: ruleset, jails: jails)
+    }
+
+    /// Rebuilds the table with every active ban in one transaction and reports it.
+    func restore(context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         let bans = remainingBans()
+        let start = clock.now
         do {
             try send(
                 ruleset.rebuild(jails: jails, bans: bans), context: context, syntax: ruleset.configuration.syntax)
-            onEvent(.restored(bans: bans.count))
         } catch {
-            onEvent(.restoreFailed(error.description))
+            if lastFailure != error.description {
+                lastFailure = error.description
+                onEvent(.restoreFailed(error.description))
+            }
+            throw error
         }
+        lastFailure = nil
+        onEvent(.restored(bans: bans.count, took: start.duration(to: clock.now)))
+    }
+
+    var lastPrune: ContinuousClock.Instant?
+
+    func healthCheck(context: NFTContext, ruleset: NFTRuleset) {
+        if lastPrune.map({ $0.duration(to: clock.now) > .seconds(60) }) ?? true {
+            pruneExpired()
+            lastPrune = clock.now
+        }
+        guard isSetUp, isIntact(context: context, ruleset: ruleset) == false else { return }
+        try? restore(context: context, ruleset: ruleset)
     }
 }

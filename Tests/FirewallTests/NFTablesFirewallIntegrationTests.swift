@@ -12,12 +12,12 @@ struct NFTablesFirewallIntegrationTests {
     /// A backend inside the lab's defended namespace; refuses to go on if it is not in a namespace.
     func firewall(
         _ lab: NetnsLab, syntax: FirewallConfiguration.Syntax = .text, keep: Bool = false,
-        onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
+        healthCheck: Duration = .milliseconds(200), onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
     ) throws -> NFTablesFirewall {
         let fw = try NFTablesFirewall(
             configuration: FirewallConfiguration(
                 keepTableOnStop: keep, syntax: syntax, networkNamespace: lab.defended,
-                healthCheckInterval: .milliseconds(200)),
+                healthCheckInterval: healthCheck),
             onEvent: onEvent)
         try #require(fw.networkNamespace == lab.defended)
         return fw
@@ -116,7 +116,7 @@ struct NFTablesFirewallIntegrationTests {
             #expect(Set(listed.map(\.address)) == [ip(NetnsLab.attackerV4), ip(NetnsLab.attackerV6)])
             let v4 = try #require(listed.first { $0.address.family == .v4 })
             #expect(v4.remaining.map { $0 <= .seconds(600) && $0 > .seconds(500) } == true)
-            #expect(events.withLock { $0 }.contains(.restored(bans: 2)))
+            #expect(events.withLock { $0 }.contains { if case .restored(bans: 2, _) = $0 { true } else { false } })
 
             // 2. an admin reloads /etc/nftables.conf, which starts with `flush ruleset`.
             try lab.nft(
@@ -137,6 +137,14 @@ struct NFTablesFirewallIntegrationTests {
             #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+
+            // 4. someone flushes our chain (rules gone, sets intact), then deletes it.
+            for command in [["flush", "chain", "inet", "portcullis", "bans"], ["delete", "chain", "inet", "portcullis", "bans"]] {
+                let restoresBefore = events.withLock { $0.count }
+                try lab.nft(command)
+                #expect(await NetnsLab.eventually { events.withLock { $0.count } > restoresBefore })
+                #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            }
         }
     }
 
@@ -206,6 +214,10 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(5000)))])
             let listed = try await fw.list(jail: "recidive")
             #expect(listed.map(\.timeout) == [.seconds(5000)])
+            // An absurd bantime is capped to a century rather than failing the whole transaction.
+            try await fw.ban([BanRequest(address: ip("192.0.2.77"), jail: "recidive", duration: .timeout(.seconds(10_000_000_000)))])
+            let century = try await fw.list(jail: "recidive").first { $0.address == ip("192.0.2.77") }
+            #expect(century?.timeout == NFTRuleset.maximumTimeout)
             try await fw.flush(jail: "recidive")
             #expect(try await fw.list(jail: "recidive").isEmpty)
             #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
@@ -247,9 +259,35 @@ struct NFTablesFirewallIntegrationTests {
         #expect(chain.components(separatedBy: "saddr @").count - 1 == 2 * (1 + 1 + 2 + 2 + 1 + 1 + 3))
     }
 
+    @Test func banUnbanAndFlushRebuildTheTableWhenItVanishedBeforeTheHealthCheckNoticed() async throws {
+        try await NetnsLab.with { lab in
+            let events = Mutex<[FirewallEvent]>([])
+            let fw = try firewall(lab, healthCheck: .seconds(3600)) { e in events.withLock { $0.append(e) } }
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban([BanRequest(address: ip(NetnsLab.otherV6), jail: "sshd", duration: .permanent)])
+            try lab.nft(["flush", "ruleset"])
+            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))])
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV6) == .refused)
+            #expect(events.withLock { $0.count } == 1)
+
+            try lab.nft(["delete", "table", "inet", "portcullis"])
+            try await fw.unban([BanKey(address: ip(NetnsLab.otherV6), jail: "sshd")])
+            #expect(try lab.connect(from: NetnsLab.otherV6) == .connected)
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+
+            try lab.nft(["flush", "chain", "inet", "portcullis", "bans"])
+            try await fw.flush(jail: "sshd")
+            #expect(events.withLock { $0.count } == 2)  // flush of the sets worked; the chain is repaired later
+            #expect(try await fw.list(jail: "sshd").isEmpty)
+        }
+    }
+
     @Test func errorsAreClear() async throws {
         try await NetnsLab.with { lab in
-            let fw = try firewall(lab)
+            // No health check during this test: it would repair the sabotage below.
+            let fw = try firewall(lab, healthCheck: .seconds(3600))
             defer { fw.shutdown() }
             try await fw.setUp(jails: [Self.sshd])
             do {
@@ -258,10 +296,12 @@ struct NFTablesFirewallIntegrationTests {
             } catch let error as FirewallError {
                 #expect(error.code == .unknownJail)
             }
-            // Someone deletes our set behind our back: libnftables' message comes through.
-            try lab.nft(["delete", "rule", "inet", "portcullis", "bans", "handle",
-                         try ruleHandle(lab)])
+            // Someone replaces our IPv4 set with an IPv6 one of the same name (the table still looks intact):
+            // libnftables' message comes through.
+            try lab.nft(["delete", "rule", "inet", "portcullis", "bans", "handle", try ruleHandle(lab)])
             try lab.nft(["delete", "set", "inet", "portcullis", "addr-set-sshd"])
+            try lab.nft(["add", "set", "inet", "portcullis", "addr-set-sshd", "{ type ipv6_addr; }"])
+            try lab.nft(["add", "rule", "inet", "portcullis", "bans", "ip6", "saddr", "@addr-set-sshd", "drop"])
             do {
                 try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .permanent)])
                 Issue.record("expected an error")

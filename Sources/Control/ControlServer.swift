@@ -1,0 +1,258 @@
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Why the control server could not start.
+public struct ControlServerError: Error, Sendable, CustomStringConvertible {
+    /// The errno of the failing call.
+    public var code: Int32
+    /// What failed and what to do.
+    public var message: String
+
+    /// One line for a person.
+    public var description: String { message }
+}
+
+/// The control socket: a Unix stream socket answering `fail2ban-client` (pickle framing) and `portcullis` (JSON
+/// lines) on the same path, for many clients at once. Each command goes to the ``ControlHandler``; malformed
+/// requests get an error reply and the server keeps serving.
+///
+/// Creating the server binds the socket (mode 0600 by default, replacing a stale socket file); ``run()`` serves
+/// until its task is cancelled, then closes the socket and removes the file.
+///
+/// ```swift
+/// let server = try ControlServer(configuration: .init(path: "/run/portcullis/portcullis.sock"), handler: daemon)
+/// try await server.run()
+/// ```
+///
+/// Blocking socket reads happen on one thread per connection (connections are few and short); commands run as
+/// child tasks of ``run()``.
+public final class ControlServer: Sendable {
+    /// Server settings.
+    public struct Configuration: Sendable {
+        /// Socket path (at most 107 bytes).
+        public var path: String
+        /// File mode of the socket; 0600 lets only the owner (root) connect.
+        public var mode: mode_t
+        /// Largest accepted request; a larger one gets an error reply and the connection is closed.
+        public var maxRequestBytes: Int
+        /// Connections served at once; more are closed right away.
+        public var maxConnections: Int
+        /// A connection idle for this long (waiting for a request) is closed. 0 disables the timeout.
+        public var idleTimeoutSeconds: Int
+        /// User ids allowed to connect (checked with SO_PEERCRED); nil allows anyone the file mode lets in.
+        public var allowedUserIDs: Set<uid_t>?
+
+        /// Defaults: mode 0600, 8 MiB requests, 64 connections, 60 s idle timeout, root and this process's user.
+        public init(
+            path: String, mode: mode_t = 0o600, maxRequestBytes: Int = 8 << 20, maxConnections: Int = 64,
+            idleTimeoutSeconds: Int = 60, allowedUserIDs: Set<uid_t>? = [0, geteuid()]
+        ) {
+            self.path = path
+            self.mode = mode
+            self.maxRequestBytes = maxRequestBytes
+            self.maxConnections = maxConnections
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.allowedUserIDs = allowedUserIDs
+        }
+    }
+
+    /// The settings.
+    public let configuration: Configuration
+    private let handler: any ControlHandler
+    private let listenFD: Int32
+    private let socketInode: UInt64?
+    private let state: Mutex<State>
+    private let jobs: AsyncStream<Job>
+
+    private struct State {
+        var connections: Set<Int32> = []
+        var pending: [Int: ReplySlot] = [:]
+        var nextID = 0
+        var jobs: AsyncStream<Job>.Continuation?
+        var stopped = false
+        var running = false
+    }
+
+    private struct Job: Sendable {
+        var command: [String]
+        var slot: ReplySlot
+    }
+
+    /// Binds the socket. Throws when the path is taken by a live server or a non-socket file, or binding fails.
+    public init(configuration: Configuration, handler: some ControlHandler) throws(ControlServerError) {
+        self.configuration = configuration
+        self.handler = handler
+        // Commands queue here from the moment the socket exists, until run() consumes them.
+        let (jobs, continuation) = AsyncStream<Job>.makeStream()
+        self.jobs = jobs
+        state = Mutex(State(jobs: continuation))
+        do {
+            listenFD = try Sys.listen(path: configuration.path, mode: configuration.mode, backlog: 64)
+            socketInode = Sys.inode(configuration.path)
+        } catch {
+            throw ControlServerError(
+                code: error.errno,
+                message: "cannot open the control socket: \(error); check the directory exists and no other "
+                    + "Portcullis or fail2ban is running")
+        }
+    }
+
+    deinit {
+        close(listenFD)
+        removeSocketFile()
+    }
+
+    /// Removes the socket file, unless another server has replaced it since.
+    private func removeSocketFile() {
+        if let inode = socketInode, Sys.inode(configuration.path) == inode { unlink(configuration.path) }
+    }
+
+    /// Serves until the calling task is cancelled; then stops accepting, answers commands still queued with a
+    /// ``ControlError/Code/shuttingDown`` error, closes connections and removes the socket file.
+    public func run() async {
+        let alreadyRunning = state.withLock { state -> Bool in
+            if state.running || state.stopped { return true }
+            state.running = true
+            return false
+        }
+        if alreadyRunning { return }
+        let acceptStarted = Sys.spawnThread { [self] in acceptLoop() }
+        if !acceptStarted { stop() }
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                for await job in jobs {
+                    let handler = self.handler
+                    group.addTask {
+                        job.slot.complete(await handler.handle(job.command))
+                    }
+                }
+            }
+        } onCancel: {
+            self.stop()
+        }
+        stop()
+    }
+
+    /// Stops serving: closes the listener, fails queued commands, wakes connection threads.
+    private func stop() {
+        let (slots, fds, jobs) = state.withLock { state -> ([ReplySlot], Set<Int32>, AsyncStream<Job>.Continuation?) in
+            let first = !state.stopped
+            state.stopped = true
+            let jobs = first ? state.jobs : nil
+            state.jobs = nil
+            let slots = Array(state.pending.values)
+            state.pending = [:]
+            return (slots, state.connections, jobs)
+        }
+        jobs?.finish()
+        shutdown(listenFD, Int32(SHUT_RDWR))
+        for slot in slots { slot.fail(ControlError(.shuttingDown, "the server is shutting down")) }
+        for fd in fds { shutdown(fd, Int32(SHUT_RD)) }
+        removeSocketFile()
+    }
+
+    private func acceptLoop() {
+        while let fd = Sys.accept(listenFD) {
+            let accepted = state.withLock { state -> Bool in
+                guard !state.stopped, state.connections.count < configuration.maxConnections else { return false }
+                state.connections.insert(fd)
+                return true
+            }
+            if !accepted {
+                close(fd)
+                if state.withLock({ $0.stopped }) { return }
+                continue
+            }
+            if let allowed = configuration.allowedUserIDs, !(Sys.peerUID(fd).map(allowed.contains) ?? false) {
+                finish(fd)
+                continue
+            }
+            Sys.setReceiveTimeout(fd, seconds: configuration.idleTimeoutSeconds)
+            Sys.setSendTimeout(fd, seconds: 30)
+            if !Sys.spawnThread({ [self] in serve(fd) }) { finish(fd) }
+        }
+    }
+
+    private func finish(_ fd: Int32) {
+        state.withLock { _ = $0.connections.remove(fd) }
+        close(fd)
+    }
+
+    private func serve(_ fd: Int32) {
+        defer { finish(fd) }
+        var session = ControlSession(maxRequestBytes: configuration.maxRequestBytes)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+        defer { chunk.deallocate() }
+        while true {
+            guard let n = Sys.read(fd, into: chunk), n > 0 else { return }
+            session.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            while let event = session.next() {
+                switch event {
+                case .close:
+                    return
+                case .error(let error, let close):
+                    guard Sys.writeAll(fd, session.encode(.failure(error))), !close else { return }
+                case .request(let command):
+                    guard Sys.writeAll(fd, session.encode(dispatch(command))) else { return }
+                }
+            }
+        }
+    }
+
+    /// Hands a command to `run()`'s task group and waits (on this connection thread) for the reply.
+    private func dispatch(_ command: [String]) -> ControlResponse {
+        let slot = ReplySlot()
+        let queued = state.withLock { state -> Bool in
+            guard let jobs = state.jobs, !state.stopped else { return false }
+            let id = state.nextID
+            state.nextID += 1
+            state.pending[id] = slot
+            slot.id = id
+            if case .enqueued = jobs.yield(Job(command: command, slot: slot)) { return true }
+            state.pending[id] = nil
+            return false
+        }
+        guard queued else { return .failure(ControlError(.shuttingDown, "the server is not serving commands")) }
+        let response = slot.wait()
+        state.withLock { _ = $0.pending.removeValue(forKey: slot.id) }
+        return response
+    }
+}
+
+/// A one-shot reply handed from a handler task to the waiting connection thread.
+private final class ReplySlot: @unchecked Sendable {
+    // SAFETY: `response` and `id` are guarded by `lock`; the semaphore is thread-safe.
+    private let lock = Mutex(())
+    private var response: ControlResponse?
+    private var _id = 0
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    var id: Int {
+        get { lock.withLock { _ in _id } }
+        set { lock.withLock { _ in _id = newValue } }
+    }
+
+    func complete(_ value: ControlResponse) { set(value) }
+
+    func fail(_ error: ControlError) { set(.failure(error)) }
+
+    private func set(_ value: ControlResponse) {
+        let first = lock.withLock { _ -> Bool in
+            guard response == nil else { return false }
+            response = value
+            return true
+        }
+        if first { semaphore.signal() }
+    }
+
+    func wait() -> ControlResponse {
+        semaphore.wait()
+        return lock.withLock { _ in response! }
+    }
+}

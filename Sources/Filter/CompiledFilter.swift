@@ -1,0 +1,189 @@
+import Configuration
+import Core
+
+/// One fail2ban regex compiled for PCRE2, with the group numbers the engine looks at.
+final class FilterRegex: @unchecked Sendable {
+    // SAFETY: immutable after init; `Pattern` is shareable.
+    let pattern: Pattern
+    /// The regex as written in the filter.
+    let source: String
+    let location: SourceLocation?
+    /// Every named group: name → group numbers, in a stable order.
+    let namedGroups: [(name: String, groups: [Int])]
+    let ip4: [Int]
+    let ip6: [Int]
+    let dns: [Int]
+    let fid: [Int]
+    let mlfid: [Int]
+    let nofail: [Int]
+    let mlfforget: [Int]
+    let mlfgained: [Int]
+    let content: [Int]
+    let skiplines: [Int]
+    let names: Set<String>
+
+    /// Python text after tag expansion and translation (what PCRE2 compiles).
+    let translated: String
+    let ascii: Bool
+
+    init(_ value: ConfigValue, multiline: Bool, useDNS: Bool) throws(FilterError) {
+        let text = value.value
+        if text.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\n" }) {
+            throw FilterError(
+                code: .emptyRegex, message: "empty regex; remove the empty line or write a pattern",
+                location: value.location)
+        }
+        let translation = PythonRegex.translate(text)
+        let expanded = FailTags.expand(translation.pattern, useDNS: useDNS)
+        var options: Pattern.Options = [.utf]
+        if !translation.ascii { options.insert(.ucp) }
+        if multiline { options.insert(.multiline) }
+        do {
+            pattern = try Pattern("(*LF)" + expanded, options: options)
+        } catch {
+            throw FilterError(
+                code: .badRegex,
+                message: "unable to compile regular expression '\(text)': \(error.message) "
+                    + "(at offset \(max(0, error.offset - 5)) of the expanded pattern); fix the regex",
+                location: value.location)
+        }
+        source = text
+        location = value.location
+        translated = expanded
+        ascii = translation.ascii
+        let sorted = pattern.names.sorted { $0.value.min() ?? 0 < $1.value.min() ?? 0 }
+        namedGroups = sorted.map { ($0.key, $0.value.sorted()) }
+        let names = pattern.names
+        func g(_ n: String) -> [Int] { (names[n] ?? []).sorted() }
+        ip4 = g("ip4")
+        ip6 = g("ip6")
+        dns = g("dns")
+        fid = g("fid")
+        mlfid = g("mlfid")
+        nofail = g("nofail")
+        mlfforget = g("mlfforget")
+        mlfgained = g("mlfgained")
+        content = g("content")
+        skiplines = names.filter { $0.key.hasPrefix("skiplines") }.flatMap(\.value).sorted()
+        self.names = Set(names.keys)
+    }
+
+    /// True when the regex can be one branch of a combined alternation (no numbered references).
+    var combinable: Bool {
+        let t = translated
+        return !t.contains("\\g{") && !t.contains("(?(1") && !t.contains("(?(2") && !t.contains("(?(3")
+            && !t.contains("(?(4") && !t.contains("(?(5") && !t.contains("(?(6") && !t.contains("(?(7")
+            && !t.contains("(?(8") && !t.contains("(?(9") && !t.contains("(?R") && !t.contains("(?1")
+    }
+}
+
+/// Finds a line's date. The engine's view of the date detector, so that tests can use their own.
+protocol LineDateFinder: AnyObject {
+    /// The byte span of the date in `line` and its time, or nil.
+    func findDate(_ line: UnsafeBufferPointer<UInt8>) -> (range: Range<Int>, time: Double)?
+    /// Template names in use.
+    var templateNames: [String] { get }
+    /// Hits per template.
+    var templateHits: [Int] { get }
+}
+
+/// A filter compiled for matching: fail2ban's failregex/ignoreregex/prefregex semantics on PCRE2 (JIT).
+/// Immutable and shareable; each worker makes its own `LineProcessor`.
+///
+/// ```swift
+/// let config = try ConfigTree(root: "/etc/fail2ban").loadFilter("sshd[mode=aggressive]")
+/// let filter = try CompiledFilter(config)
+/// let p = try filter.makeProcessor()
+/// var line = "Nov 28 09:16:05 srv sshd[32310]: Failed password for root from 192.0.2.7 port 22 ssh2"
+/// let outcome = line.withUTF8 { p.process($0) }   // .matched; p.failures[0].address == 192.0.2.7
+/// ```
+public final class CompiledFilter: @unchecked Sendable {
+    // SAFETY: every stored property is immutable after init, and the patterns are shareable.
+    let failregex: [FilterRegex]
+    let ignoreregex: [FilterRegex]
+    let prefregex: FilterRegex?
+    /// All failregexes as one alternation, to reject most lines with one match call.
+    let combined: Pattern?
+    /// Options in force.
+    public let options: FilterOptions
+    /// Lines kept for multi-line regexes (fail2ban's `maxlines`, at least 1).
+    public let maxLines: Int
+    /// The date pattern in force (jail's, else filter's), if any.
+    public let datePattern: String?
+    let makeDateFinder: @Sendable () throws(FilterError) -> LineDateFinder?
+
+    /// The failregexes as written, in order.
+    public var failregexSources: [String] { failregex.map(\.source) }
+    /// The ignoreregexes as written, in order.
+    public var ignoreregexSources: [String] { ignoreregex.map(\.source) }
+
+    /// Compiles a filter. Throws `FilterError` naming the file and line of the regex at fault.
+    public convenience init(_ definition: FilterConfiguration, options: FilterOptions = .init()) throws(FilterError) {
+        try self.init(definition, options: options, dateFinder: nil)
+    }
+
+    init(
+        _ definition: FilterConfiguration, options: FilterOptions,
+        dateFinder: (@Sendable () throws(FilterError) -> LineDateFinder?)?
+    ) throws(FilterError) {
+        let maxLines = options.maxLines ?? definition.maxlines ?? 1
+        guard maxLines >= 1, maxLines <= 10_000 else {
+            throw FilterError(
+                code: .badOption, message: "maxlines = \(maxLines) is out of range; use 1…10000",
+                location: nil)
+        }
+        self.maxLines = maxLines
+        self.options = options
+        let multiline = maxLines > 1
+        let useDNS = options.dnsMode != .no
+        var pref: FilterRegex? = nil
+        if let p = definition.prefregex, !p.value.isEmpty {
+            pref = try FilterRegex(p, multiline: multiline, useDNS: useDNS)
+        }
+        prefregex = pref
+        var fails: [FilterRegex] = []
+        for v in definition.failregex {
+            let r = try FilterRegex(v, multiline: multiline, useDNS: useDNS)
+            let ids = FailTags.identifyingGroups
+            if r.names.isDisjoint(with: ids), pref?.names.isDisjoint(with: ids) ?? true {
+                throw FilterError(
+                    code: .noFailureID,
+                    message: "no failure-id group in '\(v.value)': add <HOST>, <ADDR>, <IP4>, <IP6>, <DNS>, "
+                        + "<F-ID>…</F-ID> or <F-MLFID>…</F-MLFID>",
+                    location: v.location)
+            }
+            fails.append(r)
+        }
+        failregex = fails
+        var ignores: [FilterRegex] = []
+        for v in definition.ignoreregex {
+            ignores.append(try FilterRegex(v, multiline: multiline, useDNS: useDNS))
+        }
+        ignoreregex = ignores
+
+        if fails.count > 1, fails.allSatisfy(\.combinable) {
+            var options: Pattern.Options = [.utf, .dupNames]
+            if !fails.contains(where: \.ascii) { options.insert(.ucp) }
+            if multiline { options.insert(.multiline) }
+            let text = "(*LF)" + fails.map { "(?:" + $0.translated + ")" }.joined(separator: "|")
+            combined = try? Pattern(text, options: options)
+        } else {
+            combined = nil
+        }
+
+        let pattern = options.datePattern ?? definition.datepattern?.value
+        datePattern = pattern
+        if let dateFinder {
+            makeDateFinder = dateFinder
+        } else {
+            makeDateFinder = CompiledFilter.defaultDateFinder(pattern: pattern, options: options)
+        }
+        // Fail early on a bad date pattern.
+        _ = try makeDateFinder()
+    }
+
+    /// Creates the per-worker state for this filter.
+    public func makeProcessor() throws -> LineProcessor {
+        LineProcessor(filter: self, dates: try makeDateFinder())
+    }
+}

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Calendar arithmetic on the proleptic Gregorian calendar, without any time-zone database.
+enum Civil {
+    /// Days since 1970-01-01 for a civil date (month 1...12, any day number).
+    @inline(__always)
+    static func days(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = month > 2 ? month - 3 : month + 9
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The civil date of a day count since 1970-01-01.
+    @inline(__always)
+    static func date(days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    @inline(__always)
+    static func isLeap(_ y: Int) -> Bool { y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) }
+
+    @inline(__always)
+    static func daysInMonth(year: Int, month: Int) -> Int {
+        switch month {
+        case 2: return isLeap(year) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    @inline(__always)
+    static func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+}
+
+/// Offsets of the process's local time zone (TZ), asked from libc once per hour and cached.
+///
+/// fail2ban converts zone-less times with `mktime` (tm_isdst = -1); asking the same question once per local hour and
+/// reusing the offset gives the same answers as long as offsets change on whole hours (true for current zones).
+struct LocalTimeCache {
+    private static let slots = 64
+    private var localKeys = [Int](repeating: Int.min, count: slots)
+    private var localOffsets = [Int](repeating: 0, count: slots)
+    private var utcKeys = [Int](repeating: Int.min, count: slots)
+    private var utcOffsets = [Int](repeating: 0, count: slots)
+
+    /// Epoch seconds for a wall-clock time (seconds since 1970-01-01 00:00 of the local calendar), as mktime gives.
+    mutating func epoch(fromLocal local: Int) -> Int {
+        let hour = Civil.floorDiv(local, 3600)
+        let slot = Int(UInt(bitPattern: hour) % UInt(Self.slots))
+        if localKeys[slot] != hour {
+            localKeys[slot] = hour
+            localOffsets[slot] = Self.mktimeOffset(hourStart: hour * 3600)
+        }
+        return local - localOffsets[slot]
+    }
+
+    /// Local wall-clock seconds for an instant.
+    mutating func local(fromEpoch t: Double) -> Double {
+        let seconds = Int(t.rounded(.down))
+        let hour = Civil.floorDiv(seconds, 3600)
+        let slot = Int(UInt(bitPattern: hour) % UInt(Self.slots))
+        if utcKeys[slot] != hour {
+            utcKeys[slot] = hour
+            var tt = time_t(hour * 3600)
+            var parts = tm()
+            if localtime_r(&tt, &parts) != nil {
+                utcOffsets[slot] = Int(parts.tm_gmtoff)
+            } else {
+                utcOffsets[slot] = 0
+            }
+        }
+        return t + Double(utcOffsets[slot])
+    }
+
+    private static func utcOffset(at instant: Int) -> Int {
+        var tt = time_t(instant)
+        var parts = tm()
+        guard localtime_r(&tt, &parts) != nil else { return 0 }
+        return Int(parts.tm_gmtoff)
+    }
+
+    /// The offset mktime applies to the wall-clock hour starting at `local`. A repeated hour (DST ending) reads as
+    /// its first occurrence — what glibc's mktime gives when, as in a log, it was last asked about the hour before;
+    /// an hour skipped by DST reads with the offset in force before the jump, as glibc does.
+    private static func mktimeOffset(hourStart local: Int) -> Int {
+        let before = utcOffset(at: local - 3 * 3600)
+        let after = utcOffset(at: local + 3 * 3600)
+        let beforeFits = utcOffset(at: local - before) == before
+        let afterFits = utcOffset(at: local - after) == after
+        switch (beforeFits, afterFits) {
+        case (true, true): return max(before, after)
+        case (true, false): return before
+        case (false, true): return after
+        case (false, false): return before
+        }
+    }
+}
+
+/// Time-zone text as fail2ban reads it: an optional known abbreviation, then an optional `±hh[[:]mm]` offset
+/// (hours 00–19). Both present means abbreviation plus offset (`CET+0100` is +02:00).
+enum ZoneText {
+    private static let packedAbbreviations: [UInt64: Int] = {
+        var table: [UInt64: Int] = [:]
+        for (name, minutes) in dateZoneAbbreviations {
+            var key: UInt64 = 0
+            for b in name.utf8 { key = key << 8 | UInt64(b) }
+            table[key] = minutes
+        }
+        return table
+    }()
+
+    /// Minutes east of UTC, or nil when fail2ban would reject the text.
+    static func offset(_ text: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        let n = text.count
+        var key: UInt64 = 0
+        while i < n, text[i] >= 0x41, text[i] <= 0x5A {
+            key = key << 8 | UInt64(text[i])
+            i += 1
+        }
+        if i > 5 { return nil }
+        var minutes = 0
+        if i > 0 {
+            guard let abbreviation = packedAbbreviations[key] else { return nil }
+            minutes = abbreviation
+        }
+        if i == n { return i > 0 ? minutes : nil }
+        let sign: Int
+        switch text[i] {
+        case 0x2B: sign = 1
+        case 0x2D: sign = -1
+        default: return nil
+        }
+        i += 1
+        func digit(_ k: Int) -> Int? {
+            guard k < n, text[k] >= 0x30, text[k] <= 0x39 else { return nil }
+            return Int(text[k] - 0x30)
+        }
+        guard let h1 = digit(i), h1 <= 1, let h2 = digit(i + 1) else { return nil }
+        i += 2
+        var offset = (h1 * 10 + h2) * 60
+        if i < n {
+            if text[i] == 0x3A { i += 1 }
+            guard let m1 = digit(i), let m2 = digit(i + 1), i + 2 == n else { return nil }
+            offset += m1 * 10 + m2
+        }
+        return minutes + sign * offset
+    }
+
+    /// Cold-path convenience for configuration values.
+    static func offset(_ text: String) -> Int? {
+        var s = text
+        return s.withUTF8 { offset($0) }
+    }
+}
+
+/// Reads the wall clock (used for fail2ban's "template last used" bookkeeping, which is wall-clock based).
+@inline(__always)
+func wallClock() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

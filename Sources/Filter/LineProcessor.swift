@@ -1,0 +1,453 @@
+import Core
+
+/// Per-worker state of a `CompiledFilter`: PCRE2 match data, the date detector, the reusable line buffers, the
+/// multi-line buffer and the `<F-MLFID>` failure cache. Not thread-safe; make one per worker.
+///
+/// Each call to `process` takes one line (without its newline) and returns what fail2ban would make of it;
+/// the failures it produced are then in `failures`. A line that matches nothing allocates nothing.
+public final class LineProcessor {
+    /// The filter this processor runs.
+    public let filter: CompiledFilter
+    let dates: LineDateFinder?
+    private let prefMatcher: Matcher?
+    private let failMatchers: [Matcher]
+    private let ignoreMatchers: [Matcher]
+    private let combinedMatcher: Matcher?
+    private let checkIgnoreFirst: Bool
+
+    /// The regex subject: the line with its date cut out, plus the lines kept for multi-line regexes, plus "\n".
+    private var work: UnsafeMutablePointer<UInt8>
+    private var workCapacity: Int
+    /// The prefregex's `<F-CONTENT>` plus "\n".
+    private var content: UnsafeMutablePointer<UInt8>
+    private var contentCapacity: Int
+
+    /// Lines kept for multi-line regexes (maxlines > 1): text with the date cut, and the original line.
+    private var buffered: [(text: [UInt8], original: [UInt8])] = []
+    private var lastTime: Double?
+    private var cache: MultiLineFailureCache
+
+    /// Failures produced by the last call to `process` (usually none or one).
+    public private(set) var failures: [Failure] = []
+    private var counters: FilterStats
+
+    /// Counters since this processor was made.
+    public var stats: FilterStats {
+        var s = counters
+        if let dates {
+            s.dateTemplateNames = dates.templateNames
+            s.dateTemplateHits = dates.templateHits
+        }
+        return s
+    }
+
+    init(filter: CompiledFilter, dates: LineDateFinder?) {
+        self.filter = filter
+        self.dates = dates
+        prefMatcher = filter.prefregex?.pattern.makeMatcher()
+        failMatchers = filter.failregex.map { $0.pattern.makeMatcher() }
+        ignoreMatchers = filter.ignoreregex.map { $0.pattern.makeMatcher() }
+        combinedMatcher = filter.combined?.makeMatcher()
+        checkIgnoreFirst = !filter.ignoreregex.isEmpty && filter.ignoreregex.count < filter.failregex.count - 2
+        // Each invalid byte may become a 3-byte U+FFFD.
+        workCapacity = 3 * filter.options.maxLineLength + 2
+        work = .allocate(capacity: workCapacity)
+        contentCapacity = workCapacity
+        content = .allocate(capacity: contentCapacity)
+        cache = MultiLineFailureCache(now: filter.options.now)
+        counters = FilterStats(failregexCount: filter.failregex.count, ignoreregexCount: filter.ignoreregex.count)
+        failures.reserveCapacity(4)
+    }
+
+    deinit {
+        work.deallocate()
+        content.deallocate()
+    }
+
+    /// Processes one log line (bytes without the trailing newline; a trailing CR is kept as fail2ban keeps it).
+    /// Lines longer than `FilterOptions.maxLineLength` are cut to that length.
+    @discardableResult
+    public func process(_ line: UnsafeBufferPointer<UInt8>) -> LineOutcome {
+        process(line, knownTime: nil)
+    }
+
+    /// Processes a line whose time is already known (journal entries): no date is searched or cut.
+    @discardableResult
+    public func process(_ line: UnsafeBufferPointer<UInt8>, time: Double) -> LineOutcome {
+        process(line, knownTime: time)
+    }
+
+    /// Convenience for tests and cold paths.
+    @discardableResult
+    public func process(_ line: String) -> LineOutcome {
+        var s = line
+        return s.withUTF8 { process($0) }
+    }
+
+    private func process(_ raw: UnsafeBufferPointer<UInt8>, knownTime: Double?) -> LineOutcome {
+        if !failures.isEmpty { failures.removeAll(keepingCapacity: true) }
+        counters.lines += 1
+        let line = UnsafeBufferPointer(rebasing: raw[0..<min(raw.count, filter.options.maxLineLength)])
+
+        var dateRange: Range<Int>? = nil
+        let time: Double
+        if let knownTime {
+            time = knownTime
+        } else if let dates, let found = dates.findDate(line) {
+            dateRange = found.range.clamped(to: 0..<line.count)
+            time = found.time
+            lastTime = time
+        } else {
+            time = lastTime ?? filter.options.now()
+        }
+
+        let outcome: LineOutcome
+        if filter.maxLines == 1 {
+            // Fast path: the subject is the line without its date, then "\n".
+            var n = 0
+            if let r = dateRange {
+                copy(line, 0..<r.lowerBound, to: &n)
+                copy(line, r.upperBound..<line.count, to: &n)
+            } else {
+                copy(line, 0..<line.count, to: &n)
+            }
+            work[n] = 0x0A
+            n += 1
+            outcome = evaluate(subjectLength: n, time: time, original: line, lineStarts: nil)
+        } else {
+            var cut = 0
+            if let r = dateRange {
+                copy(line, 0..<r.lowerBound, to: &cut)
+                copy(line, r.upperBound..<line.count, to: &cut)
+            } else {
+                copy(line, 0..<line.count, to: &cut)
+            }
+            let text = Array(UnsafeBufferPointer(start: work, count: cut))
+            buffered.append((text, Array(line)))
+            if buffered.count > filter.maxLines { buffered.removeFirst(buffered.count - filter.maxLines) }
+            let total = buffered.reduce(0) { $0 + $1.text.count + 1 }
+            ensureWork(total)
+            var n = 0
+            var starts: [Int] = []
+            starts.reserveCapacity(buffered.count + 1)
+            for b in buffered {
+                starts.append(n)
+                b.text.withUnsafeBufferPointer { p in
+                    if let base = p.baseAddress { (work + n).update(from: base, count: p.count) }
+                }
+                n += b.text.count
+                work[n] = 0x0A
+                n += 1
+            }
+            starts.append(n)
+            outcome = evaluate(subjectLength: n, time: time, original: line, lineStarts: starts)
+        }
+        switch outcome {
+        case .matched: counters.matched += 1
+        case .ignored: counters.ignored += 1
+        case .missed: counters.missed += 1
+        }
+        return outcome
+    }
+
+    /// Copies `line[range]` into the work buffer at `n`, replacing each invalid UTF-8 sequence with U+FFFD (as
+    /// fail2ban's decoding with `errors='replace'` does), so that regexes see what fail2ban sees.
+    @inline(__always)
+    private func copy(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to n: inout Int) {
+        guard !range.isEmpty, let base = line.baseAddress else { return }
+        var i = range.lowerBound
+        let end = range.upperBound
+        let raw = UnsafeRawPointer(base)
+        while i < end {
+            // ASCII fast path, 8 bytes at a time.
+            var j = i
+            while j + 8 <= end, raw.loadUnaligned(fromByteOffset: j, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                j += 8
+            }
+            while j < end, base[j] < 0x80 { j += 1 }
+            if j > i {
+                (work + n).update(from: base + i, count: j - i)
+                n += j - i
+                i = j
+            }
+            if i >= end { break }
+            let length = validSequenceLength(base, i, end)
+            if length > 0 {
+                (work + n).update(from: base + i, count: length)
+                n += length
+                i += length
+            } else {
+                work[n] = 0xEF
+                work[n + 1] = 0xBF
+                work[n + 2] = 0xBD
+                n += 3
+                i += max(1, invalidPrefixLength(base, i, end))
+            }
+        }
+    }
+
+    /// Length of the valid UTF-8 sequence starting at `i` (a byte >= 0x80), or 0.
+    @inline(__always)
+    private func validSequenceLength(_ b: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+        let c = b[i]
+        func cont(_ k: Int) -> Bool { i + k < end && b[i + k] & 0xC0 == 0x80 }
+        switch c {
+        case 0xC2...0xDF:
+            return cont(1) ? 2 : 0
+        case 0xE0...0xEF:
+            guard cont(1), cont(2) else { return 0 }
+            let c1 = b[i + 1]
+            if c == 0xE0 && c1 < 0xA0 { return 0 }
+            if c == 0xED && c1 > 0x9F { return 0 }
+            return 3
+        case 0xF0...0xF4:
+            guard cont(1), cont(2), cont(3) else { return 0 }
+            let c1 = b[i + 1]
+            if c == 0xF0 && c1 < 0x90 { return 0 }
+            if c == 0xF4 && c1 > 0x8F { return 0 }
+            return 4
+        default:
+            return 0
+        }
+    }
+
+    /// Bytes one U+FFFD stands for: a lead byte and the continuation bytes that follow it (at most 3 in all).
+    @inline(__always)
+    private func invalidPrefixLength(_ b: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+        let c = b[i]
+        guard c >= 0xC2, c <= 0xF4 else { return 1 }
+        var k = 1
+        let maxLength = c >= 0xF0 ? 4 : (c >= 0xE0 ? 3 : 2)
+        while k < maxLength, i + k < end, b[i + k] & 0xC0 == 0x80 { k += 1 }
+        return k
+    }
+
+    private func ensureWork(_ count: Int) {
+        guard count > workCapacity else { return }
+        work.deallocate()
+        workCapacity = count * 2
+        work = .allocate(capacity: workCapacity)
+    }
+
+    /// Index of the first ignoreregex matching `subject`, counting its hit.
+    private func ignoreHit(_ subject: UnsafeBufferPointer<UInt8>) -> Int? {
+        for (j, m) in ignoreMatchers.enumerated() where m.matches(subject) {
+            counters.ignoreregexHits[j] += 1
+            return j
+        }
+        return nil
+    }
+
+    private func evaluate(
+        subjectLength: Int, time: Double, original: UnsafeBufferPointer<UInt8>, lineStarts: [Int]?
+    ) -> LineOutcome {
+        let whole = UnsafeBufferPointer(start: work, count: subjectLength)
+        if checkIgnoreFirst, ignoreHit(whole) != nil { return .ignored }
+
+        var subject = whole
+        var contentReplaced = false
+        if let prefMatcher, let pref = filter.prefregex {
+            guard prefMatcher.matches(whole) else { return .missed }
+            counters.prefregexMatched += 1
+            if let r = firstRange(prefMatcher, pref.content), !r.isEmpty {
+                if r.count + 1 > contentCapacity {
+                    content.deallocate()
+                    contentCapacity = r.count * 2 + 2
+                    content = .allocate(capacity: contentCapacity)
+                }
+                content.update(from: work + r.lowerBound, count: r.count)
+                content[r.count] = 0x0A
+                subject = UnsafeBufferPointer(start: content, count: r.count + 1)
+                contentReplaced = true
+            }
+        }
+        if let combinedMatcher, !combinedMatcher.matches(subject) { return .missed }
+
+        var ignored = false
+        var anyFailure = false
+        var anyNoFail = false
+        for (i, regex) in filter.failregex.enumerated() {
+            let m = failMatchers[i]
+            guard m.matches(subject) else { continue }
+            if !ignoreMatchers.isEmpty, ignoreHit(subject) != nil {
+                ignored = true
+                removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
+                continue
+            }
+            let matchedLines = linesOfMatch(m, regex, original: original, lineStarts: lineStarts,
+                contentReplaced: contentReplaced)
+            removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
+
+            // Fields: the prefregex's groups, overridden by the failregex's (an unset group removes the value).
+            var fields: [String: String] = [:]
+            if let prefMatcher, let pref = filter.prefregex {
+                for (name, groups) in pref.namedGroups where name != "content" {
+                    if let r = firstRange(prefMatcher, groups) { fields[name] = text(whole, r) }
+                }
+            }
+            for (name, groups) in regex.namedGroups {
+                if let r = firstRange(m, groups) {
+                    fields[name] = text(subject, r)
+                } else {
+                    fields.removeValue(forKey: name)
+                }
+            }
+            applyAlternatives(&fields)
+
+            var lines = matchedLines
+            var users: [String] = []
+            var isNoFail = !(fields["nofail"] ?? "").isEmpty
+            if let mlfid = fields["mlfid"] {
+                let merged = cache.merge(mlfid: mlfid, current: fields, line: matchedLines)
+                fields = merged.fields
+                lines = merged.lines
+                users = merged.users
+                isNoFail = merged.isNoFail
+                if isNoFail, !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
+            }
+            let found = identify(fields, regexIndex: i, time: time, lines: lines, users: users, isNoFail: isNoFail)
+            if found.pending {
+                // An mlfid match that has no address yet: fail2ban reports it only when checking all regexes.
+                if !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
+                counters.failregexHits[i] += 1
+                if isNoFail { anyNoFail = true } else { anyFailure = true }
+                continue
+            }
+            for failure in found.failures {
+                counters.failregexHits[i] += 1
+                if isNoFail { anyNoFail = true } else { anyFailure = true }
+                failures.append(failure)
+            }
+            if !filter.options.checkAllRegex { break }
+        }
+        if ignored || anyNoFail { return .ignored }
+        return anyFailure ? .matched : .missed
+    }
+
+    /// fail2ban's alternative groups: a non-empty `alt_NAME` fills `NAME` when that is unset or empty.
+    private func applyAlternatives(_ fields: inout [String: String]) {
+        for (key, value) in fields where key.hasPrefix("alt_") && !value.isEmpty {
+            let name = String(key.dropFirst(4))
+            if (fields[name] ?? "").isEmpty { fields[name] = value }
+        }
+        for (key, value) in fields where key.hasPrefix("tuple_") {
+            let name = String(key.dropFirst(6))
+            if let existing = fields[name] { fields[name] = existing + "," + value } else { fields[name] = value }
+        }
+    }
+
+    /// Turns merged fields into failures: the offender is ip4, else ip6, else the host name, else the F-ID.
+    private func identify(
+        _ fields: [String: String], regexIndex: Int, time: Double, lines: [String], users: [String], isNoFail: Bool
+    ) -> (failures: [Failure], pending: Bool) {
+        let fid = fields["fid"]
+        var failure = Failure(
+            regexIndex: regexIndex, time: time, address: nil, subnet: nil, host: nil, id: fid, fields: fields, lines: lines,
+            users: users, isNoFail: isNoFail)
+        if let ip = fields["ip4"] ?? fields["ip6"] {
+            if let fid, fid != ip {
+                // fail2ban: a failure-id different from the address identifies the failure; the address is kept
+                // as the `ip` field.
+                failure.host = fid
+                failure.address = IPAddress(fid)
+                failure.fields["ip"] = ip
+            } else {
+                failure.address = IPAddress(ip)
+                // fail2ban reports an IPv4 as written (so `192.030.0.6` stays as it is) and an IPv6 normalised.
+                failure.host = fields["ip4"] != nil ? ip : (failure.address?.description ?? ip)
+                if let address = failure.address, let cidr = fields["cidr"], let n = Int(cidr), n < address.bitWidth
+                {
+                    // <SUBNET>/<CIDR>: the failure is the network.
+                    let subnet = Subnet(address: address, prefixLength: max(0, n))
+                    failure.subnet = subnet
+                    failure.address = subnet.network
+                    failure.host = n > 0 ? subnet.description : subnet.network.description
+                }
+            }
+            return ([failure], false)
+        }
+        if let name = fields["dns"] {
+            if let fid, fid != name {
+                failure.host = fid
+                failure.address = IPAddress(fid)
+                failure.fields["ip"] = name
+                return ([failure], false)
+            }
+            switch filter.options.dnsMode {
+            case .yes, .warn:
+                if let resolver = filter.options.resolver {
+                        let resolved = resolver(name).map { addr in
+                        var f = failure
+                        f.address = addr
+                        f.host = addr.description
+                        return f
+                    }
+                    return (resolved, false)
+                }
+                fallthrough
+            case .raw, .no:
+                failure.host = name
+                failure.address = IPAddress(name)
+                return ([failure], false)
+            }
+        }
+        if let fid {
+            failure.host = fid
+            failure.address = IPAddress(fid)
+            return ([failure], false)
+        }
+        // Pending: an mlfid match without an address yet.
+        return ([], true)
+    }
+
+    private func firstRange(_ m: Matcher, _ groups: [Int]) -> Range<Int>? {
+        for g in groups { if let r = m.range(g) { return r } }
+        return nil
+    }
+
+    private func text(_ buffer: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: buffer[r]), as: UTF8.self)
+    }
+
+    /// Indexes of the buffered lines a match covers (skipped lines excluded).
+    private func coveredLines(_ m: Matcher, _ regex: FilterRegex, lineStarts: [Int]) -> [Int] {
+        guard let r = m.range(0) else { return [] }
+        var skipped: [Range<Int>] = []
+        for g in regex.skiplines { if let s = m.range(g) { skipped.append(s) } }
+        var result: [Int] = []
+        for k in 0..<(lineStarts.count - 1) {
+            let ls = lineStarts[k]
+            let le = lineStarts[k + 1]  // one past this line's "\n"
+            let overlaps = r.lowerBound < le && (r.upperBound > ls || (r.isEmpty && r.lowerBound == ls))
+            if !overlaps { continue }
+            if skipped.contains(where: { $0.lowerBound <= ls && $0.upperBound >= le }) { continue }
+            result.append(k)
+        }
+        return result
+    }
+
+    private func linesOfMatch(
+        _ m: Matcher, _ regex: FilterRegex, original: UnsafeBufferPointer<UInt8>, lineStarts: [Int]?,
+        contentReplaced: Bool
+    ) -> [String] {
+        guard let lineStarts, !contentReplaced else {
+            return [String(decoding: original, as: UTF8.self)]
+        }
+        return coveredLines(m, regex, lineStarts: lineStarts).map {
+            String(decoding: buffered[$0].original, as: UTF8.self)
+        }
+    }
+
+    private func removeMatchedLines(
+        _ m: Matcher, _ regex: FilterRegex, lineStarts: [Int]?, contentReplaced: Bool
+    ) {
+        guard let lineStarts else { return }
+        if contentReplaced {
+            buffered.removeAll()
+            return
+        }
+        let covered = Set(coveredLines(m, regex, lineStarts: lineStarts))
+        if covered.isEmpty { return }
+        buffered = buffered.enumerated().filter { !covered.contains($0.offset) }.map(\.element)
+    }
+}
