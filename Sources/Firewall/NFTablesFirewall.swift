@@ -42,8 +42,13 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
-    /// Stops the backend thread (does not touch the table; call ``tearDown()`` first for that).
+    /// Stops the backend thread after the queued calls (does not touch the table; call ``tearDown()`` first for
+    /// that). Blocks briefly; later calls fail with `.stopped`. Also done when the backend is released.
     public func shutdown() {
+        executor.shutdown()
+    }
+
+    deinit {
         executor.shutdown()
     }
 

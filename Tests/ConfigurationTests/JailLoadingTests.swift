@@ -65,6 +65,7 @@ struct JailLoadingTests {
         #expect(f.ignoreip == ["127.0.0.1/8", "::1", "10.0.0.0/8"])
         #expect(f.chain == "<known/chain>")
         #expect(f.actions == [try Spec.parse(#"a[port="ssh,2222", protocol="tcp"]"#)])
+        #expect(f.actionConfigurations.map(\.actionban?.value) == ["ban <ip> f ssh,2222"])
         #expect(f.locations["maxretry"] == SourceLocation(file: t.root + "/jail.local", line: 4))
         let g = try #require(result.jails.first { $0.name == "g" })
         #expect(!g.enabled)
@@ -109,6 +110,9 @@ struct JailLoadingTests {
             maxretry = %(undefined)s
             [j]
             enabled = maybe
+            [k]
+            enabled = true
+            action = nosuchaction
             [disabled-broken]
             bantime = forever
             """)
@@ -122,6 +126,7 @@ struct JailLoadingTests {
         #expect(result.errors["h"]?.location?.line == 8)
         #expect(result.errors["i"]?.code == .missingOption)
         #expect(result.errors["j"]?.code == .badValue)
+        #expect(result.errors["k"]?.code == .notFound)
         #expect(result.enabled.map(\.name) == ["f"])
     }
 

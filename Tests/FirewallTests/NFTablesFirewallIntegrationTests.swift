@@ -311,8 +311,22 @@ struct NFTablesFirewallIntegrationTests {
                 #expect(error.description.contains("addr-set-sshd"))
             }
         }
-        #expect(throws: FirewallError.self) {
-            try NFTablesFirewall(configuration: FirewallConfiguration(networkNamespace: "pcl-fw-does-not-exist"))
+        try await NetnsLab.with { lab in
+            let stopped = try firewall(lab)
+            stopped.shutdown()
+            do {
+                try await stopped.setUp(jails: [Self.sshd])
+                Issue.record("expected an error")
+            } catch let error as FirewallError {
+                #expect(error.code == .stopped)
+            }
+        }
+        do {
+            _ = try NFTablesFirewall(configuration: FirewallConfiguration(networkNamespace: "pcl-fw-does-not-exist"))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .networkNamespace)
+            #expect(error.message.contains("/run/netns/pcl-fw-does-not-exist"))
         }
         #expect(throws: FirewallError.self) {
             try NFTablesFirewall(configuration: FirewallConfiguration(tableName: "bad name", networkNamespace: "x"))
