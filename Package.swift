@@ -51,7 +51,7 @@ let package = Package(
             ]
         ),
         // Sample-suite harness: checks `# failJSON:` annotated logs against filters.
-        .executableTarget(name: "portcullis-samples", dependencies: ["Configuration", "Filter"]),
+        .executableTarget(name: "portcullis-samples", dependencies: ["Core", "Configuration", "Filter"]),
 
         // Child process for StoreTests' crash-durability test.
         .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
