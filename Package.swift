@@ -55,6 +55,7 @@ let package = Package(
 
         // Firewall benchmark (run by bench/firewall.sh inside a namespace).
         .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+        .executableTarget(name: "portcullis-filter-bench", dependencies: ["Filter", "Configuration"], path: "bench/filter-bench"),
 
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
