@@ -34,17 +34,20 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
+                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Daemon", "Control",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Sample-suite harness: checks `# failJSON:` annotated logs against filters.

@@ -189,20 +189,21 @@ public final class DateDetector {
         var position = 0
         var start = 0
         var end = 0
-        // Best alternative so far: (position, start, end).
-        var reserve = (position: -1, start: Int(Int32.max), end: 0)
+        // Best alternative so far: position, start in characters, byte range.
+        var reserve = (position: -1, distance: Int(Int32.max), start: 0, end: 0)
         var skip = -1
 
         if lastPosition < count {
             let t = order[lastPosition]
             let anchored = templates[t].anchored
             var ok: Bool
+            // fail2ban keeps positions in characters; map them onto this line's bytes.
+            let d = Self.byteOffset(line, character: lastStart.distance)
+            let e = Self.byteOffset(line, character: lastEnd.position)
             if anchored {
                 ok = search(t, line, from: 0, to: line.count)
                 skip = lastPosition
             } else {
-                let d = lastStart.distance
-                let e = lastEnd.position
                 let startFits =
                     Self.before(line, d) == lastStart.before
                     || (Self.at(line, d) == lastStart.at && !Self.isAlphanumeric(lastStart.at))
@@ -217,13 +218,13 @@ public final class DateDetector {
                 }
             }
             if ok, let r = templates[t].matcher.range(0) {
-                if count == 1 || anchored || (r.lowerBound == lastStart.distance && r.upperBound == lastEnd.position) {
+                if count == 1 || anchored || (r.lowerBound == d && r.upperBound == e) {
                     found = true
                     position = lastPosition
                     start = r.lowerBound
                     end = r.upperBound
                 } else {
-                    reserve = (lastPosition, r.lowerBound, r.upperBound)
+                    reserve = (lastPosition, Self.characterIndex(line, byte: r.lowerBound), r.lowerBound, r.upperBound)
                 }
             }
         }
@@ -235,19 +236,20 @@ public final class DateDetector {
                 if i == skip { continue }
                 let t = order[i]
                 guard search(t, line, from: 0, to: line.count), let r = templates[t].matcher.range(0) else { continue }
-                let d = r.lowerBound
                 if i + 1 >= count || templates[t].anchored
-                    || (d == 0 && templates[t].hits > 0 && templates[order[i + 1]].hits == 0)
+                    || (r.lowerBound == 0 && templates[t].hits > 0 && templates[order[i + 1]].hits == 0)
                 {
                     found = true
-                } else if d > templates[t].distance || d > lastStart.distance {
-                    if d < reserve.start { reserve = (i, d, r.upperBound) }
-                    continue
                 } else {
+                    let d = Self.characterIndex(line, byte: r.lowerBound)
+                    if d > templates[t].distance || d > lastStart.distance {
+                        if d < reserve.distance { reserve = (i, d, r.lowerBound, r.upperBound) }
+                        continue
+                    }
                     found = true
                 }
                 position = i
-                start = d
+                start = r.lowerBound
                 end = r.upperBound
                 break
             }
@@ -256,22 +258,23 @@ public final class DateDetector {
                 position = reserve.position
                 start = reserve.start
                 end = reserve.end
-                // The matcher holds a later search's offsets; run the reserved template again.
-                _ = search(order[position], line, from: 0, to: line.count)
-                if templates[order[position]].matcher.range(0)?.lowerBound != start {
-                    _ = search(order[position], line, from: lastStart.distance, to: lastEnd.position)
+                // The matcher may hold a later search's offsets; find the reserved match again.
+                let t = order[position]
+                if !search(t, line, from: 0, to: line.count) || templates[t].matcher.range(0) != start..<end {
+                    _ = search(t, line, from: start, to: end)
                 }
             }
         }
         guard found else { return nil }
 
         let t = order[position]
+        let startCharacter = Self.characterIndex(line, byte: start)
         templates[t].hits += 1
         templates[t].lastUsed = wallClock()
-        templates[t].distance = start
+        templates[t].distance = startCharacter
         if firstUnused == position { firstUnused += 1 }
-        lastStart = (start, Self.before(line, start), Self.at(line, start))
-        lastEnd = (end, Self.before(line, end), Self.at(line, end))
+        lastStart = (startCharacter, Self.before(line, start), Self.at(line, start))
+        lastEnd = (Self.characterIndex(line, byte: end), Self.before(line, end), Self.at(line, end))
         if position != 0 && position != lastPosition {
             position = reorder(position)
         }
@@ -315,6 +318,39 @@ public final class DateDetector {
     }
 
     // MARK: neighbours
+
+    /// Characters before byte `byte` (fail2ban counts positions in characters; invalid bytes count one each).
+    @inline(__always)
+    private static func characterIndex(_ line: UnsafeBufferPointer<UInt8>, byte: Int) -> Int {
+        var i = 0
+        var n = 0
+        let limit = min(byte, line.count)
+        while i < limit {
+            if line[i] < 0x80 {
+                i += 1
+            } else {
+                i += decode(line, i).length
+            }
+            n += 1
+        }
+        return n + max(0, byte - line.count)
+    }
+
+    /// Byte offset of character number `character` (beyond the end: past `line.count` by the excess).
+    @inline(__always)
+    private static func byteOffset(_ line: UnsafeBufferPointer<UInt8>, character: Int) -> Int {
+        var i = 0
+        var n = 0
+        while n < character && i < line.count {
+            if line[i] < 0x80 {
+                i += 1
+            } else {
+                i += decode(line, i).length
+            }
+            n += 1
+        }
+        return i + (character - n)
+    }
 
     /// The character starting at byte `i` (`empty` when outside the line).
     private static func at(_ line: UnsafeBufferPointer<UInt8>, _ i: Int) -> Neighbour {

@@ -88,20 +88,27 @@ struct LocalTimeCache {
         return t + Double(utcOffsets[slot])
     }
 
-    private static func mktimeOffset(hourStart local: Int) -> Int {
-        let (y, m, d) = Civil.date(days: Civil.floorDiv(local, 86400))
-        let secondsOfDay = local - Civil.floorDiv(local, 86400) * 86400
+    private static func utcOffset(at instant: Int) -> Int {
+        var tt = time_t(instant)
         var parts = tm()
-        parts.tm_year = Int32(truncatingIfNeeded: y - 1900)
-        parts.tm_mon = Int32(m - 1)
-        parts.tm_mday = Int32(d)
-        parts.tm_hour = Int32(secondsOfDay / 3600)
-        parts.tm_min = 0
-        parts.tm_sec = 0
-        parts.tm_isdst = -1
-        let t = mktime(&parts)
-        if t == -1 && !(parts.tm_year == 69 && parts.tm_mon == 11 && parts.tm_mday == 31) { return 0 }
-        return local - Int(t)
+        guard localtime_r(&tt, &parts) != nil else { return 0 }
+        return Int(parts.tm_gmtoff)
+    }
+
+    /// The offset mktime applies to the wall-clock hour starting at `local`. A repeated hour (DST ending) reads as
+    /// its first occurrence — what glibc's mktime gives when, as in a log, it was last asked about the hour before;
+    /// an hour skipped by DST reads with the offset in force before the jump, as glibc does.
+    private static func mktimeOffset(hourStart local: Int) -> Int {
+        let before = utcOffset(at: local - 3 * 3600)
+        let after = utcOffset(at: local + 3 * 3600)
+        let beforeFits = utcOffset(at: local - before) == before
+        let afterFits = utcOffset(at: local - after) == after
+        switch (beforeFits, afterFits) {
+        case (true, true): return max(before, after)
+        case (true, false): return before
+        case (false, true): return after
+        case (false, false): return before
+        }
     }
 }
 

@@ -42,8 +42,13 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
-    /// Stops the backend thread (does not touch the table; call ``tearDown()`` first for that).
+    /// Stops the backend thread after the queued calls (does not touch the table; call ``tearDown()`` first for
+    /// that). Blocks briefly; later calls fail with `.stopped`. Also done when the backend is released.
     public func shutdown() {
+        executor.shutdown()
+    }
+
+    deinit {
         executor.shutdown()
     }
 
@@ -217,7 +222,7 @@ private final class StateBox: @unchecked Sendable {
 
     func ban(_ requests: [BanRequest], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         for jail in Set(requests.map(\.jail)) { try requireJail(jail) }
-        pruneExpired()
+        // An expired entry still in `active` only costs a harmless delete + re-add; pruning happens in the tick.
         let replacing = Set(
             requests.lazy.map { BanKey(address: $0.address, jail: $0.jail) }.filter { self.active[$0] != nil })
         let before = active
@@ -334,7 +339,13 @@ private final class StateBox: @unchecked Sendable {
         onEvent(.restored(bans: bans.count, took: start.duration(to: clock.now)))
     }
 
+    var lastPrune: ContinuousClock.Instant?
+
     func healthCheck(context: NFTContext, ruleset: NFTRuleset) {
+        if lastPrune.map({ $0.duration(to: clock.now) > .seconds(60) }) ?? true {
+            pruneExpired()
+            lastPrune = clock.now
+        }
         guard isSetUp, isIntact(context: context, ruleset: ruleset) == false else { return }
         try? restore(context: context, ruleset: ruleset)
     }

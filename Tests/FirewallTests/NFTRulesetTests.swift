@@ -80,7 +80,7 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             BanRequest(address: ip("192.0.2.3"), jail: "sshd", duration: .timeout(.milliseconds(1500))),
         ])
         #expect(t.text == """
-            add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 600s, 192.0.2.2, 192.0.2.3 timeout 1500ms }
+            add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 10m, 192.0.2.2, 192.0.2.3 timeout 1s500ms }
             add element inet portcullis addr6-set-sshd { 2001:db8::1 }
 
             """)
@@ -104,9 +104,9 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
                 BanRequest(address: ip("192.0.2.2"), jail: "sshd", duration: .timeout(.seconds(60))),
             ], replacing: [BanKey(address: a, jail: "sshd")])
         #expect(t.text == """
-            add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 60s }
+            add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 1m }
             delete element inet portcullis addr-set-sshd { 192.0.2.1 }
-            add element inet portcullis addr-set-sshd { 192.0.2.2 timeout 60s, 192.0.2.1 timeout 60s }
+            add element inet portcullis addr-set-sshd { 192.0.2.2 timeout 1m, 192.0.2.1 timeout 1m }
 
             """)
     }
@@ -138,6 +138,29 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(rebuild.commands.dropFirst().first == .deleteTable)
         #expect(Array(rebuild.commands.dropFirst(2)) == ruleset.setUp(jails: [sshd]).commands.filter { $0 != .flushChain }
             + [.addElements(set: "addr-set-sshd", [NFTElement(address: ip("192.0.2.1"), timeout: nil)])])
+    }
+
+    @Test func timeoutsUseNftCompoundSyntaxAndAreCapped() {
+        func text(_ d: Duration) -> String {
+            ruleset.ban([BanRequest(address: ip("192.0.2.1"), jail: "j", duration: .timeout(d))]).text
+        }
+        #expect(text(.seconds(7)) == "add element inet portcullis addr-set-j { 192.0.2.1 timeout 7s }\n")
+        #expect(text(.seconds(90_061) + .milliseconds(5)).contains("timeout 1d1h1m1s5ms }"))
+        #expect(text(.microseconds(1)).contains("timeout 1ms }"))
+        #expect(text(.seconds(10_000_000_000)).contains("timeout 36500d }"))
+        let json = ruleset.ban([BanRequest(address: ip("192.0.2.1"), jail: "j", duration: .timeout(.seconds(10_000_000_000)))]).json
+        #expect(json.contains("\"timeout\": 3153600000}"))
+    }
+
+    @Test func banDurationFromBanTimeSeconds() {
+        #expect(BanDuration(banTime: 600) == .timeout(.seconds(600)))
+        #expect(BanDuration(banTime: 0.25) == .timeout(.milliseconds(250)))
+        #expect(BanDuration(banTime: -1) == .permanent)
+        #expect(BanDuration(banTime: .nan) == .permanent)
+        #expect(BanDuration(banTime: .infinity) == .timeout(.milliseconds(Int64.max)))
+        #expect(BanDuration(banTime: 1e30) == .timeout(.milliseconds(Int64.max)))
+        #expect(ruleset.ban([BanRequest(address: ip("192.0.2.1"), jail: "j", duration: BanDuration(banTime: 1e30))]).text
+            .contains("timeout 36500d }"))
     }
 
     @Test func jsonSetUp() {

@@ -214,6 +214,10 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(5000)))])
             let listed = try await fw.list(jail: "recidive")
             #expect(listed.map(\.timeout) == [.seconds(5000)])
+            // An absurd bantime is capped to a century rather than failing the whole transaction.
+            try await fw.ban([BanRequest(address: ip("192.0.2.77"), jail: "recidive", duration: .timeout(.seconds(10_000_000_000)))])
+            let century = try await fw.list(jail: "recidive").first { $0.address == ip("192.0.2.77") }
+            #expect(century?.timeout == NFTRuleset.maximumTimeout)
             try await fw.flush(jail: "recidive")
             #expect(try await fw.list(jail: "recidive").isEmpty)
             #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
@@ -307,8 +311,22 @@ struct NFTablesFirewallIntegrationTests {
                 #expect(error.description.contains("addr-set-sshd"))
             }
         }
-        #expect(throws: FirewallError.self) {
-            try NFTablesFirewall(configuration: FirewallConfiguration(networkNamespace: "pcl-fw-does-not-exist"))
+        try await NetnsLab.with { lab in
+            let stopped = try firewall(lab)
+            stopped.shutdown()
+            do {
+                try await stopped.setUp(jails: [Self.sshd])
+                Issue.record("expected an error")
+            } catch let error as FirewallError {
+                #expect(error.code == .stopped)
+            }
+        }
+        do {
+            _ = try NFTablesFirewall(configuration: FirewallConfiguration(networkNamespace: "pcl-fw-does-not-exist"))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .networkNamespace)
+            #expect(error.message.contains("/run/netns/pcl-fw-does-not-exist"))
         }
         #expect(throws: FirewallError.self) {
             try NFTablesFirewall(configuration: FirewallConfiguration(tableName: "bad name", networkNamespace: "x"))

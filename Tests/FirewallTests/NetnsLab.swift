@@ -158,6 +158,7 @@ final class NetnsLab: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = argv
+        p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
         let out = Pipe()
         let err = Pipe()
         p.standardOutput = out

@@ -13,7 +13,7 @@ import Testing
         try await fw.ban([BanRequest(address: a, jail: "sshd", duration: .timeout(.seconds(600)))])
         try await fw.ban([BanRequest(address: a, jail: "sshd", duration: .permanent)])
         #expect(fw.sent.count == 3)
-        #expect(fw.sent[1] == "add element inet portcullis addr-set-sshd { 192.0.2.7 timeout 600s }\n")
+        #expect(fw.sent[1] == "add element inet portcullis addr-set-sshd { 192.0.2.7 timeout 10m }\n")
         #expect(fw.sent[2] == """
             add element inet portcullis addr-set-sshd { 192.0.2.7 }
             delete element inet portcullis addr-set-sshd { 192.0.2.7 }
