@@ -51,14 +51,17 @@ let package = Package(
             ]
         ),
         // Sample-suite harness: checks `# failJSON:` annotated logs against filters.
-        .executableTarget(name: "portcullis-samples", dependencies: ["Configuration", "Filter"]),
+        .executableTarget(name: "portcullis-samples", dependencies: ["Core", "Configuration", "Filter"]),
 
         // Child process for StoreTests' crash-durability test.
         .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
 
         // Firewall benchmark (run by bench/firewall.sh inside a namespace).
         .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+        // Filter engine benchmark (run by bench/filter.sh).
         .executableTarget(name: "portcullis-filter-bench", dependencies: ["Filter", "Configuration"], path: "bench/filter-bench"),
+        // Date detection benchmark (run by bench/dates.sh).
+        .executableTarget(name: "portcullis-date-bench", dependencies: ["Filter"], path: "bench/date-bench"),
 
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
