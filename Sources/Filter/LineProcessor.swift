@@ -95,8 +95,15 @@ public final class LineProcessor {
             time = knownTime
         } else if let dates, let found = dates.findDate(line) {
             dateRange = found.range.clamped(to: 0..<line.count)
-            time = found.time
-            lastTime = time
+            if found.range.isEmpty {
+                // An optional date (`^WARNING:()**`) that matched empty: fail2ban takes the last known date when
+                // it is recent, else now.
+                let now = filter.options.now()
+                if let last = lastTime, last > now - 60 { time = last } else { time = now }
+            } else {
+                time = found.time
+                lastTime = time
+            }
         } else {
             time = lastTime ?? filter.options.now()
         }

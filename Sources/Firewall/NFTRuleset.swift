@@ -379,7 +379,9 @@ public struct NFTRuleset: Hashable, Sendable {
 
     /// Removes every ban of a jail (both families).
     public func flush(jail: String) -> NFTTransaction {
-        transaction([.flushSet(name: setName(jail: jail, family: .v4)), .flushSet(name: setName(jail: jail, family: .v6))])
+        transaction([
+            .flushSet(name: setName(jail: jail, family: .v4)), .flushSet(name: setName(jail: jail, family: .v6)),
+        ])
     }
 
     /// Removes Portcullis's table (no error when it is already gone).

@@ -15,6 +15,7 @@ import Musl
 struct SamplesMain {
     static let usage = """
         usage: portcullis-samples [--conf DIR] [--logs DIR] [--test-conf DIR] [--filter NAME]... [--strict] [--quiet]
+                                 [--verbose]
           --conf DIR       config tree whose filter.d is tested (default /etc/fail2ban)
           --logs DIR       directory of annotated sample logs named after their filter
                            (default fail2ban's tests/files/logs)
@@ -23,6 +24,7 @@ struct SamplesMain {
           --filter NAME    test only this filter (repeatable)
           --strict         exit 1 when a check failed
           --quiet          print only the summary line
+          --verbose        also list every annotation that passed and every one not evaluated
         """
 
     static let fail2banTests = "/usr/lib/python3/dist-packages/fail2ban/tests"
@@ -34,6 +36,7 @@ struct SamplesMain {
         var only: Set<String> = []
         var strict = false
         var quiet = false
+        var verbose = false
         var args = CommandLine.arguments.dropFirst()
         while let a = args.popFirst() {
             func value() -> String {
@@ -47,6 +50,7 @@ struct SamplesMain {
             case "--filter": only.insert(value())
             case "--strict": strict = true
             case "--quiet", "-q": quiet = true
+            case "--verbose", "-v": verbose = true
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -72,6 +76,10 @@ struct SamplesMain {
             runner.run(filter: name, confDir: dir)
         }
 
+        if verbose {
+            for key in runner.order where runner.outcomes[key] == true { print("\(key): passed") }
+            for key in runner.skipped.sorted() { print("\(key): not evaluated") }
+        }
         if !quiet {
             for f in runner.failures {
                 print("\(f.location) [\(f.variant)]: \(f.message)")
