@@ -58,6 +58,8 @@ let package = Package(
 
         // Firewall benchmark (run by bench/firewall.sh inside a namespace).
         .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+        // Date detection benchmark (run by bench/dates.sh).
+        .executableTarget(name: "portcullis-date-bench", dependencies: ["Filter"], path: "bench/date-bench"),
 
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
