@@ -212,6 +212,23 @@ struct NFTablesFirewallIntegrationTests {
         }
     }
 
+    @Test func setUpAppliesAChangedPriorityAndKeepsTheBans() async throws {
+        try await NetnsLab.with { lab in
+            let first = try firewall(lab)
+            try await first.setUp(jails: [Self.sshd])
+            try await first.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .permanent)])
+            first.shutdown()
+            let second = try NFTablesFirewall(
+                configuration: FirewallConfiguration(priority: -150, networkNamespace: lab.defended))
+            defer { second.shutdown() }
+            try #require(second.networkNamespace == lab.defended)
+            try await second.setUp(jails: [Self.sshd])
+            #expect(try lab.nft(["list", "chain", "inet", "portcullis", "bans"]).contains("priority mangle"))
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+        }
+    }
+
     @Test func allportsDropAndRebanWithNewTimeout() async throws {
         try await NetnsLab.with(ports: [8022, 8080]) { lab in
             let fw = try firewall(lab)
