@@ -34,27 +34,32 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
+                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Configuration", "Filter", "Jail", "Daemon", "Control",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Sample-suite harness: checks `# failJSON:` annotated logs against filters.
-        .executableTarget(name: "portcullis-samples", dependencies: ["Configuration", "Filter"]),
+        .executableTarget(name: "portcullis-samples", dependencies: ["Core", "Configuration", "Filter"]),
 
         // Child process for StoreTests' crash-durability test.
         .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
 
         // Firewall benchmark (run by bench/firewall.sh inside a namespace).
         .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+        // Date detection benchmark (run by bench/dates.sh).
+        .executableTarget(name: "portcullis-date-bench", dependencies: ["Filter"], path: "bench/date-bench"),
 
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 

@@ -37,6 +37,23 @@ public struct ActionConfiguration: Sendable {
     /// Every resolved option of the file (DEFAULT, `[Definition]`, `[Init]`, arguments).
     public var values: [String: String]
 
+    /// An action with every field given (for tests and actions built in code).
+    public init(
+        name: String, file: String, path: String = "", arguments: [String: String] = [:],
+        commands: [String: ConfigValue] = [:], flags: [String: Bool] = [:], tags: [String: String] = [:],
+        conditionalTags: [String: [String: String]] = [:], values: [String: String] = [:]
+    ) {
+        self.name = name
+        self.file = file
+        self.path = path
+        self.arguments = arguments
+        self.commands = commands
+        self.flags = flags
+        self.tags = tags
+        self.conditionalTags = conditionalTags
+        self.values = values
+    }
+
     /// The command options fail2ban reads from `[Definition]`.
     public static let commandOptions = [
         "actionstart", "actionstop", "actionflush", "actionreload", "actioncheck", "actionrepair", "actionban",

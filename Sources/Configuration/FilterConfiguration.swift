@@ -97,6 +97,7 @@ struct DefinitionResolver {
         for (k, v) in arguments { direct[k] = v }
         for (k, v) in initValues { direct["known/" + k] = v }
         let captured = interp
+        let capturedPlain = plain
         let storeCopy = store
         self.tags = TagSubstitution(ignored: ignored) { (name: String) throws(ConfigError) -> String? in
             if let v = direct[name] { return v }
@@ -106,13 +107,14 @@ struct DefinitionResolver {
                 if prefix == "known" {
                     let ctx = Interpolator.Context(
                         section: Self.definition, option: "", historySection: Self.definition, index: nil)
-                    guard let (raw, kctx) = captured.findKnown(option, ctx: ctx) else { return nil }
-                    return try captured.interpolate(raw, ctx: kctx)
+                    guard let (raw, kctx) = capturedPlain.findKnown(option, ctx: ctx) else { return nil }
+                    return try capturedPlain.interpolate(raw, ctx: kctx)
                 }
+                // `<section/option>` is read without the arguments (as fail2ban does).
                 guard let section = storeCopy.findSection(prefix),
-                    let (raw, sctx) = captured.find(option, in: section)
+                    let (raw, sctx) = capturedPlain.find(option, in: section)
                 else { return nil }
-                return try captured.interpolate(raw, ctx: sctx)
+                return try capturedPlain.interpolate(raw, ctx: sctx)
             }
             guard storeCopy.hasSection(Self.definition), let (raw, ctx) = captured.find(name, in: Self.definition)
             else { return nil }

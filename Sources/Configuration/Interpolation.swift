@@ -3,7 +3,7 @@
 /// - `%(name)s` looks in `vars` (filter/action arguments), then the section, then `[DEFAULT]`; a value found in
 ///   `[DEFAULT]` is still interpolated in the context of the section asked for (so `%(__name__)s` in DEFAULT is the
 ///   jail's name).
-/// - `%(section/name)s` reads another section; `%(default/name)s` takes DEFAULT's value but resolves its own
+/// - `%(section/name)s` takes another section's value (`default/` is DEFAULT) but resolves that value's own
 ///   references for the section asking (as fail2ban does for `action_ = %(default/action_)s[…]`).
 /// - `%(known/name)s` is the value `name` had before the file that last set it (in this section, else DEFAULT).
 /// - `%(__name__)s` is the section's name; `%%` is a literal `%`.
@@ -47,9 +47,9 @@ struct Interpolator: Sendable {
     }
 
     /// Finds `option` for `section`: vars, the section, DEFAULT, then the fallback values.
-    func find(_ option: String, in section: String) -> (RawValue, Context)? {
+    func find(_ option: String, in section: String, useVars: Bool = true) -> (RawValue, Context)? {
         let name = option.lowercased()
-        if let v = vars[name] {
+        if useVars, let v = vars[name] {
             return (.synthetic(v), Context(section: section, option: name, historySection: section, index: nil))
         }
         let own = store.values(section: section, option: name)
@@ -142,19 +142,22 @@ struct Interpolator: Sendable {
             let option = String(name[name.index(after: slash)...])
             if prefix == "known" {
                 found = findKnown(option, ctx: ctx)
-            } else if prefix == "default" {
-                // `%(default/x)s` takes DEFAULT's value but resolves it for the section asking (as fail2ban).
-                let values = store.values(section: ConfigStore.defaultSection, option: option)
+            } else if let section = prefix == "default" ? ConfigStore.defaultSection : store.findSection(prefix) {
+                // `%(section/x)s` takes that section's own value (variables do not replace it) but resolves the
+                // value's references for the section asking, as fail2ban does (e.g. for
+                // `action_ = %(default/action_)s[…]` in a jail).
+                var values = store.values(section: section, option: option)
+                var historySection = section
+                if values.isEmpty {
+                    values = store.values(section: ConfigStore.defaultSection, option: option)
+                    historySection = ConfigStore.defaultSection
+                }
                 if let last = values.last {
                     found = (
                         last,
-                        Context(
-                            section: ctx.section, option: option, historySection: ConfigStore.defaultSection,
-                            index: values.count - 1)
+                        Context(section: ctx.section, option: option, historySection: historySection, index: values.count - 1)
                     )
                 }
-            } else if let section = store.findSection(prefix) {
-                found = find(option, in: section)
             }
         } else {
             found = find(name, in: ctx.section)

@@ -85,6 +85,8 @@ public struct JailConfiguration: Sendable {
     public var blocktype: String?
     /// `action`, one spec per entry (`iptables-multiport[port="ssh", protocol="tcp", chain="<known/chain>"]`).
     public var actions: [Spec]
+    /// The actions resolved for this jail, in the order of `actions` (filled by `loadJails` for enabled jails).
+    public var actionConfigurations: [ActionConfiguration] = []
     /// `journalmatch` given in the jail (overrides the filter's).
     public var journalmatch: String?
     /// Every option of the jail (own and DEFAULT) that resolves, after interpolation.
@@ -94,6 +96,50 @@ public struct JailConfiguration: Sendable {
 
     /// The options a jail passes to its filter, replacing the filter's own values.
     public static let filterOverrideOptions = FilterConfiguration.definitionOptions
+
+    /// A jail with fail2ban's defaults for everything not given (for tests and for jails built in code).
+    public init(
+        name: String, enabled: Bool = true, filterSpec: String = "", filter: FilterConfiguration? = nil,
+        logpath: [String] = [], logpathTail: Set<String> = [], backend: String = "auto", maxretry: Int = 5,
+        maxmatches: Int? = nil, findtime: TimeSpan = TimeSpan(seconds: 600), bantime: TimeSpan = TimeSpan(seconds: 600),
+        banTimeIncrement: BanTimeIncrementSettings = BanTimeIncrementSettings(), ignoreip: [String] = [],
+        ignoreself: Bool = true, ignorecommand: String = "", usedns: String = "warn", maxlines: Int? = nil,
+        logencoding: String = "auto", logtimezone: String? = nil, port: String? = nil, protocol: String? = nil,
+        banaction: String? = nil, banactionAllports: String? = nil, chain: String? = nil, blocktype: String? = nil,
+        actions: [Spec] = [], actionConfigurations: [ActionConfiguration] = [], journalmatch: String? = nil,
+        values: [String: String] = [:], locations: [String: SourceLocation] = [:]
+    ) {
+        self.name = name
+        self.enabled = enabled
+        self.filterSpec = filterSpec
+        self.filter = filter
+        self.logpath = logpath
+        self.logpathTail = logpathTail
+        self.backend = backend
+        self.maxretry = maxretry
+        self.maxmatches = maxmatches ?? maxretry
+        self.findtime = findtime
+        self.bantime = bantime
+        self.banTimeIncrement = banTimeIncrement
+        self.ignoreip = ignoreip
+        self.ignoreself = ignoreself
+        self.ignorecommand = ignorecommand
+        self.usedns = usedns
+        self.maxlines = maxlines
+        self.logencoding = logencoding
+        self.logtimezone = logtimezone
+        self.port = port
+        self.protocol = `protocol`
+        self.banaction = banaction
+        self.banactionAllports = banactionAllports
+        self.chain = chain
+        self.blocktype = blocktype
+        self.actions = actions
+        self.actionConfigurations = actionConfigurations
+        self.journalmatch = journalmatch
+        self.values = values
+        self.locations = locations
+    }
 }
 
 /// The outcome of reading every jail: the jails that resolved, and an error for each jail that did not.
@@ -205,14 +251,11 @@ extension ConfigTree {
         let filterSpec = try get("filter")?.trimmedWhitespace() ?? ""
         let maxretry = strict ? try int("maxretry") ?? 3 : 3
         var jail = JailConfiguration(
-            name: name, enabled: enabled, filterSpec: filterSpec, filter: nil, logpath: [], logpathTail: [],
-            backend: (try? get("backend"))??.trimmedWhitespace() ?? "auto", maxretry: maxretry,
-            maxmatches: maxretry, findtime: TimeSpan(seconds: 600), bantime: TimeSpan(seconds: 600),
-            banTimeIncrement: BanTimeIncrementSettings(), ignoreip: [], ignoreself: true, ignorecommand: "",
-            usedns: "warn", maxlines: nil, logencoding: "auto", logtimezone: nil, port: values["port"],
+            name: name, enabled: enabled, filterSpec: filterSpec,
+            backend: (try? get("backend"))??.trimmedWhitespace() ?? "auto", maxretry: maxretry, port: values["port"],
             protocol: values["protocol"], banaction: values["banaction"],
             banactionAllports: values["banaction_allports"], chain: values["chain"], blocktype: values["blocktype"],
-            actions: [], journalmatch: nil, values: values, locations: locations)
+            values: values, locations: locations)
         guard strict else { return jail }
 
         jail.maxmatches = try int("maxmatches") ?? maxretry
@@ -273,6 +316,11 @@ extension ConfigTree {
                 e.message = "[\(name)] filter '\(filterSpec)': " + e.message
                 if e.location == nil { e.location = locations["filter"] }
                 throw e
+            }
+        }
+        if enabled {
+            for spec in jail.actions {
+                jail.actionConfigurations.append(try loadAction(spec, jail: jail))
             }
         }
         return jail

@@ -92,39 +92,56 @@ public final class DateDetector {
         }
     }
 
-    private struct Template {
-        let spec: DateTemplateSpec
+    /// A compiled template (immutable; its per-worker match state lives in `matcher`).
+    private final class Template {
+        let kind: DateTemplateKind
+        let weight: Double
         let matcher: Matcher
         let groups: Groups
         let anchored: Bool
-        var hits = 0
-        var lastUsed = 0.0
-        var distance = Int(Int32.max)
 
-        var weight: Double { Double(hits) * spec.weight / Double(max(1, distance)) }
+        init(spec: DateTemplateSpec, matcher: Matcher, groups: Groups) {
+            kind = spec.kind
+            weight = spec.weight
+            self.matcher = matcher
+            self.groups = groups
+            anchored = !spec.flags.isDisjoint(with: [.lineBegin, .lineEnd])
+        }
+    }
+
+    /// Where the last date was found (positions in characters, like fail2ban) and the search bookkeeping.
+    private struct Cursor {
+        var firstUnused = 0
+        var lastPosition = Int.max
+        var lastStart = (distance: 1, before: DateDetector.empty, at: DateDetector.empty)
+        var lastEnd = (position: Int(Int32.max), before: DateDetector.empty, after: DateDetector.empty)
     }
 
     /// A character next to a match, as fail2ban compares them (Unicode scalar; `empty` outside the line).
     private typealias Neighbour = UInt32
     private static let empty: Neighbour = 0xFFFF_FFFF
 
-    private var templates: [Template]
+    // Mutable state lives in memory owned by this object (allocated once, freed in deinit): the hot path then
+    // needs no exclusivity checks or copy-on-write tests.
+    private let templates: [Template]
+    private let count: Int
     /// Search order: positions → template index. Reordered as templates gain hits.
-    private var order: [Int]
-    private var firstUnused = 0
-    private var lastPosition = Int.max
-    private var lastStart = (distance: 1, before: DateDetector.empty, at: DateDetector.empty)
-    private var lastEnd = (position: Int(Int32.max), before: DateDetector.empty, after: DateDetector.empty)
+    private let order: UnsafeMutablePointer<Int>
+    private let hits: UnsafeMutablePointer<Int>
+    private let lastUsed: UnsafeMutablePointer<Double>
+    /// Character position of each template's last match.
+    private let distance: UnsafeMutablePointer<Int>
+    private let cursor: UnsafeMutablePointer<Cursor>
     private let defaultZone: Int?  // minutes east of UTC
     private let now: @Sendable () -> Double
-    private var local = LocalTimeCache()
+    private let local = LocalTimeCache()
     private static let unusedTime = 300.0
 
     /// Names of the templates in use, as fail2ban-regex lists them (fixed order; `DateMatch.templateIndex` refers
     /// to it).
     public let templateNames: [String]
     /// Hits per template (same order as `templateNames`).
-    public var templateHits: [Int] { templates.map(\.hits) }
+    public var templateHits: [Int] { Array(UnsafeBufferPointer(start: hits, count: count)) }
 
     /// Creates a detector.
     /// - Parameters:
@@ -166,15 +183,36 @@ public final class DateDetector {
                     code: .badPattern, value: spec.name,
                     message: "does not compile as a regular expression: \(error.message) at offset \(error.offset)")
             }
-            compiled.append(
-                Template(
-                    spec: spec, matcher: pattern.makeMatcher(), groups: Groups(pattern.names),
-                    anchored: !spec.flags.isDisjoint(with: [.lineBegin, .lineEnd])))
+            compiled.append(Template(spec: spec, matcher: pattern.makeMatcher(), groups: Groups(pattern.names)))
         }
         templates = compiled
-        order = Array(compiled.indices)
-        templateNames = compiled.map(\.spec.name)
+        count = compiled.count
+        order = .allocate(capacity: max(1, count))
+        hits = .allocate(capacity: max(1, count))
+        lastUsed = .allocate(capacity: max(1, count))
+        distance = .allocate(capacity: max(1, count))
+        for i in 0..<count {
+            order[i] = i
+            hits[i] = 0
+            lastUsed[i] = 0
+            distance[i] = Int(Int32.max)
+        }
+        cursor = .allocate(capacity: 1)
+        cursor.initialize(to: Cursor())
+        templateNames = specs.map(\.name)
     }
+
+    deinit {
+        order.deallocate()
+        hits.deallocate()
+        lastUsed.deallocate()
+        distance.deallocate()
+        cursor.deinitialize(count: 1)
+        cursor.deallocate()
+    }
+
+    @inline(__always)
+    private func weight(_ t: Int) -> Double { Double(hits[t]) * templates[t].weight / Double(max(1, distance[t])) }
 
     /// The wall clock in epoch seconds (the default `now`).
     public static func currentTime() -> Double { wallClock() }
@@ -183,47 +221,48 @@ public final class DateDetector {
 
     /// Finds the date in `line` (one log line without its newline). Returns nil when the line has none.
     public func match(_ line: UnsafeBufferPointer<UInt8>) -> DateMatch? {
-        let count = order.count
         guard count > 0 else { return nil }
+        let c = cursor
         var found = false
         var position = 0
         var start = 0
         var end = 0
-        // Best alternative so far: (position, start, end).
-        var reserve = (position: -1, start: Int(Int32.max), end: 0)
+        // Best alternative so far: position, start in characters, byte range.
+        var reserve = (position: -1, distance: Int(Int32.max), start: 0, end: 0)
         var skip = -1
 
-        if lastPosition < count {
-            let t = order[lastPosition]
+        if c.pointee.lastPosition < count {
+            let t = order[c.pointee.lastPosition]
             let anchored = templates[t].anchored
             var ok: Bool
+            // fail2ban keeps positions in characters; map them onto this line's bytes.
+            let d = Self.byteOffset(line, character: c.pointee.lastStart.distance)
+            let e = Self.byteOffset(line, character: c.pointee.lastEnd.position)
             if anchored {
                 ok = search(t, line, from: 0, to: line.count)
-                skip = lastPosition
+                skip = c.pointee.lastPosition
             } else {
-                let d = lastStart.distance
-                let e = lastEnd.position
                 let startFits =
-                    Self.before(line, d) == lastStart.before
-                    || (Self.at(line, d) == lastStart.at && !Self.isAlphanumeric(lastStart.at))
+                    Self.before(line, d) == c.pointee.lastStart.before
+                    || (Self.at(line, d) == c.pointee.lastStart.at && !Self.isAlphanumeric(c.pointee.lastStart.at))
                 let endFits =
-                    Self.at(line, e) == lastEnd.after
-                    || (Self.before(line, e) == lastEnd.before && !Self.isAlphanumeric(lastEnd.before))
+                    Self.at(line, e) == c.pointee.lastEnd.after
+                    || (Self.before(line, e) == c.pointee.lastEnd.before && !Self.isAlphanumeric(c.pointee.lastEnd.before))
                 if startFits && endFits {
                     ok = search(t, line, from: d, to: e)
                 } else {
                     ok = search(t, line, from: 0, to: line.count)
-                    skip = lastPosition
+                    skip = c.pointee.lastPosition
                 }
             }
             if ok, let r = templates[t].matcher.range(0) {
-                if count == 1 || anchored || (r.lowerBound == lastStart.distance && r.upperBound == lastEnd.position) {
+                if count == 1 || anchored || (r.lowerBound == d && r.upperBound == e) {
                     found = true
-                    position = lastPosition
+                    position = c.pointee.lastPosition
                     start = r.lowerBound
                     end = r.upperBound
                 } else {
-                    reserve = (lastPosition, r.lowerBound, r.upperBound)
+                    reserve = (c.pointee.lastPosition, Self.characterIndex(line, byte: r.lowerBound), r.lowerBound, r.upperBound)
                 }
             }
         }
@@ -235,19 +274,20 @@ public final class DateDetector {
                 if i == skip { continue }
                 let t = order[i]
                 guard search(t, line, from: 0, to: line.count), let r = templates[t].matcher.range(0) else { continue }
-                let d = r.lowerBound
                 if i + 1 >= count || templates[t].anchored
-                    || (d == 0 && templates[t].hits > 0 && templates[order[i + 1]].hits == 0)
+                    || (r.lowerBound == 0 && hits[t] > 0 && hits[order[i + 1]] == 0)
                 {
                     found = true
-                } else if d > templates[t].distance || d > lastStart.distance {
-                    if d < reserve.start { reserve = (i, d, r.upperBound) }
-                    continue
                 } else {
+                    let d = Self.characterIndex(line, byte: r.lowerBound)
+                    if d > distance[t] || d > c.pointee.lastStart.distance {
+                        if d < reserve.distance { reserve = (i, d, r.lowerBound, r.upperBound) }
+                        continue
+                    }
                     found = true
                 }
                 position = i
-                start = d
+                start = r.lowerBound
                 end = r.upperBound
                 break
             }
@@ -256,26 +296,27 @@ public final class DateDetector {
                 position = reserve.position
                 start = reserve.start
                 end = reserve.end
-                // The matcher holds a later search's offsets; run the reserved template again.
-                _ = search(order[position], line, from: 0, to: line.count)
-                if templates[order[position]].matcher.range(0)?.lowerBound != start {
-                    _ = search(order[position], line, from: lastStart.distance, to: lastEnd.position)
+                // The matcher may hold a later search's offsets; find the reserved match again.
+                let t = order[position]
+                if !search(t, line, from: 0, to: line.count) || templates[t].matcher.range(0) != start..<end {
+                    _ = search(t, line, from: start, to: end)
                 }
             }
         }
         guard found else { return nil }
 
         let t = order[position]
-        templates[t].hits += 1
-        templates[t].lastUsed = wallClock()
-        templates[t].distance = start
-        if firstUnused == position { firstUnused += 1 }
-        lastStart = (start, Self.before(line, start), Self.at(line, start))
-        lastEnd = (end, Self.before(line, end), Self.at(line, end))
-        if position != 0 && position != lastPosition {
+        let startCharacter = Self.characterIndex(line, byte: start)
+        hits[t] += 1
+        lastUsed[t] = coarseWallClock()
+        distance[t] = startCharacter
+        if c.pointee.firstUnused == position { c.pointee.firstUnused += 1 }
+        c.pointee.lastStart = (startCharacter, Self.before(line, start), Self.at(line, start))
+        c.pointee.lastEnd = (Self.characterIndex(line, byte: end), Self.before(line, end), Self.at(line, end))
+        if position != 0 && position != c.pointee.lastPosition {
             position = reorder(position)
         }
-        lastPosition = position
+        c.pointee.lastPosition = position
 
         let matcher = templates[t].matcher
         let cut = matcher.range(1) ?? (start..<end)
@@ -295,26 +336,64 @@ public final class DateDetector {
 
     /// Moves the template at `position` forward when it earned it; returns its new position.
     private func reorder(_ position: Int) -> Int {
+        let c = cursor
         let t = order[position]
-        let unusedSince = templates[t].lastUsed - Self.unusedTime
-        let weight = templates[t].weight
-        var target = firstUnused < position ? firstUnused : position / 2
+        let unusedSince = lastUsed[t] - Self.unusedTime
+        let ownWeight = weight(t)
+        var target = c.pointee.firstUnused < position ? c.pointee.firstUnused : position / 2
         func movable(_ p: Int) -> Bool {
-            let other = templates[order[p]]
-            return weight > other.weight || unusedSince > other.lastUsed
+            let other = order[p]
+            return ownWeight > weight(other) || unusedSince > lastUsed[other]
         }
         if !movable(target) {
             if target == position - 1 { return position }
             target = position - 1
             if !movable(target) { return position }
         }
-        order.remove(at: position)
-        order.insert(t, at: target)
-        while firstUnused < order.count && templates[order[firstUnused]].hits > 0 { firstUnused += 1 }
+        var k = position
+        while k > target {
+            order[k] = order[k - 1]
+            k -= 1
+        }
+        order[target] = t
+        while c.pointee.firstUnused < count && hits[order[c.pointee.firstUnused]] > 0 { c.pointee.firstUnused += 1 }
         return target
     }
 
     // MARK: neighbours
+
+    /// Characters before byte `byte` (fail2ban counts positions in characters; invalid bytes count one each).
+    @inline(__always)
+    private static func characterIndex(_ line: UnsafeBufferPointer<UInt8>, byte: Int) -> Int {
+        var i = 0
+        var n = 0
+        let limit = min(byte, line.count)
+        while i < limit {
+            if line[i] < 0x80 {
+                i += 1
+            } else {
+                i += decode(line, i).length
+            }
+            n += 1
+        }
+        return n + max(0, byte - line.count)
+    }
+
+    /// Byte offset of character number `character` (beyond the end: past `line.count` by the excess).
+    @inline(__always)
+    private static func byteOffset(_ line: UnsafeBufferPointer<UInt8>, character: Int) -> Int {
+        var i = 0
+        var n = 0
+        while n < character && i < line.count {
+            if line[i] < 0x80 {
+                i += 1
+            } else {
+                i += decode(line, i).length
+            }
+            n += 1
+        }
+        return i + (character - n)
+    }
 
     /// The character starting at byte `i` (`empty` when outside the line).
     private static func at(_ line: UnsafeBufferPointer<UInt8>, _ i: Int) -> Neighbour {
@@ -376,7 +455,7 @@ public final class DateDetector {
     // MARK: time
 
     private func time(of t: Int, line: UnsafeBufferPointer<UInt8>, cut: Range<Int>) -> Double? {
-        switch templates[t].spec.kind {
+        switch templates[t].kind {
         case .none: return nil
         case .epoch: return Self.decimal(line, cut, scale: 1)
         case .longEpoch:
@@ -514,7 +593,7 @@ public final class DateDetector {
         var assumeToday = false
         var assumeYear = false
         if month == nil && day == nil && yearDay == nil {
-            let today = Civil.date(days: Civil.floorDiv(Int(nowLocal.rounded(.down)), 86400))
+            let today = local.civilDate(ofLocal: nowLocal)
             month = today.month
             day = today.day
             if year == nil {
@@ -522,7 +601,7 @@ public final class DateDetector {
                 assumeToday = true
             }
         } else if year == nil {
-            year = Civil.date(days: Civil.floorDiv(Int(nowLocal.rounded(.down)), 86400)).year
+            year = local.civilDate(ofLocal: nowLocal).year
             assumeYear = true
         }
         guard var y = year else { return nil }

@@ -52,15 +52,24 @@ enum Civil {
 ///
 /// fail2ban converts zone-less times with `mktime` (tm_isdst = -1); asking the same question once per local hour and
 /// reusing the offset gives the same answers as long as offsets change on whole hours (true for current zones).
-struct LocalTimeCache {
+final class LocalTimeCache {
     private static let slots = 64
-    private var localKeys = [Int](repeating: Int.min, count: slots)
-    private var localOffsets = [Int](repeating: 0, count: slots)
-    private var utcKeys = [Int](repeating: Int.min, count: slots)
-    private var utcOffsets = [Int](repeating: 0, count: slots)
+    // Keys and offsets for both directions, in one allocation: [localKeys, localOffsets, utcKeys, utcOffsets].
+    private let table: UnsafeMutablePointer<Int>
+    private var localKeys: UnsafeMutablePointer<Int> { table }
+    private var localOffsets: UnsafeMutablePointer<Int> { table + Self.slots }
+    private var utcKeys: UnsafeMutablePointer<Int> { table + 2 * Self.slots }
+    private var utcOffsets: UnsafeMutablePointer<Int> { table + 3 * Self.slots }
+
+    init() {
+        table = .allocate(capacity: 4 * Self.slots)
+        for i in 0..<(4 * Self.slots) { table[i] = i % (2 * Self.slots) < Self.slots ? Int.min : 0 }
+    }
+
+    deinit { table.deallocate() }
 
     /// Epoch seconds for a wall-clock time (seconds since 1970-01-01 00:00 of the local calendar), as mktime gives.
-    mutating func epoch(fromLocal local: Int) -> Int {
+    func epoch(fromLocal local: Int) -> Int {
         let hour = Civil.floorDiv(local, 3600)
         let slot = Int(UInt(bitPattern: hour) % UInt(Self.slots))
         if localKeys[slot] != hour {
@@ -70,8 +79,21 @@ struct LocalTimeCache {
         return local - localOffsets[slot]
     }
 
+    private var cachedDay = Int.min
+    private var cachedDate = (year: 0, month: 0, day: 0)
+
+    /// The civil date of a local wall-clock time (cached per day).
+    func civilDate(ofLocal local: Double) -> (year: Int, month: Int, day: Int) {
+        let day = Civil.floorDiv(Int(local.rounded(.down)), 86400)
+        if day != cachedDay {
+            cachedDay = day
+            cachedDate = Civil.date(days: day)
+        }
+        return cachedDate
+    }
+
     /// Local wall-clock seconds for an instant.
-    mutating func local(fromEpoch t: Double) -> Double {
+    func local(fromEpoch t: Double) -> Double {
         let seconds = Int(t.rounded(.down))
         let hour = Civil.floorDiv(seconds, 3600)
         let slot = Int(UInt(bitPattern: hour) % UInt(Self.slots))
@@ -88,20 +110,27 @@ struct LocalTimeCache {
         return t + Double(utcOffsets[slot])
     }
 
-    private static func mktimeOffset(hourStart local: Int) -> Int {
-        let (y, m, d) = Civil.date(days: Civil.floorDiv(local, 86400))
-        let secondsOfDay = local - Civil.floorDiv(local, 86400) * 86400
+    private static func utcOffset(at instant: Int) -> Int {
+        var tt = time_t(instant)
         var parts = tm()
-        parts.tm_year = Int32(truncatingIfNeeded: y - 1900)
-        parts.tm_mon = Int32(m - 1)
-        parts.tm_mday = Int32(d)
-        parts.tm_hour = Int32(secondsOfDay / 3600)
-        parts.tm_min = 0
-        parts.tm_sec = 0
-        parts.tm_isdst = -1
-        let t = mktime(&parts)
-        if t == -1 && !(parts.tm_year == 69 && parts.tm_mon == 11 && parts.tm_mday == 31) { return 0 }
-        return local - Int(t)
+        guard localtime_r(&tt, &parts) != nil else { return 0 }
+        return Int(parts.tm_gmtoff)
+    }
+
+    /// The offset mktime applies to the wall-clock hour starting at `local`. A repeated hour (DST ending) reads as
+    /// its first occurrence — what glibc's mktime gives when, as in a log, it was last asked about the hour before;
+    /// an hour skipped by DST reads with the offset in force before the jump, as glibc does.
+    private static func mktimeOffset(hourStart local: Int) -> Int {
+        let before = utcOffset(at: local - 3 * 3600)
+        let after = utcOffset(at: local + 3 * 3600)
+        let beforeFits = utcOffset(at: local - before) == before
+        let afterFits = utcOffset(at: local - after) == after
+        switch (beforeFits, afterFits) {
+        case (true, true): return max(before, after)
+        case (true, false): return before
+        case (false, true): return after
+        case (false, false): return before
+        }
     }
 }
 
@@ -161,6 +190,14 @@ enum ZoneText {
         var s = text
         return s.withUTF8 { offset($0) }
     }
+}
+
+/// Reads the wall clock with the kernel's tick resolution (a few ns; enough for fail2ban's 300 s "unused" rule).
+@inline(__always)
+func coarseWallClock() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 /// Reads the wall clock (used for fail2ban's "template last used" bookkeeping, which is wall-clock based).

@@ -123,6 +123,9 @@ public struct Failure: Sendable, Equatable {
     /// The offending address, normalised (IPv4-mapped IPv6 becomes IPv4); nil when the failure is identified by
     /// a host name or an `<F-ID>` that is not an address.
     public var address: IPAddress?
+    /// The offending network when the regex captured a prefix length (`<SUBNET>`, `<CIDR>`); `address` is then
+    /// its network address.
+    public var subnet: Subnet?
     /// The failure's identifier as fail2ban reports it: the address text, the host name, or the `<F-ID>` value.
     public var host: String?
     /// The `<F-ID>` value, when the regex has one.

@@ -49,7 +49,8 @@ public final class LineProcessor {
         ignoreMatchers = filter.ignoreregex.map { $0.pattern.makeMatcher() }
         combinedMatcher = filter.combined?.makeMatcher()
         checkIgnoreFirst = !filter.ignoreregex.isEmpty && filter.ignoreregex.count < filter.failregex.count - 2
-        workCapacity = filter.options.maxLineLength + 2
+        // Each invalid byte may become a 3-byte U+FFFD.
+        workCapacity = 3 * filter.options.maxLineLength + 2
         work = .allocate(capacity: workCapacity)
         contentCapacity = workCapacity
         content = .allocate(capacity: contentCapacity)
@@ -94,8 +95,15 @@ public final class LineProcessor {
             time = knownTime
         } else if let dates, let found = dates.findDate(line) {
             dateRange = found.range.clamped(to: 0..<line.count)
-            time = found.time
-            lastTime = time
+            if found.range.isEmpty {
+                // An optional date (`^WARNING:()**`) that matched empty: fail2ban takes the last known date when
+                // it is recent, else now.
+                let now = filter.options.now()
+                if let last = lastTime, last > now - 60 { time = last } else { time = now }
+            } else {
+                time = found.time
+                lastTime = time
+            }
         } else {
             time = lastTime ?? filter.options.now()
         }
@@ -114,14 +122,14 @@ public final class LineProcessor {
             n += 1
             outcome = evaluate(subjectLength: n, time: time, original: line, lineStarts: nil)
         } else {
-            var text: [UInt8] = []
-            text.reserveCapacity(line.count)
+            var cut = 0
             if let r = dateRange {
-                text.append(contentsOf: line[0..<r.lowerBound])
-                text.append(contentsOf: line[r.upperBound..<line.count])
+                copy(line, 0..<r.lowerBound, to: &cut)
+                copy(line, r.upperBound..<line.count, to: &cut)
             } else {
-                text.append(contentsOf: line)
+                copy(line, 0..<line.count, to: &cut)
             }
+            let text = Array(UnsafeBufferPointer(start: work, count: cut))
             buffered.append((text, Array(line)))
             if buffered.count > filter.maxLines { buffered.removeFirst(buffered.count - filter.maxLines) }
             let total = buffered.reduce(0) { $0 + $1.text.count + 1 }
@@ -149,11 +157,76 @@ public final class LineProcessor {
         return outcome
     }
 
+    /// Copies `line[range]` into the work buffer at `n`, replacing each invalid UTF-8 sequence with U+FFFD (as
+    /// fail2ban's decoding with `errors='replace'` does), so that regexes see what fail2ban sees.
     @inline(__always)
     private func copy(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to n: inout Int) {
         guard !range.isEmpty, let base = line.baseAddress else { return }
-        (work + n).update(from: base + range.lowerBound, count: range.count)
-        n += range.count
+        var i = range.lowerBound
+        let end = range.upperBound
+        let raw = UnsafeRawPointer(base)
+        while i < end {
+            // ASCII fast path, 8 bytes at a time.
+            var j = i
+            while j + 8 <= end, raw.loadUnaligned(fromByteOffset: j, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                j += 8
+            }
+            while j < end, base[j] < 0x80 { j += 1 }
+            if j > i {
+                (work + n).update(from: base + i, count: j - i)
+                n += j - i
+                i = j
+            }
+            if i >= end { break }
+            let length = validSequenceLength(base, i, end)
+            if length > 0 {
+                (work + n).update(from: base + i, count: length)
+                n += length
+                i += length
+            } else {
+                work[n] = 0xEF
+                work[n + 1] = 0xBF
+                work[n + 2] = 0xBD
+                n += 3
+                i += max(1, invalidPrefixLength(base, i, end))
+            }
+        }
+    }
+
+    /// Length of the valid UTF-8 sequence starting at `i` (a byte >= 0x80), or 0.
+    @inline(__always)
+    private func validSequenceLength(_ b: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+        let c = b[i]
+        func cont(_ k: Int) -> Bool { i + k < end && b[i + k] & 0xC0 == 0x80 }
+        switch c {
+        case 0xC2...0xDF:
+            return cont(1) ? 2 : 0
+        case 0xE0...0xEF:
+            guard cont(1), cont(2) else { return 0 }
+            let c1 = b[i + 1]
+            if c == 0xE0 && c1 < 0xA0 { return 0 }
+            if c == 0xED && c1 > 0x9F { return 0 }
+            return 3
+        case 0xF0...0xF4:
+            guard cont(1), cont(2), cont(3) else { return 0 }
+            let c1 = b[i + 1]
+            if c == 0xF0 && c1 < 0x90 { return 0 }
+            if c == 0xF4 && c1 > 0x8F { return 0 }
+            return 4
+        default:
+            return 0
+        }
+    }
+
+    /// Bytes one U+FFFD stands for: a lead byte and the continuation bytes that follow it (at most 3 in all).
+    @inline(__always)
+    private func invalidPrefixLength(_ b: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+        let c = b[i]
+        guard c >= 0xC2, c <= 0xF4 else { return 1 }
+        var k = 1
+        let maxLength = c >= 0xF0 ? 4 : (c >= 0xE0 ? 3 : 2)
+        while k < maxLength, i + k < end, b[i + k] & 0xC0 == 0x80 { k += 1 }
+        return k
     }
 
     private func ensureWork(_ count: Int) {
@@ -276,17 +349,27 @@ public final class LineProcessor {
     ) -> (failures: [Failure], pending: Bool) {
         let fid = fields["fid"]
         var failure = Failure(
-            regexIndex: regexIndex, time: time, address: nil, host: nil, id: fid, fields: fields, lines: lines,
+            regexIndex: regexIndex, time: time, address: nil, subnet: nil, host: nil, id: fid, fields: fields, lines: lines,
             users: users, isNoFail: isNoFail)
         if let ip = fields["ip4"] ?? fields["ip6"] {
             if let fid, fid != ip {
-                // fail2ban: a failure-id different from the address identifies the failure.
+                // fail2ban: a failure-id different from the address identifies the failure; the address is kept
+                // as the `ip` field.
                 failure.host = fid
                 failure.address = IPAddress(fid)
+                failure.fields["ip"] = ip
             } else {
                 failure.address = IPAddress(ip)
                 // fail2ban reports an IPv4 as written (so `192.030.0.6` stays as it is) and an IPv6 normalised.
                 failure.host = fields["ip4"] != nil ? ip : (failure.address?.description ?? ip)
+                if let address = failure.address, let cidr = fields["cidr"], let n = Int(cidr), n < address.bitWidth
+                {
+                    // <SUBNET>/<CIDR>: the failure is the network.
+                    let subnet = Subnet(address: address, prefixLength: max(0, n))
+                    failure.subnet = subnet
+                    failure.address = subnet.network
+                    failure.host = n > 0 ? subnet.description : subnet.network.description
+                }
             }
             return ([failure], false)
         }
@@ -294,6 +377,7 @@ public final class LineProcessor {
             if let fid, fid != name {
                 failure.host = fid
                 failure.address = IPAddress(fid)
+                failure.fields["ip"] = name
                 return ([failure], false)
             }
             switch filter.options.dnsMode {

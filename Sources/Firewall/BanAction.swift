@@ -3,15 +3,12 @@
 /// Portcullis always bans through its own nftables sets. fail2ban configurations name other mechanisms; they
 /// map as follows (a warning is produced for everything that is not an `nftables*` action):
 ///
-/// | banaction                                                             | becomes     |
-/// |-----------------------------------------------------------------------|-------------|
-/// | `nftables`, `nftables-multiport`, `nftables[type=multiport]`          | multiport   |
-/// | `nftables-allports`, `nftables[type=allports]`                        | allports    |
-/// | `iptables`, `iptables-multiport`, `iptables-multiport-log`, `iptables-new`, `iptables-ipset`, `iptables-ipset-proto4`, `iptables-ipset-proto6` | multiport |
-/// | `iptables-allports`, `iptables-ipset-proto6-allports`, `iptables-xt_recent-echo` | allports |
-/// | `firewallcmd-multiport`, `firewallcmd-new`, `firewallcmd-ipset`, `firewallcmd-rich-rules`, `firewallcmd-rich-logging` | multiport |
-/// | `firewallcmd-allports`                                                | allports    |
-/// | a `[type=allports]` or `[actiontype=<allports>]` parameter            | allports    |
+/// - multiport: `nftables`, `nftables-multiport`, `iptables`, `iptables-multiport`, `iptables-multiport-log`,
+///   `iptables-new`, `iptables-ipset`, `iptables-ipset-proto4`, `iptables-ipset-proto6`, `firewallcmd-multiport`,
+///   `firewallcmd-new`, `firewallcmd-ipset`, `firewallcmd-rich-rules`, `firewallcmd-rich-logging`;
+/// - allports: `nftables-allports`, `iptables-allports`, `iptables-ipset-proto6-allports`,
+///   `iptables-xt_recent-echo`, `firewallcmd-allports`;
+/// - a `[type=allports]` / `[type=multiport]` / `[actiontype=<allports>]` parameter overrides the name's shape.
 ///
 /// iptables' `oneport` (plain `iptables`) is a multiport rule with one port. Logging (`-log`), `NEW`-state
 /// matching (`-new`) and xt_recent have no counterpart: the ban applies to every packet from the address.
@@ -78,8 +75,8 @@ public struct BanActionMapping: Hashable, Sendable {
         } else {
             throw FirewallError(
                 code: .unsupportedBanAction, jail: jail,
-                message:
-                    "jail '\(jail)': banaction '\(name)' is not supported; Portcullis bans with nftables, use nftables-multiport or nftables-allports (iptables-* and firewallcmd-* are translated)"
+                message: "jail '\(jail)': banaction '\(name)' is not supported; Portcullis bans with nftables, "
+                    + "use nftables-multiport or nftables-allports (iptables-* and firewallcmd-* are translated)"
             )
         }
         kind = typeParam ?? base

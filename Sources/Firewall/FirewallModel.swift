@@ -158,6 +158,21 @@ public enum BanDuration: Hashable, Sendable {
     case permanent
     /// Expires in the kernel after this long, even while the daemon is down.
     case timeout(Duration)
+
+    /// From a fail2ban-style ban time in seconds: negative (or NaN) means permanent (`bantime = -1`).
+    ///
+    /// ```swift
+    /// BanDuration(banTime: 600)   // .timeout(.seconds(600))
+    /// BanDuration(banTime: -1)    // .permanent
+    /// ```
+    public init(banTime seconds: Double) {
+        if seconds < 0 || seconds.isNaN {
+            self = .permanent
+        } else {
+            let ms = (seconds * 1000).rounded(.up)
+            self = .timeout(.milliseconds(ms >= 9.2e18 ? Int64.max : Int64(ms)))
+        }
+    }
 }
 
 /// A request to ban one address in one jail.

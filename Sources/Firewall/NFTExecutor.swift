@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One dedicated thread that owns an ``NFTContext`` and runs every libnftables call serially.
@@ -50,7 +50,8 @@ final class NFTExecutor: @unchecked Sendable {
             do {
                 if let name = networkNamespace { try Syscall.enterNetworkNamespace(name) }
                 do throws(NFTError) { context = try NFTContext() } catch {
-                    throw FirewallError(code: .nftables, message: "cannot create libnftables context", underlying: error)
+                    throw FirewallError(
+                        code: .nftables, message: "cannot create libnftables context", underlying: error)
                 }
             } catch let error as FirewallError {
                 startResult.withLock { $0 = error }

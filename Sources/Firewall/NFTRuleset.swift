@@ -224,15 +224,22 @@ public struct NFTTransaction: Hashable, Sendable {
         }
     }
 
-    /// Whole seconds as `Ns`, otherwise milliseconds as `Nms` (at least 1 ms).
+    /// nft's compound time syntax, as `nft list` prints it: `10m`, `1h30m`, `1s500ms`, `3650d` (at least 1 ms).
     static func textDuration(_ d: Duration) -> String {
-        let ms = max(1, milliseconds(d))
-        return ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms"
+        var ms = max(1, milliseconds(min(d, NFTRuleset.maximumTimeout)))
+        var out = ""
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+            if ms >= size {
+                out += "\(ms / size)\(unit)"
+                ms %= size
+            }
+        }
+        return out
     }
 
     /// JSON timeouts are whole seconds: rounded up, at least 1.
     static func jsonSeconds(_ d: Duration) -> Int64 {
-        max(1, (milliseconds(d) + 999) / 1000)
+        max(1, (milliseconds(min(d, NFTRuleset.maximumTimeout)) + 999) / 1000)
     }
 
     /// Milliseconds in `d`, rounded up.
@@ -258,6 +265,10 @@ public struct NFTTransaction: Hashable, Sendable {
 public struct NFTRuleset: Hashable, Sendable {
     /// Table, chain and priority.
     public let configuration: FirewallConfiguration
+
+    /// The longest timeout sent; longer bans are capped to it (nft's parser rejects some larger values, and a
+    /// century is permanent enough for a timed ban).
+    public static let maximumTimeout: Duration = .seconds(36_500 * 86_400)
 
     /// A ruleset for the configuration's table.
     public init(configuration: FirewallConfiguration) {
@@ -368,7 +379,9 @@ public struct NFTRuleset: Hashable, Sendable {
 
     /// Removes every ban of a jail (both families).
     public func flush(jail: String) -> NFTTransaction {
-        transaction([.flushSet(name: setName(jail: jail, family: .v4)), .flushSet(name: setName(jail: jail, family: .v6))])
+        transaction([
+            .flushSet(name: setName(jail: jail, family: .v4)), .flushSet(name: setName(jail: jail, family: .v6)),
+        ])
     }
 
     /// Removes Portcullis's table (no error when it is already gone).

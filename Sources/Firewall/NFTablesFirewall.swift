@@ -10,7 +10,8 @@ import Core
 /// ```swift
 /// let firewall = try NFTablesFirewall(configuration: FirewallConfiguration())
 /// try await firewall.setUp(jails: [JailFirewall(name: "sshd", ports: .ports([PortRange(22)]))])
-/// try await firewall.ban([BanRequest(address: IPAddress("192.0.2.7")!, jail: "sshd", duration: .timeout(.seconds(600)))])
+/// let ban = BanRequest(address: IPAddress("192.0.2.7")!, jail: "sshd", duration: .timeout(.seconds(600)))
+/// try await firewall.ban([ban])
 /// ```
 public final class NFTablesFirewall: FirewallBackend {
     /// The command builder (table, chain and set names).
@@ -42,11 +43,18 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
-    /// Stops the backend thread (does not touch the table; call ``tearDown()`` first for that).
+    /// Stops the backend thread after the queued calls (does not touch the table; call ``tearDown()`` first for
+    /// that). Blocks briefly; later calls fail with `.stopped`. Also done when the backend is released.
     public func shutdown() {
         executor.shutdown()
     }
 
+    deinit {
+        executor.shutdown()
+    }
+
+    /// Reads the existing table, then in one transaction: creates table/chain/sets as needed, replaces the rules,
+    /// deletes sets of removed jails. Bans that survived in the kernel are remembered for restores.
     public func setUp(jails: [JailFirewall]) async throws(FirewallError) {
         for jail in jails { try validateIdentifier(jail.name, what: "jail name", jail: jail.name) }
         let ruleset = ruleset
@@ -56,6 +64,7 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
+    /// Bans in one transaction (`add element`; known addresses are deleted and re-added for the new timeout).
     public func ban(_ requests: [BanRequest]) async throws(FirewallError) {
         guard !requests.isEmpty else { return }
         let ruleset = ruleset
@@ -65,6 +74,7 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
+    /// Unbans in one transaction; addresses not banned are ignored.
     public func unban(_ keys: [BanKey]) async throws(FirewallError) {
         guard !keys.isEmpty else { return }
         let ruleset = ruleset
@@ -74,6 +84,7 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
+    /// Flushes the jail's two sets.
     public func flush(jail: String) async throws(FirewallError) {
         let ruleset = ruleset
         let state = state
@@ -82,6 +93,7 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
+    /// Reads the jail's sets back from the kernel (timeouts and remaining time in whole seconds).
     public func list(jail: String) async throws(FirewallError) -> [BannedEntry] {
         let ruleset = ruleset
         let state = state
@@ -110,6 +122,7 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
+    /// Stops healing and deletes the table, unless ``FirewallConfiguration/keepTableOnStop``.
     public func tearDown() async throws(FirewallError) {
         let ruleset = ruleset
         let state = state
@@ -217,12 +230,13 @@ private final class StateBox: @unchecked Sendable {
 
     func ban(_ requests: [BanRequest], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         for jail in Set(requests.map(\.jail)) { try requireJail(jail) }
-        pruneExpired()
+        // An expired entry still in `active` only costs a harmless delete + re-add; pruning happens in the tick.
         let replacing = Set(
             requests.lazy.map { BanKey(address: $0.address, jail: $0.jail) }.filter { self.active[$0] != nil })
         let before = active
         do {
-            try send(ruleset.ban(requests, replacing: replacing), context: context, syntax: ruleset.configuration.syntax)
+            try send(
+                ruleset.ban(requests, replacing: replacing), context: context, syntax: ruleset.configuration.syntax)
             record(requests)
         } catch {
             // The table may have vanished since the last health check: rebuild it with these bans included.
@@ -334,7 +348,13 @@ private final class StateBox: @unchecked Sendable {
         onEvent(.restored(bans: bans.count, took: start.duration(to: clock.now)))
     }
 
+    var lastPrune: ContinuousClock.Instant?
+
     func healthCheck(context: NFTContext, ruleset: NFTRuleset) {
+        if lastPrune.map({ $0.duration(to: clock.now) > .seconds(60) }) ?? true {
+            pruneExpired()
+            lastPrune = clock.now
+        }
         guard isSetUp, isIntact(context: context, ruleset: ruleset) == false else { return }
         try? restore(context: context, ruleset: ruleset)
     }

@@ -117,8 +117,8 @@ public struct PortResolver: Sendable {
     private func unknown(_ name: String, jail: String) -> FirewallError {
         FirewallError(
             code: .unknownPort, jail: jail,
-            message:
-                "jail '\(jail)': unknown port name '\(name)' (not in \(source)); use a number, a range such as 1000:2000, all, or a service name")
+            message: "jail '\(jail)': unknown port name '\(name)' (not in \(source)); "
+                + "use a number, a range such as 1000:2000, all, or a service name")
     }
 
     /// Sorted, with overlapping and adjacent ranges joined (nft rejects overlapping intervals).

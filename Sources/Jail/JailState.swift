@@ -34,6 +34,18 @@ public struct BanDecision: Sendable, Hashable {
 
     /// When the ban ends, nil if permanent.
     public var end: Double? { duration.map { start + $0 } }
+
+    /// A decision (also for bans made by hand with `banip`).
+    public init(
+        address: IPAddress, start: Double, duration: Double?, failures: Int, matches: [String], previousBans: Int
+    ) {
+        self.address = address
+        self.start = start
+        self.duration = duration
+        self.failures = failures
+        self.matches = matches
+        self.previousBans = previousBans
+    }
 }
 
 /// What recording a failure led to.
@@ -176,5 +188,13 @@ public struct JailState: Sendable {
         }
         for a in ended { banned.removeValue(forKey: a) }
         return ended.sorted()
+    }
+}
+
+extension JailState {
+    /// Takes over the totals of a previous instance of the same jail (after a reload).
+    public mutating func absorbCounters(of old: JailState) {
+        totalFailed += old.totalFailed
+        totalBanned = max(totalBanned, old.totalBanned)
     }
 }

@@ -31,6 +31,21 @@ public struct FilePosition: Sendable, Hashable, Codable, CustomStringConvertible
         self.firstLineHash = firstLineHash
     }
 
+    /// `firstLineHash` as 16 lowercase hex digits, or "" when there is none (for text columns in a store).
+    public var firstLineHashText: String {
+        guard let h = firstLineHash else { return "" }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// A position read back from storage: `firstLineHashText` as written by `firstLineHashText` ("" for none;
+    /// anything not hex also reads as none, which makes resume fall back to comparing the inode).
+    public init(path: String, inode: UInt64, device: UInt64 = 0, offset: UInt64, firstLineHashText: String) {
+        self.init(
+            path: path, inode: inode, device: device, offset: offset,
+            firstLineHash: firstLineHashText.isEmpty ? nil : UInt64(firstLineHashText, radix: 16))
+    }
+
     /// `path@offset (inode N, hash H)`.
     public var description: String {
         let hash = firstLineHash.map { String($0, radix: 16) } ?? "none"

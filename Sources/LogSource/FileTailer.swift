@@ -81,57 +81,16 @@ public final class FileTailer: Sendable {
         let id: UInt64
     }
 
-    let options: Options
-    let state: Mutex<Shared>
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-
-    struct Shared: ~Copyable {
-        var nextID: UInt64 = 1
-        var commands: [Command] = []
-        var positions: [String: FilePosition] = [:]
-        var thread: DedicatedThread?
-        var started = false
-        var stopped = false
-        var backend: Backend?
-    }
-
-    enum Command {
-        case subscribe(UInt64, Subscriber)
-        case unsubscribe(UInt64)
-        case sync(CheckedContinuation<Void, Never>)
-        case stop
-    }
-
-    struct Subscriber {
-        var patterns: [String]
-        var startAt: StartPosition
-        var resume: [String: FilePosition]
-        var handler: @Sendable (LineBatch) -> Void
-    }
-
-    let events: (@Sendable (Event) -> Void)?
+    let core: TailerCore
 
     /// Creates a tailer; nothing is opened until `start()`.
     /// - Parameter events: receives file events (opened, missing, rotated …) on the tailer thread.
     public init(options: Options = Options(), events: (@Sendable (Event) -> Void)? = nil) {
-        self.options = options
-        self.events = events
-        state = Mutex(Shared())
-        switch Sys.pipe() {
-        case .success(let (r, w)):
-            wakeRead = r
-            wakeWrite = w
-        case .failure:
-            wakeRead = -1
-            wakeWrite = -1
-        }
+        core = TailerCore(options: options, events: events)
     }
 
     deinit {
         stop()
-        if wakeRead >= 0 { Sys.close(wakeRead) }
-        if wakeWrite >= 0 { Sys.close(wakeWrite) }
     }
 
     /// Registers `handler` for the files `paths` name (each may be a glob such as `/var/log/*.log`).
@@ -148,49 +107,49 @@ public final class FileTailer: Sendable {
     ) -> Subscription {
         var byPath: [String: FilePosition] = [:]
         for p in resume { byPath[p.path] = p }
-        let sub = Subscriber(patterns: paths, startAt: startAt, resume: byPath, handler: handler)
-        let id = state.withLock { s in
+        let sub = TailerCore.Subscriber(patterns: paths, startAt: startAt, resume: byPath, handler: handler)
+        let id = core.state.withLock { s in
             let id = s.nextID
             s.nextID += 1
             s.commands.append(.subscribe(id, sub))
             return id
         }
-        wake()
+        core.wake()
         return Subscription(id: id)
     }
 
     /// Removes a subscription; files nobody watches any more are closed.
     public func unsubscribe(_ subscription: Subscription) {
-        state.withLock { $0.commands.append(.unsubscribe(subscription.id)) }
-        wake()
+        core.state.withLock { $0.commands.append(.unsubscribe(subscription.id)) }
+        core.wake()
     }
 
     /// The current position of every open file (persist these to resume after a restart).
     public func positions() -> [FilePosition] {
-        state.withLock { Array($0.positions.values) }.sorted { $0.path < $1.path }
+        core.state.withLock { Array($0.positions.values) }.sorted { $0.path < $1.path }
     }
 
     /// The backend in use once started (`.inotify` or `.polling`).
-    public var activeBackend: Backend? { state.withLock { $0.backend } }
+    public var activeBackend: Backend? { core.state.withLock { $0.backend } }
 
     /// Starts the tailer thread.
     /// - Throws: `LogSourceError` `.waitFailed` when the thread, the wake pipe or (with `.inotify`) inotify
     ///   cannot be set up; `.invalidState` when already started.
     public func start() throws(LogSourceError) {
-        guard wakeRead >= 0 else { throw LogSourceError(.waitFailed, "cannot create the tailer's wake pipe") }
+        guard core.wakeRead >= 0 else { throw LogSourceError(.waitFailed, "cannot create the tailer's wake pipe") }
         var inotifyFD: Int32 = -1
-        if options.backend != .polling {
+        if core.options.backend != .polling {
             switch Sys.inotifyInit() {
             case .success(let fd): inotifyFD = fd
             case .failure(let e):
-                if options.backend == .inotify {
+                if core.options.backend == .inotify {
                     throw LogSourceError(
                         .waitFailed, "inotify is unavailable; use backend = polling", errno: e.rawValue)
                 }
             }
         }
         let backend: Backend = inotifyFD >= 0 ? .inotify : .polling
-        let already = state.withLock { s -> Bool in
+        let already = core.state.withLock { s -> Bool in
             if s.started { return true }
             s.started = true
             s.backend = backend
@@ -200,10 +159,10 @@ public final class FileTailer: Sendable {
             if inotifyFD >= 0 { Sys.close(inotifyFD) }
             throw LogSourceError(.invalidState, "the tailer was already started")
         }
-        let engine = TailEngine(tailer: self, inotifyFD: inotifyFD, wakeFD: wakeRead)
+        let engine = TailEngine(core: core, inotifyFD: inotifyFD)
         do {
             let thread = try DedicatedThread { engine.run() }
-            state.withLock { $0.thread = thread }
+            core.state.withLock { $0.thread = thread }
         } catch {
             if inotifyFD >= 0 { Sys.close(inotifyFD) }
             throw error
@@ -212,7 +171,7 @@ public final class FileTailer: Sendable {
 
     /// Stops the thread and closes every file; waits for a delivery in progress to finish. Idempotent.
     public func stop() {
-        let thread = state.withLock { s -> DedicatedThread? in
+        let thread = core.state.withLock { s -> DedicatedThread? in
             guard !s.stopped else { return nil }
             s.stopped = true
             s.commands.append(.stop)
@@ -221,18 +180,20 @@ public final class FileTailer: Sendable {
             return t
         }
         guard let thread else { return }
-        wake()
+        core.wake()
         thread.join()
     }
 
     /// Checks every file now and returns when all lines written before the call were delivered.
     /// (Useful with the polling backend and in tests; with inotify, delivery does not need it.)
     public func sync() async {
-        let running = state.withLock { $0.started && !$0.stopped }
-        guard running else { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            state.withLock { $0.commands.append(.sync(c)) }
-            wake()
+            let queued = core.state.withLock { s -> Bool in
+                guard s.started && !s.stopped else { return false }
+                s.commands.append(.sync(c))
+                return true
+            }
+            if queued { core.wake() } else { c.resume() }
         }
     }
 
@@ -246,6 +207,59 @@ public final class FileTailer: Sendable {
             continuation.finish()
         }
         stop()
+    }
+}
+
+/// The state a `FileTailer` shares with its thread; the thread holds it strongly, so dropping the
+/// `FileTailer` (whose `deinit` stops the thread) is safe.
+final class TailerCore: Sendable {
+    let options: FileTailer.Options
+    let events: (@Sendable (FileTailer.Event) -> Void)?
+    let state: Mutex<Shared>
+    let wakeRead: Int32
+    let wakeWrite: Int32
+
+    struct Shared: ~Copyable {
+        var nextID: UInt64 = 1
+        var commands: [Command] = []
+        var positions: [String: FilePosition] = [:]
+        var thread: DedicatedThread?
+        var started = false
+        var stopped = false
+        var backend: FileTailer.Backend?
+    }
+
+    enum Command {
+        case subscribe(UInt64, Subscriber)
+        case unsubscribe(UInt64)
+        case sync(CheckedContinuation<Void, Never>)
+        case stop
+    }
+
+    struct Subscriber {
+        var patterns: [String]
+        var startAt: StartPosition
+        var resume: [String: FilePosition]
+        var handler: @Sendable (LineBatch) -> Void
+    }
+
+    init(options: FileTailer.Options, events: (@Sendable (FileTailer.Event) -> Void)?) {
+        self.options = options
+        self.events = events
+        state = Mutex(Shared())
+        switch Sys.pipe() {
+        case .success(let (r, w)):
+            wakeRead = r
+            wakeWrite = w
+        case .failure:
+            wakeRead = -1
+            wakeWrite = -1
+        }
+    }
+
+    deinit {
+        if wakeRead >= 0 { Sys.close(wakeRead) }
+        if wakeWrite >= 0 { Sys.close(wakeWrite) }
     }
 
     func wake() {

@@ -42,8 +42,11 @@ public struct JournalEntry {
 public final class JournalSource: Sendable {
     /// Which journal to read.
     public enum Location: Sendable, Hashable {
-        /// The local system journal (`SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM`, fail2ban's default flags).
+        /// The system journal (`SD_JOURNAL_SYSTEM`, fail2ban's default `journalflags = 4`: no user sessions).
         case system
+        /// The journals `sd_journal_open` selects with these flags (fail2ban's `journalflags`, e.g. 1 for
+        /// `SD_JOURNAL_LOCAL_ONLY`, which includes user session journals).
+        case flags(Int32)
         /// The journal files in a directory (e.g. `/var/log/journal/<machine-id>`; fail2ban's `journalpath`).
         case directory(String)
         /// Exactly these journal files (fail2ban's `journalfiles`).
@@ -66,20 +69,7 @@ public final class JournalSource: Sendable {
     let match: JournalMatch
     let startAt: Start
     let maxLineLength: Int
-    let handler: @Sendable (JournalEntry) -> Void
-    let batchEnd: (@Sendable (String) -> Void)?
-    let state: Mutex<Shared>
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-
-    struct Shared: ~Copyable {
-        var cursor: String?
-        var thread: DedicatedThread?
-        var started = false
-        var stopped = false
-        var syncs: [CheckedContinuation<Void, Never>] = []
-        var error: LogSourceError?
-    }
+    let core: JournalCore
 
     /// Creates a journal source; nothing is opened until `start()`.
     /// - Parameters:
@@ -94,6 +84,96 @@ public final class JournalSource: Sendable {
         self.match = match
         self.startAt = start
         self.maxLineLength = max(64, maxLineLength)
+        core = JournalCore(handler: handler, batchEnd: batchEnd)
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// The cursor of the last entry delivered (nil before the first).
+    public var cursor: String? { core.state.withLock { $0.cursor } }
+
+    /// The last read error, if reading failed after `start()` (reading is retried).
+    public var lastError: LogSourceError? { core.state.withLock { $0.error } }
+
+    /// Opens the journal, applies the match, seeks, and starts the reading thread.
+    /// - Throws: `LogSourceError` `.journalFailed` (cannot open), `.invalidMatch`, `.invalidCursor`,
+    ///   `.invalidState` (already started).
+    public func start() throws(LogSourceError) {
+        guard core.wakeRead >= 0 else { throw LogSourceError(.waitFailed, "cannot create the journal's wake pipe") }
+        let already = core.state.withLock { s -> Bool in
+            defer { s.started = true }
+            return s.started
+        }
+        if already { throw LogSourceError(.invalidState, "the journal source was already started") }
+        let reader = try JournalReader(
+            location: location, match: match, start: startAt, maxLineLength: maxLineLength)
+        let core = self.core
+        let thread = try DedicatedThread { reader.run(core: core) }
+        core.state.withLock { $0.thread = thread }
+    }
+
+    /// Stops the thread and closes the journal. Idempotent.
+    public func stop() {
+        let (thread, syncs) = core.state.withLock { s -> (DedicatedThread?, [CheckedContinuation<Void, Never>]) in
+            s.stopped = true
+            let t = s.thread
+            s.thread = nil
+            let c = s.syncs
+            s.syncs = []
+            return (t, c)
+        }
+        for c in syncs { c.resume() }
+        guard let thread else { return }
+        core.wake()
+        thread.join()
+    }
+
+    /// Returns once every entry in the journal when called was delivered.
+    public func sync() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let run = core.state.withLock { s -> Bool in
+                guard s.started && !s.stopped else { return false }
+                s.syncs.append(c)
+                return true
+            }
+            if run { core.wake() } else { c.resume() }
+        }
+    }
+
+    /// Starts the source and runs until the task is cancelled, then stops it (for a service group).
+    public func run() async throws {
+        try start()
+        let (stream, continuation) = AsyncStream<Never>.makeStream()
+        await withTaskCancellationHandler {
+            for await _ in stream {}
+        } onCancel: {
+            continuation.finish()
+        }
+        stop()
+    }
+}
+
+/// What a `JournalSource` shares with its thread; the thread holds it strongly, so dropping the source
+/// (whose `deinit` stops the thread) is safe.
+final class JournalCore: Sendable {
+    let handler: @Sendable (JournalEntry) -> Void
+    let batchEnd: (@Sendable (String) -> Void)?
+    let state: Mutex<Shared>
+    let wakeRead: Int32
+    let wakeWrite: Int32
+
+    struct Shared: ~Copyable {
+        var cursor: String?
+        var thread: DedicatedThread?
+        var started = false
+        var stopped = false
+        var syncs: [CheckedContinuation<Void, Never>] = []
+        var error: LogSourceError?
+    }
+
+    init(handler: @escaping @Sendable (JournalEntry) -> Void, batchEnd: (@Sendable (String) -> Void)?) {
         self.handler = handler
         self.batchEnd = batchEnd
         state = Mutex(Shared())
@@ -108,72 +188,8 @@ public final class JournalSource: Sendable {
     }
 
     deinit {
-        stop()
         if wakeRead >= 0 { Sys.close(wakeRead) }
         if wakeWrite >= 0 { Sys.close(wakeWrite) }
-    }
-
-    /// The cursor of the last entry delivered (nil before the first).
-    public var cursor: String? { state.withLock { $0.cursor } }
-
-    /// The last read error, if reading failed after `start()` (reading is retried).
-    public var lastError: LogSourceError? { state.withLock { $0.error } }
-
-    /// Opens the journal, applies the match, seeks, and starts the reading thread.
-    /// - Throws: `LogSourceError` `.journalFailed` (cannot open), `.invalidMatch`, `.invalidCursor`,
-    ///   `.invalidState` (already started).
-    public func start() throws(LogSourceError) {
-        guard wakeRead >= 0 else { throw LogSourceError(.waitFailed, "cannot create the journal's wake pipe") }
-        let already = state.withLock { s -> Bool in
-            defer { s.started = true }
-            return s.started
-        }
-        if already { throw LogSourceError(.invalidState, "the journal source was already started") }
-        let reader = try JournalReader(
-            location: location, match: match, start: startAt, maxLineLength: maxLineLength)
-        let wakeFD = wakeRead
-        let thread = try DedicatedThread { [self] in reader.run(source: self, wakeFD: wakeFD) }
-        state.withLock { $0.thread = thread }
-    }
-
-    /// Stops the thread and closes the journal. Idempotent.
-    public func stop() {
-        let (thread, syncs) = state.withLock { s -> (DedicatedThread?, [CheckedContinuation<Void, Never>]) in
-            s.stopped = true
-            let t = s.thread
-            s.thread = nil
-            let c = s.syncs
-            s.syncs = []
-            return (t, c)
-        }
-        for c in syncs { c.resume() }
-        guard let thread else { return }
-        wake()
-        thread.join()
-    }
-
-    /// Returns once every entry in the journal when called was delivered.
-    public func sync() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let run = state.withLock { s -> Bool in
-                guard s.started && !s.stopped else { return false }
-                s.syncs.append(c)
-                return true
-            }
-            if run { wake() } else { c.resume() }
-        }
-    }
-
-    /// Starts the source and runs until the task is cancelled, then stops it (for a service group).
-    public func run() async throws {
-        try start()
-        let (stream, continuation) = AsyncStream<Never>.makeStream()
-        await withTaskCancellationHandler {
-            for await _ in stream {}
-        } onCancel: {
-            continuation.finish()
-        }
-        stop()
     }
 
     func wake() {
@@ -197,8 +213,11 @@ final class JournalReader: @unchecked Sendable {
         let what: String
         switch location {
         case .system:
-            rc = sd_journal_open(&j, Int32(SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM))
+            rc = sd_journal_open(&j, Int32(SD_JOURNAL_SYSTEM))
             what = "the system journal"
+        case .flags(let flags):
+            rc = sd_journal_open(&j, flags)
+            what = "the journal (flags \(flags))"
         case .directory(let dir):
             rc = sd_journal_open_directory(&j, dir, 0)
             what = "the journal directory \(dir)"
@@ -269,7 +288,8 @@ final class JournalReader: @unchecked Sendable {
         if rc < 0 { throw LogSourceError(.journalFailed, "cannot seek in the journal", errno: -rc) }
     }
 
-    func run(source: JournalSource, wakeFD: Int32) {
+    func run(core source: JournalCore) {
+        let wakeFD = source.wakeRead
         let journalFD = sd_journal_get_fd(journal)
         var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         if journalFD >= 0 {
@@ -312,7 +332,7 @@ final class JournalReader: @unchecked Sendable {
     }
 
     /// Delivers every entry available now; records the cursor of the last one.
-    private func drain(_ source: JournalSource) {
+    private func drain(_ source: JournalCore) {
         var delivered = 0
         while true {
             let rc = sd_journal_next(journal)
@@ -340,7 +360,7 @@ final class JournalReader: @unchecked Sendable {
         source.batchEnd?(cursor)
     }
 
-    private func deliver(_ source: JournalSource) {
+    private func deliver(_ source: JournalCore) {
         formatter.reset()
         sd_journal_restart_data(journal)
         var data: UnsafeRawPointer?

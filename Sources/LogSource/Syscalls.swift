@@ -178,7 +178,12 @@ final class DedicatedThread: Sendable {
         handle = tid
     }
 
+    /// Waits for the thread to end; called on the thread itself (a handler stopping its own source), detaches.
     func join() {
-        _ = pthread_join(handle, nil)
+        if pthread_equal(pthread_self(), handle) != 0 {
+            _ = pthread_detach(handle)
+        } else {
+            _ = pthread_join(handle, nil)
+        }
     }
 }

@@ -8,11 +8,11 @@ import Musl
 final class TailEngine: @unchecked Sendable {
     // SAFETY: created on the starting thread, then used exclusively by the dedicated thread it is handed to.
 
-    private unowned let tailer: FileTailer
+    private let tailer: TailerCore
     private var inotifyFD: Int32
     private let wakeFD: Int32
     private var files: [String: TailedFile] = [:]
-    private var subscribers: [UInt64: FileTailer.Subscriber] = [:]
+    private var subscribers: [UInt64: TailerCore.Subscriber] = [:]
     /// Subscribers already attached to files that existed when they subscribed (new files then start at 0).
     private var initialized: Set<UInt64> = []
     private var watchedFiles: [Int32: Set<String>] = [:]
@@ -24,10 +24,10 @@ final class TailEngine: @unchecked Sendable {
     private var mask: UInt32 { UInt32(IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB) }
     private var directoryMask: UInt32 { UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) }
 
-    init(tailer: FileTailer, inotifyFD: Int32, wakeFD: Int32) {
-        self.tailer = tailer
+    init(core: TailerCore, inotifyFD: Int32) {
+        tailer = core
         self.inotifyFD = inotifyFD
-        self.wakeFD = wakeFD
+        wakeFD = core.wakeRead
         eventBuffer = .allocate(byteCount: 64 * 1024, alignment: MemoryLayout<inotify_event>.alignment)
     }
 
@@ -110,7 +110,7 @@ final class TailEngine: @unchecked Sendable {
 
     /// Opens files newly named by the subscriptions and closes those nobody names any more.
     private func reconcile() {
-        var wanted: [String: [(UInt64, FileTailer.Subscriber, literal: Bool)]] = [:]
+        var wanted: [String: [(UInt64, TailerCore.Subscriber, literal: Bool)]] = [:]
         for (id, sub) in subscribers.sorted(by: { $0.key < $1.key }) {
             for pattern in sub.patterns {
                 watchDirectory(Sys.directory(of: pattern))
@@ -198,9 +198,25 @@ final class TailEngine: @unchecked Sendable {
     /// Reads a file to its end, then checks whether its path still names it (rotation, truncation, deletion).
     private func service(_ file: TailedFile) {
         if file.isOpen {
-            readAll(file)
+            if file.headChanged() {
+                // Truncated and rewritten (copytruncate) before we looked: what it holds is all new.
+                restartTruncated(file)
+            } else {
+                readAll(file)
+                file.captureHead()
+            }
         }
         checkIdentity(file)
+    }
+
+    private func restartTruncated(_ file: TailedFile) {
+        report(.truncated(path: file.path))
+        lseek(file.fd, 0, SEEK_SET)
+        file.reader.reset(at: 0, discarding: false)
+        file.firstLineHash = file.computeFirstLineHash()
+        file.resetHead()
+        readAll(file)
+        tailer.publish(file.position)
     }
 
     private func readAll(_ file: TailedFile) {
@@ -233,12 +249,7 @@ final class TailEngine: @unchecked Sendable {
             }
             if case .success(let now) = Sys.fstat(file.fd), now.size < file.reader.readOffset {
                 // Copytruncate: the file shrank; what it holds now was written after the truncation.
-                report(.truncated(path: file.path))
-                lseek(file.fd, 0, SEEK_SET)
-                file.reader.reset(at: 0, discarding: false)
-                file.firstLineHash = file.computeFirstLineHash()
-                readAll(file)
-                tailer.publish(file.position)
+                restartTruncated(file)
             }
         case .failure(let e) where e.rawValue == ENOENT || e.rawValue == ENOTDIR:
             guard file.isOpen else {

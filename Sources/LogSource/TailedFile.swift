@@ -21,6 +21,12 @@ final class TailedFile {
     var reportedMissing = false
     var reportedError: Errno?
 
+    /// Fingerprint of the file's first bytes (up to `headCapacity`): a changed head means the file was
+    /// truncated and rewritten, even when it has grown past our offset again before we looked.
+    private var headCount = 0
+    private var headHash: UInt64 = 0
+    private let headScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 8)
+
     init(path: String, maxLineLength: Int, chunkSize: Int) {
         self.path = path
         reader = LineReader(maxLineLength: maxLineLength, chunkSize: chunkSize)
@@ -28,6 +34,29 @@ final class TailedFile {
 
     deinit {
         if fd >= 0 { Sys.close(fd) }
+        headScratch.deallocate()
+    }
+
+    /// Records the current head fingerprint (when it can still grow).
+    func captureHead() {
+        guard fd >= 0, headCount < headScratch.count else { return }
+        guard case .success(let n) = Sys.pread(fd, headScratch.baseAddress!, headScratch.count, at: 0) else { return }
+        headCount = n
+        headHash = FNV1a.hash(UnsafeRawBufferPointer(rebasing: headScratch[0..<n]))
+    }
+
+    /// True when the first bytes we saw are no longer the file's first bytes (one small `pread`).
+    func headChanged() -> Bool {
+        guard fd >= 0, headCount > 0 else { return false }
+        guard case .success(let n) = Sys.pread(fd, headScratch.baseAddress!, headCount, at: 0) else { return false }
+        if n < headCount { return true }
+        return FNV1a.hash(UnsafeRawBufferPointer(rebasing: headScratch[0..<n])) != headHash
+    }
+
+    /// Forgets the head fingerprint (after a truncation) and takes the current one.
+    func resetHead() {
+        headCount = 0
+        captureHead()
     }
 
     var isOpen: Bool { fd >= 0 }
@@ -68,7 +97,7 @@ final class TailedFile {
             if let savedHash = saved.firstLineHash {
                 sameContent = savedHash == firstLineHash
             } else {
-                sameContent = saved.inode == st.inode && saved.device == st.device
+                sameContent = saved.inode == st.inode && (saved.device == 0 || saved.device == st.device)
             }
             if sameContent && saved.offset <= st.size {
                 offset = saved.offset
@@ -87,6 +116,8 @@ final class TailedFile {
             return .failure(e)
         }
         reader.reset(at: offset, discarding: discarding)
+        headCount = 0
+        captureHead()
         return .success(offset)
     }
 

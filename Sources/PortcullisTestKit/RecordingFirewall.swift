@@ -77,6 +77,7 @@ public final class RecordingFirewall: FirewallBackend {
         }
     }
 
+    /// Records the set-up transaction (sets of jails dropped since the last set-up are deleted).
     public func setUp(jails: [JailFirewall]) async throws(FirewallError) {
         try begin(.setUp(jails))
         let ruleset = ruleset
@@ -91,13 +92,15 @@ public final class RecordingFirewall: FirewallBackend {
         }
     }
 
+    /// Records the ban transaction and keeps the bans.
     public func ban(_ requests: [BanRequest]) async throws(FirewallError) {
         try begin(.ban(requests))
         guard !requests.isEmpty else { return }
         try requireJails(requests.map(\.jail))
         let ruleset = ruleset
         state.withLock { s in
-            let replacing = Set(requests.map { BanKey(address: $0.address, jail: $0.jail) }.filter { s.bans[$0] != nil })
+            let replacing = Set(
+                requests.map { BanKey(address: $0.address, jail: $0.jail) }.filter { s.bans[$0] != nil })
             s.transactions.append(ruleset.ban(requests, replacing: replacing))
             let now = ContinuousClock.now
             for r in requests {
@@ -110,6 +113,7 @@ public final class RecordingFirewall: FirewallBackend {
         }
     }
 
+    /// Records the unban transaction and forgets the bans.
     public func unban(_ keys: [BanKey]) async throws(FirewallError) {
         try begin(.unban(keys))
         guard !keys.isEmpty else { return }
@@ -121,6 +125,7 @@ public final class RecordingFirewall: FirewallBackend {
         }
     }
 
+    /// Records the flush transaction and forgets the jail's bans.
     public func flush(jail: String) async throws(FirewallError) {
         try begin(.flush(jail))
         try requireJails([jail])
@@ -131,6 +136,7 @@ public final class RecordingFirewall: FirewallBackend {
         }
     }
 
+    /// The jail's bans held in memory, sorted by address; expired ones are left out.
     public func list(jail: String) async throws(FirewallError) -> [BannedEntry] {
         try begin(.list(jail))
         try requireJails([jail])
@@ -148,6 +154,7 @@ public final class RecordingFirewall: FirewallBackend {
         }
     }
 
+    /// Records the tear-down transaction unless the configuration keeps the table.
     public func tearDown() async throws(FirewallError) {
         try begin(.tearDown)
         let ruleset = ruleset

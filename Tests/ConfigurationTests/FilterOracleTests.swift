@@ -6,7 +6,7 @@ import Testing
 /// Every filter in /etc/fail2ban/filter.d, in every mode it offers, resolved by us and by fail2ban's reader.
 @Suite("Filter oracle")
 struct FilterOracleTests {
-    struct Expected: Decodable {
+    struct Expected: Decodable, Sendable {
         var name: String
         var mode: String?
         var spec: String

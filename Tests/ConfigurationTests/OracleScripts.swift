@@ -54,6 +54,11 @@ def resolve(name, args):
 
 result = []
 for name in names:
+    if '[' in name:
+        from fail2ban.helpers import extractOptions
+        base, args = extractOptions(name)
+        result.append({'name': base, 'mode': None, 'spec': name, **resolve(base, args)})
+        continue
     result.append({'name': name, 'mode': None, 'spec': name, **resolve(name, {})})
     for m in modes_of(name):
         result.append({'name': name, 'mode': m, 'spec': '%s[mode=%s]' % (name, m), **resolve(name, {'mode': m})})

@@ -46,7 +46,10 @@ import Testing
         let (rule, warning) = try JailFirewall.fromSettings(
             jail: "nginx", banaction: "iptables-multiport", port: "http,https", protocol: "tcp", blocktype: "DROP",
             resolver: resolver)
-        #expect(rule == JailFirewall(name: "nginx", ports: .ports([PortRange(80), PortRange(443)]), protocols: .tcp, blockType: .drop))
+        #expect(
+            rule
+                == JailFirewall(
+                    name: "nginx", ports: .ports([PortRange(80), PortRange(443)]), protocols: .tcp, blockType: .drop))
         #expect(warning != nil)
         let (all, none) = try JailFirewall.fromSettings(
             jail: "recidive", banaction: "nftables-allports", port: "nosuchname", protocol: "all",

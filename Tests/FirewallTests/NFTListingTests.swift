@@ -18,7 +18,10 @@ import Testing
         #expect(set.name == "addr-set-sshd")
         #expect(set.type == "ipv4_addr")
         #expect(set.flags == ["timeout"])
-        #expect(set.elements.map(\.address) == [IPAddress("192.0.2.1")!, IPAddress("192.0.2.2")!, IPAddress("2001:db8::1")!])
+        #expect(
+            set.elements.map(\.address) == [
+                IPAddress("192.0.2.1")!, IPAddress("192.0.2.2")!, IPAddress("2001:db8::1")!,
+            ])
         #expect(set.elements.map(\.timeoutSeconds) == [20, nil, 3600])
         #expect(set.elements.map(\.expiresSeconds) == [19, nil, 1799])
     }
@@ -55,7 +58,8 @@ import Testing
             }
             """
         #expect(NFTListing.isIntact(listing, ruleset: ruleset, jails: [sshd]))
-        let noRule = listing.replacingOccurrences(of: "\t\ttcp dport 22 ip6 saddr @addr6-set-sshd reject with tcp reset\n", with: "")
+        let noRule = listing.replacingOccurrences(
+            of: "\t\ttcp dport 22 ip6 saddr @addr6-set-sshd reject with tcp reset\n", with: "")
         #expect(!NFTListing.isIntact(noRule, ruleset: ruleset, jails: [sshd]))
         let noSet = listing.replacingOccurrences(of: "set addr6-set-sshd {", with: "set something {")
         #expect(!NFTListing.isIntact(noSet, ruleset: ruleset, jails: [sshd]))

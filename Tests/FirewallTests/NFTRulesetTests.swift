@@ -25,51 +25,58 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
 
     @Test func setUpDeletesStaleSetsAfterFlushingTheChain() {
         let commands = ruleset.setUp(jails: [sshd], staleSets: ["addr-set-old", "addr6-set-old"]).commands
-        #expect(Array(commands.prefix(5)) == [
-            .addTable, .addChain, .flushChain, .deleteSet(name: "addr-set-old"), .deleteSet(name: "addr6-set-old"),
-        ])
+        #expect(
+            Array(commands.prefix(5)) == [
+                .addTable, .addChain, .flushChain, .deleteSet(name: "addr-set-old"), .deleteSet(name: "addr6-set-old"),
+            ])
     }
 
     @Test func configurableTableChainAndPriority() {
         let r = NFTRuleset(configuration: FirewallConfiguration(tableName: "f2b", chainName: "in", priority: -10))
         let text = r.setUp(jails: []).text
-        #expect(text == """
-            add table inet f2b
-            add chain inet f2b in { type filter hook input priority -10; policy accept; }
-            flush chain inet f2b in
+        #expect(
+            text == """
+                add table inet f2b
+                add chain inet f2b in { type filter hook input priority -10; policy accept; }
+                flush chain inet f2b in
 
-            """)
+                """)
     }
 
     @Test func multiportUDPAndAllProtocols() {
         let udp = JailFirewall(
             name: "named", ports: .ports([PortRange(53), PortRange(1000, 2000)]), protocols: .udp, blockType: .reject)
-        #expect(ruleset.rules(for: udp, family: .v4).map { ruleset.transaction([.addRule($0)]).text } == [
-            "add rule inet portcullis bans udp dport { 53, 1000-2000 } ip saddr @addr-set-named reject with icmp port-unreachable\n"
-        ])
+        #expect(
+            ruleset.rules(for: udp, family: .v4).map { ruleset.transaction([.addRule($0)]).text } == [
+                "add rule inet portcullis bans udp dport { 53, 1000-2000 } ip saddr @addr-set-named reject with icmp port-unreachable\n"
+            ])
         let both = JailFirewall(name: "x", ports: .ports([PortRange(80)]), protocols: .all, blockType: .drop)
-        #expect(ruleset.transaction(ruleset.rules(for: both, family: .v6).map { .addRule($0) }).text == """
-            add rule inet portcullis bans tcp dport { 80 } ip6 saddr @addr6-set-x drop
-            add rule inet portcullis bans udp dport { 80 } ip6 saddr @addr6-set-x drop
+        #expect(
+            ruleset.transaction(ruleset.rules(for: both, family: .v6).map { .addRule($0) }).text == """
+                add rule inet portcullis bans tcp dport { 80 } ip6 saddr @addr6-set-x drop
+                add rule inet portcullis bans udp dport { 80 } ip6 saddr @addr6-set-x drop
 
-            """)
+                """)
     }
 
     @Test func allportsRejectAnswersTCPWithResetAndTheRestWithPortUnreachable() {
         let jail = JailFirewall(name: "recidive", ports: .all, protocols: .all, blockType: .reject)
-        #expect(ruleset.transaction(ruleset.rules(for: jail, family: .v6).map { .addRule($0) }).text == """
-            add rule inet portcullis bans meta l4proto tcp ip6 saddr @addr6-set-recidive reject with tcp reset
-            add rule inet portcullis bans ip6 saddr @addr6-set-recidive reject with icmpv6 port-unreachable
+        #expect(
+            ruleset.transaction(ruleset.rules(for: jail, family: .v6).map { .addRule($0) }).text == """
+                add rule inet portcullis bans meta l4proto tcp ip6 saddr @addr6-set-recidive reject with tcp reset
+                add rule inet portcullis bans ip6 saddr @addr6-set-recidive reject with icmpv6 port-unreachable
 
-            """)
+                """)
         let drop = JailFirewall(name: "recidive", ports: .all, protocols: .all, blockType: .drop)
-        #expect(ruleset.rules(for: drop, family: .v4) == [
-            NFTRule(layer4: .any, family: .v4, set: "addr-set-recidive", verdict: .drop)
-        ])
+        #expect(
+            ruleset.rules(for: drop, family: .v4) == [
+                NFTRule(layer4: .any, family: .v4, set: "addr-set-recidive", verdict: .drop)
+            ])
         let tcpOnly = JailFirewall(name: "r", ports: .all, protocols: .tcp, blockType: .reject)
-        #expect(ruleset.rules(for: tcpOnly, family: .v4) == [
-            NFTRule(layer4: .proto(.tcp), family: .v4, set: "addr-set-r", verdict: .tcpReset)
-        ])
+        #expect(
+            ruleset.rules(for: tcpOnly, family: .v4) == [
+                NFTRule(layer4: .proto(.tcp), family: .v4, set: "addr-set-r", verdict: .tcpReset)
+            ])
     }
 
     @Test func banGroupsPerSetInOneTransaction() {
@@ -79,11 +86,12 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             BanRequest(address: ip("192.0.2.2"), jail: "sshd", duration: .permanent),
             BanRequest(address: ip("192.0.2.3"), jail: "sshd", duration: .timeout(.milliseconds(1500))),
         ])
-        #expect(t.text == """
-            add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 600s, 192.0.2.2, 192.0.2.3 timeout 1500ms }
-            add element inet portcullis addr6-set-sshd { 2001:db8::1 }
+        #expect(
+            t.text == """
+                add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 10m, 192.0.2.2, 192.0.2.3 timeout 1s500ms }
+                add element inet portcullis addr6-set-sshd { 2001:db8::1 }
 
-            """)
+                """)
     }
 
     @Test func banSkipsExpiredAndKeepsTheLastDuplicate() {
@@ -93,7 +101,8 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             BanRequest(address: ip("192.0.2.1"), jail: "sshd", duration: .timeout(.seconds(7))),
         ])
         #expect(t.text == "add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 7s }\n")
-        #expect(ruleset.ban([BanRequest(address: ip("192.0.2.9"), jail: "sshd", duration: .timeout(.seconds(-1)))]).isEmpty)
+        #expect(
+            ruleset.ban([BanRequest(address: ip("192.0.2.9"), jail: "sshd", duration: .timeout(.seconds(-1)))]).isEmpty)
     }
 
     @Test func rebanOfABannedAddressReplacesItsTimeout() {
@@ -103,12 +112,13 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
                 BanRequest(address: a, jail: "sshd", duration: .timeout(.seconds(60))),
                 BanRequest(address: ip("192.0.2.2"), jail: "sshd", duration: .timeout(.seconds(60))),
             ], replacing: [BanKey(address: a, jail: "sshd")])
-        #expect(t.text == """
-            add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 60s }
-            delete element inet portcullis addr-set-sshd { 192.0.2.1 }
-            add element inet portcullis addr-set-sshd { 192.0.2.2 timeout 60s, 192.0.2.1 timeout 60s }
+        #expect(
+            t.text == """
+                add element inet portcullis addr-set-sshd { 192.0.2.1 timeout 1m }
+                delete element inet portcullis addr-set-sshd { 192.0.2.1 }
+                add element inet portcullis addr-set-sshd { 192.0.2.2 timeout 1m, 192.0.2.1 timeout 1m }
 
-            """)
+                """)
     }
 
     @Test func unbanAddsThenDeletesSoMissingAddressesDoNotFail() {
@@ -116,47 +126,77 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             BanKey(address: ip("192.0.2.1"), jail: "sshd"), BanKey(address: ip("192.0.2.1"), jail: "sshd"),
             BanKey(address: ip("2001:db8::5"), jail: "sshd"),
         ])
-        #expect(t.text == """
-            add element inet portcullis addr-set-sshd { 192.0.2.1 }
-            delete element inet portcullis addr-set-sshd { 192.0.2.1 }
-            add element inet portcullis addr6-set-sshd { 2001:db8::5 }
-            delete element inet portcullis addr6-set-sshd { 2001:db8::5 }
+        #expect(
+            t.text == """
+                add element inet portcullis addr-set-sshd { 192.0.2.1 }
+                delete element inet portcullis addr-set-sshd { 192.0.2.1 }
+                add element inet portcullis addr6-set-sshd { 2001:db8::5 }
+                delete element inet portcullis addr6-set-sshd { 2001:db8::5 }
 
-            """)
+                """)
     }
 
     @Test func flushTearDownAndRebuild() {
-        #expect(ruleset.flush(jail: "sshd").text == """
-            flush set inet portcullis addr-set-sshd
-            flush set inet portcullis addr6-set-sshd
+        #expect(
+            ruleset.flush(jail: "sshd").text == """
+                flush set inet portcullis addr-set-sshd
+                flush set inet portcullis addr6-set-sshd
 
-            """)
+                """)
         #expect(ruleset.tearDown().text == "add table inet portcullis\ndelete table inet portcullis\n")
         let rebuild = ruleset.rebuild(
             jails: [sshd], bans: [BanRequest(address: ip("192.0.2.1"), jail: "sshd", duration: .permanent)])
         #expect(rebuild.commands.first == .addTable)
         #expect(rebuild.commands.dropFirst().first == .deleteTable)
-        #expect(Array(rebuild.commands.dropFirst(2)) == ruleset.setUp(jails: [sshd]).commands.filter { $0 != .flushChain }
-            + [.addElements(set: "addr-set-sshd", [NFTElement(address: ip("192.0.2.1"), timeout: nil)])])
+        #expect(
+            Array(rebuild.commands.dropFirst(2)) == ruleset.setUp(jails: [sshd]).commands.filter { $0 != .flushChain }
+                + [.addElements(set: "addr-set-sshd", [NFTElement(address: ip("192.0.2.1"), timeout: nil)])])
+    }
+
+    @Test func timeoutsUseNftCompoundSyntaxAndAreCapped() {
+        func text(_ d: Duration) -> String {
+            ruleset.ban([BanRequest(address: ip("192.0.2.1"), jail: "j", duration: .timeout(d))]).text
+        }
+        #expect(text(.seconds(7)) == "add element inet portcullis addr-set-j { 192.0.2.1 timeout 7s }\n")
+        #expect(text(.seconds(90_061) + .milliseconds(5)).contains("timeout 1d1h1m1s5ms }"))
+        #expect(text(.microseconds(1)).contains("timeout 1ms }"))
+        #expect(text(.seconds(10_000_000_000)).contains("timeout 36500d }"))
+        let json = ruleset.ban([
+            BanRequest(address: ip("192.0.2.1"), jail: "j", duration: .timeout(.seconds(10_000_000_000)))
+        ]).json
+        #expect(json.contains("\"timeout\": 3153600000}"))
+    }
+
+    @Test func banDurationFromBanTimeSeconds() {
+        #expect(BanDuration(banTime: 600) == .timeout(.seconds(600)))
+        #expect(BanDuration(banTime: 0.25) == .timeout(.milliseconds(250)))
+        #expect(BanDuration(banTime: -1) == .permanent)
+        #expect(BanDuration(banTime: .nan) == .permanent)
+        #expect(BanDuration(banTime: .infinity) == .timeout(.milliseconds(Int64.max)))
+        #expect(BanDuration(banTime: 1e30) == .timeout(.milliseconds(Int64.max)))
+        #expect(
+            ruleset.ban([BanRequest(address: ip("192.0.2.1"), jail: "j", duration: BanDuration(banTime: 1e30))]).text
+                .contains("timeout 36500d }"))
     }
 
     @Test func jsonSetUp() {
         let json = ruleset.setUp(jails: [sshd]).json
-        #expect(json == """
-            {"nftables": [{"add": {"table": {"family": "inet", "name": "portcullis"}}}, \
-            {"add": {"chain": {"family": "inet", "table": "portcullis", "name": "bans", "type": "filter", "hook": "input", "prio": -1, "policy": "accept"}}}, \
-            {"flush": {"chain": {"family": "inet", "table": "portcullis", "name": "bans"}}}, \
-            {"add": {"set": {"family": "inet", "table": "portcullis", "name": "addr-set-sshd", "type": "ipv4_addr", "flags": ["timeout"]}}}, \
-            {"add": {"set": {"family": "inet", "table": "portcullis", "name": "addr6-set-sshd", "type": "ipv6_addr", "flags": ["timeout"]}}}, \
-            {"add": {"rule": {"family": "inet", "table": "portcullis", "chain": "bans", "expr": [\
-            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": [22]}}}, \
-            {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@addr-set-sshd"}}, \
-            {"reject": {"type": "tcp reset"}}]}}}, \
-            {"add": {"rule": {"family": "inet", "table": "portcullis", "chain": "bans", "expr": [\
-            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": [22]}}}, \
-            {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@addr6-set-sshd"}}, \
-            {"reject": {"type": "tcp reset"}}]}}}]}
-            """)
+        #expect(
+            json == """
+                {"nftables": [{"add": {"table": {"family": "inet", "name": "portcullis"}}}, \
+                {"add": {"chain": {"family": "inet", "table": "portcullis", "name": "bans", "type": "filter", "hook": "input", "prio": -1, "policy": "accept"}}}, \
+                {"flush": {"chain": {"family": "inet", "table": "portcullis", "name": "bans"}}}, \
+                {"add": {"set": {"family": "inet", "table": "portcullis", "name": "addr-set-sshd", "type": "ipv4_addr", "flags": ["timeout"]}}}, \
+                {"add": {"set": {"family": "inet", "table": "portcullis", "name": "addr6-set-sshd", "type": "ipv6_addr", "flags": ["timeout"]}}}, \
+                {"add": {"rule": {"family": "inet", "table": "portcullis", "chain": "bans", "expr": [\
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": [22]}}}, \
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@addr-set-sshd"}}, \
+                {"reject": {"type": "tcp reset"}}]}}}, \
+                {"add": {"rule": {"family": "inet", "table": "portcullis", "chain": "bans", "expr": [\
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": [22]}}}, \
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@addr6-set-sshd"}}, \
+                {"reject": {"type": "tcp reset"}}]}}}]}
+                """)
     }
 
     @Test func jsonElementsRulesAndDeletes() {
@@ -164,26 +204,32 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             BanRequest(address: ip("192.0.2.1"), jail: "sshd", duration: .timeout(.milliseconds(1500))),
             BanRequest(address: ip("192.0.2.2"), jail: "sshd", duration: .permanent),
         ])
-        #expect(t.json == """
-            {"nftables": [{"add": {"element": {"family": "inet", "table": "portcullis", "name": "addr-set-sshd", "elem": [\
-            {"elem": {"val": "192.0.2.1", "timeout": 2}}, "192.0.2.2"]}}}]}
-            """)
+        #expect(
+            t.json == """
+                {"nftables": [{"add": {"element": {"family": "inet", "table": "portcullis", "name": "addr-set-sshd", "elem": [\
+                {"elem": {"val": "192.0.2.1", "timeout": 2}}, "192.0.2.2"]}}}]}
+                """)
         let rule = NFTRule(
             layer4: .ports(.udp, [PortRange(53), PortRange(1000, 2000)]), family: .v6, set: "addr6-set-x",
             verdict: .portUnreachable)
-        #expect(ruleset.transaction([.addRule(rule)]).json == """
-            {"nftables": [{"add": {"rule": {"family": "inet", "table": "portcullis", "chain": "bans", "expr": [\
-            {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": {"set": [53, {"range": [1000, 2000]}]}}}, \
-            {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@addr6-set-x"}}, \
-            {"reject": {"type": "icmpv6", "expr": "port-unreachable"}}]}}}]}
-            """)
+        #expect(
+            ruleset.transaction([.addRule(rule)]).json == """
+                {"nftables": [{"add": {"rule": {"family": "inet", "table": "portcullis", "chain": "bans", "expr": [\
+                {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": {"set": [53, {"range": [1000, 2000]}]}}}, \
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@addr6-set-x"}}, \
+                {"reject": {"type": "icmpv6", "expr": "port-unreachable"}}]}}}]}
+                """)
         let meta = NFTRule(layer4: .proto(.tcp), family: .v4, set: "s", verdict: .drop)
-        #expect(ruleset.transaction([.addRule(meta)]).json.contains(
-            "{\"match\": {\"op\": \"==\", \"left\": {\"meta\": {\"key\": \"l4proto\"}}, \"right\": \"tcp\"}}, "))
-        #expect(ruleset.unban([BanKey(address: ip("192.0.2.1"), jail: "sshd")]).json.hasSuffix(
-            "{\"delete\": {\"element\": {\"family\": \"inet\", \"table\": \"portcullis\", \"name\": \"addr-set-sshd\", \"elem\": [\"192.0.2.1\"]}}}]}"))
-        #expect(ruleset.tearDown().json == """
-            {"nftables": [{"add": {"table": {"family": "inet", "name": "portcullis"}}}, {"delete": {"table": {"family": "inet", "name": "portcullis"}}}]}
-            """)
+        #expect(
+            ruleset.transaction([.addRule(meta)]).json.contains(
+                "{\"match\": {\"op\": \"==\", \"left\": {\"meta\": {\"key\": \"l4proto\"}}, \"right\": \"tcp\"}}, "))
+        #expect(
+            ruleset.unban([BanKey(address: ip("192.0.2.1"), jail: "sshd")]).json.hasSuffix(
+                "{\"delete\": {\"element\": {\"family\": \"inet\", \"table\": \"portcullis\", \"name\": \"addr-set-sshd\", \"elem\": [\"192.0.2.1\"]}}}]}"
+            ))
+        #expect(
+            ruleset.tearDown().json == """
+                {"nftables": [{"add": {"table": {"family": "inet", "name": "portcullis"}}}, {"delete": {"table": {"family": "inet", "name": "portcullis"}}}]}
+                """)
     }
 }

@@ -33,7 +33,9 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.setUp(jails: [Self.sshd])
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
 
-            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))])
+            try await fw.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))
+            ])
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
             // multiport: a port outside the jail's list is still open to the banned address.
@@ -64,7 +66,8 @@ struct NFTablesFirewallIntegrationTests {
             #expect(try lab.connect(from: NetnsLab.otherV6) == .connected)
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
             let listed = try await fw.list(jail: "sshd")
-            #expect(listed == [BannedEntry(address: ip(NetnsLab.attackerV6), jail: "sshd", timeout: nil, remaining: nil)])
+            #expect(
+                listed == [BannedEntry(address: ip(NetnsLab.attackerV6), jail: "sshd", timeout: nil, remaining: nil)])
             try await fw.unban([BanKey(address: ip(NetnsLab.attackerV6), jail: "sshd")])
             #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
         }
@@ -88,7 +91,8 @@ struct NFTablesFirewallIntegrationTests {
                     && lab.connect(from: NetnsLab.attackerV6) == .connected
             }
             #expect(lifted)
-            #expect(!(try lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(NetnsLab.attackerV4)))
+            #expect(
+                !(try lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(NetnsLab.attackerV4)))
             // The table itself stays (keepTableOnStop).
             #expect(try lab.nft(["list", "tables"]).contains("table inet portcullis"))
         }
@@ -108,7 +112,8 @@ struct NFTablesFirewallIntegrationTests {
 
             // 1. nft flush ruleset
             try lab.nft(["flush", "ruleset"])
-            #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(
+                try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try lab.connect(from: NetnsLab.attackerV6) == .refused)
             #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
@@ -127,19 +132,23 @@ struct NFTablesFirewallIntegrationTests {
                         chain input { type filter hook input priority filter; policy accept; }
                     }
                     """)
-            #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(
+                try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
             #expect(try lab.nft(["list", "tables"]).contains("table inet filter"))
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
 
             // 3. someone deletes just our table; an unbanned address stays unbanned after the restore.
             try await fw.unban([BanKey(address: ip(NetnsLab.attackerV6), jail: "sshd")])
             try lab.nft(["delete", "table", "inet", "portcullis"])
-            #expect(try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(
+                try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
 
             // 4. someone flushes our chain (rules gone, sets intact), then deletes it.
-            for command in [["flush", "chain", "inet", "portcullis", "bans"], ["delete", "chain", "inet", "portcullis", "bans"]] {
+            for command in [
+                ["flush", "chain", "inet", "portcullis", "bans"], ["delete", "chain", "inet", "portcullis", "bans"],
+            ] {
                 let restoresBefore = events.withLock { $0.count }
                 try lab.nft(command)
                 #expect(await NetnsLab.eventually { events.withLock { $0.count } > restoresBefore })
@@ -158,7 +167,8 @@ struct NFTablesFirewallIntegrationTests {
                 let v4 = IPAddress(v4: 0x0A00_0000 | UInt32(i))  // 10.0.0.0/8
                 requests.append(BanRequest(address: v4, jail: "sshd", duration: .timeout(.seconds(3600))))
             }
-            requests.append(BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(3600))))
+            requests.append(
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(3600))))
             try await fw.ban(requests)
             func kernelCount() throws -> Int {
                 let json = try lab.nft(["-j", "list", "set", "inet", "portcullis", "addr-set-sshd"])
@@ -179,7 +189,9 @@ struct NFTablesFirewallIntegrationTests {
             let old = JailFirewall(name: "old-jail", ports: .all, protocols: .all, blockType: .drop)
             let first = try firewall(lab)
             try await first.setUp(jails: [Self.sshd, old])
-            try await first.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))])
+            try await first.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))
+            ])
             first.shutdown()  // crash-like stop: no tearDown
 
             let second = try firewall(lab)
@@ -206,14 +218,24 @@ struct NFTablesFirewallIntegrationTests {
             defer { fw.shutdown() }
             let recidive = JailFirewall(name: "recidive", ports: .all, protocols: .all, blockType: .drop)
             try await fw.setUp(jails: [Self.sshd, recidive])
-            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(100)))])
+            try await fw.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(100)))
+            ])
             #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080, timeout: 1) == .timeout)
             #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8022, timeout: 1) == .timeout)
             #expect(try lab.connect(from: NetnsLab.otherV4, port: 8080) == .connected)
             // Re-ban with a longer timeout: the kernel element now carries the new one.
-            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(5000)))])
+            try await fw.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(5000)))
+            ])
             let listed = try await fw.list(jail: "recidive")
             #expect(listed.map(\.timeout) == [.seconds(5000)])
+            // An absurd bantime is capped to a century rather than failing the whole transaction.
+            try await fw.ban([
+                BanRequest(address: ip("192.0.2.77"), jail: "recidive", duration: .timeout(.seconds(10_000_000_000)))
+            ])
+            let century = try await fw.list(jail: "recidive").first { $0.address == ip("192.0.2.77") }
+            #expect(century?.timeout == NFTRuleset.maximumTimeout)
             try await fw.flush(jail: "recidive")
             #expect(try await fw.list(jail: "recidive").isEmpty)
             #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
@@ -263,7 +285,9 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.setUp(jails: [Self.sshd])
             try await fw.ban([BanRequest(address: ip(NetnsLab.otherV6), jail: "sshd", duration: .permanent)])
             try lab.nft(["flush", "ruleset"])
-            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))])
+            try await fw.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))
+            ])
             #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try lab.connect(from: NetnsLab.otherV6) == .refused)
             #expect(events.withLock { $0.count } == 1)
@@ -307,8 +331,22 @@ struct NFTablesFirewallIntegrationTests {
                 #expect(error.description.contains("addr-set-sshd"))
             }
         }
-        #expect(throws: FirewallError.self) {
-            try NFTablesFirewall(configuration: FirewallConfiguration(networkNamespace: "pcl-fw-does-not-exist"))
+        try await NetnsLab.with { lab in
+            let stopped = try firewall(lab)
+            stopped.shutdown()
+            do {
+                try await stopped.setUp(jails: [Self.sshd])
+                Issue.record("expected an error")
+            } catch let error as FirewallError {
+                #expect(error.code == .stopped)
+            }
+        }
+        do {
+            _ = try NFTablesFirewall(configuration: FirewallConfiguration(networkNamespace: "pcl-fw-does-not-exist"))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .networkNamespace)
+            #expect(error.message.contains("/run/netns/pcl-fw-does-not-exist"))
         }
         #expect(throws: FirewallError.self) {
             try NFTablesFirewall(configuration: FirewallConfiguration(tableName: "bad name", networkNamespace: "x"))

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Two throw-away network namespaces joined by a veth pair: `defended` (192.0.2.1, 2001:db8::1, a TCP listener)
@@ -39,10 +39,15 @@ final class NetnsLab: @unchecked Sendable {
         do {
             try Self.sh(["ip", "netns", "add", defended])
             try Self.sh(["ip", "netns", "add", attacker])
-            try Self.sh(["ip", "link", "add", vd, "netns", defended, "type", "veth", "peer", "name", va, "netns", attacker])
+            try Self.sh([
+                "ip", "link", "add", vd, "netns", defended, "type", "veth", "peer", "name", va, "netns", attacker,
+            ])
             for (ns, dev, addrs) in [
                 (defended, vd, ["\(Self.defendedV4)/24", "\(Self.defendedV6)/64"]),
-                (attacker, va, ["\(Self.attackerV4)/24", "\(Self.otherV4)/24", "\(Self.attackerV6)/64", "\(Self.otherV6)/64"]),
+                (
+                    attacker, va,
+                    ["\(Self.attackerV4)/24", "\(Self.otherV4)/24", "\(Self.attackerV6)/64", "\(Self.otherV6)/64"]
+                ),
             ] {
                 try Self.sh(["ip", "-n", ns, "link", "set", "lo", "up"])
                 for a in addrs {
@@ -137,7 +142,8 @@ final class NetnsLab: @unchecked Sendable {
     }
 
     /// Polls `condition` every 100 ms until it holds or `limit` passes; returns whether it held.
-    static func eventually(within limit: Duration = .seconds(8), _ condition: () throws -> Bool) async rethrows -> Bool {
+    static func eventually(within limit: Duration = .seconds(8), _ condition: () throws -> Bool) async rethrows -> Bool
+    {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: limit)
         while clock.now < end {
@@ -158,6 +164,7 @@ final class NetnsLab: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = argv
+        p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
         let out = Pipe()
         let err = Pipe()
         p.standardOutput = out

@@ -13,13 +13,14 @@ import Testing
         try await fw.ban([BanRequest(address: a, jail: "sshd", duration: .timeout(.seconds(600)))])
         try await fw.ban([BanRequest(address: a, jail: "sshd", duration: .permanent)])
         #expect(fw.sent.count == 3)
-        #expect(fw.sent[1] == "add element inet portcullis addr-set-sshd { 192.0.2.7 timeout 600s }\n")
-        #expect(fw.sent[2] == """
-            add element inet portcullis addr-set-sshd { 192.0.2.7 }
-            delete element inet portcullis addr-set-sshd { 192.0.2.7 }
-            add element inet portcullis addr-set-sshd { 192.0.2.7 }
+        #expect(fw.sent[1] == "add element inet portcullis addr-set-sshd { 192.0.2.7 timeout 10m }\n")
+        #expect(
+            fw.sent[2] == """
+                add element inet portcullis addr-set-sshd { 192.0.2.7 }
+                delete element inet portcullis addr-set-sshd { 192.0.2.7 }
+                add element inet portcullis addr-set-sshd { 192.0.2.7 }
 
-            """)
+                """)
         let listed = try await fw.list(jail: "sshd")
         #expect(listed == [BannedEntry(address: a, jail: "sshd", timeout: nil, remaining: nil)])
         try await fw.unban([BanKey(address: a, jail: "sshd")])
@@ -46,6 +47,7 @@ import Testing
         let fw = RecordingFirewall()
         try await fw.setUp(jails: [sshd, JailFirewall(name: "old", ports: .all)])
         try await fw.setUp(jails: [sshd])
-        #expect(fw.sent[1].contains("delete set inet portcullis addr-set-old\ndelete set inet portcullis addr6-set-old\n"))
+        #expect(
+            fw.sent[1].contains("delete set inet portcullis addr-set-old\ndelete set inet portcullis addr6-set-old\n"))
     }
 }

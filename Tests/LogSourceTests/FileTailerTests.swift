@@ -371,3 +371,29 @@ struct FileTailerTests {
         tailer.stop()
     }
 }
+
+@Suite("FileTailer truncation")
+struct FileTailerTruncationTests {
+    @Test("copytruncate noticed even when the file regrew past the old offset before the next check")
+    func regrownAfterTruncate() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.file("t.log")
+        append(path, "")
+        let c = Collector()
+        // Polling with a long period: truncation and regrowth both happen between two checks.
+        let tailer = FileTailer(
+            options: .init(backend: .polling, pollInterval: .seconds(3600)), events: { c.record($0) })
+        tailer.subscribe([path]) { c.take($0) }
+        try tailer.start()
+        defer { tailer.stop() }
+        await tailer.sync()
+        append(path, numbered("a", 0..<3))
+        await tailer.sync()
+        #expect(truncate(path, 0) == 0)
+        append(path, numbered("bbbbbbbb", 0..<10))
+        await tailer.sync()
+        #expect(c.strings == numberedLines("a", 0..<3) + numberedLines("bbbbbbbb", 0..<10))
+        #expect(c.eventList.contains(.truncated(path: path)))
+    }
+}

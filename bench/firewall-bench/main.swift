@@ -80,8 +80,10 @@ try await firewall.unban(requests(options.bans, base: 0x0C00_0000).map { BanKey(
 
 // 1c. Only the command text (no kernel): the Swift share of a transaction.
 start = clock.now
-let text = firewall.ruleset.ban(requests(options.bans, base: 0x0D00_0000)).text
-print("render \(options.bans) bans as nft text (\(text.utf8.count) bytes):  \(ms(start.duration(to: clock.now)))")
+let text = firewall.ruleset.ban(requests(options.bans, base: 0x0D00_0000)).rendered(options.syntax)
+print(
+    "render \(options.bans) bans as \(options.syntax.rawValue) (\(text.utf8.count) bytes):  \(ms(start.duration(to: clock.now)))"
+)
 
 // 2. Re-ban the same N (timeouts replaced: add + delete + add).
 start = clock.now

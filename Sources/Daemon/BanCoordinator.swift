@@ -1,0 +1,347 @@
+import Core
+import Firewall
+import Jail
+import Logging
+import Store
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Owns every jail's state machine and performs what they decide: bans in the firewall (one transaction per
+/// batch), the store (before the ban is reported), the log in fail2ban's format, and command actions.
+public actor BanCoordinator {
+    struct Entry {
+        var setup: JailSetup
+        var state: JailState
+    }
+
+    private var jails: [String: Entry] = [:]
+    /// Jail names in configuration order.
+    public private(set) var jailNames: [String] = []
+    /// Jails that failed to load, with the reason (shown by `status`).
+    public private(set) var brokenJails: [String: String] = [:]
+    let firewall: (any FirewallBackend)?
+    let store: BanStore?
+    let clock: @Sendable () -> Double
+    let actionsLog: Logger
+    let filterLog: Logger
+
+    /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
+    public init(
+        firewall: (any FirewallBackend)?, store: BanStore?, clock: @escaping @Sendable () -> Double,
+        logger: @escaping (String) -> Logger
+    ) {
+        self.firewall = firewall
+        self.store = store
+        self.clock = clock
+        self.actionsLog = logger("fail2ban.actions")
+        self.filterLog = logger("fail2ban.filter")
+    }
+
+    // MARK: Start, reload, stop
+
+    /// Installs the jails: sets up the firewall table and restores every still-active ban from the store
+    /// in one transaction. Returns the number of bans restored.
+    @discardableResult
+    public func start(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
+        jails = [:]
+        jailNames = setups.map(\.name)
+        brokenJails = broken
+        for s in setups { jails[s.name] = Entry(setup: s, state: JailState(name: s.name, policy: s.policy, ignore: s.ignore)) }
+        if let firewall {
+            try await firewall.setUp(jails: setups.compactMap(\.firewall))
+        }
+        for s in setups {
+            for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
+            await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
+        }
+        return await restore()
+    }
+
+    /// Replaces the jail set (SIGHUP / `reload`), keeping the bans of jails that remain.
+    public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
+        let old = jails
+        try await start(setups, broken: broken)
+        // Carry counters over for jails that stay, like fail2ban does.
+        for (name, entry) in old where jails[name] != nil {
+            jails[name]!.state.absorbCounters(of: entry.state)
+        }
+        return jails.values.reduce(0) { $0 + $1.state.currentlyBanned }
+    }
+
+    func restore() async -> Int {
+        guard let store else { return 0 }
+        let now = clock()
+        let records: [BanRecord]
+        do {
+            records = try store.activeBans(now: now)
+        } catch {
+            actionsLog.error("cannot read bans from the database: \(error)")
+            return 0
+        }
+        var requests: [BanRequest] = []
+        var restored: [BanRecord] = []
+        for r in records where jails[r.jail] != nil {
+            let remaining = r.end.map { $0 - now }
+            if let remaining, remaining <= 0 { continue }
+            restored.append(r)
+            if jails[r.jail]!.setup.firewall != nil {
+                requests.append(
+                    BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
+            }
+        }
+        if let firewall, !requests.isEmpty {
+            do {
+                try await firewall.ban(requests)
+            } catch {
+                actionsLog.error("cannot restore \(requests.count) bans in nftables: \(error)")
+            }
+        }
+        for r in restored {
+            jails[r.jail]!.state.noteBanned(r.address, until: r.end)
+            actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
+        }
+        return restored.count
+    }
+
+    /// Stops: `actionstop` for command actions and removes the firewall table.
+    public func shutdown() async {
+        for name in jailNames {
+            if let s = jails[name]?.setup { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
+        }
+        if let firewall {
+            do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
+        }
+    }
+
+    // MARK: Failures and bans
+
+    /// Records failures found by `jail`'s filter; bans the addresses that reach `maxretry`, all in one transaction.
+    public func record(jail: String, events: [FailureEvent]) async {
+        guard jails[jail] != nil else { return }
+        let now = clock()
+        var decisions: [BanDecision] = []
+        for event in events {
+            filterLog.info("[\(jail)] Found \(event.address) - \(Self.timestamp(event.time))")
+            let overall = jails[jail]!.setup.policy.increment?.overallJails ?? false
+            let store = self.store
+            let verdict = jails[jail]!.state.record(
+                event, now: now,
+                previousBans: { address in
+                    guard let store else { return 0 }
+                    return (try? store.banCount(address: address, jail: overall ? nil : jail)) ?? 0
+                })
+            switch verdict {
+            case .ban(let d):
+                decisions.append(d)
+                // Later failures in the same batch see the address as banned.
+                jails[jail]!.state.noteBanned(d.address, until: d.end)
+            case .ignored(let why):
+                filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
+            case .alreadyBanned:
+                filterLog.info("[\(jail)] \(event.address) already banned")
+            case .counted, .tooOld:
+                break
+            }
+        }
+        if !decisions.isEmpty { await apply(jail: jail, decisions) }
+    }
+
+    /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
+    public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
+        guard let entry = jails[jail] else { return (0, ["unknown jail \(jail)"]) }
+        let now = clock()
+        var decisions: [BanDecision] = []
+        var refused: [String] = []
+        for a in addresses {
+            if let why = entry.setup.ignore.reason(for: a) {
+                refused.append("\(a) is not banned: covered by \(why)")
+                continue
+            }
+            if jails[jail]!.state.isBanned(a, now: now) { continue }
+            let previous = (try? store?.banCount(address: a, jail: jail)) ?? 0
+            let duration = entry.setup.policy.duration(previousBans: previous)
+            let d = BanDecision(address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
+            jails[jail]!.state.noteBanned(a, until: d.end)
+            decisions.append(d)
+        }
+        await apply(jail: jail, decisions)
+        return (decisions.count, refused)
+    }
+
+    private func apply(jail: String, _ decisions: [BanDecision]) async {
+        guard let entry = jails[jail], !decisions.isEmpty else { return }
+        // Persist first: a ban the store knows survives a crash and is restored at start.
+        if let store {
+            for d in decisions {
+                do {
+                    try store.addBan(
+                        BanRecord(
+                            jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
+                            banCount: d.previousBans + 1, failures: d.failures, matches: d.matches))
+                } catch {
+                    actionsLog.error("[\(jail)] cannot store the ban of \(d.address): \(error)")
+                }
+            }
+        }
+        if let firewall, entry.setup.firewall != nil {
+            let requests = decisions.map {
+                BanRequest(address: $0.address, jail: jail, duration: $0.duration.map { .timeout(.seconds($0)) } ?? .permanent)
+            }
+            do {
+                try await firewall.ban(requests)
+            } catch {
+                actionsLog.error("[\(jail)] nftables refused \(requests.count) bans: \(error)")
+            }
+        }
+        for d in decisions {
+            jails[jail]!.state.noteBanned(d.address, until: d.end)
+            actionsLog.notice("[\(jail)] Ban \(d.address)")
+        }
+        if !entry.setup.commandActions.isEmpty {
+            for d in decisions {
+                var tags = baseTags(entry.setup)
+                tags["ip"] = d.address.description
+                tags["failures"] = String(d.failures)
+                tags["bantime"] = d.duration.map { String(Int($0)) } ?? "-1"
+                tags["time"] = String(Int(d.start))
+                tags["matches"] = d.matches.joined(separator: "\n")
+                tags["ipmatches"] = tags["matches"]
+                tags["ipjailmatches"] = tags["matches"]
+                tags["bancount"] = String(d.previousBans + 1)
+                tags["family"] = d.address.family == .v4 ? "inet4" : "inet6"
+                await runCommands(jail: jail, phase: "actionban", tags: tags)
+            }
+        }
+    }
+
+    /// Unbans `addresses` in `jail` (or every jail when nil). Returns how many bans were lifted.
+    public func unban(_ addresses: [IPAddress], jail: String? = nil) async -> Int {
+        var keys: [BanKey] = []
+        for name in jail.map({ [$0] }) ?? jailNames {
+            for a in addresses where jails[name]?.state.noteUnbanned(a) == true {
+                keys.append(BanKey(address: a, jail: name))
+            }
+        }
+        await lift(keys)
+        return keys.count
+    }
+
+    /// `unban --all`: lifts every ban in every jail (or one jail).
+    public func unbanAll(jail: String? = nil) async -> Int {
+        var keys: [BanKey] = []
+        for name in jail.map({ [$0] }) ?? jailNames {
+            guard jails[name] != nil else { continue }
+            keys += jails[name]!.state.unbanAll().map { BanKey(address: $0, jail: name) }
+        }
+        await lift(keys)
+        return keys.count
+    }
+
+    private func lift(_ keys: [BanKey]) async {
+        guard !keys.isEmpty else { return }
+        if let store {
+            for k in keys { _ = try? store.removeBan(address: k.address, jail: k.jail) }
+        }
+        if let firewall {
+            let native = keys.filter { jails[$0.jail]?.setup.firewall != nil }
+            if !native.isEmpty {
+                do { try await firewall.unban(native) } catch { actionsLog.error("nftables refused an unban: \(error)") }
+            }
+        }
+        for k in keys {
+            actionsLog.notice("[\(k.jail)] Unban \(k.address)")
+            if let s = jails[k.jail]?.setup, !s.commandActions.isEmpty {
+                var tags = baseTags(s)
+                tags["ip"] = k.address.description
+                await runCommands(jail: k.jail, phase: "actionunban", tags: tags)
+            }
+        }
+    }
+
+    /// Periodic work: bans that ended (the kernel already dropped them) are logged as unbanned and the
+    /// failure windows are trimmed.
+    public func housekeeping() async {
+        let now = clock()
+        for name in jailNames {
+            guard jails[name] != nil else { continue }
+            let ended = jails[name]!.state.purge(now: now)
+            for a in ended {
+                actionsLog.notice("[\(name)] Unban \(a)")
+                if let s = jails[name]?.setup, !s.commandActions.isEmpty {
+                    var tags = baseTags(s)
+                    tags["ip"] = a.description
+                    await runCommands(jail: name, phase: "actionunban", tags: tags)
+                }
+            }
+        }
+    }
+
+    // MARK: Reading state
+
+    /// A jail's counters and bans, for `status JAIL`.
+    public struct JailStatus: Sendable, Hashable {
+        public var name: String
+        public var currentlyFailed: Int
+        public var totalFailed: Int
+        public var currentlyBanned: Int
+        public var totalBanned: Int
+        public var banned: [IPAddress]
+        public var logPaths: [String]
+        public var journalMatch: [[String]]
+        public var usesJournal: Bool
+    }
+
+    /// Status of `jail`, nil when unknown.
+    public func status(jail: String) -> JailStatus? {
+        guard let e = jails[jail] else { return nil }
+        let now = clock()
+        let banned = e.state.bannedAddresses.filter { e.state.isBanned($0, now: now) }
+        return JailStatus(
+            name: jail, currentlyFailed: e.state.currentlyFailed, totalFailed: e.state.totalFailed,
+            currentlyBanned: banned.count, totalBanned: e.state.totalBanned, banned: banned, logPaths: e.setup.logPaths,
+            journalMatch: e.setup.journalMatch, usesJournal: e.setup.backend == "systemd")
+    }
+
+    /// The setup of `jail` (for `get`).
+    public func setup(jail: String) -> JailSetup? { jails[jail]?.setup }
+
+    /// Jails in which `address` is banned now.
+    public func jailsBanning(_ address: IPAddress) -> [String] {
+        let now = clock()
+        return jailNames.filter { jails[$0]?.state.isBanned(address, now: now) == true }
+    }
+
+    // MARK: Helpers
+
+    func baseTags(_ s: JailSetup) -> [String: String] {
+        var tags: [String: String] = ["name": s.name]
+        if let p = s.configuration.port { tags["port"] = p }
+        tags["protocol"] = s.configuration.protocol ?? "tcp"
+        tags["bantime"] = String(Int(s.policy.banTime))
+        return tags
+    }
+
+    func runCommands(jail: String, phase: String, tags: [String: String]) async {
+        guard let s = jails[jail]?.setup else { return }
+        for action in s.commandActions {
+            guard let result = await action.run(phase, tags: tags) else { continue }
+            if result.status != 0 {
+                actionsLog.error(
+                    "[\(jail)] \(action.name) \(phase) failed with status \(result.status)\(result.timedOut ? " (timed out)" : ""): \(result.command)")
+            }
+        }
+    }
+
+    static func timestamp(_ t: Double) -> String {
+        var tt = time_t(Int(t))
+        var tm = Glibc.tm()
+        localtime_r(&tt, &tm)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%S", &tm)
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

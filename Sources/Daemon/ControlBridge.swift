@@ -1,0 +1,188 @@
+import Control
+import Core
+
+/// Answers control-socket commands (fail2ban-client's grammar) from the running daemon's state, in the shapes
+/// fail2ban-server replies with, so the real fail2ban-client prints the same.
+public struct ControlBridge: ControlHandler {
+    let coordinator: BanCoordinator
+    let onStop: @Sendable () -> Void
+    let onReload: @Sendable (String?) async -> ControlResponse
+
+    /// A bridge to `coordinator`; `onStop` ends the daemon, `onReload` reloads all jails or one.
+    public init(
+        coordinator: BanCoordinator, onStop: @escaping @Sendable () -> Void,
+        onReload: @escaping @Sendable (String?) async -> ControlResponse
+    ) {
+        self.coordinator = coordinator
+        self.onStop = onStop
+        self.onReload = onReload
+    }
+
+    static func invalid() -> ControlResponse {
+        .failure(ControlError(.invalidCommand, "Invalid command (no get action or not yet implemented)"))
+    }
+
+    static func strings(_ s: [String]) -> ControlValue { .list(s.map { .string($0) }) }
+
+    public func handle(_ command: [String]) async -> ControlResponse {
+        guard let verb = command.first else { return .failure(ControlError(.incompleteCommand, "empty command")) }
+        switch verb {
+        case "ping":
+            return .success("pong")
+        case "version":
+            return .success("1.0.2")
+        case "echo":
+            return .success(Self.strings(Array(command.dropFirst())))
+        case "stop":
+            onStop()
+            return .success(.null)
+        case "reload":
+            // fail2ban-client sends ["reload", "--all" | JAIL, options, config stream]; the daemon rereads its own tree.
+            let target = command.count > 1 && command[1] != "--all" && !command[1].hasPrefix("-") ? command[1] : nil
+            return await onReload(target)
+        case "status":
+            return await status(command)
+        case "banned":
+            return await banned(command)
+        case "unban":
+            guard command.count > 1 else { return .failure(ControlError(.incompleteCommand, "list index out of range")) }
+            if command[1] == "--all" { return .success(.int(await coordinator.unbanAll())) }
+            let addresses = command.dropFirst().compactMap { IPAddress($0) }
+            return .success(.int(await coordinator.unban(addresses)))
+        case "set":
+            return await set(command)
+        case "get":
+            return await get(command)
+        default:
+            return Self.invalid()
+        }
+    }
+
+    func status(_ c: [String]) async -> ControlResponse {
+        let names = await coordinator.jailNames
+        if c.count == 1 {
+            return .success([
+                .tuple(["Number of jail", .int(names.count)]),
+                .tuple(["Jail list", .string(names.joined(separator: ", "))]),
+            ])
+        }
+        guard let s = await coordinator.status(jail: c[1]) else {
+            if let why = await coordinator.brokenJails[c[1]] {
+                return .failure(ControlError(.failed, "jail '\(c[1])' is not running: \(why)"))
+            }
+            return .failure(.unknownJail(c[1]))
+        }
+        let source: ControlValue =
+            s.usesJournal
+            ? .tuple(["Journal matches", .list(s.journalMatch.map { .string($0.joined(separator: " ")) })])
+            : .tuple(["File list", Self.strings(s.logPaths)])
+        return .success([
+            .tuple([
+                "Filter",
+                [.tuple(["Currently failed", .int(s.currentlyFailed)]), .tuple(["Total failed", .int(s.totalFailed)]), source],
+            ]),
+            .tuple([
+                "Actions",
+                [
+                    .tuple(["Currently banned", .int(s.currentlyBanned)]),
+                    .tuple(["Total banned", .int(s.totalBanned)]),
+                    .tuple(["Banned IP list", Self.strings(s.banned.map(\.description))]),
+                ],
+            ]),
+        ])
+    }
+
+    func banned(_ c: [String]) async -> ControlResponse {
+        let names = await coordinator.jailNames
+        if c.count == 1 {
+            var out: [ControlValue] = []
+            for n in names {
+                let list = await coordinator.status(jail: n)?.banned.map(\.description) ?? []
+                out.append(.dict([ControlValue.Pair(.string(n), Self.strings(list))]))
+            }
+            return .success(.list(out))
+        }
+        var out: [ControlValue] = []
+        for text in c.dropFirst() {
+            var jails: [String] = []
+            if let a = IPAddress(text) { jails = await coordinator.jailsBanning(a) }
+            out.append(Self.strings(jails))
+        }
+        return .success(.list(out))
+    }
+
+    func parseAddresses(_ words: ArraySlice<String>) -> Result<[IPAddress], ControlError> {
+        var out: [IPAddress] = []
+        for w in words {
+            guard let a = IPAddress(w) else {
+                return .failure(ControlError(.invalidArgument, "'\(w)' is not an IPv4 or IPv6 address"))
+            }
+            out.append(a)
+        }
+        return .success(out)
+    }
+
+    func set(_ c: [String]) async -> ControlResponse {
+        guard c.count >= 3 else { return .failure(ControlError(.incompleteCommand, "list index out of range")) }
+        let jail = c[1]
+        guard await coordinator.setup(jail: jail) != nil else { return .failure(.unknownJail(jail)) }
+        switch c[2] {
+        case "banip":
+            switch parseAddresses(c.dropFirst(3)) {
+            case .failure(let e): return .failure(e)
+            case .success(let addresses):
+                let (count, refused) = await coordinator.banManually(jail: jail, addresses: addresses)
+                if count == 0, !refused.isEmpty {
+                    return .failure(ControlError(.invalidArgument, refused.joined(separator: "; ")))
+                }
+                return .success(.int(count))
+            }
+        case "unbanip":
+            switch parseAddresses(c.dropFirst(3)) {
+            case .failure(let e): return .failure(e)
+            case .success(let addresses):
+                let count = await coordinator.unban(addresses, jail: jail)
+                if count == 0, let first = addresses.first {
+                    return .failure(ControlError(.invalidArgument, "IP \(first) is not banned"))
+                }
+                return .success(.int(count))
+            }
+        default:
+            return Self.invalid()
+        }
+    }
+
+    func get(_ c: [String]) async -> ControlResponse {
+        guard c.count >= 3 else { return .failure(ControlError(.incompleteCommand, "list index out of range")) }
+        guard let s = await coordinator.setup(jail: c[1]) else { return .failure(.unknownJail(c[1])) }
+        let j = s.configuration
+        switch c[2] {
+        case "maxretry": return .success(.int(j.maxretry))
+        case "findtime": return .success(.int(Int(j.findtime.seconds)))
+        case "bantime": return .success(.int(Int(j.bantime.seconds)))
+        case "ignoreip": return .success(Self.strings(j.ignoreip.flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init) }))
+        case "logpath": return .success(Self.strings(s.logPaths))
+        case "ignoreself": return .success(.bool(j.ignoreself))
+        case "usedns": return .success(.string(j.usedns))
+        case "maxmatches": return .success(.int(j.maxmatches))
+        case "maxlines": return .success(.int(s.filter.maxLines))
+        case "banip":
+            return .success(Self.strings(await coordinator.status(jail: c[1])?.banned.map(\.description) ?? []))
+        case "actions":
+            var names: [String] = []
+            for a in j.actions { names.append(a.name) }
+            return .success(Self.strings(names))
+        case "failregex":
+            return .success(Self.strings(s.filter.failregexSources))
+        case "ignoreregex":
+            return .success(Self.strings(s.filter.ignoreregexSources))
+        case "journalmatch":
+            return .success(Self.strings(s.journalMatch.map { $0.joined(separator: " ") }))
+        case "datepattern":
+            return .success(s.filter.datePattern.map { .string($0) } ?? .null)
+        case "logencoding": return .success(.string(j.logencoding))
+        case "bantime.increment": return .success(.bool(j.banTimeIncrement.enabled))
+        default: return Self.invalid()
+        }
+    }
+}

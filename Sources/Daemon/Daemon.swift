@@ -1,1 +1,0 @@
-// \(m) — placeholder, see ARCHITECTURE.md

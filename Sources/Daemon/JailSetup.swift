@@ -1,0 +1,124 @@
+import Configuration
+import Core
+import Filter
+import Firewall
+import Jail
+
+/// Everything the daemon needs to run one jail, built from its `JailConfiguration` when the configuration loads.
+/// Building it is where configuration mistakes surface, each naming the jail and the key.
+public struct JailSetup: Sendable {
+    /// The jail's name.
+    public var name: String
+    /// The resolved configuration.
+    public var configuration: JailConfiguration
+    /// Failure counting and ban length.
+    public var policy: BanPolicy
+    /// Addresses never banned.
+    public var ignore: IgnoreList
+    /// The compiled filter (shared; each reader makes its own processor).
+    public var filter: CompiledFilter
+    /// The native nftables rule, nil when the jail has no firewall action.
+    public var firewall: JailFirewall?
+    /// Actions from action.d run as commands.
+    public var commandActions: [CommandAction]
+    /// Log files (globs allowed); empty with the journal backend.
+    public var logPaths: [String]
+    /// `backend`: auto, polling, pyinotify/inotify, systemd.
+    public var backend: String
+    /// Journal matches for the systemd backend (alternatives of FIELD=value lists).
+    public var journalMatch: [[String]]
+    /// Warnings to log at start (e.g. an iptables banaction served by nftables).
+    public var warnings: [String]
+
+    /// Names of ban actions Portcullis performs natively in nftables.
+    static func isNativeFirewallAction(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return n.hasPrefix("nftables") || n.hasPrefix("iptables") || n.hasPrefix("firewallcmd")
+            || n.hasPrefix("ip6tables") || n == "portcullis"
+    }
+
+    /// Builds a jail. `loadAction` loads a non-native action from action.d (nil = skip command actions).
+    public static func build(
+        _ jail: JailConfiguration, ports: PortResolver, now: @escaping @Sendable () -> Double,
+        selfAddresses: @autoclosure () -> [IPAddress], resolve: (String) -> [IPAddress],
+        loadAction: ((Spec, JailConfiguration) throws -> CommandAction?)? = nil
+    ) throws(ConfigError) -> JailSetup {
+        let name = jail.name
+        let location = jail.locations["filter"]
+        guard let filterConfiguration = jail.filter else {
+            throw ConfigError(.notFound, "jail '\(name)': filter '\(jail.filterSpec)' could not be loaded", at: location)
+        }
+        let filter: CompiledFilter
+        do {
+            filter = try CompiledFilter(
+                filterConfiguration,
+                options: FilterOptions(
+                    timeZone: jail.logtimezone, now: now, datePattern: jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 },
+                    maxLines: jail.maxlines))
+        } catch {
+            throw ConfigError(.badValue, "jail '\(name)': \(error.message)", at: error.location ?? location)
+        }
+
+        let ignore: IgnoreList
+        do {
+            ignore = try IgnoreList(
+                entries: jail.ignoreip, selfAddresses: jail.ignoreself ? selfAddresses() : [], resolve: resolve)
+        } catch {
+            throw ConfigError(.badValue, "jail '\(name)': \(error)", at: jail.locations["ignoreip"])
+        }
+
+        var increment: BanTimeIncrement? = nil
+        let inc = jail.banTimeIncrement
+        if inc.enabled {
+            var formula: BanTimeFormula? = nil
+            if let text = inc.formula, !text.isEmpty {
+                do {
+                    formula = try BanTimeFormula(text)
+                } catch {
+                    throw ConfigError(.badValue, "jail '\(name)': \(error)", at: jail.locations["bantime.formula"])
+                }
+            }
+            increment = BanTimeIncrement(
+                factor: inc.factor ?? 1, formula: formula, multipliers: inc.multipliers, maxTime: inc.maxtime?.seconds,
+                randomTime: inc.rndtime?.seconds, overallJails: inc.overalljails)
+        }
+        let policy = BanPolicy(
+            maxRetry: jail.maxretry, findTime: jail.findtime.seconds, banTime: jail.bantime.seconds,
+            increment: increment, maxMatches: jail.maxmatches)
+
+        var warnings: [String] = []
+        var firewall: JailFirewall? = nil
+        var commands: [CommandAction] = []
+        for action in jail.actions {
+            if isNativeFirewallAction(action.name) {
+                guard firewall == nil else { continue }
+                let args = action.arguments
+                var banaction = action.name
+                if let type = args["type"] { banaction += "[type=\(type)]" }
+                do {
+                    let (rule, warning) = try JailFirewall.fromSettings(
+                        jail: name, banaction: banaction, port: args["port"] ?? jail.port ?? "0:65535",
+                        protocol: args["protocol"] ?? jail.protocol ?? "tcp",
+                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject", resolver: ports)
+                    firewall = rule
+                    if let warning { warnings.append(warning) }
+                } catch {
+                    throw ConfigError(.badValue, error.message, at: jail.locations["action"] ?? jail.locations["port"])
+                }
+            } else if let loadAction {
+                do {
+                    if let command = try loadAction(action, jail) { commands.append(command) }
+                } catch let error as ConfigError {
+                    throw error
+                } catch {
+                    throw ConfigError(.badValue, "jail '\(name)': action '\(action.name)': \(error)", at: jail.locations["action"])
+                }
+            }
+        }
+        let backend = jail.backend.lowercased()
+        return JailSetup(
+            name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,
+            commandActions: commands, logPaths: backend == "systemd" ? [] : jail.logpath, backend: backend,
+            journalMatch: filterConfiguration.journalmatch, warnings: warnings)
+    }
+}

@@ -1,0 +1,323 @@
+import Configuration
+import Control
+import Core
+import Filter
+import Firewall
+import Jail
+import LogSource
+import Logging
+import ServiceLifecycle
+import Store
+import Synchronization
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// How the daemon is started: the configuration tree and the command-line overrides of fail2ban-client's
+/// global options.
+public struct DaemonSettings: Sendable {
+    /// How bans reach the kernel.
+    public enum FirewallMode: Sendable {
+        /// libnftables in this process's network namespace (or `networkNamespace`).
+        case nftables(networkNamespace: String? = nil)
+        /// A backend supplied by the caller (tests: a recording firewall).
+        case custom(any FirewallBackend)
+        /// No firewall: bans are counted, logged and stored only.
+        case none
+    }
+
+    /// Configuration directory (`-c`), e.g. `/etc/portcullis` or `/etc/fail2ban`.
+    public var configDirectory: String
+    /// Control socket (`-s`), overriding the configuration's `socket`.
+    public var socketPath: String?
+    /// PID file (`-p`), overriding `pidfile`.
+    public var pidFile: String?
+    /// Log target, overriding `logtarget`.
+    public var logTarget: String?
+    /// Log level, overriding `loglevel`.
+    public var logLevel: String?
+    /// The firewall.
+    public var firewall: FirewallMode
+    /// Keep the nftables table when stopping.
+    public var keepTableOnStop: Bool
+    /// Read existing log content on the first start instead of starting at the end.
+    public var readExistingContent: Bool
+    /// The clock (epoch seconds).
+    public var clock: @Sendable () -> Double
+    /// `/etc/services`, for port names.
+    public var servicesPath: String
+
+    /// Settings for `configDirectory`; everything else from the configuration.
+    public init(
+        configDirectory: String, socketPath: String? = nil, pidFile: String? = nil, logTarget: String? = nil,
+        logLevel: String? = nil, firewall: FirewallMode = .nftables(), keepTableOnStop: Bool = false,
+        readExistingContent: Bool = false, clock: @escaping @Sendable () -> Double = { FilterClock.now() },
+        servicesPath: String = "/etc/services"
+    ) {
+        self.configDirectory = configDirectory
+        self.socketPath = socketPath
+        self.pidFile = pidFile
+        self.logTarget = logTarget
+        self.logLevel = logLevel
+        self.firewall = firewall
+        self.keepTableOnStop = keepTableOnStop
+        self.readExistingContent = readExistingContent
+        self.clock = clock
+        self.servicesPath = servicesPath
+    }
+}
+
+/// An error that stops the daemon from starting, with what to do about it.
+public struct DaemonError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, for a person.
+    public var message: String
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The Portcullis server: sources → filters → jails → firewall and store, with the control socket.
+/// A `Service` for swift-service-lifecycle: SIGTERM/SIGINT stop it gracefully, SIGHUP reloads the configuration.
+public final class PortcullisDaemon: Service, Sendable {
+    /// The settings it was started with.
+    public let settings: DaemonSettings
+    private let stopRequested = Mutex<AsyncStream<Void>.Continuation?>(nil)
+    private let ready = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let isReady = Mutex(false)
+
+    /// A daemon; nothing happens until `run()`.
+    public init(settings: DaemonSettings) {
+        self.settings = settings
+    }
+
+    /// Asks a running daemon to stop (the `stop` command does this).
+    public func requestStop() {
+        _ = stopRequested.withLock { $0?.yield() }
+    }
+
+    /// Returns once the daemon is serving (jails started, socket open).
+    public func waitUntilReady() async {
+        if isReady.withLock({ $0 }) { return }
+        await withCheckedContinuation { c in
+            let now = isReady.withLock { r in
+                if !r { ready.withLock { $0.append(c) } }
+                return r
+            }
+            if now { c.resume() }
+        }
+    }
+
+    private func markReady() {
+        isReady.withLock { $0 = true }
+        for c in ready.withLock({ l in defer { l = [] }; return l }) { c.resume() }
+    }
+
+    /// Loads the jails of `tree`: the ones that build, and the reasons of those that do not.
+    static func loadJails(
+        _ tree: ConfigTree, ports: PortResolver, clock: @escaping @Sendable () -> Double
+    ) -> (setups: [JailSetup], broken: [String: String]) {
+        let result = tree.loadJails()
+        var broken: [String: String] = [:]
+        for (name, error) in result.errors { broken[name] = error.description }
+        var setups: [JailSetup] = []
+        let own = HostAddresses.own()
+        for jail in result.jails where jail.enabled {
+            do {
+                setups.append(
+                    try JailSetup.build(
+                        jail, ports: ports, now: clock, selfAddresses: own, resolve: HostAddresses.resolve,
+                        loadAction: { spec, jail in
+                            let action = try tree.loadAction(spec, jail: jail)
+                            var commands: [String: String] = [:]
+                            for (k, v) in action.commands { commands[k] = v.value }
+                            return CommandAction(name: action.name, commands: commands)
+                        }))
+            } catch {
+                broken[jail.name] = "\(error)"
+            }
+        }
+        return (setups, broken)
+    }
+
+    public func run() async throws {
+        let settings = self.settings
+        let tree = ConfigTree(root: settings.configDirectory)
+        let main: MainConfiguration
+        do {
+            main = try tree.loadMain()
+        } catch {
+            throw DaemonError("\(error)")
+        }
+
+        // Logging in fail2ban's format.
+        let sink = FailLogHandler.Sink(target: LogTarget(settings.logTarget ?? main.logtarget))
+        let level = FailLogHandler.level(fromConfig: settings.logLevel ?? main.loglevel) ?? .info
+        let makeLogger: @Sendable (String) -> Logger = { label in
+            var l = Logger(label: label) { FailLogHandler(label: $0, sink: sink, level: level) }
+            l.logLevel = level
+            return l
+        }
+        let log = makeLogger("fail2ban.server")
+        log.info("--------------------------------------------------")
+        log.info("Starting Portcullis in \(settings.configDirectory)")
+
+        // PID file and socket directory.
+        let pidFile = settings.pidFile ?? main.pidfile
+        let socketPath = settings.socketPath ?? main.socket
+        for path in [pidFile, socketPath] { Self.makeParentDirectory(path) }
+        Self.writePIDFile(pidFile, log: log)
+        defer { unlink(pidFile) }
+
+        // Store.
+        let store: BanStore?
+        if main.dbfile.lowercased() != "none" && !main.dbfile.isEmpty {
+            Self.makeParentDirectory(main.dbfile)
+            do {
+                store = try BanStore(path: main.dbfile)
+            } catch {
+                throw DaemonError("cannot open the database \(main.dbfile): \(error)")
+            }
+        } else {
+            store = nil
+        }
+
+        // Firewall.
+        let firewall: (any FirewallBackend)?
+        var nft: NFTablesFirewall? = nil
+        switch settings.firewall {
+        case .none: firewall = nil
+        case .custom(let f): firewall = f
+        case .nftables(let ns):
+            do {
+                let fwLog = makeLogger("fail2ban.actions")
+                let f = try NFTablesFirewall(
+                    configuration: FirewallConfiguration(keepTableOnStop: settings.keepTableOnStop, networkNamespace: ns),
+                    onEvent: { event in fwLog.warning("nftables: \(event)") })
+                nft = f
+                firewall = f
+            } catch {
+                throw DaemonError("cannot use nftables: \(error)")
+            }
+        }
+        defer { nft?.shutdown() }
+
+        let ports: PortResolver
+        do {
+            ports = try PortResolver(servicesPath: settings.servicesPath)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+
+        // Jails.
+        let (setups, broken) = Self.loadJails(tree, ports: ports, clock: settings.clock)
+        for (name, why) in broken.sorted(by: { $0.key < $1.key }) {
+            log.error("Jail '\(name)' cannot start: \(why)")
+        }
+        let coordinator = BanCoordinator(firewall: firewall, store: store, clock: settings.clock, logger: makeLogger)
+        do {
+            let restored = try await coordinator.start(setups, broken: broken)
+            if restored > 0 { log.info("Restored \(restored) bans") }
+        } catch {
+            throw DaemonError("cannot set up the nftables table: \(error)")
+        }
+
+        // Sources → filters → coordinator.
+        let (events, eventSink) = AsyncStream<(String, [FailureEvent])>.makeStream()
+        let sources = SourceSet(
+            store: store, clock: settings.clock, readExisting: settings.readExistingContent, logger: makeLogger("fail2ban.filter"),
+            deliver: { jail, batch in eventSink.yield((jail, batch)) })
+        sources.start(setups)
+
+        // Stop requests: the `stop` command, or graceful shutdown from the service group.
+        let (stops, stopSink) = AsyncStream<Void>.makeStream()
+        stopRequested.withLock { $0 = stopSink }
+
+        let reload: @Sendable (String?) async -> ControlResponse = { jail in
+            log.info("Reloading configuration\(jail.map { " of jail \($0)" } ?? "")")
+            let (newSetups, newBroken) = Self.loadJails(tree, ports: ports, clock: settings.clock)
+            for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
+            do {
+                _ = try await coordinator.reload(newSetups, broken: newBroken)
+            } catch {
+                return .failure(ControlError(.failed, "reload failed: \(error)"))
+            }
+            sources.start(newSetups)
+            return .success("OK")
+        }
+
+        let control: ControlServer
+        do {
+            control = try ControlServer(
+                configuration: .init(path: socketPath),
+                handler: ControlBridge(coordinator: coordinator, onStop: { stopSink.yield() }, onReload: reload))
+        } catch {
+            sources.stop()
+            await coordinator.shutdown()
+            throw DaemonError("\(error)")
+        }
+        log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
+        markReady()
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await control.run() }
+            group.addTask {
+                for await (jail, batch) in events { await coordinator.record(jail: jail, events: batch) }
+            }
+            group.addTask {
+                var tick = 0
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    await coordinator.housekeeping()
+                    tick += 1
+                    if tick % 5 == 0 { sources.persistPositions() }
+                    if tick % 3600 == 0, let store {
+                        _ = try? store.purge(olderThan: settings.clock() - main.dbpurgeage.seconds, now: settings.clock())
+                    }
+                }
+            }
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    _ = await reload(nil)
+                    sink.reopen()
+                }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                stopSink.yield()
+            }
+            for await _ in stops { break }
+            log.info("Shutdown in progress...")
+            group.cancelAll()
+            eventSink.finish()
+        }
+        sources.stop()
+        sources.persistPositions()
+        await coordinator.shutdown()
+        log.info("Exiting Portcullis")
+    }
+
+    static func makeParentDirectory(_ path: String) {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let dir = String(path[..<slash])
+        var partial = ""
+        for part in dir.split(separator: "/") {
+            partial += "/" + part
+            mkdir(partial, 0o755)
+        }
+    }
+
+    static func writePIDFile(_ path: String, log: Logger) {
+        let text = "\(getpid())\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            log.warning("cannot write the pid file \(path): \(String(cString: strerror(errno)))")
+            return
+        }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+}

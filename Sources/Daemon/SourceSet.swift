@@ -1,0 +1,203 @@
+import Core
+import Filter
+import Jail
+import LogSource
+import Logging
+import Store
+import Synchronization
+
+/// Feeds one jail's filter from its source thread and hands the failures it finds to the coordinator.
+final class JailReader: @unchecked Sendable {
+    // SAFETY: `processor` and `pending` are used only by the one source thread that delivers this jail's lines,
+    // which calls `consume` serially.
+    let jail: String
+    let processor: LineProcessor
+    let deliver: @Sendable (String, [FailureEvent]) -> Void
+    private var pending: [FailureEvent] = []
+
+    init(jail: String, processor: LineProcessor, deliver: @escaping @Sendable (String, [FailureEvent]) -> Void) {
+        self.jail = jail
+        self.processor = processor
+        self.deliver = deliver
+    }
+
+    /// One line; `time` is the entry's own timestamp for journal lines.
+    @inline(__always)
+    func consume(_ line: UnsafeBufferPointer<UInt8>, time: Double? = nil) {
+        let outcome = time.map { processor.process(line, time: $0) } ?? processor.process(line)
+        guard outcome == .matched else { return }
+        for f in processor.failures where !f.isNoFail {
+            guard let a = f.address else { continue }
+            pending.append(FailureEvent(address: a, time: f.time, matches: f.lines))
+        }
+    }
+
+    /// End of a batch: hand over what was found.
+    func flush() {
+        guard !pending.isEmpty else { return }
+        deliver(jail, pending)
+        pending.removeAll(keepingCapacity: true)
+    }
+}
+
+/// The daemon's log sources: one file tailer shared by every jail (each file is opened and read once), and one
+/// journal reader per journal jail. Positions and cursors are kept in the store so a restart resumes exactly.
+final class SourceSet: Sendable {
+    let store: BanStore?
+    let clock: @Sendable () -> Double
+    let readExisting: Bool
+    let logger: Logger
+    let deliver: @Sendable (String, [FailureEvent]) -> Void
+    let tailer: FileTailer
+
+    struct State: ~Copyable {
+        var subscriptions: [FileTailer.Subscription] = []
+        var journals: [JournalSource] = []
+        var started = false
+    }
+
+    private let state = Mutex(State())
+
+    init(
+        store: BanStore?, clock: @escaping @Sendable () -> Double, readExisting: Bool, logger: Logger,
+        deliver: @escaping @Sendable (String, [FailureEvent]) -> Void
+    ) {
+        self.store = store
+        self.clock = clock
+        self.readExisting = readExisting
+        self.logger = logger
+        self.deliver = deliver
+        let log = logger
+        tailer = FileTailer(
+            options: FileTailer.Options(),
+            events: { event in
+                switch event {
+                case .opened(let path, let offset): log.info("Added logfile: '\(path)' (pos = \(offset))")
+                case .missing(let path): log.warning("Log file \(path) does not exist yet; watching for it")
+                case .rotated(let path): log.info("Log rotation detected for \(path)")
+                case .truncated(let path): log.info("Log truncation detected for \(path)")
+                case .closed(let path): log.info("Removed logfile: '\(path)'")
+                case .failed(let e): log.error("\(e)")
+                }
+            })
+    }
+
+    static func hashText(_ h: UInt64?) -> String { h.map { String($0, radix: 16) } ?? "" }
+
+    func storedPositions(_ paths: [String]) -> [FilePosition] {
+        guard let store else { return [] }
+        var out: [FilePosition] = []
+        for p in paths {
+            guard let lp = try? store.logPosition(path: p) else { continue }
+            out.append(
+                FilePosition(
+                    path: lp.path, inode: lp.inode, offset: UInt64(max(0, lp.position)),
+                    firstLineHash: UInt64(lp.firstLineHash, radix: 16)))
+        }
+        return out
+    }
+
+    /// Saves every open file's position.
+    func persistPositions() {
+        guard let store else { return }
+        for p in tailer.positions() {
+            try? store.setLogPosition(
+                LogPosition(path: p.path, position: Int64(p.offset), firstLineHash: Self.hashText(p.firstLineHash), inode: p.inode))
+        }
+    }
+
+    /// Subscribes `setups`, replacing any previous set (reload).
+    func start(_ setups: [JailSetup]) {
+        let (oldSubscriptions, oldJournals, needsStart) = state.withLock { s in
+            defer {
+                s.subscriptions = []
+                s.journals = []
+                s.started = true
+            }
+            return (s.subscriptions, s.journals, !s.started)
+        }
+        for sub in oldSubscriptions { tailer.unsubscribe(sub) }
+        for j in oldJournals { j.stop() }
+
+        var subscriptions: [FileTailer.Subscription] = []
+        var journals: [JournalSource] = []
+        for setup in setups {
+            let processor: LineProcessor
+            do {
+                processor = try setup.filter.makeProcessor()
+            } catch {
+                logger.error("[\(setup.name)] cannot start its filter: \(error)")
+                continue
+            }
+            let reader = JailReader(jail: setup.name, processor: processor, deliver: deliver)
+            let useJournal = setup.backend == "systemd" || (setup.backend == "auto" && Self.noneExist(setup.logPaths))
+            if useJournal {
+                if setup.backend == "auto" {
+                    logger.notice(
+                        "[\(setup.name)] none of its log files exist (\(setup.logPaths.joined(separator: ", "))); reading the systemd journal instead")
+                }
+                let cursorKey = "jail:\(setup.name)"
+                let stored = try? store?.journalCursor(source: cursorKey)
+                let store = self.store
+                let source = JournalSource(
+                    location: .system, match: JournalMatch(alternatives: setup.journalMatch),
+                    start: stored.flatMap { $0 }.map { .cursor($0) } ?? .tail,
+                    handler: { entry in reader.consume(entry.line, time: Double(entry.realtime) / 1_000_000) },
+                    batchEnd: { cursor in
+                        reader.flush()
+                        try? store?.setJournalCursor(cursor, source: cursorKey)
+                    })
+                do {
+                    try source.start()
+                    journals.append(source)
+                    logger.info("[\(setup.name)] reading the systemd journal (\(JournalMatch(alternatives: setup.journalMatch)))")
+                } catch {
+                    logger.error("[\(setup.name)] cannot read the systemd journal: \(error)")
+                }
+                continue
+            }
+            let sub = tailer.subscribe(
+                setup.logPaths, startAt: readExisting ? .beginning : .end, resume: storedPositions(setup.logPaths),
+                handler: { batch in
+                    for line in batch { reader.consume(line) }
+                    reader.flush()
+                })
+            subscriptions.append(sub)
+        }
+        state.withLock { s in
+            s.subscriptions = subscriptions
+            s.journals = journals
+        }
+        if needsStart {
+            do {
+                try tailer.start()
+            } catch {
+                logger.error("cannot start watching log files: \(error)")
+            }
+        }
+    }
+
+    static func noneExist(_ paths: [String]) -> Bool {
+        guard !paths.isEmpty else { return true }
+        for p in paths {
+            if p.contains("*") || p.contains("?") || p.contains("[") { return false }
+            if access(p, F_OK) == 0 { return false }
+        }
+        return true
+    }
+
+    func stop() {
+        tailer.stop()
+        let journals = state.withLock { s in
+            defer { s.journals = [] }
+            return s.journals
+        }
+        for j in journals { j.stop() }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif

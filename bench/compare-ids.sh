@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Agreement check: for each of fail2ban's sample logs and its filter, compares the failure ids printed by
+# `portcullis regex --out id` with those of `fail2ban-regex -o id` (same order, same multiplicity).
+# Prints "identical"/"different" per file and a total line. Exit 0 unless --strict and something differs.
+# Env: LOGS (sample dir), CONF (config tree), PORTCULLIS (binary), F2B_CACHE (cached fail2ban-regex output).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+STRICT=0
+[[ "${1:-}" == "--strict" ]] && STRICT=1
+LOGS=${LOGS:-/usr/lib/python3/dist-packages/fail2ban/tests/files/logs}
+CONF=${CONF:-/etc/fail2ban}
+BIN=${PORTCULLIS:-$(swift build --show-bin-path)/portcullis}
+CACHE=${F2B_CACHE:-${TMPDIR:-/tmp}/portcullis-f2b-ids}
+mkdir -p "$CACHE"
+[[ -x "$BIN" ]] || { echo "compare-ids: $BIN not built (swift build --product portcullis)"; exit 2; }
+
+same=0; different=0; skipped=0; failed_names=()
+for log in "$LOGS"/*; do
+    [[ -f "$log" ]] || continue
+    name=$(basename "$log")
+    filter=$name
+    if [[ ! -f "$CONF/filter.d/$name.conf" ]]; then
+        case $name in
+            sshd-journal) filter="sshd[logtype=journal]" ;;
+            *) printf '%-28s skipped (no filter %s in %s)\n' "$name" "$name" "$CONF/filter.d"; ((skipped++)); continue ;;
+        esac
+    fi
+    key="$CACHE/$(echo "$CONF|$filter|$name" | md5sum | cut -c1-16)"
+    if [[ ! -s "$key.ids" || "$log" -nt "$key.ids" ]]; then
+        fail2ban-regex -c "$CONF" -o id "$log" "$filter" >"$key.tmp" 2>/dev/null
+        mv "$key.tmp" "$key.ids"
+    fi
+    if ! "$BIN" regex --conf "$CONF" --out id "$log" "$filter" >"$key.ours" 2>"$key.err"; then
+        printf '%-28s different (portcullis failed: %s)\n' "$name" "$(head -1 "$key.err")"
+        ((different++)); failed_names+=("$name"); continue
+    fi
+    if cmp -s "$key.ids" "$key.ours"; then
+        printf '%-28s identical (%d ids)\n' "$name" "$(wc -l <"$key.ids")"
+        ((same++))
+    else
+        printf '%-28s different (fail2ban %d ids, portcullis %d ids)\n' "$name" "$(wc -l <"$key.ids")" "$(wc -l <"$key.ours")"
+        diff "$key.ids" "$key.ours" | grep '^[<>]' | head -4 | sed 's/^/    /'
+        ((different++)); failed_names+=("$name")
+    fi
+done
+echo "compare-ids: $same identical, $different different, $skipped skipped"
+if ((different > 0)); then echo "compare-ids: different: ${failed_names[*]}"; fi
+if ((STRICT && different > 0)); then exit 1; fi
+exit 0

@@ -1,0 +1,254 @@
+#!/usr/bin/python3
+"""End-to-end test of the Portcullis daemon on real kernel nftables, inside network namespaces it creates.
+
+A defended namespace and an attacker namespace are joined by a veth pair; a TCP listener runs in the defended one,
+and so does `portcullis -f start`. Failing lines for the attacker are appended to the watched log; the attacker's
+next TCP connection must be refused while another address still connects. Also: unbanip, SIGKILL + restart,
+rotation mid-attack, a flushed ruleset, IPv6, and the real fail2ban-client against Portcullis's socket.
+
+Never touches the host's ruleset; both namespaces are deleted at the end. Run as root:
+    tests/e2e/netns_e2e.py [--portcullis .build/debug/portcullis]
+Ends with one line: `e2e: N passed, M failed`.
+"""
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PID = os.getpid()
+D = f"pcl-e2e-d-{PID}"
+A = f"pcl-e2e-a-{PID}"
+SERVER4, ATTACK4, LEGIT4, ROTATE4 = "10.231.0.1", "10.231.0.2", "10.231.0.3", "10.231.0.4"
+SERVER6, ATTACK6, LEGIT6 = "fd00:231::1", "fd00:231::2", "fd00:231::3"
+PORT = 22
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append((name, bool(ok)))
+    print(f"{'PASS' if ok else 'FAIL'} {name}" + (f" — {detail}" if detail and not ok else ""), flush=True)
+    return ok
+
+
+def sh(*cmd, check_rc=True, ns=None, capture=True):
+    if ns:
+        cmd = ("ip", "netns", "exec", ns) + tuple(cmd)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE, text=True)
+    if check_rc and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+    return r
+
+
+CONNECT = r"""
+import socket, sys
+fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.settimeout(1.5)
+s.bind((sys.argv[1], 0))
+try:
+    s.connect((sys.argv[2], int(sys.argv[3])))
+    data = s.recv(16)
+    print("ok" if data.startswith(b"hello") else "nodata")
+except ConnectionRefusedError:
+    print("refused")
+except (socket.timeout, TimeoutError):
+    print("timeout")
+except OSError as e:
+    print("error", e)
+"""
+
+LISTEN = r"""
+import socket, sys, threading
+def serve(fam, addr):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((addr, int(sys.argv[1])))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        try:
+            c.sendall(b"hello\n")
+        finally:
+            c.close()
+t4 = threading.Thread(target=serve, args=(socket.AF_INET, "0.0.0.0"), daemon=True)
+t6 = threading.Thread(target=serve, args=(socket.AF_INET6, "::"), daemon=True)
+t4.start(); t6.start(); t4.join()
+"""
+
+
+def connect(src, dst=None):
+    dst = dst or (SERVER6 if ":" in src else SERVER4)
+    return sh("/usr/bin/python3", "-c", CONNECT, src, dst, str(PORT), ns=A, check_rc=False).stdout.strip()
+
+
+def wait_until(fn, timeout=10.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+class Env:
+    def __init__(self, exe):
+        self.exe = exe
+        self.tmp = tempfile.mkdtemp(prefix="pcl-e2e-")
+        self.conf = f"{self.tmp}/conf"
+        self.sock = f"{self.tmp}/portcullis.sock"
+        self.log = f"{self.tmp}/auth.log"
+        self.proc = None
+        self.listener = None
+
+    def setup(self):
+        sh("ip", "netns", "add", D)
+        sh("ip", "netns", "add", A)
+        sh("ip", "link", "add", f"vd{PID % 100000}", "type", "veth", "peer", "name", f"va{PID % 100000}")
+        sh("ip", "link", "set", f"vd{PID % 100000}", "netns", D)
+        sh("ip", "link", "set", f"va{PID % 100000}", "netns", A)
+        sh("ip", "addr", "add", f"{SERVER4}/24", "dev", f"vd{PID % 100000}", ns=D)
+        sh("ip", "-6", "addr", "add", f"{SERVER6}/64", "dev", f"vd{PID % 100000}", "nodad", ns=D)
+        for a in (ATTACK4, LEGIT4, ROTATE4):
+            sh("ip", "addr", "add", f"{a}/24", "dev", f"va{PID % 100000}", ns=A)
+        for a in (ATTACK6, LEGIT6):
+            sh("ip", "-6", "addr", "add", f"{a}/64", "dev", f"va{PID % 100000}", "nodad", ns=A)
+        for ns, dev in ((D, f"vd{PID % 100000}"), (A, f"va{PID % 100000}")):
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+            sh("ip", "link", "set", dev, "up", ns=ns)
+        self.listener = subprocess.Popen(["ip", "netns", "exec", D, "/usr/bin/python3", "-c", LISTEN, str(PORT)])
+        os.makedirs(f"{self.conf}/filter.d")
+        with open(f"{self.conf}/portcullis.conf", "w") as f:
+            f.write(f"[Definition]\nloglevel = INFO\nlogtarget = {self.tmp}/portcullis.log\nsocket = {self.sock}\n"
+                    f"pidfile = {self.tmp}/portcullis.pid\ndbfile = {self.tmp}/portcullis.sqlite3\n")
+        with open(f"{self.conf}/filter.d/e2e.conf", "w") as f:
+            f.write("[Definition]\nfailregex = ^\\s*\\S+ e2e\\[\\d+\\]: authentication failure for .* from <HOST>$\n")
+        with open(f"{self.conf}/jail.conf", "w") as f:
+            f.write("[DEFAULT]\nmaxretry = 3\nfindtime = 10m\nbantime = 1h\nignoreself = true\nignoreip = 127.0.0.1/8 ::1\n"
+                    "banaction = nftables-multiport\nprotocol = tcp\nport = 0:65535\n"
+                    "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
+                    f"[e2e]\nenabled = true\nfilter = e2e\nport = ssh\nlogpath = {self.log}\n")
+        open(self.log, "w").close()
+        wait_until(lambda: connect(LEGIT4) == "ok", 5)
+
+    def start(self):
+        self.proc = subprocess.Popen(["ip", "netns", "exec", D, self.exe, "-c", self.conf, "-f", "start"],
+                                     stdout=open(f"{self.tmp}/stdout", "a"), stderr=subprocess.STDOUT)
+        ok = wait_until(lambda: self.client("ping").returncode == 0, 15, 0.05)
+        return ok
+
+    def client(self, *words):
+        return sh(self.exe, "-s", self.sock, *words, check_rc=False)
+
+    def fail(self, addr, n=1):
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with open(self.log, "a") as f:
+            for i in range(n):
+                f.write(f"{stamp} server e2e[{1000 + i}]: authentication failure for root from {addr}\n")
+
+    def in_set(self, addr):
+        out = sh("nft", "list", "table", "inet", "portcullis", ns=D, check_rc=False).stdout
+        return addr in out
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.listener:
+            self.listener.kill()
+            self.listener.wait()
+        for ns in (D, A):
+            sh("ip", "netns", "del", ns, check_rc=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--portcullis", default=os.path.join(ROOT, ".build/debug/portcullis"))
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("netns_e2e.py: run as root")
+    env = Env(os.path.abspath(args.portcullis))
+    try:
+        env.setup()
+        check("listener reachable before any ban", connect(ATTACK4) == "ok")
+        check("daemon starts and answers ping", env.start())
+
+        env.fail(ATTACK4, 2)
+        time.sleep(0.5)
+        check("two failures: not banned yet", connect(ATTACK4) == "ok")
+        t0 = time.monotonic()
+        env.fail(ATTACK4, 1)
+        check("third failure bans in the kernel set", wait_until(lambda: env.in_set(ATTACK4), 5, 0.005),
+              "address not in inet portcullis")
+        print(f"     (ban visible in the set {1000 * (time.monotonic() - t0):.1f} ms after the append)")
+        check("attacker's next connection is refused", connect(ATTACK4) == "refused", connect(ATTACK4))
+        check("another address still connects", connect(LEGIT4) == "ok")
+
+        st = env.client("status", "e2e").stdout
+        check("status lists the banned address", "Banned IP list:\t" + ATTACK4 in st, st)
+        if shutil.which("fail2ban-client"):
+            real = sh("fail2ban-client", "-s", env.sock, "status", "e2e", check_rc=False)
+            check("real fail2ban-client prints the same status", real.returncode == 0 and real.stdout == st,
+                  f"{real.stdout!r} vs {st!r} {real.stderr}")
+            pong = sh("fail2ban-client", "-s", env.sock, "ping", check_rc=False).stdout.strip()
+            check("real fail2ban-client ping", pong == "Server replied: pong", pong)
+
+        r = env.client("set", "e2e", "unbanip", ATTACK4)
+        check("unbanip answers 1", r.stdout.strip() == "1", r.stdout + r.stderr)
+        check("unbanned address connects again", wait_until(lambda: connect(ATTACK4) == "ok", 3))
+
+        r = env.client("set", "e2e", "banip", ATTACK6)
+        check("banip of an IPv6 address", r.stdout.strip() == "1", r.stdout + r.stderr)
+        check("IPv6 attacker refused", connect(ATTACK6) == "refused")
+        check("IPv6 legit address connects", connect(LEGIT6) == "ok")
+
+        env.fail(ATTACK4, 3)
+        wait_until(lambda: env.in_set(ATTACK4), 5)
+        env.proc.send_signal(signal.SIGKILL)
+        env.proc.wait()
+        check("after SIGKILL the kernel still refuses the attacker", connect(ATTACK4) == "refused")
+        check("daemon restarts", env.start())
+        st = env.client("status", "e2e").stdout
+        check("restart keeps the ban (status)", ATTACK4 in st and ATTACK6 in st, st)
+        check("restart keeps the ban (kernel)", connect(ATTACK4) == "refused")
+
+        env.fail(ROTATE4, 2)
+        time.sleep(0.4)
+        os.rename(env.log, env.log + ".1")
+        open(env.log, "w").close()
+        time.sleep(0.4)
+        env.fail(ROTATE4, 1)
+        check("rotation mid-attack keeps counting", wait_until(lambda: env.in_set(ROTATE4), 5))
+
+        sh("nft", "flush", "ruleset", ns=D)
+        t0 = time.monotonic()
+        back = wait_until(lambda: env.in_set(ATTACK4) and env.in_set(ROTATE4), 5, 0.02)
+        check("flushed ruleset: table and bans come back", back)
+        print(f"     (restored {1000 * (time.monotonic() - t0):.0f} ms after the flush)")
+        check("attacker refused again after restore", connect(ATTACK4) == "refused")
+
+        r = env.client("stop")
+        env.proc.wait(15)
+        check("stop ends the daemon", env.proc.returncode is not None)
+        check("table removed at stop", not sh("nft", "list", "tables", ns=D).stdout.count("portcullis"))
+    except Exception as e:  # report, never hide
+        check("unexpected error", False, repr(e))
+    finally:
+        env.cleanup()
+    passed = sum(1 for _, ok in results if ok)
+    failed = len(results) - passed
+    print(f"e2e: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
