@@ -320,9 +320,22 @@ extension ConfigTree {
         }
         if enabled {
             for spec in jail.actions {
-                jail.actionConfigurations.append(try loadAction(spec, jail: jail))
+                do {
+                    jail.actionConfigurations.append(try loadAction(spec, jail: jail))
+                } catch where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
+                    // Portcullis bans natively in nftables; the action file is optional for these.
+                }
             }
         }
         return jail
+    }
+}
+
+extension JailConfiguration {
+    /// Ban actions Portcullis performs itself in nftables (their action.d file, when present, is not run).
+    public static func isNativeBanAction(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return n.hasPrefix("nftables") || n.hasPrefix("iptables") || n.hasPrefix("ip6tables")
+            || n.hasPrefix("firewallcmd") || n == "portcullis"
     }
 }

@@ -30,13 +30,6 @@ public struct JailSetup: Sendable {
     /// Warnings to log at start (e.g. an iptables banaction served by nftables).
     public var warnings: [String]
 
-    /// Names of ban actions Portcullis performs natively in nftables.
-    static func isNativeFirewallAction(_ name: String) -> Bool {
-        let n = name.lowercased()
-        return n.hasPrefix("nftables") || n.hasPrefix("iptables") || n.hasPrefix("firewallcmd")
-            || n.hasPrefix("ip6tables") || n == "portcullis"
-    }
-
     /// Builds a jail. `loadAction` loads a non-native action from action.d (nil = skip command actions).
     public static func build(
         _ jail: JailConfiguration, ports: PortResolver, now: @escaping @Sendable () -> Double,
@@ -90,7 +83,7 @@ public struct JailSetup: Sendable {
         var firewall: JailFirewall? = nil
         var commands: [CommandAction] = []
         for action in jail.actions {
-            if isNativeFirewallAction(action.name) {
+            if JailConfiguration.isNativeBanAction(action.name) {
                 guard firewall == nil else { continue }
                 let args = action.arguments
                 var banaction = action.name

@@ -4,7 +4,8 @@
 /// Every method is one transaction: it applies completely or not at all.
 public protocol FirewallBackend: Sendable {
     /// Creates (or updates, on reload) Portcullis's table, chain, sets and rules for these jails. Sets of jails no
-    /// longer listed are removed; bans in the sets of listed jails stay (they outlive daemon restarts).
+    /// longer listed are removed; bans in the sets of listed jails stay (they outlive daemon restarts), and bans
+    /// the backend applied earlier that the kernel lost are put back.
     func setUp(jails: [JailFirewall]) async throws(FirewallError)
 
     /// Bans every request in one transaction. A ban of an already banned address replaces its timeout.

@@ -10,6 +10,10 @@ public enum NFTCommand: Hashable, Sendable {
     case addChain
     /// `flush chain inet T C` (removes the rules, keeps the chain).
     case flushChain
+    /// `add chain inet T C` without a hook: a no-op when the chain exists, so a following delete cannot fail.
+    case ensureChain
+    /// `delete chain inet T C` (it must be empty).
+    case deleteChain
     /// `add set inet T NAME { type ipv4_addr|ipv6_addr; flags timeout; }`.
     case addSet(name: String, family: IPAddress.Family)
     /// `delete set inet T NAME`.
@@ -131,6 +135,8 @@ public struct NFTTransaction: Hashable, Sendable {
         case .addChain:
             out += "add chain \(t) \(chain) { type filter hook input priority \(priority); policy accept; }"
         case .flushChain: out += "flush chain \(t) \(chain)"
+        case .ensureChain: out += "add chain \(t) \(chain)"
+        case .deleteChain: out += "delete chain \(t) \(chain)"
         case .addSet(let name, let family):
             out += "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags timeout; }"
         case .deleteSet(let name): out += "delete set \(t) \(name)"
@@ -177,6 +183,8 @@ public struct NFTTransaction: Hashable, Sendable {
             out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\", \"type\": \"filter\", "
             out += "\"hook\": \"input\", \"prio\": \(priority), \"policy\": \"accept\"}}}"
         case .flushChain: out += "{\"flush\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
+        case .ensureChain: out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
+        case .deleteChain: out += "{\"delete\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
         case .addSet(let name, let family):
             out += "{\"add\": {\"set\": {\(tableObject), \"name\": \"\(name)\", "
             out += "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"timeout\"]}}}"
@@ -317,10 +325,14 @@ public struct NFTRuleset: Hashable, Sendable {
         }
     }
 
-    /// The commands that create the table, chain, sets and rules (rules replaced; existing set elements kept).
-    func structure(jails: [JailFirewall], flushChain: Bool) -> [NFTCommand] {
-        var commands: [NFTCommand] = [.addTable, .addChain]
-        if flushChain { commands.append(.flushChain) }
+    /// The commands that create the table, chain, sets and rules.
+    func structure(jails: [JailFirewall]) -> [NFTCommand] {
+        [.addTable, .addChain] + setsAndRules(jails: jails)
+    }
+
+    /// Every jail's two sets, then every jail's rules.
+    func setsAndRules(jails: [JailFirewall]) -> [NFTCommand] {
+        var commands: [NFTCommand] = []
         for jail in jails {
             commands.append(.addSet(name: setName(jail: jail.name, family: .v4), family: .v4))
             commands.append(.addSet(name: setName(jail: jail.name, family: .v6), family: .v6))
@@ -333,20 +345,21 @@ public struct NFTRuleset: Hashable, Sendable {
         return commands
     }
 
-    /// Set-up at start: table and chain created if missing, the chain's rules replaced, sets of jails no longer
-    /// configured (`staleSets`) deleted, sets created if missing. Elements of existing sets survive, so bans
-    /// that outlived a daemon restart stay in force.
+    /// Set-up at start (and reload): the table created if missing; the chain recreated (so a changed priority
+    /// applies: nft cannot change a base chain's priority in place) with the current rules; sets of jails no
+    /// longer configured (`staleSets`) deleted; sets created if missing. Elements of existing sets survive, so
+    /// bans that outlived a daemon restart stay in force. All in one transaction: no packet sees a half state.
     public func setUp(jails: [JailFirewall], staleSets: [String] = []) -> NFTTransaction {
-        var commands: [NFTCommand] = [.addTable, .addChain, .flushChain]
+        var commands: [NFTCommand] = [.addTable, .ensureChain, .flushChain, .deleteChain, .addChain]
         commands += staleSets.map { .deleteSet(name: $0) }
-        commands += structure(jails: jails, flushChain: false).dropFirst(2)
+        commands += setsAndRules(jails: jails)
         return transaction(commands)
     }
 
     /// Rebuild from nothing: the table (if any) deleted and recreated with every ban, in one transaction.
     /// Used after the ruleset was flushed or the table deleted.
     public func rebuild(jails: [JailFirewall], bans: [BanRequest]) -> NFTTransaction {
-        var t = transaction([.addTable, .deleteTable] + structure(jails: jails, flushChain: false))
+        var t = transaction([.addTable, .deleteTable] + structure(jails: jails))
         t.commands += elementCommands(bans, replacing: [])
         return t
     }

@@ -211,13 +211,24 @@ private final class StateBox: @unchecked Sendable {
                 stale.append(set.name)
             }
         }
-        try send(ruleset.setUp(jails: jails, staleSets: stale), context: context, syntax: ruleset.configuration.syntax)
+        // Bans this backend applied that the kernel lost (table deleted before a reload) go back in too.
+        let configured = Set(jails.map(\.name))
+        var inKernel: Set<BanKey> = []
+        for set in kept {
+            guard let jail = jailOfSet[set.name] else { continue }
+            for e in set.elements { inKernel.insert(BanKey(address: e.address, jail: jail)) }
+        }
+        let missing = remainingBans().filter {
+            configured.contains($0.jail) && !inKernel.contains(BanKey(address: $0.address, jail: $0.jail))
+        }
+        var transaction = ruleset.setUp(jails: jails, staleSets: stale)
+        transaction.commands += ruleset.ban(missing).commands
+        try send(transaction, context: context, syntax: ruleset.configuration.syntax)
         self.jails = jails
         isSetUp = true
         // Remember what survived in the kernel, so a later restore puts it back too.
         let now = clock.now
-        let keptJails = Set(kept.compactMap { jailOfSet[$0.name] })
-        active = active.filter { keptJails.contains($0.key.jail) }
+        active = active.filter { configured.contains($0.key.jail) }
         for set in kept {
             guard let jail = jailOfSet[set.name] else { continue }
             for e in set.elements {

@@ -8,11 +8,61 @@ import ArgumentParser
 /// portcullis regex --out ip /var/log/auth.log 'sshd[mode=aggressive]'
 /// ```
 @main
-struct Portcullis: ParsableCommand {
+struct Portcullis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portcullis",
         abstract: "Intrusion prevention: bans addresses that fail to authenticate, using fail2ban's filters.",
         version: "0.1.0",
-        subcommands: [RegexCommand.self]
+        subcommands: [
+            RegexCommand.self, StartCommand.self, StopCommand.self, PingCommand.self, StatusCommand.self,
+            ReloadCommand.self, SetCommand.self, GetCommand.self, BannedCommand.self, UnbanCommand.self,
+        ]
     )
+
+    /// fail2ban-client puts its global options before the command word (`portcullis -c DIR -s SOCK status sshd`);
+    /// they are moved behind it so each subcommand parses them.
+    static func main() async {
+        let arguments = GlobalOptionsOrder.reorder(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
+
+/// Moves fail2ban-client-style global options from before the command word to after it.
+enum GlobalOptionsOrder {
+    /// Options that take a value.
+    static let withValue: Set<String> = ["-c", "--conf", "-s", "--socket", "-p", "--pidfile", "--timeout"]
+    /// Options that are flags.
+    static let flags: Set<String> = [
+        "-f", "--foreground", "-b", "--background", "-x", "--force", "-v", "-vv", "-vvv", "-q", "-qq", "--json",
+    ]
+
+    /// `["-c", "D", "-f", "start"]` → `["start", "-c", "D", "-f"]`; anything else is returned as it is.
+    static func reorder(_ args: [String]) -> [String] {
+        var leading: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if withValue.contains(a), i + 1 < args.count {
+                leading += [a, args[i + 1]]
+                i += 2
+            } else if flags.contains(a) {
+                leading.append(a)
+                i += 1
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, i < args.count else { return args }
+        return [args[i]] + leading + args[(i + 1)...]
+    }
+}
+

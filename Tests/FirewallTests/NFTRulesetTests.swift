@@ -13,8 +13,10 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(
             text == """
                 add table inet portcullis
-                add chain inet portcullis bans { type filter hook input priority -1; policy accept; }
+                add chain inet portcullis bans
                 flush chain inet portcullis bans
+                delete chain inet portcullis bans
+                add chain inet portcullis bans { type filter hook input priority -1; policy accept; }
                 add set inet portcullis addr-set-sshd { type ipv4_addr; flags timeout; }
                 add set inet portcullis addr6-set-sshd { type ipv6_addr; flags timeout; }
                 add rule inet portcullis bans tcp dport { 22 } ip saddr @addr-set-sshd reject with tcp reset
@@ -26,8 +28,9 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
     @Test func setUpDeletesStaleSetsAfterFlushingTheChain() {
         let commands = ruleset.setUp(jails: [sshd], staleSets: ["addr-set-old", "addr6-set-old"]).commands
         #expect(
-            Array(commands.prefix(5)) == [
-                .addTable, .addChain, .flushChain, .deleteSet(name: "addr-set-old"), .deleteSet(name: "addr6-set-old"),
+            Array(commands.prefix(7)) == [
+                .addTable, .ensureChain, .flushChain, .deleteChain, .addChain, .deleteSet(name: "addr-set-old"),
+                .deleteSet(name: "addr6-set-old"),
             ])
     }
 
@@ -37,8 +40,10 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(
             text == """
                 add table inet f2b
-                add chain inet f2b in { type filter hook input priority -10; policy accept; }
+                add chain inet f2b in
                 flush chain inet f2b in
+                delete chain inet f2b in
+                add chain inet f2b in { type filter hook input priority -10; policy accept; }
 
                 """)
     }
@@ -149,7 +154,7 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(rebuild.commands.first == .addTable)
         #expect(rebuild.commands.dropFirst().first == .deleteTable)
         #expect(
-            Array(rebuild.commands.dropFirst(2)) == ruleset.setUp(jails: [sshd]).commands.filter { $0 != .flushChain }
+            Array(rebuild.commands.dropFirst(2)) == ruleset.setUp(jails: [sshd]).commands.filter { ![.ensureChain, .flushChain, .deleteChain].contains($0) }
                 + [.addElements(set: "addr-set-sshd", [NFTElement(address: ip("192.0.2.1"), timeout: nil)])])
     }
 
@@ -184,8 +189,10 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(
             json == """
                 {"nftables": [{"add": {"table": {"family": "inet", "name": "portcullis"}}}, \
-                {"add": {"chain": {"family": "inet", "table": "portcullis", "name": "bans", "type": "filter", "hook": "input", "prio": -1, "policy": "accept"}}}, \
+                {"add": {"chain": {"family": "inet", "table": "portcullis", "name": "bans"}}}, \
                 {"flush": {"chain": {"family": "inet", "table": "portcullis", "name": "bans"}}}, \
+                {"delete": {"chain": {"family": "inet", "table": "portcullis", "name": "bans"}}}, \
+                {"add": {"chain": {"family": "inet", "table": "portcullis", "name": "bans", "type": "filter", "hook": "input", "prio": -1, "policy": "accept"}}}, \
                 {"add": {"set": {"family": "inet", "table": "portcullis", "name": "addr-set-sshd", "type": "ipv4_addr", "flags": ["timeout"]}}}, \
                 {"add": {"set": {"family": "inet", "table": "portcullis", "name": "addr6-set-sshd", "type": "ipv6_addr", "flags": ["timeout"]}}}, \
                 {"add": {"rule": {"family": "inet", "table": "portcullis", "chain": "bans", "expr": [\

@@ -212,6 +212,42 @@ struct NFTablesFirewallIntegrationTests {
         }
     }
 
+    @Test func setUpAppliesAChangedPriorityAndKeepsTheBans() async throws {
+        try await NetnsLab.with { lab in
+            let first = try firewall(lab)
+            try await first.setUp(jails: [Self.sshd])
+            try await first.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .permanent)])
+            first.shutdown()
+            let second = try NFTablesFirewall(
+                configuration: FirewallConfiguration(priority: -150, networkNamespace: lab.defended))
+            defer { second.shutdown() }
+            try #require(second.networkNamespace == lab.defended)
+            try await second.setUp(jails: [Self.sshd])
+            #expect(try lab.nft(["list", "chain", "inet", "portcullis", "bans"]).contains("priority mangle"))
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+        }
+    }
+
+    @Test func reloadPutsBackBansTheKernelLostAndDropsRemovedJails() async throws {
+        try await NetnsLab.with { lab in
+            let fw = try firewall(lab, healthCheck: .seconds(3600))
+            defer { fw.shutdown() }
+            let web = JailFirewall(name: "web", ports: .ports([PortRange(8022)]))
+            try await fw.setUp(jails: [Self.sshd, web])
+            try await fw.ban([
+                BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600))),
+                BanRequest(address: ip(NetnsLab.otherV4), jail: "web", duration: .permanent),
+            ])
+            try lab.nft(["delete", "table", "inet", "portcullis"])
+            try await fw.setUp(jails: [Self.sshd])  // reload without the web jail
+            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+            #expect(try await fw.activeBanCount() == 1)
+            #expect(try await fw.list(jail: "sshd").map(\.address) == [ip(NetnsLab.attackerV4)])
+        }
+    }
+
     @Test func allportsDropAndRebanWithNewTimeout() async throws {
         try await NetnsLab.with(ports: [8022, 8080]) { lab in
             let fw = try firewall(lab)
