@@ -176,15 +176,15 @@ public actor BanCoordinator {
         guard let entry = jails[jail], !decisions.isEmpty else { return }
         // Persist first: a ban the store knows survives a crash and is restored at start.
         if let store {
-            for d in decisions {
-                do {
-                    try store.addBan(
-                        BanRecord(
-                            jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
-                            banCount: d.previousBans + 1, failures: d.failures, matches: d.matches))
-                } catch {
-                    actionsLog.error("[\(jail)] cannot store the ban of \(d.address): \(error)")
-                }
+            let records = decisions.map { d in
+                BanRecord(
+                    jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
+                    banCount: d.previousBans + 1, failures: d.failures, matches: d.matches)
+            }
+            do {
+                try store.addBans(records)
+            } catch {
+                actionsLog.error("[\(jail)] cannot store \(records.count) bans: \(error)")
             }
         }
         if let firewall, entry.setup.firewall != nil {

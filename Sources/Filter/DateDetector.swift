@@ -173,11 +173,13 @@ public final class DateDetector {
         let specs = try compiler.templates(for: datePattern)
         var compiled: [Template] = []
         for spec in specs {
-            var options: Pattern.Options = [.utf, .ucp]
+            // Datepatterns are Python regular expressions: translate the syntax PCRE2 reads differently.
+            let translation = PythonRegex.translate(spec.regex)
+            var options: Pattern.Options = translation.ascii ? [.utf] : [.utf, .ucp]
             if spec.caseless { options.insert(.caseless) }
             let pattern: Pattern
             do {
-                pattern = try Pattern(spec.regex, options: options)
+                pattern = try Pattern(translation.pattern, options: options)
             } catch {
                 throw DateError(
                     code: .badPattern, value: spec.name,

@@ -8,7 +8,9 @@
 ///   `firewallcmd-new`, `firewallcmd-ipset`, `firewallcmd-rich-rules`, `firewallcmd-rich-logging`;
 /// - allports: `nftables-allports`, `iptables-allports`, `iptables-ipset-proto6-allports`,
 ///   `iptables-xt_recent-echo`, `firewallcmd-allports`;
-/// - a `[type=allports]` / `[type=multiport]` / `[actiontype=<allports>]` parameter overrides the name's shape.
+/// - a `[type=allports]` / `[type=multiport]` / `[actiontype=<allports>]` parameter overrides the name's shape;
+/// - any other `nftables-*`, `iptables-*`, `ip6tables-*`, `firewallcmd-*` or `portcullis-*` name: allports when
+///   the name contains `allports`, else multiport (`portcullis` itself is native: no warning).
 ///
 /// iptables' `oneport` (plain `iptables`) is a multiport rule with one port. Logging (`-log`), `NEW`-state
 /// matching (`-new`) and xt_recent have no counterpart: the ban applies to every packet from the address.
@@ -67,11 +69,15 @@ public struct BanActionMapping: Hashable, Sendable {
             "firewallcmd-multiport", "firewallcmd-new", "firewallcmd-ipset", "firewallcmd-rich-rules",
             "firewallcmd-rich-logging",
         ]
+        let families = ["nftables", "iptables", "ip6tables", "firewallcmd", "portcullis"]
         let base: Kind
         if allports.contains(lower) {
             base = .allports
         } else if multiport.contains(lower) {
             base = .multiport
+        } else if families.contains(where: { lower == $0 || lower.hasPrefix($0 + "-") }) {
+            // Other members of a firewall family (ip6tables-*, local variants): shape from the name.
+            base = lower.contains("allports") ? .allports : .multiport
         } else {
             throw FirewallError(
                 code: .unsupportedBanAction, jail: jail,
@@ -81,7 +87,7 @@ public struct BanActionMapping: Hashable, Sendable {
         }
         kind = typeParam ?? base
         warning =
-            lower.hasPrefix("nftables")
+            lower.hasPrefix("nftables") || lower.hasPrefix("portcullis")
             ? nil : "jail '\(jail)': banaction \(name) is served by Portcullis's nftables \(kind.rawValue) rule"
     }
 }

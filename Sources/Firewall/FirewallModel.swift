@@ -268,12 +268,24 @@ public struct FirewallConfiguration: Hashable, Sendable {
 }
 
 /// Something the backend did on its own, for the daemon's log.
-public enum FirewallEvent: Hashable, Sendable {
+public enum FirewallEvent: Hashable, Sendable, CustomStringConvertible {
     /// The table had disappeared (ruleset flushed or table deleted) and was rebuilt with this many bans; `took` is
     /// the time of the rebuilding transaction.
     case restored(bans: Int, took: Duration)
     /// Rebuilding failed; the backend retries at the next check.
     case restoreFailed(String)
+
+    /// One line for the log.
+    public var description: String {
+        switch self {
+        case .restored(let bans, let took):
+            let ms = Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15
+            let rounded = (ms * 10).rounded() / 10
+            return "table was missing or damaged (ruleset flushed?); rebuilt with \(bans) bans in \(rounded) ms"
+        case .restoreFailed(let why):
+            return "table was missing or damaged and could not be rebuilt (retrying): \(why)"
+        }
+    }
 }
 
 /// A firewall error: a code, a message for a person, and the jail or libnftables error when there is one.

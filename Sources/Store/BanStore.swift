@@ -156,22 +156,31 @@ public final class BanStore: @unchecked Sendable {
     /// Records a ban and commits it before returning. An earlier still-recorded ban of the same address in the
     /// same jail stops being active (the new one replaces it).
     public func addBan(_ ban: BanRecord) throws(DatabaseError) {
+        try addBans([ban])
+    }
+
+    /// Records several bans in one transaction (one disk sync for a whole batch of bans).
+    public func addBans(_ bans: [BanRecord]) throws(DatabaseError) {
+        guard !bans.isEmpty else { return }
         _ = try write { db in
-            try db.run(
-                "UPDATE bans SET active = 0 WHERE active = 1 AND jail = ? AND address = ?",
-                [.text(ban.jail), .text(ban.address.description)])
-            try db.run(
-                """
-                INSERT INTO bans (jail, address, time_of_ban, ban_time, ban_count, failures, matches, active)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 1)
-                """,
-                [
-                    .text(ban.jail), .text(ban.address.description), .real(ban.timeOfBan),
-                    .real(ban.banTime < 0 ? -1 : ban.banTime), .integer(Int64(ban.banCount)),
-                    .integer(Int64(ban.failures)), .text(JSONStrings.encode(ban.matches)),
-                ])
+            for ban in bans {
+                try db.run(
+                    "UPDATE bans SET active = 0 WHERE active = 1 AND jail = ? AND address = ?",
+                    [.text(ban.jail), .text(ban.address.description)])
+                try db.run(
+                    """
+                    INSERT INTO bans (jail, address, time_of_ban, ban_time, ban_count, failures, matches, active)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+                    """,
+                    [
+                        .text(ban.jail), .text(ban.address.description), .real(ban.timeOfBan),
+                        .real(ban.banTime < 0 ? -1 : ban.banTime), .integer(Int64(ban.banCount)),
+                        .integer(Int64(ban.failures)), .text(JSONStrings.encode(ban.matches)),
+                    ])
+            }
         }
     }
+
 
     /// Every ban still in force at `now` (permanent, or ending after `now`), optionally of one jail, oldest
     /// first. Rows whose address no longer parses are skipped.

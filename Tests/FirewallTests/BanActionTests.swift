@@ -19,6 +19,11 @@ import Testing
         ("firewallcmd-ipset[actiontype=<allports>]", .allports, true),
         ("firewallcmd-allports", .allports, true),
         ("  iptables-multiport[name=SSH, port=\"ssh\", protocol=tcp]  ", .multiport, true),
+        ("ip6tables-multiport", .multiport, true),
+        ("ip6tables-allports", .allports, true),
+        ("iptables-custom-local", .multiport, true),
+        ("portcullis", .multiport, false),
+        ("portcullis-allports", .allports, false),
     ])
     func mapping(banaction: String, kind: BanActionMapping.Kind, warns: Bool) throws {
         let m = try BanActionMapping(banaction: banaction, jail: "sshd")
@@ -31,6 +36,18 @@ import Testing
     }
 
     @Test func unsupportedActionNamesJailAndAction() {
+        do {
+            _ = try BanActionMapping(banaction: "shorewall", jail: "apache-auth")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .unsupportedBanAction)
+        }
+        do {
+            _ = try BanActionMapping(banaction: "iptablesque", jail: "x")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .unsupportedBanAction)
+        }
         do {
             _ = try BanActionMapping(banaction: "shorewall", jail: "apache-auth")
             Issue.record("expected an error")

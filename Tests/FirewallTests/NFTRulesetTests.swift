@@ -184,6 +184,13 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
                 .contains("timeout 36500d }"))
     }
 
+    @Test func eventDescriptions() {
+        #expect(
+            FirewallEvent.restored(bans: 3, took: .microseconds(12_340)).description
+                == "table was missing or damaged (ruleset flushed?); rebuilt with 3 bans in 12.3 ms")
+        #expect(FirewallEvent.restoreFailed("nope").description.hasSuffix("(retrying): nope"))
+    }
+
     @Test func jsonSetUp() {
         let json = ruleset.setUp(jails: [sshd]).json
         #expect(
