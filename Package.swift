@@ -58,6 +58,8 @@ let package = Package(
 
         // Firewall benchmark (run by bench/firewall.sh inside a namespace).
         .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+        // Filter engine benchmark (run by bench/filter.sh).
+        .executableTarget(name: "portcullis-filter-bench", dependencies: ["Filter", "Configuration"], path: "bench/filter-bench"),
         // Date detection benchmark (run by bench/dates.sh).
         .executableTarget(name: "portcullis-date-bench", dependencies: ["Filter"], path: "bench/date-bench"),
 

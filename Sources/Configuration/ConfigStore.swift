@@ -16,6 +16,10 @@ struct ConfigStore: Sendable {
     private(set) var optionOrder: [String: [String]] = [:]
     /// Every file read, in order.
     private(set) var files: [String] = []
+    /// section → option → for each value in `history`, the index in `files` of the file that set it.
+    private(set) var layers: [String: [String: [Int]]] = [:]
+    /// section → indices in `files` of the files that contain the section.
+    private(set) var touches: [String: [Int]] = [:]
 
     /// An empty store.
     init() {}
@@ -73,7 +77,10 @@ struct ConfigStore: Sendable {
     /// Merges an already parsed file (used by tests and for synthetic layers).
     mutating func merge(_ ini: IniFile) {
         files.append(ini.path)
+        let layer = files.count - 1
         for section in ini.sections where section.name != "INCLUDES" {
+            if touches[section.name]?.last != layer { touches[section.name, default: []].append(layer) }
+            for (name, _) in section.options { layers[section.name, default: [:]][name, default: []].append(layer) }
             if section.name != Self.defaultSection, history[section.name] == nil {
                 sectionOrder.append(section.name)
             }
@@ -91,6 +98,7 @@ struct ConfigStore: Sendable {
 
     /// Adds a value on top (as a later file would), e.g. an option forced by code.
     mutating func set(section: String, option: String, value: RawValue) {
+        layers[section, default: [:]][option, default: []].append(files.count)
         if section != Self.defaultSection, history[section] == nil { sectionOrder.append(section) }
         if history[section] == nil { history[section] = [:] }
         if history[section]![option] == nil { optionOrder[section, default: []].append(option) }
@@ -152,6 +160,19 @@ struct ConfigStore: Sendable {
 
     /// The values `option` was given in `section`, oldest first (empty when never set there).
     func values(section: String, option: String) -> [RawValue] { history[section]?[option] ?? [] }
+
+    /// fail2ban's `known/` snapshot of `section`: the value `option` had before the last file that contains the
+    /// section was read; nil when only one file contains the section or the option was not set before it.
+    func knownSnapshot(section: String, option: String) -> (value: RawValue, index: Int)? {
+        guard let sectionTouches = touches[section], sectionTouches.count >= 2, let last = sectionTouches.last,
+            let optionLayers = layers[section]?[option], let values = history[section]?[option]
+        else { return nil }
+        guard let index = optionLayers.lastIndex(where: { $0 < last }) else { return nil }
+        return (values[index], index)
+    }
+
+    /// Whether more than one file contains `section` (fail2ban then keeps a `known/` snapshot of it).
+    func hasKnownSnapshot(_ section: String) -> Bool { (touches[section]?.count ?? 0) >= 2 }
 
     /// The current raw value of `option` in `section` only.
     func raw(section: String, option: String) -> RawValue? { history[section]?[option]?.last }

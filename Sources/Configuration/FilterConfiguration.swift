@@ -105,10 +105,20 @@ struct DefinitionResolver {
                 let prefix = String(name[..<slash])
                 let option = String(name[name.index(after: slash)...])
                 if prefix == "known" {
+                    // As fail2ban: when a later file re-opened [Definition], the value the option had before that
+                    // file; else DEFAULT's value; else the tag stays as it is.
+                    let name = option.lowercased()
+                    if let (raw, index) = storeCopy.knownSnapshot(section: Self.definition, option: name) {
+                        let ctx = Interpolator.Context(
+                            section: Self.definition, option: name, historySection: Self.definition, index: index)
+                        return try capturedPlain.interpolate(raw, ctx: ctx)
+                    }
+                    let defaults = storeCopy.values(section: ConfigStore.defaultSection, option: name)
+                    guard let last = defaults.last else { return nil }
                     let ctx = Interpolator.Context(
-                        section: Self.definition, option: "", historySection: Self.definition, index: nil)
-                    guard let (raw, kctx) = capturedPlain.findKnown(option, ctx: ctx) else { return nil }
-                    return try capturedPlain.interpolate(raw, ctx: kctx)
+                        section: Self.definition, option: name, historySection: ConfigStore.defaultSection,
+                        index: defaults.count - 1)
+                    return try capturedPlain.interpolate(last, ctx: ctx)
                 }
                 // `<section/option>` is read without the arguments (as fail2ban does).
                 guard let section = storeCopy.findSection(prefix),
@@ -124,12 +134,14 @@ struct DefinitionResolver {
 
     /// Where an option's value comes from: an argument's text, or a raw value with the interpolator to use.
     private enum Source {
+        /// A jail's own value: used as written (fail2ban substitutes no tags in it).
+        case verbatim(String)
         case text(String)
         case raw(RawValue, Interpolator.Context, Interpolator)
     }
 
     private func source(_ option: String, override: String?) -> Source? {
-        if let override { return .text(override) }
+        if let override { return .verbatim(override) }
         if let v = arguments[option] { return .text(v) }
         if let raw = store.raw(section: "Init", option: option) {
             let ctx = Interpolator.Context(section: "Init", option: option, historySection: "Init", index: nil)
@@ -146,6 +158,10 @@ struct DefinitionResolver {
         guard let source = source(option, override: override) else { return nil }
         var out: [ConfigValue] = []
         switch source {
+        case .verbatim(let text):
+            for piece in text.split(separator: "\n", omittingEmptySubsequences: true) {
+                out.append(ConfigValue(String(piece)))
+            }
         case .text(let text):
             let substituted = try tags.substitute(text)
             for piece in substituted.split(separator: "\n", omittingEmptySubsequences: true) {
@@ -168,6 +184,8 @@ struct DefinitionResolver {
     mutating func value(_ option: String, override: String? = nil) throws(ConfigError) -> ConfigValue? {
         guard let source = source(option, override: override) else { return nil }
         switch source {
+        case .verbatim(let text):
+            return ConfigValue(text)
         case .text(let text):
             return ConfigValue(try tags.substitute(text))
         case .raw(let raw, let ctx, let interp):

@@ -21,6 +21,8 @@ final class FilterRegex: @unchecked Sendable {
     let content: [Int]
     let skiplines: [Int]
     let names: Set<String>
+    /// True when the regex has `alt_`/`tuple_` groups (fields then need fail2ban's alternative mapping).
+    let hasAlternatives: Bool
 
     /// Python text after tag expansion and translation (what PCRE2 compiles).
     let translated: String
@@ -66,6 +68,7 @@ final class FilterRegex: @unchecked Sendable {
         content = g("content")
         skiplines = names.filter { $0.key.hasPrefix("skiplines") }.flatMap(\.value).sorted()
         self.names = Set(names.keys)
+        hasAlternatives = names.keys.contains { $0.hasPrefix("alt_") || $0.hasPrefix("tuple_") }
     }
 
     /// True when the regex can be one branch of a combined alternation (no numbered references).
@@ -102,8 +105,14 @@ public final class CompiledFilter: @unchecked Sendable {
     let failregex: [FilterRegex]
     let ignoreregex: [FilterRegex]
     let prefregex: FilterRegex?
+    /// Per failregex: the prefregex's groups it does not override (its own groups win, set or not).
+    let prefOnlyGroups: [[(name: String, groups: [Int])]]
     /// All failregexes as one alternation, to reject most lines with one match call.
     let combined: Pattern?
+    /// Group number of each failregex's branch in `combined`.
+    let combinedBranchGroups: [Int]
+    /// True when the branch that matched in `combined` is the first failregex that matches.
+    let combinedSelectsRegex: Bool
     /// Options in force.
     public let options: FilterOptions
     /// Lines kept for multi-line regexes (fail2ban's `maxlines`, at least 1).
@@ -155,6 +164,9 @@ public final class CompiledFilter: @unchecked Sendable {
             fails.append(r)
         }
         failregex = fails
+        prefOnlyGroups = fails.map { f in
+            (pref?.namedGroups ?? []).filter { $0.name != "content" && !f.names.contains($0.name) }
+        }
         var ignores: [FilterRegex] = []
         for v in definition.ignoreregex {
             ignores.append(try FilterRegex(v, multiline: multiline, useDNS: useDNS))
@@ -165,10 +177,26 @@ public final class CompiledFilter: @unchecked Sendable {
             var options: Pattern.Options = [.utf, .dupNames]
             if !fails.contains(where: \.ascii) { options.insert(.ucp) }
             if multiline { options.insert(.multiline) }
-            let text = "(*LF)" + fails.map { "(?:" + $0.translated + ")" }.joined(separator: "|")
-            combined = try? Pattern(text, options: options)
+            // Each branch is a numbered group, so the match tells which failregex matched first.
+            let text = "(*LF)" + fails.map { "(" + $0.translated + ")" }.joined(separator: "|")
+            let pattern = try? Pattern(text, options: options)
+            combined = pattern
+            // Group number of each branch (a branch's own groups come after it).
+            var numbers: [Int] = []
+            var next = 1
+            for f in fails {
+                numbers.append(next)
+                next += 1 + f.pattern.captureCount
+            }
+            combinedBranchGroups = numbers
+            // When every failregex is anchored at the start (single-line mode), the first branch that matches is
+            // the first failregex that matches: the engine can go straight to it.
+            combinedSelectsRegex = pattern != nil && !multiline && fails.allSatisfy(\.pattern.isAnchored)
+                && pattern?.captureCount == next - 1
         } else {
             combined = nil
+            combinedBranchGroups = []
+            combinedSelectsRegex = false
         }
 
         let pattern = options.datePattern ?? definition.datepattern?.value

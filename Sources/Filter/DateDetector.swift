@@ -249,7 +249,8 @@ public final class DateDetector {
                     || (Self.at(line, d) == c.pointee.lastStart.at && !Self.isAlphanumeric(c.pointee.lastStart.at))
                 let endFits =
                     Self.at(line, e) == c.pointee.lastEnd.after
-                    || (Self.before(line, e) == c.pointee.lastEnd.before && !Self.isAlphanumeric(c.pointee.lastEnd.before))
+                    || (Self.before(line, e) == c.pointee.lastEnd.before
+                        && !Self.isAlphanumeric(c.pointee.lastEnd.before))
                 if startFits && endFits {
                     ok = search(t, line, from: d, to: e)
                 } else {
@@ -264,7 +265,10 @@ public final class DateDetector {
                     start = r.lowerBound
                     end = r.upperBound
                 } else {
-                    reserve = (c.pointee.lastPosition, Self.characterIndex(line, byte: r.lowerBound), r.lowerBound, r.upperBound)
+                    reserve = (
+                        c.pointee.lastPosition, Self.characterIndex(line, byte: r.lowerBound), r.lowerBound,
+                        r.upperBound
+                    )
                 }
             }
         }

@@ -268,12 +268,22 @@ public final class LineProcessor {
                 contentReplaced = true
             }
         }
-        if let combinedMatcher, !combinedMatcher.matches(subject) { return .missed }
+        var firstRegex = 0
+        if let combinedMatcher {
+            guard combinedMatcher.matches(subject) else { return .missed }
+            if filter.combinedSelectsRegex {
+                for (i, g) in filter.combinedBranchGroups.enumerated() where combinedMatcher.range(g) != nil {
+                    firstRegex = i
+                    break
+                }
+            }
+        }
 
         var ignored = false
         var anyFailure = false
         var anyNoFail = false
-        for (i, regex) in filter.failregex.enumerated() {
+        for i in firstRegex..<filter.failregex.count {
+            let regex = filter.failregex[i]
             let m = failMatchers[i]
             guard m.matches(subject) else { continue }
             if !ignoreMatchers.isEmpty, ignoreHit(subject) != nil {
@@ -286,20 +296,16 @@ public final class LineProcessor {
             removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
 
             // Fields: the prefregex's groups, overridden by the failregex's (an unset group removes the value).
-            var fields: [String: String] = [:]
-            if let prefMatcher, let pref = filter.prefregex {
-                for (name, groups) in pref.namedGroups where name != "content" {
+            var fields = FieldSet()
+            if let prefMatcher {
+                for (name, groups) in filter.prefOnlyGroups[i] {
                     if let r = firstRange(prefMatcher, groups) { fields[name] = text(whole, r) }
                 }
             }
             for (name, groups) in regex.namedGroups {
-                if let r = firstRange(m, groups) {
-                    fields[name] = text(subject, r)
-                } else {
-                    fields.removeValue(forKey: name)
-                }
+                if let r = firstRange(m, groups) { fields[name] = text(subject, r) }
             }
-            applyAlternatives(&fields)
+            if regex.hasAlternatives { applyAlternatives(&fields) }
 
             var lines = matchedLines
             var users: [String] = []
@@ -332,12 +338,12 @@ public final class LineProcessor {
     }
 
     /// fail2ban's alternative groups: a non-empty `alt_NAME` fills `NAME` when that is unset or empty.
-    private func applyAlternatives(_ fields: inout [String: String]) {
-        for (key, value) in fields where key.hasPrefix("alt_") && !value.isEmpty {
+    private func applyAlternatives(_ fields: inout FieldSet) {
+        for (key, value) in fields.items where key.hasPrefix("alt_") && !value.isEmpty {
             let name = String(key.dropFirst(4))
             if (fields[name] ?? "").isEmpty { fields[name] = value }
         }
-        for (key, value) in fields where key.hasPrefix("tuple_") {
+        for (key, value) in fields.items where key.hasPrefix("tuple_") {
             let name = String(key.dropFirst(6))
             if let existing = fields[name] { fields[name] = existing + "," + value } else { fields[name] = value }
         }
@@ -345,11 +351,12 @@ public final class LineProcessor {
 
     /// Turns merged fields into failures: the offender is ip4, else ip6, else the host name, else the F-ID.
     private func identify(
-        _ fields: [String: String], regexIndex: Int, time: Double, lines: [String], users: [String], isNoFail: Bool
+        _ fields: FieldSet, regexIndex: Int, time: Double, lines: [String], users: [String], isNoFail: Bool
     ) -> (failures: [Failure], pending: Bool) {
         let fid = fields["fid"]
+        if fid == nil, fields["ip4"] == nil, fields["ip6"] == nil, fields["dns"] == nil { return ([], true) }
         var failure = Failure(
-            regexIndex: regexIndex, time: time, address: nil, subnet: nil, host: nil, id: fid, fields: fields, lines: lines,
+            regexIndex: regexIndex, time: time, address: nil, subnet: nil, host: nil, id: fid, fields: fields.dictionary, lines: lines,
             users: users, isNoFail: isNoFail)
         if let ip = fields["ip4"] ?? fields["ip6"] {
             if let fid, fid != ip {

@@ -15,20 +15,32 @@
 /// - `<F-MLFFORGET>` removes the entry after this line.
 /// - At most 100 entries, each kept 5 minutes after it was created (oldest dropped first).
 struct MultiLineFailureCache {
-    struct Entry {
-        var fields: [String: String]
+    /// A class, so that merging mutates the cached entry in place (no copy of its dictionary per line).
+    final class Entry {
+        var fields: FieldSet
         var users: [String]
         var pending: [String]
         /// Lines of a failure that had no address yet (fail2ban's `mlfpending`); the next failure takes them over.
         var held: [String]
         var created: Double
+        /// False once the entry left the cache (it may still sit in `order`).
+        var alive = true
+
+        init(fields: FieldSet, users: [String], created: Double) {
+            self.fields = fields
+            self.users = users
+            self.pending = []
+            self.held = []
+            self.created = created
+        }
     }
 
     static let maxCount = 100
     static let maxAge = 300.0
 
     private var entries: [String: Entry] = [:]
-    private var order: [String] = []
+    private var order: [(key: String, entry: Entry)] = []
+    private var head = 0
     private let now: @Sendable () -> Double
 
     init(now: @escaping @Sendable () -> Double) {
@@ -39,36 +51,37 @@ struct MultiLineFailureCache {
     var count: Int { entries.count }
 
     struct Merged {
-        var fields: [String: String]
+        var fields: FieldSet
         var lines: [String]
         var users: [String]
         var isNoFail: Bool
     }
 
     /// Merges the current match (`current`: its set fields; `line`: its log lines) into the entry for `mlfid`.
-    mutating func merge(mlfid: String, current: [String: String], line: [String]) -> Merged {
+    mutating func merge(mlfid: String, current: FieldSet, line: [String]) -> Merged {
+        let gained = !(current["mlfgained"] ?? "").isEmpty
+        var noFail = !(current["nofail"] ?? "").isEmpty
+        let forget = !(current["mlfforget"] ?? "").isEmpty
         var cur = current
-        let gained = !(cur["mlfgained"] ?? "").isEmpty
-        var noFail = !(cur["nofail"] ?? "").isEmpty
+        if forget { cur["mlfforget"] = nil }
         if gained {
             noFail = true
             if (cur["nofail"] ?? "").isEmpty { cur["nofail"] = cur["mlfgained"] }
         }
-        let forget = !(cur.removeValue(forKey: "mlfforget") ?? "").isEmpty
 
         let time = now()
-        var entry: Entry
+        let entry: Entry
         let existed: Bool
-        if var e = entries[mlfid], time - e.created <= Self.maxAge {
+        if let e = entries[mlfid], time - e.created <= Self.maxAge {
             if let u = cur["user"], !u.isEmpty, !e.users.contains(u) { e.users.append(u) }
-            e.fields.merge(cur) { _, new in new }
+            e.fields.merge(cur)
             entry = e
             existed = true
         } else {
             if entries[mlfid] != nil { remove(mlfid) }
             var users: [String] = []
             if let u = cur["user"], !u.isEmpty { users.append(u) }
-            entry = Entry(fields: cur, users: users, pending: [], held: [], created: time)
+            entry = Entry(fields: cur, users: users, created: time)
             existed = false
         }
         if entry.users.count > 1 { noFail = false }
@@ -82,9 +95,10 @@ struct MultiLineFailureCache {
         if !noFail {
             entry.fields["nofail"] = nil
             entry.fields["mlfgained"] = nil
-            lines = entry.pending + entry.held + line
+            lines = entry.pending.isEmpty && entry.held.isEmpty ? line : entry.pending + entry.held + line
             entry.pending = []
-            let identified = ["ip4", "ip6", "dns", "fid"].contains { entry.fields[$0] != nil }
+            let f = entry.fields
+            let identified = f["ip4"] != nil || f["ip6"] != nil || f["dns"] != nil || f["fid"] != nil
             entry.held = identified ? [] : lines
         } else if !forget {
             entry.pending += line
@@ -92,36 +106,36 @@ struct MultiLineFailureCache {
 
         if forget {
             if existed { remove(mlfid) }
-        } else if existed {
-            entries[mlfid] = entry
-        } else {
+        } else if !existed {
             insert(mlfid, entry, time: time)
         }
         // A forgotten id that was never cached keeps no user list (as fail2ban).
-        let users = forget && !existed ? [] : entry.users.sorted()
+        let users = forget && !existed ? [] : (entry.users.count > 1 ? entry.users.sorted() : entry.users)
         return Merged(fields: entry.fields, lines: lines, users: users, isNoFail: noFail)
     }
 
     private mutating func remove(_ key: String) {
-        entries[key] = nil
-        if let i = order.firstIndex(of: key) { order.remove(at: i) }
+        // The entry stays in `order` (marked dead) until it reaches the front.
+        entries.removeValue(forKey: key)?.alive = false
     }
 
     private mutating func insert(_ key: String, _ entry: Entry, time: Double) {
-        if entries.count >= Self.maxCount {
-            order.removeAll { k in
-                guard let e = entries[k] else { return true }
-                if time - e.created > Self.maxAge {
-                    entries[k] = nil
-                    return true
-                }
-                return false
-            }
-            while entries.count >= Self.maxCount, !order.isEmpty {
-                entries[order.removeFirst()] = nil
+        // `order` holds entries by creation time (oldest first from `head`): expired and excess entries leave
+        // from the front, so an insert costs O(1) amortised.
+        while head < order.count {
+            let (k, e) = order[head]
+            if e.alive, entries.count < Self.maxCount, time - e.created <= Self.maxAge { break }
+            head += 1
+            if e.alive {
+                e.alive = false
+                entries[k] = nil
             }
         }
+        if head > 256, head * 2 > order.count {
+            order.removeFirst(head)
+            head = 0
+        }
         entries[key] = entry
-        order.append(key)
+        order.append((key, entry))
     }
 }

@@ -30,6 +30,8 @@ public final class Pattern: @unchecked Sendable {
     public let names: [String: [Int]]
     /// True when JIT compilation succeeded.
     public let isJIT: Bool
+    /// True when the pattern can only match at the start of the subject (PCRE2 found it anchored).
+    public let isAnchored: Bool
 
     /// Compile options.
     public struct Options: OptionSet, Sendable {
@@ -63,6 +65,10 @@ public final class Pattern: @unchecked Sendable {
         self.code = compiled
         self.source = source
         self.isJIT = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE)) == 0
+
+        var allOptions: UInt32 = 0
+        pcre2_pattern_info_8(compiled, UInt32(PCRE2_INFO_ALLOPTIONS), &allOptions)
+        self.isAnchored = allOptions & PCRE2_ANCHORED != 0
 
         var count: UInt32 = 0
         pcre2_pattern_info_8(compiled, UInt32(PCRE2_INFO_CAPTURECOUNT), &count)

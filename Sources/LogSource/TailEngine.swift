@@ -21,6 +21,13 @@ final class TailEngine: @unchecked Sendable {
     private let eventBuffer: UnsafeMutableRawBufferPointer
     private var running = true
 
+    private var graceMillis: Int64 { millis64(tailer.options.rotationGrace) }
+
+    private func millis64(_ d: Duration) -> Int64 {
+        let (s, a) = d.components
+        return s * 1000 + a / 1_000_000_000_000_000
+    }
+
     private var mask: UInt32 { UInt32(IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB) }
     private var directoryMask: UInt32 { UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) }
 
@@ -188,6 +195,11 @@ final class TailEngine: @unchecked Sendable {
     }
 
     private func closeFile(_ file: TailedFile) {
+        for old in file.retired {
+            file.finish(old)
+            if let wd = old.watch, wd != file.watch { unwatch(wd, file.path) }
+        }
+        file.retired.removeAll()
         removeWatch(file)
         if file.isOpen { report(.closed(path: file.path)) }
         file.close()
@@ -197,6 +209,13 @@ final class TailEngine: @unchecked Sendable {
 
     /// Reads a file to its end, then checks whether its path still names it (rotation, truncation, deletion).
     private func service(_ file: TailedFile) {
+        if !file.retired.isEmpty {
+            let done = file.drainRetired(nowMillis: monotonicMillis(), graceMillis: graceMillis)
+            for old in done {
+                file.finish(old)
+                if let wd = old.watch { unwatch(wd, file.path) }
+            }
+        }
         if file.isOpen {
             if file.headChanged() {
                 // Truncated and rewritten (copytruncate) before we looked: what it holds is all new.
@@ -238,10 +257,10 @@ final class TailEngine: @unchecked Sendable {
                 return
             }
             if !st.isSameFile(as: current) {
-                // Rename + create: finish the old file, then start the new one from its beginning.
+                // Rename + create: read the old file to its end, keep reading it for a grace period (its
+                // writer may not have reopened the log yet), and start the new one from its beginning.
                 readAll(file)
-                file.flushPartial()
-                closeFile(file)
+                file.retire(nowMillis: monotonicMillis())
                 report(.rotated(path: file.path))
                 openFile(file, start: .beginning)
                 if file.isOpen { readAll(file) }
@@ -325,6 +344,11 @@ final class TailEngine: @unchecked Sendable {
     private func addWatch(_ file: TailedFile) {
         guard inotifyFD >= 0 else { return }
         if case .success(let wd) = Sys.inotifyAddWatch(inotifyFD, file.path, mask) {
+            if let old = file.retired.firstIndex(where: { $0.watch == wd }) {
+                // Same inode as a retired file (it was renamed back): let the retired one go now.
+                let gone = file.retired.remove(at: old)
+                file.finish(gone)
+            }
             file.watch = wd
             watchedFiles[wd, default: []].insert(file.path)
         }
@@ -333,7 +357,11 @@ final class TailEngine: @unchecked Sendable {
     private func removeWatch(_ file: TailedFile) {
         guard let wd = file.watch else { return }
         file.watch = nil
-        watchedFiles[wd]?.remove(file.path)
+        if !file.retired.contains(where: { $0.watch == wd }) { unwatch(wd, file.path) }
+    }
+
+    private func unwatch(_ wd: Int32, _ path: String) {
+        watchedFiles[wd]?.remove(path)
         if watchedFiles[wd]?.isEmpty ?? false {
             watchedFiles[wd] = nil
             Sys.inotifyRemoveWatch(inotifyFD, wd)

@@ -60,6 +60,21 @@ struct IniOracleTests {
             [lt_short]
             pre = SHORT
             """,
+        "filter.d/knowntag.conf": """
+            [DEFAULT]
+            d = dflt
+            [Definition]
+            over = first
+            keep = kept
+            failregex = ^<known/over> <known/keep> <known/d> <known/nothing> <HOST>
+            ignoreregex =
+            """,
+        "filter.d/knowntag.local": """
+            [Definition]
+            over = second
+            ignoreregex = ^ign
+                          <known/ignoreregex>
+            """,
         "filter.d/case.conf": """
             [Definition]
             FailRegex = ^Upper <HOST>
@@ -75,7 +90,7 @@ struct IniOracleTests {
     ]
 
     static let specs = [
-        "comments", "known", "tags", #"tags[who="a, b", logtype=short]"#, "tags[d=arg]", "case", "percent",
+        "comments", "known", "tags", #"tags[who="a, b", logtype=short]"#, "tags[d=arg]", "case", "percent", "knowntag",
     ]
 
     @Test("hand-written edge cases resolve as fail2ban resolves them")

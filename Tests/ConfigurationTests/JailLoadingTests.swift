@@ -147,7 +147,7 @@ struct JailLoadingTests {
         defer { t.remove() }
         try t.write("jail.local", "[f]\nenabled = true\nfailregex = ^jail <HOST>\n  ^<mode>2 <HOST>\nmaxlines = 4\n")
         let f = try #require(t.tree.loadJails().jails.first { $0.name == "f" })
-        #expect(f.filter?.failregex.map(\.value) == ["^jail <HOST>", "^normal2 <HOST>"])
+        #expect(f.filter?.failregex.map(\.value) == ["^jail <HOST>", "^<mode>2 <HOST>"])
         #expect(f.filter?.maxlines == 4)
         #expect(f.maxlines == 4)
     }

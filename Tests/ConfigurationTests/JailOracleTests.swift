@@ -44,9 +44,17 @@ struct JailOracleTests {
 
     /// Runs the oracle on a scratch copy of /etc/fail2ban (it writes jail.local there) and loads the same copy.
     /// The caller removes the copy (`tree.root`) when done.
-    static func run() throws -> (expected: [String: Expected], result: JailsLoadResult, tree: ConfigTree, order: [String]) {
+    static func run(files: [String: String] = [:]) throws -> (
+        expected: [String: Expected], result: JailsLoadResult, tree: ConfigTree, order: [String]
+    ) {
         let root = try Oracle.copyTree("/etc/fail2ban")
-        let data = try Oracle.run(jailOracleScript, [root])
+        for (path, text) in files {
+            let full = root + "/" + path
+            try FileManager.default.createDirectory(
+                atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        let data = try Oracle.run(jailOracleScript, files.isEmpty ? [root] : [root, "asis"])
         let expected = try JSONDecoder().decode([String: Expected].self, from: data)
         let tree = ConfigTree(root: root)
         let result = tree.loadJails()
@@ -57,6 +65,15 @@ struct JailOracleTests {
     func allActions() throws {
         let (expected, result, tree, _) = try Self.run()
         defer { try? FileManager.default.removeItem(atPath: tree.root) }
+        let (total, differences) = Self.compareActions(expected, result, tree, label: "Action oracle")
+        #expect(total > 80)
+        #expect(differences.isEmpty)
+    }
+
+    /// Resolves every action of every jail and compares commands, flags and tags with fail2ban's.
+    static func compareActions(
+        _ expected: [String: Expected], _ result: JailsLoadResult, _ tree: ConfigTree, label: String
+    ) -> (total: Int, differences: [String]) {
         let byName = Dictionary(result.jails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var total = 0
         var agree = 0
@@ -89,10 +106,9 @@ struct JailOracleTests {
                 }
             }
         }
-        print("Action oracle: \(agree)/\(total) jail actions agree with fail2ban (every command, flag and tag value)")
+        print("\(label): \(agree)/\(total) jail actions agree with fail2ban (every command, flag and tag value)")
         for d in differences.prefix(40) { print("DIFF " + d) }
-        #expect(total > 80)
-        #expect(differences.isEmpty)
+        return (total, differences)
     }
 
     @Test("all jails of jail.conf resolve as fail2ban resolves them")
@@ -100,6 +116,12 @@ struct JailOracleTests {
         let (expected, result, tree, _) = try Self.run()
         defer { try? FileManager.default.removeItem(atPath: tree.root) }
         #expect(expected.count > 50)
+        let differences = Self.compare(expected, result, label: "Jail oracle")
+        #expect(differences.isEmpty)
+    }
+
+    /// Compares every expected jail with ours; prints the agreement count and returns the differences.
+    static func compare(_ expected: [String: Expected], _ result: JailsLoadResult, label: String) -> [String] {
         var agree = 0
         var differences: [String] = []
         let byName = Dictionary(result.jails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -148,8 +170,81 @@ struct JailOracleTests {
             }
             if diffs.isEmpty { agree += 1 } else { differences.append("\(name):\n  " + diffs.joined(separator: "\n  ")) }
         }
-        print("Jail oracle: \(agree)/\(expected.count) jails agree with fail2ban (options, values, action specs, filter)")
+        print("\(label): \(agree)/\(expected.count) jails agree with fail2ban (options, values, action specs, filter)")
         for d in differences.prefix(40) { print("DIFF " + d) }
+        return differences
+    }
+
+    static let edgeFiles: [String: String] = [
+        "jail.local": """
+            [DEFAULT]
+            bantime = 1h30m
+            ignoreip = 127.0.0.1/8 ::1
+                       192.0.2.0/24, 198.51.100.7
+
+            [sshd]
+            enabled = true
+            port = %(known/port)s,2222
+            maxretry = 3
+            mode = aggressive
+
+            [pcl-multi]
+            enabled = true
+            filter = sshd[mode=ddos, publickey=invalid]
+            logpath = /var/log/a.log
+                      /var/log/b*.log
+            action = iptables-multiport[name=pcl, port="22,80", protocol=tcp]
+                     sendmail-whois[name=pcl, dest="root@localhost", sender="f2b@localhost",
+                                    sendername="Fail2Ban, Inc"]
+            bantime = 1d12h
+            findtime = 90
+            bantime.increment = true
+            bantime.factor = 2
+            bantime.multipliers = 1 2 4 8
+            bantime.maxtime = 1w
+            ignoreself = false
+
+            [pcl-override]
+            enabled = true
+            filter = sshd
+            logpath = /dev/null
+            failregex = ^custom <HOST> <_daemon>
+                        ^second <ADDR>
+            datepattern = ^%%Y-%%m-%%d
+            journalmatch = _SYSTEMD_UNIT=x.service + _COMM=x
+            maxlines = 3
+            usedns = no
+            action = %(action_mwl)s
+            """,
+        "jail.d/pcl.conf": """
+            [pcl-dotd]
+            enabled = true
+            filter = postfix[mode=rbl]
+            port = smtp
+            logpath = /dev/null
+            action = %(action_)s[name=%(__name__)s-x, protocol="udp"]
+                     %(action_)s
+            """,
+        "jail.d/pcl.local": """
+            [pcl-dotd]
+            maxretry = 2
+            findtime = 2h
+            """,
+    ]
+
+    @Test("hand-written jail.local / jail.d edge cases resolve as fail2ban resolves them")
+    func edgeCases() throws {
+        let (expected, result, tree, _) = try Self.run(files: Self.edgeFiles)
+        defer { try? FileManager.default.removeItem(atPath: tree.root) }
+        #expect(Set(expected.keys) == ["sshd", "pcl-multi", "pcl-override", "pcl-dotd"])
+        #expect(Self.compare(expected, result, label: "Jail edge-case oracle").isEmpty)
+        let (total, differences) = Self.compareActions(expected, result, tree, label: "Action edge-case oracle")
+        #expect(total >= 7)
         #expect(differences.isEmpty)
+        let byName = Dictionary(result.jails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (name, e) in expected {
+            guard let jail = byName[name], let props = e.actionprops else { continue }
+            #expect(jail.actionConfigurations.map(\.name) == props.map(\.name), "\(name)")
+        }
     }
 }

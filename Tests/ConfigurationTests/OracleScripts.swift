@@ -75,11 +75,12 @@ from fail2ban.client.jailsreader import JailsReader
 from fail2ban.helpers import splitWithOptions, extractOptions
 
 root = sys.argv[1]
+asis = len(sys.argv) > 2 and sys.argv[2] == 'asis'
 names = [n for n in re.findall(r'^\[([^\]]+)\]', open(os.path.join(root, 'jail.conf')).read(), re.M)
          if n not in ('INCLUDES', 'DEFAULT')]
-actions = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(root, 'action.d', '*.conf')))
-with open(os.path.join(root, 'jail.local'), 'w') as f:
-    for n in names:
+actions = [] if asis else sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(root, 'action.d', '*.conf')))
+with open(os.path.join(root, 'jail.local'), 'a' if asis else 'w') as f:
+    for n in ([] if asis else names):
         f.write('[%s]\nenabled = true\n\n' % n)
     # One extra jail per action file, so that every action is resolved once.
     for a in actions:
@@ -93,6 +94,9 @@ def s(v):
 
 jr = JailsReader(basedir=root)
 jr.read()
+if asis:
+    # The tree's own files decide which jails are enabled; report every enabled one.
+    names = [n for n in jr.sections() if n not in ('INCLUDES', 'DEFAULT') and jr.get(n, 'enabled') == 'true']
 jr.getOptions(ignoreWrong=True)
 out = {}
 for j in jr.jails:

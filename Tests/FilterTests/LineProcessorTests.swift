@@ -183,3 +183,35 @@ func definition(
         try agree(["^ a from <HOST>\\n(?:.*\\n)*? b$"], maxlines: 5, lines)
     }
 }
+
+@Suite struct CombinedPrecheckTests {
+    @Test func anchoredFailregexesLetTheCombinedMatchPickTheRegex() throws {
+        let anchored = try CompiledFilter(definition(["^a (?P<x>x)? from <HOST>", "^b from <HOST>", "^(?:c|d) from <HOST>"]))
+        #expect(anchored.combined != nil && anchored.combinedSelectsRegex)
+        #expect(anchored.combinedBranchGroups == [1, 6, 10])  // <HOST> has three groups
+        let p = try anchored.makeProcessor()
+        #expect(p.process("d from 192.0.2.1") == .matched)
+        #expect(p.failures.first?.regexIndex == 2)
+        #expect(p.process("a  from 192.0.2.1") == .matched)
+        #expect(p.failures.first?.regexIndex == 0)
+
+        // Unanchored: the leftmost match is not necessarily the first regex; every regex is tried in order.
+        let loose = try CompiledFilter(definition(["later <HOST>", "^early .* later <HOST>"]))
+        #expect(!loose.combinedSelectsRegex)
+        let q = try loose.makeProcessor()
+        #expect(q.process("early x later 192.0.2.1") == .matched)
+        #expect(q.failures.first?.regexIndex == 0)
+
+        // Numbered back-references cannot be combined.
+        let numbered = try CompiledFilter(definition([#"^(a)\1 <HOST>"#, "^b <HOST>"]))
+        #expect(numbered.combined == nil)
+        let r = try numbered.makeProcessor()
+        #expect(r.process("aa 192.0.2.1") == .matched)
+    }
+
+    @Test(.enabled(if: LineProcessorTests.sshd != nil)) func sshdUsesTheCombinedShortcut() throws {
+        let f = try CompiledFilter(try #require(LineProcessorTests.sshd))
+        #expect(f.combined != nil)
+        #expect(f.combinedSelectsRegex)
+    }
+}
