@@ -293,7 +293,8 @@ extension ConfigTree {
                 jail.logpath.append(path)
             }
         }
-        jail.ignoreip = (try get("ignoreip") ?? "").split(whereSeparator: { $0.isWhitespace || $0 == "," }).map(String.init)
+        jail.ignoreip = (try get("ignoreip") ?? "").split(whereSeparator: { $0.isWhitespace || $0 == "," }).map(
+            String.init)
         jail.ignoreself = try bool("ignoreself", default: true)
         jail.ignorecommand = try get("ignorecommand") ?? ""
         jail.usedns = try get("usedns")?.trimmedWhitespace() ?? "warn"
@@ -322,7 +323,7 @@ extension ConfigTree {
             for spec in jail.actions {
                 do {
                     jail.actionConfigurations.append(try loadAction(spec, jail: jail))
-                } catch where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
+                } catch  where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
                     // Portcullis bans natively in nftables; the action file is optional for these.
                 }
             }

@@ -8,85 +8,85 @@ import Testing
 struct IniOracleTests {
     static let files: [String: String] = [
         "filter.d/comments.conf": """
-            [Definition]
-            failregex = ^a <HOST> ; inline comment
-                ^b;c <HOST>   # hash is kept
-              ; an indented comment line
-            \t^tab <HOST>
+        [Definition]
+        failregex = ^a <HOST> ; inline comment
+            ^b;c <HOST>   # hash is kept
+          ; an indented comment line
+        \t^tab <HOST>
 
-                ^after-empty <HOST>
-            # a comment at column 0 inside the value
-                ^after-comment <HOST>
-            ignoreregex=^x
-            prefregex: ^<F-CONTENT>.+</F-CONTENT>$
-            """,
+            ^after-empty <HOST>
+        # a comment at column 0 inside the value
+            ^after-comment <HOST>
+        ignoreregex=^x
+        prefregex: ^<F-CONTENT>.+</F-CONTENT>$
+        """,
         "filter.d/known.conf": """
-            [DEFAULT]
-            d = base-default
-            [Definition]
-            failregex = ^one <HOST> %(d)s
-            datepattern = {^LN-BEG}
-            """,
+        [DEFAULT]
+        d = base-default
+        [Definition]
+        failregex = ^one <HOST> %(d)s
+        datepattern = {^LN-BEG}
+        """,
         "filter.d/known.local": """
-            [DEFAULT]
-            d = local-default
-            [Definition]
-            failregex = %(known/failregex)s
-                        ^two <HOST>
-            """,
+        [DEFAULT]
+        d = local-default
+        [Definition]
+        failregex = %(known/failregex)s
+                    ^two <HOST>
+        """,
         "filter.d/known.d/b.conf": "[Definition]\ndatepattern = ^B\n",
         "filter.d/known.d/a.conf": "[Definition]\ndatepattern = ^A\nmaxlines = 3\n",
         "filter.d/known.d/a.local": "[Definition]\nmaxlines = 4\n",
         "filter.d/tags.conf": """
-            [INCLUDES]
-            before = tags-common.conf
-            [Init]
-            who = init-who
-            [Definition]
-            failregex = ^<who> <HOST> <pre> <lt_<logtype>/pre> %(__name__)s <known/who> <F-USER>x</F-USER>
-                        <empty>
-                        ^<nested> <ADDR>
-            empty =
-            nested = <who>-<d>
-            journalmatch = _SYSTEMD_UNIT=x.service _COMM=x + "_COMM=y z"
-            """,
+        [INCLUDES]
+        before = tags-common.conf
+        [Init]
+        who = init-who
+        [Definition]
+        failregex = ^<who> <HOST> <pre> <lt_<logtype>/pre> %(__name__)s <known/who> <F-USER>x</F-USER>
+                    <empty>
+                    ^<nested> <ADDR>
+        empty =
+        nested = <who>-<d>
+        journalmatch = _SYSTEMD_UNIT=x.service _COMM=x + "_COMM=y z"
+        """,
         "filter.d/tags-common.conf": """
-            [DEFAULT]
-            logtype = file
-            d = dflt
-            pre = <lt_<logtype>/pre>
-            [lt_file]
-            pre = FILE-%(d)s
-            [lt_short]
-            pre = SHORT
-            """,
+        [DEFAULT]
+        logtype = file
+        d = dflt
+        pre = <lt_<logtype>/pre>
+        [lt_file]
+        pre = FILE-%(d)s
+        [lt_short]
+        pre = SHORT
+        """,
         "filter.d/knowntag.conf": """
-            [DEFAULT]
-            d = dflt
-            [Definition]
-            over = first
-            keep = kept
-            failregex = ^<known/over> <known/keep> <known/d> <known/nothing> <HOST>
-            ignoreregex =
-            """,
+        [DEFAULT]
+        d = dflt
+        [Definition]
+        over = first
+        keep = kept
+        failregex = ^<known/over> <known/keep> <known/d> <known/nothing> <HOST>
+        ignoreregex =
+        """,
         "filter.d/knowntag.local": """
-            [Definition]
-            over = second
-            ignoreregex = ^ign
-                          <known/ignoreregex>
-            """,
+        [Definition]
+        over = second
+        ignoreregex = ^ign
+                      <known/ignoreregex>
+        """,
         "filter.d/case.conf": """
-            [Definition]
-            FailRegex = ^Upper <HOST>
-            MaxLines = 2
-            [definition]
-            failregex = ^lower-section <HOST>
-            """,
+        [Definition]
+        FailRegex = ^Upper <HOST>
+        MaxLines = 2
+        [definition]
+        failregex = ^lower-section <HOST>
+        """,
         "filter.d/percent.conf": """
-            [Definition]
-            datepattern = ^%%Y-%%m-%%d %%H:%%M
-            failregex = ^100%% <HOST>
-            """,
+        [Definition]
+        datepattern = ^%%Y-%%m-%%d %%H:%%M
+        failregex = ^100%% <HOST>
+        """,
     ]
 
     static let specs = [

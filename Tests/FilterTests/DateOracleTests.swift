@@ -40,6 +40,42 @@ import Testing
         #expect(differences.isEmpty, "\(differences.count) lines differ; first: \(differences.first ?? "")")
     }
 
+    /// Every distinct filter datepattern over all sample logs in one stream (foreign formats, switches between
+    /// formats), with a "now" in another year so that year inference differs from the files' own.
+    @Test(.enabled(if: DateTestSupport.oracleAvailable))
+    func everyFilterDatePatternAgreesOnAllSampleLogs() throws {
+        let data = try DateTestSupport.run([
+            DateTestSupport.python,
+            DateTestSupport.oracleDirectory.appendingPathComponent("filter_datepatterns.py").path,
+        ])
+        let patterns = Set(try #require(try JSONSerialization.jsonObject(with: data) as? [String: String]).values)
+        var all: [UInt8] = []
+        for path in Self.sampleLogs {
+            for line in try DateTestSupport.lines(of: path) { all += line + [0x0A] }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pcl-all-logs-\(UUID().uuidString)")
+        try Data(all).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let lines = try DateTestSupport.lines(of: file.path)
+        let now = 1_167_609_600.0 + 3 * 3_600  // 2007-01-01 03:00 UTC
+        var differences: [String] = []
+        var agree = 0
+        var total = 0
+        for pattern in [nil] + patterns.sorted() as [String?] {
+            let oracle = try DateTestSupport.oracle(logPath: file.path, datePattern: pattern, now: now)
+            let detector = try DateDetector(datePattern: pattern, now: { now })
+            let r = DateTestSupport.compare(
+                lines: lines, oracle: oracle, detector: detector, label: pattern ?? "defaults")
+            agree += r.agree
+            total += r.total
+            differences += r.differences
+        }
+        print("date oracle (defaults + \(patterns.count) distinct datepatterns x all sample logs): \(agree)/\(total) lines agree")
+        for d in differences.prefix(20) { print(d) }
+        #expect(patterns.count > 10)
+        #expect(differences.isEmpty, "\(differences.count) lines differ; first: \(differences.first ?? "")")
+    }
+
     @Test(.enabled(if: DateTestSupport.oracleAvailable))
     func filterDatePatternsAgreeOnTheirSampleLogs() throws {
         let data = try DateTestSupport.run([
