@@ -153,3 +153,41 @@ extension IniOracleTests {
         }
     }
 }
+
+extension IniOracleTests {
+    @Test("nesting depth: 9 levels of %(…)s resolve, 10 are an error, as in fail2ban")
+    func depthLimit() throws {
+        let t = try TempTree()
+        defer { t.remove() }
+        for n in [9, 10] {
+            var text = "[Definition]\n"
+            for i in 1...n { text += "a\(i) = %(a\(i + 1))s\n" }
+            text += "a\(n + 1) = end\nfailregex = %(a1)s <HOST>\n"
+            try t.write("filter.d/d\(n).conf", text)
+        }
+        let data = try Oracle.run(filterOracleScript, [t.root, "d9", "d10"])
+        let expected = try JSONDecoder().decode([FilterOracleTests.Expected].self, from: data)
+        #expect(expected.count == 2)
+        for e in expected {
+            if e.error != nil {
+                #expect { try t.tree.loadFilter(e.spec) } throws: {
+                    ($0 as? ConfigError)?.code == .interpolationLoop
+                        && ($0 as? ConfigError)?.location == SourceLocation(file: t.root + "/filter.d/\(e.spec).conf", line: 13)
+                }
+            } else {
+                #expect(try t.tree.loadFilter(e.spec).failregex.map(\.value) == e.failregex)
+            }
+        }
+        #expect(expected.map { $0.error == nil } == [true, false])
+    }
+
+    @Test("include loops end; a file including itself is read once")
+    func includeLoop() throws {
+        let t = try TempTree()
+        defer { t.remove() }
+        try t.write("filter.d/a.conf", "[INCLUDES]\nbefore = b.conf\n[Definition]\nfailregex = ^a <HOST> %(x)s\n")
+        try t.write("filter.d/b.conf", "[INCLUDES]\nbefore = a.conf\nafter = b.conf\n[Definition]\nx = from-b\n")
+        let f = try t.tree.loadFilter("a")
+        #expect(f.failregex.map(\.value) == ["^a <HOST> from-b"])
+    }
+}
