@@ -20,6 +20,9 @@ final class TailEngine: @unchecked Sendable {
     private var watchedDirectories: [Int32: String] = [:]
     private let eventBuffer: UnsafeMutableRawBufferPointer
     private var running = true
+    /// Files not read to their end yet (see `readAll(_:budget:)`).
+    private var backlog: Set<String> = []
+    private var readBudget: UInt64 { UInt64(max(1 << 20, tailer.options.readChunkSize * 64)) }
 
     private var graceMillis: Int64 { millis64(tailer.options.rotationGrace) }
 
@@ -55,7 +58,7 @@ final class TailEngine: @unchecked Sendable {
         var lastPass = monotonicMillis()
         while running {
             let now = monotonicMillis()
-            let timeout = max(0, Int32(clamping: Int64(period) - (now - lastPass)))
+            let timeout = backlog.isEmpty ? max(0, Int32(clamping: Int64(period) - (now - lastPass))) : 0
             for i in fds.indices { fds[i].revents = 0 }
             if case .failure(let e) = Sys.poll(&fds, timeoutMilliseconds: timeout) {
                 report(.failed(LogSourceError(.waitFailed, "poll failed in the log tailer", errno: e.rawValue)))
@@ -69,6 +72,7 @@ final class TailEngine: @unchecked Sendable {
             if usesInotify && fds[1].revents != 0 {
                 handleInotify()
             }
+            if !backlog.isEmpty { serviceBacklog() }
             if monotonicMillis() - lastPass >= Int64(period) {
                 fullPass()
                 lastPass = monotonicMillis()
@@ -109,7 +113,10 @@ final class TailEngine: @unchecked Sendable {
             }
         }
         if changed && running { reconcile() }
-        if !syncs.isEmpty && running { fullPass() }
+        if !syncs.isEmpty && running {
+            fullPass()
+            while !backlog.isEmpty { serviceBacklog() }
+        }
         for c in syncs { c.resume() }
     }
 
@@ -185,11 +192,15 @@ final class TailEngine: @unchecked Sendable {
         case .failure(let e):
             if file.reportedError != e {
                 file.reportedError = e
-                report(
-                    .failed(
-                        LogSourceError(
-                            .openFailed, "cannot open log file \(file.path); check it exists and is readable",
-                            errno: e.rawValue)))
+                let error =
+                    e.rawValue == EINVAL
+                    ? LogSourceError(
+                        .openFailed,
+                        "log path \(file.path) is not a regular file (directory, FIFO or device); point logpath at a file")
+                    : LogSourceError(
+                        .openFailed, "cannot open log file \(file.path); check it exists and is readable",
+                        errno: e.rawValue)
+                report(.failed(error))
             }
         }
     }
@@ -200,6 +211,7 @@ final class TailEngine: @unchecked Sendable {
             if let wd = old.watch, wd != file.watch { unwatch(wd, file.path) }
         }
         file.retired.removeAll()
+        backlog.remove(file.path)
         removeWatch(file)
         if file.isOpen { report(.closed(path: file.path)) }
         file.close()
@@ -221,7 +233,7 @@ final class TailEngine: @unchecked Sendable {
                 // Truncated and rewritten (copytruncate) before we looked: what it holds is all new.
                 restartTruncated(file)
             } else {
-                readAll(file)
+                readAll(file, budget: readBudget)
                 file.captureHead()
             }
         }
@@ -238,13 +250,19 @@ final class TailEngine: @unchecked Sendable {
         tailer.publish(file.position)
     }
 
-    private func readAll(_ file: TailedFile) {
-        switch file.drain() {
-        case .success(let n):
+    /// Reads a file to its end; with a budget, stops after about that many bytes and remembers the file as
+    /// having a backlog, served between wakeups so one huge file neither starves others nor delays `stop()`.
+    private func readAll(_ file: TailedFile, budget: UInt64 = .max) {
+        switch file.drain(budget: budget) {
+        case .success(let (n, atEnd)):
             if n > 0 { tailer.publish(file.position) }
+            if atEnd { backlog.remove(file.path) } else { backlog.insert(file.path) }
         case .failure(let e):
-            report(
-                .failed(LogSourceError(.readFailed, "cannot read log file \(file.path)", errno: e.rawValue)))
+            if file.reportedError != e {
+                file.reportedError = e
+                report(
+                    .failed(LogSourceError(.readFailed, "cannot read log file \(file.path)", errno: e.rawValue)))
+            }
         }
     }
 
@@ -297,6 +315,16 @@ final class TailEngine: @unchecked Sendable {
                 file.reportedError = e
                 report(.failed(LogSourceError(.openFailed, "cannot stat log file \(file.path)", errno: e.rawValue)))
             }
+        }
+    }
+
+    private func serviceBacklog() {
+        for path in backlog.sorted() {
+            guard let file = files[path], file.isOpen else {
+                backlog.remove(path)
+                continue
+            }
+            readAll(file, budget: readBudget)
         }
     }
 

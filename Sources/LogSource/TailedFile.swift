@@ -85,6 +85,10 @@ final class TailedFile {
             Sys.close(fd)
             return .failure(e)
         }
+        guard st.isRegular else {
+            Sys.close(fd)
+            return .failure(Errno(EINVAL))  // a directory, FIFO or device: not a log file we can follow
+        }
         self.fd = fd
         identity = st
         firstLineHash = computeFirstLineHash()
@@ -175,18 +179,18 @@ final class TailedFile {
         for s in subscribers { s.handler(batch) }
     }
 
-    /// Reads to end of file, delivering every complete line. Returns the bytes read.
-    @discardableResult
-    func drain() -> Result<UInt64, Errno> {
+    /// Reads to end of file (or until `budget` bytes were read), delivering every complete line.
+    func drain(budget: UInt64 = .max) -> Result<(bytes: UInt64, atEnd: Bool), Errno> {
         var total: UInt64 = 0
         while fd >= 0 {
+            if total >= budget { return .success((total, false)) }
             switch reader.readChunk(fd: fd, deliver: deliver) {
-            case .success(0): return .success(total)
+            case .success(0): return .success((total, true))
             case .success(let n): total += UInt64(n)
             case .failure(let e): return .failure(e)
             }
         }
-        return .success(total)
+        return .success((total, true))
     }
 
     /// Delivers a final incomplete line (the file is being left behind).

@@ -430,3 +430,34 @@ struct FileTailerTruncationTests {
         #expect(c.eventList.contains(.truncated(path: path)))
     }
 }
+
+@Suite("FileTailer backlog")
+struct FileTailerBacklogTests {
+    @Test("a big backlog is read in slices without losing, repeating or reordering lines", arguments: [FileTailer.Backend.inotify, .polling])
+    func bigBacklog(backend: FileTailer.Backend) async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let big = dir.file("big.log")
+        let small = dir.file("small.log")
+        var text = ""
+        for i in 0..<60_000 { text += "line \(i) of the backlog, padded to look like a log line .............\n" }
+        append(big, text)  // about 4.5 MB: several read budgets
+        append(small, "")
+        let bigLines = Collector()
+        let smallLines = Collector()
+        let tailer = FileTailer(options: .init(backend: backend, pollInterval: .milliseconds(20)))
+        tailer.subscribe([small]) { smallLines.take($0) }
+        try tailer.start()
+        defer { tailer.stop() }
+        await tailer.sync()  // small.log is open (at its end)
+        tailer.subscribe([big], startAt: .beginning) { bigLines.take($0) }
+        append(small, "small one\n")
+        await eventually { bigLines.count >= 60_000 && smallLines.count >= 1 }
+        await tailer.sync()
+        let lines = bigLines.strings
+        #expect(lines.count == 60_000)
+        #expect(lines.enumerated().allSatisfy { $0.element.hasPrefix("line \($0.offset) of") })
+        #expect(smallLines.strings == ["small one"])
+        #expect(tailer.positions().first { $0.path == big }?.offset == UInt64(text.utf8.count))
+    }
+}
