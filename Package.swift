@@ -75,6 +75,7 @@ let package = Package(
         .testTarget(name: "LogSourceTests", dependencies: ["LogSource"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "RealDaemonTests", dependencies: ["Configuration", "Filter", "Firewall", "Core"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,6 +24,12 @@ echo "==> fail2ban sample suite (portcullis-samples)"
 grep -v "^samples: " /tmp/portcullis-samples.log | head -20
 grep '^samples: ' /tmp/portcullis-samples.log || { echo "samples: harness did not finish (see /tmp/portcullis-samples.log)"; failed=1; }
 
+echo "==> Portcullis's own filters on its real-daemon sample logs (config/, samples/logs)"
+if ! "$BIN/portcullis-samples" --strict --conf config --logs samples/logs >/tmp/portcullis-own-samples.log 2>&1; then
+    tail -40 /tmp/portcullis-own-samples.log; echo "own samples failed"; failed=1
+fi
+tail -1 /tmp/portcullis-own-samples.log
+
 echo "==> failure ids agree with fail2ban-regex (reported, not fatal yet)"
 bench/compare-ids.sh | tail -3 || true
 

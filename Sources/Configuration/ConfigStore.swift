@@ -54,7 +54,9 @@ struct ConfigStore: Sendable {
         if base.hasSuffix(".conf") { base.removeLast(5) }
         var store = ConfigStore()
         try store.add(file: file)
-        for extra in [base + ".d"].flatMap({ d in FileSystem.list(d).filter { $0.hasSuffix(".conf") }.map { Path.join(d, $0) } })
+        for extra in [base + ".d"].flatMap({ d in
+            FileSystem.list(d).filter { $0.hasSuffix(".conf") }.map { Path.join(d, $0) }
+        })
         where FileSystem.isFile(extra) {
             try store.add(file: extra)
         }

@@ -36,7 +36,8 @@ public struct ConfigTree: Sendable {
     ///   - overrides: a jail's own `prefregex`, `failregex`, `ignoreregex`, `maxlines`, `datepattern` or
     ///     `journalmatch` (already interpolated in the jail); they replace the filter's and are used as written
     ///     (fail2ban substitutes no filter tags in them).
-    public func loadFilter(_ spec: String, overrides: [String: String] = [:]) throws(ConfigError) -> FilterConfiguration {
+    public func loadFilter(_ spec: String, overrides: [String: String] = [:]) throws(ConfigError) -> FilterConfiguration
+    {
         let parsed = try Spec.parse(spec)
         let (store, file) = try readDefinition(parsed.name, directory: "filter.d", kind: "filter")
         var resolver = try DefinitionResolver(store: store, arguments: parsed.arguments, fallback: builtinDefaults)

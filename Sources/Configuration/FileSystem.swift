@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The module's only file-system access: reading small text files and listing directories.
@@ -59,7 +59,9 @@ enum FileSystem {
             if name.hasPrefix(".") { continue }
             names.append(name)
         }
-        return names.sorted { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }
+        return names.sorted {
+            Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value))
+        }
     }
 }
 

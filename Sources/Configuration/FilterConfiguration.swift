@@ -43,7 +43,9 @@ public struct FilterConfiguration: Sendable {
     }
 
     /// The options of a filter's `[Definition]` that fail2ban hands to the jail (and that a jail may override).
-    public static let definitionOptions = ["prefregex", "failregex", "ignoreregex", "maxlines", "datepattern", "journalmatch"]
+    public static let definitionOptions = [
+        "prefregex", "failregex", "ignoreregex", "maxlines", "datepattern", "journalmatch",
+    ]
 }
 
 /// Resolves one definition file (filter or action): `[Init]`, arguments, `[Definition]`, `%(…)s` and `<tag>`s.

@@ -28,7 +28,8 @@ struct RawValue: Sendable, Hashable {
 
     /// A value that came from code or an argument rather than a file.
     static func synthetic(_ text: String, file: String = "<argument>") -> RawValue {
-        RawValue(lines: text.split(separator: "\n", omittingEmptySubsequences: false).map { (String($0), 0) }, file: file)
+        RawValue(
+            lines: text.split(separator: "\n", omittingEmptySubsequences: false).map { (String($0), 0) }, file: file)
     }
 }
 
@@ -83,7 +84,8 @@ struct IniFile: Sendable {
                 continue
             }
             indentLevel = indent
-            if value.hasPrefix("["), let close = value.lastIndex(of: "]"), value.index(after: value.startIndex) < close {
+            if value.hasPrefix("["), let close = value.lastIndex(of: "]"), value.index(after: value.startIndex) < close
+            {
                 let name = String(value[value.index(after: value.startIndex)..<close])
                 sections.append(Section(name: name, line: lineNumber, options: []))
                 current = sections.count - 1

@@ -78,7 +78,10 @@ struct Interpolator: Sendable {
         if name == ctx.option, let index = ctx.index, index >= 1 {
             let values = store.values(section: ctx.historySection, option: name)
             if index - 1 < values.count {
-                return (values[index - 1], Context(section: ctx.section, option: name, historySection: ctx.historySection, index: index - 1))
+                return (
+                    values[index - 1],
+                    Context(section: ctx.section, option: name, historySection: ctx.historySection, index: index - 1)
+                )
             }
         }
         for section in [ctx.section, ConfigStore.defaultSection] {
@@ -155,7 +158,9 @@ struct Interpolator: Sendable {
                 if let last = values.last {
                     found = (
                         last,
-                        Context(section: ctx.section, option: option, historySection: historySection, index: values.count - 1)
+                        Context(
+                            section: ctx.section, option: option, historySection: historySection,
+                            index: values.count - 1)
                     )
                 }
             }

@@ -293,7 +293,8 @@ extension ConfigTree {
                 jail.logpath.append(path)
             }
         }
-        jail.ignoreip = (try get("ignoreip") ?? "").split(whereSeparator: { $0.isWhitespace || $0 == "," }).map(String.init)
+        jail.ignoreip = (try get("ignoreip") ?? "").split(whereSeparator: { $0.isWhitespace || $0 == "," }).map(
+            String.init)
         jail.ignoreself = try bool("ignoreself", default: true)
         jail.ignorecommand = try get("ignorecommand") ?? ""
         jail.usedns = try get("usedns")?.trimmedWhitespace() ?? "warn"

@@ -113,7 +113,8 @@ public final class ControlServer: Sendable {
         if let inode = socketInode, Sys.inode(configuration.path) == inode { unlink(configuration.path) }
     }
 
-    /// Serves until the calling task is cancelled; then stops accepting, answers commands still queued with a
+    /// Serves until the calling task is cancelled; then stops accepting, lets running commands finish (their
+    /// replies are sent, so a `stop` command can trigger the cancellation), answers commands still queued with a
     /// ``ControlError/Code/shuttingDown`` error, closes connections and removes the socket file.
     public func run() async {
         let alreadyRunning = state.withLock { state -> Bool in
@@ -137,22 +138,25 @@ public final class ControlServer: Sendable {
             self.stop()
         }
         stop()
+        // Commands that started have finished (the group waited for them); fail those never started.
+        let leftovers = state.withLock { state -> [ReplySlot] in
+            defer { state.pending = [:] }
+            return Array(state.pending.values)
+        }
+        for slot in leftovers { slot.fail(ControlError(.shuttingDown, "the server is shutting down")) }
     }
 
-    /// Stops serving: closes the listener, fails queued commands, wakes connection threads.
+    /// Stops serving: closes the listener and the command queue, and wakes connection threads waiting for a
+    /// request. Commands already running finish and their replies are still sent.
     private func stop() {
-        let (slots, fds, jobs) = state.withLock { state -> ([ReplySlot], Set<Int32>, AsyncStream<Job>.Continuation?) in
-            let first = !state.stopped
+        let (fds, jobs) = state.withLock { state -> (Set<Int32>, AsyncStream<Job>.Continuation?) in
             state.stopped = true
-            let jobs = first ? state.jobs : nil
+            let jobs = state.jobs
             state.jobs = nil
-            let slots = Array(state.pending.values)
-            state.pending = [:]
-            return (slots, state.connections, jobs)
+            return (state.connections, jobs)
         }
         jobs?.finish()
         shutdown(listenFD, Int32(SHUT_RDWR))
-        for slot in slots { slot.fail(ControlError(.shuttingDown, "the server is shutting down")) }
         for fd in fds { shutdown(fd, Int32(SHUT_RD)) }
         removeSocketFile()
     }

@@ -303,11 +303,9 @@ struct DatePatternCompiler: Sendable {
             prefix = "(?=^|\\b|\\W)"
         }
         var suffix: String
-        var lineEndOutside = false
         if body.hasSuffix("$") && !body.hasSuffix("\\$") {
             body = body.dropLast()
             flags.insert(.lineEnd)
-            lineEndOutside = true
             suffix = "$"
         } else if body.hasSuffix("$)") {
             flags.insert(.lineEnd)
@@ -318,7 +316,6 @@ struct DatePatternCompiler: Sendable {
             flags.insert(.wordEnd)
             suffix = Self.wordEnd
         }
-        _ = lineEndOutside
         let core = Self.hasExplicitGroup(body) ? String(body) : "(" + body + ")"
         name = namePrefix + name.trimmingASCIIWhitespace() + nameSuffix
         if name.hasPrefix("{^LN-BEG}^") { name.removeFirst(9) }
@@ -408,7 +405,7 @@ struct DatePatternCompiler: Sendable {
     func expandDate(_ line: String) throws(DateError) -> [DateTemplateSpec] {
         var out: [DateTemplateSpec] = []
         let around = line.replacingAll("{DATE}", with: "")
-        for (i, p) in Self.basePatterns.enumerated() {
+        for p in Self.basePatterns {
             if p == "EPOCH" || p == "TAI64N" {
                 let kind: DateTemplateKind = p == "EPOCH" ? .epoch : .tai64n
                 if around.isEmpty {
@@ -422,7 +419,6 @@ struct DatePatternCompiler: Sendable {
                 out.append(try template(line.replacingAll("{DATE}", with: p == "EPOCH" ? "Epoch" : "TAI64N")))
                 continue
             }
-            _ = i
             out.append(try template(line.replacingAll("{DATE}", with: p)))
         }
         return out
@@ -468,7 +464,9 @@ struct DatePatternCompiler: Sendable {
 
 extension StringProtocol {
     func trimmingASCIIWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}" }
+        let isSpace: (Character) -> Bool = {
+            $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}"
+        }
         guard let start = firstIndex(where: { !isSpace($0) }) else { return "" }
         let end = lastIndex(where: { !isSpace($0) })!
         return String(self[start...end])

@@ -7,8 +7,10 @@ import Synchronization
 /// `IN_CREATE`, `IN_MOVED_TO` on their directories) or, with `backend: .polling` or when inotify is unavailable,
 /// by a timer. Handlers run on that thread: keep them short and non-blocking.
 ///
-/// Rotation: when the path names a new file (rename + create), the old file is read to its end first (a final
-/// line without newline included), then the new one is read from its beginning. When the file shrinks
+/// Rotation: when the path names a new file (rename + create), the old file is read to its end first, then the
+/// new one is read from its beginning; the old file keeps being read until it has been idle for
+/// `rotationGrace` (a writer that has not reopened its log yet loses nothing), then its final line without
+/// newline is delivered and it is closed. When the file shrinks
 /// (copytruncate) it is read again from offset 0. A missing path is reported once and picked up (from its
 /// beginning) when it appears; globs are expanded again when their directory changes.
 ///
@@ -46,12 +48,17 @@ public final class FileTailer: Sendable {
         public var maxLineLength: Int
         /// Bytes asked for per `read`.
         public var readChunkSize: Int
+        /// After a rename rotation, the old file is still read until it has not grown for this long (its writer
+        /// may keep writing to it until it reopens its log).
+        public var rotationGrace: Duration
 
-        /// Defaults: auto backend, 250 ms polling, 1 s rescan, 32 KiB lines, 64 KiB reads.
+        /// Defaults: auto backend, 250 ms polling, 1 s rescan, 32 KiB lines, 64 KiB reads, 5 s rotation grace.
         public init(
             backend: Backend = .auto, pollInterval: Duration = .milliseconds(250),
-            rescanInterval: Duration = .seconds(1), maxLineLength: Int = 32 * 1024, readChunkSize: Int = 64 * 1024
+            rescanInterval: Duration = .seconds(1), maxLineLength: Int = 32 * 1024, readChunkSize: Int = 64 * 1024,
+            rotationGrace: Duration = .seconds(5)
         ) {
+            self.rotationGrace = rotationGrace
             self.backend = backend
             self.pollInterval = pollInterval
             self.rescanInterval = rescanInterval

@@ -20,6 +20,16 @@ final class TailEngine: @unchecked Sendable {
     private var watchedDirectories: [Int32: String] = [:]
     private let eventBuffer: UnsafeMutableRawBufferPointer
     private var running = true
+    /// Files not read to their end yet (see `readAll(_:budget:)`).
+    private var backlog: Set<String> = []
+    private var readBudget: UInt64 { UInt64(max(1 << 20, tailer.options.readChunkSize * 64)) }
+
+    private var graceMillis: Int64 { millis64(tailer.options.rotationGrace) }
+
+    private func millis64(_ d: Duration) -> Int64 {
+        let (s, a) = d.components
+        return s * 1000 + a / 1_000_000_000_000_000
+    }
 
     private var mask: UInt32 { UInt32(IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB) }
     private var directoryMask: UInt32 { UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) }
@@ -48,7 +58,7 @@ final class TailEngine: @unchecked Sendable {
         var lastPass = monotonicMillis()
         while running {
             let now = monotonicMillis()
-            let timeout = max(0, Int32(clamping: Int64(period) - (now - lastPass)))
+            let timeout = backlog.isEmpty ? max(0, Int32(clamping: Int64(period) - (now - lastPass))) : 0
             for i in fds.indices { fds[i].revents = 0 }
             if case .failure(let e) = Sys.poll(&fds, timeoutMilliseconds: timeout) {
                 report(.failed(LogSourceError(.waitFailed, "poll failed in the log tailer", errno: e.rawValue)))
@@ -62,6 +72,7 @@ final class TailEngine: @unchecked Sendable {
             if usesInotify && fds[1].revents != 0 {
                 handleInotify()
             }
+            if !backlog.isEmpty { serviceBacklog() }
             if monotonicMillis() - lastPass >= Int64(period) {
                 fullPass()
                 lastPass = monotonicMillis()
@@ -102,7 +113,10 @@ final class TailEngine: @unchecked Sendable {
             }
         }
         if changed && running { reconcile() }
-        if !syncs.isEmpty && running { fullPass() }
+        if !syncs.isEmpty && running {
+            fullPass()
+            while !backlog.isEmpty { serviceBacklog() }
+        }
         for c in syncs { c.resume() }
     }
 
@@ -178,16 +192,26 @@ final class TailEngine: @unchecked Sendable {
         case .failure(let e):
             if file.reportedError != e {
                 file.reportedError = e
-                report(
-                    .failed(
-                        LogSourceError(
-                            .openFailed, "cannot open log file \(file.path); check it exists and is readable",
-                            errno: e.rawValue)))
+                let error =
+                    e.rawValue == EINVAL
+                    ? LogSourceError(
+                        .openFailed,
+                        "log path \(file.path) is not a regular file (directory, FIFO or device); point logpath at a file")
+                    : LogSourceError(
+                        .openFailed, "cannot open log file \(file.path); check it exists and is readable",
+                        errno: e.rawValue)
+                report(.failed(error))
             }
         }
     }
 
     private func closeFile(_ file: TailedFile) {
+        for old in file.retired {
+            file.finish(old)
+            if let wd = old.watch, wd != file.watch { unwatch(wd, file.path) }
+        }
+        file.retired.removeAll()
+        backlog.remove(file.path)
         removeWatch(file)
         if file.isOpen { report(.closed(path: file.path)) }
         file.close()
@@ -197,12 +221,19 @@ final class TailEngine: @unchecked Sendable {
 
     /// Reads a file to its end, then checks whether its path still names it (rotation, truncation, deletion).
     private func service(_ file: TailedFile) {
+        if !file.retired.isEmpty {
+            let done = file.drainRetired(nowMillis: monotonicMillis(), graceMillis: graceMillis)
+            for old in done {
+                file.finish(old)
+                if let wd = old.watch { unwatch(wd, file.path) }
+            }
+        }
         if file.isOpen {
             if file.headChanged() {
                 // Truncated and rewritten (copytruncate) before we looked: what it holds is all new.
                 restartTruncated(file)
             } else {
-                readAll(file)
+                readAll(file, budget: readBudget)
                 file.captureHead()
             }
         }
@@ -219,13 +250,19 @@ final class TailEngine: @unchecked Sendable {
         tailer.publish(file.position)
     }
 
-    private func readAll(_ file: TailedFile) {
-        switch file.drain() {
-        case .success(let n):
+    /// Reads a file to its end; with a budget, stops after about that many bytes and remembers the file as
+    /// having a backlog, served between wakeups so one huge file neither starves others nor delays `stop()`.
+    private func readAll(_ file: TailedFile, budget: UInt64 = .max) {
+        switch file.drain(budget: budget) {
+        case .success(let (n, atEnd)):
             if n > 0 { tailer.publish(file.position) }
+            if atEnd { backlog.remove(file.path) } else { backlog.insert(file.path) }
         case .failure(let e):
-            report(
-                .failed(LogSourceError(.readFailed, "cannot read log file \(file.path)", errno: e.rawValue)))
+            if file.reportedError != e {
+                file.reportedError = e
+                report(
+                    .failed(LogSourceError(.readFailed, "cannot read log file \(file.path)", errno: e.rawValue)))
+            }
         }
     }
 
@@ -238,10 +275,10 @@ final class TailEngine: @unchecked Sendable {
                 return
             }
             if !st.isSameFile(as: current) {
-                // Rename + create: finish the old file, then start the new one from its beginning.
+                // Rename + create: read the old file to its end, keep reading it for a grace period (its
+                // writer may not have reopened the log yet), and start the new one from its beginning.
                 readAll(file)
-                file.flushPartial()
-                closeFile(file)
+                file.retire(nowMillis: monotonicMillis())
                 report(.rotated(path: file.path))
                 openFile(file, start: .beginning)
                 if file.isOpen { readAll(file) }
@@ -278,6 +315,16 @@ final class TailEngine: @unchecked Sendable {
                 file.reportedError = e
                 report(.failed(LogSourceError(.openFailed, "cannot stat log file \(file.path)", errno: e.rawValue)))
             }
+        }
+    }
+
+    private func serviceBacklog() {
+        for path in backlog.sorted() {
+            guard let file = files[path], file.isOpen else {
+                backlog.remove(path)
+                continue
+            }
+            readAll(file, budget: readBudget)
         }
     }
 
@@ -325,6 +372,11 @@ final class TailEngine: @unchecked Sendable {
     private func addWatch(_ file: TailedFile) {
         guard inotifyFD >= 0 else { return }
         if case .success(let wd) = Sys.inotifyAddWatch(inotifyFD, file.path, mask) {
+            if let old = file.retired.firstIndex(where: { $0.watch == wd }) {
+                // Same inode as a retired file (it was renamed back): let the retired one go now.
+                let gone = file.retired.remove(at: old)
+                file.finish(gone)
+            }
             file.watch = wd
             watchedFiles[wd, default: []].insert(file.path)
         }
@@ -333,7 +385,11 @@ final class TailEngine: @unchecked Sendable {
     private func removeWatch(_ file: TailedFile) {
         guard let wd = file.watch else { return }
         file.watch = nil
-        watchedFiles[wd]?.remove(file.path)
+        if !file.retired.contains(where: { $0.watch == wd }) { unwatch(wd, file.path) }
+    }
+
+    private func unwatch(_ wd: Int32, _ path: String) {
+        watchedFiles[wd]?.remove(path)
         if watchedFiles[wd]?.isEmpty ?? false {
             watchedFiles[wd] = nil
             Sys.inotifyRemoveWatch(inotifyFD, wd)

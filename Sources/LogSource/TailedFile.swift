@@ -8,7 +8,9 @@ import Musl
 /// Owned by the tailer thread only.
 final class TailedFile {
     let path: String
-    let reader: LineReader
+    private(set) var reader: LineReader
+    /// Files the path named before a rotation, still read while their writer may not have reopened its log.
+    var retired: [RetiredFile] = []
     var fd: Int32 = -1
     var identity: Sys.FileStat?
     var firstLineHash: UInt64?
@@ -34,6 +36,7 @@ final class TailedFile {
 
     deinit {
         if fd >= 0 { Sys.close(fd) }
+        for old in retired { old.close() }
         headScratch.deallocate()
     }
 
@@ -82,6 +85,10 @@ final class TailedFile {
             Sys.close(fd)
             return .failure(e)
         }
+        guard st.isRegular else {
+            Sys.close(fd)
+            return .failure(Errno(EINVAL))  // a directory, FIFO or device: not a log file we can follow
+        }
         self.fd = fd
         identity = st
         firstLineHash = computeFirstLineHash()
@@ -127,18 +134,63 @@ final class TailedFile {
         identity = nil
     }
 
-    /// Reads to end of file, delivering every complete line. Returns the bytes read.
-    @discardableResult
-    func drain() -> Result<UInt64, Errno> {
+    /// Moves the open file aside (rotation): it keeps being read, with its partial line, until it is idle.
+    /// Its lines are reported with this path's current position. The path then has no open file.
+    func retire(nowMillis: Int64) {
+        guard fd >= 0 else { return }
+        retired.append(RetiredFile(fd: fd, reader: reader, watch: watch, lastGrowth: nowMillis))
+        fd = -1
+        identity = nil
+        watch = nil
+        reader = LineReader(maxLineLength: reader.maxLineLength, chunkSize: reader.chunkSize)
+    }
+
+    /// Reads every retired file to its end; returns the ones idle for `graceMillis` or deleted, which the
+    /// caller finishes with `finish(_:)`.
+    func drainRetired(nowMillis: Int64, graceMillis: Int64) -> [RetiredFile] {
+        guard !retired.isEmpty else { return [] }
+        var done: [RetiredFile] = []
+        retired.removeAll { old in
+            var grew = false
+            while case .success(let n) = old.reader.readChunk(fd: old.fd, deliver: deliverRetired), n > 0 {
+                grew = true
+            }
+            if grew { old.lastGrowth = nowMillis }
+            let deleted: Bool
+            if case .success(let st) = Sys.fstat(old.fd) { deleted = st.links == 0 } else { deleted = true }
+            if deleted || nowMillis - old.lastGrowth >= graceMillis {
+                done.append(old)
+                return true
+            }
+            return false
+        }
+        return done
+    }
+
+    /// Delivers a retired file's last partial line and closes it.
+    func finish(_ old: RetiredFile) {
+        old.reader.flushPartial(deliver: deliverRetired)
+        old.close()
+    }
+
+    private func deliverRetired(_ parts: LineBatchParts) {
+        let batch = LineBatch(
+            path: path, position: position, truncatedLines: parts.truncated, base: parts.base, ranges: parts.ranges)
+        for s in subscribers { s.handler(batch) }
+    }
+
+    /// Reads to end of file (or until `budget` bytes were read), delivering every complete line.
+    func drain(budget: UInt64 = .max) -> Result<(bytes: UInt64, atEnd: Bool), Errno> {
         var total: UInt64 = 0
         while fd >= 0 {
+            if total >= budget { return .success((total, false)) }
             switch reader.readChunk(fd: fd, deliver: deliver) {
-            case .success(0): return .success(total)
+            case .success(0): return .success((total, true))
             case .success(let n): total += UInt64(n)
             case .failure(let e): return .failure(e)
             }
         }
-        return .success(total)
+        return .success((total, true))
     }
 
     /// Delivers a final incomplete line (the file is being left behind).
@@ -194,6 +246,28 @@ final class TailedFile {
         }
         return from == 0 ? (0, false) : (size, true)
     }
+}
+
+/// A rotated-away file still being read (see `TailedFile.retire`).
+final class RetiredFile {
+    private(set) var fd: Int32
+    let reader: LineReader
+    let watch: Int32?
+    var lastGrowth: Int64
+
+    init(fd: Int32, reader: LineReader, watch: Int32?, lastGrowth: Int64) {
+        self.fd = fd
+        self.reader = reader
+        self.watch = watch
+        self.lastGrowth = lastGrowth
+    }
+
+    func close() {
+        if fd >= 0 { Sys.close(fd) }
+        fd = -1
+    }
+
+    deinit { close() }
 }
 
 /// How `TailedFile.open` positions a newly opened file.

@@ -52,7 +52,9 @@ struct ActionLoadingTests {
         let first = try t.tree.loadAction(jail.actions[0], jail: jail)
         #expect(first.name == "a")
         #expect(first.actionstart?.value == "start j 22 /var/log/j.log 22 CM v4")
-        #expect(first.actionban?.value == "<tool> ban <ip> from j after <failures> for <bantime> <F-USER> <family> <undefined>")
+        #expect(
+            first.actionban?.value
+                == "<tool> ban <ip> from j after <failures> for <bantime> <F-USER> <family> <undefined>")
         #expect(first.actionunban?.value == "<tool> unban <ip> H-22")
         #expect(first.actioncheck?.value == "")
         #expect(first.actionstop == nil)

@@ -91,7 +91,8 @@ struct FilterLoadingTests {
     func missingInclude() throws {
         let t = try TempTree()
         defer { t.remove() }
-        try t.write("filter.d/i.conf", "[INCLUDES]\nafter = opt.local\n\nbefore = gone.conf\n[Definition]\nfailregex = x\n")
+        try t.write(
+            "filter.d/i.conf", "[INCLUDES]\nafter = opt.local\n\nbefore = gone.conf\n[Definition]\nfailregex = x\n")
         do {
             _ = try t.tree.loadFilter("i")
             Issue.record("expected an error")

@@ -36,17 +36,35 @@ struct FilterOracleTests {
                 if let err = e.error {
                     diffs.append("fail2ban fails (\(err)) but we load it")
                 } else {
-                    if f.prefregex?.value != e.prefregex { diffs.append("prefregex: ours \(f.prefregex?.value ?? "nil") | f2b \(e.prefregex ?? "nil")") }
-                    if f.failregex.map(\.value) != e.failregex! { diffs.append("failregex: ours \(f.failregex.map(\.value)) | f2b \(e.failregex!)") }
-                    if f.ignoreregex.map(\.value) != e.ignoreregex! { diffs.append("ignoreregex: ours \(f.ignoreregex.map(\.value)) | f2b \(e.ignoreregex!)") }
-                    if f.maxlines != e.maxlines { diffs.append("maxlines: ours \(String(describing: f.maxlines)) | f2b \(String(describing: e.maxlines))") }
-                    if f.datepattern?.value != e.datepattern { diffs.append("datepattern: ours \(f.datepattern?.value ?? "nil") | f2b \(e.datepattern ?? "nil")") }
-                    if f.journalmatch != e.journalmatch! { diffs.append("journalmatch: ours \(f.journalmatch) | f2b \(e.journalmatch!)") }
+                    if f.prefregex?.value != e.prefregex {
+                        diffs.append("prefregex: ours \(f.prefregex?.value ?? "nil") | f2b \(e.prefregex ?? "nil")")
+                    }
+                    if f.failregex.map(\.value) != e.failregex! {
+                        diffs.append("failregex: ours \(f.failregex.map(\.value)) | f2b \(e.failregex!)")
+                    }
+                    if f.ignoreregex.map(\.value) != e.ignoreregex! {
+                        diffs.append("ignoreregex: ours \(f.ignoreregex.map(\.value)) | f2b \(e.ignoreregex!)")
+                    }
+                    if f.maxlines != e.maxlines {
+                        diffs.append(
+                            "maxlines: ours \(String(describing: f.maxlines)) | f2b \(String(describing: e.maxlines))")
+                    }
+                    if f.datepattern?.value != e.datepattern {
+                        diffs.append(
+                            "datepattern: ours \(f.datepattern?.value ?? "nil") | f2b \(e.datepattern ?? "nil")")
+                    }
+                    if f.journalmatch != e.journalmatch! {
+                        diffs.append("journalmatch: ours \(f.journalmatch) | f2b \(e.journalmatch!)")
+                    }
                 }
             } catch {
                 if e.error == nil { diffs.append("we fail: \(error)") }
             }
-            if diffs.isEmpty { agree += 1 } else { differences.append("\(e.spec):\n  " + diffs.joined(separator: "\n  ")) }
+            if diffs.isEmpty {
+                agree += 1
+            } else {
+                differences.append("\(e.spec):\n  " + diffs.joined(separator: "\n  "))
+            }
         }
         print("Filter oracle: \(agree)/\(expected.count) filter×mode resolutions agree with fail2ban")
         for d in differences { print("DIFF " + d) }

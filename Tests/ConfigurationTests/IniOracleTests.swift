@@ -8,85 +8,85 @@ import Testing
 struct IniOracleTests {
     static let files: [String: String] = [
         "filter.d/comments.conf": """
-            [Definition]
-            failregex = ^a <HOST> ; inline comment
-                ^b;c <HOST>   # hash is kept
-              ; an indented comment line
-            \t^tab <HOST>
+        [Definition]
+        failregex = ^a <HOST> ; inline comment
+            ^b;c <HOST>   # hash is kept
+          ; an indented comment line
+        \t^tab <HOST>
 
-                ^after-empty <HOST>
-            # a comment at column 0 inside the value
-                ^after-comment <HOST>
-            ignoreregex=^x
-            prefregex: ^<F-CONTENT>.+</F-CONTENT>$
-            """,
+            ^after-empty <HOST>
+        # a comment at column 0 inside the value
+            ^after-comment <HOST>
+        ignoreregex=^x
+        prefregex: ^<F-CONTENT>.+</F-CONTENT>$
+        """,
         "filter.d/known.conf": """
-            [DEFAULT]
-            d = base-default
-            [Definition]
-            failregex = ^one <HOST> %(d)s
-            datepattern = {^LN-BEG}
-            """,
+        [DEFAULT]
+        d = base-default
+        [Definition]
+        failregex = ^one <HOST> %(d)s
+        datepattern = {^LN-BEG}
+        """,
         "filter.d/known.local": """
-            [DEFAULT]
-            d = local-default
-            [Definition]
-            failregex = %(known/failregex)s
-                        ^two <HOST>
-            """,
+        [DEFAULT]
+        d = local-default
+        [Definition]
+        failregex = %(known/failregex)s
+                    ^two <HOST>
+        """,
         "filter.d/known.d/b.conf": "[Definition]\ndatepattern = ^B\n",
         "filter.d/known.d/a.conf": "[Definition]\ndatepattern = ^A\nmaxlines = 3\n",
         "filter.d/known.d/a.local": "[Definition]\nmaxlines = 4\n",
         "filter.d/tags.conf": """
-            [INCLUDES]
-            before = tags-common.conf
-            [Init]
-            who = init-who
-            [Definition]
-            failregex = ^<who> <HOST> <pre> <lt_<logtype>/pre> %(__name__)s <known/who> <F-USER>x</F-USER>
-                        <empty>
-                        ^<nested> <ADDR>
-            empty =
-            nested = <who>-<d>
-            journalmatch = _SYSTEMD_UNIT=x.service _COMM=x + "_COMM=y z"
-            """,
+        [INCLUDES]
+        before = tags-common.conf
+        [Init]
+        who = init-who
+        [Definition]
+        failregex = ^<who> <HOST> <pre> <lt_<logtype>/pre> %(__name__)s <known/who> <F-USER>x</F-USER>
+                    <empty>
+                    ^<nested> <ADDR>
+        empty =
+        nested = <who>-<d>
+        journalmatch = _SYSTEMD_UNIT=x.service _COMM=x + "_COMM=y z"
+        """,
         "filter.d/tags-common.conf": """
-            [DEFAULT]
-            logtype = file
-            d = dflt
-            pre = <lt_<logtype>/pre>
-            [lt_file]
-            pre = FILE-%(d)s
-            [lt_short]
-            pre = SHORT
-            """,
+        [DEFAULT]
+        logtype = file
+        d = dflt
+        pre = <lt_<logtype>/pre>
+        [lt_file]
+        pre = FILE-%(d)s
+        [lt_short]
+        pre = SHORT
+        """,
         "filter.d/knowntag.conf": """
-            [DEFAULT]
-            d = dflt
-            [Definition]
-            over = first
-            keep = kept
-            failregex = ^<known/over> <known/keep> <known/d> <known/nothing> <HOST>
-            ignoreregex =
-            """,
+        [DEFAULT]
+        d = dflt
+        [Definition]
+        over = first
+        keep = kept
+        failregex = ^<known/over> <known/keep> <known/d> <known/nothing> <HOST>
+        ignoreregex =
+        """,
         "filter.d/knowntag.local": """
-            [Definition]
-            over = second
-            ignoreregex = ^ign
-                          <known/ignoreregex>
-            """,
+        [Definition]
+        over = second
+        ignoreregex = ^ign
+                      <known/ignoreregex>
+        """,
         "filter.d/case.conf": """
-            [Definition]
-            FailRegex = ^Upper <HOST>
-            MaxLines = 2
-            [definition]
-            failregex = ^lower-section <HOST>
-            """,
+        [Definition]
+        FailRegex = ^Upper <HOST>
+        MaxLines = 2
+        [definition]
+        failregex = ^lower-section <HOST>
+        """,
         "filter.d/percent.conf": """
-            [Definition]
-            datepattern = ^%%Y-%%m-%%d %%H:%%M
-            failregex = ^100%% <HOST>
-            """,
+        [Definition]
+        datepattern = ^%%Y-%%m-%%d %%H:%%M
+        failregex = ^100%% <HOST>
+        """,
     ]
 
     static let specs = [
@@ -151,5 +151,43 @@ extension IniOracleTests {
             let ours = try t.tree.loadFilter(e.spec).failregex.map(\.value)
             #expect(ours == e.failregex, "\(e.spec): ours \(ours) f2b \(e.failregex ?? [])")
         }
+    }
+}
+
+extension IniOracleTests {
+    @Test("nesting depth: 9 levels of %(…)s resolve, 10 are an error, as in fail2ban")
+    func depthLimit() throws {
+        let t = try TempTree()
+        defer { t.remove() }
+        for n in [9, 10] {
+            var text = "[Definition]\n"
+            for i in 1...n { text += "a\(i) = %(a\(i + 1))s\n" }
+            text += "a\(n + 1) = end\nfailregex = %(a1)s <HOST>\n"
+            try t.write("filter.d/d\(n).conf", text)
+        }
+        let data = try Oracle.run(filterOracleScript, [t.root, "d9", "d10"])
+        let expected = try JSONDecoder().decode([FilterOracleTests.Expected].self, from: data)
+        #expect(expected.count == 2)
+        for e in expected {
+            if e.error != nil {
+                #expect { try t.tree.loadFilter(e.spec) } throws: {
+                    ($0 as? ConfigError)?.code == .interpolationLoop
+                        && ($0 as? ConfigError)?.location == SourceLocation(file: t.root + "/filter.d/\(e.spec).conf", line: 13)
+                }
+            } else {
+                #expect(try t.tree.loadFilter(e.spec).failregex.map(\.value) == e.failregex)
+            }
+        }
+        #expect(expected.map { $0.error == nil } == [true, false])
+    }
+
+    @Test("include loops end; a file including itself is read once")
+    func includeLoop() throws {
+        let t = try TempTree()
+        defer { t.remove() }
+        try t.write("filter.d/a.conf", "[INCLUDES]\nbefore = b.conf\n[Definition]\nfailregex = ^a <HOST> %(x)s\n")
+        try t.write("filter.d/b.conf", "[INCLUDES]\nbefore = a.conf\nafter = b.conf\n[Definition]\nx = from-b\n")
+        let f = try t.tree.loadFilter("a")
+        #expect(f.failregex.map(\.value) == ["^a <HOST> from-b"])
     }
 }

@@ -8,7 +8,8 @@ struct JailLoadingTests {
     func makeTree() throws -> TempTree {
         let t = try TempTree()
         try t.write("filter.d/f.conf", "[Init]\nmode = normal\n[Definition]\nfailregex = ^<mode> <HOST>\n")
-        try t.write("action.d/a.conf", "[Definition]\nactionban = ban <ip> <name> <port>\n[Init]\nport = 22\nname = default\n")
+        try t.write(
+            "action.d/a.conf", "[Definition]\nactionban = ban <ip> <name> <port>\n[Init]\nport = 22\nname = default\n")
         try t.write(
             "jail.conf",
             """

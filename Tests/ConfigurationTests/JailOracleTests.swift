@@ -98,9 +98,15 @@ struct JailOracleTests {
                     var diffs: [String] = []
                     if action.name != want.name { diffs.append("actname: ours \(action.name) | f2b \(want.name)") }
                     for key in Set(ours.keys).union(theirs.keys).sorted() where ours[key] != theirs[key] {
-                        diffs.append("\(key): ours \(ours[key].map { "'\($0)'" } ?? "nil") | f2b \(theirs[key].map { "'\($0)'" } ?? "nil")")
+                        diffs.append(
+                            "\(key): ours \(ours[key].map { "'\($0)'" } ?? "nil") | f2b \(theirs[key].map { "'\($0)'" } ?? "nil")"
+                        )
                     }
-                    if diffs.isEmpty { agree += 1 } else { differences.append("\(name) \(want.name):\n  " + diffs.joined(separator: "\n  ")) }
+                    if diffs.isEmpty {
+                        agree += 1
+                    } else {
+                        differences.append("\(name) \(want.name):\n  " + diffs.joined(separator: "\n  "))
+                    }
                 } catch {
                     differences.append("\(name) \(want.name): we fail: \(error)")
                 }
@@ -147,7 +153,9 @@ struct JailOracleTests {
                 cmp("usedns", jail.usedns, opts["usedns"])
                 cmp("action", jail.values["action"], opts["action"])
                 cmp("logpath", jail.values["logpath"], opts["logpath"])
-                let theirPaths = (opts["logpath"] ?? "").split(separator: "\n").map { $0.trimmedWhitespace() }.filter { !$0.isEmpty }
+                let theirPaths = (opts["logpath"] ?? "").split(separator: "\n").map { $0.trimmedWhitespace() }.filter {
+                    !$0.isEmpty
+                }
                 cmp("logpath list", jail.logpath.joined(separator: "|"), theirPaths.joined(separator: "|"))
                 for (key, value) in e.values ?? [:] { cmp(key, jail.values[key], value) }
                 cmp("port field", jail.port, e.values?["port"])
@@ -157,7 +165,9 @@ struct JailOracleTests {
                 if ours != theirs { diffs.append("actions: ours \(ours) | f2b \(theirs)") }
                 if let f = e.filter, let mine = jail.filter {
                     cmp("prefregex", mine.prefregex?.value, f.prefregex)
-                    if mine.failregex.map(\.value) != f.failregex { diffs.append("failregex differs: ours \(mine.failregex.map(\.value)) | f2b \(f.failregex)") }
+                    if mine.failregex.map(\.value) != f.failregex {
+                        diffs.append("failregex differs: ours \(mine.failregex.map(\.value)) | f2b \(f.failregex)")
+                    }
                     if mine.ignoreregex.map(\.value) != f.ignoreregex { diffs.append("ignoreregex differs") }
                     if mine.maxlines != f.maxlines { diffs.append("maxlines differs") }
                     cmp("datepattern", mine.datepattern?.value, f.datepattern)
@@ -168,7 +178,11 @@ struct JailOracleTests {
             } else {
                 diffs.append("jail missing from our result")
             }
-            if diffs.isEmpty { agree += 1 } else { differences.append("\(name):\n  " + diffs.joined(separator: "\n  ")) }
+            if diffs.isEmpty {
+                agree += 1
+            } else {
+                differences.append("\(name):\n  " + diffs.joined(separator: "\n  "))
+            }
         }
         print("\(label): \(agree)/\(expected.count) jails agree with fail2ban (options, values, action specs, filter)")
         for d in differences.prefix(40) { print("DIFF " + d) }
@@ -177,59 +191,59 @@ struct JailOracleTests {
 
     static let edgeFiles: [String: String] = [
         "jail.local": """
-            [DEFAULT]
-            bantime = 1h30m
-            ignoreip = 127.0.0.1/8 ::1
-                       192.0.2.0/24, 198.51.100.7
+        [DEFAULT]
+        bantime = 1h30m
+        ignoreip = 127.0.0.1/8 ::1
+                   192.0.2.0/24, 198.51.100.7
 
-            [sshd]
-            enabled = true
-            port = %(known/port)s,2222
-            maxretry = 3
-            mode = aggressive
+        [sshd]
+        enabled = true
+        port = %(known/port)s,2222
+        maxretry = 3
+        mode = aggressive
 
-            [pcl-multi]
-            enabled = true
-            filter = sshd[mode=ddos, publickey=invalid]
-            logpath = /var/log/a.log
-                      /var/log/b*.log
-            action = iptables-multiport[name=pcl, port="22,80", protocol=tcp]
-                     sendmail-whois[name=pcl, dest="root@localhost", sender="f2b@localhost",
-                                    sendername="Fail2Ban, Inc"]
-            bantime = 1d12h
-            findtime = 90
-            bantime.increment = true
-            bantime.factor = 2
-            bantime.multipliers = 1 2 4 8
-            bantime.maxtime = 1w
-            ignoreself = false
+        [pcl-multi]
+        enabled = true
+        filter = sshd[mode=ddos, publickey=invalid]
+        logpath = /var/log/a.log
+                  /var/log/b*.log
+        action = iptables-multiport[name=pcl, port="22,80", protocol=tcp]
+                 sendmail-whois[name=pcl, dest="root@localhost", sender="f2b@localhost",
+                                sendername="Fail2Ban, Inc"]
+        bantime = 1d12h
+        findtime = 90
+        bantime.increment = true
+        bantime.factor = 2
+        bantime.multipliers = 1 2 4 8
+        bantime.maxtime = 1w
+        ignoreself = false
 
-            [pcl-override]
-            enabled = true
-            filter = sshd
-            logpath = /dev/null
-            failregex = ^custom <HOST> <_daemon>
-                        ^second <ADDR>
-            datepattern = ^%%Y-%%m-%%d
-            journalmatch = _SYSTEMD_UNIT=x.service + _COMM=x
-            maxlines = 3
-            usedns = no
-            action = %(action_mwl)s
-            """,
+        [pcl-override]
+        enabled = true
+        filter = sshd
+        logpath = /dev/null
+        failregex = ^custom <HOST> <_daemon>
+                    ^second <ADDR>
+        datepattern = ^%%Y-%%m-%%d
+        journalmatch = _SYSTEMD_UNIT=x.service + _COMM=x
+        maxlines = 3
+        usedns = no
+        action = %(action_mwl)s
+        """,
         "jail.d/pcl.conf": """
-            [pcl-dotd]
-            enabled = true
-            filter = postfix[mode=rbl]
-            port = smtp
-            logpath = /dev/null
-            action = %(action_)s[name=%(__name__)s-x, protocol="udp"]
-                     %(action_)s
-            """,
+        [pcl-dotd]
+        enabled = true
+        filter = postfix[mode=rbl]
+        port = smtp
+        logpath = /dev/null
+        action = %(action_)s[name=%(__name__)s-x, protocol="udp"]
+                 %(action_)s
+        """,
         "jail.d/pcl.local": """
-            [pcl-dotd]
-            maxretry = 2
-            findtime = 2h
-            """,
+        [pcl-dotd]
+        maxretry = 2
+        findtime = 2h
+        """,
     ]
 
     @Test("hand-written jail.local / jail.d edge cases resolve as fail2ban resolves them")

@@ -31,7 +31,8 @@ struct MainConfigurationTests {
         defer { t.remove() }
         try t.write("fail2ban.conf", try String(contentsOfFile: "/etc/fail2ban/fail2ban.conf", encoding: .utf8))
         try t.write("fail2ban.d/10-db.conf", "[Definition]\ndbpurgeage = 2d\ndbmaxmatches = 3\n")
-        try t.write("fail2ban.local", "[DEFAULT]\nrun = /run/pcl\n[Definition]\nsocket = %(run)s/sock\nloglevel = DEBUG\n")
+        try t.write(
+            "fail2ban.local", "[DEFAULT]\nrun = /run/pcl\n[Definition]\nsocket = %(run)s/sock\nloglevel = DEBUG\n")
         try t.write("fail2ban.d/20-log.local", "[Definition]\nlogtarget = SYSLOG\nallowipv6 = no\n")
         #expect(try compare(t.root) == [])
         let main = try t.tree.loadMain()

@@ -18,7 +18,9 @@ struct SpecTests {
         #expect(try Spec.parse("n[a=1,\n   b=2]").arguments == ["a": "1", "b": "2"])
     }
 
-    @Test("malformed specs are errors", arguments: ["n[a=1", "n[a=1]junk", "n[a=1, bad, c=2]", "n[a b=1]", #"n["x"=1]"#, "[a=1]"])
+    @Test(
+        "malformed specs are errors",
+        arguments: ["n[a=1", "n[a=1]junk", "n[a=1, bad, c=2]", "n[a b=1]", #"n["x"=1]"#, "[a=1]"])
     func malformed(_ text: String) {
         #expect { try Spec.parse(text) } throws: { ($0 as? ConfigError)?.code == .badValue }
     }

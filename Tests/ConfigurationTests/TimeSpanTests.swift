@@ -5,12 +5,14 @@ import Testing
 
 @Suite("TimeSpan")
 struct TimeSpanTests {
-    @Test("abbreviations", arguments: [
-        ("600", 600.0), ("10m", 600), ("1h30m", 5400), ("1d", 86400), ("1w", 604800), ("1mo", 2_629_800),
-        ("1y", 31_557_600), ("-1", -1), ("1.5h", 5400), ("1h 30m", 5400), ("2 days", 172_800), ("10 minutes", 600),
-        ("3weeks", 1_814_400), ("1H", 3600), ("  7d ", 604_800), ("-10m", -600), ("+5m", 300), ("1d12h", 129_600),
-        ("1m 1", 61), (".5h", 1800),
-    ])
+    @Test(
+        "abbreviations",
+        arguments: [
+            ("600", 600.0), ("10m", 600), ("1h30m", 5400), ("1d", 86400), ("1w", 604800), ("1mo", 2_629_800),
+            ("1y", 31_557_600), ("-1", -1), ("1.5h", 5400), ("1h 30m", 5400), ("2 days", 172_800), ("10 minutes", 600),
+            ("3weeks", 1_814_400), ("1H", 3600), ("  7d ", 604_800), ("-10m", -600), ("+5m", 300), ("1d12h", 129_600),
+            ("1m 1", 61), (".5h", 1800),
+        ])
     func valid(_ text: String, _ seconds: Double) throws {
         #expect(try TimeSpan.parse(text).seconds == seconds)
     }
@@ -22,7 +24,8 @@ struct TimeSpanTests {
             try TimeSpan.parse(text, location: loc)
         } throws: {
             let e = $0 as? ConfigError
-            return e?.code == .badValue && e?.location == loc && e?.description.hasPrefix("/etc/fail2ban/jail.local:7: ") == true
+            return e?.code == .badValue && e?.location == loc
+                && e?.description.hasPrefix("/etc/fail2ban/jail.local:7: ") == true
         }
     }
 
@@ -48,9 +51,13 @@ struct TimeSpanTests {
         var agree = 0
         for (input, want) in zip(inputs, expected) {
             let ours = try? TimeSpan.parse(input).seconds
-            if let ours, let want, abs(ours - want) < 1e-6 || ours == want { agree += 1 }
-            else if ours == nil, want == nil { agree += 1 }
-            else { Issue.record("'\(input)': ours \(String(describing: ours)), fail2ban \(String(describing: want))") }
+            if let ours, let want, abs(ours - want) < 1e-6 || ours == want {
+                agree += 1
+            } else if ours == nil, want == nil {
+                agree += 1
+            } else {
+                Issue.record("'\(input)': ours \(String(describing: ours)), fail2ban \(String(describing: want))")
+            }
         }
         print("TimeSpan oracle: \(agree)/\(inputs.count) inputs agree with fail2ban")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Control
@@ -303,6 +304,29 @@ struct ControlServerTests {
             let reply = await ControlClient(socketPath: socket, dialect: .pickle).send(["ping"])
             #expect({ if case .failure(let e) = reply { return e.code == .connection } else { return false } }())
         }
+    }
+
+    @Test("a stop command that shuts the server down still gets its reply")
+    func stopReplies() async throws {
+        /// Cancels the server's task from inside the handler, as the daemon does for `stop`.
+        final class Stopper: ControlHandler {
+            let task = Mutex<Task<Void, Never>?>(nil)
+            func handle(_ command: [String]) async -> ControlResponse {
+                guard command == ["stop"] else { return .success("pong") }
+                task.withLock { $0?.cancel() }
+                try? await Task.sleep(for: .milliseconds(50))  // still working after the cancellation
+                return .success(.null)
+            }
+        }
+        let stopper = Stopper()
+        let path = "/tmp/pcl-ctl-stop-\(getpid()).sock"
+        let server = try ControlServer(configuration: .init(path: path), handler: stopper)
+        let task = Task { await server.run() }
+        stopper.task.withLock { $0 = task }
+        #expect(await ControlClient(socketPath: path, dialect: .pickle).send(["ping"]) == .success("pong"))
+        #expect(await ControlClient(socketPath: path, dialect: .pickle).send(["stop"]) == .success(.null))
+        await task.value
+        #expect(access(path, F_OK) != 0)
     }
 
     @Test("the client reports a missing server as a connection error")

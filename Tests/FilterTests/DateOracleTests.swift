@@ -40,6 +40,44 @@ import Testing
         #expect(differences.isEmpty, "\(differences.count) lines differ; first: \(differences.first ?? "")")
     }
 
+    /// Every distinct filter datepattern over all sample logs in one stream (foreign formats, switches between
+    /// formats), with a "now" in another year so that year inference differs from the files' own.
+    @Test(.enabled(if: DateTestSupport.oracleAvailable))
+    func everyFilterDatePatternAgreesOnAllSampleLogs() throws {
+        let data = try DateTestSupport.run([
+            DateTestSupport.python,
+            DateTestSupport.oracleDirectory.appendingPathComponent("filter_datepatterns.py").path,
+        ])
+        let patterns = Set(try #require(try JSONSerialization.jsonObject(with: data) as? [String: String]).values)
+        var all: [UInt8] = []
+        for path in Self.sampleLogs {
+            for line in try DateTestSupport.lines(of: path) { all += line + [0x0A] }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pcl-all-logs-\(UUID().uuidString)")
+        try Data(all).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let lines = try DateTestSupport.lines(of: file.path)
+        let now = 1_167_609_600.0 + 3 * 3_600  // 2007-01-01 03:00 UTC
+        var differences: [String] = []
+        var agree = 0
+        var total = 0
+        for pattern in [nil] + patterns.sorted() as [String?] {
+            let oracle = try DateTestSupport.oracle(logPath: file.path, datePattern: pattern, now: now)
+            let detector = try DateDetector(datePattern: pattern, now: { now })
+            let r = DateTestSupport.compare(
+                lines: lines, oracle: oracle, detector: detector, label: pattern ?? "defaults")
+            agree += r.agree
+            total += r.total
+            differences += r.differences
+        }
+        print(
+            "date oracle (defaults + \(patterns.count) distinct datepatterns x all sample logs): \(agree)/\(total) lines agree"
+        )
+        for d in differences.prefix(20) { print(d) }
+        #expect(patterns.count > 10)
+        #expect(differences.isEmpty, "\(differences.count) lines differ; first: \(differences.first ?? "")")
+    }
+
     @Test(.enabled(if: DateTestSupport.oracleAvailable))
     func filterDatePatternsAgreeOnTheirSampleLogs() throws {
         let data = try DateTestSupport.run([
@@ -66,7 +104,9 @@ import Testing
             dated += r.dated
             differences += r.differences
         }
-        print("date oracle (filters' datepattern, \(filters) filters): \(agree)/\(total) lines agree, \(dated) with a date")
+        print(
+            "date oracle (filters' datepattern, \(filters) filters): \(agree)/\(total) lines agree, \(dated) with a date"
+        )
         for d in differences.prefix(40) { print(d) }
         #expect(filters > 20)
         #expect(dated > 500)
@@ -207,82 +247,82 @@ enum DateTestSupport {
 
 /// Test oracle: fail2ban's own date detection over the lines of a file (see the script's header).
 let dateOracleScript = #"""
-#!/usr/bin/python3
-# Test oracle for DateDetector: runs the installed fail2ban 1.0.2's own date detection over lines and prints, per line,
-# one JSON value: null (no date) or {"s": start byte, "e": end byte, "t": epoch seconds or null, "n": template name}.
-# Usage: date_oracle.py NOW LINES_FILE [DATEPATTERN_FILE] [LOGTIMEZONE]
-#   NOW: epoch seconds for fail2ban's MyTime; LINES_FILE: raw lines (split on \n, trailing \r kept);
-#   DATEPATTERN_FILE: file holding a filter's `datepattern` value ("-" or absent = defaults).
-# Only calls fail2ban's public classes; run with TZ set to the zone under test.
-import json
-import sys
+    #!/usr/bin/python3
+    # Test oracle for DateDetector: runs the installed fail2ban 1.0.2's own date detection over lines and prints, per line,
+    # one JSON value: null (no date) or {"s": start byte, "e": end byte, "t": epoch seconds or null, "n": template name}.
+    # Usage: date_oracle.py NOW LINES_FILE [DATEPATTERN_FILE] [LOGTIMEZONE]
+    #   NOW: epoch seconds for fail2ban's MyTime; LINES_FILE: raw lines (split on \n, trailing \r kept);
+    #   DATEPATTERN_FILE: file holding a filter's `datepattern` value ("-" or absent = defaults).
+    # Only calls fail2ban's public classes; run with TZ set to the zone under test.
+    import json
+    import sys
 
-from fail2ban.server.filter import Filter
-from fail2ban.server.mytime import MyTime
-
-
-def main():
-    now = float(sys.argv[1])
-    MyTime.setTime(now)
-    flt = Filter(None)
-    if len(sys.argv) > 3 and sys.argv[3] != "-":
-        with open(sys.argv[3], encoding="utf-8") as f:
-            flt.setDatePattern(f.read())
-    if len(sys.argv) > 4 and sys.argv[4]:
-        flt.setLogTimeZone(sys.argv[4])
-    dd = flt.dateDetector
-    if dd is None:
-        print(json.dumps({"none": True}))
-        return
-    with open(sys.argv[2], "rb") as f:
-        data = f.read()
-    rows = data.split(b"\n")
-    if rows and rows[-1] == b"":
-        rows.pop()
-    out = []
-    for raw in rows:
-        line = raw.decode("utf-8", "surrogateescape")
-        match, template = dd.matchTime(line)
-        if not match:
-            out.append("null")
-            continue
-        start = len(line[: match.start(1)].encode("utf-8", "surrogateescape"))
-        end = len(line[: match.end(1)].encode("utf-8", "surrogateescape"))
-        try:
-            got = dd.getTime(line, (match, template))
-            t = got[0] if got else None
-        except Exception as e:  # fail2ban raised (unknown zone name, missing day, ...): no usable time
-            t = "error: %s" % e
-        out.append(json.dumps({"s": start, "e": end, "t": t, "n": template.name}))
-    print("\n".join(out))
+    from fail2ban.server.filter import Filter
+    from fail2ban.server.mytime import MyTime
 
 
-main()
-"""#
+    def main():
+        now = float(sys.argv[1])
+        MyTime.setTime(now)
+        flt = Filter(None)
+        if len(sys.argv) > 3 and sys.argv[3] != "-":
+            with open(sys.argv[3], encoding="utf-8") as f:
+                flt.setDatePattern(f.read())
+        if len(sys.argv) > 4 and sys.argv[4]:
+            flt.setLogTimeZone(sys.argv[4])
+        dd = flt.dateDetector
+        if dd is None:
+            print(json.dumps({"none": True}))
+            return
+        with open(sys.argv[2], "rb") as f:
+            data = f.read()
+        rows = data.split(b"\n")
+        if rows and rows[-1] == b"":
+            rows.pop()
+        out = []
+        for raw in rows:
+            line = raw.decode("utf-8", "surrogateescape")
+            match, template = dd.matchTime(line)
+            if not match:
+                out.append("null")
+                continue
+            start = len(line[: match.start(1)].encode("utf-8", "surrogateescape"))
+            end = len(line[: match.end(1)].encode("utf-8", "surrogateescape"))
+            try:
+                got = dd.getTime(line, (match, template))
+                t = got[0] if got else None
+            except Exception as e:  # fail2ban raised (unknown zone name, missing day, ...): no usable time
+                t = "error: %s" % e
+            out.append(json.dumps({"s": start, "e": end, "t": t, "n": template.name}))
+        print("\n".join(out))
+
+
+    main()
+    """#
 
 /// Test helper: every filter's resolved datepattern, by fail2ban's own configuration reader.
 let filterDatePatternsScript = #"""
-#!/usr/bin/python3
-# Test helper: prints a JSON object {filter name: resolved datepattern} for every filter in /etc/fail2ban/filter.d
-# whose configuration sets a datepattern, resolved by fail2ban's own configuration reader (interpolation included).
-import glob
-import json
-import os
+    #!/usr/bin/python3
+    # Test helper: prints a JSON object {filter name: resolved datepattern} for every filter in /etc/fail2ban/filter.d
+    # whose configuration sets a datepattern, resolved by fail2ban's own configuration reader (interpolation included).
+    import glob
+    import json
+    import os
 
-from fail2ban.client.filterreader import FilterReader
+    from fail2ban.client.filterreader import FilterReader
 
-out = {}
-for path in sorted(glob.glob("/etc/fail2ban/filter.d/*.conf")):
-    name = os.path.basename(path)[:-5]
-    try:
-        reader = FilterReader(name, "oracle", {}, share_config={}, basedir="/etc/fail2ban")
-        if not reader.read():
+    out = {}
+    for path in sorted(glob.glob("/etc/fail2ban/filter.d/*.conf")):
+        name = os.path.basename(path)[:-5]
+        try:
+            reader = FilterReader(name, "oracle", {}, share_config={}, basedir="/etc/fail2ban")
+            if not reader.read():
+                continue
+            reader.getOptions({})
+            for cmd in reader.convert():
+                if len(cmd) >= 4 and cmd[0] == "set" and cmd[2] == "datepattern":
+                    out[name] = cmd[3]
+        except Exception:
             continue
-        reader.getOptions({})
-        for cmd in reader.convert():
-            if len(cmd) >= 4 and cmd[0] == "set" and cmd[2] == "datepattern":
-                out[name] = cmd[3]
-    except Exception:
-        continue
-print(json.dumps(out))
-"""#
+    print(json.dumps(out))
+    """#

@@ -37,7 +37,9 @@ import Testing
         let mon = months[mo - 1]
         switch format ?? g.int(0...21) {
         case 0: return "\(y)-\(p2(mo))-\(p2(d)) \(p2(h)):\(p2(mi)):\(p2(s))"
-        case 1: return "\(y)-\(p2(mo))-\(p2(d))T\(p2(h)):\(p2(mi)):\(p2(s)).\(g.int(0...999_999))\(g.pick(["", "Z", "+02:00", "-0500", " UTC"]))"
+        case 1:
+            return
+                "\(y)-\(p2(mo))-\(p2(d))T\(p2(h)):\(p2(mi)):\(p2(s)).\(g.int(0...999_999))\(g.pick(["", "Z", "+02:00", "-0500", " UTC"]))"
         case 2: return "\(mon) \(d < 10 ? " \(d)" : "\(d)") \(p2(h)):\(p2(mi)):\(p2(s))"
         case 3: return "\(g.pick(days)) \(mon) \(p2(d)) \(p2(h)):\(p2(mi)):\(p2(s)) \(y)"
         case 4: return "\(p2(d))/\(mon)/\(y):\(p2(h)):\(p2(mi)):\(p2(s)) \(g.pick(["+0200", "-0700", "+0000"]))"
@@ -111,7 +113,9 @@ import Testing
         let pattern = Self.patterns[seed % Self.patterns.count]
         let zone = Self.zones[seed % Self.zones.count]
         let r = try Self.check(lines, datePattern: pattern, timeZone: zone, label: "seed\(seed)")
-        print("date sequence oracle seed \(seed) (\(pattern.map { $0.debugDescription } ?? "defaults")): \(r.agree)/\(r.total)")
+        print(
+            "date sequence oracle seed \(seed) (\(pattern.map { $0.debugDescription } ?? "defaults")): \(r.agree)/\(r.total)"
+        )
         for d in r.differences.prefix(10) { print(d) }
         #expect(r.differences.isEmpty, "\(r.differences.count) lines differ; first: \(r.differences.first ?? "")")
     }

@@ -17,7 +17,7 @@ struct NFTablesFirewallIntegrationTests {
         let fw = try NFTablesFirewall(
             configuration: FirewallConfiguration(
                 keepTableOnStop: keep, syntax: syntax, networkNamespace: lab.defended,
-                healthCheckInterval: healthCheck),
+                healthCheckInterval: healthCheck, fullCheckInterval: healthCheck * 3),
             onEvent: onEvent)
         try #require(fw.networkNamespace == lab.defended)
         return fw

@@ -124,3 +124,43 @@ struct LogBackendTests {
         #expect(throws: LogSourceError.self) { try LogBackend(parsing: "systemd[journalpath=/x") }
     }
 }
+
+@Suite("Log source errors")
+struct LogSourceErrorTests {
+    @Test("a directory or unreadable log path is reported once, clearly, and does not stop the others")
+    func notAFile() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let sub = dir.file("subdir")
+        mkdir(sub, 0o755)
+        defer { rmdir(sub) }
+        let good = dir.file("good.log")
+        append(good, "")
+        let c = Collector()
+        let tailer = FileTailer(options: .init(backend: .polling, pollInterval: .milliseconds(10)), events: { c.record($0) })
+        tailer.subscribe([sub, good]) { c.take($0) }
+        try tailer.start()
+        defer { tailer.stop() }
+        await tailer.sync()
+        append(good, "still works\n")
+        await eventually { c.count >= 1 }
+        await tailer.sync()
+        await tailer.sync()
+        #expect(c.strings == ["still works"])
+        let failures = c.eventList.compactMap { event -> LogSourceError? in
+            if case .failed(let e) = event { return e } else { return nil }
+        }
+        #expect(failures.count == 1)
+        #expect(failures.first?.code == .openFailed)
+        #expect(failures.first?.message.contains("not a regular file") == true)
+    }
+
+    @Test("the system journal opens and follows even where no journald runs")
+    func systemJournal() async throws {
+        let source = JournalSource(location: .system, start: .tail, handler: { _ in })
+        try source.start()
+        await source.sync()
+        source.stop()
+        #expect(source.lastError == nil)
+    }
+}

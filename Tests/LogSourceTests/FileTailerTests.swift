@@ -14,7 +14,9 @@ struct FileTailerTests {
         -> FileTailer
     {
         FileTailer(
-            options: .init(backend: backend, pollInterval: .milliseconds(20), maxLineLength: maxLine),
+            options: .init(
+                backend: backend, pollInterval: .milliseconds(20), maxLineLength: maxLine,
+                rotationGrace: .milliseconds(300)),
             events: { collector.record($0) })
     }
 
@@ -119,11 +121,42 @@ struct FileTailerTests {
         write(fd: writer, numbered("a", 50..<60) + "tail without newline")
         close(writer)
         append(path, numbered("b", 0..<40))
-        let expected = numberedLines("a", 0..<60) + ["tail without newline"] + numberedLines("b", 0..<40)
+        // The old file's unterminated last line is delivered when the old file is let go (after the grace).
+        let expected = numberedLines("a", 0..<60) + numberedLines("b", 0..<40) + ["tail without newline"]
         await eventually { c.count >= expected.count }
         await tailer.sync()
         #expect(c.strings == expected)
         #expect(c.eventList.contains(.rotated(path: path)))
+        unlink(path + ".1")
+    }
+
+    @Test("lines written to the old file after the switch to the new one are still delivered", arguments: backends)
+    func lateWritesToRotatedFile(backend: FileTailer.Backend) async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.file("late.log")
+        append(path, "")
+        let c = Collector()
+        let tailer = makeTailer(backend, c)
+        tailer.subscribe([path]) { c.take($0) }
+        try tailer.start()
+        defer { tailer.stop() }
+        await tailer.sync()
+        let writer = open(path, O_WRONLY | O_APPEND)
+        write(fd: writer, numbered("a", 0..<10))
+        await eventually { c.count >= 10 }
+        #expect(rename(path, path + ".1") == 0)
+        append(path, numbered("b", 0..<5))
+        await eventually { c.count >= 15 }  // the tailer has switched to the new file
+        #expect(c.eventList.contains(.rotated(path: path)))
+        // The daemon has not reopened its log yet.
+        write(fd: writer, numbered("a", 10..<20))
+        close(writer)
+        await eventually { c.count >= 25 }
+        await tailer.sync()
+        #expect(c.strings == numberedLines("a", 0..<10) + numberedLines("b", 0..<5) + numberedLines("a", 10..<20))
+        // The position stays that of the file the path names now.
+        #expect(tailer.positions().first?.offset == UInt64(numbered("b", 0..<5).utf8.count))
         unlink(path + ".1")
     }
 
@@ -395,5 +428,36 @@ struct FileTailerTruncationTests {
         await tailer.sync()
         #expect(c.strings == numberedLines("a", 0..<3) + numberedLines("bbbbbbbb", 0..<10))
         #expect(c.eventList.contains(.truncated(path: path)))
+    }
+}
+
+@Suite("FileTailer backlog")
+struct FileTailerBacklogTests {
+    @Test("a big backlog is read in slices without losing, repeating or reordering lines", arguments: [FileTailer.Backend.inotify, .polling])
+    func bigBacklog(backend: FileTailer.Backend) async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let big = dir.file("big.log")
+        let small = dir.file("small.log")
+        var text = ""
+        for i in 0..<60_000 { text += "line \(i) of the backlog, padded to look like a log line .............\n" }
+        append(big, text)  // about 4.5 MB: several read budgets
+        append(small, "")
+        let bigLines = Collector()
+        let smallLines = Collector()
+        let tailer = FileTailer(options: .init(backend: backend, pollInterval: .milliseconds(20)))
+        tailer.subscribe([small]) { smallLines.take($0) }
+        try tailer.start()
+        defer { tailer.stop() }
+        await tailer.sync()  // small.log is open (at its end)
+        tailer.subscribe([big], startAt: .beginning) { bigLines.take($0) }
+        append(small, "small one\n")
+        await eventually { bigLines.count >= 60_000 && smallLines.count >= 1 }
+        await tailer.sync()
+        let lines = bigLines.strings
+        #expect(lines.count == 60_000)
+        #expect(lines.enumerated().allSatisfy { $0.element.hasPrefix("line \($0.offset) of") })
+        #expect(smallLines.strings == ["small one"])
+        #expect(tailer.positions().first { $0.path == big }?.offset == UInt64(text.utf8.count))
     }
 }

@@ -31,25 +31,43 @@ let lines = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 1_000_000
 let only = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : nil
 let now = 1_124_013_600.0
 let cases: [(String, String?, (Int) -> String)] = [
-    ("syslog (defaults)", nil, { i in
-        "Aug 14 \(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) srv sshd[\(1000 + i % 5000)]: Failed password for root from 192.0.2.\(i % 250) port 22 ssh2"
-    }),
-    ("ISO 8601 (defaults)", nil, { i in
-        "2005-08-14T\(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)).\(i % 1000)+02:00 srv app: login failed for 192.0.2.\(i % 250)"
-    }),
-    ("apache access, date mid-line (defaults)", nil, { i in
-        "192.0.2.\(i % 250) - - [14/Aug/2005:\(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) +0200] \"GET /wp-login.php HTTP/1.1\" 404 162"
-    }),
+    (
+        "syslog (defaults)", nil,
+        { i in
+            "Aug 14 \(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) srv sshd[\(1000 + i % 5000)]: Failed password for root from 192.0.2.\(i % 250) port 22 ssh2"
+        }
+    ),
+    (
+        "ISO 8601 (defaults)", nil,
+        { i in
+            "2005-08-14T\(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)).\(i % 1000)+02:00 srv app: login failed for 192.0.2.\(i % 250)"
+        }
+    ),
+    (
+        "apache access, date mid-line (defaults)", nil,
+        { i in
+            "192.0.2.\(i % 250) - - [14/Aug/2005:\(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) +0200] \"GET /wp-login.php HTTP/1.1\" 404 162"
+        }
+    ),
     ("epoch (defaults)", nil, { i in "\(1_124_000_000 + i) 192.0.2.\(i % 250) rejected" }),
-    ("syslog, datepattern {^LN-BEG}", "{^LN-BEG}", { i in
-        "Aug 14 \(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) srv sshd[\(1000 + i % 5000)]: Failed password for root from 192.0.2.\(i % 250) port 22 ssh2"
-    }),
-    ("custom datepattern %d.%m.%Y %H:%M:%S", "^%d.%m.%Y %H:%M:%S", { i in
-        "14.08.2005 \(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) auth failure from 192.0.2.\(i % 250)"
-    }),
-    ("no date at all (worst case, defaults)", nil, { i in
-        "kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.0.2.\(i % 250) DST=198.51.100.1 LEN=40 PROTO=TCP SPT=\(i % 65535)"
-    }),
+    (
+        "syslog, datepattern {^LN-BEG}", "{^LN-BEG}",
+        { i in
+            "Aug 14 \(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) srv sshd[\(1000 + i % 5000)]: Failed password for root from 192.0.2.\(i % 250) port 22 ssh2"
+        }
+    ),
+    (
+        "custom datepattern %d.%m.%Y %H:%M:%S", "^%d.%m.%Y %H:%M:%S",
+        { i in
+            "14.08.2005 \(two(i / 3600 % 12)):\(two(i / 60 % 60)):\(two(i % 60)) auth failure from 192.0.2.\(i % 250)"
+        }
+    ),
+    (
+        "no date at all (worst case, defaults)", nil,
+        { i in
+            "kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.0.2.\(i % 250) DST=198.51.100.1 LEN=40 PROTO=TCP SPT=\(i % 65535)"
+        }
+    ),
 ]
 
 setenv("TZ", "CET-01CEST-02,M3.5.0,M10.5.0", 1)

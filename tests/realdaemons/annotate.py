@@ -9,18 +9,27 @@ sample format. The annotation is NOT taken from running a filter: it comes from 
   - host: the attacker's address that occurs in the line (the attacker namespace is the only client that fails;
     the legitimate client's addresses and addresses smuggled into user names are never the host).
   - user: the longest user name the clients really sent (users.txt, written by the capture) found in the line.
-  - time: the line's own timestamp, as local wall-clock time (the capture ran with TZ=UTC).
+  - time: the line's own timestamp, in the convention of fail2ban's sample test (which `portcullis-samples` follows):
+    local time in TZ=CET-01CEST-02 with "now" = 2005-08-14T10:00:00Z, so an RFC 3339 time is converted to that zone
+    and a date without a year gets the latest year that does not put it after "now" (Nov 30 → 2004).
 
 Lines of the same shape are kept once per timestamp format and address family, so the files stay readable.
 
 Usage: annotate.py DAEMON CAPTURE_DIR... > samples/logs/DAEMON
 """
 
+import calendar
 import json
 import os
 import re
 import sys
+import time
 from collections import OrderedDict
+
+# fail2ban's sample-test convention (see portcullis-samples): this zone, and this "now".
+os.environ["TZ"] = "CET-01CEST-02,M3.5.0,M10.5.0"
+time.tzset()
+TEST_NOW = 1124013600  # 2005-08-14T10:00:00Z
 
 ATTACKERS = ["2001:db8:bad::7", "192.0.2.7"]
 LEGIT = ["2001:db8:600d::8", "198.51.100.8"]
@@ -73,6 +82,9 @@ RULES = {
              {"verbose", "verbose-aggressive"}, "auth process (auth_verbose=yes): one failed attempt"),
             (r"^[a-z0-9]+-login: (?:Info: )?\S.*\((?:no auth attempts|client didn't finish SASL auth)",
              {"aggressive", "verbose-aggressive"}, "login process: a connection that never completed an attempt"),
+            (r"^[a-z0-9]+-login: (?:Info: )?Login failed: Plaintext authentication disabled",
+             {"verbose", "verbose-aggressive"},
+             "login process: a plain-text login refused before reaching the auth process", False),
             (r"^[a-z0-9]+-login: (?:Info: )?Login: ", set(), "successful login"),
         ],
     },
@@ -105,15 +117,23 @@ RULES = {
 
 
 def parse_time(line, year):
-    """Returns (iso time, format name, rest of the line) or None."""
+    """Returns (time in the sample convention, format name, rest of the line) or None."""
     m = F2BLOG.match(line)
     if m:
         return "%sT%s" % (m["d"], m["t"]), "fail2ban log", line[m.end():]
     m = RFC3339.match(line)
     if m:
-        return "%sT%s" % (m["d"], m["t"]), "rfc3339", line[m.end():]
+        zone = m.group(0).split(m["t"], 1)[1].strip()
+        zone = re.sub(r"^\.\d+", "", zone)
+        offset = 0 if zone == "Z" else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+        epoch = calendar.timegm(time.strptime("%sT%s" % (m["d"], m["t"]), "%Y-%m-%dT%H:%M:%S")) - offset
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch)), "rfc3339", line[m.end():]
     m = TRADITIONAL.match(line)
     if m:
+        now = time.localtime(TEST_NOW)
+        year = now.tm_year
+        if (MONTHS[m["mon"]], int(m["day"])) > (now.tm_mon, now.tm_mday + 1):
+            year -= 1
         return "%04d-%02d-%02dT%s" % (year, MONTHS[m["mon"]], int(m["day"]), m["t"]), "traditional", line[m.end():]
     return None
 
@@ -195,7 +215,8 @@ def main():
     out.append("# %s — %s (see tests/realdaemons/), annotated by" % (daemon, spec.get(
         "source", "lines printed by the real daemon")))
     out.append("# tests/realdaemons/annotate.py. Addresses: attacker 192.0.2.7 / 2001:db8:bad::7, legitimate client")
-    out.append("# 198.51.100.8 / 2001:db8:600d::8, server 203.0.113.25 / 2001:db8:25::25. Times are UTC.")
+    out.append("# 198.51.100.8 / 2001:db8:600d::8, server 203.0.113.25 / 2001:db8:25::25. The daemons logged in UTC;")
+    out.append("# failJSON times follow fail2ban's sample convention (TZ CET/CEST, now 2005-08-14: yearless Nov 30 is 2004).")
     groups = OrderedDict()
     for vector, line, ann in entries:
         groups.setdefault(vector, []).append((line, ann))

@@ -19,11 +19,14 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TZ", "UTC")
+# fail2ban's sample-test convention, as portcullis-samples follows it: this zone and this "now".
+os.environ["TZ"] = "CET-01CEST-02,M3.5.0,M10.5.0"
 time.tzset()
 
 from fail2ban.client.fail2banregex import Fail2banRegex, get_opt_parser  # noqa: E402
-from fail2ban.helpers import getLogger  # noqa: E402,F401
+from fail2ban.server.mytime import MyTime  # noqa: E402
+
+MyTime.setTime(1124013600)  # 2005-08-14T10:00:00Z
 
 
 def load(path):

@@ -357,10 +357,11 @@ rd_capture_sshd() {
 # ---------------------------------------------------------------------------------------------------------------
 # Dovecot: IMAP (143, 993) and POP3 (110, 995), users in a passwd-file, every SASL mechanism we attack with.
 
-# rd_dovecot VERBOSE LOG: (re)starts Dovecot. VERBOSE is auth_verbose (yes|no; Debian's default is no);
-# LOG is "syslog" or "file" (log_path = $RD_T/logs/dovecot.log).
+# rd_dovecot VERBOSE LOG [DISABLE_PLAINTEXT]: (re)starts Dovecot. VERBOSE is auth_verbose (yes|no; Debian's default
+# is no); LOG is "syslog" or "file" (log_path = $RD_T/logs/dovecot.log); DISABLE_PLAINTEXT is
+# disable_plaintext_auth (no here by default so that ports 143 and 110 accept passwords; Debian's default is yes).
 rd_dovecot() {
-    local verbose=${1:-yes} log=${2:-syslog} d=$RD_T/dovecot
+    local verbose=${1:-yes} log=${2:-syslog} plaintext=${3:-no} d=$RD_T/dovecot
     rd_stop_pidfile "$d/run/master.pid"
     mkdir -p "$d"/{run,state,mail} "$RD_T/postfix/spool/private"
     chmod 755 "$d" "$d/run"
@@ -389,7 +390,7 @@ ssl = yes
 ssl_cert = <$RD_T/tls/cert.pem
 ssl_key = <$RD_T/tls/key.pem
 ssl_dh = </usr/share/dovecot/dh.pem
-disable_plaintext_auth = no
+disable_plaintext_auth = $plaintext
 auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
 mail_location = maildir:$d/mail/%u
 first_valid_uid = 1000
@@ -482,8 +483,18 @@ rd_dovecot_attacks_short() {
     rd_mail "$ns" pop3 "$a" 110 nosuchuser wrong-password user
     rd_mail "$ns" imap "$a" 993 "$RD_OTHER_USER" wrong-password login 2
     rd_mail "$ns" imap "$a" 993 "admin>, rip=$RD_LEG4" wrong-password plain
-    rd_mail "$ns" imap "$a" 993 "" "" none                                     # connects, never tries
-    rd_mail "$ns" imap "$a" 993 "$RD_LEGIT_USER" wrong-password abandon        # gives up halfway through SASL
+}
+
+# rd_dovecot_noise ADDR: connections that never complete an attempt, and plain-text logins Dovecot refuses (run
+# with disable_plaintext_auth = yes).
+rd_dovecot_noise() {
+    local a=$1 ns=$RD_NS_ATK
+    rd_log "dovecot noise on $a"
+    rd_mail "$ns" imap "$a" 993 "" "" none
+    rd_mail "$ns" imap "$a" 993 "$RD_LEGIT_USER" wrong-password abandon
+    rd_mail "$ns" imap "$a" 143 "$RD_LEGIT_USER" wrong-password login
+    rd_mail "$ns" pop3 "$a" 110 nosuchuser wrong-password user
+    rd_mail "$ns" imap "$a" 993 "$RD_LEGIT_USER" wrong-password login
 }
 
 # rd_dovecot_legit ADDR: the legitimate user reads mail over IMAP and POP3.
@@ -512,6 +523,9 @@ rd_capture_dovecot() {
     rd_dovecot_attacks_short "$RD_SRV6"
     rd_dovecot no file
     rd_dovecot_attacks_short "$RD_SRV4"
+    rd_dovecot yes syslog yes
+    rd_dovecot_noise "$RD_SRV4"
+    rd_dovecot_noise "$RD_SRV6"
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -532,9 +546,8 @@ rd_dnsd() {
 
 # rd_postfix LOG: (re)starts Postfix; LOG is "syslog" or "file" (maillog_file = $RD_T/logs/postfix.log).
 rd_postfix() {
-    local log=${1:-syslog} p=$RD_T/postfix
-    [[ -s $p/spool/pid/master.pid ]] && rd_srv postfix -c "$p/etc" stop >/dev/null 2>&1 || true
-    rd_stop_pidfile "$p/spool/pid/master.pid"
+    local log=${1:-syslog} p=$RD_T/postfix running=0
+    [[ -s $p/etc/main.cf ]] && rd_srv postfix -c "$p/etc" status >/dev/null 2>&1 && running=1
     rd_dnsd
     mkdir -p "$p"/{etc,spool,data}
     chown postfix "$p/data"
@@ -562,6 +575,7 @@ alias_maps =
 alias_database =
 local_recipient_maps = proxy:unix:passwd.byname
 maillog_file = $maillog
+maillog_file_prefixes = /var, /dev/stdout, $RD_T/logs
 smtpd_banner = \$myhostname ESMTP
 biff = no
 smtpd_tls_cert_file = $RD_T/tls/cert.pem
@@ -615,7 +629,13 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 CONF
     rd_srv postfix -c "$p/etc" check >/dev/null 2>&1 || rd_srv postfix -c "$p/etc" check
-    rd_srv postfix -c "$p/etc" start >/dev/null 2>&1 || rd_srv postfix -c "$p/etc" start
+    if ((running)); then
+        # A running Postfix re-reads main.cf (maillog_file included) on reload.
+        rd_srv postfix -c "$p/etc" reload >/dev/null 2>&1 || rd_die "postfix reload failed"
+        sleep 2
+    else
+        rd_srv postfix -c "$p/etc" start >/dev/null 2>&1 || rd_die "postfix did not start (see $RD_T/logs)"
+    fi
     rd_wait_port 25
     rd_wait_port 465
     rd_wait_port 587
@@ -660,6 +680,16 @@ s = socket.create_connection((a, 25), timeout=10)
 s.sendall(b"EHLO client.example.test\r\nMAIL FROM:<probe@example.org>\r\nRCPT TO:<alice@example.test>\r\n")
 time.sleep(1); s.recv(4096); s.close()
 PY
+}
+
+# rd_postfix_attacks_short ADDR: a few SMTP AUTH failures (one per mechanism family) on 587 and 465.
+rd_postfix_attacks_short() {
+    local a=$1 ns=$RD_NS_ATK
+    rd_log "postfix attacks (short) on $a"
+    rd_mail "$ns" smtp "$a" 587 "$RD_LEGIT_USER" wrong-password plain
+    rd_mail "$ns" smtp "$a" 465 nosuchuser wrong-password login-sasl
+    rd_mail "$ns" smtp "$a" 587 "$RD_LEGIT_USER" wrong-password scram-sha-256
+    rd_mail "$ns" smtp "$a" 465 "unknown[$RD_LEG4]" wrong-password plain
 }
 
 # rd_postfix_legit ADDR: the legitimate user authenticates on 587 and 465.
