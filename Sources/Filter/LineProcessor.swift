@@ -284,8 +284,14 @@ public final class LineProcessor {
         var anyNoFail = false
         for i in firstRegex..<filter.failregex.count {
             let regex = filter.failregex[i]
-            let m = failMatchers[i]
-            guard m.matches(subject) else { continue }
+            let m: MatchView
+            if i == firstRegex, filter.combinedSelectsRegex, let combinedMatcher {
+                // The combined match already ran this regex (as its branch): read its groups from there.
+                m = MatchView(matcher: combinedMatcher, offset: filter.combinedBranchGroups[i])
+            } else {
+                guard failMatchers[i].matches(subject) else { continue }
+                m = MatchView(matcher: failMatchers[i], offset: 0)
+            }
             if !ignoreMatchers.isEmpty, ignoreHit(subject) != nil {
                 ignored = true
                 removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
@@ -419,12 +425,17 @@ public final class LineProcessor {
         return nil
     }
 
+    private func firstRange(_ m: MatchView, _ groups: [Int]) -> Range<Int>? {
+        for g in groups { if let r = m.range(g) { return r } }
+        return nil
+    }
+
     private func text(_ buffer: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
         String(decoding: UnsafeBufferPointer(rebasing: buffer[r]), as: UTF8.self)
     }
 
     /// Indexes of the buffered lines a match covers (skipped lines excluded).
-    private func coveredLines(_ m: Matcher, _ regex: FilterRegex, lineStarts: [Int]) -> [Int] {
+    private func coveredLines(_ m: MatchView, _ regex: FilterRegex, lineStarts: [Int]) -> [Int] {
         guard let r = m.range(0) else { return [] }
         var skipped: [Range<Int>] = []
         for g in regex.skiplines { if let s = m.range(g) { skipped.append(s) } }
@@ -441,7 +452,7 @@ public final class LineProcessor {
     }
 
     private func linesOfMatch(
-        _ m: Matcher, _ regex: FilterRegex, original: UnsafeBufferPointer<UInt8>, lineStarts: [Int]?,
+        _ m: MatchView, _ regex: FilterRegex, original: UnsafeBufferPointer<UInt8>, lineStarts: [Int]?,
         contentReplaced: Bool
     ) -> [String] {
         guard let lineStarts, !contentReplaced else {
@@ -453,7 +464,7 @@ public final class LineProcessor {
     }
 
     private func removeMatchedLines(
-        _ m: Matcher, _ regex: FilterRegex, lineStarts: [Int]?, contentReplaced: Bool
+        _ m: MatchView, _ regex: FilterRegex, lineStarts: [Int]?, contentReplaced: Bool
     ) {
         guard let lineStarts else { return }
         if contentReplaced {
@@ -464,4 +475,14 @@ public final class LineProcessor {
         if covered.isEmpty { return }
         buffered = buffered.enumerated().filter { !covered.contains($0.offset) }.map(\.element)
     }
+}
+
+/// A failregex's match, read from its own matcher or from its branch of the combined pattern (`offset` = the
+/// branch's group number; group 0 of the regex is the branch group).
+struct MatchView {
+    let matcher: Matcher
+    let offset: Int
+
+    @inline(__always)
+    func range(_ group: Int) -> Range<Int>? { matcher.range(group + offset) }
 }
