@@ -508,6 +508,12 @@ public final class DateDetector {
         }
     }
 
+    /// An injected clock's value clamped to what calendar arithmetic handles (years 0001...9999).
+    @inline(__always)
+    private static func sane(_ t: Double) -> Double {
+        t.isFinite ? min(max(t, -62_135_596_800), 253_402_300_799) : 0
+    }
+
     @inline(__always)
     private static func number(_ line: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Int? {
         var v = 0
@@ -515,7 +521,8 @@ public final class DateDetector {
         for i in r {
             let c = line[i]
             if c == 0x20 && digits == 0 { continue }
-            guard c >= 0x30, c <= 0x39 else { return nil }
+            // A user's own `(?P<Y>\d+)` may capture any number of digits; nothing valid has more than 9.
+            guard c >= 0x30, c <= 0x39, digits < 9 else { return nil }
             v = v * 10 + Int(c - 0x30)
             digits += 1
         }
@@ -595,7 +602,7 @@ public final class DateDetector {
         }
 
         // What fail2ban takes from "now" (local wall clock) when the line lacks it.
-        let nowLocal = local.local(fromEpoch: now())
+        let nowLocal = local.local(fromEpoch: Self.sane(now()))
         var assumeToday = false
         var assumeYear = false
         if month == nil && day == nil && yearDay == nil {

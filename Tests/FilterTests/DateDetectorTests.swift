@@ -267,6 +267,17 @@ private let hour = 3_600.0
         #expect(d.templateNames.count == 1 + 16 + 1)  // the defaults' own {^LN-BEG}Epoch is a duplicate
     }
 
+    @Test func hugeFieldsAndOddClocksDoNotTrap() throws {
+        let digits = String(repeating: "9", count: 5000)
+        let own = try DateDetector(datePattern: #"^(?P<Y>\d+)-%m-%d"#, timeZone: "UTC", now: { Self.t0 })
+        let m = try #require(match(own, digits + "-08-14 x"))
+        #expect(!m.isValid)
+        for clock in [Double.nan, .infinity, -1e300, 1e300] {
+            let d = try DateDetector(datePattern: "%b %d %H:%M:%S", now: { clock })
+            #expect(match(d, "Aug 14 10:00:00 x") != nil)
+        }
+    }
+
     @Test func hostileLinesDoNotTrap() throws {
         let d = try detector()
         var bytes = [UInt8](repeating: 0xFF, count: 5000)

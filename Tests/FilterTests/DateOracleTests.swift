@@ -70,7 +70,9 @@ import Testing
             total += r.total
             differences += r.differences
         }
-        print("date oracle (defaults + \(patterns.count) distinct datepatterns x all sample logs): \(agree)/\(total) lines agree")
+        print(
+            "date oracle (defaults + \(patterns.count) distinct datepatterns x all sample logs): \(agree)/\(total) lines agree"
+        )
         for d in differences.prefix(20) { print(d) }
         #expect(patterns.count > 10)
         #expect(differences.isEmpty, "\(differences.count) lines differ; first: \(differences.first ?? "")")
