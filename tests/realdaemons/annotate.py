@@ -59,6 +59,8 @@ RULES = {
             (r"^Unable to negotiate with ", DDOS, "no common algorithm"),
             (r"^Failed keyboard-interactive/pam ", set(), "same attempt as its 'error: PAM:' line, counted there"),
             (r"^Invalid user ", set(), "connection names an unknown user; its attempts are counted"),
+            (r"^User \S+ from \S+ not allowed because ", set(),
+             "connection names a user sshd_config refuses; its attempts are counted"),
             (r"^Postponed ", set(), "keyboard-interactive in progress"),
             (r"^Disconnecting .*Too many authentication failures", set(),
              "same event as 'maximum authentication attempts exceeded', counted there"),
@@ -73,11 +75,14 @@ RULES = {
     "dovecot": {
         "modes": ["normal", "verbose", "aggressive", "verbose-aggressive"],
         # syslog/journal lines carry "dovecot: "; Dovecot's own log_path file has only the process name.
-        "prefix": r"^(?:(?:\S+ )?dovecot: )?(?P<msg>[a-z][a-z0-9-]*(?:\([^)]*\))?(?:<[^>]*>)*: .*)$",
+        # PAM's own lines come from the auth process's syslog ident "auth" (kept as negatives).
+        "prefix": r"^(?:(?:\S+ )?dovecot: |\S+ (?=auth: pam_))?(?P<msg>[a-z][a-z0-9-]*(?:\([^)]*\))?(?:<[^>]*>)*: .*)$",
         "rules": [
             (r"^[a-z0-9]+-login: (?:Info: )?\S.*\(auth failed, \d+ attempts", {"normal", "aggressive"},
              "login process: a connection whose login attempts failed"),
-            (r"^auth(?:-worker\(\d+\))?: (?:Info: )?[a-z0-9-]+\(.*\): (?:Password mismatch|unknown user|"
+            (r"^auth: pam_unix\(", set(), "PAM's own line for an attempt Dovecot reports itself"),
+            (r"^auth(?:-worker\(\d+\))?: (?:Info: )?(?:conn unix:\S+ \([^()]*\): auth-worker<\d+>: )?"
+             r"[a-z0-9-]+\(.*\): (?:Password mismatch|unknown user|"
              r"Username character disallowed|pam_authenticate\(\) failed)",
              {"verbose", "verbose-aggressive"}, "auth process (auth_verbose=yes): one failed attempt"),
             (r"^[a-z0-9]+-login: (?:Info: )?\S.*\((?:no auth attempts|client didn't finish SASL auth)",
@@ -89,8 +94,8 @@ RULES = {
         ],
     },
     "recidive": {
-        "source": "ban log lines in fail2ban's format (the format Portcullis writes), printed by fail2ban-server "
-                  "1.0.2 run on our config/ over our captured logs by recidive-capture.sh",
+        "source": "ban log lines printed by fail2ban-server 1.0.2 (the format's reference) and then by Portcullis "
+                  "itself, each run on our config/ over our captured logs by recidive-capture.sh",
         # One mode: the filter has none. An empty option set is fail2ban's default.
         "modes": [""],
         "prefix": r"^(?P<msg>fail2ban\.\w+\s+\[\d+\]: .*)$",
@@ -216,7 +221,7 @@ def main():
         "source", "lines printed by the real daemon")))
     out.append("# tests/realdaemons/annotate.py. Addresses: attacker 192.0.2.7 / 2001:db8:bad::7, legitimate client")
     out.append("# 198.51.100.8 / 2001:db8:600d::8, server 203.0.113.25 / 2001:db8:25::25. The daemons logged in UTC;")
-    out.append("# failJSON times follow fail2ban's sample convention (TZ CET/CEST, now 2005-08-14: yearless Nov 30 is 2004).")
+    out.append("# Annotation times follow fail2ban's sample convention (TZ CET/CEST, now 2005-08-14: yearless Nov 30 is 2004).")
     groups = OrderedDict()
     for vector, line, ann in entries:
         groups.setdefault(vector, []).append((line, ann))
