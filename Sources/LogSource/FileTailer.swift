@@ -54,8 +54,11 @@ public final class FileTailer: Sendable {
 
         /// Defaults: auto backend, 250 ms polling, 1 s rescan, 32 KiB lines, 64 KiB reads, 5 s rotation grace.
         public init(
-            backend: Backend = .auto, pollInterval: Duration = .milliseconds(250),
-            rescanInterval: Duration = .seconds(1), maxLineLength: Int = 32 * 1024, readChunkSize: Int = 64 * 1024,
+            backend: Backend = .auto,
+            pollInterval: Duration = .milliseconds(250),
+            rescanInterval: Duration = .seconds(1),
+            maxLineLength: Int = 32 * 1024,
+            readChunkSize: Int = 64 * 1024,
             rotationGrace: Duration = .seconds(5)
         ) {
             self.rotationGrace = rotationGrace
@@ -109,7 +112,9 @@ public final class FileTailer: Sendable {
     ///   - handler: called on the tailer thread with each batch of complete lines.
     @discardableResult
     public func subscribe(
-        _ paths: [String], startAt: StartPosition = .end, resume: [FilePosition] = [],
+        _ paths: [String],
+        startAt: StartPosition = .end,
+        resume: [FilePosition] = [],
         handler: @escaping @Sendable (LineBatch) -> Void
     ) -> Subscription {
         var byPath: [String: FilePosition] = [:]
@@ -123,6 +128,60 @@ public final class FileTailer: Sendable {
         }
         core.wake()
         return Subscription(id: id)
+    }
+
+    /// What `replace(_:with:)` subscribes: the arguments of `subscribe`.
+    public struct Request: Sendable {
+        /// Paths or globs.
+        public var paths: [String]
+        /// Where to start a file without stored position.
+        public var startAt: StartPosition
+        /// Stored positions, matched by path.
+        public var resume: [FilePosition]
+        /// Called on the tailer thread with each batch.
+        public var handler: @Sendable (LineBatch) -> Void
+
+        /// A request; see `subscribe(_:startAt:resume:handler:)`.
+        public init(
+            _ paths: [String],
+            startAt: StartPosition = .end,
+            resume: [FilePosition] = [],
+            handler: @escaping @Sendable (LineBatch) -> Void
+        ) {
+            self.paths = paths
+            self.startAt = startAt
+            self.resume = resume
+            self.handler = handler
+        }
+    }
+
+    /// Atomically removes `old` and adds `new` (configuration reload): a file still watched after the change
+    /// stays open at its position, so no line is lost or delivered twice; the new subscribers receive its lines
+    /// from there on. Files nobody watches any more are closed; newly named files open as `subscribe` would.
+    public func replace(_ old: [Subscription], with new: [Request]) -> [Subscription] {
+        let ids = core.state.withLock { s -> [UInt64] in
+            for o in old { s.commands.append(.unsubscribe(o.id)) }
+            return new.map { r in
+                let id = s.nextID
+                s.nextID += 1
+                var byPath: [String: FilePosition] = [:]
+                for p in r.resume { byPath[p.path] = p }
+                s.commands.append(
+                    .subscribe(
+                        id,
+                        TailerCore.Subscriber(
+                            patterns: r.paths,
+                            startAt: r.startAt,
+                            resume: byPath,
+                            handler: r.handler
+                        )
+                    )
+                )
+                return id
+            }
+        }
+        core.wake()
+        return ids.map { Subscription(id: $0) }
     }
 
     /// Removes a subscription; files nobody watches any more are closed.
@@ -151,7 +210,10 @@ public final class FileTailer: Sendable {
             case .failure(let e):
                 if core.options.backend == .inotify {
                     throw LogSourceError(
-                        .waitFailed, "inotify is unavailable; use backend = polling", errno: e.rawValue)
+                        .waitFailed,
+                        "inotify is unavailable; use backend = polling",
+                        errno: e.rawValue
+                    )
                 }
             }
         }

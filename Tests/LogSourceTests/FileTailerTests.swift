@@ -3,7 +3,7 @@ import Testing
 @testable import LogSource
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("FileTailer", .serialized)
@@ -15,9 +15,13 @@ struct FileTailerTests {
     {
         FileTailer(
             options: .init(
-                backend: backend, pollInterval: .milliseconds(20), maxLineLength: maxLine,
-                rotationGrace: .milliseconds(300)),
-            events: { collector.record($0) })
+                backend: backend,
+                pollInterval: .milliseconds(20),
+                maxLineLength: maxLine,
+                rotationGrace: .milliseconds(300)
+            ),
+            events: { collector.record($0) }
+        )
     }
 
     @Test("appended lines are delivered; old content is skipped by default", arguments: backends)
@@ -337,7 +341,8 @@ struct FileTailerTests {
         #expect(
             c.lines.withLock { $0 } == [
                 [0xFF, 0xFE, 0x41], [0x61, 0x00, 0x62], Array("crlf line".utf8), [], Array("lone \r inside".utf8),
-            ])
+            ]
+        )
     }
 
     @Test("a 1 MB line is delivered truncated to maxLineLength; its neighbours are intact")
@@ -416,7 +421,9 @@ struct FileTailerTruncationTests {
         let c = Collector()
         // Polling with a long period: truncation and regrowth both happen between two checks.
         let tailer = FileTailer(
-            options: .init(backend: .polling, pollInterval: .seconds(3600)), events: { c.record($0) })
+            options: .init(backend: .polling, pollInterval: .seconds(3600)),
+            events: { c.record($0) }
+        )
         tailer.subscribe([path]) { c.take($0) }
         try tailer.start()
         defer { tailer.stop() }
@@ -433,7 +440,10 @@ struct FileTailerTruncationTests {
 
 @Suite("FileTailer backlog")
 struct FileTailerBacklogTests {
-    @Test("a big backlog is read in slices without losing, repeating or reordering lines", arguments: [FileTailer.Backend.inotify, .polling])
+    @Test(
+        "a big backlog is read in slices without losing, repeating or reordering lines",
+        arguments: [FileTailer.Backend.inotify, .polling]
+    )
     func bigBacklog(backend: FileTailer.Backend) async throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -459,5 +469,44 @@ struct FileTailerBacklogTests {
         #expect(lines.enumerated().allSatisfy { $0.element.hasPrefix("line \($0.offset) of") })
         #expect(smallLines.strings == ["small one"])
         #expect(tailer.positions().first { $0.path == big }?.offset == UInt64(text.utf8.count))
+    }
+}
+
+@Suite("FileTailer reload")
+struct FileTailerReloadTests {
+    @Test("replace keeps a still-watched file open: nothing lost or repeated across a reload")
+    func replaceKeepsFiles() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let kept = dir.file("kept.log")
+        let dropped = dir.file("dropped.log")
+        let added = dir.file("added.log")
+        for p in [kept, dropped, added] { append(p, "old \(p)\n") }
+        let c = Collector()
+        let before = Collector()
+        let after = Collector()
+        let tailer = FileTailer(events: { c.record($0) })
+        let first = tailer.subscribe([kept, dropped]) { before.take($0) }
+        try tailer.start()
+        defer { tailer.stop() }
+        await tailer.sync()
+        append(kept, "k1\n")
+        await eventually { before.count >= 1 }
+        let subs = tailer.replace([first], with: [.init([kept, added]) { after.take($0) }])
+        #expect(subs.count == 1)
+        // Written while the reload is under way: goes to the old or the new subscriber, exactly once.
+        append(kept, "k2\n")
+        await tailer.sync()
+        append(kept, "k3\n")
+        append(added, "a1\n")
+        append(dropped, "d1\n")
+        await eventually { after.count >= 3 || before.count + after.count >= 4 }
+        await tailer.sync()
+        #expect((before.strings + after.strings).sorted() == ["a1", "k1", "k2", "k3"])
+        #expect(before.strings.first == "k1")
+        #expect(after.strings.suffix(2).sorted() == ["a1", "k3"])
+        let opens = c.eventList.filter { $0 == .opened(path: kept, offset: UInt64("old \(kept)\n".utf8.count)) }
+        #expect(opens.count == 1)
+        #expect(c.eventList.contains(.closed(path: dropped)))
     }
 }
