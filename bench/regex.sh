@@ -16,36 +16,40 @@ echo "==> swift build -c release --product portcullis"
 swift build -c release --product portcullis 2>&1 | tail -1
 BIN=$(swift build -c release --show-bin-path)/portcullis
 
-now() { date +%s.%N; }
 counts() { grep -E '^Lines: ' "$1" | sed -E 's/^Lines: //'; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+# Runs a command with stdout to $1, and prints "real user+sys" seconds (bash's time, no extra tools).
+timed() {
+    local out=$1; shift
+    local TIMEFORMAT='%R %U %S'
+    { time "$@" >"$out" 2>/dev/null; } 2>&1 | awk '{ printf "%s %.3f\n", $1, $2 + $3 }'
+}
 
 # Warm the page cache so both read from memory.
 cat "$LOG" >/dev/null
+echo "==> load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPU(s) (wall-clock figures suffer when it exceeds the CPUs)"
 
-t0=$(now)
-"$BIN" regex --conf /etc/fail2ban "$LOG" sshd >"$WORK/portcullis.out"
-t1=$(now)
-fail2ban-regex -c /etc/fail2ban "$LOG" sshd >"$WORK/fail2ban.out"
-t2=$(now)
+read -r p_real p_cpu < <(timed "$WORK/portcullis.out" "$BIN" regex --conf /etc/fail2ban "$LOG" sshd)
+read -r f_real f_cpu < <(timed "$WORK/fail2ban.out" fail2ban-regex -c /etc/fail2ban "$LOG" sshd)
 
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
-p_secs=$(calc "$t1 - $t0")
-f_secs=$(calc "$t2 - $t1")
-p_rate=$(calc "$LINES / $p_secs")
-f_rate=$(calc "$LINES / $f_secs")
+p_rate=$(calc "$LINES / $p_real"); p_cpu_rate=$(calc "$LINES / $p_cpu")
+f_rate=$(calc "$LINES / $f_real"); f_cpu_rate=$(calc "$LINES / $f_cpu")
 p_counts=$(counts "$WORK/portcullis.out")
 f_counts=$(counts "$WORK/fail2ban.out")
 
-printf 'portcullis regex : %8.2f s  %12.0f lines/s   (%s)\n' "$p_secs" "$p_rate" "$p_counts"
-printf 'fail2ban-regex   : %8.2f s  %12.0f lines/s   (%s)\n' "$f_secs" "$f_rate" "$f_counts"
-printf 'ratio            : %8.1fx\n' "$(calc "$p_rate / $f_rate")"
+printf '%-17s %8s %14s %9s %16s   %s\n' "" "wall s" "lines/s" "CPU s" "lines/CPU-s" "counts"
+printf '%-17s %8.2f %14.0f %9.2f %16.0f   %s\n' "portcullis regex" "$p_real" "$p_rate" "$p_cpu" "$p_cpu_rate" "$p_counts"
+printf '%-17s %8.2f %14.0f %9.2f %16.0f   %s\n' "fail2ban-regex" "$f_real" "$f_rate" "$f_cpu" "$f_cpu_rate" "$f_counts"
+printf 'ratio            : %.1fx wall clock, %.1fx CPU time\n' "$(calc "$p_rate / $f_rate")" "$(calc "$p_cpu_rate / $f_cpu_rate")"
 if [[ "$p_counts" == "$f_counts" ]]; then
     echo "counts           : agree"
 else
     echo "counts           : DIFFER"
 fi
 if awk "BEGIN { exit !($p_rate >= 1000000) }"; then
-    echo "target           : met (>= 1,000,000 lines/s)"
+    echo "target           : met (>= 1,000,000 lines/s wall clock)"
+elif awk "BEGIN { exit !($p_cpu_rate >= 1000000) }"; then
+    echo "target           : met per CPU-second only (>= 1,000,000 lines/CPU-s; wall clock below, machine busy?)"
 else
     echo "target           : NOT met (< 1,000,000 lines/s)"
 fi

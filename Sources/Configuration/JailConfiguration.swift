@@ -323,7 +323,7 @@ extension ConfigTree {
             for spec in jail.actions {
                 do {
                     jail.actionConfigurations.append(try loadAction(spec, jail: jail))
-                } catch where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
+                } catch  where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
                     // Portcullis bans natively in nftables; the action file is optional for these.
                 }
             }

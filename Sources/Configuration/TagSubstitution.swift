@@ -13,6 +13,8 @@ struct TagSubstitution {
     private var cache: [String: String?] = [:]
     /// Rounds of substitution over one value before giving up (a value that keeps growing).
     static let maxRounds = 100
+    /// How deep tag values may refer to other tags (bounds recursion on hostile input).
+    static let maxDepth = 200
 
     /// A substitution using `lookup` for the values of tags.
     init(ignored: Set<String> = [], lookup: @escaping (String) throws(ConfigError) -> String?) {
@@ -89,6 +91,11 @@ struct TagSubstitution {
                 .interpolationLoop,
                 "<\(name)> refers to itself: " + (stack + [name]).map { "<\($0)>" }.joined(separator: " → "),
                 at: location, hint: "remove the circular tag reference")
+        }
+        if stack.count >= Self.maxDepth {
+            throw ConfigError(
+                .interpolationLoop, "<tag> values nest deeper than \(Self.maxDepth) levels at <\(name)>",
+                at: location, hint: "simplify the chain of tags")
         }
         guard let raw = try lookup(name) else {
             cache[name] = .some(nil)

@@ -22,6 +22,8 @@ struct ControlSession {
 
     let maxRequestBytes: Int
     private(set) var dialect: Dialect?
+    /// The pickle protocol of the client's last request; replies use it (so an older Python can read them).
+    private(set) var pickleVersion: UInt8 = 5
     private var buffer: [UInt8] = []
     private var scanned = 0
     private var failed = false
@@ -74,6 +76,7 @@ struct ControlSession {
             return fail(.requestTooLarge, "request larger than \(maxRequestBytes) bytes")
         }
         if message == PickleWire.closeMarker { return .close }
+        if message.count >= 2, message[0] == 0x80 { pickleVersion = min(max(message[1], 2), 5) }
         do {
             let value = try PickleDecoder().decode(message)
             return .request(try PickleWire.command(from: value))
@@ -134,7 +137,8 @@ struct ControlSession {
     /// The bytes to send for a response, in this connection's dialect (JSON when none was detected yet).
     func encode(_ response: ControlResponse) -> [UInt8] {
         switch dialect ?? .json {
-        case .pickle: return PickleWire.encodeReply(response) + PickleWire.endMarker
+        case .pickle:
+            return PickleEncoder(protocol: pickleVersion).encode(PickleWire.reply(response)) + PickleWire.endMarker
         case .json: return JSONWire.replyLine(response)
         }
     }

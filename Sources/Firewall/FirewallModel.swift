@@ -248,14 +248,17 @@ public struct FirewallConfiguration: Hashable, Sendable {
     public var syntax: Syntax
     /// Named network namespace (`/run/netns/NAME`) to work in; nil for the daemon's own.
     public var networkNamespace: String?
-    /// How often the backend checks that its table still exists (default 250 ms).
+    /// How often the backend checks that its table and chain still exist (default 250 ms; a cheap chain listing).
     public var healthCheckInterval: Duration
+    /// How often it also checks every set and rule (default 5 s; libnftables fetches the set elements for this,
+    /// so it costs more with many bans).
+    public var fullCheckInterval: Duration
 
     /// Creates a configuration; every parameter has a default.
     public init(
         tableName: String = "portcullis", chainName: String = "bans", priority: Int = -1,
         keepTableOnStop: Bool = false, syntax: Syntax = .text, networkNamespace: String? = nil,
-        healthCheckInterval: Duration = .milliseconds(250)
+        healthCheckInterval: Duration = .milliseconds(250), fullCheckInterval: Duration = .seconds(5)
     ) {
         self.tableName = tableName
         self.chainName = chainName
@@ -264,6 +267,7 @@ public struct FirewallConfiguration: Hashable, Sendable {
         self.syntax = syntax
         self.networkNamespace = networkNamespace
         self.healthCheckInterval = healthCheckInterval
+        self.fullCheckInterval = fullCheckInterval
     }
 }
 

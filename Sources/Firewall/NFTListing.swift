@@ -82,6 +82,20 @@ enum NFTListing {
         return ruleLines == expectedRules
     }
 
+    /// True when the text output of `list chains` shows `chain` inside `table inet TABLE`.
+    static func hasChain(_ chain: String, table: String, inChainsListing text: String) -> Bool {
+        var inTable = false
+        for line in text.split(separator: "\n") {
+            let trimmed = line.strippingEdges(" \t")
+            if trimmed.hasPrefix("table ") {
+                inTable = trimmed == "table inet \(table) {"
+            } else if inTable && trimmed == "chain \(chain) {" {
+                return true
+            }
+        }
+        return false
+    }
+
     /// True when the text output of `list tables` names `table inet NAME`.
     static func hasTable(_ name: String, inTextListing text: String) -> Bool {
         text.split(separator: "\n").contains { $0.strippingEdges(" \t") == "table inet \(name)" }

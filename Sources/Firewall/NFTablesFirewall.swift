@@ -3,9 +3,10 @@ import Core
 /// The real firewall: bans in Portcullis's own nftables table through libnftables, in-process.
 ///
 /// All libnftables calls run on one dedicated thread (optionally inside a named network namespace). The backend
-/// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table,
-/// chain, sets and rules are still there (a terse listing, without elements) and, when someone flushed the ruleset,
-/// deleted the table or flushed the chain, rebuilds the table with every still-active ban in one transaction.
+/// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table and
+/// chain are still there, every ``FirewallConfiguration/fullCheckInterval`` also every set and rule, and when
+/// someone flushed the ruleset, deleted the table or flushed the chain, it rebuilds the table with every
+/// still-active ban in one transaction.
 ///
 /// ```swift
 /// let firewall = try NFTablesFirewall(configuration: FirewallConfiguration())
@@ -335,8 +336,8 @@ private final class StateBox: @unchecked Sendable {
     /// Whether the table, chain, sets and rules are all there; nil when the kernel cannot be asked.
     func isIntact(context: NFTContext, ruleset: NFTRuleset) -> Bool? {
         let table = ruleset.configuration.tableName
-        guard let tables = try? context.run("list tables") else { return nil }
-        guard NFTListing.hasTable(table, inTextListing: tables) else { return false }
+        guard let present = hasTableAndChain(context: context, ruleset: ruleset) else { return nil }
+        guard present else { return false }
         guard let listing = try? context.run("list table inet \(table)", terse: true) else { return nil }
         return NFTListing.isIntact(listing, ruleset: ruleset, jails: jails)
     }
@@ -359,14 +360,33 @@ private final class StateBox: @unchecked Sendable {
         onEvent(.restored(bans: bans.count, took: start.duration(to: clock.now)))
     }
 
-    var lastPrune: ContinuousClock.Instant?
+    /// Whether the table and its chain exist, from `list chains` (which, unlike `list tables` in libnftables 1.0,
+    /// does not fetch set elements); nil when the kernel cannot be asked.
+    func hasTableAndChain(context: NFTContext, ruleset: NFTRuleset) -> Bool? {
+        guard let chains = try? context.run("list chains") else { return nil }
+        return NFTListing.hasChain(
+            ruleset.configuration.chainName, table: ruleset.configuration.tableName, inChainsListing: chains)
+    }
 
+    var lastPrune: ContinuousClock.Instant?
+    var lastFullCheck: ContinuousClock.Instant?
+
+    /// Every tick: is the chain there (cheap)? Every `fullCheckInterval`: are all sets and rules there?
     func healthCheck(context: NFTContext, ruleset: NFTRuleset) {
-        if lastPrune.map({ $0.duration(to: clock.now) > .seconds(60) }) ?? true {
+        let now = clock.now
+        if lastPrune.map({ $0.duration(to: now) > .seconds(60) }) ?? true {
             pruneExpired()
-            lastPrune = clock.now
+            lastPrune = now
         }
-        guard isSetUp, isIntact(context: context, ruleset: ruleset) == false else { return }
+        guard isSetUp else { return }
+        let intact: Bool?
+        if lastFullCheck.map({ $0.duration(to: now) >= ruleset.configuration.fullCheckInterval }) ?? true {
+            lastFullCheck = now
+            intact = isIntact(context: context, ruleset: ruleset)
+        } else {
+            intact = hasTableAndChain(context: context, ruleset: ruleset)
+        }
+        guard intact == false else { return }
         try? restore(context: context, ruleset: ruleset)
     }
 }

@@ -125,6 +125,52 @@ public final class FileTailer: Sendable {
         return Subscription(id: id)
     }
 
+    /// What `replace(_:with:)` subscribes: the arguments of `subscribe`.
+    public struct Request: Sendable {
+        /// Paths or globs.
+        public var paths: [String]
+        /// Where to start a file without stored position.
+        public var startAt: StartPosition
+        /// Stored positions, matched by path.
+        public var resume: [FilePosition]
+        /// Called on the tailer thread with each batch.
+        public var handler: @Sendable (LineBatch) -> Void
+
+        /// A request; see `subscribe(_:startAt:resume:handler:)`.
+        public init(
+            _ paths: [String], startAt: StartPosition = .end, resume: [FilePosition] = [],
+            handler: @escaping @Sendable (LineBatch) -> Void
+        ) {
+            self.paths = paths
+            self.startAt = startAt
+            self.resume = resume
+            self.handler = handler
+        }
+    }
+
+    /// Atomically removes `old` and adds `new` (configuration reload): a file still watched after the change
+    /// stays open at its position, so no line is lost or delivered twice; the new subscribers receive its lines
+    /// from there on. Files nobody watches any more are closed; newly named files open as `subscribe` would.
+    public func replace(_ old: [Subscription], with new: [Request]) -> [Subscription] {
+        let ids = core.state.withLock { s -> [UInt64] in
+            for o in old { s.commands.append(.unsubscribe(o.id)) }
+            return new.map { r in
+                let id = s.nextID
+                s.nextID += 1
+                var byPath: [String: FilePosition] = [:]
+                for p in r.resume { byPath[p.path] = p }
+                s.commands.append(
+                    .subscribe(
+                        id,
+                        TailerCore.Subscriber(
+                            patterns: r.paths, startAt: r.startAt, resume: byPath, handler: r.handler)))
+                return id
+            }
+        }
+        core.wake()
+        return ids.map { Subscription(id: $0) }
+    }
+
     /// Removes a subscription; files nobody watches any more are closed.
     public func unsubscribe(_ subscription: Subscription) {
         core.state.withLock { $0.commands.append(.unsubscribe(subscription.id)) }

@@ -126,6 +126,10 @@ struct RegexCommand: ParsableCommand {
         var report = RegexReport()
         report.useLines = source.useLines
 
+        let logIsFile = log == "-" || isRegularFile(log)
+        if !logIsFile && log.contains("/") && !log.contains(" ") {
+            throw CLIError(.io, "log file '\(log)' does not exist or is not a regular file (give a file, '-' for stdin, or a log line)")
+        }
         let talk = out == nil && !json
         if talk {
             Output.standard.line("")
@@ -142,7 +146,7 @@ struct RegexCommand: ParsableCommand {
         }
 
         let started = Clock.now()
-        if log == "-" || isRegularFile(log) {
+        if logIsFile {
             let fd: Int32 = log == "-" ? 0 : open(log, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 throw CLIError(.io, "cannot open log '\(log)': \(String(cString: strerror(errno)))")
@@ -172,9 +176,6 @@ struct RegexCommand: ParsableCommand {
                         + "it is not tested (like fail2ban-regex, which waits for the line's end)")
             }
         } else {
-            if log.contains("/") && !log.contains(" ") {
-                throw CLIError(.io, "log file '\(log)' does not exist (give an existing file, '-' or a log line)")
-            }
             let lines = log.split(separator: "\n", omittingEmptySubsequences: false)
             if talk {
                 if compiled.maxLines <= 1 && lines.count == 1 {

@@ -172,7 +172,8 @@ extension IniOracleTests {
             if e.error != nil {
                 #expect { try t.tree.loadFilter(e.spec) } throws: {
                     ($0 as? ConfigError)?.code == .interpolationLoop
-                        && ($0 as? ConfigError)?.location == SourceLocation(file: t.root + "/filter.d/\(e.spec).conf", line: 13)
+                        && ($0 as? ConfigError)?.location
+                            == SourceLocation(file: t.root + "/filter.d/\(e.spec).conf", line: 13)
                 }
             } else {
                 #expect(try t.tree.loadFilter(e.spec).failregex.map(\.value) == e.failregex)

@@ -203,6 +203,21 @@ struct ControlServerTests {
         }
     }
 
+    @Test("replies use the pickle protocol of the request, so older Pythons can read them", .enabled(if: Python.available))
+    func replyProtocol() async throws {
+        try await withServer(handler: FakeJails.reference(logDir: "/l")) { socket in
+            for version in 2...5 {
+                let request = try Python.run("import sys, pickle; sys.stdout.buffer.write(pickle.dumps(['status'], \(version)))")
+                let c = try RawConnection(socket)
+                defer { c.close() }
+                c.send(request + PickleWire.endMarker)
+                let reply = await c.read(until: PickleWire.endMarker)
+                #expect(Array(reply.prefix(2)) == [0x80, UInt8(version)])
+                #expect(pickleReply(reply) == .success([.tuple(["Number of jail", 2]), .tuple(["Jail list", "sshd, web"])]))
+            }
+        }
+    }
+
     @Test("a malformed JSON line gets an error line and the next line is served")
     func malformedJSON() async throws {
         try await withServer(handler: FakeJails.reference(logDir: "/l")) { socket in

@@ -35,6 +35,30 @@ import Testing
         #expect(!NFTListing.hasTable("portcullis", inTextListing: "table ip portcullis\ntable inet portcullis2\n"))
     }
 
+    @Test func chainListing() {
+        let listing = """
+            table ip other {
+            	chain bans {
+            	}
+            }
+            table inet portcullis {
+            	chain input {
+            		type filter hook input priority filter - 1; policy accept;
+            	}
+            	chain bans {
+            		type filter hook input priority filter - 1; policy accept;
+            	}
+            }
+            table inet empty {
+            }
+            """
+        #expect(NFTListing.hasChain("bans", table: "portcullis", inChainsListing: listing))
+        #expect(NFTListing.hasChain("input", table: "portcullis", inChainsListing: listing))
+        #expect(!NFTListing.hasChain("bans", table: "empty", inChainsListing: listing))
+        #expect(!NFTListing.hasChain("x", table: "portcullis", inChainsListing: listing))
+        #expect(!NFTListing.hasChain("bans", table: "portcullis", inChainsListing: ""))
+    }
+
     @Test func intactNeedsChainSetsAndEveryRule() {
         let ruleset = NFTRuleset(configuration: FirewallConfiguration())
         let sshd = JailFirewall(name: "sshd", ports: .ports([PortRange(22)]))

@@ -461,3 +461,42 @@ struct FileTailerBacklogTests {
         #expect(tailer.positions().first { $0.path == big }?.offset == UInt64(text.utf8.count))
     }
 }
+
+@Suite("FileTailer reload")
+struct FileTailerReloadTests {
+    @Test("replace keeps a still-watched file open: nothing lost or repeated across a reload")
+    func replaceKeepsFiles() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let kept = dir.file("kept.log")
+        let dropped = dir.file("dropped.log")
+        let added = dir.file("added.log")
+        for p in [kept, dropped, added] { append(p, "old \(p)\n") }
+        let c = Collector()
+        let before = Collector()
+        let after = Collector()
+        let tailer = FileTailer(events: { c.record($0) })
+        let first = tailer.subscribe([kept, dropped]) { before.take($0) }
+        try tailer.start()
+        defer { tailer.stop() }
+        await tailer.sync()
+        append(kept, "k1\n")
+        await eventually { before.count >= 1 }
+        let subs = tailer.replace([first], with: [.init([kept, added]) { after.take($0) }])
+        #expect(subs.count == 1)
+        // Written while the reload is under way: goes to the old or the new subscriber, exactly once.
+        append(kept, "k2\n")
+        await tailer.sync()
+        append(kept, "k3\n")
+        append(added, "a1\n")
+        append(dropped, "d1\n")
+        await eventually { after.count >= 3 || before.count + after.count >= 4 }
+        await tailer.sync()
+        #expect((before.strings + after.strings).sorted() == ["a1", "k1", "k2", "k3"])
+        #expect(before.strings.first == "k1")
+        #expect(after.strings.suffix(2).sorted() == ["a1", "k3"])
+        let opens = c.eventList.filter { $0 == .opened(path: kept, offset: UInt64("old \(kept)\n".utf8.count)) }
+        #expect(opens.count == 1)
+        #expect(c.eventList.contains(.closed(path: dropped)))
+    }
+}

@@ -39,6 +39,20 @@ struct BanStoreTests {
         #expect(try store.history(address: ip("192.0.2.1")).count == 2)
     }
 
+    @Test("addBans records a burst in one transaction")
+    func addBansBatch() throws {
+        let store = try BanStore(path: ":memory:")
+        let burst = (0..<50).map {
+            BanRecord(jail: "sshd", address: IPAddress(v4: 0xC633_6400 + UInt32($0)), timeOfBan: 10, banTime: 60)
+        }
+        try store.addBans(burst)
+        #expect(try store.activeBans(now: 20).map(\.address) == burst.map(\.address))
+        try store.addBans([])
+        try store.addBans([BanRecord(jail: "sshd", address: burst[0].address, timeOfBan: 15, banTime: 60, banCount: 2)])
+        #expect(try store.activeBans(now: 20).count == 50)
+        #expect(try store.banCount(address: burst[0].address, jail: "sshd") == 2)
+    }
+
     @Test("banCount returns the highest count overall or per jail, 0 when unknown")
     func banCount() throws {
         let store = try BanStore(path: ":memory:")

@@ -78,6 +78,16 @@ try await firewall.ban(requests(options.bans, base: 0x0C00_0000))
 print("ban \(options.bans) more (set holds \(options.bans)):           \(ms(start.duration(to: clock.now)))")
 try await firewall.unban(requests(options.bans, base: 0x0C00_0000).map { BanKey(address: $0.address, jail: $0.jail) })
 
+// 1b'. Single bans while the set holds N (the daemon's common case): libnftables' cache refresh dominates.
+do {
+    let singles = requests(20, base: 0x0E00_0000)
+    start = clock.now
+    for r in singles { try await firewall.ban([r]) }
+    let each = start.duration(to: clock.now) / singles.count
+    print("single ban while the set holds \(options.bans) (mean of 20):  \(ms(each))")
+    try await firewall.unban(singles.map { BanKey(address: $0.address, jail: $0.jail) })
+}
+
 // 1c. Only the command text (no kernel): the Swift share of a transaction.
 start = clock.now
 let text = firewall.ruleset.ban(requests(options.bans, base: 0x0D00_0000)).rendered(options.syntax)

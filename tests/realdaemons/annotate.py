@@ -59,6 +59,8 @@ RULES = {
             (r"^Unable to negotiate with ", DDOS, "no common algorithm"),
             (r"^Failed keyboard-interactive/pam ", set(), "same attempt as its 'error: PAM:' line, counted there"),
             (r"^Invalid user ", set(), "connection names an unknown user; its attempts are counted"),
+            (r"^User \S+ from \S+ not allowed because ", set(),
+             "connection names a user sshd_config refuses; its attempts are counted"),
             (r"^Postponed ", set(), "keyboard-interactive in progress"),
             (r"^Disconnecting .*Too many authentication failures", set(),
              "same event as 'maximum authentication attempts exceeded', counted there"),
@@ -89,8 +91,8 @@ RULES = {
         ],
     },
     "recidive": {
-        "source": "ban log lines in fail2ban's format (the format Portcullis writes), printed by fail2ban-server "
-                  "1.0.2 run on our config/ over our captured logs by recidive-capture.sh",
+        "source": "ban log lines printed by fail2ban-server 1.0.2 (the format's reference) and then by Portcullis "
+                  "itself, each run on our config/ over our captured logs by recidive-capture.sh",
         # One mode: the filter has none. An empty option set is fail2ban's default.
         "modes": [""],
         "prefix": r"^(?P<msg>fail2ban\.\w+\s+\[\d+\]: .*)$",
@@ -216,7 +218,7 @@ def main():
         "source", "lines printed by the real daemon")))
     out.append("# tests/realdaemons/annotate.py. Addresses: attacker 192.0.2.7 / 2001:db8:bad::7, legitimate client")
     out.append("# 198.51.100.8 / 2001:db8:600d::8, server 203.0.113.25 / 2001:db8:25::25. The daemons logged in UTC;")
-    out.append("# failJSON times follow fail2ban's sample convention (TZ CET/CEST, now 2005-08-14: yearless Nov 30 is 2004).")
+    out.append("# Annotation times follow fail2ban's sample convention (TZ CET/CEST, now 2005-08-14: yearless Nov 30 is 2004).")
     groups = OrderedDict()
     for vector, line, ann in entries:
         groups.setdefault(vector, []).append((line, ann))

@@ -243,6 +243,7 @@ X11Forwarding no
 PrintMotd no
 AcceptEnv LANG LC_*
 Subsystem sftp /usr/lib/openssh/sftp-server
+${RD_SSHD_EXTRA:-}
 CONF
     rd_srv /usr/sbin/sshd -t -f "$RD_T/ssh/sshd_config"
     rd_srv /usr/sbin/sshd -f "$RD_T/ssh/sshd_config"
@@ -312,7 +313,7 @@ rd_ssh_attacks() {
     rd_ssh_try "$ns" "$a" "root from $RD_LEG4 port 22 ssh2" wrong-password keyboard-interactive
     rd_ssh_try "$ns" "$a" "invalid user x from $RD_LEG4 port 22" wrong-password password
     # Pre-authentication noise (ddos/aggressive modes): no identification, bad banner, no common algorithms.
-    ip netns exec "$ns" "$RD_PY" - "$a" <<'PY' || true
+    ip netns exec "$ns" "$RD_PY" - "$a" <<'PY' 2>/dev/null || true
 import socket, sys, time
 a = sys.argv[1]
 def conn():
@@ -337,6 +338,14 @@ rd_ssh_legit() {
     ip netns exec "$RD_NS_LEG" timeout 20 sshpass -p "$RD_LEGIT_PASS" ssh "${RD_SSH_OPTS[@]}" \
         -o PreferredAuthentications=password -o PubkeyAuthentication=no -l "$RD_LEGIT_USER" "$a" true \
         </dev/null || rd_log "warning: legit ssh login on $a failed"
+}
+
+# rd_capture_sshd_policy: users refused by sshd_config (DenyUsers, AllowGroups) still fail like unknown users.
+rd_capture_sshd_policy() {
+    RD_SSHD_EXTRA="DenyUsers $RD_OTHER_USER" rd_sshd INFO
+    rd_ssh_try "$RD_NS_ATK" "$RD_SRV4" "$RD_OTHER_USER" wrong-password password
+    rd_ssh_try "$RD_NS_ATK" "$RD_SRV6" "$RD_OTHER_USER" wrong-password keyboard-interactive
+    rd_ssh_legit "$RD_SRV4"
 }
 
 # rd_capture_sshd: sshd at LogLevel INFO (Debian's default) and VERBOSE, attacked over IPv4 and IPv6.
@@ -682,14 +691,15 @@ time.sleep(1); s.recv(4096); s.close()
 PY
 }
 
-# rd_postfix_attacks_short ADDR: a few SMTP AUTH failures (one per mechanism family) on 587 and 465.
+# rd_postfix_attacks_short ADDR: a few SMTP AUTH failures (one per mechanism family) on port 25, which the dovecot
+# jail does not cover (it covers 465 and 587), so that each jail gets its own attacks in run.sh.
 rd_postfix_attacks_short() {
     local a=$1 ns=$RD_NS_ATK
     rd_log "postfix attacks (short) on $a"
-    rd_mail "$ns" smtp "$a" 587 "$RD_LEGIT_USER" wrong-password plain
-    rd_mail "$ns" smtp "$a" 465 nosuchuser wrong-password login-sasl
-    rd_mail "$ns" smtp "$a" 587 "$RD_LEGIT_USER" wrong-password scram-sha-256
-    rd_mail "$ns" smtp "$a" 465 "unknown[$RD_LEG4]" wrong-password plain
+    rd_mail "$ns" smtp "$a" 25 "$RD_LEGIT_USER" wrong-password plain
+    rd_mail "$ns" smtp "$a" 25 nosuchuser wrong-password login-sasl
+    rd_mail "$ns" smtp "$a" 25 "$RD_LEGIT_USER" wrong-password scram-sha-256
+    rd_mail "$ns" smtp "$a" 25 "unknown[$RD_LEG4]" wrong-password plain
 }
 
 # rd_postfix_legit ADDR: the legitimate user authenticates on 587 and 465.
