@@ -42,8 +42,12 @@ public struct FilePosition: Sendable, Hashable, Codable, CustomStringConvertible
     /// anything not hex also reads as none, which makes resume fall back to comparing the inode).
     public init(path: String, inode: UInt64, device: UInt64 = 0, offset: UInt64, firstLineHashText: String) {
         self.init(
-            path: path, inode: inode, device: device, offset: offset,
-            firstLineHash: firstLineHashText.isEmpty ? nil : UInt64(firstLineHashText, radix: 16))
+            path: path,
+            inode: inode,
+            device: device,
+            offset: offset,
+            firstLineHash: firstLineHashText.isEmpty ? nil : UInt64(firstLineHashText, radix: 16)
+        )
     }
 
     /// `path@offset (inode N, hash H)`.

@@ -54,8 +54,11 @@ public final class FileTailer: Sendable {
 
         /// Defaults: auto backend, 250 ms polling, 1 s rescan, 32 KiB lines, 64 KiB reads, 5 s rotation grace.
         public init(
-            backend: Backend = .auto, pollInterval: Duration = .milliseconds(250),
-            rescanInterval: Duration = .seconds(1), maxLineLength: Int = 32 * 1024, readChunkSize: Int = 64 * 1024,
+            backend: Backend = .auto,
+            pollInterval: Duration = .milliseconds(250),
+            rescanInterval: Duration = .seconds(1),
+            maxLineLength: Int = 32 * 1024,
+            readChunkSize: Int = 64 * 1024,
             rotationGrace: Duration = .seconds(5)
         ) {
             self.rotationGrace = rotationGrace
@@ -109,7 +112,9 @@ public final class FileTailer: Sendable {
     ///   - handler: called on the tailer thread with each batch of complete lines.
     @discardableResult
     public func subscribe(
-        _ paths: [String], startAt: StartPosition = .end, resume: [FilePosition] = [],
+        _ paths: [String],
+        startAt: StartPosition = .end,
+        resume: [FilePosition] = [],
         handler: @escaping @Sendable (LineBatch) -> Void
     ) -> Subscription {
         var byPath: [String: FilePosition] = [:]
@@ -138,7 +143,9 @@ public final class FileTailer: Sendable {
 
         /// A request; see `subscribe(_:startAt:resume:handler:)`.
         public init(
-            _ paths: [String], startAt: StartPosition = .end, resume: [FilePosition] = [],
+            _ paths: [String],
+            startAt: StartPosition = .end,
+            resume: [FilePosition] = [],
             handler: @escaping @Sendable (LineBatch) -> Void
         ) {
             self.paths = paths
@@ -163,7 +170,13 @@ public final class FileTailer: Sendable {
                     .subscribe(
                         id,
                         TailerCore.Subscriber(
-                            patterns: r.paths, startAt: r.startAt, resume: byPath, handler: r.handler)))
+                            patterns: r.paths,
+                            startAt: r.startAt,
+                            resume: byPath,
+                            handler: r.handler
+                        )
+                    )
+                )
                 return id
             }
         }
@@ -197,7 +210,10 @@ public final class FileTailer: Sendable {
             case .failure(let e):
                 if core.options.backend == .inotify {
                     throw LogSourceError(
-                        .waitFailed, "inotify is unavailable; use backend = polling", errno: e.rawValue)
+                        .waitFailed,
+                        "inotify is unavailable; use backend = polling",
+                        errno: e.rawValue
+                    )
                 }
             }
         }

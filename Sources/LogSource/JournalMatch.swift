@@ -41,7 +41,9 @@ public struct JournalMatch: Sendable, Hashable, CustomStringConvertible {
         for term in alternatives.joined() {
             guard let eq = term.firstIndex(of: "=") else {
                 throw LogSourceError(
-                    .invalidMatch, "journalmatch term '\(term)' has no '='; write it as FIELD=value")
+                    .invalidMatch,
+                    "journalmatch term '\(term)' has no '='; write it as FIELD=value"
+                )
             }
             let field = term[..<eq]
             let valid =
@@ -51,7 +53,8 @@ public struct JournalMatch: Sendable, Hashable, CustomStringConvertible {
             guard valid else {
                 throw LogSourceError(
                     .invalidMatch,
-                    "journalmatch term '\(term)': '\(field)' is not a journal field name (use A-Z, 0-9, _)")
+                    "journalmatch term '\(term)': '\(field)' is not a journal field name (use A-Z, 0-9, _)"
+                )
             }
         }
     }

@@ -2,9 +2,9 @@ import CSystemd
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// One journal entry as a line for the filters, valid only during the delivery call.
@@ -76,8 +76,11 @@ public final class JournalSource: Sendable {
     ///   - handler: called on the journal thread for each matching entry.
     ///   - batchEnd: called after each run of entries with the cursor of the last one (persist it).
     public init(
-        location: Location = .system, match: JournalMatch = .all, start: Start = .tail,
-        maxLineLength: Int = 32 * 1024, handler: @escaping @Sendable (JournalEntry) -> Void,
+        location: Location = .system,
+        match: JournalMatch = .all,
+        start: Start = .tail,
+        maxLineLength: Int = 32 * 1024,
+        handler: @escaping @Sendable (JournalEntry) -> Void,
         batchEnd: (@Sendable (String) -> Void)? = nil
     ) {
         self.location = location
@@ -108,7 +111,11 @@ public final class JournalSource: Sendable {
         }
         if already { throw LogSourceError(.invalidState, "the journal source was already started") }
         let reader = try JournalReader(
-            location: location, match: match, start: startAt, maxLineLength: maxLineLength)
+            location: location,
+            match: match,
+            start: startAt,
+            maxLineLength: maxLineLength
+        )
         let core = self.core
         let thread = try DedicatedThread { reader.run(core: core) }
         core.state.withLock { $0.thread = thread }
@@ -231,8 +238,10 @@ final class JournalReader: @unchecked Sendable {
         }
         guard rc >= 0, let j else {
             throw LogSourceError(
-                .journalFailed, "cannot open \(what); check it exists and is readable (root or group systemd-journal)",
-                errno: -rc)
+                .journalFailed,
+                "cannot open \(what); check it exists and is readable (root or group systemd-journal)",
+                errno: -rc
+            )
         }
         journal = j
         formatter = JournalLineFormatter(maxLineLength: maxLineLength)
@@ -258,8 +267,10 @@ final class JournalReader: @unchecked Sendable {
                 }
                 if rc < 0 {
                     throw LogSourceError(
-                        .invalidMatch, "journalmatch term '\(term)' rejected by sd-journal; write it as FIELD=value",
-                        errno: -rc)
+                        .invalidMatch,
+                        "journalmatch term '\(term)' rejected by sd-journal; write it as FIELD=value",
+                        errno: -rc
+                    )
                 }
             }
         }
@@ -280,8 +291,10 @@ final class JournalReader: @unchecked Sendable {
             rc = sd_journal_seek_cursor(journal, cursor)
             if rc < 0 {
                 throw LogSourceError(
-                    .invalidCursor, "the stored journal cursor '\(cursor)' is malformed; delete it to start at the tail",
-                    errno: -rc)
+                    .invalidCursor,
+                    "the stored journal cursor '\(cursor)' is malformed; delete it to start at the tail",
+                    errno: -rc
+                )
             }
             skipCursor = cursor
         }
@@ -324,8 +337,9 @@ final class JournalReader: @unchecked Sendable {
             _ = Sys.poll(&fds, timeoutMilliseconds: timeout)
             if fds[0].revents != 0 {
                 while case .success(let n) = withUnsafeMutableBytes(
-                    of: &scratch, { Sys.read(wakeFD, $0.baseAddress!, 32) }), n > 0
-                {}
+                    of: &scratch,
+                    { Sys.read(wakeFD, $0.baseAddress!, 32) }
+                ), n > 0 {}
             }
             if journalFD >= 0 { _ = sd_journal_process(journal) }
         }

@@ -23,7 +23,10 @@ public struct LineBatch: RandomAccessCollection {
     let ranges: UnsafeBufferPointer<LineRange>
 
     init(
-        path: String, position: FilePosition, truncatedLines: Int, base: UnsafePointer<UInt8>,
+        path: String,
+        position: FilePosition,
+        truncatedLines: Int,
+        base: UnsafePointer<UInt8>,
         ranges: UnsafeBufferPointer<LineRange>
     ) {
         self.path = path

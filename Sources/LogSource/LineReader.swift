@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Reads one file in big chunks into a reusable buffer and splits it into lines on `0x0A`.
@@ -135,8 +135,11 @@ final class LineReader {
         guard rangeCount > 0 else { return }
         let offset = consumedOffset
         let parts = LineBatchParts(
-            base: UnsafePointer(storage), ranges: UnsafeBufferPointer(start: ranges, count: rangeCount),
-            truncated: truncatedCount, consumedOffset: offset)
+            base: UnsafePointer(storage),
+            ranges: UnsafeBufferPointer(start: ranges, count: rangeCount),
+            truncated: truncatedCount,
+            consumedOffset: offset
+        )
         rangeCount = 0
         truncatedCount = 0
         deliver(parts)

@@ -52,7 +52,9 @@ public enum LogBackend: Sendable, Hashable {
             }
         default:
             throw LogSourceError(
-                .invalidMatch, "backend '\(text)' is unknown; use auto, polling, pyinotify, gamin or systemd")
+                .invalidMatch,
+                "backend '\(text)' is unknown; use auto, polling, pyinotify, gamin or systemd"
+            )
         }
     }
 
@@ -84,7 +86,8 @@ public enum LogBackend: Sendable, Hashable {
             guard ["journalpath", "journalfiles", "journalflags"].contains(key) else {
                 throw LogSourceError(
                     .invalidMatch,
-                    "backend '\(text)': unknown option '\(key)' (journalpath, journalfiles, journalflags)")
+                    "backend '\(text)': unknown option '\(key)' (journalpath, journalfiles, journalflags)"
+                )
             }
             out[key] = String(part[part.index(after: eq)...]).trimmingSpaces()
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The one place in LogSource that calls libc for files, inotify, poll and pipes. Every call retries `EINTR`
@@ -26,8 +26,12 @@ enum Sys {
 
     private static func convert(_ st: Glibc.stat) -> FileStat {
         FileStat(
-            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: UInt64(max(0, st.st_size)),
-            links: UInt64(st.st_nlink), isRegular: (st.st_mode & S_IFMT) == S_IFREG)
+            device: UInt64(st.st_dev),
+            inode: UInt64(st.st_ino),
+            size: UInt64(max(0, st.st_size)),
+            links: UInt64(st.st_nlink),
+            isRegular: (st.st_mode & S_IFMT) == S_IFREG
+        )
     }
 
     static func open(_ path: String) -> Result<Int32, Errno> {
@@ -165,12 +169,15 @@ final class DedicatedThread: Sendable {
         let box = Unmanaged.passRetained(Box(body))
         var tid = pthread_t()
         let rc = pthread_create(
-            &tid, nil,
+            &tid,
+            nil,
             { arg in
                 let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
                 box.body()
                 return nil
-            }, box.toOpaque())
+            },
+            box.toOpaque()
+        )
         if rc != 0 {
             box.release()
             throw LogSourceError(.waitFailed, "cannot start the log source thread", errno: rc)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The tailer thread's state and loop. Everything here runs on the dedicated thread only.
@@ -148,8 +148,10 @@ final class TailEngine: @unchecked Sendable {
                 isNew = false
             } else {
                 file = TailedFile(
-                    path: path, maxLineLength: tailer.options.maxLineLength,
-                    chunkSize: tailer.options.readChunkSize)
+                    path: path,
+                    maxLineLength: tailer.options.maxLineLength,
+                    chunkSize: tailer.options.readChunkSize
+                )
                 files[path] = file
                 isNew = true
             }
@@ -196,10 +198,13 @@ final class TailEngine: @unchecked Sendable {
                     e.rawValue == EINVAL
                     ? LogSourceError(
                         .openFailed,
-                        "log path \(file.path) is not a regular file (directory, FIFO or device); point logpath at a file")
+                        "log path \(file.path) is not a regular file (directory, FIFO or device); point logpath at a file"
+                    )
                     : LogSourceError(
-                        .openFailed, "cannot open log file \(file.path); check it exists and is readable",
-                        errno: e.rawValue)
+                        .openFailed,
+                        "cannot open log file \(file.path); check it exists and is readable",
+                        errno: e.rawValue
+                    )
                 report(.failed(error))
             }
         }
@@ -261,7 +266,8 @@ final class TailEngine: @unchecked Sendable {
             if file.reportedError != e {
                 file.reportedError = e
                 report(
-                    .failed(LogSourceError(.readFailed, "cannot read log file \(file.path)", errno: e.rawValue)))
+                    .failed(LogSourceError(.readFailed, "cannot read log file \(file.path)", errno: e.rawValue))
+                )
             }
         }
     }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// One log file as the tailer thread holds it: descriptor, identity, reader and the subscribers to feed.
@@ -67,8 +67,12 @@ final class TailedFile {
     /// The position to persist for this file now.
     var position: FilePosition {
         FilePosition(
-            path: path, inode: identity?.inode ?? 0, device: identity?.device ?? 0,
-            offset: reader.consumedOffset, firstLineHash: firstLineHash)
+            path: path,
+            inode: identity?.inode ?? 0,
+            device: identity?.device ?? 0,
+            offset: reader.consumedOffset,
+            firstLineHash: firstLineHash
+        )
     }
 
     /// Opens the file and positions the reader. Returns the offset reading starts at.
@@ -175,7 +179,12 @@ final class TailedFile {
 
     private func deliverRetired(_ parts: LineBatchParts) {
         let batch = LineBatch(
-            path: path, position: position, truncatedLines: parts.truncated, base: parts.base, ranges: parts.ranges)
+            path: path,
+            position: position,
+            truncatedLines: parts.truncated,
+            base: parts.base,
+            ranges: parts.ranges
+        )
         for s in subscribers { s.handler(batch) }
     }
 
@@ -203,9 +212,16 @@ final class TailedFile {
         let batch = LineBatch(
             path: path,
             position: FilePosition(
-                path: path, inode: identity?.inode ?? 0, device: identity?.device ?? 0,
-                offset: parts.consumedOffset, firstLineHash: firstLineHash),
-            truncatedLines: parts.truncated, base: parts.base, ranges: parts.ranges)
+                path: path,
+                inode: identity?.inode ?? 0,
+                device: identity?.device ?? 0,
+                offset: parts.consumedOffset,
+                firstLineHash: firstLineHash
+            ),
+            truncatedLines: parts.truncated,
+            base: parts.base,
+            ranges: parts.ranges
+        )
         for s in subscribers { s.handler(batch) }
     }
 

@@ -4,7 +4,7 @@ import Testing
 @testable import LogSource
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("FilePosition")
@@ -54,7 +54,8 @@ struct FilePositionTests {
         let c = Collector()
         let tailer = FileTailer()
         tailer.subscribe(
-            [path], resume: [FilePosition(path: path, inode: inode, offset: 4, firstLineHashText: "")]
+            [path],
+            resume: [FilePosition(path: path, inode: inode, offset: 4, firstLineHashText: "")]
         ) { c.take($0) }
         try tailer.start()
         await tailer.sync()
@@ -114,10 +115,14 @@ struct LogBackendTests {
         #expect(try LogBackend(parsing: "gamin") == .files(.auto))
         #expect(try LogBackend(parsing: "systemd") == .journal(.system))
         #expect(try LogBackend(parsing: "systemd[journalflags=1]") == .journal(.flags(1)))
-        #expect(try LogBackend(parsing: "systemd[journalpath=/run/log/journal/m1]") == .journal(.directory("/run/log/journal/m1")))
+        #expect(
+            try LogBackend(parsing: "systemd[journalpath=/run/log/journal/m1]")
+                == .journal(.directory("/run/log/journal/m1"))
+        )
         #expect(
             try LogBackend(parsing: #"systemd[journalfiles="/p/system.journal, /p/user.journal"]"#)
-                == .journal(.files(["/p/system.journal", "/p/user.journal"])))
+                == .journal(.files(["/p/system.journal", "/p/user.journal"]))
+        )
         #expect(throws: LogSourceError.self) { try LogBackend(parsing: "inotifyx") }
         #expect(throws: LogSourceError.self) { try LogBackend(parsing: "systemd[journalflags=x]") }
         #expect(throws: LogSourceError.self) { try LogBackend(parsing: "systemd[nope=1]") }
@@ -137,7 +142,10 @@ struct LogSourceErrorTests {
         let good = dir.file("good.log")
         append(good, "")
         let c = Collector()
-        let tailer = FileTailer(options: .init(backend: .polling, pollInterval: .milliseconds(10)), events: { c.record($0) })
+        let tailer = FileTailer(
+            options: .init(backend: .polling, pollInterval: .milliseconds(10)),
+            events: { c.record($0) }
+        )
         tailer.subscribe([sub, good]) { c.take($0) }
         try tailer.start()
         defer { tailer.stop() }

@@ -3,7 +3,7 @@ import Testing
 @testable import LogSource
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("FileTailer", .serialized)
@@ -15,9 +15,13 @@ struct FileTailerTests {
     {
         FileTailer(
             options: .init(
-                backend: backend, pollInterval: .milliseconds(20), maxLineLength: maxLine,
-                rotationGrace: .milliseconds(300)),
-            events: { collector.record($0) })
+                backend: backend,
+                pollInterval: .milliseconds(20),
+                maxLineLength: maxLine,
+                rotationGrace: .milliseconds(300)
+            ),
+            events: { collector.record($0) }
+        )
     }
 
     @Test("appended lines are delivered; old content is skipped by default", arguments: backends)
@@ -337,7 +341,8 @@ struct FileTailerTests {
         #expect(
             c.lines.withLock { $0 } == [
                 [0xFF, 0xFE, 0x41], [0x61, 0x00, 0x62], Array("crlf line".utf8), [], Array("lone \r inside".utf8),
-            ])
+            ]
+        )
     }
 
     @Test("a 1 MB line is delivered truncated to maxLineLength; its neighbours are intact")
@@ -416,7 +421,9 @@ struct FileTailerTruncationTests {
         let c = Collector()
         // Polling with a long period: truncation and regrowth both happen between two checks.
         let tailer = FileTailer(
-            options: .init(backend: .polling, pollInterval: .seconds(3600)), events: { c.record($0) })
+            options: .init(backend: .polling, pollInterval: .seconds(3600)),
+            events: { c.record($0) }
+        )
         tailer.subscribe([path]) { c.take($0) }
         try tailer.start()
         defer { tailer.stop() }
@@ -433,7 +440,10 @@ struct FileTailerTruncationTests {
 
 @Suite("FileTailer backlog")
 struct FileTailerBacklogTests {
-    @Test("a big backlog is read in slices without losing, repeating or reordering lines", arguments: [FileTailer.Backend.inotify, .polling])
+    @Test(
+        "a big backlog is read in slices without losing, repeating or reordering lines",
+        arguments: [FileTailer.Backend.inotify, .polling]
+    )
     func bigBacklog(backend: FileTailer.Backend) async throws {
         let dir = TempDir()
         defer { dir.remove() }

@@ -25,11 +25,18 @@ struct JournalSourceTests {
     static let base: UInt64 = 1_700_000_000_000_000
 
     private func source(
-        _ files: [String], match: JournalMatch = .all, start: JournalSource.Start, into c: JournalCollector
+        _ files: [String],
+        match: JournalMatch = .all,
+        start: JournalSource.Start,
+        into c: JournalCollector
     ) -> JournalSource {
         JournalSource(
-            location: .files(files), match: match, start: start, handler: { c.take($0) },
-            batchEnd: { cursor in c.cursors.withLock { $0.append(cursor) } })
+            location: .files(files),
+            match: match,
+            start: start,
+            handler: { c.take($0) },
+            batchEnd: { cursor in c.cursors.withLock { $0.append(cursor) } }
+        )
     }
 
     @Test("reads journal files from the head, formatted like fail2ban's systemd backend")
@@ -37,7 +44,10 @@ struct JournalSourceTests {
         let dir = TempDir()
         defer { dir.remove() }
         let path = dir.file("a.journal")
-        try JournalWriter.append((0..<3).map { JournalWriter.sshd($0, realtime: Self.base + UInt64($0) * 1_000_000) }, to: path)
+        try JournalWriter.append(
+            (0..<3).map { JournalWriter.sshd($0, realtime: Self.base + UInt64($0) * 1_000_000) },
+            to: path
+        )
         let c = JournalCollector()
         let s = source([path], start: .head, into: c)
         try s.start()
@@ -47,8 +57,11 @@ struct JournalSourceTests {
         #expect(lines.count == 3)
         // Time prefix depends on the local zone; the rest is fixed.
         for (i, line) in lines.enumerated() {
-            #expect(line.hasSuffix(
-                " web1 sshd[\(4000 + i)]: Failed password for invalid user u\(i) from 198.51.100.\(i) port 22 ssh2"))
+            #expect(
+                line.hasSuffix(
+                    " web1 sshd[\(4000 + i)]: Failed password for invalid user u\(i) from 198.51.100.\(i) port 22 ssh2"
+                )
+            )
         }
         #expect(c.times.withLock { $0 } == [Self.base, Self.base + 1_000_000, Self.base + 2_000_000])
         #expect(s.cursor != nil)
@@ -62,7 +75,9 @@ struct JournalSourceTests {
         let path = dir.file("m.journal")
         var entries: [JournalWriter.Entry] = []
         for i in 0..<6 {
-            entries.append(JournalWriter.sshd(i, realtime: Self.base + UInt64(i) * 2_000_000, host: i % 2 == 0 ? "a" : "b"))
+            entries.append(
+                JournalWriter.sshd(i, realtime: Self.base + UInt64(i) * 2_000_000, host: i % 2 == 0 ? "a" : "b")
+            )
             entries.append(JournalWriter.other(i, realtime: Self.base + UInt64(i) * 2_000_000 + 1_000_000))
         }
         try JournalWriter.append(entries, to: path)
@@ -104,13 +119,20 @@ struct JournalSourceTests {
         #expect(first.count == 4)
         let cursor = try #require(s1.cursor)
 
-        try JournalWriter.append((4..<7).map { JournalWriter.sshd($0, realtime: Self.base + 100 + UInt64($0)) }, to: path)
+        try JournalWriter.append(
+            (4..<7).map { JournalWriter.sshd($0, realtime: Self.base + 100 + UInt64($0)) },
+            to: path
+        )
         let second = JournalCollector()
         let s2 = source([path], start: .cursor(cursor), into: second)
         try s2.start()
         await s2.sync()
         s2.stop()
-        #expect(second.all.map { $0.contains("user u4 ") || $0.contains("user u5 ") || $0.contains("user u6 ") } == [true, true, true])
+        #expect(
+            second.all.map { $0.contains("user u4 ") || $0.contains("user u5 ") || $0.contains("user u6 ") } == [
+                true, true, true,
+            ]
+        )
         #expect(second.count == 3)
     }
 
@@ -128,7 +150,9 @@ struct JournalSourceTests {
         #expect(c.count == 0)
         try JournalWriter.append(
             [JournalWriter.other(9, realtime: Self.base + 50)]
-                + (10..<13).map { JournalWriter.sshd($0, realtime: Self.base + 100 + UInt64($0)) }, to: path)
+                + (10..<13).map { JournalWriter.sshd($0, realtime: Self.base + 100 + UInt64($0)) },
+            to: path
+        )
         // No sync: the journal fd wakeup alone must deliver.
         await eventually { c.count >= 3 }
         await s.sync()
@@ -161,7 +185,9 @@ struct JournalSourceTests {
 @Suite("JournalLineFormatter")
 struct JournalLineFormatterTests {
     private func format(
-        _ fields: [(String, String)], realtime: UInt64 = 1_700_000_000_000_000, monotonic: UInt64 = 2001
+        _ fields: [(String, String)],
+        realtime: UInt64 = 1_700_000_000_000_000,
+        monotonic: UInt64 = 2001
     ) -> (String, UInt64) {
         var f = JournalLineFormatter(maxLineLength: 200)
         f.reset()
@@ -180,26 +206,42 @@ struct JournalLineFormatterTests {
 
     @Test("host, identifier, pid and message; fallbacks to _COMM and _PID")
     func fields() {
-        #expect(body(format([("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "sshd"), ("_PID", "9"), ("MESSAGE", "m")]).0)
-            == "h sshd[9]: m")
-        #expect(body(format([("_HOSTNAME", "h"), ("_COMM", "dropbear"), ("_PID", "5"), ("MESSAGE", "m")]).0)
-            == "h dropbear[5]: m")
-        #expect(body(format([("SYSLOG_IDENTIFIER", "app"), ("SYSLOG_PID", "77"), ("_PID", "88"), ("MESSAGE", "m")]).0)
-            == "app[77]: m")
+        #expect(
+            body(format([("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "sshd"), ("_PID", "9"), ("MESSAGE", "m")]).0)
+                == "h sshd[9]: m"
+        )
+        #expect(
+            body(format([("_HOSTNAME", "h"), ("_COMM", "dropbear"), ("_PID", "5"), ("MESSAGE", "m")]).0)
+                == "h dropbear[5]: m"
+        )
+        #expect(
+            body(format([("SYSLOG_IDENTIFIER", "app"), ("SYSLOG_PID", "77"), ("_PID", "88"), ("MESSAGE", "m")]).0)
+                == "app[77]: m"
+        )
         #expect(body(format([("_HOSTNAME", "h"), ("_PID", "12"), ("MESSAGE", "pid only")]).0) == "h pid only")
         #expect(body(format([("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "x"), ("MESSAGE", "")]).0) == "h x: ")
-        #expect(body(format([("MESSAGE", "multi"), ("MESSAGE", "two"), ("SYSLOG_IDENTIFIER", "a")]).0) == "a: multi two")
+        #expect(
+            body(format([("MESSAGE", "multi"), ("MESSAGE", "two"), ("SYSLOG_IDENTIFIER", "a")]).0) == "a: multi two"
+        )
     }
 
     @Test("the kernel without a pid shows its monotonic time")
     func kernel() {
-        #expect(body(format([("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "kernel"), ("MESSAGE", "k")]).0)
-            == "h kernel: [    0.002001] k")
         #expect(
-            body(format([("SYSLOG_IDENTIFIER", "kernel"), ("_SOURCE_MONOTONIC_TIMESTAMP", "5000000"), ("MESSAGE", "k")]).0)
-                == "kernel: [    5.000000] k")
-        #expect(body(format([("SYSLOG_IDENTIFIER", "kernel"), ("SYSLOG_PID", "45"), ("MESSAGE", "k")]).0)
-            == "kernel[45]: k")
+            body(format([("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "kernel"), ("MESSAGE", "k")]).0)
+                == "h kernel: [    0.002001] k"
+        )
+        #expect(
+            body(
+                format([("SYSLOG_IDENTIFIER", "kernel"), ("_SOURCE_MONOTONIC_TIMESTAMP", "5000000"), ("MESSAGE", "k")])
+                    .0
+            )
+                == "kernel: [    5.000000] k"
+        )
+        #expect(
+            body(format([("SYSLOG_IDENTIFIER", "kernel"), ("SYSLOG_PID", "45"), ("MESSAGE", "k")]).0)
+                == "kernel[45]: k"
+        )
     }
 
     @Test("time: _SOURCE_REALTIME_TIMESTAMP wins; microseconds only when non-zero; local offset")
@@ -211,9 +253,16 @@ struct JournalLineFormatterTests {
         localtime_r(&seconds, &tm)
         let off = Int(tm.tm_gmtoff) / 60
         let zone = (off < 0 ? "-" : "+") + String(format: "%02d:%02d", abs(off) / 60, abs(off) % 60)
-        let expected = String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-            Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec)) + zone
+        let expected =
+            String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d",
+                Int(tm.tm_year) + 1900,
+                Int(tm.tm_mon) + 1,
+                Int(tm.tm_mday),
+                Int(tm.tm_hour),
+                Int(tm.tm_min),
+                Int(tm.tm_sec)
+            ) + zone
         #expect(line == expected + " x")
         let (frac, _) = format([("MESSAGE", "y")], realtime: 1_700_000_003_123_456)
         #expect(frac.split(separator: " ").first?.contains(".123456") == true)
@@ -238,18 +287,33 @@ struct JournalOracleTests {
         let entries: [JournalWriter.Entry] = [
             JournalWriter.sshd(1, realtime: base),
             .init(realtime: base + 123_456, fields: [("SYSLOG_IDENTIFIER", "sshd"), ("MESSAGE", "no host no pid")]),
-            .init(realtime: base + 2_000_000, fields: [("_HOSTNAME", "h2"), ("_COMM", "dropbear"), ("_PID", "555"), ("MESSAGE", "comm only")]),
-            .init(realtime: base + 3_000_000, fields: [
-                ("_HOSTNAME", "h3"), ("SYSLOG_IDENTIFIER", "kernel"), ("_TRANSPORT", "kernel"),
-                ("_SOURCE_MONOTONIC_TIMESTAMP", "123456789"), ("MESSAGE", "kernel says"),
-            ]),
-            .init(realtime: base + 4_000_000, fields: [
-                ("SYSLOG_IDENTIFIER", "app"), ("SYSLOG_PID", "77"), ("_PID", "88"),
-                ("_SOURCE_REALTIME_TIMESTAMP", "1600000000000000"), ("MESSAGE", "source time"),
-            ]),
+            .init(
+                realtime: base + 2_000_000,
+                fields: [("_HOSTNAME", "h2"), ("_COMM", "dropbear"), ("_PID", "555"), ("MESSAGE", "comm only")]
+            ),
+            .init(
+                realtime: base + 3_000_000,
+                fields: [
+                    ("_HOSTNAME", "h3"), ("SYSLOG_IDENTIFIER", "kernel"), ("_TRANSPORT", "kernel"),
+                    ("_SOURCE_MONOTONIC_TIMESTAMP", "123456789"), ("MESSAGE", "kernel says"),
+                ]
+            ),
+            .init(
+                realtime: base + 4_000_000,
+                fields: [
+                    ("SYSLOG_IDENTIFIER", "app"), ("SYSLOG_PID", "77"), ("_PID", "88"),
+                    ("_SOURCE_REALTIME_TIMESTAMP", "1600000000000000"), ("MESSAGE", "source time"),
+                ]
+            ),
             .init(realtime: base + 5_000_000, fields: [("_HOSTNAME", "h"), ("_PID", "12"), ("MESSAGE", "pid only")]),
-            .init(realtime: base + 6_000_000, fields: [("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "x"), ("MESSAGE", "")]),
-            .init(realtime: base + 7_000_000, fields: [("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "kernel"), ("SYSLOG_PID", "4"), ("MESSAGE", "kpid")]),
+            .init(
+                realtime: base + 6_000_000,
+                fields: [("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "x"), ("MESSAGE", "")]
+            ),
+            .init(
+                realtime: base + 7_000_000,
+                fields: [("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "kernel"), ("SYSLOG_PID", "4"), ("MESSAGE", "kpid")]
+            ),
         ]
         try JournalWriter.append(entries, to: path)
 

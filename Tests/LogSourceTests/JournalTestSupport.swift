@@ -50,7 +50,8 @@ enum JournalWriter {
                 ("_HOSTNAME", host), ("SYSLOG_IDENTIFIER", "sshd"), ("_PID", "\(pid + i)"), ("_COMM", "sshd"),
                 ("_SYSTEMD_UNIT", "ssh.service"),
                 ("MESSAGE", "Failed password for invalid user u\(i) from 198.51.100.\(i % 250) port 22 ssh2"),
-            ])
+            ]
+        )
     }
 
     static func other(_ i: Int, realtime: UInt64) -> Entry {
@@ -59,6 +60,7 @@ enum JournalWriter {
             fields: [
                 ("_HOSTNAME", "web1"), ("SYSLOG_IDENTIFIER", "cron"), ("_PID", "\(77 + i)"), ("_COMM", "cron"),
                 ("_SYSTEMD_UNIT", "cron.service"), ("MESSAGE", "job \(i) ran"),
-            ])
+            ]
+        )
     }
 }

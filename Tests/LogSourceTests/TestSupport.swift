@@ -4,7 +4,7 @@ import Testing
 @testable import LogSource
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fresh temporary directory, removed (with its files) by `remove()`.
@@ -72,7 +72,16 @@ final class Collector: Sendable {
     func take(_ batch: LineBatch) {
         let copies = batch.map { Array($0) }
         lines.withLock { $0.append(contentsOf: copies) }
-        batches.withLock { $0.append(LineBatch.Summary(path: batch.path, count: batch.count, truncated: batch.truncatedLines, position: batch.position)) }
+        batches.withLock {
+            $0.append(
+                LineBatch.Summary(
+                    path: batch.path,
+                    count: batch.count,
+                    truncated: batch.truncatedLines,
+                    position: batch.position
+                )
+            )
+        }
     }
 
     func record(_ event: FileTailer.Event) {

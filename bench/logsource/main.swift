@@ -3,7 +3,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 typealias CountFn = @convention(c) () -> UInt
@@ -43,7 +43,8 @@ do {
     var chunk: [UInt8] = []
     chunk.reserveCapacity(1 << 20)
     for i in 0..<lineCount {
-        let line = "Nov 30 00:00:\(i % 60) web1 sshd[\(1000 + i % 5000)]: Failed password for invalid user u\(i % 977) from 198.51.\(i % 250).\(i % 199) port \(20000 + i % 40000) ssh2\n"
+        let line =
+            "Nov 30 00:00:\(i % 60) web1 sshd[\(1000 + i % 5000)]: Failed password for invalid user u\(i % 977) from 198.51.\(i % 250).\(i % 199) port \(20000 + i % 40000) ssh2\n"
         chunk.append(contentsOf: line.utf8)
         if chunk.count > (1 << 20) - 256 {
             _ = chunk.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
@@ -76,7 +77,9 @@ tailer.stop()
 let secs = t1 - t0
 let mlps = Double(lineCount) / secs / 1e6
 let mbps = bytes / secs / 1e6
-print("file throughput: \(lineCount) lines, \(fmt(bytes / 1e6, 1)) MB in \(fmt(secs, 3)) s = \(fmt(mlps)) M lines/s, \(fmt(mbps, 0)) MB/s")
+print(
+    "file throughput: \(lineCount) lines, \(fmt(bytes / 1e6, 1)) MB in \(fmt(secs, 3)) s = \(fmt(mlps)) M lines/s, \(fmt(mbps, 0)) MB/s"
+)
 if allocCount != nil {
     let perLine = Double(a1 - a0) / Double(lineCount)
     print("file allocations: \(a1 - a0) during the read = \(fmt(perLine, 5)) per line")
@@ -119,7 +122,9 @@ for backend in [FileTailer.Backend.inotify, .polling] {
     let p50 = lat[lat.count / 2]
     let p99 = lat[lat.count * 99 / 100]
     let worst = lat[lat.count - 1]
-    print("append→delivery latency (\(backend), \(samples) samples): p50 \(fmt(p50, 3)) ms, p99 \(fmt(p99, 3)) ms, max \(fmt(worst, 3)) ms")
+    print(
+        "append→delivery latency (\(backend), \(samples) samples): p50 \(fmt(p50, 3)) ms, p99 \(fmt(p99, 3)) ms, max \(fmt(worst, 3)) ms"
+    )
 }
 
 // MARK: journal
@@ -133,7 +138,8 @@ if access(tool, X_OK) == 0 {
         let fd = open(export, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         var out: [UInt8] = []
         for i in 0..<entries {
-            let e = "__REALTIME_TIMESTAMP=\(1_700_000_000_000_000 + i)\n__MONOTONIC_TIMESTAMP=\(1000 + i)\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=web1\nSYSLOG_IDENTIFIER=sshd\n_PID=\(1000 + i % 5000)\n_COMM=sshd\n_SYSTEMD_UNIT=ssh.service\nMESSAGE=Failed password for invalid user u\(i % 977) from 198.51.\(i % 250).\(i % 199) port 22 ssh2\n\n"
+            let e =
+                "__REALTIME_TIMESTAMP=\(1_700_000_000_000_000 + i)\n__MONOTONIC_TIMESTAMP=\(1000 + i)\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=web1\nSYSLOG_IDENTIFIER=sshd\n_PID=\(1000 + i % 5000)\n_COMM=sshd\n_SYSTEMD_UNIT=ssh.service\nMESSAGE=Failed password for invalid user u\(i % 977) from 198.51.\(i % 250).\(i % 199) port 22 ssh2\n\n"
             out.append(contentsOf: e.utf8)
         }
         _ = out.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
@@ -146,8 +152,11 @@ if access(tool, X_OK) == 0 {
     waitpid(pid, &status, 0)
     let count = Atomic<Int>(0)
     let source = JournalSource(
-        location: .files([jpath]), match: try JournalMatch(parsing: "_SYSTEMD_UNIT=ssh.service"), start: .head,
-        handler: { entry in count.add(entry.line.count > 0 ? 1 : 0, ordering: .relaxed) })
+        location: .files([jpath]),
+        match: try JournalMatch(parsing: "_SYSTEMD_UNIT=ssh.service"),
+        start: .head,
+        handler: { entry in count.add(entry.line.count > 0 ? 1 : 0, ordering: .relaxed) }
+    )
     let ja0 = allocations()
     let j0 = now()
     try source.start()

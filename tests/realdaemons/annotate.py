@@ -75,11 +75,14 @@ RULES = {
     "dovecot": {
         "modes": ["normal", "verbose", "aggressive", "verbose-aggressive"],
         # syslog/journal lines carry "dovecot: "; Dovecot's own log_path file has only the process name.
-        "prefix": r"^(?:(?:\S+ )?dovecot: )?(?P<msg>[a-z][a-z0-9-]*(?:\([^)]*\))?(?:<[^>]*>)*: .*)$",
+        # PAM's own lines come from the auth process's syslog ident "auth" (kept as negatives).
+        "prefix": r"^(?:(?:\S+ )?dovecot: |\S+ (?=auth: pam_))?(?P<msg>[a-z][a-z0-9-]*(?:\([^)]*\))?(?:<[^>]*>)*: .*)$",
         "rules": [
             (r"^[a-z0-9]+-login: (?:Info: )?\S.*\(auth failed, \d+ attempts", {"normal", "aggressive"},
              "login process: a connection whose login attempts failed"),
-            (r"^auth(?:-worker\(\d+\))?: (?:Info: )?[a-z0-9-]+\(.*\): (?:Password mismatch|unknown user|"
+            (r"^auth: pam_unix\(", set(), "PAM's own line for an attempt Dovecot reports itself"),
+            (r"^auth(?:-worker\(\d+\))?: (?:Info: )?(?:conn unix:\S+ \([^()]*\): auth-worker<\d+>: )?"
+             r"[a-z0-9-]+\(.*\): (?:Password mismatch|unknown user|"
              r"Username character disallowed|pam_authenticate\(\) failed)",
              {"verbose", "verbose-aggressive"}, "auth process (auth_verbose=yes): one failed attempt"),
             (r"^[a-z0-9]+-login: (?:Info: )?\S.*\((?:no auth attempts|client didn't finish SASL auth)",

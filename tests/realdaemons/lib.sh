@@ -400,13 +400,14 @@ ssl_cert = <$RD_T/tls/cert.pem
 ssl_key = <$RD_T/tls/key.pem
 ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = $plaintext
-auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+auth_mechanisms = plain login$( [[ ${RD_DOVECOT_PASSDB:-file} == pam ]] || echo " cram-md5 scram-sha-1 scram-sha-256")
 mail_location = maildir:$d/mail/%u
 first_valid_uid = 1000
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $d/users
-}
+$( if [[ ${RD_DOVECOT_PASSDB:-file} == pam ]]; then
+     printf 'passdb {\n  driver = pam\n}\n'
+   else
+     printf 'passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%%u %s\n}\n' "$d/users"
+   fi )
 userdb {
   driver = static
   args = uid=65534 gid=65534 home=$d/mail/%u
@@ -513,6 +514,22 @@ rd_dovecot_legit() {
     rd_mail "$RD_NS_LEG" imap "$a" 993 "$RD_LEGIT_USER" "$RD_LEGIT_PASS" login
     rd_mail "$RD_NS_LEG" imap "$a" 993 "$RD_LEGIT_USER" "$RD_LEGIT_PASS" scram-sha-256
     rd_mail "$RD_NS_LEG" pop3 "$a" 995 "$RD_LEGIT_USER" "$RD_LEGIT_PASS" user
+}
+
+# rd_capture_dovecot_pam: Debian's default password database (PAM: the system accounts), which offers only PLAIN
+# and LOGIN; the auth worker and pam_unix report each attempt.
+rd_capture_dovecot_pam() {
+    RD_DOVECOT_PASSDB=pam rd_dovecot yes syslog
+    rd_dovecot_legit "$RD_SRV4"
+    local ns=$RD_NS_ATK a
+    for a in "$RD_SRV4" "$RD_SRV6"; do
+        rd_mail "$ns" imap "$a" 993 "$RD_LEGIT_USER" wrong-password login
+        rd_mail "$ns" imap "$a" 993 nosuchuser wrong-password plain
+        rd_mail "$ns" pop3 "$a" 995 "$RD_LEGIT_USER" wrong-password user
+    done
+    RD_DOVECOT_PASSDB=pam rd_dovecot no syslog
+    rd_mail "$ns" imap "$RD_SRV4" 993 "$RD_LEGIT_USER" wrong-password login
+    rd_mail "$ns" imap "$RD_SRV4" 993 nosuchuser wrong-password login
 }
 
 # rd_capture_dovecot: auth_verbose yes (every attempt logged by the auth process) and no (Debian's default), to
