@@ -305,7 +305,7 @@ public actor BanCoordinator {
         return JailStatus(
             name: jail, currentlyFailed: state.currentlyFailed, totalFailed: state.totalFailed,
             currentlyBanned: banned.count, totalBanned: state.totalBanned, banned: banned, logPaths: setup.logPaths,
-            journalMatch: setup.journalMatch, usesJournal: setup.backend == "systemd")
+            journalMatch: setup.journalMatch, usesJournal: setup.source.isJournal)
     }
 
     /// The setup of `jail` (for `get`).
