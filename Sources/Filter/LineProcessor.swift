@@ -266,6 +266,10 @@ public final class LineProcessor {
                 content[r.count] = 0x0A
                 subject = UnsafeBufferPointer(start: content, count: r.count + 1)
                 contentReplaced = true
+                if lineStarts != nil {
+                    // fail2ban replaces the whole multi-line buffer with the content.
+                    buffered = [(Array(UnsafeBufferPointer(start: content, count: r.count)), Array(original))]
+                }
             }
         }
         var firstRegex = 0
@@ -292,7 +296,7 @@ public final class LineProcessor {
                 guard failMatchers[i].matches(subject) else { continue }
                 m = MatchView(matcher: failMatchers[i], offset: 0)
             }
-            if !ignoreMatchers.isEmpty, ignoreHit(subject) != nil {
+            if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, lineStarts, contentReplaced)) != nil {
                 ignored = true
                 removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
                 continue
@@ -432,6 +436,18 @@ public final class LineProcessor {
 
     private func text(_ buffer: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
         String(decoding: UnsafeBufferPointer(rebasing: buffer[r]), as: UTF8.self)
+    }
+
+    /// What an ignoreregex sees once a failregex matched: the lines the match covers (in multi-line mode), else
+    /// the whole subject.
+    private func ignoreSubject(
+        _ m: MatchView, _ regex: FilterRegex, _ subject: UnsafeBufferPointer<UInt8>, _ lineStarts: [Int]?,
+        _ contentReplaced: Bool
+    ) -> UnsafeBufferPointer<UInt8> {
+        guard let lineStarts, !contentReplaced else { return subject }
+        let covered = coveredLines(m, regex, lineStarts: lineStarts)
+        guard let first = covered.first, let last = covered.last else { return subject }
+        return UnsafeBufferPointer(rebasing: subject[lineStarts[first]..<lineStarts[last + 1]])
     }
 
     /// Indexes of the buffered lines a match covers (skipped lines excluded).
