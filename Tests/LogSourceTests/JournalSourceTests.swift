@@ -161,6 +161,26 @@ struct JournalSourceTests {
         #expect(c.all.first?.contains("user u10 ") == true)
     }
 
+    @Test("a journal directory, started at a point in time")
+    func directoryFromTime() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        try JournalWriter.append(
+            (0..<6).map { JournalWriter.sshd($0, realtime: Self.base + UInt64($0) * 1_000_000) },
+            to: dir.file("system.journal")
+        )
+        let c = JournalCollector()
+        let s = JournalSource(
+            location: .directory(dir.path),
+            start: .realtime(Self.base + 3_000_000),
+            handler: { c.take($0) }
+        )
+        try s.start()
+        await s.sync()
+        s.stop()
+        #expect(c.times.withLock { $0 } == [3, 4, 5].map { Self.base + UInt64($0) * 1_000_000 })
+    }
+
     @Test("bad matches, cursors and paths are clear errors")
     func errors() throws {
         #expect(throws: LogSourceError.self) { try JournalMatch(parsing: "_SYSTEMD_UNIT") }
