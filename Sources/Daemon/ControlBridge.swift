@@ -18,9 +18,7 @@ public struct ControlBridge: ControlHandler {
         self.onReload = onReload
     }
 
-    static func invalid() -> ControlResponse {
-        .failure(ControlError(.invalidCommand, "Invalid command (no get action or not yet implemented)"))
-    }
+    static func invalid() -> ControlResponse { .failure(ControlReplies.invalidCommand) }
 
     static func strings(_ s: [String]) -> ControlValue { .list(s.map { .string($0) }) }
 
@@ -59,56 +57,36 @@ public struct ControlBridge: ControlHandler {
     }
 
     func status(_ c: [String]) async -> ControlResponse {
-        let names = await coordinator.jailNames
-        if c.count == 1 {
-            return .success([
-                .tuple(["Number of jail", .int(names.count)]),
-                .tuple(["Jail list", .string(names.joined(separator: ", "))]),
-            ])
-        }
+        if c.count == 1 { return .success(ControlReplies.serverStatus(jails: await coordinator.jailNames)) }
         guard let s = await coordinator.status(jail: c[1]) else {
             if let why = await coordinator.brokenJails[c[1]] {
                 return .failure(ControlError(.failed, "jail '\(c[1])' is not running: \(why)"))
             }
             return .failure(.unknownJail(c[1]))
         }
-        let source: ControlValue =
-            s.usesJournal
-            ? .tuple(["Journal matches", .list(s.journalMatch.map { .string($0.joined(separator: " ")) })])
-            : .tuple(["File list", Self.strings(s.logPaths)])
-        return .success([
-            .tuple([
-                "Filter",
-                [.tuple(["Currently failed", .int(s.currentlyFailed)]), .tuple(["Total failed", .int(s.totalFailed)]), source],
-            ]),
-            .tuple([
-                "Actions",
-                [
-                    .tuple(["Currently banned", .int(s.currentlyBanned)]),
-                    .tuple(["Total banned", .int(s.totalBanned)]),
-                    .tuple(["Banned IP list", Self.strings(s.banned.map(\.description))]),
-                ],
-            ]),
-        ])
+        return .success(
+            ControlReplies.jailStatus(
+                currentlyFailed: s.currentlyFailed, totalFailed: s.totalFailed,
+                source: s.usesJournal ? .journal(s.journalMatch) : .files(s.logPaths),
+                currentlyBanned: s.currentlyBanned, totalBanned: s.totalBanned,
+                bannedAddresses: s.banned.map(\.description)))
     }
 
     func banned(_ c: [String]) async -> ControlResponse {
-        let names = await coordinator.jailNames
         if c.count == 1 {
-            var out: [ControlValue] = []
-            for n in names {
-                let list = await coordinator.status(jail: n)?.banned.map(\.description) ?? []
-                out.append(.dict([ControlValue.Pair(.string(n), Self.strings(list))]))
+            var byJail: [(jail: String, addresses: [String])] = []
+            for n in await coordinator.jailNames {
+                byJail.append((n, await coordinator.status(jail: n)?.banned.map(\.description) ?? []))
             }
-            return .success(.list(out))
+            return .success(ControlReplies.banned(byJail: byJail))
         }
-        var out: [ControlValue] = []
+        var perAddress: [[String]] = []
         for text in c.dropFirst() {
             var jails: [String] = []
             if let a = IPAddress(text) { jails = await coordinator.jailsBanning(a) }
-            out.append(Self.strings(jails))
+            perAddress.append(jails)
         }
-        return .success(.list(out))
+        return .success(ControlReplies.banned(jailsPerAddress: perAddress))
     }
 
     func parseAddresses(_ words: ArraySlice<String>) -> Result<[IPAddress], ControlError> {
@@ -141,11 +119,8 @@ public struct ControlBridge: ControlHandler {
             switch parseAddresses(c.dropFirst(3)) {
             case .failure(let e): return .failure(e)
             case .success(let addresses):
-                let count = await coordinator.unban(addresses, jail: jail)
-                if count == 0, let first = addresses.first {
-                    return .failure(ControlError(.invalidArgument, "IP \(first) is not banned"))
-                }
-                return .success(.int(count))
+                // Like fail2ban: unbanning an address that is not banned answers 0.
+                return .success(.int(await coordinator.unban(addresses, jail: jail)))
             }
         default:
             return Self.invalid()
@@ -177,7 +152,7 @@ public struct ControlBridge: ControlHandler {
         case "ignoreregex":
             return .success(Self.strings(s.filter.ignoreregexSources))
         case "journalmatch":
-            return .success(Self.strings(s.journalMatch.map { $0.joined(separator: " ") }))
+            return .success(ControlReplies.journalMatch(s.journalMatch))
         case "datepattern":
             return .success(s.filter.datePattern.map { .string($0) } ?? .null)
         case "logencoding": return .success(.string(j.logencoding))

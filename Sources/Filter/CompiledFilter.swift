@@ -151,7 +151,8 @@ public final class CompiledFilter: @unchecked Sendable {
         let useDNS = options.dnsMode != .no
         var pref: FilterRegex? = nil
         if let p = definition.prefregex, !p.value.isEmpty {
-            pref = try FilterRegex(p, multiline: multiline, useDNS: useDNS)
+            // fail2ban compiles prefregex and ignoreregex without MULTILINE, even with maxlines > 1.
+            pref = try FilterRegex(p, multiline: false, useDNS: useDNS)
         }
         prefregex = pref
         var fails: [FilterRegex] = []
@@ -173,7 +174,7 @@ public final class CompiledFilter: @unchecked Sendable {
         }
         var ignores: [FilterRegex] = []
         for v in definition.ignoreregex {
-            ignores.append(try FilterRegex(v, multiline: multiline, useDNS: useDNS))
+            ignores.append(try FilterRegex(v, multiline: false, useDNS: useDNS))
         }
         ignoreregex = ignores
 

@@ -134,7 +134,7 @@ public final class DateDetector {
     private let cursor: UnsafeMutablePointer<Cursor>
     private let defaultZone: Int?  // minutes east of UTC
     private let now: @Sendable () -> Double
-    private let local = LocalTimeCache()
+    private let local: LocalTimeCache
     private static let unusedTime = 300.0
 
     /// Names of the templates in use, as fail2ban-regex lists them (fixed order; `DateMatch.templateIndex` refers
@@ -149,12 +149,28 @@ public final class DateDetector {
     ///   - timeZone: fail2ban's `logtimezone` (`UTC`, `UTC+0200`, `+0200`, `CET`); nil = local time (TZ).
     ///   - now: the current time, used for year inference and for lines whose date is invalid.
     /// - Throws: `DateError` naming the bad pattern line or time zone and why.
-    public init(
+    public convenience init(
         datePattern: String? = nil,
         timeZone: String? = nil,
         now: @escaping @Sendable () -> Double = { DateDetector.currentTime() }
     ) throws(DateError) {
+        try self.init(datePattern: datePattern, timeZone: timeZone, localZone: nil, now: now)
+    }
+
+    /// Creates a detector whose local time follows the POSIX TZ rule `localZone` instead of the process's TZ
+    /// (tests use it so that they never change the process environment).
+    init(
+        datePattern: String?, timeZone: String?, localZone: String?, now: @escaping @Sendable () -> Double
+    ) throws(DateError) {
         self.now = now
+        if let localZone {
+            guard let rule = PosixTimeZone(localZone) else {
+                throw DateError(code: .badTimeZone, value: localZone, message: "not a POSIX TZ rule")
+            }
+            local = LocalTimeCache(zone: rule)
+        } else {
+            local = LocalTimeCache()
+        }
         if let timeZone {
             let trimmed = timeZone.trimmingASCIIWhitespace()
             guard let minutes = ZoneText.offset(trimmed) else {

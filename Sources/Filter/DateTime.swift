@@ -61,7 +61,11 @@ final class LocalTimeCache {
     private var utcKeys: UnsafeMutablePointer<Int> { table + 2 * Self.slots }
     private var utcOffsets: UnsafeMutablePointer<Int> { table + 3 * Self.slots }
 
-    init() {
+    /// A fixed zone rule instead of the process's TZ (nil: ask libc).
+    private let zone: PosixTimeZone?
+
+    init(zone: PosixTimeZone? = nil) {
+        self.zone = zone
         table = .allocate(capacity: 4 * Self.slots)
         for i in 0..<(4 * Self.slots) { table[i] = i % (2 * Self.slots) < Self.slots ? Int.min : 0 }
     }
@@ -74,7 +78,7 @@ final class LocalTimeCache {
         let slot = Int(UInt(bitPattern: hour) % UInt(Self.slots))
         if localKeys[slot] != hour {
             localKeys[slot] = hour
-            localOffsets[slot] = Self.mktimeOffset(hourStart: hour * 3600)
+            localOffsets[slot] = mktimeOffset(hourStart: hour * 3600)
         }
         return local - localOffsets[slot]
     }
@@ -99,18 +103,13 @@ final class LocalTimeCache {
         let slot = Int(UInt(bitPattern: hour) % UInt(Self.slots))
         if utcKeys[slot] != hour {
             utcKeys[slot] = hour
-            var tt = time_t(hour * 3600)
-            var parts = tm()
-            if localtime_r(&tt, &parts) != nil {
-                utcOffsets[slot] = Int(parts.tm_gmtoff)
-            } else {
-                utcOffsets[slot] = 0
-            }
+            utcOffsets[slot] = utcOffset(at: hour * 3600)
         }
         return t + Double(utcOffsets[slot])
     }
 
-    private static func utcOffset(at instant: Int) -> Int {
+    private func utcOffset(at instant: Int) -> Int {
+        if let zone { return zone.offset(at: instant) }
         var tt = time_t(instant)
         var parts = tm()
         guard localtime_r(&tt, &parts) != nil else { return 0 }
@@ -120,7 +119,7 @@ final class LocalTimeCache {
     /// The offset mktime applies to the wall-clock hour starting at `local`. A repeated hour (DST ending) reads as
     /// its first occurrence — what glibc's mktime gives when, as in a log, it was last asked about the hour before;
     /// an hour skipped by DST reads with the offset in force before the jump, as glibc does.
-    private static func mktimeOffset(hourStart local: Int) -> Int {
+    private func mktimeOffset(hourStart local: Int) -> Int {
         let before = utcOffset(at: local - 3 * 3600)
         let after = utcOffset(at: local + 3 * 3600)
         let beforeFits = utcOffset(at: local - before) == before
@@ -206,4 +205,127 @@ func wallClock() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// A POSIX TZ rule (`CET-01CEST-02,M3.5.0,M10.5.0`), evaluated without libc. Lets tests (and callers that must not
+/// touch the process environment) use a fixed local zone; production uses the process's TZ through libc.
+struct PosixTimeZone: Sendable, Equatable {
+    /// Seconds east of UTC in standard and in daylight-saving time.
+    let standard: Int
+    let daylight: Int?
+    /// Transition rules (`Mm.w.d/time`): month, week (1...5, 5 = last), weekday (0 = Sunday), seconds after midnight.
+    let start: (month: Int, week: Int, weekday: Int, time: Int)?
+    let end: (month: Int, week: Int, weekday: Int, time: Int)?
+
+    static func == (a: PosixTimeZone, b: PosixTimeZone) -> Bool {
+        a.standard == b.standard && a.daylight == b.daylight && a.start?.month == b.start?.month
+            && a.start?.week == b.start?.week && a.start?.weekday == b.start?.weekday && a.start?.time == b.start?.time
+            && a.end?.month == b.end?.month && a.end?.week == b.end?.week && a.end?.weekday == b.end?.weekday
+            && a.end?.time == b.end?.time
+    }
+
+    /// Parses a rule; nil when it is not a POSIX TZ rule this type understands (names, offsets, `M` rules).
+    init?(_ text: String) {
+        var s = Substring(text)
+        func name() -> Bool {
+            if s.first == "<" {
+                guard let close = s.firstIndex(of: ">") else { return false }
+                s = s[s.index(after: close)...]
+                return true
+            }
+            let letters = s.prefix(while: { $0.isLetter })
+            guard letters.count >= 3 else { return false }
+            s = s.dropFirst(letters.count)
+            return true
+        }
+        func clock() -> Int? {  // [+-]hh[:mm[:ss]] → seconds
+            var sign = 1
+            if s.first == "+" || s.first == "-" {
+                if s.first == "-" { sign = -1 }
+                s = s.dropFirst()
+            }
+            var parts: [Int] = []
+            while true {
+                let digits = s.prefix(while: { $0.isASCII && $0.isNumber })
+                guard !digits.isEmpty, let v = Int(digits) else { return nil }
+                parts.append(v)
+                s = s.dropFirst(digits.count)
+                if parts.count < 3 && s.first == ":" { s = s.dropFirst() } else { break }
+            }
+            let seconds = parts[0] * 3600 + (parts.count > 1 ? parts[1] * 60 : 0) + (parts.count > 2 ? parts[2] : 0)
+            return sign * seconds
+        }
+        func rule() -> (month: Int, week: Int, weekday: Int, time: Int)? {
+            guard s.first == "M" else { return nil }
+            s = s.dropFirst()
+            var numbers: [Int] = []
+            for k in 0..<3 {
+                let digits = s.prefix(while: { $0.isASCII && $0.isNumber })
+                guard let v = Int(digits) else { return nil }
+                numbers.append(v)
+                s = s.dropFirst(digits.count)
+                if k < 2 {
+                    guard s.first == "." else { return nil }
+                    s = s.dropFirst()
+                }
+            }
+            var time = 7200
+            if s.first == "/" {
+                s = s.dropFirst()
+                guard let t = clock() else { return nil }
+                time = t
+            }
+            guard (1...12).contains(numbers[0]), (1...5).contains(numbers[1]), (0...6).contains(numbers[2]) else {
+                return nil
+            }
+            return (numbers[0], numbers[1], numbers[2], time)
+        }
+        guard name(), let std = clock() else { return nil }
+        standard = -std
+        if s.isEmpty {
+            daylight = nil
+            start = nil
+            end = nil
+            return
+        }
+        guard name() else { return nil }
+        var dst = standard + 3600
+        if let first = s.first, first != "," {
+            guard let d = clock() else { return nil }
+            dst = -d
+        }
+        daylight = dst
+        if s.isEmpty {  // glibc's default rules
+            start = (3, 2, 0, 7200)
+            end = (11, 1, 0, 7200)
+            return
+        }
+        guard s.first == "," else { return nil }
+        s = s.dropFirst()
+        guard let a = rule(), s.first == "," else { return nil }
+        s = s.dropFirst()
+        guard let b = rule(), s.isEmpty else { return nil }
+        start = a
+        end = b
+    }
+
+    /// Local midnight day count of rule `r` in `year`.
+    private static func day(_ r: (month: Int, week: Int, weekday: Int, time: Int), year: Int) -> Int {
+        let first = Civil.days(year: year, month: r.month, day: 1)
+        let firstWeekday = ((first % 7) + 11) % 7  // 1970-01-01 was a Thursday (4)
+        var d = first + (r.weekday - firstWeekday + 7) % 7 + (r.week - 1) * 7
+        let monthEnd = first + Civil.daysInMonth(year: year, month: r.month)
+        while d >= monthEnd { d -= 7 }
+        return d
+    }
+
+    /// Seconds east of UTC at `instant`.
+    func offset(at instant: Int) -> Int {
+        guard let daylight, let start, let end else { return standard }
+        let year = Civil.date(days: Civil.floorDiv(instant + standard, 86400)).year
+        let on = Self.day(start, year: year) * 86400 + start.time - standard
+        let off = Self.day(end, year: year) * 86400 + end.time - daylight
+        let inDaylight = on < off ? (instant >= on && instant < off) : (instant >= on || instant < off)
+        return inDaylight ? daylight : standard
+    }
 }

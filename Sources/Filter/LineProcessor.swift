@@ -266,12 +266,19 @@ public final class LineProcessor {
                 content[r.count] = 0x0A
                 subject = UnsafeBufferPointer(start: content, count: r.count + 1)
                 contentReplaced = true
+                if lineStarts != nil {
+                    // fail2ban replaces the whole multi-line buffer with the content.
+                    buffered = [(Array(UnsafeBufferPointer(start: content, count: r.count)), Array(original))]
+                }
             }
         }
         var firstRegex = 0
+        var combinedMatched = false
         if let combinedMatcher {
-            guard combinedMatcher.matches(subject) else { return .missed }
-            if filter.combinedSelectsRegex {
+            combinedMatched = combinedMatcher.matches(subject)
+            // A PCRE2 error (match limit on a hostile line) is not a verdict: then every regex is tried on its own.
+            if !combinedMatched, combinedMatcher.lastError == 0 { return .missed }
+            if combinedMatched, filter.combinedSelectsRegex {
                 for (i, g) in filter.combinedBranchGroups.enumerated() where combinedMatcher.range(g) != nil {
                     firstRegex = i
                     break
@@ -285,14 +292,14 @@ public final class LineProcessor {
         for i in firstRegex..<filter.failregex.count {
             let regex = filter.failregex[i]
             let m: MatchView
-            if i == firstRegex, filter.combinedSelectsRegex, let combinedMatcher {
+            if i == firstRegex, combinedMatched, filter.combinedSelectsRegex, let combinedMatcher {
                 // The combined match already ran this regex (as its branch): read its groups from there.
                 m = MatchView(matcher: combinedMatcher, offset: filter.combinedBranchGroups[i])
             } else {
                 guard failMatchers[i].matches(subject) else { continue }
                 m = MatchView(matcher: failMatchers[i], offset: 0)
             }
-            if !ignoreMatchers.isEmpty, ignoreHit(subject) != nil {
+            if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, lineStarts, contentReplaced)) != nil {
                 ignored = true
                 removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
                 continue
@@ -432,6 +439,18 @@ public final class LineProcessor {
 
     private func text(_ buffer: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
         String(decoding: UnsafeBufferPointer(rebasing: buffer[r]), as: UTF8.self)
+    }
+
+    /// What an ignoreregex sees once a failregex matched: the lines the match covers (in multi-line mode), else
+    /// the whole subject.
+    private func ignoreSubject(
+        _ m: MatchView, _ regex: FilterRegex, _ subject: UnsafeBufferPointer<UInt8>, _ lineStarts: [Int]?,
+        _ contentReplaced: Bool
+    ) -> UnsafeBufferPointer<UInt8> {
+        guard let lineStarts, !contentReplaced else { return subject }
+        let covered = coveredLines(m, regex, lineStarts: lineStarts)
+        guard let first = covered.first, let last = covered.last else { return subject }
+        return UnsafeBufferPointer(rebasing: subject[lineStarts[first]..<lineStarts[last + 1]])
     }
 
     /// Indexes of the buffered lines a match covers (skipped lines excluded).

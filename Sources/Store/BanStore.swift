@@ -113,7 +113,7 @@ public final class BanStore: @unchecked Sendable {
                             matches TEXT NOT NULL DEFAULT '[]',
                             active INTEGER NOT NULL DEFAULT 1
                         );
-                        CREATE INDEX IF NOT EXISTS bans_address ON bans(address, jail);
+                        CREATE INDEX IF NOT EXISTS bans_address ON bans(address, jail, active);
                         CREATE INDEX IF NOT EXISTS bans_active ON bans(active, jail);
                         CREATE INDEX IF NOT EXISTS bans_time ON bans(time_of_ban);
                         CREATE TABLE IF NOT EXISTS log_positions (

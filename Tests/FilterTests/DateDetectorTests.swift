@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 @testable import Filter
@@ -10,10 +11,8 @@ private let hour = 3_600.0
 @Suite struct DateDetectorTests {
     static let t0 = 1_124_013_600.0  // 2005-08-14 10:00:00 UTC
 
-    init() { DateTestSupport.useSampleZone() }
-
     func detector(_ pattern: String? = nil, zone: String? = "UTC", now: Double = t0) throws -> DateDetector {
-        try DateDetector(datePattern: pattern, timeZone: zone, now: { now })
+        try DateTestSupport.detector(pattern, zone: zone, now: now)
     }
 
     func match(_ d: DateDetector, _ line: String) -> DateMatch? {
@@ -269,11 +268,11 @@ private let hour = 3_600.0
 
     @Test func hugeFieldsAndOddClocksDoNotTrap() throws {
         let digits = String(repeating: "9", count: 5000)
-        let own = try DateDetector(datePattern: #"^(?P<Y>\d+)-%m-%d"#, timeZone: "UTC", now: { Self.t0 })
+        let own = try DateTestSupport.detector(#"^(?P<Y>\d+)-%m-%d"#, zone: "UTC", now: Self.t0)
         let m = try #require(match(own, digits + "-08-14 x"))
         #expect(!m.isValid)
         for clock in [Double.nan, .infinity, -1e300, 1e300] {
-            let d = try DateDetector(datePattern: "%b %d %H:%M:%S", now: { clock })
+            let d = try DateTestSupport.detector("%b %d %H:%M:%S", now: clock)
             #expect(match(d, "Aug 14 10:00:00 x") != nil)
         }
     }
@@ -286,5 +285,47 @@ private let hour = 3_600.0
         #expect(m?.range == 5000..<5019)
         let digits = [UInt8](repeating: 0x39, count: 100_000)
         _ = digits.withUnsafeBufferPointer { d.match($0) }
+    }
+
+    // MARK: local zone rules
+
+    @Test func posixRuleTransitions() throws {
+        let cet = try #require(PosixTimeZone("CET-01CEST-02,M3.5.0,M10.5.0"))
+        #expect(cet.offset(at: 1_111_885_199) == 3600)  // 2005-03-27 00:59:59 UTC
+        #expect(cet.offset(at: 1_111_885_200) == 7200)  // 01:00 UTC = 03:00 CEST
+        #expect(cet.offset(at: 1_130_630_399) == 7200)  // 2005-10-29 23:59:59 UTC = 01:59:59 CEST
+        #expect(cet.offset(at: 1_130_630_400) == 3600)  // 02:00 CEST falls back to 01:00 CET
+        let us = try #require(PosixTimeZone("EST5EDT,M3.2.0,M11.1.0"))
+        #expect(us.offset(at: 1_173_596_399) == -18000)  // 2007-03-11 06:59:59 UTC
+        #expect(us.offset(at: 1_173_596_400) == -14400)
+        #expect(us.offset(at: 1_194_155_999) == -14400)  // 2007-11-04 05:59:59 UTC
+        #expect(us.offset(at: 1_194_156_000) == -18000)
+        let south = try #require(PosixTimeZone("AEST-10AEDT,M10.1.0,M4.1.0/3"))
+        #expect(south.offset(at: 1_120_000_000) == 36000)  // June: winter
+        #expect(south.offset(at: 1_135_000_000) == 39600)  // December: summer
+        #expect(PosixTimeZone("UTC0")?.offset(at: 0) == 0)
+        #expect(PosixTimeZone("<+0530>-5:30")?.offset(at: 0) == 19800)
+        #expect(PosixTimeZone("Europe/Berlin") == nil)
+    }
+
+    /// The libc path (process TZ, whatever it is) gives what mktime gives for unambiguous times.
+    @Test func libcLocalTimeMatchesMktime() {
+        let cache = LocalTimeCache()
+        var t = 1_104_537_600  // 2005-01-01 UTC
+        while t < 1_136_073_600 {
+            var tt = time_t(t)
+            var parts = tm()
+            localtime_r(&tt, &parts)
+            let wall =
+                Civil.days(
+                    year: Int(parts.tm_year) + 1900, month: Int(parts.tm_mon) + 1, day: Int(parts.tm_mday)) * 86400
+                + Int(parts.tm_hour) * 3600 + Int(parts.tm_min) * 60 + Int(parts.tm_sec)
+            parts.tm_isdst = -1
+            let reference = Int(mktime(&parts))
+            // Skip the hour around a transition, where mktime's choice depends on its history.
+            if reference == t { #expect(cache.epoch(fromLocal: wall) == t) }
+            #expect(cache.local(fromEpoch: Double(t)) == Double(wall))
+            t += 7 * 3600 + 1234
+        }
     }
 }

@@ -5,8 +5,6 @@ import Testing
 
 /// Compares `DateDetector` with fail2ban 1.0.2's own date detection on fail2ban's sample logs.
 @Suite(.serialized) struct DateOracleTests {
-    init() { DateTestSupport.useSampleZone() }
-
     static var sampleLogs: [String] {
         let dir = DateTestSupport.logDirectory
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
@@ -25,7 +23,7 @@ import Testing
         for path in Self.sampleLogs {
             let lines = try DateTestSupport.lines(of: path)
             let oracle = try DateTestSupport.oracle(logPath: path)
-            let detector = try DateDetector(now: { DateTestSupport.sampleNow })
+            let detector = try DateTestSupport.detector(now: DateTestSupport.sampleNow)
             let r = DateTestSupport.compare(
                 lines: lines, oracle: oracle, detector: detector, label: (path as NSString).lastPathComponent)
             agree += r.agree
@@ -63,7 +61,7 @@ import Testing
         var total = 0
         for pattern in [nil] + patterns.sorted() as [String?] {
             let oracle = try DateTestSupport.oracle(logPath: file.path, datePattern: pattern, now: now)
-            let detector = try DateDetector(datePattern: pattern, now: { now })
+            let detector = try DateTestSupport.detector(pattern, now: now)
             let r = DateTestSupport.compare(
                 lines: lines, oracle: oracle, detector: detector, label: pattern ?? "defaults")
             agree += r.agree
@@ -97,7 +95,7 @@ import Testing
             filters += 1
             let lines = try DateTestSupport.lines(of: path)
             let oracle = try DateTestSupport.oracle(logPath: path, datePattern: pattern)
-            let detector = try DateDetector(datePattern: pattern, now: { DateTestSupport.sampleNow })
+            let detector = try DateTestSupport.detector(pattern, now: DateTestSupport.sampleNow)
             let r = DateTestSupport.compare(lines: lines, oracle: oracle, detector: detector, label: filter)
             agree += r.agree
             total += r.total
@@ -123,10 +121,10 @@ enum DateTestSupport {
     static let logDirectory = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs"
     static let python = "/usr/bin/python3"
 
-    /// Sets the process zone (all date tests agree on it, so parallel tests do not disturb each other).
-    static func useSampleZone() {
-        setenv("TZ", sampleZone, 1)
-        tzset()
+    /// A detector whose local time is the sample zone (given as a rule: tests never change the process's TZ,
+    /// which other suites in the same process read).
+    static func detector(_ pattern: String? = nil, zone: String? = nil, now: Double) throws -> DateDetector {
+        try DateDetector(datePattern: pattern, timeZone: zone, localZone: sampleZone, now: { now })
     }
 
     static var oracleAvailable: Bool {

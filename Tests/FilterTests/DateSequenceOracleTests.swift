@@ -6,8 +6,6 @@ import Testing
 /// Stresses fail2ban's template choice and reordering: long sequences of mixed formats, dates in the middle of
 /// lines, several dates per line, invalid dates — generated from a fixed seed and compared with fail2ban.
 @Suite(.serialized) struct DateSequenceOracleTests {
-    init() { DateTestSupport.useSampleZone() }
-
     /// A small deterministic generator (SplitMix64) so failures reproduce.
     struct Generator {
         var state: UInt64
@@ -86,8 +84,7 @@ import Testing
             try? FileManager.default.copyItem(atPath: file.path, toPath: dump + "/" + label + ".log")
         }
         let oracle = try DateTestSupport.oracle(logPath: file.path, datePattern: datePattern, timeZone: timeZone)
-        let detector = try DateDetector(
-            datePattern: datePattern, timeZone: timeZone, now: { DateTestSupport.sampleNow })
+        let detector = try DateTestSupport.detector(datePattern, zone: timeZone, now: DateTestSupport.sampleNow)
         let r = DateTestSupport.compare(
             lines: try DateTestSupport.lines(of: file.path), oracle: oracle, detector: detector, label: label)
         return (r.agree, r.total, r.differences)

@@ -182,6 +182,15 @@ func definition(
         try agree(["^ a from <HOST>\\n(?:.*\\n)*? b$", "^ c from <HOST><SKIPLINES> e$"], maxlines: 3, lines)
         try agree(["^ a from <HOST>\\n(?:.*\\n)*? b$"], maxlines: 5, lines)
     }
+
+    @Test func multiLineBufferWithPrefregex() throws {
+        let lines = (0..<8).map { i in
+            "2024-05-01 12:00:0\(i) " + ["p: a from 192.0.2.1", "p: a from 192.0.2.4", "p: b", "q: c", "p: a from 192.0.2.2", "p: a from 192.0.2.3", "p: b", "p: b"][i]
+        }
+        try agree(
+            ["^a from <HOST>$", "^a from <HOST>\\n(?:.*\\n)*?b$"], prefregex: "^ p: <F-CONTENT>.+</F-CONTENT>$", maxlines: 3,
+            lines)
+    }
 }
 
 @Suite struct CombinedPrecheckTests {
@@ -213,5 +222,31 @@ func definition(
         let f = try CompiledFilter(try #require(LineProcessorTests.sshd))
         #expect(f.combined != nil)
         #expect(f.combinedSelectsRegex)
+    }
+}
+
+extension LineSemanticsTests {
+    @Test func ignoreregexIsNotMultiLine() throws {
+        let lines = (0..<6).map { i in
+            "2024-05-01 12:00:0\(i) " + ["a from 192.0.2.1", "x", "a from 192.0.2.2", "a from 192.0.2.3", "y", "a from 192.0.2.4"][i]
+        }
+        try agree(["^ a from <HOST>$"], ignore: ["^ a from 192\\.0\\.2\\.[23]$", "^ x$"], maxlines: 2, lines)
+    }
+}
+
+extension CombinedPrecheckTests {
+    @Test func combinedMatchLimitIsNotAVerdict() throws {
+        // The first regex backtracks catastrophically on this line; the second matches it. The combined pattern
+        // hits PCRE2's match limit, which must not make the line "missed".
+        let def = definition([#"^(?:\w+\s?)*<HOST>!$"#, #"^\S+ .* from <HOST>$"#])
+        let f = try CompiledFilter(def)
+        #expect(f.combined != nil)
+        let p = try f.makeProcessor()
+        let line = String(repeating: "word ", count: 40) + "x from 192.0.2.1"
+        let combined = try #require(f.combined).makeMatcher()
+        #expect(!combined.matches(line))
+        #expect(combined.lastError != 0)
+        #expect(p.process(line) == .matched)
+        #expect(p.failures.first?.regexIndex == 1)
     }
 }
