@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "JailTests", dependencies: ["Jail", "Core"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe"]),
-        .testTarget(name: "ControlTests", dependencies: ["Control"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Core"]),
         .testTarget(name: "LogSourceTests", dependencies: ["LogSource"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", "Configuration", "Filter", "Core", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),

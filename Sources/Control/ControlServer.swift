@@ -124,7 +124,7 @@ public final class ControlServer: Sendable {
             return false
         }
         if alreadyRunning { return }
-        let acceptStarted = (try? DedicatedThread.detached(name: "portcullis-ctl") { [self] in acceptLoop() }) != nil
+        let acceptStarted = (try? DedicatedThread.detached { [self] in acceptLoop() }) != nil
         if !acceptStarted { stop() }
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in

@@ -8,7 +8,7 @@
 /// (inotify, journal, libnftables, socket accept/read).
 ///
 /// ```swift
-/// let thread = try DedicatedThread(name: "portcullis-nft") { runLoop() }
+/// let thread = try DedicatedThread { runLoop() }
 /// thread.join()                                   // waits for `runLoop` to return
 /// try DedicatedThread.detached { serve(fd) }      // fire and forget
 /// ```
@@ -26,42 +26,27 @@ public final class DedicatedThread: Sendable {
 
     private final class Box {
         let body: () -> Void
-        let name: String?
-        init(_ body: @escaping () -> Void, name: String?) {
-            self.body = body
-            self.name = name
-        }
+        init(_ body: @escaping () -> Void) { self.body = body }
     }
 
-    /// Starts a joinable thread running `body`; `name` (at most 15 bytes are kept) shows in `top -H` and `ps -L`.
-    public init(name: String? = nil, _ body: @escaping @Sendable () -> Void) throws(StartError) {
-        handle = try Self.start(name: name, body)
+    /// Starts a joinable thread running `body`.
+    public init(_ body: @escaping @Sendable () -> Void) throws(StartError) {
+        handle = try Self.start(body)
     }
 
     /// Starts a detached thread running `body` (nobody waits for it).
-    public static func detached(name: String? = nil, _ body: @escaping @Sendable () -> Void) throws(StartError) {
-        let tid = try start(name: name, body)
+    public static func detached(_ body: @escaping @Sendable () -> Void) throws(StartError) {
+        let tid = try start(body)
         _ = pthread_detach(tid)
     }
 
-    private static func start(name: String?, _ body: @escaping @Sendable () -> Void) throws(StartError) -> pthread_t {
-        let box = Unmanaged.passRetained(Box(body, name: name))
+    private static func start(_ body: @escaping @Sendable () -> Void) throws(StartError) -> pthread_t {
+        let box = Unmanaged.passRetained(Box(body))
         var tid = pthread_t()
         let rc = pthread_create(
             &tid, nil,
             { arg in
                 let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-                #if os(Linux)
-                    // pthread_setname_np needs _GNU_SOURCE; the kernel's own file does the same.
-                    if let name = box.name {
-                        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-                        if fd >= 0 {
-                            let bytes = Array(name.utf8.prefix(15))
-                            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                            close(fd)
-                        }
-                    }
-                #endif
                 box.body()
                 return nil
             }, box.toOpaque())

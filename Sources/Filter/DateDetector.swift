@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -185,22 +187,10 @@ public final class DateDetector {
         var clock = time_t(wallClock())
         var parts = tm()
         localtime_r(&clock, &parts)
-        let compiler = DatePatternCompiler(currentYear: Int(parts.tm_year) + 1900)
-        let specs = try compiler.templates(for: datePattern)
+        let (specs, patterns) = try Self.compiledTemplates(
+            datePattern: datePattern, currentYear: Int(parts.tm_year) + 1900)
         var compiled: [Template] = []
-        for spec in specs {
-            // Datepatterns are Python regular expressions: translate the syntax PCRE2 reads differently.
-            let translation = PythonRegex.translate(spec.regex)
-            var options: Pattern.Options = translation.ascii ? [.utf] : [.utf, .ucp]
-            if spec.caseless { options.insert(.caseless) }
-            let pattern: Pattern
-            do {
-                pattern = try Pattern(translation.pattern, options: options)
-            } catch {
-                throw DateError(
-                    code: .badPattern, value: spec.name,
-                    message: "does not compile as a regular expression: \(error.message) at offset \(error.offset)")
-            }
+        for (spec, pattern) in zip(specs, patterns) {
             compiled.append(Template(spec: spec, matcher: pattern.makeMatcher(), groups: Groups(pattern.names)))
         }
         templates = compiled
@@ -218,6 +208,35 @@ public final class DateDetector {
         cursor = .allocate(capacity: 1)
         cursor.initialize(to: Cursor())
         templateNames = specs.map(\.name)
+    }
+
+    /// Compiled templates by (datepattern, current year). A compiled `Pattern` is immutable and shared, so every
+    /// detector with the same datepattern (one per processor: each jail and each log file) reuses one PCRE2 compile
+    /// and JIT; only the per-detector match data is new.
+    private static let templateCache = Mutex<[String: ([DateTemplateSpec], [Pattern])]>([:])
+
+    private static func compiledTemplates(
+        datePattern: String?, currentYear: Int
+    ) throws(DateError) -> ([DateTemplateSpec], [Pattern]) {
+        let key = "\(currentYear)\u{0}" + (datePattern.map { "p" + $0 } ?? "default")
+        if let hit = templateCache.withLock({ $0[key] }) { return hit }
+        let specs = try DatePatternCompiler(currentYear: currentYear).templates(for: datePattern)
+        var patterns: [Pattern] = []
+        for spec in specs {
+            // Datepatterns are Python regular expressions: translate the syntax PCRE2 reads differently.
+            let translation = PythonRegex.translate(spec.regex)
+            var options: Pattern.Options = translation.ascii ? [.utf] : [.utf, .ucp]
+            if spec.caseless { options.insert(.caseless) }
+            do {
+                patterns.append(try Pattern(translation.pattern, options: options))
+            } catch {
+                throw DateError(
+                    code: .badPattern, value: spec.name,
+                    message: "does not compile as a regular expression: \(error.message) at offset \(error.offset)")
+            }
+        }
+        templateCache.withLock { $0[key] = (specs, patterns) }
+        return (specs, patterns)
     }
 
     deinit {

@@ -60,7 +60,7 @@ final class NFTExecutor: @unchecked Sendable {
         let startError = Mutex<FirewallError?>(nil)
         let thread: DedicatedThread
         do {
-            thread = try DedicatedThread(name: "portcullis-nft") { [self] in
+            thread = try DedicatedThread { [self] in
                 var context: NFTContext?
                 do throws(FirewallError) {
                     if let name = networkNamespace { try Syscall.enterNetworkNamespace(name) }

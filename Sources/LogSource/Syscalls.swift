@@ -160,7 +160,7 @@ extension DedicatedThread {
     /// Starts the dedicated thread of a log source; a refusal becomes a ``LogSourceError`` (`.waitFailed`).
     static func logSource(_ body: @escaping @Sendable () -> Void) throws(LogSourceError) -> DedicatedThread {
         do throws(DedicatedThread.StartError) {
-            return try DedicatedThread(name: "portcullis-log", body)
+            return try DedicatedThread(body)
         } catch {
             throw LogSourceError(.waitFailed, "cannot start the log source thread", errno: error.code)
         }
