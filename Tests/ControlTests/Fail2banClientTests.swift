@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Control
+import PortcullisTestKit
 
 private let clientPath = "/usr/bin/fail2ban-client"
 private let serverPath = "/usr/bin/fail2ban-server"
@@ -119,7 +120,7 @@ private func runClient(conf: String, socket: String, _ arguments: [String]) asyn
     return ClientRun(stdout: result.text, status: result.status)
 }
 
-@Suite("Real fail2ban-client against ControlServer", .serialized)
+@Suite("Real fail2ban-client against ControlServer", .serialized, .blocking)
 struct Fail2banClientTests {
     /// Commands in order; each changes or shows state, as an admin session would.
     static let session: [[String]] = [
