@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe", "PortcullisTestKit"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "PortcullisTestKit"]),
         .testTarget(name: "LogSourceTests", dependencies: ["LogSource", "PortcullisTestKit"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", "Configuration", "Filter", "Core", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["PortcullisTestKit"]),
         .testTarget(name: "RealDaemonTests", dependencies: ["Configuration", "Filter", "Firewall", "Core"]),
     ],

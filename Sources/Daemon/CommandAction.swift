@@ -93,11 +93,34 @@ public struct CommandAction: Sendable, Hashable {
         guard let template = commands[phase], !template.allSatisfy(\.isWhitespace) else { return nil }
         let command = Self.substitute(template, tags: tags)
         let timeout = self.timeout
+        // The wait for the command (up to `timeout`) blocks a thread: a thread of its own, never one of Swift's
+        // cooperative pool (Dispatch's global threads are that pool on Linux), or a few slow actions would stall
+        // every other task of the daemon.
         return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Self.runShell(command, timeout: timeout))
-            }
+            Self.detachThread { continuation.resume(returning: Self.runShell(command, timeout: timeout)) }
         }
+    }
+
+    /// Runs `body` on a new detached thread; on Dispatch if the system refuses a thread.
+    private static func detachThread(_ body: @escaping @Sendable () -> Void) {
+        final class Box {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, context)
+        guard rc == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            DispatchQueue.global().async(execute: body)
+            return
+        }
+        pthread_detach(thread)
     }
 
     static func runShell(_ command: String, timeout: Double) -> Result {

@@ -171,6 +171,7 @@ public struct FilterStats: Sendable, Equatable {
         ignoreregexHits = Array(repeating: 0, count: ignoreregexCount)
     }
 
+    /// Equal when every counter is equal.
     public static func == (a: FilterStats, b: FilterStats) -> Bool {
         a.lines == b.lines && a.matched == b.matched && a.ignored == b.ignored && a.missed == b.missed
             && a.failregexHits == b.failregexHits && a.ignoreregexHits == b.ignoreregexHits

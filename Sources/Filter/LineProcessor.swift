@@ -273,9 +273,12 @@ public final class LineProcessor {
             }
         }
         var firstRegex = 0
+        var combinedMatched = false
         if let combinedMatcher {
-            guard combinedMatcher.matches(subject) else { return .missed }
-            if filter.combinedSelectsRegex {
+            combinedMatched = combinedMatcher.matches(subject)
+            // A PCRE2 error (match limit on a hostile line) is not a verdict: then every regex is tried on its own.
+            if !combinedMatched, combinedMatcher.lastError == 0 { return .missed }
+            if combinedMatched, filter.combinedSelectsRegex {
                 for (i, g) in filter.combinedBranchGroups.enumerated() where combinedMatcher.range(g) != nil {
                     firstRegex = i
                     break
@@ -289,7 +292,7 @@ public final class LineProcessor {
         for i in firstRegex..<filter.failregex.count {
             let regex = filter.failregex[i]
             let m: MatchView
-            if i == firstRegex, filter.combinedSelectsRegex, let combinedMatcher {
+            if i == firstRegex, combinedMatched, filter.combinedSelectsRegex, let combinedMatcher {
                 // The combined match already ran this regex (as its branch): read its groups from there.
                 m = MatchView(matcher: combinedMatcher, offset: filter.combinedBranchGroups[i])
             } else {

@@ -234,3 +234,20 @@ extension LineSemanticsTests {
         try agree(["^ a from <HOST>$"], ignore: ["^ a from 192\\.0\\.2\\.[23]$", "^ x$"], maxlines: 2, lines)
     }
 }
+
+extension CombinedPrecheckTests {
+    @Test func combinedMatchLimitIsNotAVerdict() throws {
+        // The first regex backtracks catastrophically on this line; the second matches it. The combined pattern
+        // hits PCRE2's match limit, which must not make the line "missed".
+        let def = definition([#"^(?:\w+\s?)*<HOST>!$"#, #"^\S+ .* from <HOST>$"#])
+        let f = try CompiledFilter(def)
+        #expect(f.combined != nil)
+        let p = try f.makeProcessor()
+        let line = String(repeating: "word ", count: 40) + "x from 192.0.2.1"
+        let combined = try #require(f.combined).makeMatcher()
+        #expect(!combined.matches(line))
+        #expect(combined.lastError != 0)
+        #expect(p.process(line) == .matched)
+        #expect(p.failures.first?.regexIndex == 1)
+    }
+}

@@ -32,15 +32,15 @@ struct NFTablesFirewallIntegrationTests {
             let fw = try firewall(lab, syntax: syntax)
             defer { fw.shutdown() }
             try await fw.setUp(jails: [Self.sshd])
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .connected)
 
             try await fw.ban([
                 BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))
             ])
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.otherV4) == .connected)
             // multiport: a port outside the jail's list is still open to the banned address.
-            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
 
             let listed = try await fw.list(jail: "sshd")
             #expect(listed.map(\.address) == [ip(NetnsLab.attackerV4)])
@@ -49,10 +49,10 @@ struct NFTablesFirewallIntegrationTests {
             #expect(remaining > .seconds(500) && remaining <= .seconds(600))
 
             try await fw.unban([BanKey(address: ip(NetnsLab.attackerV4), jail: "sshd")])
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .connected)
             #expect(try await fw.list(jail: "sshd").isEmpty)
             try await fw.tearDown()
-            #expect(!(try lab.nft(["list", "tables"]).contains("portcullis")))
+            #expect(!(try await lab.nft(["list", "tables"]).contains("portcullis")))
         }
     }
 
@@ -61,16 +61,16 @@ struct NFTablesFirewallIntegrationTests {
             let fw = try firewall(lab)
             defer { fw.shutdown() }
             try await fw.setUp(jails: [Self.sshd])
-            #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV6) == .connected)
             try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV6), jail: "sshd", duration: .permanent)])
-            #expect(try lab.connect(from: NetnsLab.attackerV6) == .refused)
-            #expect(try lab.connect(from: NetnsLab.otherV6) == .connected)
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV6) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.otherV6) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .connected)
             let listed = try await fw.list(jail: "sshd")
             #expect(
                 listed == [BannedEntry(address: ip(NetnsLab.attackerV6), jail: "sshd", timeout: nil, remaining: nil)])
             try await fw.unban([BanKey(address: ip(NetnsLab.attackerV6), jail: "sshd")])
-            #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV6) == .connected)
         }
     }
 
@@ -91,22 +91,23 @@ struct NFTablesFirewallIntegrationTests {
             // The "daemon" goes away; nothing but the kernel can lift the ban now.
             try await fw.tearDown()
             fw.shutdown()
-            let blocked = try lab.connect(from: NetnsLab.attackerV4)
+            let blocked = try await lab.connect(from: NetnsLab.attackerV4)
             if bannedAt.duration(to: clock.now) < .milliseconds(1500) {
                 // Only meaningful while the ban surely still runs (a loaded machine may be slower).
                 #expect(blocked == .refused)
             }
             let lifted = try await NetnsLab.eventually {
-                try lab.connect(from: NetnsLab.attackerV4) == .connected
-                    && lab.connect(from: NetnsLab.attackerV6) == .connected
+                let v4 = try await lab.connect(from: NetnsLab.attackerV4)
+                let v6 = try await lab.connect(from: NetnsLab.attackerV6)
+                return v4 == .connected && v6 == .connected
             }
             #expect(lifted)
             #expect(
-                !(try lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(NetnsLab.attackerV4)))
+                !(try await lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(NetnsLab.attackerV4)))
             #expect(
-                !(try lab.nft(["list", "set", "inet", "portcullis", "addr6-set-sshd"]).contains(NetnsLab.attackerV6)))
+                !(try await lab.nft(["list", "set", "inet", "portcullis", "addr6-set-sshd"]).contains(NetnsLab.attackerV6)))
             // The table itself stays (keepTableOnStop).
-            #expect(try lab.nft(["list", "tables"]).contains("table inet portcullis"))
+            #expect(try await lab.nft(["list", "tables"]).contains("table inet portcullis"))
         }
     }
 
@@ -120,15 +121,15 @@ struct NFTablesFirewallIntegrationTests {
                 BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600))),
                 BanRequest(address: ip(NetnsLab.attackerV6), jail: "sshd", duration: .permanent),
             ])
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
 
             // 1. nft flush ruleset
-            try lab.nft(["flush", "ruleset"])
+            try await lab.nft(["flush", "ruleset"])
             #expect(
-                try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-            #expect(try lab.connect(from: NetnsLab.attackerV6) == .refused)
-            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+                try await NetnsLab.eventually { try await lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.attackerV6) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.otherV4) == .connected)
             let listed = try await fw.list(jail: "sshd")
             #expect(Set(listed.map(\.address)) == [ip(NetnsLab.attackerV4), ip(NetnsLab.attackerV6)])
             let v4 = try #require(listed.first { $0.address.family == .v4 })
@@ -136,7 +137,7 @@ struct NFTablesFirewallIntegrationTests {
             #expect(events.withLock { $0 }.contains { if case .restored(bans: 2, _) = $0 { true } else { false } })
 
             // 2. an admin reloads /etc/nftables.conf, which starts with `flush ruleset`.
-            try lab.nft(
+            try await lab.nft(
                 ["-f", "-"],
                 input: """
                     flush ruleset
@@ -145,26 +146,26 @@ struct NFTablesFirewallIntegrationTests {
                     }
                     """)
             #expect(
-                try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
-            #expect(try lab.nft(["list", "tables"]).contains("table inet filter"))
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+                try await NetnsLab.eventually { try await lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(try await lab.nft(["list", "tables"]).contains("table inet filter"))
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
 
             // 3. someone deletes just our table; an unbanned address stays unbanned after the restore.
             try await fw.unban([BanKey(address: ip(NetnsLab.attackerV6), jail: "sshd")])
-            try lab.nft(["delete", "table", "inet", "portcullis"])
+            try await lab.nft(["delete", "table", "inet", "portcullis"])
             #expect(
-                try await NetnsLab.eventually { try lab.nft(["list", "tables"]).contains("table inet portcullis") })
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-            #expect(try lab.connect(from: NetnsLab.attackerV6) == .connected)
+                try await NetnsLab.eventually { try await lab.nft(["list", "tables"]).contains("table inet portcullis") })
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.attackerV6) == .connected)
 
             // 4. someone flushes our chain (rules gone, sets intact), then deletes it.
             for command in [
                 ["flush", "chain", "inet", "portcullis", "bans"], ["delete", "chain", "inet", "portcullis", "bans"],
             ] {
                 let restoresBefore = events.withLock { $0.count }
-                try lab.nft(command)
+                try await lab.nft(command)
                 #expect(await NetnsLab.eventually { events.withLock { $0.count } > restoresBefore })
-                #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+                #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
             }
         }
     }
@@ -182,17 +183,17 @@ struct NFTablesFirewallIntegrationTests {
             requests.append(
                 BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(3600))))
             try await fw.ban(requests)
-            func kernelCount() throws -> Int {
-                let json = try lab.nft(["-j", "list", "set", "inet", "portcullis", "addr-set-sshd"])
+            func kernelCount() async throws -> Int {
+                let json = try await lab.nft(["-j", "list", "set", "inet", "portcullis", "addr-set-sshd"])
                 return json.components(separatedBy: "\"val\"").count - 1
             }
-            #expect(try kernelCount() == 20_001)
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await kernelCount() == 20_001)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try await fw.activeBanCount() == 20_001)
 
-            try lab.nft(["flush", "ruleset"])
-            #expect(await NetnsLab.eventually { (try? kernelCount()) == 20_001 })
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            try await lab.nft(["flush", "ruleset"])
+            #expect(await NetnsLab.eventually { (try? await kernelCount()) == 20_001 })
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
         }
     }
 
@@ -211,16 +212,16 @@ struct NFTablesFirewallIntegrationTests {
             try await second.setUp(jails: [Self.sshd])
             let listed = try await second.list(jail: "sshd")
             #expect(listed.map(\.address) == [ip(NetnsLab.attackerV4)])
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-            let ruleset = try lab.nft(["list", "table", "inet", "portcullis"])
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            let ruleset = try await lab.nft(["list", "table", "inet", "portcullis"])
             #expect(!ruleset.contains("old-jail"))
             // The chain has exactly the rules of the current jails (set-up replaced, not appended).
             #expect(ruleset.components(separatedBy: "saddr @").count - 1 == 2)
             // The restarted backend knows the surviving ban: it comes back after a flush.
-            try lab.nft(["flush", "ruleset"])
-            #expect(try await NetnsLab.eventually { try lab.connect(from: NetnsLab.attackerV4) == .refused })
+            try await lab.nft(["flush", "ruleset"])
+            #expect(try await NetnsLab.eventually { try await lab.connect(from: NetnsLab.attackerV4) == .refused })
             try await second.tearDown()
-            #expect(!(try lab.nft(["list", "tables"]).contains("portcullis")))
+            #expect(!(try await lab.nft(["list", "tables"]).contains("portcullis")))
         }
     }
 
@@ -235,9 +236,9 @@ struct NFTablesFirewallIntegrationTests {
             defer { second.shutdown() }
             try #require(second.networkNamespace == lab.defended)
             try await second.setUp(jails: [Self.sshd])
-            #expect(try lab.nft(["list", "chain", "inet", "portcullis", "bans"]).contains("priority mangle"))
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+            #expect(try await lab.nft(["list", "chain", "inet", "portcullis", "bans"]).contains("priority mangle"))
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.otherV4) == .connected)
         }
     }
 
@@ -251,10 +252,10 @@ struct NFTablesFirewallIntegrationTests {
                 BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600))),
                 BanRequest(address: ip(NetnsLab.otherV4), jail: "web", duration: .permanent),
             ])
-            try lab.nft(["delete", "table", "inet", "portcullis"])
+            try await lab.nft(["delete", "table", "inet", "portcullis"])
             try await fw.setUp(jails: [Self.sshd])  // reload without the web jail
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-            #expect(try lab.connect(from: NetnsLab.otherV4) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.otherV4) == .connected)
             #expect(try await fw.activeBanCount() == 1)
             #expect(try await fw.list(jail: "sshd").map(\.address) == [ip(NetnsLab.attackerV4)])
         }
@@ -269,9 +270,9 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.ban([
                 BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(100)))
             ])
-            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080, timeout: 1) == .timeout)
-            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8022, timeout: 1) == .timeout)
-            #expect(try lab.connect(from: NetnsLab.otherV4, port: 8080) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4, port: 8080, timeout: 1) == .timeout)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4, port: 8022, timeout: 1) == .timeout)
+            #expect(try await lab.connect(from: NetnsLab.otherV4, port: 8080) == .connected)
             // Re-ban with a longer timeout: the kernel element now carries the new one.
             try await fw.ban([
                 BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(5000)))
@@ -286,7 +287,7 @@ struct NFTablesFirewallIntegrationTests {
             #expect(century?.timeout == NFTRuleset.maximumTimeout)
             try await fw.flush(jail: "recidive")
             #expect(try await fw.list(jail: "recidive").isEmpty)
-            #expect(try lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4, port: 8080) == .connected)
         }
     }
 
@@ -310,8 +311,8 @@ struct NFTablesFirewallIntegrationTests {
                     BanRequest(address: ip(NetnsLab.attackerV4), jail: "recidive", duration: .timeout(.seconds(60))),
                     BanRequest(address: ip(NetnsLab.attackerV6), jail: "web", duration: .permanent),
                 ])
-                #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-                listings.append(try lab.nft(["list", "chain", "inet", "portcullis", "bans"]))
+                #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+                listings.append(try await lab.nft(["list", "chain", "inet", "portcullis", "bans"]))
             }
         }
         #expect(listings.count == 2)
@@ -332,20 +333,20 @@ struct NFTablesFirewallIntegrationTests {
             defer { fw.shutdown() }
             try await fw.setUp(jails: [Self.sshd])
             try await fw.ban([BanRequest(address: ip(NetnsLab.otherV6), jail: "sshd", duration: .permanent)])
-            try lab.nft(["flush", "ruleset"])
+            try await lab.nft(["flush", "ruleset"])
             try await fw.ban([
                 BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .timeout(.seconds(600)))
             ])
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
-            #expect(try lab.connect(from: NetnsLab.otherV6) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.otherV6) == .refused)
             #expect(events.withLock { $0.count } == 1)
 
-            try lab.nft(["delete", "table", "inet", "portcullis"])
+            try await lab.nft(["delete", "table", "inet", "portcullis"])
             try await fw.unban([BanKey(address: ip(NetnsLab.otherV6), jail: "sshd")])
-            #expect(try lab.connect(from: NetnsLab.otherV6) == .connected)
-            #expect(try lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(try await lab.connect(from: NetnsLab.otherV6) == .connected)
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
 
-            try lab.nft(["flush", "chain", "inet", "portcullis", "bans"])
+            try await lab.nft(["flush", "chain", "inet", "portcullis", "bans"])
             try await fw.flush(jail: "sshd")
             #expect(events.withLock { $0.count } == 2)  // flush of the sets worked; the chain is repaired later
             #expect(try await fw.list(jail: "sshd").isEmpty)
@@ -366,10 +367,10 @@ struct NFTablesFirewallIntegrationTests {
             }
             // Someone replaces our IPv4 set with an IPv6 one of the same name (the table still looks intact):
             // libnftables' message comes through.
-            try lab.nft(["delete", "rule", "inet", "portcullis", "bans", "handle", try ruleHandle(lab)])
-            try lab.nft(["delete", "set", "inet", "portcullis", "addr-set-sshd"])
-            try lab.nft(["add", "set", "inet", "portcullis", "addr-set-sshd", "{ type ipv6_addr; }"])
-            try lab.nft(["add", "rule", "inet", "portcullis", "bans", "ip6", "saddr", "@addr-set-sshd", "drop"])
+            try await lab.nft(["delete", "rule", "inet", "portcullis", "bans", "handle", try await ruleHandle(lab)])
+            try await lab.nft(["delete", "set", "inet", "portcullis", "addr-set-sshd"])
+            try await lab.nft(["add", "set", "inet", "portcullis", "addr-set-sshd", "{ type ipv6_addr; }"])
+            try await lab.nft(["add", "rule", "inet", "portcullis", "bans", "ip6", "saddr", "@addr-set-sshd", "drop"])
             do {
                 try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .permanent)])
                 Issue.record("expected an error")
@@ -402,8 +403,8 @@ struct NFTablesFirewallIntegrationTests {
     }
 
     /// The handle of the IPv4 rule (the one referencing addr-set-sshd).
-    func ruleHandle(_ lab: NetnsLab) throws -> String {
-        let listing = try lab.nft(["-a", "list", "chain", "inet", "portcullis", "bans"])
+    func ruleHandle(_ lab: NetnsLab) async throws -> String {
+        let listing = try await lab.nft(["-a", "list", "chain", "inet", "portcullis", "bans"])
         let line = try #require(listing.split(separator: "\n").first { $0.contains("@addr-set-sshd") })
         return String(try #require(line.split(separator: " ").last))
     }

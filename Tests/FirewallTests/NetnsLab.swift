@@ -24,10 +24,35 @@ final class NetnsLab: @unchecked Sendable {
 
     /// Runs `body` with a fresh lab; the namespaces (and the listener) are removed afterwards, also on failure.
     static func with<T>(ports: [Int] = [8022], _ body: (NetnsLab) async throws -> T) async throws -> T {
-        let lab = try NetnsLab()
-        defer { lab.destroy() }
-        try lab.startListener(ports: ports)
-        return try await body(lab)
+        let lab = try await offPool { try NetnsLab() }
+        do {
+            try await offPool { try lab.startListener(ports: ports) }
+            let result = try await body(lab)
+            await offPool { lab.destroy() }
+            return result
+        } catch {
+            await offPool { lab.destroy() }
+            throw error
+        }
+    }
+
+    /// Runs blocking work (child processes) on a thread of its own, not on Swift's small cooperative pool, so the
+    /// other test suites running in parallel are not starved. (Not `DispatchQueue.global()`: on Linux its threads
+    /// are the cooperative pool's.)
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Non-throwing variant of ``offPool(_:)``.
+    static func offPool(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                body()
+                continuation.resume()
+            }
+        }
     }
 
     private init() throws {
@@ -108,7 +133,7 @@ final class NetnsLab: @unchecked Sendable {
     enum Connect: String { case connected, refused, timeout, unreachable, error }
 
     /// Connects from `source` (an attacker address) to the defended address of the same family.
-    func connect(from source: String, port: Int = 8022, timeout: Double = 1.5) throws -> Connect {
+    func connect(from source: String, port: Int = 8022, timeout: Double = 1.5) async throws -> Connect {
         let v6 = source.contains(":")
         let target = v6 ? Self.defendedV6 : Self.defendedV4
         let script = """
@@ -127,30 +152,33 @@ final class NetnsLab: @unchecked Sendable {
             except OSError as e:
                 print("unreachable" if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "error")
             """
-        let output = try Self.sh([
+        let argv = [
             "ip", "netns", "exec", attacker, "/usr/bin/python3", "-c", script, source, target, String(port),
             String(timeout),
-        ])
+        ]
+        let output = try await Self.offPool { try Self.sh(argv) }
         return Connect(rawValue: output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? .error
     }
 
     /// Runs `nft` inside the defended namespace (never the host's).
     @discardableResult
-    func nft(_ args: [String], input: String? = nil) throws -> String {
+    func nft(_ args: [String], input: String? = nil) async throws -> String {
         precondition(defended.hasPrefix("pcl-fw-"))
-        return try Self.sh(["ip", "netns", "exec", defended, "nft"] + args, input: input)
+        let argv = ["ip", "netns", "exec", defended, "nft"] + args
+        return try await Self.offPool { try Self.sh(argv, input: input) }
     }
 
     /// Polls `condition` every 100 ms until it holds or `limit` passes; returns whether it held.
-    static func eventually(within limit: Duration = .seconds(8), _ condition: () throws -> Bool) async rethrows -> Bool
-    {
+    static func eventually(
+        within limit: Duration = .seconds(8), _ condition: () async throws -> Bool
+    ) async rethrows -> Bool {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: limit)
         while clock.now < end {
-            if try condition() { return true }
+            if try await condition() { return true }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        return try condition()
+        return try await condition()
     }
 
     struct LabError: Error, CustomStringConvertible {
