@@ -78,10 +78,12 @@ private final class RealFail2ban {
         try process.run()
     }
 
-    /// Waits until the server answers ping (it starts its jails first).
+    /// Waits until the server has started both jails. It answers `ping` (and `status`, with no jails) while it
+    /// is still reading its configuration, which takes seconds on a busy machine.
     func waitUntilReady() async -> Bool {
-        for _ in 0..<300 {
-            if await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5).send(["ping"]) == .success("pong") {
+        let ready: ControlResponse = .success(.list([.tuple(["Number of jail", 2]), .tuple(["Jail list", "sshd, web"])]))
+        for _ in 0..<600 {
+            if await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5).send(["status"]) == ready {
                 return true
             }
             guard process.isRunning else { return false }
