@@ -146,7 +146,13 @@ final class SourceSet: Sendable {
                 let source = JournalSource(
                     location: journalLocation, match: JournalMatch(alternatives: setup.journalMatch),
                     start: stored.flatMap { $0 }.map { .cursor($0) } ?? .tail,
-                    handler: { entry in reader.consume(entry.line, time: Double(entry.realtime) / 1_000_000) },
+                    handler: { entry in
+                        // The journal line starts with the entry's date and a space; like fail2ban's systemd
+                        // backend, the filters see the rest, and the time is the entry's own.
+                        let line = entry.line
+                        let body = line.firstIndex(of: 0x20).map { UnsafeBufferPointer(rebasing: line[($0 + 1)...]) } ?? line
+                        reader.consume(body, time: Double(entry.realtime) / 1_000_000)
+                    },
                     batchEnd: { cursor in
                         reader.flush()
                         try? store?.setJournalCursor(cursor, source: cursorKey)

@@ -1,3 +1,4 @@
+import Core
 /// What `portcullis regex` gathered in one run, printed like fail2ban-regex or as JSON.
 struct RegexReport {
     /// A failregex or ignoreregex with its hit count.
@@ -96,8 +97,15 @@ struct RegexReport {
     private static func kept(_ kind: String, _ count: Int, _ lines: [String], all: Bool) -> [String] {
         guard count > 0 else { return [] }
         let header = "\(kind) line(s):"
-        if count < printLimit || all { return [list(lines, header: header)] }
+        if count < printLimit || all { return [list(lines.map(rstrip), header: header)] }
         return ["\(header) too many to print.  Use --print-all-\(kind.lowercased()) to print all \(count) lines"]
+    }
+
+    /// The line without trailing white space (fail2ban-regex prints kept lines so).
+    static func rstrip(_ s: String) -> String {
+        var t = Substring(s)
+        while let l = t.last, l == " " || l == "\t" || l == "\r" || l == "\n" || l == "\u{0B}" || l == "\u{0C}" { t = t.dropLast() }
+        return String(t)
     }
 
     /// fail2ban-regex's list layout: `|- header`, `|  row`…, `` `- ``.
@@ -190,7 +198,7 @@ struct JSONWriter {
     /// Writes `"k":`; the next call writes its value.
     mutating func key(_ k: String) {
         beginValue()
-        text += JSONWriter.quote(k) + ":"
+        text += JSON.quoted(k) + ":"
         afterKey = true
     }
 
@@ -223,7 +231,7 @@ struct JSONWriter {
     /// Writes a string value.
     mutating func string(_ v: String) {
         beginValue()
-        text += JSONWriter.quote(v)
+        text += JSON.quoted(v)
     }
 
     /// Writes a number value.
@@ -242,27 +250,5 @@ struct JSONWriter {
     mutating func null() {
         beginValue()
         text += "null"
-    }
-
-    /// A JSON string literal for `s`.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import PortcullisTestKit
 import Synchronization
@@ -92,7 +93,11 @@ struct RawConnection {
 /// Runs blocking work on a dedicated thread.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
-        Sys.spawnThread { continuation.resume(returning: body()) }
+        do {
+            try DedicatedThread.detached { continuation.resume(returning: body()) }
+        } catch {
+            fatalError("cannot start a test thread: \(error)")
+        }
     }
 }
 
