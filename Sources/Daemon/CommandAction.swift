@@ -1,3 +1,4 @@
+import Core
 import Dispatch
 
 #if canImport(Glibc)
@@ -103,24 +104,11 @@ public struct CommandAction: Sendable, Hashable {
 
     /// Runs `body` on a new detached thread; on Dispatch if the system refuses a thread.
     private static func detachThread(_ body: @escaping @Sendable () -> Void) {
-        final class Box {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-                return nil
-            }, context)
-        guard rc == 0 else {
-            Unmanaged<Box>.fromOpaque(context).release()
+        do {
+            try DedicatedThread.detached(name: "pcl-action", body)
+        } catch {
             DispatchQueue.global().async(execute: body)
-            return
         }
-        pthread_detach(thread)
     }
 
     static func runShell(_ command: String, timeout: Double) -> Result {

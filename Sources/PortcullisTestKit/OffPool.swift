@@ -1,3 +1,4 @@
+import Core
 import Dispatch
 import Synchronization
 import Testing
@@ -94,18 +95,9 @@ extension Trait where Self == BlockingTrait {
 
 /// Starts a detached thread running `body`; traps if the system refuses (tests cannot go on without it).
 private func spawnThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    do {
+        try DedicatedThread.detached(name: "pcl-test-exec", body)
+    } catch {
+        fatalError("\(error)")
     }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let rc = pthread_create(
-        &thread, nil,
-        { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, context)
-    precondition(rc == 0, "pthread_create failed: \(rc)")
-    pthread_detach(thread)
 }
