@@ -72,12 +72,13 @@ struct RawConnection {
 
     private func readBlocking(until terminator: [UInt8]) -> [UInt8] {
         Sys.setReceiveTimeout(fd, seconds: 120)
+        // One byte at a time: never past the terminator, so a reply the server sent right after stays in the
+        // socket for the next read (the server may answer two pipelined requests in one segment).
         var data: [UInt8] = []
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-        defer { chunk.deallocate() }
+        var byte: UInt8 = 0
         while !(data.count >= terminator.count && data.suffix(terminator.count).elementsEqual(terminator)) {
-            guard let n = Sys.read(fd, into: chunk), n > 0 else { break }
-            data += UnsafeRawBufferPointer(rebasing: chunk[0..<n])
+            guard let n = withUnsafeMutableBytes(of: &byte, { Sys.read(fd, into: $0) }), n > 0 else { break }
+            data.append(byte)
         }
         return data
     }
