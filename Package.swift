@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe"]),
         .testTarget(name: "ControlTests", dependencies: ["Control"]),
         .testTarget(name: "LogSourceTests", dependencies: ["LogSource"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", "Configuration", "Filter", "Core", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),
         .testTarget(name: "RealDaemonTests", dependencies: ["Configuration", "Filter", "Firewall", "Core"]),
     ],

@@ -8,4 +8,4 @@ trap 'rm -rf "$out"' EXIT
 swiftc -O -module-name LogSourceBench -I Sources/CSystemd \
     Sources/LogSource/*.swift bench/logsource/main.swift -o "$out/bench" 2>&1 | grep -v warning || true
 clang -O2 -shared -fPIC bench/logsource/alloccount.c -o "$out/alloccount.so"
-exec env LD_PRELOAD="$out/alloccount.so" "$out/bench" "$out" "${1:-2000000}" "${2:-50000}"
+env LD_PRELOAD="$out/alloccount.so" "$out/bench" "$out" "${1:-2000000}" "${2:-50000}"

@@ -13,12 +13,10 @@ import Musl
 /// Owns every jail's state machine and performs what they decide: bans in the firewall (one transaction per
 /// batch), the store (before the ban is reported), the log in fail2ban's format, and command actions.
 public actor BanCoordinator {
-    struct Entry {
-        var setup: JailSetup
-        var state: JailState
-    }
-
-    private var jails: [String: Entry] = [:]
+    // Setups and states are kept apart so reading a jail's setup never shares (and later copies on write)
+    // the state's large tables.
+    private var setups: [String: JailSetup] = [:]
+    private var states: [String: JailState] = [:]
     /// Jail names in configuration order.
     public private(set) var jailNames: [String] = []
     /// Jails that failed to load, with the reason (shown by `status`).
@@ -47,10 +45,14 @@ public actor BanCoordinator {
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
     public func start(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
-        jails = [:]
+        self.setups = [:]
+        states = [:]
         jailNames = setups.map(\.name)
         brokenJails = broken
-        for s in setups { jails[s.name] = Entry(setup: s, state: JailState(name: s.name, policy: s.policy, ignore: s.ignore)) }
+        for s in setups {
+            self.setups[s.name] = s
+            states[s.name] = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
+        }
         if let firewall {
             try await firewall.setUp(jails: setups.compactMap(\.firewall))
         }
@@ -63,13 +65,13 @@ public actor BanCoordinator {
 
     /// Replaces the jail set (SIGHUP / `reload`), keeping the bans of jails that remain.
     public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
-        let old = jails
+        let old = states
         try await start(setups, broken: broken)
         // Carry counters over for jails that stay, like fail2ban does.
-        for (name, entry) in old where jails[name] != nil {
-            jails[name]!.state.absorbCounters(of: entry.state)
+        for (name, state) in old where states[name] != nil {
+            states[name]!.absorbCounters(of: state)
         }
-        return jails.values.reduce(0) { $0 + $1.state.currentlyBanned }
+        return states.values.reduce(0) { $0 + $1.currentlyBanned }
     }
 
     func restore() async -> Int {
@@ -84,11 +86,11 @@ public actor BanCoordinator {
         }
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
-        for r in records where jails[r.jail] != nil {
+        for r in records where setups[r.jail] != nil {
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
             restored.append(r)
-            if jails[r.jail]!.setup.firewall != nil {
+            if setups[r.jail]!.firewall != nil {
                 requests.append(
                     BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
             }
@@ -101,7 +103,7 @@ public actor BanCoordinator {
             }
         }
         for r in restored {
-            jails[r.jail]!.state.noteBanned(r.address, until: r.end)
+            states[r.jail]!.noteBanned(r.address, until: r.end)
             actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
         }
         return restored.count
@@ -110,7 +112,7 @@ public actor BanCoordinator {
     /// Stops: `actionstop` for command actions and removes the firewall table.
     public func shutdown() async {
         for name in jailNames {
-            if let s = jails[name]?.setup { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
+            if let s = setups[name] { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
         }
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
@@ -121,14 +123,14 @@ public actor BanCoordinator {
 
     /// Records failures found by `jail`'s filter; bans the addresses that reach `maxretry`, all in one transaction.
     public func record(jail: String, events: [FailureEvent]) async {
-        guard jails[jail] != nil else { return }
+        guard let setup = setups[jail], states[jail] != nil else { return }
         let now = clock()
         var decisions: [BanDecision] = []
+        let overall = setup.policy.increment?.overallJails ?? false
+        let store = self.store
         for event in events {
             filterLog.info("[\(jail)] Found \(event.address) - \(Self.timestamp(event.time))")
-            let overall = jails[jail]!.setup.policy.increment?.overallJails ?? false
-            let store = self.store
-            let verdict = jails[jail]!.state.record(
+            let verdict = states[jail]!.record(
                 event, now: now,
                 previousBans: { address in
                     guard let store else { return 0 }
@@ -138,7 +140,7 @@ public actor BanCoordinator {
             case .ban(let d):
                 decisions.append(d)
                 // Later failures in the same batch see the address as banned.
-                jails[jail]!.state.noteBanned(d.address, until: d.end)
+                states[jail]!.noteBanned(d.address, until: d.end)
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
@@ -152,20 +154,20 @@ public actor BanCoordinator {
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
     public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
-        guard let entry = jails[jail] else { return (0, ["unknown jail \(jail)"]) }
+        guard let setup = setups[jail] else { return (0, ["unknown jail \(jail)"]) }
         let now = clock()
         var decisions: [BanDecision] = []
         var refused: [String] = []
         for a in addresses {
-            if let why = entry.setup.ignore.reason(for: a) {
+            if let why = setup.ignore.reason(for: a) {
                 refused.append("\(a) is not banned: covered by \(why)")
                 continue
             }
-            if jails[jail]!.state.isBanned(a, now: now) { continue }
+            if states[jail]!.isBanned(a, now: now) { continue }
             let previous = (try? store?.banCount(address: a, jail: jail)) ?? 0
-            let duration = entry.setup.policy.duration(previousBans: previous)
+            let duration = setup.policy.duration(previousBans: previous)
             let d = BanDecision(address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
-            jails[jail]!.state.noteBanned(a, until: d.end)
+            states[jail]!.noteBanned(a, until: d.end)
             decisions.append(d)
         }
         await apply(jail: jail, decisions)
@@ -173,7 +175,7 @@ public actor BanCoordinator {
     }
 
     private func apply(jail: String, _ decisions: [BanDecision]) async {
-        guard let entry = jails[jail], !decisions.isEmpty else { return }
+        guard let setup = setups[jail], !decisions.isEmpty else { return }
         // Persist first: a ban the store knows survives a crash and is restored at start.
         if let store {
             let records = decisions.map { d in
@@ -187,7 +189,7 @@ public actor BanCoordinator {
                 actionsLog.error("[\(jail)] cannot store \(records.count) bans: \(error)")
             }
         }
-        if let firewall, entry.setup.firewall != nil {
+        if let firewall, setup.firewall != nil {
             let requests = decisions.map {
                 BanRequest(address: $0.address, jail: jail, duration: $0.duration.map { .timeout(.seconds($0)) } ?? .permanent)
             }
@@ -198,12 +200,12 @@ public actor BanCoordinator {
             }
         }
         for d in decisions {
-            jails[jail]!.state.noteBanned(d.address, until: d.end)
+            states[jail]!.noteBanned(d.address, until: d.end)
             actionsLog.notice("[\(jail)] Ban \(d.address)")
         }
-        if !entry.setup.commandActions.isEmpty {
+        if !setup.commandActions.isEmpty {
             for d in decisions {
-                var tags = baseTags(entry.setup)
+                var tags = baseTags(setup)
                 tags["ip"] = d.address.description
                 tags["failures"] = String(d.failures)
                 tags["bantime"] = d.duration.map { String(Int($0)) } ?? "-1"
@@ -222,7 +224,7 @@ public actor BanCoordinator {
     public func unban(_ addresses: [IPAddress], jail: String? = nil) async -> Int {
         var keys: [BanKey] = []
         for name in jail.map({ [$0] }) ?? jailNames {
-            for a in addresses where jails[name]?.state.noteUnbanned(a) == true {
+            for a in addresses where states[name]?.noteUnbanned(a) == true {
                 keys.append(BanKey(address: a, jail: name))
             }
         }
@@ -234,8 +236,8 @@ public actor BanCoordinator {
     public func unbanAll(jail: String? = nil) async -> Int {
         var keys: [BanKey] = []
         for name in jail.map({ [$0] }) ?? jailNames {
-            guard jails[name] != nil else { continue }
-            keys += jails[name]!.state.unbanAll().map { BanKey(address: $0, jail: name) }
+            guard states[name] != nil else { continue }
+            keys += states[name]!.unbanAll().map { BanKey(address: $0, jail: name) }
         }
         await lift(keys)
         return keys.count
@@ -247,14 +249,14 @@ public actor BanCoordinator {
             for k in keys { _ = try? store.removeBan(address: k.address, jail: k.jail) }
         }
         if let firewall {
-            let native = keys.filter { jails[$0.jail]?.setup.firewall != nil }
+            let native = keys.filter { setups[$0.jail]?.firewall != nil }
             if !native.isEmpty {
                 do { try await firewall.unban(native) } catch { actionsLog.error("nftables refused an unban: \(error)") }
             }
         }
         for k in keys {
             actionsLog.notice("[\(k.jail)] Unban \(k.address)")
-            if let s = jails[k.jail]?.setup, !s.commandActions.isEmpty {
+            if let s = setups[k.jail], !s.commandActions.isEmpty {
                 var tags = baseTags(s)
                 tags["ip"] = k.address.description
                 await runCommands(jail: k.jail, phase: "actionunban", tags: tags)
@@ -267,11 +269,11 @@ public actor BanCoordinator {
     public func housekeeping() async {
         let now = clock()
         for name in jailNames {
-            guard jails[name] != nil else { continue }
-            let ended = jails[name]!.state.purge(now: now)
+            guard states[name] != nil else { continue }
+            let ended = states[name]!.purge(now: now)
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
-                if let s = jails[name]?.setup, !s.commandActions.isEmpty {
+                if let s = setups[name], !s.commandActions.isEmpty {
                     var tags = baseTags(s)
                     tags["ip"] = a.description
                     await runCommands(jail: name, phase: "actionunban", tags: tags)
@@ -297,22 +299,22 @@ public actor BanCoordinator {
 
     /// Status of `jail`, nil when unknown.
     public func status(jail: String) -> JailStatus? {
-        guard let e = jails[jail] else { return nil }
+        guard let setup = setups[jail], let state = states[jail] else { return nil }
         let now = clock()
-        let banned = e.state.bannedAddresses.filter { e.state.isBanned($0, now: now) }
+        let banned = state.bannedAddresses.filter { state.isBanned($0, now: now) }
         return JailStatus(
-            name: jail, currentlyFailed: e.state.currentlyFailed, totalFailed: e.state.totalFailed,
-            currentlyBanned: banned.count, totalBanned: e.state.totalBanned, banned: banned, logPaths: e.setup.logPaths,
-            journalMatch: e.setup.journalMatch, usesJournal: e.setup.backend == "systemd")
+            name: jail, currentlyFailed: state.currentlyFailed, totalFailed: state.totalFailed,
+            currentlyBanned: banned.count, totalBanned: state.totalBanned, banned: banned, logPaths: setup.logPaths,
+            journalMatch: setup.journalMatch, usesJournal: setup.source.isJournal)
     }
 
     /// The setup of `jail` (for `get`).
-    public func setup(jail: String) -> JailSetup? { jails[jail]?.setup }
+    public func setup(jail: String) -> JailSetup? { setups[jail] }
 
     /// Jails in which `address` is banned now.
     public func jailsBanning(_ address: IPAddress) -> [String] {
         let now = clock()
-        return jailNames.filter { jails[$0]?.state.isBanned(address, now: now) == true }
+        return jailNames.filter { states[$0]?.isBanned(address, now: now) == true }
     }
 
     // MARK: Helpers
@@ -326,7 +328,7 @@ public actor BanCoordinator {
     }
 
     func runCommands(jail: String, phase: String, tags: [String: String]) async {
-        guard let s = jails[jail]?.setup else { return }
+        guard let s = setups[jail] else { return }
         for action in s.commandActions {
             guard let result = await action.run(phase, tags: tags) else { continue }
             if result.status != 0 {

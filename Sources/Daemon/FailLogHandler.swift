@@ -174,27 +174,65 @@ public struct FailLogHandler: LogHandler {
     public func format(level: Logger.Level, message: String, at time: Double) -> String {
         let seconds = Int(time.rounded(.down))
         let millis = min(999, Int(((time - Double(seconds)) * 1000).rounded(.down)))
-        var t = time_t(seconds)
-        var tm = Glibc.tm()
-        localtime_r(&t, &tm)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        let stamp =
-            "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2)) "
-            + "\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)),\(pad(Int32(millis), 3))"
-        let name = label.count < 24 ? label + String(repeating: " ", count: 24 - label.count) : label
-        let levelName = Self.levelName(level)
-        let levelField = levelName.count < 7 ? levelName + String(repeating: " ", count: 7 - levelName.count) : levelName
         var text = message
         if !metadata.isEmpty {
             text += " " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
         // Log lines are single lines: attacker text cannot forge extra entries.
-        text = text.replacing("\n", with: "\\n").replacing("\r", with: "\\r")
-        return "\(stamp) \(name)[\(pid)]: \(levelField) \(text)"
+        if text.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            text = text.replacing("\n", with: "\\n").replacing("\r", with: "\\r")
+        }
+        var line = Self.stampCache.stamp(seconds)
+        line += ","
+        if millis < 100 { line += millis < 10 ? "00" : "0" }
+        line += String(millis)
+        line += " "
+        line += paddedLabel
+        line += "["
+        line += String(pid)
+        line += "]: "
+        line += Self.levelFields[level] ?? "INFO    "
+        line += text
+        return line
     }
+
+    /// The label padded to 24 columns like fail2ban's `%(name)-24s`.
+    var paddedLabel: String {
+        label.count < 24 ? label + String(repeating: " ", count: 24 - label.count) : label
+    }
+
+    /// Level names padded to 7 columns plus the separating space (`%(levelname)-7s `).
+    static let levelFields: [Logger.Level: String] = {
+        var out: [Logger.Level: String] = [:]
+        for l in Logger.Level.allCases {
+            let n = levelName(l)
+            out[l] = n + String(repeating: " ", count: max(0, 7 - n.count)) + " "
+        }
+        return out
+    }()
+
+    /// `YYYY-MM-DD HH:MM:SS` of the last second formatted, reused while the second lasts.
+    final class StampCache: Sendable {
+        private let last = Mutex<(Int, String)>((Int.min, ""))
+
+        func stamp(_ seconds: Int) -> String {
+            if let hit = last.withLock({ $0.0 == seconds ? $0.1 : nil }) { return hit }
+            var t = time_t(seconds)
+            var tm = Glibc.tm()
+            localtime_r(&t, &tm)
+            func pad(_ v: Int32, _ width: Int) -> String {
+                let s = String(v)
+                return String(repeating: "0", count: max(0, width - s.count)) + s
+            }
+            let stamp =
+                "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2)) "
+                + "\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2))"
+            last.withLock { $0 = (seconds, stamp) }
+            return stamp
+        }
+    }
+
+    static let stampCache = StampCache()
 
     public func log(event: LogEvent) {
         sink.write(line: format(level: event.level, message: event.message.description, at: clock()), level: event.level)

@@ -3,6 +3,7 @@ import Core
 import Filter
 import Firewall
 import Jail
+import LogSource
 
 /// Everything the daemon needs to run one jail, built from its `JailConfiguration` when the configuration loads.
 /// Building it is where configuration mistakes surface, each naming the jail and the key.
@@ -23,8 +24,10 @@ public struct JailSetup: Sendable {
     public var commandActions: [CommandAction]
     /// Log files (globs allowed); empty with the journal backend.
     public var logPaths: [String]
-    /// `backend`: auto, polling, pyinotify/inotify, systemd.
+    /// `backend` as written: auto, polling, pyinotify/inotify, systemd[…].
     public var backend: String
+    /// `backend` parsed: files (with the wake-up method) or the journal (with its location).
+    public var source: LogBackend
     /// Journal matches for the systemd backend (alternatives of FIELD=value lists).
     public var journalMatch: [[String]]
     /// Warnings to log at start (e.g. an iptables banaction served by nftables).
@@ -41,13 +44,23 @@ public struct JailSetup: Sendable {
         guard let filterConfiguration = jail.filter else {
             throw ConfigError(.notFound, "jail '\(name)': filter '\(jail.filterSpec)' could not be loaded", at: location)
         }
+        // `usedns`: host names in log lines are resolved (yes/warn) or not (no/raw), as fail2ban does.
+        let useDNS: DNSMode
+        switch jail.usedns.lowercased() {
+        case "yes", "true", "1": useDNS = .yes
+        case "no", "false", "0": useDNS = .no
+        case "raw": useDNS = .raw
+        default: useDNS = .warn
+        }
+        let resolver: (@Sendable (String) -> [IPAddress])? =
+            useDNS == .yes || useDNS == .warn ? { @Sendable name in HostAddresses.resolve(name) } : nil
+        let datePattern: String? = jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 }
+        let options = FilterOptions(
+            timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines, dnsMode: useDNS,
+            resolver: resolver)
         let filter: CompiledFilter
-        do {
-            filter = try CompiledFilter(
-                filterConfiguration,
-                options: FilterOptions(
-                    timeZone: jail.logtimezone, now: now, datePattern: jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 },
-                    maxLines: jail.maxlines))
+        do throws(FilterError) {
+            filter = try CompiledFilter(filterConfiguration, options: options)
         } catch {
             throw ConfigError(.badValue, "jail '\(name)': \(error.message)", at: error.location ?? location)
         }
@@ -109,9 +122,23 @@ public struct JailSetup: Sendable {
             }
         }
         let backend = jail.backend.lowercased()
+        let source: LogBackend
+        do {
+            source = try LogBackend(parsing: jail.backend)
+        } catch {
+            throw ConfigError(.badValue, "jail '\(name)': \(error.message)", at: jail.locations["backend"])
+        }
         return JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,
-            commandActions: commands, logPaths: backend == "systemd" ? [] : jail.logpath, backend: backend,
+            commandActions: commands, logPaths: source.isJournal ? [] : jail.logpath, backend: backend, source: source,
             journalMatch: filterConfiguration.journalmatch, warnings: warnings)
+    }
+}
+
+extension LogBackend {
+    /// True for the systemd journal.
+    var isJournal: Bool {
+        if case .journal = self { return true }
+        return false
     }
 }

@@ -177,7 +177,10 @@ public final class PortcullisDaemon: Service, Sendable {
         if main.dbfile.lowercased() != "none" && !main.dbfile.isEmpty {
             Self.makeParentDirectory(main.dbfile)
             do {
-                store = try BanStore(path: main.dbfile)
+                // WAL with synchronous=NORMAL: a committed ban survives a crash of the process (SIGKILL), and a ban
+                // costs no disk sync on the latency path. Only a power loss can drop the last bans; the kernel
+                // keeps them until their timeout regardless.
+                store = try BanStore(path: main.dbfile, options: Database.Options(fullSync: false))
             } catch {
                 throw DaemonError("cannot open the database \(main.dbfile): \(error)")
             }

@@ -116,10 +116,9 @@ final class SourceSet: Sendable {
             }
             return (s.subscriptions, s.journals, !s.started)
         }
-        for sub in oldSubscriptions { tailer.unsubscribe(sub) }
         for j in oldJournals { j.stop() }
 
-        var subscriptions: [FileTailer.Subscription] = []
+        var requests: [FileTailer.Request] = []
         var journals: [JournalSource] = []
         for setup in setups {
             let processor: LineProcessor
@@ -130,9 +129,14 @@ final class SourceSet: Sendable {
                 continue
             }
             let reader = JailReader(jail: setup.name, processor: processor, deliver: deliver)
-            let useJournal = setup.backend == "systemd" || (setup.backend == "auto" && Self.noneExist(setup.logPaths))
-            if useJournal {
-                if setup.backend == "auto" {
+            var journalLocation: JournalSource.Location? = nil
+            switch setup.source {
+            case .journal(let location): journalLocation = location
+            case .files(.auto) where Self.noneExist(setup.logPaths): journalLocation = .system
+            case .files: break
+            }
+            if let journalLocation {
+                if !setup.source.isJournal {
                     logger.notice(
                         "[\(setup.name)] none of its log files exist (\(setup.logPaths.joined(separator: ", "))); reading the systemd journal instead")
                 }
@@ -140,9 +144,15 @@ final class SourceSet: Sendable {
                 let stored = try? store?.journalCursor(source: cursorKey)
                 let store = self.store
                 let source = JournalSource(
-                    location: .system, match: JournalMatch(alternatives: setup.journalMatch),
+                    location: journalLocation, match: JournalMatch(alternatives: setup.journalMatch),
                     start: stored.flatMap { $0 }.map { .cursor($0) } ?? .tail,
-                    handler: { entry in reader.consume(entry.line, time: Double(entry.realtime) / 1_000_000) },
+                    handler: { entry in
+                        // The journal line starts with the entry's date and a space; like fail2ban's systemd
+                        // backend, the filters see the rest, and the time is the entry's own.
+                        let line = entry.line
+                        let body = line.firstIndex(of: 0x20).map { UnsafeBufferPointer(rebasing: line[($0 + 1)...]) } ?? line
+                        reader.consume(body, time: Double(entry.realtime) / 1_000_000)
+                    },
                     batchEnd: { cursor in
                         reader.flush()
                         try? store?.setJournalCursor(cursor, source: cursorKey)
@@ -156,14 +166,16 @@ final class SourceSet: Sendable {
                 }
                 continue
             }
-            let sub = tailer.subscribe(
-                setup.logPaths, startAt: readExisting ? .beginning : .end, resume: storedPositions(setup.logPaths),
-                handler: { batch in
-                    for line in batch { reader.consume(line) }
-                    reader.flush()
-                })
-            subscriptions.append(sub)
+            requests.append(
+                FileTailer.Request(
+                    setup.logPaths, startAt: readExisting ? .beginning : .end, resume: storedPositions(setup.logPaths),
+                    handler: { batch in
+                        for line in batch { reader.consume(line) }
+                        reader.flush()
+                    }))
         }
+        // One step, so a file watched before and after a reload is neither closed nor read twice.
+        let subscriptions = tailer.replace(oldSubscriptions, with: requests)
         state.withLock { s in
             s.subscriptions = subscriptions
             s.journals = journals

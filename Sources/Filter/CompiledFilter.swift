@@ -125,6 +125,10 @@ public final class CompiledFilter: @unchecked Sendable {
     public var failregexSources: [String] { failregex.map(\.source) }
     /// The ignoreregexes as written, in order.
     public var ignoreregexSources: [String] { ignoreregex.map(\.source) }
+    /// The prefregex with its tags expanded, as fail2ban-regex prints it (Python syntax); nil without one.
+    public var prefregexExpanded: String? {
+        prefregex.map { FailTags.expand($0.source, useDNS: options.dnsMode != .no) }
+    }
 
     /// Compiles a filter. Throws `FilterError` naming the file and line of the regex at fault.
     public convenience init(_ definition: FilterConfiguration, options: FilterOptions = .init()) throws(FilterError) {

@@ -201,7 +201,7 @@ struct RegexCommand: ParsableCommand {
             }
         }
         session.fill(&report)
-        report.prefregex = source.definition.prefregex?.value
+        report.prefregex = compiled.prefregexExpanded
         report.seconds = Clock.now() - started
         if json {
             Output.standard.line(report.json(filter: filter, log: log))
@@ -216,15 +216,12 @@ struct RegexCommand: ParsableCommand {
 }
 
 extension RegexCommand {
-    /// fail2ban-regex's description of a date pattern: `{^LN-BEG} : Default Detectors`, `PATTERN : NAME` for a
-    /// custom pattern (NAME with the %-codes spelt out), the pattern alone for `{DATE}` forms.
+    /// fail2ban-regex's description of a date pattern: the pattern as configured, then the name of its only (or
+    /// first of two) template, or `Default Detectors` when it stands for more templates than that.
     static func describeDatePattern(_ pattern: String, _ processor: LineProcessor) -> String {
-        let trimmed = pattern.trimmingSpaces()
-        if ["{^LN-BEG}", "{*WD-BEG}", "{DEFAULT}", ""].contains(trimmed) { return "\(pattern) : Default Detectors" }
-        if trimmed.contains("{DATE}") { return pattern }
         let names = processor.stats.dateTemplateNames
-        if names.count == 1 { return "\(pattern) : \(names[0])" }
-        return pattern
+        let name = names.isEmpty || names.count > 2 ? "Default Detectors" : names[0]
+        return "\(pattern) : \(name)"
     }
 }
 

@@ -96,8 +96,15 @@ struct RegexReport {
     private static func kept(_ kind: String, _ count: Int, _ lines: [String], all: Bool) -> [String] {
         guard count > 0 else { return [] }
         let header = "\(kind) line(s):"
-        if count < printLimit || all { return [list(lines, header: header)] }
+        if count < printLimit || all { return [list(lines.map(rstrip), header: header)] }
         return ["\(header) too many to print.  Use --print-all-\(kind.lowercased()) to print all \(count) lines"]
+    }
+
+    /// The line without trailing white space (fail2ban-regex prints kept lines so).
+    static func rstrip(_ s: String) -> String {
+        var t = Substring(s)
+        while let l = t.last, l == " " || l == "\t" || l == "\r" || l == "\n" || l == "\u{0B}" || l == "\u{0C}" { t = t.dropLast() }
+        return String(t)
     }
 
     /// fail2ban-regex's list layout: `|- header`, `|  row`…, `` `- ``.

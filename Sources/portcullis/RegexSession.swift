@@ -50,6 +50,10 @@ struct RegexSession {
     private var failures: [RegexReport.FailureRecord] = []
     private var ignored = 0
     private var missed = 0
+    /// Multi-line filters only: the lines still in the filter's buffer and whether each was counted missed.
+    private var recent: [(text: String, missed: Bool)] = []
+    /// Missed lines that a later multi-line match consumed: fail2ban-regex counts them as matched.
+    private var consumed = 0
 
     init(
         filter: CompiledFilter, processor: LineProcessor, out: OutField?, json: Bool, keepMatched: Bool,
@@ -71,6 +75,7 @@ struct RegexSession {
     mutating func feed(_ line: UnsafeBufferPointer<UInt8>) {
         if line.isEmpty || line[0] == 0x23 { return }
         let outcome = processor.process(line)
+        if filter.maxLines > 1 && out == nil { trackBuffer(line, outcome) }
         if let out {
             if outcome == .matched {
                 for f in processor.failures where !f.isNoFail { RegexSession.print(f, as: out) }
@@ -101,6 +106,25 @@ struct RegexSession {
         }
     }
 
+    /// fail2ban-regex's multi-line bookkeeping: a buffered line that was counted missed and then became part of a
+    /// match is counted matched instead (and leaves the missed list).
+    private mutating func trackBuffer(_ line: UnsafeBufferPointer<UInt8>, _ outcome: LineOutcome) {
+        let text = String(decoding: line, as: UTF8.self)
+        if outcome != .missed {
+            for f in processor.failures {
+                for l in f.lines.dropLast() {
+                    guard let i = recent.lastIndex(where: { $0.missed && $0.text == l }) else { continue }
+                    recent[i].missed = false
+                    consumed += 1
+                    if let k = missedLines.firstIndex(of: l) { missedLines.remove(at: k) }
+                    if keepMatched { matchedLines.append(l) }
+                }
+            }
+        }
+        recent.append((text, outcome == .missed))
+        if recent.count > filter.maxLines { recent.removeFirst(recent.count - filter.maxLines) }
+    }
+
     /// Copies the counters and kept lines into `report`.
     func fill(_ report: inout RegexReport) {
         let stats = processor.stats
@@ -115,8 +139,8 @@ struct RegexSession {
         }.map { ($0.element.name, $0.element.hits) }
         report.lines = stats.lines
         report.ignored = stats.ignored
-        report.matched = stats.matched
-        report.missed = stats.missed
+        report.matched = stats.matched + consumed
+        report.missed = stats.missed - consumed
         report.matchedLines = matchedLines
         report.ignoredLines = ignoredLines
         report.missedLines = missedLines

@@ -115,10 +115,12 @@ struct StartCommand: AsyncParsableCommand {
             configDirectory: options.configDirectory, socketPath: socket, pidFile: options.pidfile,
             firewall: noFirewall ? .none : .nftables(), keepTableOnStop: keepTable, readExistingContent: readExisting)
         let daemon = PortcullisDaemon(settings: settings)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: Logger(label: "portcullis", factory: { _ in SwiftLogNoOpLogHandler() })))
+        // The daemon also ends on its own (`stop` on the socket): that is a normal end of the group.
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
+            logger: Logger(label: "portcullis", factory: { _ in SwiftLogNoOpLogHandler() }))
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()
         } catch let error as DaemonError {

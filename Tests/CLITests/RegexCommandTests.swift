@@ -239,4 +239,23 @@ struct Fail2banAgreementTests {
         #expect(countsLine(text.stdout) != nil)
         #expect(countsLine(text.stdout) == countsLine(theirs))
     }
+
+    @Test(
+        "fail2ban's sample logs: same counts, regex hits and date templates (multi-line included)",
+        .enabled(if: available),
+        arguments: ["sshd", "guacamole", "ejabberd-auth", "apache-auth", "openhab", "monit"])
+    func fail2banSampleLog(_ name: String) throws {
+        let log = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/" + name
+        let ours = try CLI.run(["regex", "--conf", "/etc/fail2ban", log, name])
+        #expect(ours.status == 0, "\(ours.stderr)")
+        let theirs = try fail2banRegex([log, name])
+        // Everything from the failregex hits on, except the time taken.
+        let tail = { (s: String) -> [Substring] in
+            let lines = s.split(separator: "\n", omittingEmptySubsequences: false)
+            let start = lines.firstIndex { $0.hasPrefix("Failregex: ") } ?? lines.endIndex
+            return lines[start...].filter { !$0.hasPrefix("[processed in ") }
+        }
+        #expect(!tail(ours.stdout).isEmpty)
+        #expect(tail(ours.stdout) == tail(theirs))
+    }
 }

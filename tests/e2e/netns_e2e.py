@@ -23,9 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PID = os.getpid()
 D = f"pcl-e2e-d-{PID}"
 A = f"pcl-e2e-a-{PID}"
-SERVER4, ATTACK4, LEGIT4, ROTATE4 = "10.231.0.1", "10.231.0.2", "10.231.0.3", "10.231.0.4"
+SERVER4, ATTACK4, LEGIT4, ROTATE4, JOURNAL4 = "10.231.0.1", "10.231.0.2", "10.231.0.3", "10.231.0.4", "10.231.0.5"
 SERVER6, ATTACK6, LEGIT6 = "fd00:231::1", "fd00:231::2", "fd00:231::3"
 PORT = 22
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 
 results = []
 
@@ -106,6 +107,8 @@ class Env:
         self.conf = f"{self.tmp}/conf"
         self.sock = f"{self.tmp}/portcullis.sock"
         self.log = f"{self.tmp}/auth.log"
+        self.journal = f"{self.tmp}/e2e.journal"
+        self.monotonic = 1000
         self.proc = None
         self.listener = None
 
@@ -117,7 +120,7 @@ class Env:
         sh("ip", "link", "set", f"va{PID % 100000}", "netns", A)
         sh("ip", "addr", "add", f"{SERVER4}/24", "dev", f"vd{PID % 100000}", ns=D)
         sh("ip", "-6", "addr", "add", f"{SERVER6}/64", "dev", f"vd{PID % 100000}", "nodad", ns=D)
-        for a in (ATTACK4, LEGIT4, ROTATE4):
+        for a in (ATTACK4, LEGIT4, ROTATE4, JOURNAL4):
             sh("ip", "addr", "add", f"{a}/24", "dev", f"va{PID % 100000}", ns=A)
         for a in (ATTACK6, LEGIT6):
             sh("ip", "-6", "addr", "add", f"{a}/64", "dev", f"va{PID % 100000}", "nodad", ns=A)
@@ -130,12 +133,16 @@ class Env:
             f.write(f"[Definition]\nloglevel = INFO\nlogtarget = {self.tmp}/portcullis.log\nsocket = {self.sock}\n"
                     f"pidfile = {self.tmp}/portcullis.pid\ndbfile = {self.tmp}/portcullis.sqlite3\n")
         with open(f"{self.conf}/filter.d/e2e.conf", "w") as f:
-            f.write("[Definition]\nfailregex = ^\\s*\\S+ e2e\\[\\d+\\]: authentication failure for .* from <HOST>$\n")
+            f.write("[Definition]\nfailregex = ^\\s*\\S+ e2e\\[\\d+\\]: authentication failure for .* from <HOST>$\n"
+                    "journalmatch = SYSLOG_IDENTIFIER=e2e\n")
         with open(f"{self.conf}/jail.conf", "w") as f:
             f.write("[DEFAULT]\nmaxretry = 3\nfindtime = 10m\nbantime = 1h\nignoreself = true\nignoreip = 127.0.0.1/8 ::1\n"
                     "banaction = nftables-multiport\nprotocol = tcp\nport = 0:65535\n"
                     "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
-                    f"[e2e]\nenabled = true\nfilter = e2e\nport = ssh\nlogpath = {self.log}\n")
+                    f"[e2e]\nenabled = true\nfilter = e2e\nport = ssh\nlogpath = {self.log}\n\n"
+                    f"[e2ej]\nenabled = true\nfilter = e2e\nport = ssh\nbackend = systemd[journalfiles={self.journal}]\n")
+        if os.path.exists(JOURNAL_REMOTE):
+            self.journal_append([("e2e", "server started")])
         open(self.log, "w").close()
         wait_until(lambda: connect(LEGIT4) == "ok", 5)
 
@@ -153,6 +160,17 @@ class Env:
         with open(self.log, "a") as f:
             for i in range(n):
                 f.write(f"{stamp} server e2e[{1000 + i}]: authentication failure for root from {addr}\n")
+
+    def journal_append(self, entries):
+        """Appends entries to a real journal file with systemd-journal-remote (export format on stdin)."""
+        text = ""
+        for ident, message in entries:
+            self.monotonic += 1
+            text += (f"__REALTIME_TIMESTAMP={int(time.time() * 1e6)}\n__MONOTONIC_TIMESTAMP={self.monotonic}\n"
+                     f"_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=server\nSYSLOG_IDENTIFIER={ident}\n"
+                     f"_PID={4000 + self.monotonic}\nMESSAGE={message}\n\n")
+        subprocess.run([JOURNAL_REMOTE, f"--output={self.journal}", "-"], input=text.encode(), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def in_set(self, addr):
         out = sh("nft", "list", "table", "inet", "portcullis", ns=D, check_rc=False).stdout
@@ -229,6 +247,17 @@ def main():
         env.fail(ROTATE4, 1)
         check("rotation mid-attack keeps counting", wait_until(lambda: env.in_set(ROTATE4), 5))
 
+        if os.path.exists(JOURNAL_REMOTE):
+            env.journal_append([("e2e", f"authentication failure for root from {JOURNAL4}")] * 2
+                               + [("other", f"authentication failure for root from {JOURNAL4}")] * 3)
+            time.sleep(0.5)
+            check("journal: entries outside journalmatch do not count", not env.in_set(JOURNAL4))
+            env.journal_append([("e2e", f"authentication failure for root from {JOURNAL4}")])
+            check("journal (backend = systemd): the attacker is banned", wait_until(lambda: env.in_set(JOURNAL4), 5))
+            check("journal-banned attacker refused", connect(JOURNAL4) == "refused")
+        else:
+            check("systemd-journal-remote installed (scripts/deps.sh --test)", False)
+
         sh("nft", "flush", "ruleset", ns=D)
         t0 = time.monotonic()
         back = wait_until(lambda: env.in_set(ATTACK4) and env.in_set(ROTATE4), 5, 0.02)
@@ -243,6 +272,7 @@ def main():
     except Exception as e:  # report, never hide
         check("unexpected error", False, repr(e))
     finally:
+        if os.environ.get("E2E_KEEP"): print("kept", env.tmp); env.tmp = "/nonexistent"
         env.cleanup()
     passed = sum(1 for _, ok in results if ok)
     failed = len(results) - passed
