@@ -1,3 +1,4 @@
+import Core
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -42,7 +43,8 @@ public struct ControlClient: Sendable {
     /// ``ControlError/Code/connection`` failure. The blocking I/O runs on its own thread, not on the caller's.
     public func send(_ command: [String]) async -> ControlResponse {
         await withCheckedContinuation { continuation in
-            let started = Sys.spawnThread { [self] in continuation.resume(returning: sendBlocking(command)) }
+            let started =
+                (try? DedicatedThread.detached { [self] in continuation.resume(returning: sendBlocking(command)) }) != nil
             if !started {
                 continuation.resume(returning: .failure(ControlError(.connection, "cannot start a client thread")))
             }

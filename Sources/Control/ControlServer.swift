@@ -1,3 +1,4 @@
+import Core
 import Dispatch
 import Synchronization
 
@@ -123,7 +124,7 @@ public final class ControlServer: Sendable {
             return false
         }
         if alreadyRunning { return }
-        let acceptStarted = Sys.spawnThread { [self] in acceptLoop() }
+        let acceptStarted = (try? DedicatedThread.detached(name: "portcullis-ctl") { [self] in acceptLoop() }) != nil
         if !acceptStarted { stop() }
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
@@ -179,7 +180,7 @@ public final class ControlServer: Sendable {
             }
             Sys.setReceiveTimeout(fd, seconds: configuration.idleTimeoutSeconds)
             Sys.setSendTimeout(fd, seconds: 30)
-            if !Sys.spawnThread({ [self] in serve(fd) }) { finish(fd) }
+            if (try? DedicatedThread.detached({ [self] in serve(fd) })) == nil { finish(fd) }
         }
     }
 

@@ -1,5 +1,5 @@
 import CNFTables
-import Foundation
+import Core
 import Synchronization
 
 #if canImport(Glibc)
@@ -23,7 +23,8 @@ final class NFTExecutor: @unchecked Sendable {
     /// Read end and write end of the wake-up pipe.
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
-    private let done = DispatchSemaphore(value: 0)
+    /// The executor thread, joined by `shutdown`.
+    private let thread = Mutex<DedicatedThread?>(nil)
     /// The namespace the thread runs in, nil for the process's own.
     let networkNamespace: String?
 
@@ -43,38 +44,51 @@ final class NFTExecutor: @unchecked Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
-        let started = DispatchSemaphore(value: 0)
-        let startResult = Mutex<FirewallError?>(nil)
-        let thread = Thread { [self] in
-            let context: NFTContext
-            do {
-                if let name = networkNamespace { try Syscall.enterNetworkNamespace(name) }
-                do throws(NFTError) { context = try NFTContext() } catch {
-                    throw FirewallError(
-                        code: .nftables, message: "cannot create libnftables context", underlying: error)
-                }
-            } catch let error as FirewallError {
-                startResult.withLock { $0 = error }
-                started.signal()
-                done.signal()
-                return
-            } catch {
-                started.signal()
-                done.signal()
-                return
-            }
-            started.signal()
-            loop(context: context, tickInterval: tickInterval, tick: tick)
-            done.signal()
+        // The thread reports how its start went in `startError` and then writes one byte to the start pipe.
+        var startFDs: [Int32] = [-1, -1]
+        guard pipe(&startFDs) == 0 else {
+            close(fds[0])
+            close(fds[1])
+            throw FirewallError(code: .networkNamespace, message: "pipe failed: \(Syscall.errorText())")
         }
-        thread.name = "portcullis-nft"
-        thread.start()
-        started.wait()
-        if let error = startResult.withLock({ $0 }) {
+        defer {
+            close(startFDs[0])
+            close(startFDs[1])
+        }
+        for fd in startFDs { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let startWrite = startFDs[1]
+        let startError = Mutex<FirewallError?>(nil)
+        let thread: DedicatedThread
+        do {
+            thread = try DedicatedThread(name: "portcullis-nft") { [self] in
+                var context: NFTContext?
+                do throws(FirewallError) {
+                    if let name = networkNamespace { try Syscall.enterNetworkNamespace(name) }
+                    do throws(NFTError) { context = try NFTContext() } catch {
+                        throw FirewallError(
+                            code: .nftables, message: "cannot create libnftables context", underlying: error)
+                    }
+                } catch {
+                    startError.withLock { $0 = error }
+                }
+                var one: UInt8 = 1
+                _ = write(startWrite, &one, 1)
+                guard let context else { return }
+                loop(context: context, tickInterval: tickInterval, tick: tick)
+            }
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            throw FirewallError(code: .nftables, message: "cannot start the libnftables thread: \(error)")
+        }
+        Syscall.waitReadable(startFDs[0], timeoutMilliseconds: -1)
+        if let error = startError.withLock({ $0 }) {
+            thread.join()
             close(fds[0])
             close(fds[1])
             throw error
         }
+        self.thread.withLock { $0 = thread }
     }
 
     deinit {
@@ -143,7 +157,7 @@ final class NFTExecutor: @unchecked Sendable {
         }
         guard !already else { return }
         wake()
-        done.wait()
+        thread.withLock { $0 }?.join()
     }
 }
 
@@ -152,6 +166,22 @@ enum Syscall {
     /// `strerror(errno)` with the errno number.
     static func errorText(_ code: Int32 = errno) -> String {
         "\(String(cString: strerror(code))) (errno \(code))"
+    }
+
+    /// The whole content of a file, nil when it cannot be opened or read. EINTR retried.
+    static func readFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return nil }
+            if n == 0 { return out }
+            out += chunk[0..<n]
+        }
     }
 
     /// Waits until `fd` is readable or the timeout passes, then drains the (non-blocking) pipe. EINTR retried.

@@ -1,5 +1,4 @@
 import Core
-import Foundation
 
 /// A set as read back from the kernel (`nft -j list …`).
 struct NFTListedSet: Sendable {
@@ -24,40 +23,35 @@ struct NFTListedElement: Sendable {
 enum NFTListing {
     /// The sets in a JSON listing (of a set, a table or the ruleset), optionally only those of `table`.
     static func sets(fromJSON json: String, table: String) throws(FirewallError) -> [NFTListedSet] {
-        guard let data = json.data(using: .utf8),
-            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let items = root["nftables"] as? [[String: Any]]
-        else {
+        guard let root = try? JSON.parse(json), let items = root["nftables"]?.arrayValue else {
             throw FirewallError(
                 code: .unexpectedOutput, message: "cannot parse libnftables JSON listing: \(json.prefix(200))")
         }
         var sets: [NFTListedSet] = []
         for item in items {
-            guard let set = item["set"] as? [String: Any], (set["table"] as? String) == table,
-                let name = set["name"] as? String
+            guard let set = item["set"], set["table"]?.stringValue == table, let name = set["name"]?.stringValue
             else { continue }
             var elements: [NFTListedElement] = []
-            for raw in set["elem"] as? [Any] ?? [] {
-                if let text = raw as? String, let address = IPAddress(text) {
+            for raw in set["elem"]?.arrayValue ?? [] {
+                if let text = raw.stringValue, let address = IPAddress(text) {
                     elements.append(NFTListedElement(address: address, timeoutSeconds: nil, expiresSeconds: nil))
-                } else if let wrapper = raw as? [String: Any], let elem = wrapper["elem"] as? [String: Any],
-                    let text = elem["val"] as? String, let address = IPAddress(text)
-                {
+                } else if let elem = raw["elem"], let text = elem["val"]?.stringValue, let address = IPAddress(text) {
                     elements.append(
                         NFTListedElement(
-                            address: address, timeoutSeconds: (elem["timeout"] as? NSNumber)?.intValue,
-                            expiresSeconds: (elem["expires"] as? NSNumber)?.intValue))
+                            address: address, timeoutSeconds: elem["timeout"]?.intValue,
+                            expiresSeconds: elem["expires"]?.intValue))
                 }
             }
             let flags: [String]
-            if let list = set["flags"] as? [String] {
-                flags = list
-            } else if let one = set["flags"] as? String {
+            if let list = set["flags"]?.arrayValue {
+                flags = list.compactMap(\.stringValue)
+            } else if let one = set["flags"]?.stringValue {
                 flags = [one]
             } else {
                 flags = []
             }
-            sets.append(NFTListedSet(name: name, type: set["type"] as? String ?? "", flags: flags, elements: elements))
+            sets.append(
+                NFTListedSet(name: name, type: set["type"]?.stringValue ?? "", flags: flags, elements: elements))
         }
         return sets
     }

@@ -1,4 +1,6 @@
-import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Resolves a jail's `port =` value at configuration load: numbers, ranges, `all`, and service names from
 /// `/etc/services` (including aliases).
@@ -20,7 +22,7 @@ public struct PortResolver: Sendable {
     ///
     /// - Throws: ``FirewallError`` (`.servicesFile`) when it cannot be read.
     public init(servicesPath: String = "/etc/services") throws(FirewallError) {
-        guard let data = FileManager.default.contents(atPath: servicesPath) else {
+        guard let data = Syscall.readFile(servicesPath) else {
             throw FirewallError(
                 code: .servicesFile,
                 message: "cannot read \(servicesPath); port names cannot be resolved (install netbase or use numbers)")

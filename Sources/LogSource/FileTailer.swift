@@ -1,3 +1,4 @@
+import Core
 import Synchronization
 
 /// Follows log files and hands each new line's bytes to every subscriber of the file.
@@ -230,7 +231,7 @@ public final class FileTailer: Sendable {
         }
         let engine = TailEngine(core: core, inotifyFD: inotifyFD)
         do {
-            let thread = try DedicatedThread { engine.run() }
+            let thread = try DedicatedThread.logSource { engine.run() }
             core.state.withLock { $0.thread = thread }
         } catch {
             if inotifyFD >= 0 { Sys.close(inotifyFD) }

@@ -1,3 +1,4 @@
+import Core
 import CSystemd
 import Synchronization
 
@@ -117,7 +118,7 @@ public final class JournalSource: Sendable {
             maxLineLength: maxLineLength
         )
         let core = self.core
-        let thread = try DedicatedThread { reader.run(core: core) }
+        let thread = try DedicatedThread.logSource { reader.run(core: core) }
         core.state.withLock { $0.thread = thread }
     }
 

@@ -1,3 +1,4 @@
+import Core
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -155,42 +156,13 @@ struct Errno: Error, Equatable {
     init(_ raw: Int32) { rawValue = raw }
 }
 
-/// A joinable POSIX thread running one closure: the dedicated thread for blocking kernel waits.
-final class DedicatedThread: Sendable {
-    // SAFETY: written once in `init` before the thread can be joined, read only by `join`.
-    nonisolated(unsafe) private var handle: pthread_t
-
-    private final class Box {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-
-    init(_ body: @escaping @Sendable () -> Void) throws(LogSourceError) {
-        let box = Unmanaged.passRetained(Box(body))
-        var tid = pthread_t()
-        let rc = pthread_create(
-            &tid,
-            nil,
-            { arg in
-                let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-                box.body()
-                return nil
-            },
-            box.toOpaque()
-        )
-        if rc != 0 {
-            box.release()
-            throw LogSourceError(.waitFailed, "cannot start the log source thread", errno: rc)
-        }
-        handle = tid
-    }
-
-    /// Waits for the thread to end; called on the thread itself (a handler stopping its own source), detaches.
-    func join() {
-        if pthread_equal(pthread_self(), handle) != 0 {
-            _ = pthread_detach(handle)
-        } else {
-            _ = pthread_join(handle, nil)
+extension DedicatedThread {
+    /// Starts the dedicated thread of a log source; a refusal becomes a ``LogSourceError`` (`.waitFailed`).
+    static func logSource(_ body: @escaping @Sendable () -> Void) throws(LogSourceError) -> DedicatedThread {
+        do throws(DedicatedThread.StartError) {
+            return try DedicatedThread(name: "portcullis-log", body)
+        } catch {
+            throw LogSourceError(.waitFailed, "cannot start the log source thread", errno: error.code)
         }
     }
 }

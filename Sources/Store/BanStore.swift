@@ -175,7 +175,7 @@ public final class BanStore: @unchecked Sendable {
                     [
                         .text(ban.jail), .text(ban.address.description), .real(ban.timeOfBan),
                         .real(ban.banTime < 0 ? -1 : ban.banTime), .integer(Int64(ban.banCount)),
-                        .integer(Int64(ban.failures)), .text(JSONStrings.encode(ban.matches)),
+                        .integer(Int64(ban.failures)), .text(JSON.array(ban.matches.map { .string($0) }).encoded()),
                     ])
             }
         }
@@ -200,11 +200,17 @@ public final class BanStore: @unchecked Sendable {
         return rows.compactMap { $0 }
     }
 
+    /// The `matches` column (a JSON array of strings); empty when it is not one.
+    private static func matches(_ text: String) -> [String] {
+        guard let items = (try? JSON.parse(text))?.arrayValue else { return [] }
+        return items.compactMap(\.stringValue)
+    }
+
     private static func record(_ row: Statement) -> BanRecord? {
         guard let address = IPAddress(row.text(1)) else { return nil }
         return BanRecord(
             jail: row.text(0), address: address, timeOfBan: row.double(2), banTime: row.double(3),
-            banCount: row.int(4), failures: row.int(5), matches: JSONStrings.decode(row.text(6)) ?? [])
+            banCount: row.int(4), failures: row.int(5), matches: BanStore.matches(row.text(6)))
     }
 
     /// The highest ban count recorded for `address` (0 when never banned, or purged since): across all jails
@@ -323,80 +329,6 @@ public final class BanStore: @unchecked Sendable {
                 INSERT INTO journal_cursors (source, cursor) VALUES (?, ?)
                 ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor
                 """, [.text(source), .text(cursor)])
-        }
-    }
-}
-
-/// A JSON array of strings, the format of the `matches` column.
-enum JSONStrings {
-    static func encode(_ strings: [String]) -> String {
-        var out = "["
-        for (i, s) in strings.enumerated() {
-            if i > 0 { out += "," }
-            out += "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-            out += "\""
-        }
-        return out + "]"
-    }
-
-    /// Nil when the text is not a JSON array of strings.
-    static func decode(_ text: String) -> [String]? {
-        var it = Array(text.unicodeScalars)[...]
-        func skipSpace() { while let c = it.first, c == " " || c == "\n" || c == "\t" || c == "\r" { it.removeFirst() } }
-        skipSpace()
-        guard it.popFirst() == "[" else { return nil }
-        var result: [String] = []
-        skipSpace()
-        if it.first == "]" { return result }
-        while true {
-            skipSpace()
-            guard it.popFirst() == "\"" else { return nil }
-            var s = String.UnicodeScalarView()
-            while true {
-                guard let c = it.popFirst() else { return nil }
-                if c == "\"" { break }
-                if c != "\\" {
-                    s.append(c)
-                    continue
-                }
-                guard let e = it.popFirst() else { return nil }
-                switch e {
-                case "n": s.append("\n")
-                case "r": s.append("\r")
-                case "t": s.append("\t")
-                case "b": s.append("\u{8}")
-                case "f": s.append("\u{C}")
-                case "u":
-                    guard it.count >= 4, let v = UInt32(String(String.UnicodeScalarView(it.prefix(4))), radix: 16)
-                    else { return nil }
-                    it.removeFirst(4)
-                    s.append(Unicode.Scalar(v) ?? "\u{FFFD}")
-                default: s.append(e)
-                }
-            }
-            result.append(String(s))
-            skipSpace()
-            switch it.popFirst() {
-            case ",": continue
-            case "]": return result
-            default: return nil
-            }
         }
     }
 }

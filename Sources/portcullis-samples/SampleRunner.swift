@@ -222,7 +222,7 @@ final class SampleRunner {
                 switch v {
                 case .string(let s): values[k] = .string(s)
                 case .bool(let b): values[k] = .bool(b)
-                case .number(let n): values[k] = .number(n)
+                case .int, .double: values[k] = .number(v.doubleValue ?? 0)
                 default: values[k] = Condition.Value.none
                 }
             }
@@ -310,7 +310,8 @@ final class SampleRunner {
             if g == e { return true }
             if let a = IPAddress(g), let b = IPAddress(e) { return a == b }
             return false
-        case (.string(let g), .number(let e)): return Double(g) == e
+        case (.string(let g), .int(let e)): return Double(g) == Double(e)
+        case (.string(let g), .double(let e)): return Double(g) == e
         case (.set(let g), .array(let e)):
             let es = e.compactMap(\.stringValue)
             return es.count == e.count && g.sorted() == es.sorted()

@@ -1,3 +1,4 @@
+import Core
 /// What `portcullis regex` gathered in one run, printed like fail2ban-regex or as JSON.
 struct RegexReport {
     /// A failregex or ignoreregex with its hit count.
@@ -197,7 +198,7 @@ struct JSONWriter {
     /// Writes `"k":`; the next call writes its value.
     mutating func key(_ k: String) {
         beginValue()
-        text += JSONWriter.quote(k) + ":"
+        text += JSON.quoted(k) + ":"
         afterKey = true
     }
 
@@ -230,7 +231,7 @@ struct JSONWriter {
     /// Writes a string value.
     mutating func string(_ v: String) {
         beginValue()
-        text += JSONWriter.quote(v)
+        text += JSON.quoted(v)
     }
 
     /// Writes a number value.
@@ -249,27 +250,5 @@ struct JSONWriter {
     mutating func null() {
         beginValue()
         text += "null"
-    }
-
-    /// A JSON string literal for `s`.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }

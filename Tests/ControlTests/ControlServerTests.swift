@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Synchronization
 import Testing
@@ -85,7 +86,11 @@ struct RawConnection {
 /// Runs blocking work on a dedicated thread.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
-        Sys.spawnThread { continuation.resume(returning: body()) }
+        do {
+            try DedicatedThread.detached { continuation.resume(returning: body()) }
+        } catch {
+            fatalError("cannot start a test thread: \(error)")
+        }
     }
 }
 
