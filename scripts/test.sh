@@ -30,11 +30,16 @@ if ! "$BIN/portcullis-samples" --strict --conf config --logs samples/logs >/tmp/
 fi
 tail -1 /tmp/portcullis-own-samples.log
 
-echo "==> failure ids agree with fail2ban-regex (reported, not fatal yet)"
-bench/compare-ids.sh | grep -E "^compare-ids:|different" || true
+echo "==> failure ids agree with fail2ban-regex -o id on every sample log"
+if ! bench/compare-ids.sh --strict > /tmp/portcullis-compare-ids.log 2>&1; then failed=1; fi
+grep -E "^compare-ids:|different" /tmp/portcullis-compare-ids.log || { tail -5 /tmp/portcullis-compare-ids.log; failed=1; }
 
 echo "==> daemon end to end on real nftables in private namespaces"
 if ! tests/e2e/netns_e2e.py --portcullis "$BIN/portcullis"; then failed=1; fi
+
+echo "==> real sshd, Postfix and Dovecot in namespaces: the default tree bans the attacker on every service"
+if ! PCL_BIN="$BIN/portcullis" bash tests/realdaemons/run.sh 2>&1 | tee /tmp/portcullis-realdaemons.log | grep -E "ok:|FAIL|summary|SKIPPED|error"; then :; fi
+grep -q "summary: [0-9]* passed, 0 failed" /tmp/portcullis-realdaemons.log || failed=1
 
 swift_line=$(grep -E '^✔ Test run with [0-9]+ tests|^✘ Test run with [0-9]+ tests' /tmp/portcullis-swift-test.log | tail -1 || true)
 echo "==> summary"

@@ -169,9 +169,16 @@ final class SourceSet: Sendable {
             requests.append(
                 FileTailer.Request(
                     setup.logPaths, startAt: readExisting ? .beginning : .end, resume: storedPositions(setup.logPaths),
-                    handler: { batch in
+                    handler: { [store] batch in
                         for line in batch { reader.consume(line) }
                         reader.flush()
+                        // The position is stored with every batch, so a restart after a crash neither skips
+                        // nor counts again what was read.
+                        let p = batch.position
+                        try? store?.setLogPosition(
+                            LogPosition(
+                                path: p.path, position: Int64(p.offset), firstLineHash: Self.hashText(p.firstLineHash),
+                                inode: p.inode))
                     }))
         }
         // One step, so a file watched before and after a reload is neither closed nor read twice.

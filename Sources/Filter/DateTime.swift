@@ -83,8 +83,9 @@ final class LocalTimeCache {
         return local - localOffsets[slot]
     }
 
-    private var cachedDay = Int.min
-    private var cachedDate = (year: 0, month: 0, day: 0)
+    // Unchecked exclusivity: per-worker cache, never accessed re-entrantly; the check was a runtime call per line.
+    @exclusivity(unchecked) private var cachedDay = Int.min
+    @exclusivity(unchecked) private var cachedDate = (year: 0, month: 0, day: 0)
 
     /// The civil date of a local wall-clock time (cached per day).
     func civilDate(ofLocal local: Double) -> (year: Int, month: Int, day: Int) {

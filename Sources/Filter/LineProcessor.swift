@@ -15,21 +15,25 @@ public final class LineProcessor {
     private let combinedMatcher: Matcher?
     private let checkIgnoreFirst: Bool
 
+    // The mutable state below skips Swift's dynamic exclusivity checks (a runtime call per access, ~7 per line):
+    // a processor is used by one worker at a time and no method holds an access to these across a call that
+    // could reach them again.
+
     /// The regex subject: the line with its date cut out, plus the lines kept for multi-line regexes, plus "\n".
-    private var work: UnsafeMutablePointer<UInt8>
-    private var workCapacity: Int
+    @exclusivity(unchecked) private var work: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var workCapacity: Int
     /// The prefregex's `<F-CONTENT>` plus "\n".
-    private var content: UnsafeMutablePointer<UInt8>
-    private var contentCapacity: Int
+    @exclusivity(unchecked) private var content: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var contentCapacity: Int
 
     /// Lines kept for multi-line regexes (maxlines > 1): text with the date cut, and the original line.
-    private var buffered: [(text: [UInt8], original: [UInt8])] = []
-    private var lastTime: Double?
-    private var cache: MultiLineFailureCache
+    @exclusivity(unchecked) private var buffered: [(text: [UInt8], original: [UInt8])] = []
+    @exclusivity(unchecked) private var lastTime: Double?
+    @exclusivity(unchecked) private var cache: MultiLineFailureCache
 
     /// Failures produced by the last call to `process` (usually none or one).
-    public private(set) var failures: [Failure] = []
-    private var counters: FilterStats
+    @exclusivity(unchecked) public private(set) var failures: [Failure] = []
+    @exclusivity(unchecked) private var counters: FilterStats
 
     /// Counters since this processor was made.
     public var stats: FilterStats {
@@ -238,7 +242,7 @@ public final class LineProcessor {
 
     /// Index of the first ignoreregex matching `subject`, counting its hit.
     private func ignoreHit(_ subject: UnsafeBufferPointer<UInt8>) -> Int? {
-        for (j, m) in ignoreMatchers.enumerated() where m.matches(subject) {
+        for (j, m) in ignoreMatchers.enumerated() where m.matches(validUTF8: subject) {
             counters.ignoreregexHits[j] += 1
             return j
         }
@@ -254,7 +258,7 @@ public final class LineProcessor {
         var subject = whole
         var contentReplaced = false
         if let prefMatcher, let pref = filter.prefregex {
-            guard prefMatcher.matches(whole) else { return .missed }
+            guard prefMatcher.matches(validUTF8: whole) else { return .missed }
             counters.prefregexMatched += 1
             if let r = firstRange(prefMatcher, pref.content), !r.isEmpty {
                 if r.count + 1 > contentCapacity {
@@ -275,7 +279,7 @@ public final class LineProcessor {
         var firstRegex = 0
         var combinedMatched = false
         if let combinedMatcher {
-            combinedMatched = combinedMatcher.matches(subject)
+            combinedMatched = combinedMatcher.matches(validUTF8: subject)
             // A PCRE2 error (match limit on a hostile line) is not a verdict: then every regex is tried on its own.
             if !combinedMatched, combinedMatcher.lastError == 0 { return .missed }
             if combinedMatched, filter.combinedSelectsRegex {
@@ -296,7 +300,7 @@ public final class LineProcessor {
                 // The combined match already ran this regex (as its branch): read its groups from there.
                 m = MatchView(matcher: combinedMatcher, offset: filter.combinedBranchGroups[i])
             } else {
-                guard failMatchers[i].matches(subject) else { continue }
+                guard failMatchers[i].matches(validUTF8: subject) else { continue }
                 m = MatchView(matcher: failMatchers[i], offset: 0)
             }
             if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, lineStarts, contentReplaced)) != nil {
@@ -331,18 +335,19 @@ public final class LineProcessor {
                 isNoFail = merged.isNoFail
                 if isNoFail, !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
             }
-            let found = identify(fields, regexIndex: i, time: time, lines: lines, users: users, isNoFail: isNoFail)
-            if found.pending {
+            let firstNew = failures.count
+            let pending = identify(fields, regexIndex: i, time: time, lines: lines, users: users, isNoFail: isNoFail)
+            if pending {
                 // An mlfid match that has no address yet: fail2ban reports it only when checking all regexes.
                 if !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
                 counters.failregexHits[i] += 1
                 if isNoFail { anyNoFail = true } else { anyFailure = true }
                 continue
             }
-            for failure in found.failures {
-                counters.failregexHits[i] += 1
+            let added = failures.count - firstNew
+            if added > 0 {
+                counters.failregexHits[i] += added
                 if isNoFail { anyNoFail = true } else { anyFailure = true }
-                failures.append(failure)
             }
             if !filter.options.checkAllRegex { break }
         }
@@ -362,16 +367,19 @@ public final class LineProcessor {
         }
     }
 
-    /// Turns merged fields into failures: the offender is ip4, else ip6, else the host name, else the F-ID.
+    /// Turns merged fields into failures, appended to `failures`: the offender is ip4, else ip6, else the host
+    /// name, else the F-ID. Returns true when the match is pending (an mlfid match without an address yet).
     private func identify(
         _ fields: FieldSet, regexIndex: Int, time: Double, lines: [String], users: [String], isNoFail: Bool
-    ) -> (failures: [Failure], pending: Bool) {
+    ) -> Bool {
         let fid = fields["fid"]
-        if fid == nil, fields["ip4"] == nil, fields["ip6"] == nil, fields["dns"] == nil { return ([], true) }
+        let ip4 = fields["ip4"]
+        let ip6 = ip4 == nil ? fields["ip6"] : nil
+        if fid == nil, ip4 == nil, ip6 == nil, fields["dns"] == nil { return true }
         var failure = Failure(
             regexIndex: regexIndex, time: time, address: nil, subnet: nil, host: nil, id: fid, fields: fields.dictionary, lines: lines,
             users: users, isNoFail: isNoFail)
-        if let ip = fields["ip4"] ?? fields["ip6"] {
+        if let ip = ip4 ?? ip6 {
             if let fid, fid != ip {
                 // fail2ban: a failure-id different from the address identifies the failure; the address is kept
                 // as the `ip` field.
@@ -379,9 +387,9 @@ public final class LineProcessor {
                 failure.address = IPAddress(fid)
                 failure.fields["ip"] = ip
             } else {
-                failure.address = IPAddress(ip)
+                failure.address = Self.dottedQuad(ip) ?? IPAddress(ip)
                 // fail2ban reports an IPv4 as written (so `192.030.0.6` stays as it is) and an IPv6 normalised.
-                failure.host = fields["ip4"] != nil ? ip : (failure.address?.description ?? ip)
+                failure.host = ip4 != nil ? ip : (failure.address?.description ?? ip)
                 if let address = failure.address, let cidr = fields["cidr"], let n = Int(cidr), n < address.bitWidth
                 {
                     // <SUBNET>/<CIDR>: the failure is the network.
@@ -391,40 +399,70 @@ public final class LineProcessor {
                     failure.host = n > 0 ? subnet.description : subnet.network.description
                 }
             }
-            return ([failure], false)
+            failures.append(failure)
+            return false
         }
         if let name = fields["dns"] {
             if let fid, fid != name {
                 failure.host = fid
                 failure.address = IPAddress(fid)
                 failure.fields["ip"] = name
-                return ([failure], false)
+                failures.append(failure)
+                return false
             }
             switch filter.options.dnsMode {
             case .yes, .warn:
                 if let resolver = filter.options.resolver {
-                        let resolved = resolver(name).map { addr in
+                    for addr in resolver(name) {
                         var f = failure
                         f.address = addr
                         f.host = addr.description
-                        return f
+                        failures.append(f)
                     }
-                    return (resolved, false)
+                    return false
                 }
                 fallthrough
             case .raw, .no:
                 failure.host = name
                 failure.address = IPAddress(name)
-                return ([failure], false)
+                failures.append(failure)
+                return false
             }
         }
         if let fid {
             failure.host = fid
             failure.address = IPAddress(fid)
-            return ([failure], false)
+            failures.append(failure)
+            return false
         }
         // Pending: an mlfid match without an address yet.
-        return ([], true)
+        return true
+    }
+
+    /// A strict dotted quad (four decimal parts 0…255, at most 3 digits each), parsed without allocating; nil for
+    /// anything else (the caller then falls back to `IPAddress(_:)`, which accepts the same dotted quads).
+    private static func dottedQuad(_ text: String) -> IPAddress? {
+        var value: UInt32 = 0
+        var part: UInt32 = 0
+        var digits = 0
+        var dots = 0
+        for c in text.utf8 {
+            if c >= 0x30, c <= 0x39 {
+                part = part * 10 + UInt32(c - 0x30)
+                digits += 1
+                if digits > 3 || part > 255 { return nil }
+            } else if c == 0x2E {
+                if digits == 0 || dots == 3 { return nil }
+                value = value << 8 | part
+                part = 0
+                digits = 0
+                dots += 1
+            } else {
+                return nil
+            }
+        }
+        guard dots == 3, digits > 0 else { return nil }
+        return IPAddress(v4: value << 8 | part)
     }
 
     private func firstRange(_ m: Matcher, _ groups: [Int]) -> Range<Int>? {

@@ -16,15 +16,17 @@
 /// - At most 100 entries, each kept 5 minutes after it was created (oldest dropped first).
 struct MultiLineFailureCache {
     /// A class, so that merging mutates the cached entry in place (no copy of its dictionary per line).
+    /// Its properties skip dynamic exclusivity checks: an entry is touched only by its cache's `merge`, on one
+    /// worker, never re-entrantly.
     final class Entry {
-        var fields: FieldSet
-        var users: [String]
-        var pending: [String]
+        @exclusivity(unchecked) var fields: FieldSet
+        @exclusivity(unchecked) var users: [String]
+        @exclusivity(unchecked) var pending: [String]
         /// Lines of a failure that had no address yet (fail2ban's `mlfpending`); the next failure takes them over.
-        var held: [String]
-        var created: Double
+        @exclusivity(unchecked) var held: [String]
+        @exclusivity(unchecked) var created: Double
         /// False once the entry left the cache (it may still sit in `order`).
-        var alive = true
+        @exclusivity(unchecked) var alive = true
 
         init(fields: FieldSet, users: [String], created: Double) {
             self.fields = fields

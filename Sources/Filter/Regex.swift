@@ -111,7 +111,8 @@ public final class Matcher {
     private let groupSlots: Int
     private let context: OpaquePointer?
     /// The result code of the last failed match when it was an error (not a plain no-match), else 0.
-    public private(set) var lastError: Int32 = 0
+    // Unchecked exclusivity: written once per match on a per-worker object; the check cost a runtime call.
+    @exclusivity(unchecked) public private(set) var lastError: Int32 = 0
 
     init(pattern: Pattern) {
         self.pattern = pattern
@@ -141,6 +142,13 @@ public final class Matcher {
     @inlinable
     public func matches(_ subject: UnsafeRawBufferPointer, from start: Int = 0, anchored: Bool = false) -> Bool {
         _match(subject.bindMemory(to: UInt8.self), start: start, options: anchored ? UInt32(PCRE2_ANCHORED) : 0)
+    }
+
+    /// Searches `subject` from its start, skipping PCRE2's UTF-8 validity check: only for subjects that are valid
+    /// UTF-8 by construction (the engine's work buffer, where invalid bytes were already replaced by U+FFFD).
+    @inline(__always)
+    func matches(validUTF8 subject: UnsafeBufferPointer<UInt8>) -> Bool {
+        _match(subject, start: 0, options: UInt32(PCRE2_NO_UTF_CHECK))
     }
 
     /// Convenience for strings (cold paths and tests only).
