@@ -105,7 +105,7 @@ public struct CommandAction: Sendable, Hashable {
     /// Runs `body` on a new detached thread; on Dispatch if the system refuses a thread.
     private static func detachThread(_ body: @escaping @Sendable () -> Void) {
         do {
-            try DedicatedThread.detached(name: "pcl-action", body)
+            try DedicatedThread.detached(body)
         } catch {
             DispatchQueue.global().async(execute: body)
         }

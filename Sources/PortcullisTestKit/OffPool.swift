@@ -96,7 +96,7 @@ extension Trait where Self == BlockingTrait {
 /// Starts a detached thread running `body`; traps if the system refuses (tests cannot go on without it).
 private func spawnThread(_ body: @escaping @Sendable () -> Void) {
     do {
-        try DedicatedThread.detached(name: "pcl-test-exec", body)
+        try DedicatedThread.detached(body)
     } catch {
         fatalError("\(error)")
     }
