@@ -1,3 +1,4 @@
+import Core
 import Dispatch
 
 #if canImport(Glibc)
@@ -93,10 +94,20 @@ public struct CommandAction: Sendable, Hashable {
         guard let template = commands[phase], !template.allSatisfy(\.isWhitespace) else { return nil }
         let command = Self.substitute(template, tags: tags)
         let timeout = self.timeout
+        // The wait for the command (up to `timeout`) blocks a thread: a thread of its own, never one of Swift's
+        // cooperative pool (Dispatch's global threads are that pool on Linux), or a few slow actions would stall
+        // every other task of the daemon.
         return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Self.runShell(command, timeout: timeout))
-            }
+            Self.detachThread { continuation.resume(returning: Self.runShell(command, timeout: timeout)) }
+        }
+    }
+
+    /// Runs `body` on a new detached thread; on Dispatch if the system refuses a thread.
+    private static func detachThread(_ body: @escaping @Sendable () -> Void) {
+        do {
+            try DedicatedThread.detached(name: "pcl-action", body)
+        } catch {
+            DispatchQueue.global().async(execute: body)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PortcullisTestKit
 
 /// A tiny config tree of our own: one filter whose failregex captures a user and an address, with an ignoreregex.
 private func demoTree() throws -> URL {
@@ -27,7 +28,7 @@ private let demoLog = """
 
     """
 
-@Suite("portcullis regex")
+@Suite("portcullis regex", .blocking)
 struct RegexCommandTests {
     @Test("counts lines like fail2ban-regex")
     func counts() throws {
@@ -126,7 +127,7 @@ struct RegexCommandTests {
     }
 }
 
-@Suite("portcullis regex errors")
+@Suite("portcullis regex errors", .blocking)
 struct RegexErrorTests {
     /// An error is one line on stderr, names the culprit, and exits non-zero; nothing on stdout, no trace.
     private func expectCleanError(_ r: CLI.Result, mentioning words: [String]) {
@@ -186,7 +187,7 @@ struct RegexErrorTests {
     }
 }
 
-@Suite("portcullis help")
+@Suite("portcullis help", .blocking)
 struct HelpTests {
     @Test("top-level help lists the regex subcommand")
     func topLevel() throws {
@@ -207,7 +208,7 @@ struct HelpTests {
     }
 }
 
-@Suite("portcullis regex agrees with fail2ban-regex")
+@Suite("portcullis regex agrees with fail2ban-regex", .blocking)
 struct Fail2banAgreementTests {
     static let available = FileManager.default.isExecutableFile(atPath: "/usr/bin/fail2ban-regex")
         && FileManager.default.fileExists(atPath: "/etc/fail2ban/filter.d/sshd.conf")

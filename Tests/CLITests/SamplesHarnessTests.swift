@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import PortcullisTestKit
 
 /// `portcullis-samples` on a config tree and annotated log of our own: filter variants, constraints, fields,
 /// times (in the harness's CET/CEST zone), un-annotated lines, and one deliberately wrong annotation.
-@Suite("portcullis-samples")
+@Suite("portcullis-samples", .blocking)
 struct SamplesHarnessTests {
     private func fixture() throws -> URL {
         let dir = try CLI.temporaryDirectory()

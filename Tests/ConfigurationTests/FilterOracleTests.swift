@@ -2,9 +2,10 @@ import Foundation
 import Testing
 
 @testable import Configuration
+import PortcullisTestKit
 
 /// Every filter in /etc/fail2ban/filter.d, in every mode it offers, resolved by us and by fail2ban's reader.
-@Suite("Filter oracle")
+@Suite("Filter oracle", .blocking)
 struct FilterOracleTests {
     struct Expected: Decodable, Sendable {
         var name: String

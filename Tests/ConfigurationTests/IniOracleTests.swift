@@ -2,9 +2,10 @@ import Foundation
 import Testing
 
 @testable import Configuration
+import PortcullisTestKit
 
 /// Hand-written filters exercising the INI and substitution rules, resolved by us and by fail2ban's reader.
-@Suite("INI rules against the oracle")
+@Suite("INI rules against the oracle", .blocking)
 struct IniOracleTests {
     static let files: [String: String] = [
         "filter.d/comments.conf": """

@@ -2,9 +2,10 @@ import Foundation
 import Testing
 
 @testable import Configuration
+import PortcullisTestKit
 
 /// Every jail of /etc/fail2ban/jail.conf, enabled in a scratch copy, resolved by us and by fail2ban.
-@Suite("Jail oracle")
+@Suite("Jail oracle", .blocking)
 struct JailOracleTests {
     struct FilterResult: Decodable {
         var prefregex: String?

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Configuration
+import PortcullisTestKit
 
-@Suite("Main configuration")
+@Suite("Main configuration", .blocking)
 struct MainConfigurationTests {
     func compare(_ root: String) throws -> [String] {
         let data = try Oracle.run(mainOracleScript, [root])

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Configuration
+import PortcullisTestKit
 
-@Suite("TimeSpan")
+@Suite("TimeSpan", .blocking)
 struct TimeSpanTests {
     @Test(
         "abbreviations",

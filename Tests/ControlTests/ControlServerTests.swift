@@ -1,11 +1,13 @@
 import Core
 import Foundation
+import PortcullisTestKit
 import Synchronization
 import Testing
 
 @testable import Control
 
-/// A server on a fresh socket path, stopped when the test body ends.
+/// A server on a fresh socket path, stopped when the test body ends. It runs on threads of its own
+/// (``serve(_:)``) so that its replies never wait for the cooperative pool, which other suites may keep busy.
 func withServer<T>(
     handler: some ControlHandler, configure: (inout ControlServer.Configuration) -> Void = { _ in },
     _ body: (String) async throws -> T
@@ -14,12 +16,17 @@ func withServer<T>(
     var configuration = ControlServer.Configuration(path: path)
     configure(&configuration)
     let server = try ControlServer(configuration: configuration, handler: handler)
-    let task = Task { await server.run() }
+    let task = serve(server)
     defer { task.cancel() }
     let result = try await body(path)
     task.cancel()
     await task.value
     return result
+}
+
+/// Runs `server` until the returned task is cancelled; its command handlers run on dedicated threads.
+func serve(_ server: ControlServer) -> Task<Void, Never> {
+    Task(executorPreference: ThreadPerJobExecutor.shared) { await server.run() }
 }
 
 /// How a test reaches the handler.
@@ -64,19 +71,20 @@ struct RawConnection {
     func isClosedByPeer() async -> Bool { await offPool { isClosedByPeerBlocking() } }
 
     private func readBlocking(until terminator: [UInt8]) -> [UInt8] {
-        Sys.setReceiveTimeout(fd, seconds: 20)
+        Sys.setReceiveTimeout(fd, seconds: 120)
+        // One byte at a time: never past the terminator, so a reply the server sent right after stays in the
+        // socket for the next read (the server may answer two pipelined requests in one segment).
         var data: [UInt8] = []
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-        defer { chunk.deallocate() }
+        var byte: UInt8 = 0
         while !(data.count >= terminator.count && data.suffix(terminator.count).elementsEqual(terminator)) {
-            guard let n = Sys.read(fd, into: chunk), n > 0 else { break }
-            data += UnsafeRawBufferPointer(rebasing: chunk[0..<n])
+            guard let n = withUnsafeMutableBytes(of: &byte, { Sys.read(fd, into: $0) }), n > 0 else { break }
+            data.append(byte)
         }
         return data
     }
     /// True when the server closed the connection (read returns end of stream).
     private func isClosedByPeerBlocking() -> Bool {
-        Sys.setReceiveTimeout(fd, seconds: 20)
+        Sys.setReceiveTimeout(fd, seconds: 120)
         var byte: UInt8 = 0
         return withUnsafeMutableBytes(of: &byte) { Sys.read(fd, into: $0) } == 0
     }
@@ -208,7 +216,7 @@ struct ControlServerTests {
         }
     }
 
-    @Test("replies use the pickle protocol of the request, so older Pythons can read them", .enabled(if: Python.available))
+    @Test("replies use the pickle protocol of the request, so older Pythons can read them", .enabled(if: Python.available), .blocking)
     func replyProtocol() async throws {
         try await withServer(handler: FakeJails.reference(logDir: "/l")) { socket in
             for version in 2...5 {
@@ -303,7 +311,7 @@ struct ControlServerTests {
         #expect(Sys.isSocket(path) == true)
         do {
             let server = try ControlServer(configuration: .init(path: path), handler: FakeJails([]))
-            let task = Task { await server.run() }
+            let task = serve(server)
             #expect(await ControlClient(socketPath: path).send(["ping"]) == .success("pong"))
             task.cancel()
             await task.value
@@ -341,7 +349,7 @@ struct ControlServerTests {
         let stopper = Stopper()
         let path = "/tmp/pcl-ctl-stop-\(getpid()).sock"
         let server = try ControlServer(configuration: .init(path: path), handler: stopper)
-        let task = Task { await server.run() }
+        let task = serve(server)
         stopper.task.withLock { $0 = task }
         #expect(await ControlClient(socketPath: path, dialect: .pickle).send(["ping"]) == .success("pong"))
         #expect(await ControlClient(socketPath: path, dialect: .pickle).send(["stop"]) == .success(.null))

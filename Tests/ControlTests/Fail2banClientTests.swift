@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Control
+import PortcullisTestKit
 
 private let clientPath = "/usr/bin/fail2ban-client"
 private let serverPath = "/usr/bin/fail2ban-server"
@@ -77,10 +78,12 @@ private final class RealFail2ban {
         try process.run()
     }
 
-    /// Waits until the server answers ping (it starts its jails first).
+    /// Waits until the server has started both jails. It answers `ping` (and `status`, with no jails) while it
+    /// is still reading its configuration, which takes seconds on a busy machine.
     func waitUntilReady() async -> Bool {
-        for _ in 0..<300 {
-            if await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5).send(["ping"]) == .success("pong") {
+        let ready: ControlResponse = .success(.list([.tuple(["Number of jail", 2]), .tuple(["Jail list", "sshd, web"])]))
+        for _ in 0..<600 {
+            if await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5).send(["status"]) == ready {
                 return true
             }
             guard process.isRunning else { return false }
@@ -119,7 +122,7 @@ private func runClient(conf: String, socket: String, _ arguments: [String]) asyn
     return ClientRun(stdout: result.text, status: result.status)
 }
 
-@Suite("Real fail2ban-client against ControlServer", .serialized)
+@Suite("Real fail2ban-client against ControlServer", .serialized, .blocking)
 struct Fail2banClientTests {
     /// Commands in order; each changes or shows state, as an admin session would.
     static let session: [[String]] = [

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Control
+import PortcullisTestKit
 
 func bytes(hex: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -26,7 +27,7 @@ let sampleValues: [ControlValue] = [
     [["sshd": ["192.0.2.1", "192.0.2.2"]], ["web": ["2001:db8::1"]]],
 ]
 
-@Suite("Pickle codec")
+@Suite("Pickle codec", .blocking)
 struct PickleTests {
     @Test("requests captured from the real fail2ban-client decode to their command")
     func goldenRequests() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Control
+import PortcullisTestKit
 
 /// (command, reply) pairs covering every branch fail2ban-client's output formatting has.
 let formatterCases: [([String], ControlValue)] = [
@@ -85,7 +86,7 @@ let formatterCases: [([String], ControlValue)] = [
     (["get"], "odd"),
 ]
 
-@Suite("StatusFormatter")
+@Suite("StatusFormatter", .blocking)
 struct StatusFormatterTests {
     @Test("prints exactly what fail2ban-client's formatter prints", .enabled(if: Python.available))
     func matchesFail2banClient() throws {

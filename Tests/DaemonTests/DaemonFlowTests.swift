@@ -98,11 +98,15 @@ import Testing
         return "\(stamp) host testauth[42]: auth failure for \(user) from \(address)"
     }
 
+    /// Waits (up to a generous limit, not a timing assertion: CI runs every suite at once on 2 busy cores) until
+    /// `condition` holds.
     func waitFor(_ what: String, _ condition: () async -> Bool) async throws {
-        for _ in 0..<300 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
             if await condition() { return }
             try await Task.sleep(for: .milliseconds(20))
         }
+        if await condition() { return }
         Issue.record("timed out waiting for \(what)")
     }
 

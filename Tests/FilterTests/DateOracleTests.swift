@@ -2,9 +2,10 @@ import Foundation
 import Testing
 
 @testable import Filter
+import PortcullisTestKit
 
 /// Compares `DateDetector` with fail2ban 1.0.2's own date detection on fail2ban's sample logs.
-@Suite(.serialized) struct DateOracleTests {
+@Suite(.serialized, .blocking) struct DateOracleTests {
     static var sampleLogs: [String] {
         let dir = DateTestSupport.logDirectory
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []

@@ -2,10 +2,11 @@ import Foundation
 import Testing
 
 @testable import Filter
+import PortcullisTestKit
 
 /// Stresses fail2ban's template choice and reordering: long sequences of mixed formats, dates in the middle of
 /// lines, several dates per line, invalid dates — generated from a fixed seed and compared with fail2ban.
-@Suite(.serialized) struct DateSequenceOracleTests {
+@Suite(.serialized, .blocking) struct DateSequenceOracleTests {
     /// A small deterministic generator (SplitMix64) so failures reproduce.
     struct Generator {
         var state: UInt64

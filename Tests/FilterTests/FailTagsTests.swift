@@ -3,9 +3,10 @@ import Core
 import Testing
 
 @testable import Filter
+import PortcullisTestKit
 
 /// Each address tag accepts what fail2ban's accepts: checked line by line against fail2ban.
-@Suite(.enabled(if: Oracle.available)) struct FailTagsTests {
+@Suite(.enabled(if: Oracle.available), .blocking) struct FailTagsTests {
     static let subjects = [
         "192.0.2.1", "::ffff:192.0.2.1", "::ffff:ffff:192.0.2.1", "[192.0.2.1]", "[192.0.2.1]:22", "2001:db8::1",
         "[2001:db8::1]", "[2001:db8::1]:22", "2001:DB8:0:0:0:0:0:1", "fe80::1%eth0", "::1", "1::", "::",

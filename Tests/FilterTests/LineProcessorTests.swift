@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import Filter
+import PortcullisTestKit
 
 func definition(
     _ failregex: [String], ignore: [String] = [], prefregex: String? = nil, maxlines: Int? = nil
@@ -137,7 +138,7 @@ func definition(
 }
 
 /// Prefregex, ignoreregex and multi-line buffers compared with fail2ban.
-@Suite(.enabled(if: Oracle.available)) struct LineSemanticsTests {
+@Suite(.enabled(if: Oracle.available), .blocking) struct LineSemanticsTests {
     func agree(
         _ fail: [String], ignore: [String] = [], prefregex: String? = nil, maxlines: Int? = nil, _ lines: [String]
     ) throws {

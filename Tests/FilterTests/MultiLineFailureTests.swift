@@ -2,9 +2,10 @@ import Configuration
 import Testing
 
 @testable import Filter
+import PortcullisTestKit
 
 /// The `<F-MLFID>` cache, compared line by line with fail2ban on sequences that exercise each rule.
-@Suite(.enabled(if: Oracle.available)) struct MultiLineFailureTests {
+@Suite(.enabled(if: Oracle.available), .blocking) struct MultiLineFailureTests {
     static let prefregex = #"^ <F-MLFID>\[\d+\]</F-MLFID> <F-CONTENT>.+</F-CONTENT>$"#
     static let failregex = [
         #"^fail <F-USER>\S+</F-USER> from <HOST>$"#,

@@ -143,7 +143,9 @@ main()
         p.standardError = FileHandle.nullDevice
         try p.run()
         let data = Data(lines.joined(separator: "\n").utf8)
-        DispatchQueue.global().async {
+        // A thread of its own: the write blocks until Python has read it all (Dispatch's global threads are the
+        // cooperative pool's on Linux).
+        Thread.detachNewThread {
             input.fileHandleForWriting.write(data)
             try? input.fileHandleForWriting.close()
         }

@@ -3,10 +3,11 @@ import Foundation
 import Testing
 
 @testable import Filter
+import PortcullisTestKit
 
 /// fail2ban's own filters on fail2ban's sample logs (both read from the installed package at test time),
 /// compared line by line with fail2ban itself.
-@Suite(.enabled(if: Oracle.available)) struct SampleLogTests {
+@Suite(.enabled(if: Oracle.available), .blocking) struct SampleLogTests {
     static let logs = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/"
 
     static func sampleLines(_ name: String) throws -> [String] {

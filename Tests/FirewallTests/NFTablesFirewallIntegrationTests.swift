@@ -3,9 +3,10 @@ import Firewall
 import Foundation
 import Synchronization
 import Testing
+import PortcullisTestKit
 
 /// Real-kernel tests: every nftables change happens inside namespaces created by ``NetnsLab`` (deleted afterwards).
-@Suite(.serialized, .enabled(if: NetnsLab.isRoot, "needs root for network namespaces"))
+@Suite(.serialized, .blocking, .enabled(if: NetnsLab.isRoot, "needs root for network namespaces"))
 struct NFTablesFirewallIntegrationTests {
     static let sshd = JailFirewall(name: "sshd", ports: .ports([PortRange(8022)]), protocols: .tcp, blockType: .reject)
 

@@ -36,18 +36,19 @@ final class NetnsLab: @unchecked Sendable {
         }
     }
 
-    /// Runs blocking work (child processes) on a Dispatch thread, not on Swift's small cooperative pool, so the
-    /// other test suites running in parallel are not starved.
+    /// Runs blocking work (child processes) on a thread of its own, not on Swift's small cooperative pool, so the
+    /// other test suites running in parallel are not starved. (Not `DispatchQueue.global()`: on Linux its threads
+    /// are the cooperative pool's.)
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
         }
     }
 
     /// Non-throwing variant of ``offPool(_:)``.
     static func offPool(_ body: @escaping @Sendable () -> Void) async {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 body()
                 continuation.resume()
             }

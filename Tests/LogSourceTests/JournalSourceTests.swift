@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import LogSource
+import PortcullisTestKit
 
 /// Collects journal lines (copied), their times and the batch cursors.
 final class JournalCollector: Sendable {
@@ -20,7 +21,7 @@ final class JournalCollector: Sendable {
     var count: Int { lines.withLock { $0.count } }
 }
 
-@Suite("JournalSource", .serialized, .enabled(if: JournalWriter.available, "needs systemd-journal-remote"))
+@Suite("JournalSource", .serialized, .blocking, .enabled(if: JournalWriter.available, "needs systemd-journal-remote"))
 struct JournalSourceTests {
     static let base: UInt64 = 1_700_000_000_000_000
 
@@ -285,7 +286,7 @@ struct JournalLineFormatterTests {
 }
 
 /// fail2ban (installed, run at test time as an oracle) must see the same lines for the same journal file.
-@Suite("JournalSource vs fail2ban", .enabled(if: JournalWriter.available, "needs systemd-journal-remote"))
+@Suite("JournalSource vs fail2ban", .blocking, .enabled(if: JournalWriter.available, "needs systemd-journal-remote"))
 struct JournalOracleTests {
     @Test("lines equal fail2ban's systemd backend formatting")
     func sameAsFail2ban() async throws {

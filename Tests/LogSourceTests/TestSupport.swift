@@ -104,7 +104,7 @@ extension LineBatch {
 
 /// Waits (up to a generous limit, not a timing assertion) until `condition` holds; returns whether it did.
 @discardableResult
-func eventually(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+func eventually(_ limit: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + limit
     while clock.now < deadline {

@@ -2,10 +2,11 @@ import Core
 import Foundation
 import Store
 import Testing
+import PortcullisTestKit
 
 private func ip(_ s: String) -> IPAddress { IPAddress(s)! }
 
-@Suite("BanStore")
+@Suite("BanStore", .blocking)
 struct BanStoreTests {
     @Test("a recorded ban is listed as active until it expires; permanent bans stay")
     func activeBans() throws {
