@@ -72,7 +72,14 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     /// Strict dotted quad: four decimal parts 0…255. Leading zeros accepted as decimal (like fail2ban).
-    static func parseV4(_ b: ArraySlice<UInt8>) -> UInt32? {
+    /// A strict dotted quad (four decimal parts 0…255, at most 3 digits each) parsed without allocating;
+    /// nil for anything else.
+    public init?(dottedQuad bytes: some Sequence<UInt8>) {
+        guard let v = IPAddress.parseV4(bytes) else { return nil }
+        self.init(v4: v)
+    }
+
+    static func parseV4(_ b: some Sequence<UInt8>) -> UInt32? {
         var value: UInt32 = 0
         var part: UInt32 = 0
         var digits = 0

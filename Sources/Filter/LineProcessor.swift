@@ -439,31 +439,9 @@ public final class LineProcessor {
         return true
     }
 
-    /// A strict dotted quad (four decimal parts 0…255, at most 3 digits each), parsed without allocating; nil for
-    /// anything else (the caller then falls back to `IPAddress(_:)`, which accepts the same dotted quads).
-    private static func dottedQuad(_ text: String) -> IPAddress? {
-        var value: UInt32 = 0
-        var part: UInt32 = 0
-        var digits = 0
-        var dots = 0
-        for c in text.utf8 {
-            if c >= 0x30, c <= 0x39 {
-                part = part * 10 + UInt32(c - 0x30)
-                digits += 1
-                if digits > 3 || part > 255 { return nil }
-            } else if c == 0x2E {
-                if digits == 0 || dots == 3 { return nil }
-                value = value << 8 | part
-                part = 0
-                digits = 0
-                dots += 1
-            } else {
-                return nil
-            }
-        }
-        guard dots == 3, digits > 0 else { return nil }
-        return IPAddress(v4: value << 8 | part)
-    }
+    /// A strict dotted quad parsed without allocating; nil for anything else (the caller then falls back to
+    /// `IPAddress(_:)`, which accepts the same dotted quads).
+    private static func dottedQuad(_ text: String) -> IPAddress? { IPAddress(dottedQuad: text.utf8) }
 
     private func firstRange(_ m: Matcher, _ groups: [Int]) -> Range<Int>? {
         for g in groups { if let r = m.range(g) { return r } }
