@@ -24,8 +24,6 @@ public struct JailSetup: Sendable {
     public var commandActions: [CommandAction]
     /// Log files (globs allowed); empty with the journal backend.
     public var logPaths: [String]
-    /// `backend` as written: auto, polling, pyinotify/inotify, systemd[…].
-    public var backend: String
     /// `backend` parsed: files (with the wake-up method) or the journal (with its location).
     public var source: LogBackend
     /// Journal matches for the systemd backend (alternatives of FIELD=value lists).
@@ -121,7 +119,6 @@ public struct JailSetup: Sendable {
                 }
             }
         }
-        let backend = jail.backend.lowercased()
         let source: LogBackend
         do {
             source = try LogBackend(parsing: jail.backend)
@@ -130,7 +127,7 @@ public struct JailSetup: Sendable {
         }
         return JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,
-            commandActions: commands, logPaths: source.isJournal ? [] : jail.logpath, backend: backend, source: source,
+            commandActions: commands, logPaths: source.isJournal ? [] : jail.logpath, source: source,
             journalMatch: filterConfiguration.journalmatch, warnings: warnings)
     }
 }

@@ -276,7 +276,6 @@ public final class PortcullisDaemon: Service, Sendable {
                     try? await Task.sleep(for: .seconds(1))
                     await coordinator.housekeeping()
                     tick += 1
-                    if tick % 5 == 0 { sources.persistPositions() }
                     if tick % 3600 == 0, let store {
                         _ = try? store.purge(olderThan: settings.clock() - main.dbpurgeage.seconds, now: settings.clock())
                     }

@@ -1,4 +1,5 @@
 import Configuration
+import Control
 import Filter
 
 #if canImport(Glibc)
@@ -160,30 +161,8 @@ struct FilterSource {
         "{" + options.map { "\(pythonString($0)): \(pythonString($1))" }.joined(separator: ", ") + "}"
     }
 
-    /// Python's repr of a str.
-    static func pythonString(_ s: String) -> String {
-        let q: Character = s.contains("'") && !s.contains("\"") ? "\"" : "'"
-        var out = String(q)
-        for u in s.unicodeScalars {
-            switch u {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if Character(u) == q {
-                    out += "\\" + String(q)
-                } else if u.value < 0x20 || u.value == 0x7F {
-                    let h = String(u.value, radix: 16)
-                    out += "\\x" + (h.count < 2 ? "0" : "") + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out.append(q)
-        return out
-    }
+    /// Python's repr of a str (Control's PythonRepr, shared with the control protocol's output).
+    static func pythonString(_ s: String) -> String { PythonRepr.quote(s) }
 }
 
 extension StringProtocol {
