@@ -66,6 +66,9 @@ public actor BanCoordinator {
     private let gate = SerialGate()
     /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
     private var stopped = false
+    /// Ban batches between their decision and the end of their firewall call; ``shutdown()`` waits for them.
+    private var inFlight = 0
+    private var drained: [CheckedContinuation<Void, Never>] = []
     let actionsLog: Logger
     let filterLog: Logger
 
@@ -238,6 +241,8 @@ public actor BanCoordinator {
         defer { gate.leave() }
         guard !stopped else { return }
         stopped = true
+        // Bans already decided reach the kernel before the table goes.
+        if inFlight > 0 { await withCheckedContinuation { drained.append($0) } }
         for name in jailNames {
             if let s = setups[name] { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
         }
@@ -312,6 +317,14 @@ public actor BanCoordinator {
 
     private func apply(jail: String, _ decisions: [BanDecision]) async {
         guard let setup = setups[jail], !decisions.isEmpty else { return }
+        inFlight += 1
+        defer {
+            inFlight -= 1
+            if inFlight == 0 {
+                for c in drained { c.resume() }
+                drained = []
+            }
+        }
         // Persist first: a ban the store knows survives a crash and is restored at start.
         if let store {
             let records = decisions.map { d in
