@@ -357,8 +357,8 @@ public actor BanCoordinator {
                 var tags = baseTags(setup)
                 tags["ip"] = d.address.description
                 tags["failures"] = String(d.failures)
-                tags["bantime"] = d.duration.map { String(Int($0)) } ?? "-1"
-                tags["time"] = String(Int(d.start))
+                tags["bantime"] = d.duration.map { String(Int(saturating: $0)) } ?? "-1"
+                tags["time"] = String(Int(saturating: d.start))
                 tags["matches"] = d.matches.joined(separator: "\n")
                 tags["ipmatches"] = tags["matches"]
                 tags["ipjailmatches"] = tags["matches"]
@@ -472,7 +472,7 @@ public actor BanCoordinator {
         var tags: [String: String] = ["name": s.name]
         if let p = s.configuration.port { tags["port"] = p }
         tags["protocol"] = s.configuration.protocol ?? "tcp"
-        tags["bantime"] = String(Int(s.policy.banTime))
+        tags["bantime"] = String(Int(saturating: s.policy.banTime))
         return tags
     }
 
@@ -494,7 +494,7 @@ public actor BanCoordinator {
     }
 
     static func timestamp(_ t: Double) -> String {
-        var tt = time_t(Int(t))
+        var tt = time_t(Int(saturating: t))
         var tm = Glibc.tm()
         localtime_r(&tt, &tm)
         var buf = [CChar](repeating: 0, count: 32)
