@@ -195,10 +195,6 @@ enum Corpus {
         #expect(ran >= 5)
     }
 
-    @Test func debugPrint() {
-        for s in Self.shapes { print("=== \(s.name)\n" + ActionScript.render(s.template, values: ActionValues(["out": "/o", "failures": "3"], untrusted: ["matches": "V"], captures: ["user": "U"])).script) }
-    }
-
     @Test("no payload runs; each shape receives the value byte for byte", arguments: shapes)
     func shape(_ shape: Shape) throws {
         let dir = try Corpus.makeDirectory()
