@@ -3,12 +3,50 @@ import Firewall
 import Jail
 import Logging
 import Store
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+
+/// Lets async callers through one at a time, in arrival order (an actor alone does not: it is reentrant
+/// at every `await`).
+final class SerialGate: Sendable {
+    private struct State {
+        var busy = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// Waits until no one else is inside.
+    func enter() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.busy {
+                    s.waiters.append(c)
+                    return false
+                }
+                s.busy = true
+                return true
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Lets the next waiter in.
+    func leave() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty {
+                s.busy = false
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
 
 /// Owns every jail's state machine and performs what they decide: bans in the firewall (one transaction per
 /// batch), the store (before the ban is reported), the log in fail2ban's format, and command actions.
@@ -24,6 +62,10 @@ public actor BanCoordinator {
     let firewall: (any FirewallBackend)?
     let store: BanStore?
     let clock: @Sendable () -> Double
+    /// Start, reloads and shutdown one at a time (each awaits the firewall and command actions).
+    private let gate = SerialGate()
+    /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
+    private var stopped = false
     let actionsLog: Logger
     let filterLog: Logger
     /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
@@ -49,13 +91,16 @@ public actor BanCoordinator {
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
     public func start(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
         self.setups = [:]
         states = [:]
         jailNames = setups.map(\.name)
         brokenJails = broken
         for s in setups {
             self.setups[s.name] = s
-            states[s.name] = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
+            states[s.name] = Self.freshState(s)
         }
         if let firewall {
             try await firewall.setUp(jails: setups.compactMap(\.firewall))
@@ -65,22 +110,98 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
-        return await restore()
+        return await restore(jails: Set(jailNames))
     }
 
-    /// Replaces the jail set (SIGHUP / `reload`), keeping the bans of jails that remain.
+    /// Replaces the jail set (SIGHUP / `reload`). Jails that stay keep their bans and failure counters (nothing
+    /// is restored or banned again); new jails restore their bans from the store; removed jails run
+    /// `actionstop` and their sets are deleted. Returns the number of bans restored for new jails.
+    ///
+    /// Reloads and ``shutdown()`` run one at a time; failures recorded meanwhile land in the jail as it is when
+    /// they are recorded.
+    @discardableResult
     public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
-        let old = states
-        try await start(setups, broken: broken)
-        // Carry counters over for jails that stay, like fail2ban does.
-        for (name, state) in old where states[name] != nil {
-            states[name]!.absorbCounters(of: state)
-        }
-        return states.values.reduce(0) { $0 + $1.currentlyBanned }
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
+        return try await replace(with: setups, broken: broken)
     }
 
-    func restore() async -> Int {
-        guard let store else { return 0 }
+    /// `reload JAIL`: rebuilds only `jail` from `setup` (nil when the new configuration no longer has it
+    /// enabled: the jail stops), leaving every other jail as it runs. Returns the bans restored for it.
+    @discardableResult
+    public func reload(jail: String, setup: JailSetup?, brokenReason: String? = nil) async throws(FirewallError)
+        -> Int
+    {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
+        var next: [JailSetup] = []
+        var placed = false
+        for name in jailNames {
+            if name == jail {
+                if let setup { next.append(setup) }
+                placed = true
+            } else if let s = setups[name] {
+                next.append(s)
+            }
+        }
+        if !placed, let setup { next.append(setup) }
+        var broken = brokenJails
+        broken[jail] = brokenReason
+        return try await replace(with: next, broken: broken)
+    }
+
+    /// The setups of the running jails, in configuration order (what the log sources must follow).
+    public func runningSetups() -> [JailSetup] { jailNames.compactMap { setups[$0] } }
+
+    private static func freshState(_ s: JailSetup) -> JailState {
+        var state = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
+        state.maxTracked = s.maxTracked
+        return state
+    }
+
+    /// The body of both reloads; the caller holds the gate.
+    private func replace(with newSetups: [JailSetup], broken: [String: String]) async throws(FirewallError) -> Int {
+        let oldSetups = setups
+        let names = Set(newSetups.map(\.name))
+        let removed = jailNames.filter { !names.contains($0) }
+        var added: Set<String> = []
+        var nextSetups: [String: JailSetup] = [:]
+        for s in newSetups {
+            nextSetups[s.name] = s
+            if states[s.name] != nil {
+                // In place: the state's tables are not copied.
+                states[s.name]?.policy = s.policy
+                states[s.name]?.ignore = s.ignore
+                states[s.name]?.maxTracked = s.maxTracked
+            } else {
+                states[s.name] = Self.freshState(s)
+                added.insert(s.name)
+            }
+        }
+        for name in removed { states[name] = nil }
+        setups = nextSetups
+        jailNames = newSetups.map(\.name)
+        brokenJails = broken
+        if let firewall {
+            try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
+        }
+        // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
+        for name in removed {
+            if let s = oldSetups[name] { enqueueActions(setup: s, phase: "actionstop", ticket: nil) }
+        }
+        installRunners(newSetups)
+        for s in newSetups {
+            for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
+            if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
+        }
+        return added.isEmpty ? 0 : await restore(jails: added)
+    }
+
+    /// Restores the still-active bans of `jails` from the store in one transaction.
+    func restore(jails: Set<String>) async -> Int {
+        guard let store, !jails.isEmpty else { return 0 }
         let now = clock()
         let records: [BanRecord]
         do {
@@ -91,11 +212,14 @@ public actor BanCoordinator {
         }
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
-        for r in records where setups[r.jail] != nil {
+        for r in records where jails.contains(r.jail) {
+            guard let setup = setups[r.jail] else { continue }
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
             restored.append(r)
-            if setups[r.jail]!.firewall != nil {
+            // Noted before the transaction, so failures recorded while it runs see the address as banned.
+            states[r.jail]?.noteBanned(r.address, until: r.end)
+            if setup.firewall != nil {
                 requests.append(
                     BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
             }
@@ -108,7 +232,6 @@ public actor BanCoordinator {
             }
         }
         for r in restored {
-            states[r.jail]!.noteBanned(r.address, until: r.end)
             actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
         }
         return restored.count
@@ -116,6 +239,10 @@ public actor BanCoordinator {
 
     /// Stops: `actionstop` for command actions and removes the firewall table.
     public func shutdown() async {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return }
+        stopped = true
         for name in jailNames { enqueueActions(jail: name, phase: "actionstop", ticket: nil) }
         await finishRunners()
         if let firewall {
@@ -127,26 +254,30 @@ public actor BanCoordinator {
 
     /// Records failures found by `jail`'s filter; bans the addresses that reach `maxretry`, all in one transaction.
     public func record(jail: String, events: [FailureEvent]) async {
-        guard let setup = setups[jail], states[jail] != nil else { return }
+        guard !stopped, let setup = setups[jail], states[jail] != nil else { return }
         let now = clock()
         var decisions: [BanDecision] = []
         var captures: [IPAddress: [String: String]] = [:]
         let overall = setup.policy.increment?.overallJails ?? false
         let store = self.store
+        let droppedBefore = states[jail]?.droppedTracked ?? 0
         for event in events {
             filterLog.info("[\(jail)] Found \(event.address) - \(Self.timestamp(event.time))")
-            let verdict = states[jail]!.record(
-                event, now: now,
-                previousBans: { address in
-                    guard let store else { return 0 }
-                    return (try? store.banCount(address: address, jail: overall ? nil : jail)) ?? 0
-                })
+            // No suspension inside this loop: the state cannot change under it, but it is still read optionally.
+            guard
+                let verdict = states[jail]?.record(
+                    event, now: now,
+                    previousBans: { address in
+                        guard let store else { return 0 }
+                        return (try? store.banCount(address: address, jail: overall ? nil : jail)) ?? 0
+                    })
+            else { return }
             switch verdict {
             case .ban(let d):
                 decisions.append(d)
                 if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
-                states[jail]!.noteBanned(d.address, until: d.end)
+                states[jail]?.noteBanned(d.address, until: d.end)
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
@@ -155,12 +286,17 @@ public actor BanCoordinator {
                 break
             }
         }
+        let droppedAfter = states[jail]?.droppedTracked ?? 0
+        if droppedBefore == 0, droppedAfter > 0, let cap = setup.maxTracked {
+            filterLog.warning(
+                "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest")
+        }
         if !decisions.isEmpty { await apply(jail: jail, decisions, captures: captures) }
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
     public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
-        guard let setup = setups[jail] else { return (0, ["unknown jail \(jail)"]) }
+        guard !stopped, let setup = setups[jail], states[jail] != nil else { return (0, ["unknown jail \(jail)"]) }
         let now = clock()
         var decisions: [BanDecision] = []
         var refused: [String] = []
@@ -169,11 +305,11 @@ public actor BanCoordinator {
                 refused.append("\(a) is not banned: covered by \(why)")
                 continue
             }
-            if states[jail]!.isBanned(a, now: now) { continue }
+            if states[jail]?.isBanned(a, now: now) ?? true { continue }
             let previous = (try? store?.banCount(address: a, jail: jail)) ?? 0
             let duration = setup.policy.duration(previousBans: previous)
             let d = BanDecision(address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
-            states[jail]!.noteBanned(a, until: d.end)
+            states[jail]?.noteBanned(a, until: d.end)
             decisions.append(d)
         }
         await apply(jail: jail, decisions)
@@ -205,8 +341,8 @@ public actor BanCoordinator {
                 actionsLog.error("[\(jail)] nftables refused \(requests.count) bans: \(error)")
             }
         }
+        // The ban was noted before the awaits; a reload meanwhile kept it (same jail) or dropped the jail.
         for d in decisions {
-            states[jail]!.noteBanned(d.address, until: d.end)
             actionsLog.notice("[\(jail)] Ban \(d.address)")
         }
         for d in decisions {
@@ -234,8 +370,7 @@ public actor BanCoordinator {
     public func unbanAll(jail: String? = nil) async -> Int {
         var keys: [BanKey] = []
         for name in jail.map({ [$0] }) ?? jailNames {
-            guard states[name] != nil else { continue }
-            keys += states[name]!.unbanAll().map { BanKey(address: $0, jail: name) }
+            keys += (states[name]?.unbanAll() ?? []).map { BanKey(address: $0, jail: name) }
         }
         await lift(keys)
         return keys.count
@@ -263,11 +398,11 @@ public actor BanCoordinator {
     public func housekeeping() async {
         let now = clock()
         for name in jailNames {
-            guard states[name] != nil else { continue }
-            let ended = states[name]!.purge(now: now)
+            // Re-read after every suspension: a reload may have removed the jail.
+            guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
-                enqueueActions(jail: name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
+                enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
             }
         }
     }
@@ -311,7 +446,14 @@ public actor BanCoordinator {
 
     /// Queues `phase` of `jail`'s command actions on the jail's runner; never waits for them.
     func enqueueActions(jail: String, phase: String, ticket: ActionTicket?) {
-        guard let runner = runners[jail], let setup = setups[jail] else { return }
+        guard let setup = setups[jail] else { return }
+        enqueueActions(setup: setup, phase: phase, ticket: ticket)
+    }
+
+    /// Queues `phase` for `setup`'s jail (also one a reload is removing: its runner is still in place).
+    func enqueueActions(setup: JailSetup, phase: String, ticket: ActionTicket?) {
+        let jail = setup.name
+        guard let runner = runners[jail] else { return }
         let t = ticket ?? ActionTicket(address: nil, time: clock(), bantime: nil)
         var base: [String: String] = ["name": setup.name, "protocol": setup.configuration.protocol ?? "tcp"]
         if let p = setup.configuration.port { base["port"] = p }
