@@ -80,12 +80,7 @@ public struct ActionTicket: Sendable, Hashable {
     }
 
     /// A number of seconds as fail2ban's `int(...)`, clamped instead of trapping.
-    static func integerText(_ v: Double) -> String {
-        guard v.isFinite else { return v < 0 ? "-1" : String(Int.max) }
-        if v >= 9.2e18 { return String(Int.max) }
-        if v <= -9.2e18 { return String(Int.min) }
-        return String(Int(v))
-    }
+    static func integerText(_ v: Double) -> String { String(Int(saturating: v)) }
 
     /// Python's `str(float)` for epoch times (`1733280000.0`, `1733280000.25`).
     static func pythonFloat(_ v: Double) -> String {

@@ -503,7 +503,7 @@ public actor BanCoordinator {
     public func actionCounters(jail: String) -> ActionRunner.Counters? { runners[jail]?.counters }
 
     static func timestamp(_ t: Double) -> String {
-        var tt = time_t(Int(t))
+        var tt = time_t(Int(saturating: t))
         var tm = Glibc.tm()
         localtime_r(&tt, &tm)
         var buf = [CChar](repeating: 0, count: 32)
