@@ -66,6 +66,9 @@ public actor BanCoordinator {
     private let gate = SerialGate()
     /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
     private var stopped = false
+    /// Ban batches between their decision and the end of their firewall call; ``shutdown()`` waits for them.
+    private var inFlight = 0
+    private var drained: [CheckedContinuation<Void, Never>] = []
     let actionsLog: Logger
     let filterLog: Logger
     /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
@@ -243,6 +246,8 @@ public actor BanCoordinator {
         defer { gate.leave() }
         guard !stopped else { return }
         stopped = true
+        // Bans already decided reach the kernel before the table goes.
+        if inFlight > 0 { await withCheckedContinuation { drained.append($0) } }
         for name in jailNames { enqueueActions(jail: name, phase: "actionstop", ticket: nil) }
         await finishRunners()
         if let firewall {
@@ -318,6 +323,14 @@ public actor BanCoordinator {
 
     private func apply(jail: String, _ decisions: [BanDecision], captures: [IPAddress: [String: String]] = [:]) async {
         guard let setup = setups[jail], !decisions.isEmpty else { return }
+        inFlight += 1
+        defer {
+            inFlight -= 1
+            if inFlight == 0 {
+                for c in drained { c.resume() }
+                drained = []
+            }
+        }
         // Persist first: a ban the store knows survives a crash and is restored at start.
         if let store {
             let records = decisions.map { d in
