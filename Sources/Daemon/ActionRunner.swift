@@ -131,6 +131,17 @@ public final class ActionRunner: Sendable {
     /// The counters now.
     public var counters: Counters { state.withLock { $0.counters } }
 
+    /// Waits until every queued job has run (or `timeout` seconds passed); true when idle.
+    @discardableResult
+    public func waitUntilIdle(timeout: Double) async -> Bool {
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, min(timeout, 86_400)) * 1e9)
+        while true {
+            if state.withLock({ $0.queue.count - $0.head == 0 && !$0.running }) { return true }
+            if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Stops taking jobs and waits up to `timeout` seconds for the queued ones; those still waiting then are not run,
     /// and each is logged. Returns them (the one running goes on until its own timeout kills it).
     @discardableResult
@@ -141,11 +152,7 @@ public final class ActionRunner: Sendable {
         }
         wake.signal()
         if wasStarted {
-            let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, min(timeout, 86_400)) * 1e9)
-            while DispatchTime.now().uptimeNanoseconds < deadline {
-                if state.withLock({ $0.queue.count - $0.head == 0 && !$0.running }) { break }
-                try? await Task.sleep(for: .milliseconds(10))
-            }
+            await waitUntilIdle(timeout: timeout)
         }
         let abandoned: [Job] = state.withLock { s in
             let rest = Array(s.queue[s.head...])

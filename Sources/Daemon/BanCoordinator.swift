@@ -512,6 +512,15 @@ public actor BanCoordinator {
         }
     }
 
+    /// Waits until the command actions queued so far have run, at most `timeout` seconds (tests, `stop`).
+    @discardableResult
+    public func waitForActions(timeout: Double = 30) async -> Bool {
+        let all = Array(runners.values)
+        var idle = true
+        for runner in all { idle = await runner.waitUntilIdle(timeout: timeout) && idle }
+        return idle
+    }
+
     /// Command-action counters of `jail` (nil without command actions), for `status`.
     public func actionCounters(jail: String) -> ActionRunner.Counters? { runners[jail]?.counters }
 
