@@ -134,7 +134,10 @@ public final class PortcullisDaemon: Service, Sendable {
                             let action = try tree.loadAction(spec, jail: jail)
                             var commands: [String: String] = [:]
                             for (k, v) in action.commands { commands[k] = v.value }
-                            return CommandAction(name: action.name, commands: commands)
+                            let timeout = action.values["timeout"].flatMap(Double.init).map { min(max($0, 0.1), 86_400) } ?? 60
+                            return CommandAction(
+                                name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
+                                conditionalTags: action.conditionalTags)
                         }))
             } catch {
                 broken[jail.name] = "\(error)"
@@ -239,16 +242,33 @@ public final class PortcullisDaemon: Service, Sendable {
         let (stops, stopSink) = AsyncStream<Void>.makeStream()
         stopRequested.withLock { $0 = stopSink }
 
+        // Reloads run one at a time, and never after the stop began (they would start the sources again).
+        let lifecycle = SerialGate()
+        let stopping = Mutex(false)
         let reload: @Sendable (String?) async -> ControlResponse = { jail in
+            await lifecycle.enter()
+            defer { lifecycle.leave() }
+            guard !stopping.withLock({ $0 }) else { return .failure(ControlError(.failed, "the server is stopping")) }
             log.info("Reloading configuration\(jail.map { " of jail \($0)" } ?? "")")
             let (newSetups, newBroken) = Self.loadJails(tree, ports: ports, clock: settings.clock)
-            for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
             do {
-                _ = try await coordinator.reload(newSetups, broken: newBroken)
+                if let jail {
+                    // Only this jail: the others keep running as they are.
+                    let setup = newSetups.first { $0.name == jail }
+                    let running = await coordinator.setup(jail: jail) != nil
+                    guard setup != nil || newBroken[jail] != nil || running else {
+                        return .failure(.unknownJail(jail))
+                    }
+                    if let why = newBroken[jail] { log.error("Jail '\(jail)' cannot start: \(why)") }
+                    _ = try await coordinator.reload(jail: jail, setup: setup, brokenReason: newBroken[jail])
+                } else {
+                    for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
+                    _ = try await coordinator.reload(newSetups, broken: newBroken)
+                }
             } catch {
                 return .failure(ControlError(.failed, "reload failed: \(error)"))
             }
-            sources.start(newSetups)
+            sources.start(await coordinator.runningSetups())
             return .success("OK")
         }
 
@@ -265,11 +285,13 @@ public final class PortcullisDaemon: Service, Sendable {
         log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
         markReady()
 
+        // The consumer runs outside the group that is cancelled at stop, so the failures already read are all
+        // recorded (and banned) before the coordinator shuts down.
+        async let consumed: Void = {
+            for await (jail, batch) in events { await coordinator.record(jail: jail, events: batch) }
+        }()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await control.run() }
-            group.addTask {
-                for await (jail, batch) in events { await coordinator.record(jail: jail, events: batch) }
-            }
             group.addTask {
                 var tick = 0
                 while !Task.isCancelled {
@@ -294,9 +316,14 @@ public final class PortcullisDaemon: Service, Sendable {
             for await _ in stops { break }
             log.info("Shutdown in progress...")
             group.cancelAll()
-            eventSink.finish()
         }
+        // No reload after this point; one in progress finishes first.
+        await lifecycle.enter()
+        stopping.withLock { $0 = true }
+        lifecycle.leave()
         sources.stop()
+        eventSink.finish()
+        await consumed
         sources.persistPositions()
         await coordinator.shutdown()
         log.info("Exiting Portcullis")
