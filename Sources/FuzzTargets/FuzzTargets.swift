@@ -47,7 +47,8 @@ public enum FuzzTargets {
     /// Reports a broken invariant and aborts, so the fuzzer keeps the input.
     static func fail(_ target: String, _ message: String) -> Never {
         let text = "fuzz target \(target): invariant broken: \(message)\n"
-        _ = text.withCString { write(2, $0, strlen($0)) }
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         abort()
     }
 

@@ -62,6 +62,8 @@ final class TagsTarget {
         for argument in rendered.arguments where argument != value {
             FuzzTargets.fail("tags", "argument \(argument.debugDescription) is not the value \(value.debugDescription)")
         }
+        // An empty capture is written as nothing (fail2ban's empty `<F-*>`): nothing of the log reaches the script.
+        guard !value.isEmpty else { return }
         // A number is written into `$((…))` as itself (the renderer's rule); any other value never is.
         var digits = Substring(value).utf8[...]
         if digits.first == UInt8(ascii: "-") { digits = digits.dropFirst() }
