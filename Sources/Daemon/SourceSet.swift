@@ -70,7 +70,7 @@ final class JailReader: @unchecked Sendable {
         }
         for f in processor.failures where !f.isNoFail {
             guard let a = f.address else { continue }
-            pending.append(FailureEvent(address: a, time: f.time, matches: f.lines))
+            pending.append(FailureEvent(address: a, time: f.time, matches: f.lines, fields: f.fields))
         }
     }
 
