@@ -33,7 +33,7 @@ public struct ControlServerError: Error, Sendable, CustomStringConvertible {
 ///
 /// Blocking socket reads happen on one thread per connection (at most `maxConnections`, each short-lived);
 /// commands run as child tasks of ``run()``. The socket cannot be jammed: a connection must send each whole
-/// request within `requestTimeoutSeconds` (5 s), and when all `maxConnections` (64) are taken the one that has
+/// request within `requestTimeoutSeconds` (5 s), and when all `maxConnections` (256) are taken the one that has
 /// waited longest for its request is evicted to make room for the newcomer.
 public final class ControlServer: Sendable {
     /// Server settings.
@@ -54,9 +54,9 @@ public final class ControlServer: Sendable {
         /// User ids allowed to connect (checked with SO_PEERCRED); nil allows anyone the file mode lets in.
         public var allowedUserIDs: Set<uid_t>?
 
-        /// Defaults: mode 0600, 8 MiB requests, 64 connections, 5 s per request, root and this process's user.
+        /// Defaults: mode 0600, 8 MiB requests, 256 connections, 5 s per request, root and this process's user.
         public init(
-            path: String, mode: mode_t = 0o600, maxRequestBytes: Int = 8 << 20, maxConnections: Int = 64,
+            path: String, mode: mode_t = 0o600, maxRequestBytes: Int = 8 << 20, maxConnections: Int = 256,
             requestTimeoutSeconds: Double = 5, allowedUserIDs: Set<uid_t>? = [0, geteuid()]
         ) {
             self.path = path

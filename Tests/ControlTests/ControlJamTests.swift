@@ -12,7 +12,7 @@ import Musl
 #endif
 
 /// The control socket cannot be jammed (issue 7): the server with the daemon's own settings (the defaults the
-/// daemon passes: 64 connections, 5 s per request, mode 0600, peer-uid check), over a real Unix socket, speaking
+/// daemon passes: 256 connections, 5 s per request, mode 0600, peer-uid check), over a real Unix socket, speaking
 /// the real protocols.
 @Suite("Control socket under a connection flood", .blocking)
 struct ControlJamTests {
