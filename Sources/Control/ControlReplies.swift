@@ -20,11 +20,17 @@ public enum ControlReplies {
         [.tuple(["Number of jail", .int(jails.count)]), .tuple(["Jail list", .string(jails.joined(separator: ", "))])]
     }
 
-    /// `status JAIL`: the Filter and Actions sections.
+    /// `status JAIL`: the Filter and Actions sections. `actionsDropped` (command actions refused by a full queue or
+    /// abandoned at a stop) is listed only when non-zero, so the reply is fail2ban's in normal operation.
     public static func jailStatus(
         currentlyFailed: Int, totalFailed: Int, source: Source, currentlyBanned: Int, totalBanned: Int,
-        bannedAddresses: [String]
+        bannedAddresses: [String], actionsDropped: Int = 0
     ) -> ControlValue {
+        var actions: [ControlValue] = [
+            .tuple(["Currently banned", .int(currentlyBanned)]), .tuple(["Total banned", .int(totalBanned)]),
+            .tuple(["Banned IP list", .list(bannedAddresses.map { .string($0) })]),
+        ]
+        if actionsDropped > 0 { actions.append(.tuple(["Command actions dropped", .int(actionsDropped)])) }
         let sourceEntry: ControlValue
         switch source {
         case .files(let paths):
@@ -38,13 +44,7 @@ public enum ControlReplies {
                 "Filter",
                 [.tuple(["Currently failed", .int(currentlyFailed)]), .tuple(["Total failed", .int(totalFailed)]), sourceEntry],
             ]),
-            .tuple([
-                "Actions",
-                [
-                    .tuple(["Currently banned", .int(currentlyBanned)]), .tuple(["Total banned", .int(totalBanned)]),
-                    .tuple(["Banned IP list", .list(bannedAddresses.map { .string($0) })]),
-                ],
-            ]),
+            .tuple(["Actions", .list(actions)]),
         ]
     }
 
