@@ -3,12 +3,50 @@ import Firewall
 import Jail
 import Logging
 import Store
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+
+/// Lets async callers through one at a time, in arrival order (an actor alone does not: it is reentrant
+/// at every `await`).
+final class SerialGate: Sendable {
+    private struct State {
+        var busy = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// Waits until no one else is inside.
+    func enter() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.busy {
+                    s.waiters.append(c)
+                    return false
+                }
+                s.busy = true
+                return true
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Lets the next waiter in.
+    func leave() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty {
+                s.busy = false
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
 
 /// Owns every jail's state machine and performs what they decide: bans in the firewall (one transaction per
 /// batch), the store (before the ban is reported), the log in fail2ban's format, and command actions.
@@ -24,8 +62,18 @@ public actor BanCoordinator {
     let firewall: (any FirewallBackend)?
     let store: BanStore?
     let clock: @Sendable () -> Double
+    /// Start, reloads and shutdown one at a time (each awaits the firewall and command actions).
+    private let gate = SerialGate()
+    /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
+    private var stopped = false
+    /// Ban batches between their decision and the end of their firewall call; ``shutdown()`` waits for them.
+    private var inFlight = 0
+    private var drained: [CheckedContinuation<Void, Never>] = []
     let actionsLog: Logger
     let filterLog: Logger
+    /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
+    private var runners: [String: ActionRunner] = [:]
+    private let makeLogger: (String) -> Logger
 
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
@@ -37,6 +85,7 @@ public actor BanCoordinator {
         self.clock = clock
         self.actionsLog = logger("fail2ban.actions")
         self.filterLog = logger("fail2ban.filter")
+        self.makeLogger = logger
     }
 
     // MARK: Start, reload, stop
@@ -45,37 +94,117 @@ public actor BanCoordinator {
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
     public func start(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
         self.setups = [:]
         states = [:]
         jailNames = setups.map(\.name)
         brokenJails = broken
         for s in setups {
             self.setups[s.name] = s
-            states[s.name] = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
+            states[s.name] = Self.freshState(s)
         }
         if let firewall {
             try await firewall.setUp(jails: setups.compactMap(\.firewall))
         }
+        installRunners(setups)
         for s in setups {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
-            await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
+            enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
-        return await restore()
+        return await restore(jails: Set(jailNames))
     }
 
-    /// Replaces the jail set (SIGHUP / `reload`), keeping the bans of jails that remain.
+    /// Replaces the jail set (SIGHUP / `reload`). Jails that stay keep their bans and failure counters (nothing
+    /// is restored or banned again); new jails restore their bans from the store; removed jails run
+    /// `actionstop` and their sets are deleted. Returns the number of bans restored for new jails.
+    ///
+    /// Reloads and ``shutdown()`` run one at a time; failures recorded meanwhile land in the jail as it is when
+    /// they are recorded.
+    @discardableResult
     public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
-        let old = states
-        try await start(setups, broken: broken)
-        // Carry counters over for jails that stay, like fail2ban does.
-        for (name, state) in old where states[name] != nil {
-            states[name]!.absorbCounters(of: state)
-        }
-        return states.values.reduce(0) { $0 + $1.currentlyBanned }
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
+        return try await replace(with: setups, broken: broken)
     }
 
-    func restore() async -> Int {
-        guard let store else { return 0 }
+    /// `reload JAIL`: rebuilds only `jail` from `setup` (nil when the new configuration no longer has it
+    /// enabled: the jail stops), leaving every other jail as it runs. Returns the bans restored for it.
+    @discardableResult
+    public func reload(jail: String, setup: JailSetup?, brokenReason: String? = nil) async throws(FirewallError)
+        -> Int
+    {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
+        var next: [JailSetup] = []
+        var placed = false
+        for name in jailNames {
+            if name == jail {
+                if let setup { next.append(setup) }
+                placed = true
+            } else if let s = setups[name] {
+                next.append(s)
+            }
+        }
+        if !placed, let setup { next.append(setup) }
+        var broken = brokenJails
+        broken[jail] = brokenReason
+        return try await replace(with: next, broken: broken)
+    }
+
+    /// The setups of the running jails, in configuration order (what the log sources must follow).
+    public func runningSetups() -> [JailSetup] { jailNames.compactMap { setups[$0] } }
+
+    private static func freshState(_ s: JailSetup) -> JailState {
+        var state = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
+        state.maxTracked = s.maxTracked
+        return state
+    }
+
+    /// The body of both reloads; the caller holds the gate.
+    private func replace(with newSetups: [JailSetup], broken: [String: String]) async throws(FirewallError) -> Int {
+        let oldSetups = setups
+        let names = Set(newSetups.map(\.name))
+        let removed = jailNames.filter { !names.contains($0) }
+        var added: Set<String> = []
+        var nextSetups: [String: JailSetup] = [:]
+        for s in newSetups {
+            nextSetups[s.name] = s
+            if states[s.name] != nil {
+                // In place: the state's tables are not copied.
+                states[s.name]?.policy = s.policy
+                states[s.name]?.ignore = s.ignore
+                states[s.name]?.maxTracked = s.maxTracked
+            } else {
+                states[s.name] = Self.freshState(s)
+                added.insert(s.name)
+            }
+        }
+        for name in removed { states[name] = nil }
+        setups = nextSetups
+        jailNames = newSetups.map(\.name)
+        brokenJails = broken
+        if let firewall {
+            try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
+        }
+        // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
+        for name in removed {
+            if let s = oldSetups[name] { enqueueActions(setup: s, phase: "actionstop", ticket: nil) }
+        }
+        installRunners(newSetups)
+        for s in newSetups {
+            for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
+            if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
+        }
+        return added.isEmpty ? 0 : await restore(jails: added)
+    }
+
+    /// Restores the still-active bans of `jails` from the store in one transaction.
+    func restore(jails: Set<String>) async -> Int {
+        guard let store, !jails.isEmpty else { return 0 }
         let now = clock()
         let records: [BanRecord]
         do {
@@ -86,11 +215,14 @@ public actor BanCoordinator {
         }
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
-        for r in records where setups[r.jail] != nil {
+        for r in records where jails.contains(r.jail) {
+            guard let setup = setups[r.jail] else { continue }
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
             restored.append(r)
-            if setups[r.jail]!.firewall != nil {
+            // Noted before the transaction, so failures recorded while it runs see the address as banned.
+            states[r.jail]?.noteBanned(r.address, until: r.end)
+            if setup.firewall != nil {
                 requests.append(
                     BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
             }
@@ -103,7 +235,6 @@ public actor BanCoordinator {
             }
         }
         for r in restored {
-            states[r.jail]!.noteBanned(r.address, until: r.end)
             actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
         }
         return restored.count
@@ -111,9 +242,14 @@ public actor BanCoordinator {
 
     /// Stops: `actionstop` for command actions and removes the firewall table.
     public func shutdown() async {
-        for name in jailNames {
-            if let s = setups[name] { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
-        }
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return }
+        stopped = true
+        // Bans already decided reach the kernel before the table goes.
+        if inFlight > 0 { await withCheckedContinuation { drained.append($0) } }
+        for name in jailNames { enqueueActions(jail: name, phase: "actionstop", ticket: nil) }
+        await finishRunners()
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
         }
@@ -123,24 +259,30 @@ public actor BanCoordinator {
 
     /// Records failures found by `jail`'s filter; bans the addresses that reach `maxretry`, all in one transaction.
     public func record(jail: String, events: [FailureEvent]) async {
-        guard let setup = setups[jail], states[jail] != nil else { return }
+        guard !stopped, let setup = setups[jail], states[jail] != nil else { return }
         let now = clock()
         var decisions: [BanDecision] = []
+        var captures: [IPAddress: [String: String]] = [:]
         let overall = setup.policy.increment?.overallJails ?? false
         let store = self.store
+        let droppedBefore = states[jail]?.droppedTracked ?? 0
         for event in events {
             filterLog.info("[\(jail)] Found \(event.address) - \(Self.timestamp(event.time))")
-            let verdict = states[jail]!.record(
-                event, now: now,
-                previousBans: { address in
-                    guard let store else { return 0 }
-                    return (try? store.banCount(address: address, jail: overall ? nil : jail)) ?? 0
-                })
+            // No suspension inside this loop: the state cannot change under it, but it is still read optionally.
+            guard
+                let verdict = states[jail]?.record(
+                    event, now: now,
+                    previousBans: { address in
+                        guard let store else { return 0 }
+                        return (try? store.banCount(address: address, jail: overall ? nil : jail)) ?? 0
+                    })
+            else { return }
             switch verdict {
             case .ban(let d):
                 decisions.append(d)
+                if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
-                states[jail]!.noteBanned(d.address, until: d.end)
+                states[jail]?.noteBanned(d.address, until: d.end)
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
@@ -149,12 +291,17 @@ public actor BanCoordinator {
                 break
             }
         }
-        if !decisions.isEmpty { await apply(jail: jail, decisions) }
+        let droppedAfter = states[jail]?.droppedTracked ?? 0
+        if droppedBefore == 0, droppedAfter > 0, let cap = setup.maxTracked {
+            filterLog.warning(
+                "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest")
+        }
+        if !decisions.isEmpty { await apply(jail: jail, decisions, captures: captures) }
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
     public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
-        guard let setup = setups[jail] else { return (0, ["unknown jail \(jail)"]) }
+        guard !stopped, let setup = setups[jail], states[jail] != nil else { return (0, ["unknown jail \(jail)"]) }
         let now = clock()
         var decisions: [BanDecision] = []
         var refused: [String] = []
@@ -163,19 +310,27 @@ public actor BanCoordinator {
                 refused.append("\(a) is not banned: covered by \(why)")
                 continue
             }
-            if states[jail]!.isBanned(a, now: now) { continue }
+            if states[jail]?.isBanned(a, now: now) ?? true { continue }
             let previous = (try? store?.banCount(address: a, jail: jail)) ?? 0
             let duration = setup.policy.duration(previousBans: previous)
             let d = BanDecision(address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
-            states[jail]!.noteBanned(a, until: d.end)
+            states[jail]?.noteBanned(a, until: d.end)
             decisions.append(d)
         }
         await apply(jail: jail, decisions)
         return (decisions.count, refused)
     }
 
-    private func apply(jail: String, _ decisions: [BanDecision]) async {
+    private func apply(jail: String, _ decisions: [BanDecision], captures: [IPAddress: [String: String]] = [:]) async {
         guard let setup = setups[jail], !decisions.isEmpty else { return }
+        inFlight += 1
+        defer {
+            inFlight -= 1
+            if inFlight == 0 {
+                for c in drained { c.resume() }
+                drained = []
+            }
+        }
         // Persist first: a ban the store knows survives a crash and is restored at start.
         if let store {
             let records = decisions.map { d in
@@ -199,24 +354,16 @@ public actor BanCoordinator {
                 actionsLog.error("[\(jail)] nftables refused \(requests.count) bans: \(error)")
             }
         }
+        // The ban was noted before the awaits; a reload meanwhile kept it (same jail) or dropped the jail.
         for d in decisions {
-            states[jail]!.noteBanned(d.address, until: d.end)
             actionsLog.notice("[\(jail)] Ban \(d.address)")
         }
-        if !setup.commandActions.isEmpty {
-            for d in decisions {
-                var tags = baseTags(setup)
-                tags["ip"] = d.address.description
-                tags["failures"] = String(d.failures)
-                tags["bantime"] = d.duration.map { String(Int($0)) } ?? "-1"
-                tags["time"] = String(Int(d.start))
-                tags["matches"] = d.matches.joined(separator: "\n")
-                tags["ipmatches"] = tags["matches"]
-                tags["ipjailmatches"] = tags["matches"]
-                tags["bancount"] = String(d.previousBans + 1)
-                tags["family"] = d.address.family == .v4 ? "inet4" : "inet6"
-                await runCommands(jail: jail, phase: "actionban", tags: tags)
-            }
+        for d in decisions {
+            enqueueActions(
+                jail: jail, phase: "actionban",
+                ticket: ActionTicket(
+                    address: d.address, time: d.start, bantime: d.duration ?? -1, failures: d.failures,
+                    bancount: d.previousBans + 1, matches: d.matches, captures: captures[d.address] ?? [:]))
         }
     }
 
@@ -236,8 +383,7 @@ public actor BanCoordinator {
     public func unbanAll(jail: String? = nil) async -> Int {
         var keys: [BanKey] = []
         for name in jail.map({ [$0] }) ?? jailNames {
-            guard states[name] != nil else { continue }
-            keys += states[name]!.unbanAll().map { BanKey(address: $0, jail: name) }
+            keys += (states[name]?.unbanAll() ?? []).map { BanKey(address: $0, jail: name) }
         }
         await lift(keys)
         return keys.count
@@ -256,11 +402,7 @@ public actor BanCoordinator {
         }
         for k in keys {
             actionsLog.notice("[\(k.jail)] Unban \(k.address)")
-            if let s = setups[k.jail], !s.commandActions.isEmpty {
-                var tags = baseTags(s)
-                tags["ip"] = k.address.description
-                await runCommands(jail: k.jail, phase: "actionunban", tags: tags)
-            }
+            enqueueActions(jail: k.jail, phase: "actionunban", ticket: ActionTicket(address: k.address, time: clock(), bantime: nil))
         }
     }
 
@@ -269,15 +411,11 @@ public actor BanCoordinator {
     public func housekeeping() async {
         let now = clock()
         for name in jailNames {
-            guard states[name] != nil else { continue }
-            let ended = states[name]!.purge(now: now)
+            // Re-read after every suspension: a reload may have removed the jail.
+            guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
-                if let s = setups[name], !s.commandActions.isEmpty {
-                    var tags = baseTags(s)
-                    tags["ip"] = a.description
-                    await runCommands(jail: name, phase: "actionunban", tags: tags)
-                }
+                enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
             }
         }
     }
@@ -319,27 +457,75 @@ public actor BanCoordinator {
 
     // MARK: Helpers
 
-    func baseTags(_ s: JailSetup) -> [String: String] {
-        var tags: [String: String] = ["name": s.name]
-        if let p = s.configuration.port { tags["port"] = p }
-        tags["protocol"] = s.configuration.protocol ?? "tcp"
-        tags["bantime"] = String(Int(s.policy.banTime))
-        return tags
+    /// Queues `phase` of `jail`'s command actions on the jail's runner; never waits for them.
+    func enqueueActions(jail: String, phase: String, ticket: ActionTicket?) {
+        guard let setup = setups[jail] else { return }
+        enqueueActions(setup: setup, phase: phase, ticket: ticket)
     }
 
-    func runCommands(jail: String, phase: String, tags: [String: String]) async {
-        guard let s = setups[jail] else { return }
-        for action in s.commandActions {
-            guard let result = await action.run(phase, tags: tags) else { continue }
-            if result.status != 0 {
-                actionsLog.error(
-                    "[\(jail)] \(action.name) \(phase) failed with status \(result.status)\(result.timedOut ? " (timed out)" : ""): \(result.command)")
+    /// Queues `phase` for `setup`'s jail (also one a reload is removing: its runner is still in place).
+    func enqueueActions(setup: JailSetup, phase: String, ticket: ActionTicket?) {
+        let jail = setup.name
+        guard let runner = runners[jail] else { return }
+        let t = ticket ?? ActionTicket(address: nil, time: clock(), bantime: nil)
+        var base: [String: String] = ["name": setup.name, "protocol": setup.configuration.protocol ?? "tcp"]
+        if let p = setup.configuration.port { base["port"] = p }
+        if let state = states[jail] {
+            base["jail.banned"] = String(state.currentlyBanned)
+            base["jail.banned_total"] = String(state.totalBanned)
+            base["jail.found"] = String(state.currentlyFailed)
+            base["jail.found_total"] = String(state.totalFailed)
+        }
+        var values = t.values(base: base)
+        if t.bantime == nil { values.trusted["bantime"] = ActionTicket.integerText(setup.policy.banTime) }
+        runner.enqueue(
+            ActionRunner.Job(
+                phase: phase, subject: t.address?.description ?? "", values: values,
+                enrich: ActionTicket.enrich(address: t.address, jail: jail, store: store)))
+    }
+
+    /// Runners for the jails with command actions. A jail that stays with the same actions keeps its runner; a
+    /// changed one gets a new runner that starts after the old one's queue has run.
+    private func installRunners(_ setups: [JailSetup]) {
+        var next: [String: ActionRunner] = [:]
+        for s in setups where !s.commandActions.isEmpty {
+            if let old = runners[s.name], old.actions == s.commandActions {
+                next[s.name] = old
+            } else {
+                next[s.name] = ActionRunner(
+                    jail: s.name, actions: s.commandActions, after: runners[s.name], log: makeLogger("fail2ban.actions"))
+            }
+        }
+        for (name, old) in runners where next[name] !== old { old.retire() }
+        runners = next
+    }
+
+    /// At stop: waits for every runner's queue, up to its slowest action's timeout; what is left is logged.
+    private func finishRunners() async {
+        let all = runners
+        runners = [:]
+        await withTaskGroup(of: Void.self) { group in
+            for runner in all.values {
+                let timeout = runner.actions.map(\.timeout).max() ?? 60
+                group.addTask { await runner.finish(timeout: timeout) }
             }
         }
     }
 
+    /// Waits until the command actions queued so far have run, at most `timeout` seconds (tests, `stop`).
+    @discardableResult
+    public func waitForActions(timeout: Double = 30) async -> Bool {
+        let all = Array(runners.values)
+        var idle = true
+        for runner in all { idle = await runner.waitUntilIdle(timeout: timeout) && idle }
+        return idle
+    }
+
+    /// Command-action counters of `jail` (nil without command actions), for `status`.
+    public func actionCounters(jail: String) -> ActionRunner.Counters? { runners[jail]?.counters }
+
     static func timestamp(_ t: Double) -> String {
-        var tt = time_t(Int(t))
+        var tt = time_t(Int(saturating: t))
         var tm = Glibc.tm()
         localtime_r(&tt, &tm)
         var buf = [CChar](repeating: 0, count: 32)

@@ -150,7 +150,10 @@ public final class PortcullisDaemon: Service, Sendable {
                             let action = try tree.loadAction(spec, jail: jail)
                             var commands: [String: String] = [:]
                             for (k, v) in action.commands { commands[k] = v.value }
-                            return CommandAction(name: action.name, commands: commands)
+                            let timeout = action.values["timeout"].flatMap(Double.init).map { min(max($0, 0.1), 86_400) } ?? 60
+                            return CommandAction(
+                                name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
+                                conditionalTags: action.conditionalTags)
                         }))
             } catch {
                 if error.stopsStart { fatal.append(error) } else { broken[jail.name] = error.description }
@@ -268,14 +271,20 @@ public final class PortcullisDaemon: Service, Sendable {
         let (stops, stopSink) = AsyncStream<Void>.makeStream()
         stopRequested.withLock { $0 = stopSink }
 
+        // Reloads run one at a time, and never after the stop began (they would start the sources again).
+        let lifecycle = SerialGate()
+        let stopping = Mutex(false)
         let reload: @Sendable (String?) async -> ControlResponse = { jail in
+            await lifecycle.enter()
+            defer { lifecycle.leave() }
+            guard !stopping.withLock({ $0 }) else { return .failure(ControlError(.failed, "the server is stopping")) }
             log.info("Reloading configuration\(jail.map { " of jail \($0)" } ?? "")")
             let loaded = Self.loadJails(tree, ports: ports, clock: settings.clock)
             // A running jail is never dropped by a reload that cannot build it: a mistake in a file, or a bad value
             // in a jail that runs now, refuses the whole reload and the running configuration (jails, bans,
             // counters) stays as it is.
             var refusals = loaded.fatal
-            for (name, why) in loaded.broken.sorted(by: { $0.key < $1.key }) {
+            for (name, why) in loaded.broken.sorted(by: { $0.key < $1.key }) where jail == nil || name == jail {
                 if await coordinator.setup(jail: name) != nil {
                     refusals.append(ConfigError(.badValue, "jail '\(name)' runs now and would not start: \(why)"))
                 }
@@ -291,13 +300,24 @@ public final class PortcullisDaemon: Service, Sendable {
                         )))
             }
             let (newSetups, newBroken) = (loaded.setups, loaded.broken)
-            for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
             do {
-                _ = try await coordinator.reload(newSetups, broken: newBroken)
+                if let jail {
+                    // Only this jail: the others keep running as they are.
+                    let setup = newSetups.first { $0.name == jail }
+                    let running = await coordinator.setup(jail: jail) != nil
+                    guard setup != nil || newBroken[jail] != nil || running else {
+                        return .failure(.unknownJail(jail))
+                    }
+                    if let why = newBroken[jail] { log.error("Jail '\(jail)' cannot start: \(why)") }
+                    _ = try await coordinator.reload(jail: jail, setup: setup, brokenReason: newBroken[jail])
+                } else {
+                    for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
+                    _ = try await coordinator.reload(newSetups, broken: newBroken)
+                }
             } catch {
                 return .failure(ControlError(.failed, "reload failed: \(error)"))
             }
-            sources.start(newSetups)
+            sources.start(await coordinator.runningSetups())
             return .success("OK")
         }
 
@@ -305,7 +325,9 @@ public final class PortcullisDaemon: Service, Sendable {
         do {
             control = try ControlServer(
                 configuration: .init(path: socketPath),
-                handler: ControlBridge(coordinator: coordinator, onStop: { stopSink.yield() }, onReload: reload))
+                handler: ControlBridge(
+                    coordinator: coordinator, onStop: { stopSink.yield() }, onReload: reload,
+                    lineCounts: { sources.lineCounts(jail: $0) }))
         } catch {
             sources.stop()
             await coordinator.shutdown()
@@ -314,11 +336,13 @@ public final class PortcullisDaemon: Service, Sendable {
         log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
         markReady()
 
+        // The consumer runs outside the group that is cancelled at stop, so the failures already read are all
+        // recorded (and banned) before the coordinator shuts down.
+        async let consumed: Void = {
+            for await (jail, batch) in events { await coordinator.record(jail: jail, events: batch) }
+        }()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await control.run() }
-            group.addTask {
-                for await (jail, batch) in events { await coordinator.record(jail: jail, events: batch) }
-            }
             group.addTask {
                 var tick = 0
                 while !Task.isCancelled {
@@ -343,9 +367,14 @@ public final class PortcullisDaemon: Service, Sendable {
             for await _ in stops { break }
             log.info("Shutdown in progress...")
             group.cancelAll()
-            eventSink.finish()
         }
+        // No reload after this point; one in progress finishes first.
+        await lifecycle.enter()
+        stopping.withLock { $0 = true }
+        lifecycle.leave()
         sources.stop()
+        eventSink.finish()
+        await consumed
         sources.persistPositions()
         await coordinator.shutdown()
         log.info("Exiting Portcullis")

@@ -206,12 +206,25 @@ public final class BanStore: @unchecked Sendable {
         return items.compactMap(\.stringValue)
     }
 
-    private static func record(_ row: Statement) -> BanRecord? {
+    /// A row as a record, range-checked (the file may have been edited, or written by another program): a row
+    /// whose address does not parse or whose time of ban is not a plausible epoch time is skipped; a ban time
+    /// that is not finite or longer than `Bounds.maximumSeconds` is clamped to it (negative stays permanent);
+    /// counts are clamped to `0…Bounds.maximumBanCount`.
+    static func record(_ row: Statement) -> BanRecord? {
         guard let address = IPAddress(row.text(1)) else { return nil }
+        let timeOfBan = row.double(2)
+        guard timeOfBan.isFinite, timeOfBan >= 0, timeOfBan <= Bounds.maximumSeconds else { return nil }
+        var banTime = row.double(3)
+        if banTime.isNaN || banTime > Bounds.maximumSeconds { banTime = Bounds.maximumSeconds }
+        if banTime < 0 { banTime = -1 }
         return BanRecord(
-            jail: row.text(0), address: address, timeOfBan: row.double(2), banTime: row.double(3),
-            banCount: row.int(4), failures: row.int(5), matches: BanStore.matches(row.text(6)))
+            jail: row.text(0), address: address, timeOfBan: timeOfBan, banTime: banTime,
+            banCount: clampCount(row.int64(4)), failures: clampCount(row.int64(5)),
+            matches: BanStore.matches(row.text(6)))
     }
+
+    /// A count read from the store, clamped to `0…Bounds.maximumBanCount` (so `count + 1` cannot overflow).
+    static func clampCount(_ v: Int64) -> Int { Int(min(max(v, 0), Int64(Bounds.maximumBanCount))) }
 
     /// The highest ban count recorded for `address` (0 when never banned, or purged since): across all jails
     /// when `jail` is nil (`bantime.overalljails`), else in that jail. The jail's next ban uses this + 1.
@@ -221,11 +234,11 @@ public final class BanStore: @unchecked Sendable {
                 return try db.query(
                     "SELECT COALESCE(MAX(ban_count), 0) FROM bans WHERE address = ? AND jail = ?",
                     [.text(address.description), .text(jail)]
-                ) { $0.int(0) }.first ?? 0
+                ) { BanStore.clampCount($0.int64(0)) }.first ?? 0
             }
             return try db.query(
                 "SELECT COALESCE(MAX(ban_count), 0) FROM bans WHERE address = ?", [.text(address.description)]
-            ) { $0.int(0) }.first ?? 0
+            ) { BanStore.clampCount($0.int64(0)) }.first ?? 0
         }
     }
 
