@@ -566,29 +566,60 @@ struct ShellTemplateRenderer {
             emit(input[pos])
             pos += 1
         }
-        let start = pos
+        // The delimiter word. A tag in it stands for a fixed word (`PCL_TAG_matches`), never a value: the shell
+        // compares body lines with the delimiter before expanding them, so a value there could end the body where
+        // this reading does not, and what follows would run as commands.
+        var raw: [UInt8] = []
         var delimiter: [UInt8] = []
         var quoted = false
+        func tagWord(at i: Int) -> ([UInt8], Int)? {
+            guard input[i] == UInt8(ascii: "<"), let (name, end) = Self.tag(in: input, at: i),
+                registry.resolve(name) != nil
+            else { return nil }
+            let word = "PCL_TAG_" + String(name.unicodeScalars.map { s in
+                s.properties.isAlphabetic && s.isASCII || ("0"..."9").contains(s) ? Character(s) : "_" })
+            return (Array(word.utf8), end)
+        }
         while pos < input.count {
             let c = input[pos]
+            if let (word, end) = tagWord(at: pos) {
+                raw += word
+                delimiter += word
+                pos = end
+                continue
+            }
             if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") {
                 quoted = true
+                raw.append(c)
                 pos += 1
                 while pos < input.count, input[pos] != c {
-                    if c == UInt8(ascii: "\""), input[pos] == UInt8(ascii: "\\"), pos + 1 < input.count { pos += 1 }
+                    if let (word, end) = tagWord(at: pos) {
+                        raw += word
+                        delimiter += word
+                        pos = end
+                        continue
+                    }
+                    if c == UInt8(ascii: "\""), input[pos] == UInt8(ascii: "\\"), pos + 1 < input.count {
+                        raw.append(input[pos])
+                        pos += 1
+                    }
+                    raw.append(input[pos])
                     delimiter.append(input[pos])
                     pos += 1
                 }
+                if pos < input.count { raw.append(input[pos]) }
                 pos = min(pos + 1, input.count)
                 continue
             }
             if c == UInt8(ascii: "\\"), pos + 1 < input.count {
                 quoted = true
+                raw += [c, input[pos + 1]]
                 delimiter.append(input[pos + 1])
                 pos += 2
                 continue
             }
             if Self.isWordBreak(c) { break }
+            raw.append(c)
             delimiter.append(c)
             pos += 1
         }
@@ -596,11 +627,7 @@ struct ShellTemplateRenderer {
             !delimiter.isEmpty
             && delimiter.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 }
         let converted = quoted && simple
-        if converted {
-            out.append(contentsOf: delimiter)
-        } else {
-            out.append(contentsOf: input[start..<pos])
-        }
+        out.append(contentsOf: converted ? delimiter : raw)
         pending.append(PendingHeredoc(delimiter: delimiter, quoted: quoted, stripTabs: stripTabs, converted: converted))
         markWord(plain: false)
     }
