@@ -76,7 +76,7 @@ public struct ActionScript: Sendable, Hashable {
             return nil
         }
 
-        private func reference(_ tag: String, _ value: String) -> Replacement {
+        func reference(_ tag: String, _ value: String) -> Replacement {
             if let i = index[tag] { return .reference(i + 1, value) }
             order.append((tag, value))
             index[tag] = order.count - 1
@@ -181,7 +181,7 @@ struct ShellTemplateRenderer {
     mutating func render() -> [UInt8] {
         while pos < input.count {
             if input[pos] == UInt8(ascii: "<"), let (name, end) = tag(at: pos), let r = registry.resolve(name) {
-                emitTag(r)
+                emitTag(r, name: name)
                 pos = end
                 continue
             }
@@ -213,11 +213,16 @@ struct ShellTemplateRenderer {
 
     // MARK: Tags
 
-    private mutating func emitTag(_ r: ActionScript.Replacement) {
+    private mutating func emitTag(_ r: ActionScript.Replacement, name: String) {
         switch r {
         case .inline(let text):
             if case .arithmetic = stack.last!, !Self.isNumber(text) {
                 emit("0")
+            } else if inHeredoc, !text.isEmpty, !isArithmetic {
+                // In a here-document body even a trusted value is referenced: a line that became the delimiter
+                // would end the body early.
+                emitTag(registry.reference(name, text), name: name)
+                return
             } else if heredocLiteral {
                 emitEscapedLiteral(Array(text.utf8))
             } else {
@@ -237,6 +242,17 @@ struct ShellTemplateRenderer {
     }
 
     private enum Context { case unquoted, quoted, single, arithmetic }
+
+    private var inHeredoc: Bool {
+        if heredocLiteral { return true }
+        if case .heredocBody = stack.first! { return true }
+        return false
+    }
+
+    private var isArithmetic: Bool {
+        if case .arithmetic = stack.last! { return true }
+        return false
+    }
 
     /// True while copying the body of a converted quoted here-document (set by `copyHeredocBody`).
     private var heredocLiteral = false
@@ -675,7 +691,7 @@ struct ShellTemplateRenderer {
                 if let (name, end) = Self.tag(in: body, at: i), let r = registry.resolve(name) {
                     heredocLiteral = escape
                     if escape {
-                        emitTag(r)
+                        emitTag(r, name: name)
                     } else if case .reference(let n, _) = r {
                         emit("${\(ActionScript.variablePrefix)\(n)}")
                     } else if case .inline(let t) = r {

@@ -178,6 +178,9 @@ enum Corpus {
         Shape(name: "printf %b (stock mail shape)", template: "printf %b \"Lines:\\n<matches>\\n\" > <out>", expected: nil),
         Shape(name: "echo (stock shape)", template: "echo \"<matches>\" > <out>", expected: nil),
         Shape(name: "arithmetic", template: "printf '%s' \"$(( <failures> + 1 ))\" > <out>", expected: { _ in "4" }),
+        Shape(
+            name: "trusted values in here-documents",
+            template: "cat > <out> <<EOF\n<ip> <failures>\nEOF\ncat >> <out> <<'Q'\n<ip>\nQ", expected: { _ in "192.0.2.1 3\n192.0.2.1\n" }),
         // Odd and broken shapes: only "no payload" is asserted.
         Shape(name: "unterminated double quote", template: "printf '%s' \"<matches> > <out>", expected: nil),
         Shape(name: "unterminated single quote", template: "printf '%s' '<matches> > <out>", expected: nil),
