@@ -71,6 +71,9 @@ public actor BanCoordinator {
     private var drained: [CheckedContinuation<Void, Never>] = []
     let actionsLog: Logger
     let filterLog: Logger
+    /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
+    private var runners: [String: ActionRunner] = [:]
+    private let makeLogger: (String) -> Logger
 
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
@@ -82,6 +85,7 @@ public actor BanCoordinator {
         self.clock = clock
         self.actionsLog = logger("fail2ban.actions")
         self.filterLog = logger("fail2ban.filter")
+        self.makeLogger = logger
     }
 
     // MARK: Start, reload, stop
@@ -104,9 +108,10 @@ public actor BanCoordinator {
         if let firewall {
             try await firewall.setUp(jails: setups.compactMap(\.firewall))
         }
+        installRunners(setups)
         for s in setups {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
-            await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
+            enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
         return await restore(jails: Set(jailNames))
     }
@@ -185,14 +190,14 @@ public actor BanCoordinator {
         if let firewall {
             try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
         }
+        // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
         for name in removed {
-            if let s = oldSetups[name] { await runCommands(setup: s, phase: "actionstop", tags: baseTags(s)) }
+            if let s = oldSetups[name] { enqueueActions(setup: s, phase: "actionstop", ticket: nil) }
         }
+        installRunners(newSetups)
         for s in newSetups {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
-            if added.contains(s.name) {
-                await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
-            }
+            if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
         }
         return added.isEmpty ? 0 : await restore(jails: added)
     }
@@ -253,9 +258,8 @@ public actor BanCoordinator {
         stopped = true
         // Bans already decided reach the kernel before the table goes.
         if inFlight > 0 { await withCheckedContinuation { drained.append($0) } }
-        for name in jailNames {
-            if let s = setups[name] { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
-        }
+        for name in jailNames { enqueueActions(jail: name, phase: "actionstop", ticket: nil) }
+        await finishRunners()
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
         }
@@ -268,6 +272,7 @@ public actor BanCoordinator {
         guard !stopped, let setup = setups[jail], states[jail] != nil else { return }
         let now = clock()
         var decisions: [BanDecision] = []
+        var captures: [IPAddress: [String: String]] = [:]
         let overall = setup.policy.increment?.overallJails ?? false
         let store = self.store
         let droppedBefore = states[jail]?.droppedTracked ?? 0
@@ -285,6 +290,7 @@ public actor BanCoordinator {
             switch verdict {
             case .ban(let d):
                 decisions.append(d)
+                if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
                 states[jail]?.noteBanned(d.address, until: d.end)
             case .ignored(let why):
@@ -300,7 +306,7 @@ public actor BanCoordinator {
             filterLog.warning(
                 "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest")
         }
-        if !decisions.isEmpty { await apply(jail: jail, decisions) }
+        if !decisions.isEmpty { await apply(jail: jail, decisions, captures: captures) }
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
@@ -325,7 +331,7 @@ public actor BanCoordinator {
         return (decisions.count, refused)
     }
 
-    private func apply(jail: String, _ decisions: [BanDecision]) async {
+    private func apply(jail: String, _ decisions: [BanDecision], captures: [IPAddress: [String: String]] = [:]) async {
         guard let setup = setups[jail], !decisions.isEmpty else { return }
         inFlight += 1
         defer {
@@ -362,20 +368,12 @@ public actor BanCoordinator {
         for d in decisions {
             actionsLog.notice("[\(jail)] Ban \(d.address)")
         }
-        if !setup.commandActions.isEmpty {
-            for d in decisions {
-                var tags = baseTags(setup)
-                tags["ip"] = d.address.description
-                tags["failures"] = String(d.failures)
-                tags["bantime"] = d.duration.map { String(Int(saturating: $0)) } ?? "-1"
-                tags["time"] = String(Int(saturating: d.start))
-                tags["matches"] = d.matches.joined(separator: "\n")
-                tags["ipmatches"] = tags["matches"]
-                tags["ipjailmatches"] = tags["matches"]
-                tags["bancount"] = String(d.previousBans + 1)
-                tags["family"] = d.address.family == .v4 ? "inet4" : "inet6"
-                await runCommands(jail: jail, phase: "actionban", tags: tags)
-            }
+        for d in decisions {
+            enqueueActions(
+                jail: jail, phase: "actionban",
+                ticket: ActionTicket(
+                    address: d.address, time: d.start, bantime: d.duration ?? -1, failures: d.failures,
+                    bancount: d.previousBans + 1, matches: d.matches, captures: captures[d.address] ?? [:]))
         }
     }
 
@@ -414,11 +412,7 @@ public actor BanCoordinator {
         }
         for k in keys {
             actionsLog.notice("[\(k.jail)] Unban \(k.address)")
-            if let s = setups[k.jail], !s.commandActions.isEmpty {
-                var tags = baseTags(s)
-                tags["ip"] = k.address.description
-                await runCommands(jail: k.jail, phase: "actionunban", tags: tags)
-            }
+            enqueueActions(jail: k.jail, phase: "actionunban", ticket: ActionTicket(address: k.address, time: clock(), bantime: nil))
         }
     }
 
@@ -431,12 +425,7 @@ public actor BanCoordinator {
             guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
-                if !s.commandActions.isEmpty {
-                    var tags = baseTags(s)
-                    tags["ip"] = a.description
-                    // Seam: when command actions move to a per-jail runner, enqueue actionunban there instead.
-                    await runCommands(setup: s, phase: "actionunban", tags: tags)
-                }
+                enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
             }
         }
     }
@@ -478,30 +467,72 @@ public actor BanCoordinator {
 
     // MARK: Helpers
 
-    func baseTags(_ s: JailSetup) -> [String: String] {
-        var tags: [String: String] = ["name": s.name]
-        if let p = s.configuration.port { tags["port"] = p }
-        tags["protocol"] = s.configuration.protocol ?? "tcp"
-        tags["bantime"] = String(Int(saturating: s.policy.banTime))
-        return tags
+    /// Queues `phase` of `jail`'s command actions on the jail's runner; never waits for them.
+    func enqueueActions(jail: String, phase: String, ticket: ActionTicket?) {
+        guard let setup = setups[jail] else { return }
+        enqueueActions(setup: setup, phase: phase, ticket: ticket)
     }
 
-    func runCommands(jail: String, phase: String, tags: [String: String]) async {
-        guard let s = setups[jail] else { return }
-        await runCommands(setup: s, phase: phase, tags: tags)
+    /// Queues `phase` for `setup`'s jail (also one a reload is removing: its runner is still in place).
+    func enqueueActions(setup: JailSetup, phase: String, ticket: ActionTicket?) {
+        let jail = setup.name
+        guard let runner = runners[jail] else { return }
+        let t = ticket ?? ActionTicket(address: nil, time: clock(), bantime: nil)
+        var base: [String: String] = ["name": setup.name, "protocol": setup.configuration.protocol ?? "tcp"]
+        if let p = setup.configuration.port { base["port"] = p }
+        if let state = states[jail] {
+            base["jail.banned"] = String(state.currentlyBanned)
+            base["jail.banned_total"] = String(state.totalBanned)
+            base["jail.found"] = String(state.currentlyFailed)
+            base["jail.found_total"] = String(state.totalFailed)
+        }
+        var values = t.values(base: base)
+        if t.bantime == nil { values.trusted["bantime"] = ActionTicket.integerText(setup.policy.banTime) }
+        runner.enqueue(
+            ActionRunner.Job(
+                phase: phase, subject: t.address?.description ?? "", values: values,
+                enrich: ActionTicket.enrich(address: t.address, jail: jail, store: store)))
     }
 
-    /// Runs `phase` of the command actions of `s` (also for a jail a reload has just removed).
-    func runCommands(setup s: JailSetup, phase: String, tags: [String: String]) async {
-        let jail = s.name
-        for action in s.commandActions {
-            guard let result = await action.run(phase, tags: tags) else { continue }
-            if result.status != 0 {
-                actionsLog.error(
-                    "[\(jail)] \(action.name) \(phase) failed with status \(result.status)\(result.timedOut ? " (timed out)" : ""): \(result.command)")
+    /// Runners for the jails with command actions. A jail that stays with the same actions keeps its runner; a
+    /// changed one gets a new runner that starts after the old one's queue has run.
+    private func installRunners(_ setups: [JailSetup]) {
+        var next: [String: ActionRunner] = [:]
+        for s in setups where !s.commandActions.isEmpty {
+            if let old = runners[s.name], old.actions == s.commandActions {
+                next[s.name] = old
+            } else {
+                next[s.name] = ActionRunner(
+                    jail: s.name, actions: s.commandActions, after: runners[s.name], log: makeLogger("fail2ban.actions"))
+            }
+        }
+        for (name, old) in runners where next[name] !== old { old.retire() }
+        runners = next
+    }
+
+    /// At stop: waits for every runner's queue, up to its slowest action's timeout; what is left is logged.
+    private func finishRunners() async {
+        let all = runners
+        runners = [:]
+        await withTaskGroup(of: Void.self) { group in
+            for runner in all.values {
+                let timeout = runner.actions.map(\.timeout).max() ?? 60
+                group.addTask { await runner.finish(timeout: timeout) }
             }
         }
     }
+
+    /// Waits until the command actions queued so far have run, at most `timeout` seconds (tests, `stop`).
+    @discardableResult
+    public func waitForActions(timeout: Double = 30) async -> Bool {
+        let all = Array(runners.values)
+        var idle = true
+        for runner in all { idle = await runner.waitUntilIdle(timeout: timeout) && idle }
+        return idle
+    }
+
+    /// Command-action counters of `jail` (nil without command actions), for `status`.
+    public func actionCounters(jail: String) -> ActionRunner.Counters? { runners[jail]?.counters }
 
     static func timestamp(_ t: Double) -> String {
         var tt = time_t(Int(saturating: t))

@@ -222,6 +222,8 @@ import Testing
         #expect(log.all.filter { $0 == "notice [alpha] Unban 192.0.2.30" }.count == 1)
         #expect(log.all.filter { $0 == "notice [alpha] Unban 192.0.2.31" }.count == 1)
         #expect(await c.status(jail: "alpha")?.banned == [])
+        // Command actions run on the jail's runner, off the counting path: wait for them.
+        #expect(await c.waitForActions())
         let unbans = String(decoding: try readAll(marks.dir + "/unbans"), as: UTF8.self)
         #expect(unbans.split(separator: "\n").sorted() == ["unban 192.0.2.30", "unban 192.0.2.31"])
     }
