@@ -37,6 +37,9 @@ grep -E "^compare-ids:|different" /tmp/portcullis-compare-ids.log || { tail -5 /
 echo "==> daemon end to end on real nftables in private namespaces"
 if ! tests/e2e/netns_e2e.py --portcullis "$BIN/portcullis"; then failed=1; fi
 
+echo "==> durability on real nftables: SIGKILL during a 5,000-address burst, a full or locked store, a damaged database"
+if ! tests/e2e/durability_e2e.py --portcullis "$BIN/portcullis"; then failed=1; fi
+
 echo "==> real sshd, Postfix and Dovecot in namespaces: the default tree bans the attacker on every service"
 if ! PCL_BIN="$BIN/portcullis" bash tests/realdaemons/run.sh 2>&1 | tee /tmp/portcullis-realdaemons.log | grep -E "ok:|FAIL|summary|SKIPPED|error"; then :; fi
 grep -q "summary: [0-9]* passed, 0 failed" /tmp/portcullis-realdaemons.log || failed=1

@@ -11,7 +11,12 @@ import Musl
 #endif
 
 /// Owns every jail's state machine and performs what they decide: bans in the firewall (one transaction per
-/// batch), the store (before the ban is reported), the log in fail2ban's format, and command actions.
+/// batch), the store, the log in fail2ban's format, and command actions.
+///
+/// Durability: the failures of a batch of log lines are recorded, their bans applied in the kernel, and then
+/// bans, pending failures (counted, below maxretry) and the batch's log position go to the store's writer as one
+/// change list, committed in one transaction off the coordinator. A position is therefore never stored ahead of
+/// the work of the lines before it; a restart resumes counting from the stored pending failures.
 public actor BanCoordinator {
     // Setups and states are kept apart so reading a jail's setup never shares (and later copies on write)
     // the state's large tables.
@@ -23,6 +28,8 @@ public actor BanCoordinator {
     public private(set) var brokenJails: [String: String] = [:]
     let firewall: (any FirewallBackend)?
     let store: BanStore?
+    /// Writes every store change off the coordinator (nil without a store).
+    let writer: StoreWriter?
     let clock: @Sendable () -> Double
     let actionsLog: Logger
     let filterLog: Logger
@@ -30,13 +37,14 @@ public actor BanCoordinator {
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
         firewall: (any FirewallBackend)?, store: BanStore?, clock: @escaping @Sendable () -> Double,
-        logger: @escaping (String) -> Logger
+        logger: @escaping (String) -> Logger, storePath: String = "the database"
     ) {
         self.firewall = firewall
         self.store = store
         self.clock = clock
         self.actionsLog = logger("fail2ban.actions")
         self.filterLog = logger("fail2ban.filter")
+        self.writer = store.map { StoreWriter(store: $0, path: storePath, log: logger("fail2ban.database"), clock: clock) }
     }
 
     // MARK: Start, reload, stop
@@ -45,6 +53,13 @@ public actor BanCoordinator {
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
     public func start(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
+        try await install(setups, broken: broken, pendingFromStore: true)
+    }
+
+    private func install(
+        _ setups: [JailSetup], broken: [String: String], pendingFromStore: Bool
+    ) async throws(FirewallError) -> Int {
+        writer?.start()
         self.setups = [:]
         states = [:]
         jailNames = setups.map(\.name)
@@ -60,16 +75,21 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
         }
-        return await restore()
+        let restored = await restore()
+        if pendingFromStore { restorePending() }
+        return restored
     }
 
     /// Replaces the jail set (SIGHUP / `reload`), keeping the bans of jails that remain.
     public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
         let old = states
-        try await start(setups, broken: broken)
-        // Carry counters over for jails that stay, like fail2ban does.
+        _ = try await install(setups, broken: broken, pendingFromStore: false)
+        // Carry counters and pending failures over for jails that stay, like fail2ban does (from memory: the
+        // store may lag behind by what its writer has queued).
+        let now = clock()
         for (name, state) in old where states[name] != nil {
-            states[name]!.absorbCounters(of: state)
+            states[name]?.absorbCounters(of: state)
+            for (address, pending) in state.allPending { states[name]?.restorePending(address, pending, now: now) }
         }
         return states.values.reduce(0) { $0 + $1.currentlyBanned }
     }
@@ -86,11 +106,12 @@ public actor BanCoordinator {
         }
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
-        for r in records where setups[r.jail] != nil {
+        for r in records {
+            guard let setup = setups[r.jail] else { continue }
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
             restored.append(r)
-            if setups[r.jail]!.firewall != nil {
+            if setup.firewall != nil {
                 requests.append(
                     BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
             }
@@ -102,11 +123,64 @@ public actor BanCoordinator {
                 actionsLog.error("cannot restore \(requests.count) bans in nftables: \(error)")
             }
         }
-        for r in restored {
-            states[r.jail]!.noteBanned(r.address, until: r.end)
+        var count = 0
+        for r in restored where states[r.jail] != nil {
+            states[r.jail]?.noteBanned(r.address, until: r.end)
             actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
+            count += 1
         }
-        return restored.count
+        return count
+    }
+
+    /// After a damaged database was replaced by a new one: takes the bans still in the kernel's sets (they outlive
+    /// the daemon) into the state and the new store, so they are shown, lifted and restored as usual. Returns how
+    /// many were adopted.
+    public func adoptKernelBans() async -> Int {
+        guard let firewall else { return 0 }
+        var adopted = 0
+        for name in jailNames {
+            guard setups[name]?.firewall != nil else { continue }
+            let entries: [BannedEntry]
+            do {
+                entries = try await firewall.list(jail: name)
+            } catch {
+                actionsLog.error("[\(name)] cannot read its bans back from nftables: \(error)")
+                continue
+            }
+            let now = clock()
+            var changes: [StoreChange] = []
+            for e in entries {
+                let remaining = e.remaining.map { Double($0.components.seconds) }
+                guard states[name]?.isBanned(e.address, now: now) == false else { continue }
+                states[name]?.noteBanned(e.address, until: remaining.map { now + $0 })
+                changes.append(
+                    .banCountingHistory(
+                        BanRecord(jail: name, address: e.address, timeOfBan: now, banTime: remaining ?? -1), acrossJails: false))
+                actionsLog.notice("[\(name)] Adopt Ban \(e.address) (in the kernel, not in the database)")
+            }
+            adopted += changes.count
+            writer?.submit(changes)
+        }
+        return adopted
+    }
+
+    /// Puts back the failures counted before a restart (stored with the positions that cover them).
+    func restorePending() {
+        guard let store else { return }
+        let records: [PendingFailureRecord]
+        do {
+            records = try store.pendingFailures()
+        } catch {
+            actionsLog.error("cannot read pending failures from the database: \(error)")
+            return
+        }
+        let now = clock()
+        var restored = 0
+        for r in records where states[r.jail] != nil {
+            states[r.jail]?.restorePending(r.address, JailState.Pending(times: r.times, matches: r.matches), now: now)
+            restored += 1
+        }
+        if restored > 0 { filterLog.info("Restored pending failures of \(restored) addresses") }
     }
 
     /// Stops: `actionstop` for command actions and removes the firewall table.
@@ -117,39 +191,102 @@ public actor BanCoordinator {
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
         }
+        writer?.stop()
+    }
+
+    /// Returns once every store change made so far is written (or was tried, when writing fails).
+    public func waitUntilStored() async {
+        await writer?.waitUntilWritten()
+    }
+
+    /// The store writer's state: nil without a store.
+    struct StoreHealth: Sendable {
+        var path: String
+        var health: StoreWriter.Health
+    }
+
+    func storeHealth() -> StoreHealth? {
+        writer.map { StoreHealth(path: $0.path, health: $0.health) }
     }
 
     // MARK: Failures and bans
 
     /// Records failures found by `jail`'s filter; bans the addresses that reach `maxretry`, all in one transaction.
     public func record(jail: String, events: [FailureEvent]) async {
-        guard let setup = setups[jail], states[jail] != nil else { return }
+        await process([SourceBatch(failures: [(jail, events)])])
+    }
+
+    /// Records what the sources read: every batch's failures, then the bans they lead to in one nftables
+    /// transaction, then one store change list with the bans, the pending failures that changed and the batches'
+    /// positions, in that order (see the type's comment).
+    public func process(_ batches: [SourceBatch]) async {
+        var decisions: [(jail: String, decisions: [BanDecision])] = []
+        var touched: [(jail: String, address: IPAddress)] = []
+        var progress: [StoreChange] = []
         let now = clock()
+        for batch in batches {
+            for (jail, events) in batch.failures {
+                let d = recordFailures(jail: jail, events: events, now: now, touched: &touched)
+                if !d.isEmpty { decisions.append((jail, d)) }
+            }
+            if let p = batch.progress { progress.append(p) }
+        }
+        // Pending failures as they stand now, once per address (a banned address's row is deleted).
+        var pending: [StoreChange] = []
+        if writer != nil {
+            var seen = Set<BanKey>()
+            for (jail, address) in touched where seen.insert(BanKey(address: address, jail: jail)).inserted {
+                let p = states[jail]?.pending(address)
+                pending.append(
+                    .pending(PendingFailureRecord(jail: jail, address: address, times: p?.times ?? [], matches: p?.matches ?? [])))
+            }
+        }
+        await apply(decisions, then: pending + progress)
+    }
+
+    /// Counts `events` in `jail`'s state machine; returns the bans it decided on.
+    private func recordFailures(
+        jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)]
+    ) -> [BanDecision] {
+        guard let setup = setups[jail], states[jail] != nil else { return [] }
         var decisions: [BanDecision] = []
-        let overall = setup.policy.increment?.overallJails ?? false
+        let increment = setup.policy.increment
+        let overall = increment?.overallJails ?? false
         let store = self.store
+        let log = actionsLog
         for event in events {
             filterLog.info("[\(jail)] Found \(event.address) - \(Self.timestamp(event.time))")
-            let verdict = states[jail]!.record(
-                event, now: now,
-                previousBans: { address in
-                    guard let store else { return 0 }
-                    return (try? store.banCount(address: address, jail: overall ? nil : jail)) ?? 0
-                })
+            guard
+                let verdict = states[jail]?.record(
+                    event, now: now,
+                    previousBans: { address in
+                        // Only bantime.increment needs the history now; otherwise the store counts it when writing.
+                        guard let store, increment != nil else { return 0 }
+                        do {
+                            return try store.banCount(address: address, jail: overall ? nil : jail)
+                        } catch {
+                            log.error("[\(jail)] cannot read the ban history of \(address): \(error); counting from 0")
+                            return 0
+                        }
+                    })
+            else { return decisions }
             switch verdict {
             case .ban(let d):
                 decisions.append(d)
                 // Later failures in the same batch see the address as banned.
-                states[jail]!.noteBanned(d.address, until: d.end)
+                states[jail]?.noteBanned(d.address, until: d.end)
+                touched.append((jail, d.address))
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
                 filterLog.info("[\(jail)] \(event.address) already banned")
-            case .counted, .tooOld:
+            case .counted:
+                touched.append((jail, event.address))
+            case .tooOld:
                 break
             }
         }
-        if !decisions.isEmpty { await apply(jail: jail, decisions) }
+        return decisions
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
@@ -163,48 +300,74 @@ public actor BanCoordinator {
                 refused.append("\(a) is not banned: covered by \(why)")
                 continue
             }
-            if states[jail]!.isBanned(a, now: now) { continue }
-            let previous = (try? store?.banCount(address: a, jail: jail)) ?? 0
+            guard states[jail]?.isBanned(a, now: now) == false else { continue }
+            var previous = 0
+            if let store, setup.policy.increment != nil {
+                do {
+                    previous = try store.banCount(address: a, jail: jail)
+                } catch {
+                    actionsLog.error("[\(jail)] cannot read the ban history of \(a): \(error); counting from 0")
+                }
+            }
             let duration = setup.policy.duration(previousBans: previous)
             let d = BanDecision(address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
-            states[jail]!.noteBanned(a, until: d.end)
+            states[jail]?.noteBanned(a, until: d.end)
             decisions.append(d)
         }
-        await apply(jail: jail, decisions)
+        let pending = writer == nil ? [] : decisions.map {
+            StoreChange.pending(PendingFailureRecord(jail: jail, address: $0.address, times: []))
+        }
+        await apply([(jail, decisions)], then: pending)
         return (decisions.count, refused)
     }
 
-    private func apply(jail: String, _ decisions: [BanDecision]) async {
-        guard let setup = setups[jail], !decisions.isEmpty else { return }
-        // Persist first: a ban the store knows survives a crash and is restored at start.
-        if let store {
-            let records = decisions.map { d in
-                BanRecord(
+    /// Applies bans: the kernel first (one transaction), then the store writer gets the bans and `changes`
+    /// (pending failures, positions) as one list, and writes the `Ban` lines just before committing them; then
+    /// command actions.
+    private func apply(_ decisions: [(jail: String, decisions: [BanDecision])], then changes: [StoreChange]) async {
+        var requests: [BanRequest] = []
+        var stored: [StoreChange] = []
+        var lines: [String] = []
+        for (jail, list) in decisions {
+            guard let setup = setups[jail] else { continue }
+            let overall = setup.policy.increment?.overallJails ?? false
+            for d in list {
+                if setup.firewall != nil {
+                    requests.append(
+                        BanRequest(address: d.address, jail: jail, duration: d.duration.map { .timeout(.seconds($0)) } ?? .permanent))
+                }
+                let record = BanRecord(
                     jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
                     banCount: d.previousBans + 1, failures: d.failures, matches: d.matches)
-            }
-            do {
-                try store.addBans(records)
-            } catch {
-                actionsLog.error("[\(jail)] cannot store \(records.count) bans: \(error)")
+                stored.append(setup.policy.increment != nil ? .ban(record) : .banCountingHistory(record, acrossJails: overall))
+                lines.append("[\(jail)] Ban \(d.address)")
             }
         }
-        if let firewall, setup.firewall != nil {
-            let requests = decisions.map {
-                BanRequest(address: $0.address, jail: jail, duration: $0.duration.map { .timeout(.seconds($0)) } ?? .permanent)
-            }
+        if let firewall, !requests.isEmpty {
             do {
                 try await firewall.ban(requests)
             } catch {
-                actionsLog.error("[\(jail)] nftables refused \(requests.count) bans: \(error)")
+                actionsLog.error("nftables refused \(requests.count) bans: \(error)")
             }
         }
-        for d in decisions {
-            states[jail]!.noteBanned(d.address, until: d.end)
-            actionsLog.notice("[\(jail)] Ban \(d.address)")
+        // After the await: jails may have been reloaded away; their states are re-read, never assumed.
+        for (jail, list) in decisions {
+            for d in list { states[jail]?.noteBanned(d.address, until: d.end) }
         }
-        if !setup.commandActions.isEmpty {
-            for d in decisions {
+        let log = actionsLog
+        if let writer {
+            let banLines = lines
+            var note: (@Sendable () -> Void)? = nil
+            if !banLines.isEmpty {
+                note = { @Sendable in for l in banLines { log.notice("\(l)") } }
+            }
+            writer.submit(stored + changes, beforeCommit: note)
+        } else {
+            for l in lines { log.notice("\(l)") }
+        }
+        for (jail, list) in decisions {
+            guard let setup = setups[jail], !setup.commandActions.isEmpty else { continue }
+            for d in list {
                 var tags = baseTags(setup)
                 tags["ip"] = d.address.description
                 tags["failures"] = String(d.failures)
@@ -236,8 +399,7 @@ public actor BanCoordinator {
     public func unbanAll(jail: String? = nil) async -> Int {
         var keys: [BanKey] = []
         for name in jail.map({ [$0] }) ?? jailNames {
-            guard states[name] != nil else { continue }
-            keys += states[name]!.unbanAll().map { BanKey(address: $0, jail: name) }
+            keys += (states[name]?.unbanAll() ?? []).map { BanKey(address: $0, jail: name) }
         }
         await lift(keys)
         return keys.count
@@ -245,9 +407,8 @@ public actor BanCoordinator {
 
     private func lift(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
-        if let store {
-            for k in keys { _ = try? store.removeBan(address: k.address, jail: k.jail) }
-        }
+        // The writer retries until the store takes it: a lifted ban never comes back at the next start.
+        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) })
         if let firewall {
             let native = keys.filter { setups[$0.jail]?.firewall != nil }
             if !native.isEmpty {
@@ -269,8 +430,7 @@ public actor BanCoordinator {
     public func housekeeping() async {
         let now = clock()
         for name in jailNames {
-            guard states[name] != nil else { continue }
-            let ended = states[name]!.purge(now: now)
+            guard let ended = states[name]?.purge(now: now) else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
                 if let s = setups[name], !s.commandActions.isEmpty {
@@ -280,6 +440,18 @@ public actor BanCoordinator {
                 }
             }
         }
+    }
+
+    /// Hourly store maintenance: ban history older than `purgeAge` and pending failures out of their jail's
+    /// `findtime` are deleted (through the writer, so a failure is retried like any other).
+    public func purgeStore(purgeAge: Double) {
+        guard let writer else { return }
+        let now = clock()
+        var changes: [StoreChange] = [.purge(olderThan: now - purgeAge, now: now)]
+        for name in jailNames {
+            if let s = setups[name] { changes.append(.prunePending(jail: name, before: now - s.policy.findTime)) }
+        }
+        writer.submit(changes)
     }
 
     // MARK: Reading state
