@@ -65,7 +65,7 @@ let package = Package(
 
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
-        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "PortcullisTestKit"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PortcullisTestKit"]),
         .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration", "PortcullisTestKit"]),
         .testTarget(name: "JailTests", dependencies: ["Jail", "Core"]),

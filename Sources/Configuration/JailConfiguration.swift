@@ -240,9 +240,11 @@ extension ConfigTree {
         }
         func double(_ option: String) throws(ConfigError) -> Double? {
             guard let text = try get(option) else { return nil }
-            guard let d = Double(text.trimmedWhitespace()) else {
+            // Swift's Double() also reads "nan", "inf" and 1e999: none of them is a usable number here.
+            guard let d = Double(text.trimmedWhitespace()), d.isFinite, abs(d) <= 1e12 else {
                 throw ConfigError(
-                    .badValue, "[\(name)] \(option) must be a number, not '\(text)'", at: locations[option])
+                    .badValue, "[\(name)] \(option) must be a finite number (at most 10^12), not '\(text)'",
+                    at: locations[option], hint: "write e.g. \(option) = 2")
             }
             return d
         }
@@ -259,6 +261,11 @@ extension ConfigTree {
         guard strict else { return jail }
 
         jail.maxmatches = try int("maxmatches") ?? maxretry
+        if jail.maxmatches < 0 {
+            throw ConfigError(
+                .badValue, "[\(name)] maxmatches must be 0 or more, not \(jail.maxmatches)",
+                at: locations["maxmatches"], hint: "write e.g. maxmatches = 5")
+        }
         jail.findtime = try time("findtime") ?? TimeSpan(seconds: 600)
         jail.bantime = try time("bantime") ?? TimeSpan(seconds: 600)
         jail.banTimeIncrement = BanTimeIncrementSettings(
@@ -267,10 +274,10 @@ extension ConfigTree {
             multipliers: try get("bantime.multipliers").map { text throws(ConfigError) in
                 var out: [Double] = []
                 for word in text.split(whereSeparator: { $0.isWhitespace }) {
-                    guard let d = Double(word) else {
+                    guard let d = Double(word), d.isFinite, abs(d) <= 1e12 else {
                         throw ConfigError(
-                            .badValue, "[\(name)] bantime.multipliers: '\(word)' is not a number",
-                            at: locations["bantime.multipliers"])
+                            .badValue, "[\(name)] bantime.multipliers: '\(word)' is not a finite number (at most 10^12)",
+                            at: locations["bantime.multipliers"], hint: "write e.g. bantime.multipliers = 1 2 4 8")
                     }
                     out.append(d)
                 }

@@ -57,9 +57,9 @@ extension ConfigTree {
             values[option]?.trimmedWhitespace() ?? MainConfiguration.defaults[option]!
         }
         func location(_ option: String) -> SourceLocation? { interp.find(option, in: section)?.0.location }
-        guard let dbmaxmatches = Int(value("dbmaxmatches")) else {
+        guard let dbmaxmatches = Int(value("dbmaxmatches")), dbmaxmatches >= 0 else {
             throw ConfigError(
-                .badValue, "dbmaxmatches must be a whole number, not '\(value("dbmaxmatches"))'",
+                .badValue, "dbmaxmatches must be a whole number, 0 or more, not '\(value("dbmaxmatches"))'",
                 at: location("dbmaxmatches"), hint: "write e.g. dbmaxmatches = 10")
         }
         let purge = value("dbpurgeage")
@@ -67,7 +67,20 @@ extension ConfigTree {
             file: store.files.first ?? base + ".conf", loglevel: value("loglevel"), logtarget: value("logtarget"),
             syslogsocket: value("syslogsocket"), socket: value("socket"), pidfile: value("pidfile"),
             allowipv6: value("allowipv6"), dbfile: value("dbfile"), dbmaxmatches: dbmaxmatches,
-            dbpurgeage: try TimeSpan.parse(purge, location: location("dbpurgeage")), dbpurgeageText: purge,
+            dbpurgeage: try Self.time(purge, "dbpurgeage", location("dbpurgeage")), dbpurgeageText: purge,
             values: values)
+    }
+
+    /// A time option, its error naming the option.
+    private static func time(_ text: String, _ option: String, _ location: SourceLocation?) throws(ConfigError)
+        -> TimeSpan
+    {
+        do {
+            return try TimeSpan.parse(text, location: location)
+        } catch {
+            var e = error
+            e.message = "\(option): " + e.message
+            throw e
+        }
     }
 }

@@ -1,9 +1,12 @@
+import Core
+
 /// A duration written in fail2ban's abbreviated form, in seconds; negative means "for ever" (bantime = -1).
 ///
 /// Accepted (as fail2ban's `MyTime.str2seconds`): a sum of terms, each an optional sign, a decimal number and an
 /// optional unit, with or without spaces between them. Units, case-insensitive: `s se sec second(s)`,
 /// `m mi min minute(s)`, `h ho hou hour(s)`, `d da dd day(s)`, `w we wee week(s)`, `mo mon month(s)`
-/// (1/12 year), `y ye yea year(s)` (365.25 days). A number without a unit is seconds.
+/// (1/12 year), `y ye yea year(s)` (365.25 days). A number without a unit is seconds. The total must lie within
+/// ±`Bounds.maximumSeconds` (10¹² s, about 31,700 years); anything longer is an error (write -1 for permanent).
 ///
 /// ```swift
 /// try TimeSpan.parse("1h30m").seconds   // 5400
@@ -88,6 +91,14 @@ public struct TimeSpan: Sendable, Hashable, Comparable, CustomStringConvertible 
             skipSpace()
         }
         guard terms > 0 else { throw fail("it is empty") }
+        // fail2ban keeps any Python number; past Bounds.maximumSeconds every later sum or conversion could
+        // overflow, and a ban that long is a permanent one.
+        guard total.isFinite, abs(total) <= Bounds.maximumSeconds else {
+            throw ConfigError(
+                .badValue,
+                "'\(text)' is out of range: at most 10^12 seconds (about 31,700 years) either way",
+                at: location, hint: "write -1 for a permanent ban, or a shorter time such as 1000y")
+        }
         return TimeSpan(seconds: total)
     }
 }

@@ -1,3 +1,5 @@
+import Core
+
 /// Renders replies as text exactly as `fail2ban-client` prints them, so `portcullis status sshd` and
 /// `fail2ban-client status sshd` show the same bytes.
 ///
@@ -48,7 +50,7 @@ public enum StatusFormatter {
         case "dbpurgeage":
             if value == .null { return "Database currently disabled" }
             let seconds: Int? = {
-                if case .double(let d) = value, d.isFinite { return Int(d) }
+                if case .double(let d) = value, d.isFinite { return Int(saturating: d) }
                 return value.intValue
             }()
             return seconds.map { "Current database purge age is:\n`- \($0)seconds" }

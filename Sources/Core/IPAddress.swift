@@ -43,16 +43,21 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         }
     }
 
-    /// Parses dotted-quad IPv4 or any textual IPv6 form (optionally in brackets). Nil when not an address.
+    /// Parses an address with exactly the rules of `inet_pton(3)` (which fail2ban uses): a dotted quad of four
+    /// decimal parts 0…255 without leading zeros (`192.0.2.018` is not an address), or any textual IPv6 form
+    /// (`::`, embedded IPv4 such as `::ffff:192.0.2.1`), optionally in brackets. Zone ids (`fe80::1%eth0`),
+    /// surrounding spaces and NUL bytes are rejected. Nil when not an address.
     public init?(_ text: some StringProtocol) {
         var s = String(text)
-        if s.hasPrefix("["), s.hasSuffix("]") { s = String(s.dropFirst().dropLast()) }
-        if let v4 = IPAddress.parseV4(Array(s.utf8)[...]) {
+        if s.utf8.count > 2, s.hasPrefix("["), s.hasSuffix("]") { s = String(s.dropFirst().dropLast()) }
+        if let v4 = IPAddress.parseV4(s.utf8) {
             self.init(v4: v4)
             return
         }
+        // inet_pton reads a C string: a NUL inside would cut the text and accept its head.
+        guard !s.isEmpty, s.utf8.count <= 64, s.contains(":"), !s.utf8.contains(0) else { return nil }
         var a6 = in6_addr()
-        guard !s.isEmpty, s.contains(":"), inet_pton(AF_INET6, s, &a6) == 1 else { return nil }
+        guard inet_pton(AF_INET6, s, &a6) == 1 else { return nil }
         let bytes = withUnsafeBytes(of: &a6) { Array($0) }
         var h: UInt64 = 0
         var l: UInt64 = 0
@@ -63,7 +68,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Parses an address straight from bytes (the hot path's captured group).
     public init?(bytes: some Collection<UInt8>) {
-        if let v4 = IPAddress.parseV4(ArraySlice(bytes)) {
+        if let v4 = IPAddress.parseV4(bytes) {
             self.init(v4: v4)
             return
         }
@@ -71,9 +76,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         self.init(String(decoding: bytes, as: UTF8.self))
     }
 
-    /// Strict dotted quad: four decimal parts 0…255. Leading zeros accepted as decimal (like fail2ban).
-    /// A strict dotted quad (four decimal parts 0…255, at most 3 digits each) parsed without allocating;
-    /// nil for anything else.
+    /// A strict dotted quad as `inet_pton(AF_INET)` reads it — four decimal parts 0…255, no leading zeros
+    /// (`018` is rejected, `0` is fine) — parsed without allocating; nil for anything else.
     public init?(dottedQuad bytes: some Sequence<UInt8>) {
         guard let v = IPAddress.parseV4(bytes) else { return nil }
         self.init(v4: v)
@@ -86,6 +90,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         var dots = 0
         for c in b {
             if c >= 0x30, c <= 0x39 {
+                if digits == 1 && part == 0 { return nil }  // leading zero
                 part = part * 10 + UInt32(c - 0x30)
                 digits += 1
                 if digits > 3 || part > 255 { return nil }

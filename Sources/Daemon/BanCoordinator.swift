@@ -3,12 +3,50 @@ import Firewall
 import Jail
 import Logging
 import Store
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+
+/// Lets async callers through one at a time, in arrival order (an actor alone does not: it is reentrant
+/// at every `await`).
+final class SerialGate: Sendable {
+    private struct State {
+        var busy = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// Waits until no one else is inside.
+    func enter() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.busy {
+                    s.waiters.append(c)
+                    return false
+                }
+                s.busy = true
+                return true
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Lets the next waiter in.
+    func leave() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty {
+                s.busy = false
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
 
 /// Owns every jail's state machine and performs what they decide: bans in the firewall (one transaction per
 /// batch), the store, the log in fail2ban's format, and command actions.
@@ -31,14 +69,23 @@ public actor BanCoordinator {
     /// Writes every store change off the coordinator (nil without a store).
     let writer: StoreWriter?
     let clock: @Sendable () -> Double
+    /// Start, reloads and shutdown one at a time (each awaits the firewall and command actions).
+    private let gate = SerialGate()
+    /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
+    private var stopped = false
     let actionsLog: Logger
     let filterLog: Logger
+    /// Writes `Ban` lines (fail2ban.actions, NOTICE), a whole batch at once when it can (one `write`).
+    let banLog: @Sendable ([String]) -> Void
 
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
         firewall: (any FirewallBackend)?, store: BanStore?, clock: @escaping @Sendable () -> Double,
-        logger: @escaping (String) -> Logger, storePath: String = "the database"
+        logger: @escaping (String) -> Logger, storePath: String = "the database",
+        banLog: (@Sendable ([String]) -> Void)? = nil
     ) {
+        let actions = logger("fail2ban.actions")
+        self.banLog = banLog ?? { lines in for l in lines { actions.notice("\(l)") } }
         self.firewall = firewall
         self.store = store
         self.clock = clock
@@ -53,12 +100,9 @@ public actor BanCoordinator {
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
     public func start(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
-        try await install(setups, broken: broken, pendingFromStore: true)
-    }
-
-    private func install(
-        _ setups: [JailSetup], broken: [String: String], pendingFromStore: Bool
-    ) async throws(FirewallError) -> Int {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
         writer?.start()
         self.setups = [:]
         states = [:]
@@ -66,7 +110,7 @@ public actor BanCoordinator {
         brokenJails = broken
         for s in setups {
             self.setups[s.name] = s
-            states[s.name] = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
+            states[s.name] = Self.freshState(s)
         }
         if let firewall {
             try await firewall.setUp(jails: setups.compactMap(\.firewall))
@@ -75,27 +119,100 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
         }
-        let restored = await restore()
-        if pendingFromStore { restorePending() }
+        let restored = await restore(jails: Set(jailNames))
+        restorePending()
         return restored
     }
 
-    /// Replaces the jail set (SIGHUP / `reload`), keeping the bans of jails that remain.
+    /// Replaces the jail set (SIGHUP / `reload`). Jails that stay keep their bans and failure counters (nothing
+    /// is restored or banned again); new jails restore their bans from the store; removed jails run
+    /// `actionstop` and their sets are deleted. Returns the number of bans restored for new jails.
+    ///
+    /// Reloads and ``shutdown()`` run one at a time; failures recorded meanwhile land in the jail as it is when
+    /// they are recorded.
+    @discardableResult
     public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
-        let old = states
-        _ = try await install(setups, broken: broken, pendingFromStore: false)
-        // Carry counters and pending failures over for jails that stay, like fail2ban does (from memory: the
-        // store may lag behind by what its writer has queued).
-        let now = clock()
-        for (name, state) in old where states[name] != nil {
-            states[name]?.absorbCounters(of: state)
-            for (address, pending) in state.allPending { states[name]?.restorePending(address, pending, now: now) }
-        }
-        return states.values.reduce(0) { $0 + $1.currentlyBanned }
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
+        return try await replace(with: setups, broken: broken)
     }
 
-    func restore() async -> Int {
-        guard let store else { return 0 }
+    /// `reload JAIL`: rebuilds only `jail` from `setup` (nil when the new configuration no longer has it
+    /// enabled: the jail stops), leaving every other jail as it runs. Returns the bans restored for it.
+    @discardableResult
+    public func reload(jail: String, setup: JailSetup?, brokenReason: String? = nil) async throws(FirewallError)
+        -> Int
+    {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return 0 }
+        var next: [JailSetup] = []
+        var placed = false
+        for name in jailNames {
+            if name == jail {
+                if let setup { next.append(setup) }
+                placed = true
+            } else if let s = setups[name] {
+                next.append(s)
+            }
+        }
+        if !placed, let setup { next.append(setup) }
+        var broken = brokenJails
+        broken[jail] = brokenReason
+        return try await replace(with: next, broken: broken)
+    }
+
+    /// The setups of the running jails, in configuration order (what the log sources must follow).
+    public func runningSetups() -> [JailSetup] { jailNames.compactMap { setups[$0] } }
+
+    private static func freshState(_ s: JailSetup) -> JailState {
+        var state = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
+        state.maxTracked = s.maxTracked
+        return state
+    }
+
+    /// The body of both reloads; the caller holds the gate.
+    private func replace(with newSetups: [JailSetup], broken: [String: String]) async throws(FirewallError) -> Int {
+        let oldSetups = setups
+        let names = Set(newSetups.map(\.name))
+        let removed = jailNames.filter { !names.contains($0) }
+        var added: Set<String> = []
+        var nextSetups: [String: JailSetup] = [:]
+        for s in newSetups {
+            nextSetups[s.name] = s
+            if states[s.name] != nil {
+                // In place: the state's tables are not copied.
+                states[s.name]?.policy = s.policy
+                states[s.name]?.ignore = s.ignore
+                states[s.name]?.maxTracked = s.maxTracked
+            } else {
+                states[s.name] = Self.freshState(s)
+                added.insert(s.name)
+            }
+        }
+        for name in removed { states[name] = nil }
+        setups = nextSetups
+        jailNames = newSetups.map(\.name)
+        brokenJails = broken
+        if let firewall {
+            try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
+        }
+        for name in removed {
+            if let s = oldSetups[name] { await runCommands(setup: s, phase: "actionstop", tags: baseTags(s)) }
+        }
+        for s in newSetups {
+            for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
+            if added.contains(s.name) {
+                await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
+            }
+        }
+        return added.isEmpty ? 0 : await restore(jails: added)
+    }
+
+    /// Restores the still-active bans of `jails` from the store in one transaction.
+    func restore(jails: Set<String>) async -> Int {
+        guard let store, !jails.isEmpty else { return 0 }
         let now = clock()
         let records: [BanRecord]
         do {
@@ -106,11 +223,13 @@ public actor BanCoordinator {
         }
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
-        for r in records {
+        for r in records where jails.contains(r.jail) {
             guard let setup = setups[r.jail] else { continue }
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
             restored.append(r)
+            // Noted before the transaction, so failures recorded while it runs see the address as banned.
+            states[r.jail]?.noteBanned(r.address, until: r.end)
             if setup.firewall != nil {
                 requests.append(
                     BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
@@ -123,13 +242,24 @@ public actor BanCoordinator {
                 actionsLog.error("cannot restore \(requests.count) bans in nftables: \(error)")
             }
         }
-        var count = 0
-        for r in restored where states[r.jail] != nil {
-            states[r.jail]?.noteBanned(r.address, until: r.end)
-            actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
-            count += 1
+        // Bans committed whose Ban line a crash kept from being written get it now, the others a Restore Ban.
+        var unlogged: Set<BanKeyText> = []
+        do {
+            unlogged = try store.unloggedBans()
+        } catch {
+            actionsLog.error("cannot read which bans were logged from the database: \(error)")
         }
-        return count
+        var late: [String] = []
+        for r in restored {
+            if unlogged.contains(BanKeyText(jail: r.jail, address: r.address.description)) {
+                late.append("[\(r.jail)] Ban \(r.address)")
+            } else {
+                actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
+            }
+        }
+        if !late.isEmpty { banLog(late) }
+        if !unlogged.isEmpty { writer?.submit([.banLogged(upTo: nil)]) }
+        return restored.count
     }
 
     /// After a damaged database was replaced by a new one: takes the bans still in the kernel's sets (they outlive
@@ -159,7 +289,8 @@ public actor BanCoordinator {
                 actionsLog.notice("[\(name)] Adopt Ban \(e.address) (in the kernel, not in the database)")
             }
             adopted += changes.count
-            writer?.submit(changes)
+            // Their lines (Adopt Ban) are written: mark them so, or the next start would write Ban lines.
+            if !changes.isEmpty { writer?.submit(changes + [.banLogged(upTo: nil)]) }
         }
         return adopted
     }
@@ -185,6 +316,10 @@ public actor BanCoordinator {
 
     /// Stops: `actionstop` for command actions and removes the firewall table.
     public func shutdown() async {
+        await gate.enter()
+        defer { gate.leave() }
+        guard !stopped else { return }
+        stopped = true
         for name in jailNames {
             if let s = setups[name] { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
         }
@@ -220,6 +355,7 @@ public actor BanCoordinator {
     /// transaction, then one store change list with the bans, the pending failures that changed and the batches'
     /// positions, in that order (see the type's comment).
     public func process(_ batches: [SourceBatch]) async {
+        guard !stopped else { return }
         var decisions: [(jail: String, decisions: [BanDecision])] = []
         var touched: [(jail: String, address: IPAddress)] = []
         var progress: [StoreChange] = []
@@ -249,6 +385,14 @@ public actor BanCoordinator {
         jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)]
     ) -> [BanDecision] {
         guard let setup = setups[jail], states[jail] != nil else { return [] }
+        let droppedBefore = states[jail]?.droppedTracked ?? 0
+        defer {
+            let droppedAfter = states[jail]?.droppedTracked ?? 0
+            if droppedBefore == 0, droppedAfter > 0, let cap = setup.maxTracked {
+                filterLog.warning(
+                    "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest")
+            }
+        }
         var decisions: [BanDecision] = []
         let increment = setup.policy.increment
         let overall = increment?.overallJails ?? false
@@ -291,7 +435,7 @@ public actor BanCoordinator {
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
     public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
-        guard let setup = setups[jail] else { return (0, ["unknown jail \(jail)"]) }
+        guard !stopped, let setup = setups[jail], states[jail] != nil else { return (0, ["unknown jail \(jail)"]) }
         let now = clock()
         var decisions: [BanDecision] = []
         var refused: [String] = []
@@ -300,7 +444,7 @@ public actor BanCoordinator {
                 refused.append("\(a) is not banned: covered by \(why)")
                 continue
             }
-            guard states[jail]?.isBanned(a, now: now) == false else { continue }
+            if states[jail]?.isBanned(a, now: now) ?? true { continue }
             var previous = 0
             if let store, setup.policy.increment != nil {
                 do {
@@ -354,16 +498,14 @@ public actor BanCoordinator {
         for (jail, list) in decisions {
             for d in list { states[jail]?.noteBanned(d.address, until: d.end) }
         }
-        let log = actionsLog
+        let banLog = self.banLog
         if let writer {
             let banLines = lines
             var note: (@Sendable () -> Void)? = nil
-            if !banLines.isEmpty {
-                note = { @Sendable in for l in banLines { log.notice("\(l)") } }
-            }
-            writer.submit(stored + changes, beforeCommit: note)
-        } else {
-            for l in lines { log.notice("\(l)") }
+            if !banLines.isEmpty { note = { @Sendable in banLog(banLines) } }
+            writer.submit(stored + changes, afterCommit: note)
+        } else if !lines.isEmpty {
+            banLog(lines)
         }
         for (jail, list) in decisions {
             guard let setup = setups[jail], !setup.commandActions.isEmpty else { continue }
@@ -371,8 +513,8 @@ public actor BanCoordinator {
                 var tags = baseTags(setup)
                 tags["ip"] = d.address.description
                 tags["failures"] = String(d.failures)
-                tags["bantime"] = d.duration.map { String(Int($0)) } ?? "-1"
-                tags["time"] = String(Int(d.start))
+                tags["bantime"] = d.duration.map { String(Int(saturating: $0)) } ?? "-1"
+                tags["time"] = String(Int(saturating: d.start))
                 tags["matches"] = d.matches.joined(separator: "\n")
                 tags["ipmatches"] = tags["matches"]
                 tags["ipjailmatches"] = tags["matches"]
@@ -430,13 +572,15 @@ public actor BanCoordinator {
     public func housekeeping() async {
         let now = clock()
         for name in jailNames {
-            guard let ended = states[name]?.purge(now: now) else { continue }
+            // Re-read after every suspension: a reload may have removed the jail.
+            guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
-                if let s = setups[name], !s.commandActions.isEmpty {
+                if !s.commandActions.isEmpty {
                     var tags = baseTags(s)
                     tags["ip"] = a.description
-                    await runCommands(jail: name, phase: "actionunban", tags: tags)
+                    // Seam: when command actions move to a per-jail runner, enqueue actionunban there instead.
+                    await runCommands(setup: s, phase: "actionunban", tags: tags)
                 }
             }
         }
@@ -495,12 +639,18 @@ public actor BanCoordinator {
         var tags: [String: String] = ["name": s.name]
         if let p = s.configuration.port { tags["port"] = p }
         tags["protocol"] = s.configuration.protocol ?? "tcp"
-        tags["bantime"] = String(Int(s.policy.banTime))
+        tags["bantime"] = String(Int(saturating: s.policy.banTime))
         return tags
     }
 
     func runCommands(jail: String, phase: String, tags: [String: String]) async {
         guard let s = setups[jail] else { return }
+        await runCommands(setup: s, phase: phase, tags: tags)
+    }
+
+    /// Runs `phase` of the command actions of `s` (also for a jail a reload has just removed).
+    func runCommands(setup s: JailSetup, phase: String, tags: [String: String]) async {
+        let jail = s.name
         for action in s.commandActions {
             guard let result = await action.run(phase, tags: tags) else { continue }
             if result.status != 0 {
@@ -511,7 +661,7 @@ public actor BanCoordinator {
     }
 
     static func timestamp(_ t: Double) -> String {
-        var tt = time_t(Int(t))
+        var tt = time_t(Int(saturating: t))
         var tm = Glibc.tm()
         localtime_r(&tt, &tm)
         var buf = [CChar](repeating: 0, count: 32)

@@ -145,8 +145,8 @@ public struct ControlBridge: ControlHandler {
         let j = s.configuration
         switch c[2] {
         case "maxretry": return .success(.int(j.maxretry))
-        case "findtime": return .success(.int(Int(j.findtime.seconds)))
-        case "bantime": return .success(.int(Int(j.bantime.seconds)))
+        case "findtime": return .success(.int(Int(saturating: j.findtime.seconds)))
+        case "bantime": return .success(.int(Int(saturating: j.bantime.seconds)))
         case "ignoreip": return .success(Self.strings(j.ignoreip.flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init) }))
         case "logpath": return .success(Self.strings(s.logPaths))
         case "ignoreself": return .success(.bool(j.ignoreself))

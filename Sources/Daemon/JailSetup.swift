@@ -30,6 +30,13 @@ public struct JailSetup: Sendable {
     public var journalMatch: [[String]]
     /// Warnings to log at start (e.g. an iptables banaction served by nftables).
     public var warnings: [String]
+    /// `maxtracked`: most addresses with failures below `maxretry` the jail keeps (oldest forgotten first);
+    /// nil = no limit (`maxtracked = 0`).
+    public var maxTracked: Int? = JailSetup.defaultMaxTracked
+
+    /// `maxtracked` when the configuration does not say: 200,000 addresses, about 60 MB at most
+    /// (bench/bounds.sh measures the cost per address).
+    public static let defaultMaxTracked = 200_000
 
     /// Builds a jail. `loadAction` loads a non-native action from action.d (nil = skip command actions).
     public static func build(
@@ -125,10 +132,21 @@ public struct JailSetup: Sendable {
         } catch {
             throw ConfigError(.badValue, "jail '\(name)': \(error.message)", at: jail.locations["backend"])
         }
-        return JailSetup(
+        var maxTracked: Int? = defaultMaxTracked
+        if let raw = jail.values["maxtracked"], case let text = String(raw.filter { $0 != " " && $0 != "\t" }), !text.isEmpty {
+            guard let n = Int(text), n >= 0 else {
+                throw ConfigError(
+                    .badValue, "jail '\(name)': maxtracked must be a whole number of addresses (0 = no limit), not '\(text)'",
+                    at: jail.locations["maxtracked"], hint: "write e.g. maxtracked = 200000")
+            }
+            maxTracked = n == 0 ? nil : n
+        }
+        var setup = JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,
             commandActions: commands, logPaths: source.isJournal ? [] : jail.logpath, source: source,
             journalMatch: filterConfiguration.journalmatch, warnings: warnings)
+        setup.maxTracked = maxTracked
+        return setup
     }
 }
 

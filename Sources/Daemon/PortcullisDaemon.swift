@@ -215,7 +215,13 @@ public final class PortcullisDaemon: Service, Sendable {
             log.error("Jail '\(name)' cannot start: \(why)")
         }
         let coordinator = BanCoordinator(
-            firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: main.dbfile)
+            firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: main.dbfile,
+            banLog: { lines in
+                guard level <= .notice else { return }
+                let handler = FailLogHandler(label: "fail2ban.actions", sink: sink, level: level)
+                let now = FailLogHandler.now()
+                sink.write(lines: lines.map { handler.format(level: .notice, message: $0, at: now) }, level: .notice)
+            })
         do {
             let restored = try await coordinator.start(setups, broken: broken)
             if restored > 0 { log.info("Restored \(restored) bans") }
@@ -238,16 +244,33 @@ public final class PortcullisDaemon: Service, Sendable {
         let (stops, stopSink) = AsyncStream<Void>.makeStream()
         stopRequested.withLock { $0 = stopSink }
 
+        // Reloads run one at a time, and never after the stop began (they would start the sources again).
+        let lifecycle = SerialGate()
+        let stopping = Mutex(false)
         let reload: @Sendable (String?) async -> ControlResponse = { jail in
+            await lifecycle.enter()
+            defer { lifecycle.leave() }
+            guard !stopping.withLock({ $0 }) else { return .failure(ControlError(.failed, "the server is stopping")) }
             log.info("Reloading configuration\(jail.map { " of jail \($0)" } ?? "")")
             let (newSetups, newBroken) = Self.loadJails(tree, ports: ports, clock: settings.clock)
-            for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
             do {
-                _ = try await coordinator.reload(newSetups, broken: newBroken)
+                if let jail {
+                    // Only this jail: the others keep running as they are.
+                    let setup = newSetups.first { $0.name == jail }
+                    let running = await coordinator.setup(jail: jail) != nil
+                    guard setup != nil || newBroken[jail] != nil || running else {
+                        return .failure(.unknownJail(jail))
+                    }
+                    if let why = newBroken[jail] { log.error("Jail '\(jail)' cannot start: \(why)") }
+                    _ = try await coordinator.reload(jail: jail, setup: setup, brokenReason: newBroken[jail])
+                } else {
+                    for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
+                    _ = try await coordinator.reload(newSetups, broken: newBroken)
+                }
             } catch {
                 return .failure(ControlError(.failed, "reload failed: \(error)"))
             }
-            sources.start(newSetups)
+            sources.start(await coordinator.runningSetups())
             return .success("OK")
         }
 
@@ -264,12 +287,13 @@ public final class PortcullisDaemon: Service, Sendable {
         log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
         markReady()
 
+        // The consumer runs outside the group that is cancelled at stop, so the failures already read are all
+        // recorded (and banned) before the coordinator shuts down.
+        async let consumed: Void = {
+            while let batches = await channel.next() { await coordinator.process(batches) }
+        }()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await control.run() }
-            group.addTask {
-                // Not cancelled: it ends when the channel is finished, after what the sources handed over.
-                while let batches = await channel.next() { await coordinator.process(batches) }
-            }
             group.addTask {
                 var tick = 0
                 while !Task.isCancelled {
@@ -291,12 +315,17 @@ public final class PortcullisDaemon: Service, Sendable {
             }
             for await _ in stops { break }
             log.info("Shutdown in progress...")
-            // Readers first (a reader blocked on the full channel is released by the consumer, still running),
-            // then the channel: the consumer processes what is left and ends; its positions are stored with it.
-            sources.stop()
-            channel.finish()
             group.cancelAll()
         }
+        // No reload after this point; one in progress finishes first.
+        await lifecycle.enter()
+        stopping.withLock { $0 = true }
+        lifecycle.leave()
+        // Readers first (a reader blocked on the full channel is released by the consumer, still running), then
+        // the channel: the consumer processes what is left and ends; the positions are stored with that work.
+        sources.stop()
+        channel.finish()
+        await consumed
         await coordinator.shutdown()
         log.info("Exiting Portcullis")
     }

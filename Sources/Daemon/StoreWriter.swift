@@ -20,8 +20,8 @@ import Musl
 final class StoreWriter: Sendable {
     struct Work {
         var changes: [StoreChange]
-        /// Runs just before `COMMIT` of the first attempt (or when that attempt fails): the `Ban` log lines.
-        var beforeCommit: (@Sendable () -> Void)?
+        /// Runs right after the changes are committed (or when the first attempt fails): the `Ban` log lines.
+        var afterCommit: (@Sendable () -> Void)?
     }
 
     /// The writer's state, for `status`.
@@ -79,11 +79,12 @@ final class StoreWriter: Sendable {
         }
     }
 
-    /// Queues `changes`; `beforeCommit` runs on the writer thread just before they are committed.
-    func submit(_ changes: [StoreChange], beforeCommit: (@Sendable () -> Void)? = nil) {
-        guard !changes.isEmpty || beforeCommit != nil else { return }
+    /// Queues `changes`; `afterCommit` runs on the writer thread once they are committed (or when the first
+    /// attempt fails: bans are in the kernel by then, and their log lines are not held back by the store).
+    func submit(_ changes: [StoreChange], afterCommit: (@Sendable () -> Void)? = nil) {
+        guard !changes.isEmpty || afterCommit != nil else { return }
         lock.withLock { s in
-            s.queue.append(Work(changes: changes, beforeCommit: beforeCommit))
+            s.queue.append(Work(changes: changes, afterCommit: afterCommit))
             s.queuedChanges += changes.count
         }
         lock.broadcast()
@@ -132,13 +133,23 @@ final class StoreWriter: Sendable {
                 return
             }
             let changes = works.flatMap(\.changes)
-            let notes = works.compactMap(\.beforeCommit)
-            var noted = false
+            let notes = works.compactMap(\.afterCommit)
             let started = SourceChannel.monotonicNanoseconds()
             do {
-                try store.apply(changes) {
-                    noted = true
-                    for n in notes { n() }
+                let lastBan = try store.apply(changes)
+                // The Ban lines, then the mark that they are written. A crash before the lines leaves bans past the
+                // mark: the next start writes their lines. Only a crash between the lines and the mark (one small
+                // transaction) can write a line twice.
+                for n in notes { n() }
+                if let lastBan {
+                    do {
+                        try store.apply([.banLogged(upTo: lastBan)])
+                    } catch {
+                        lock.withLock { s in
+                            s.queue.insert(Work(changes: [.banLogged(upTo: lastBan)], afterCommit: nil), at: works.count)
+                            s.queuedChanges += 1
+                        }
+                    }
                 }
                 let took = SourceChannel.monotonicNanoseconds() - started
                 let recovered = lock.withLock { s -> (String, Double?)? in
@@ -161,14 +172,14 @@ final class StoreWriter: Sendable {
                 retryMilliseconds = 1000
                 finishIdle(onlyWhenEmpty: true)
             } catch {
-                if !noted { for n in notes { n() } }
+                for n in notes { n() }
                 let merged = Self.coalesce(changes)
                 let text = "\(error)"
                 // The kind of failure decides whether it is news; the statement that hit it does not.
                 let kind = "\(error.code)"
                 let now = clock()
                 let report = lock.withLock { s -> Bool in
-                    s.queue.replaceSubrange(0..<works.count, with: [Work(changes: merged, beforeCommit: nil)])
+                    s.queue.replaceSubrange(0..<works.count, with: [Work(changes: merged, afterCommit: nil)])
                     s.queuedChanges += merged.count - changes.count
                     let changed = s.errorKind != kind
                     if s.failingSince == nil { s.failingSince = now }

@@ -253,13 +253,19 @@ public struct FirewallConfiguration: Hashable, Sendable {
     /// How often it also checks every set and rule (default 5 s; libnftables fetches the set elements for this,
     /// so it costs more with many bans).
     public var fullCheckInterval: Duration
+    /// Follow the kernel's change notifications (default on): bans someone else deletes (`nft flush set`,
+    /// `nft delete element`) are put back at once, and a deleted table, chain, set or rule is rebuilt at once
+    /// rather than at the next check.
+    public var followsChanges: Bool
 
     /// Creates a configuration; every parameter has a default.
     public init(
         tableName: String = "portcullis", chainName: String = "bans", priority: Int = -1,
         keepTableOnStop: Bool = false, syntax: Syntax = .text, networkNamespace: String? = nil,
-        healthCheckInterval: Duration = .milliseconds(250), fullCheckInterval: Duration = .seconds(5)
+        healthCheckInterval: Duration = .milliseconds(250), fullCheckInterval: Duration = .seconds(5),
+        followsChanges: Bool = true
     ) {
+        self.followsChanges = followsChanges
         self.tableName = tableName
         self.chainName = chainName
         self.priority = priority
@@ -273,21 +279,41 @@ public struct FirewallConfiguration: Hashable, Sendable {
 
 /// Something the backend did on its own, for the daemon's log.
 public enum FirewallEvent: Hashable, Sendable, CustomStringConvertible {
+    /// Milliseconds with one decimal.
+    static func ms(_ d: Duration) -> Double {
+        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        return (ms * 10).rounded() / 10
+    }
+
     /// The table had disappeared (ruleset flushed or table deleted) and was rebuilt with this many bans; `took` is
     /// the time of the rebuilding transaction.
     case restored(bans: Int, took: Duration)
     /// Rebuilding failed; the backend retries at the next check.
     case restoreFailed(String)
+    /// Someone else deleted these still-active bans of `jail` (`nft flush set`, `nft delete element`); they were
+    /// put back in one transaction that took `took`. `by` is the committing process id when the kernel said.
+    case refilled(jail: String, addresses: [IPAddress], by: Int32?, took: Duration)
+    /// The kernel dropped change notifications (socket buffer full); every active ban was added again.
+    case refilledAfterOverrun(bans: Int, took: Duration)
+    /// Change notifications are not available: deletions of single bans are not noticed.
+    case monitorUnavailable(String)
 
     /// One line for the log.
     public var description: String {
         switch self {
         case .restored(let bans, let took):
-            let ms = Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15
-            let rounded = (ms * 10).rounded() / 10
-            return "table was missing or damaged (ruleset flushed?); rebuilt with \(bans) bans in \(rounded) ms"
+            return "table was missing or damaged (ruleset flushed?); rebuilt with \(bans) bans in \(Self.ms(took)) ms"
         case .restoreFailed(let why):
             return "table was missing or damaged and could not be rebuilt (retrying): \(why)"
+        case .refilled(let jail, let addresses, let pid, let took):
+            let shown = addresses.prefix(10).map(\.description).joined(separator: ", ")
+            let more = addresses.count > 10 ? " and \(addresses.count - 10) more" : ""
+            let who = pid.map { " by process \($0)" } ?? ""
+            return "[\(jail)] \(addresses.count) active bans were deleted from the kernel\(who); restored in \(Self.ms(took)) ms: \(shown)\(more)"
+        case .refilledAfterOverrun(let bans, let took):
+            return "change notifications were lost (buffer full); re-added all \(bans) active bans in \(Self.ms(took)) ms"
+        case .monitorUnavailable(let why):
+            return "cannot follow nftables changes, deleted bans are noticed only when the table is damaged: \(why)"
         }
     }
 }

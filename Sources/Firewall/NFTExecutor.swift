@@ -29,8 +29,15 @@ final class NFTExecutor: @unchecked Sendable {
     let networkNamespace: String?
 
     /// Starts the thread, enters the namespace and creates the context; returns once that succeeded.
+    ///
+    /// - Parameters:
+    ///   - watch: run on the thread once the context exists; returns a descriptor to wait on besides the jobs
+    ///     (the change-notification socket), nil for none.
+    ///   - onReadable: run on the thread, after the queued jobs, whenever that descriptor is readable.
     init(
         networkNamespace: String?, tickInterval: Duration,
+        watch: @escaping @Sendable () -> Int32? = { nil },
+        onReadable: @escaping @Sendable (NFTContext) -> Void = { _ in },
         tick: @escaping @Sendable (NFTContext) -> Void
     ) throws(FirewallError) {
         self.networkNamespace = networkNamespace
@@ -74,7 +81,8 @@ final class NFTExecutor: @unchecked Sendable {
                 var one: UInt8 = 1
                 _ = write(startWrite, &one, 1)
                 guard let context else { return }
-                loop(context: context, tickInterval: tickInterval, tick: tick)
+                let watched = watch() ?? -1
+                loop(context: context, tickInterval: tickInterval, watched: watched, onReadable: onReadable, tick: tick)
             }
         } catch {
             close(fds[0])
@@ -96,13 +104,16 @@ final class NFTExecutor: @unchecked Sendable {
         close(wakeWriteFD)
     }
 
-    private func loop(context: NFTContext, tickInterval: Duration, tick: (NFTContext) -> Void) {
+    private func loop(
+        context: NFTContext, tickInterval: Duration, watched: Int32, onReadable: (NFTContext) -> Void,
+        tick: (NFTContext) -> Void
+    ) {
         let clock = ContinuousClock()
         var nextTick = clock.now.advanced(by: tickInterval)
         while true {
             let wait = clock.now.duration(to: nextTick)
             let ms = max(0, Int32(clamping: NFTTransaction.milliseconds(max(wait, .zero))))
-            Syscall.waitReadable(wakeFD, timeoutMilliseconds: ms)
+            let watchedReadable = Syscall.waitReadable(wakeFD, or: watched, timeoutMilliseconds: ms)
             let (jobs, stopping) = state.withLock { s -> ([(NFTContext) -> Void], Bool) in
                 let jobs = s.jobs
                 s.jobs = []
@@ -111,6 +122,9 @@ final class NFTExecutor: @unchecked Sendable {
             }
             for job in jobs { job(context) }
             if stopping && jobs.isEmpty { return }
+            // After the jobs: notifications of the backend's own transactions are already queued, and are
+            // recognised as its own.
+            if watchedReadable && !stopping { onReadable(context) }
             if !stopping && clock.now >= nextTick {
                 tick(context)
                 nextTick = clock.now.advanced(by: tickInterval)
@@ -193,6 +207,24 @@ enum Syscall {
             var buffer = [UInt8](repeating: 0, count: 64)
             while read(fd, &buffer, 64) > 0 {}
         }
+    }
+
+    /// Waits until the wake pipe `fd` or `watched` (ignored when negative) is readable or the timeout passes;
+    /// drains the pipe and returns whether `watched` is readable. EINTR retried.
+    static func waitReadable(_ fd: Int32, or watched: Int32, timeoutMilliseconds: Int32) -> Bool {
+        guard watched >= 0 else {
+            waitReadable(fd, timeoutMilliseconds: timeoutMilliseconds)
+            return false
+        }
+        var p = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: watched, events: Int16(POLLIN), revents: 0)]
+        var rc: Int32
+        repeat { rc = poll(&p, 2, timeoutMilliseconds) } while rc < 0 && errno == EINTR
+        guard rc > 0 else { return false }
+        if p[0].revents != 0 {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            while read(fd, &buffer, 64) > 0 {}
+        }
+        return p[1].revents != 0
     }
 
     /// Moves the calling thread into `/run/netns/NAME` and checks that it arrived there.

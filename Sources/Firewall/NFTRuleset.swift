@@ -83,6 +83,16 @@ public struct NFTRule: Hashable, Sendable {
 }
 
 /// A list of commands sent as ONE libnftables call, i.e. one kernel transaction (all or nothing).
+extension NFTCommand {
+    /// True for anything but adding or deleting elements.
+    var isStructural: Bool {
+        switch self {
+        case .addElements, .deleteElements: return false
+        default: return true
+        }
+    }
+}
+
 public struct NFTTransaction: Hashable, Sendable {
     /// The commands in order.
     public var commands: [NFTCommand]
@@ -95,6 +105,17 @@ public struct NFTTransaction: Hashable, Sendable {
 
     /// True when there is nothing to send.
     public var isEmpty: Bool { commands.isEmpty }
+
+    /// How many set elements the transaction adds or deletes (flushing or deleting sets and tables not counted).
+    public var elementCount: Int {
+        commands.reduce(0) { n, command in
+            switch command {
+            case .addElements(_, let e): return n + e.count
+            case .deleteElements(_, let e): return n + e.count
+            default: return n
+            }
+        }
+    }
 
     /// The transaction in nft's text language, one command per line.
     ///

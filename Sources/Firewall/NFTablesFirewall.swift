@@ -1,3 +1,4 @@
+import CNFTables
 import Core
 
 /// The real firewall: bans in Portcullis's own nftables table through libnftables, in-process.
@@ -6,7 +7,9 @@ import Core
 /// remembers the bans it applied; every ``FirewallConfiguration/healthCheckInterval`` it checks that its table and
 /// chain are still there, every ``FirewallConfiguration/fullCheckInterval`` also every set and rule, and when
 /// someone flushed the ruleset, deleted the table or flushed the chain, it rebuilds the table with every
-/// still-active ban in one transaction.
+/// still-active ban in one transaction. It also follows the kernel's change notifications
+/// (``FirewallConfiguration/followsChanges``): bans another process deletes (`nft flush set`, `nft delete element`)
+/// are put back at once with their remaining time, and a deleted table, chain, set or rule is rebuilt at once.
 ///
 /// ```swift
 /// let firewall = try NFTablesFirewall(configuration: FirewallConfiguration())
@@ -38,7 +41,9 @@ public final class NFTablesFirewall: FirewallBackend {
         self.ruleset = ruleset
         self.state = state
         executor = try NFTExecutor(
-            networkNamespace: configuration.networkNamespace, tickInterval: configuration.healthCheckInterval
+            networkNamespace: configuration.networkNamespace, tickInterval: configuration.healthCheckInterval,
+            watch: { configuration.followsChanges ? state.openMonitor() : nil },
+            onReadable: { context in state.monitorReadable(context: context, ruleset: ruleset) }
         ) { context in
             state.healthCheck(context: context, ruleset: ruleset)
         }
@@ -170,6 +175,8 @@ private final class StateBox: @unchecked Sendable {
         throws(FirewallError)
     {
         guard !transaction.isEmpty else { return }
+        // Its notifications may overflow the socket: an overrun right after is this transaction's own echo.
+        if transaction.elementCount > 2000 || transaction.commands.contains(where: \.isStructural) { ownBulk = true }
         do {
             try context.run(transaction.rendered(syntax), json: syntax == .json)
         } catch {
@@ -226,6 +233,10 @@ private final class StateBox: @unchecked Sendable {
         transaction.commands += ruleset.ban(missing).commands
         try send(transaction, context: context, syntax: ruleset.configuration.syntax)
         self.jails = jails
+        setOwners = [:]
+        for jail in jails {
+            for family in [IPAddress.Family.v4, .v6] { setOwners[ruleset.setName(jail: jail.name, family: family)] = jail.name }
+        }
         isSetUp = true
         // Remember what survived in the kernel, so a later restore puts it back too.
         let now = clock.now
@@ -388,5 +399,127 @@ private final class StateBox: @unchecked Sendable {
         }
         guard intact == false else { return }
         try? restore(context: context, ruleset: ruleset)
+    }
+
+    // MARK: Change notifications
+
+    /// The notification socket, nil when it could not be opened.
+    var monitor: NFTMonitor?
+    var monitorBuffer = [UInt8](repeating: 0, count: 1 << 17)
+    /// Set name → jail, for the sets of the configured jails.
+    var setOwners: [String: String] = [:]
+    /// Deletions read for a transaction whose new-generation message has not arrived yet.
+    var pendingDeleted: [BanKey] = []
+    var pendingStructural = false
+    /// An own transaction touched many elements since the last read: a buffer overrun is then its own echo.
+    var ownBulk = false
+    /// The executor thread's id: the kernel names the committing thread of each transaction.
+    var ownThread: Int32 = -1
+
+    /// Opens the notification socket (on the executor thread, in its namespace); returns its descriptor.
+    func openMonitor() -> Int32? {
+        ownThread = portcullis_thread_id()
+        do {
+            let m = try NFTMonitor()
+            monitor = m
+            return m.fd
+        } catch {
+            onEvent(.monitorUnavailable(error.description))
+            return nil
+        }
+    }
+
+    /// Reads every queued notification; bans deleted by another process are put back at once, a damaged table
+    /// is rebuilt at once. The backend's own transactions are recognised by the committing process id.
+    func monitorReadable(context: NFTContext, ruleset: NFTRuleset) {
+        guard let monitor else { return }
+        let table = ruleset.configuration.tableName
+        var deleted: [String: [IPAddress]] = [:]
+        var seen: Set<BanKey> = []
+        var structural = false
+        var overrun = false
+        var by: Int32? = nil
+        reading: while true {
+            let n: Int
+            switch monitor.read(into: &monitorBuffer) {
+            case .empty: break reading
+            case .overrun:
+                overrun = true
+                continue
+            case .bytes(let count): n = count
+            }
+            let events = monitorBuffer.withUnsafeBytes { NFTMonitor.parse(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            for event in events {
+                switch event {
+                case .elementsDeleted(let t, let set, let addresses):
+                    guard t == table, let jail = setOwners[set] else { continue }
+                    for a in addresses { pendingDeleted.append(BanKey(address: a, jail: jail)) }
+                case .structureDeleted(let t):
+                    if t == table { pendingStructural = true }
+                case .generation(let committer):
+                    if committer != ownThread {
+                        for key in pendingDeleted where seen.insert(key).inserted {
+                            deleted[key.jail, default: []].append(key.address)
+                        }
+                        structural = structural || pendingStructural
+                        if !pendingDeleted.isEmpty || pendingStructural { by = committer }
+                    }
+                    pendingDeleted = []
+                    pendingStructural = false
+                }
+            }
+        }
+        let echo = ownBulk
+        ownBulk = false
+        guard isSetUp else { return }
+        if structural, isIntact(context: context, ruleset: ruleset) == false {
+            // The table, a chain, a set or a rule went: rebuild everything (this also refills every set).
+            try? restore(context: context, ruleset: ruleset)
+            return
+        }
+        if overrun && !echo {
+            refillAll(context: context, ruleset: ruleset)
+            return
+        }
+        for (jail, addresses) in deleted.sorted(by: { $0.key < $1.key }) {
+            refill(jail: jail, addresses: addresses, by: by, context: context, ruleset: ruleset)
+        }
+    }
+
+    /// The request that puts `key` back with its remaining time; nil when it is not an active ban of this
+    /// backend (unbanned, or ending within a second anyway).
+    func request(for key: BanKey, now: ContinuousClock.Instant) -> BanRequest? {
+        guard let entry = active[key] else { return nil }
+        guard let deadline = entry else { return BanRequest(address: key.address, jail: key.jail, duration: .permanent) }
+        let left = now.duration(to: deadline)
+        guard left > .seconds(1) else { return nil }
+        return BanRequest(address: key.address, jail: key.jail, duration: .timeout(left))
+    }
+
+    func refill(jail: String, addresses: [IPAddress], by: Int32?, context: NFTContext, ruleset: NFTRuleset) {
+        let now = clock.now
+        let requests = addresses.compactMap { request(for: BanKey(address: $0, jail: jail), now: now) }
+        guard !requests.isEmpty else { return }
+        do {
+            try send(ruleset.ban(requests), context: context, syntax: ruleset.configuration.syntax)
+            onEvent(.refilled(jail: jail, addresses: requests.map(\.address), by: by, took: now.duration(to: clock.now)))
+        } catch {
+            // The set itself may be gone: rebuild the table.
+            if isIntact(context: context, ruleset: ruleset) == false { try? restore(context: context, ruleset: ruleset) }
+        }
+    }
+
+    func refillAll(context: NFTContext, ruleset: NFTRuleset) {
+        let now = clock.now
+        let configured = Set(jails.map(\.name))
+        let requests = active.keys.filter { configured.contains($0.jail) }.compactMap { request(for: $0, now: now) }
+        guard !requests.isEmpty else { return }
+        do {
+            try send(ruleset.ban(requests), context: context, syntax: ruleset.configuration.syntax)
+            ownBulk = true
+            onEvent(.refilledAfterOverrun(bans: requests.count, took: now.duration(to: clock.now)))
+        } catch {
+            if isIntact(context: context, ruleset: ruleset) == false { try? restore(context: context, ruleset: ruleset) }
+        }
     }
 }

@@ -48,7 +48,8 @@ public struct BanPolicy: Sendable, Hashable {
         if !t.isFinite || t < 0 { t = banTime }
         if let maxTime = inc.maxTime, maxTime > 0 { t = min(t, maxTime) }
         if let rnd = inc.randomTime, rnd > 0 { t += (random() * rnd).rounded(.down) }
-        return t
+        // A formula can reach 1e300 (`<<` on a large count): keep every later conversion in range.
+        return min(t, Bounds.maximumSeconds)
     }
 }
 

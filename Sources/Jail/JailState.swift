@@ -86,7 +86,15 @@ public struct JailState: Sendable {
 
     private var failing: [IPAddress: FailureRecord] = [:]
     private var banned: [IPAddress: Double?] = [:]  // address → end (nil = permanent)
+    /// Ended bans taken out of `banned` by `record` (the address failed again); `purge` reports them.
+    private var endedUnreported: [IPAddress] = []
     private var eventsSincePurge = 0
+
+    /// Most addresses with failures below `maxretry` kept at once (`maxtracked`); when a new address would pass
+    /// it, the ones whose last failure is oldest are forgotten first. nil = no limit.
+    public var maxTracked: Int?
+    /// Tracked addresses forgotten because of ``maxTracked`` since start.
+    public private(set) var droppedTracked = 0
 
     /// Total failures counted since start (`Total failed`).
     public private(set) var totalFailed = 0
@@ -123,12 +131,16 @@ public struct JailState: Sendable {
         if event.time < now - policy.findTime { return .tooOld }
         totalFailed += 1
         if isBanned(event.address, now: now) { return .alreadyBanned }
-        banned[event.address] = nil
+        // A ban that ended but was not yet reported: `purge` still reports it (`Unban`, actionunban).
+        if banned.removeValue(forKey: event.address) != nil { endedUnreported.append(event.address) }
 
+        // Trimming walks every record: do it once per as many events as there are records (amortised O(1)).
         eventsSincePurge += 1
-        if eventsSincePurge >= 1024 { purge(now: now) }
+        if eventsSincePurge >= max(1024, failing.count) { trimFailures(now: now) }
 
-        var record = failing[event.address] ?? FailureRecord()
+        let known = failing[event.address]
+        if known == nil, let cap = maxTracked, failing.count >= cap { dropOldestTracked(cap: cap) }
+        var record = known ?? FailureRecord()
         record.times.append(event.time)
         if record.times.count > 1, record.times[record.times.count - 2] > event.time {
             record.times.sort()
@@ -176,18 +188,48 @@ public struct JailState: Sendable {
         return all
     }
 
-    /// Drops failure records outside the window and bans that have ended; returns the ended bans.
+    /// Drops failure records outside the window and bans that have ended; returns the ended bans (each once,
+    /// also those an address's new failures displaced since the last purge).
     @discardableResult
     public mutating func purge(now: Double) -> [IPAddress] {
-        eventsSincePurge = 0
-        let limit = now - policy.findTime
-        failing = failing.filter { $0.value.last >= limit }
-        var ended: [IPAddress] = []
+        trimFailures(now: now)
+        var ended = endedUnreported
+        endedUnreported = []
         for (a, end) in banned {
             if let end, end <= now { ended.append(a) }
         }
         for a in ended { banned.removeValue(forKey: a) }
         return ended.sorted()
+    }
+
+    /// Drops failure records outside the window.
+    mutating func trimFailures(now: Double) {
+        eventsSincePurge = 0
+        let limit = now - policy.findTime
+        failing = failing.filter { $0.value.last >= limit }
+    }
+
+    /// Makes room under `cap`: forgets the tracked addresses whose last failure is oldest, a sixteenth of the
+    /// cap at a time so the sort is paid once per many new addresses.
+    mutating func dropOldestTracked(cap: Int) {
+        let excess = failing.count - cap + 1
+        let count = min(failing.count, max(excess, max(1, cap / 16)))
+        guard count > 0 else { return }
+        var lasts = failing.values.map(\.last)
+        lasts.sort()
+        let threshold = lasts[count - 1]
+        // Strictly older first, then addresses last seen at the threshold itself until `count` are gone.
+        var tiesToDrop = count - (lasts.prefix(count).firstIndex(of: threshold) ?? (count - 1))
+        let before = failing.count
+        failing = failing.filter { entry in
+            if entry.value.last < threshold { return false }
+            if entry.value.last == threshold, tiesToDrop > 0 {
+                tiesToDrop -= 1
+                return false
+            }
+            return true
+        }
+        droppedTracked += before - failing.count
     }
 }
 

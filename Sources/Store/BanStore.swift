@@ -149,6 +149,11 @@ public final class BanStore: @unchecked Sendable {
                             last REAL NOT NULL,
                             PRIMARY KEY (jail, address)
                         );
+                        CREATE TABLE IF NOT EXISTS ban_log (
+                            id INTEGER PRIMARY KEY CHECK (id = 1),
+                            logged_upto INTEGER NOT NULL
+                        );
+                        INSERT OR IGNORE INTO ban_log (id, logged_upto) VALUES (1, (SELECT COALESCE(MAX(id), 0) FROM bans));
                         PRAGMA user_version = 2;
                         """)
                 }
@@ -160,7 +165,7 @@ public final class BanStore: @unchecked Sendable {
         }
         // Reading every table once finds a file that is not a database, or one cut short, now rather than at the
         // first ban (SQLite reads pages lazily).
-        for table in ["bans", "log_positions", "journal_cursors", "pending_failures"] {
+        for table in ["bans", "log_positions", "journal_cursors", "pending_failures", "ban_log"] {
             _ = try db.query("SELECT COUNT(*) FROM \(table)") { $0.int(0) }
         }
     }
@@ -234,12 +239,25 @@ public final class BanStore: @unchecked Sendable {
         return items.compactMap(\.stringValue)
     }
 
-    private static func record(_ row: Statement) -> BanRecord? {
+    /// A row as a record, range-checked (the file may have been edited, or written by another program): a row
+    /// whose address does not parse or whose time of ban is not a plausible epoch time is skipped; a ban time
+    /// that is not finite or longer than `Bounds.maximumSeconds` is clamped to it (negative stays permanent);
+    /// counts are clamped to `0…Bounds.maximumBanCount`.
+    static func record(_ row: Statement) -> BanRecord? {
         guard let address = IPAddress(row.text(1)) else { return nil }
+        let timeOfBan = row.double(2)
+        guard timeOfBan.isFinite, timeOfBan >= 0, timeOfBan <= Bounds.maximumSeconds else { return nil }
+        var banTime = row.double(3)
+        if banTime.isNaN || banTime > Bounds.maximumSeconds { banTime = Bounds.maximumSeconds }
+        if banTime < 0 { banTime = -1 }
         return BanRecord(
-            jail: row.text(0), address: address, timeOfBan: row.double(2), banTime: row.double(3),
-            banCount: row.int(4), failures: row.int(5), matches: BanStore.matches(row.text(6)))
+            jail: row.text(0), address: address, timeOfBan: timeOfBan, banTime: banTime,
+            banCount: clampCount(row.int64(4)), failures: clampCount(row.int64(5)),
+            matches: BanStore.matches(row.text(6)))
     }
+
+    /// A count read from the store, clamped to `0…Bounds.maximumBanCount` (so `count + 1` cannot overflow).
+    static func clampCount(_ v: Int64) -> Int { Int(min(max(v, 0), Int64(Bounds.maximumBanCount))) }
 
     /// The highest ban count recorded for `address` (0 when never banned, or purged since): across all jails
     /// when `jail` is nil (`bantime.overalljails`), else in that jail. The jail's next ban uses this + 1.
@@ -249,11 +267,11 @@ public final class BanStore: @unchecked Sendable {
                 return try db.query(
                     "SELECT COALESCE(MAX(ban_count), 0) FROM bans WHERE address = ? AND jail = ?",
                     [.text(address.description), .text(jail)]
-                ) { $0.int(0) }.first ?? 0
+                ) { BanStore.clampCount($0.int64(0)) }.first ?? 0
             }
             return try db.query(
                 "SELECT COALESCE(MAX(ban_count), 0) FROM bans WHERE address = ?", [.text(address.description)]
-            ) { $0.int(0) }.first ?? 0
+            ) { BanStore.clampCount($0.int64(0)) }.first ?? 0
         }
     }
 
@@ -382,6 +400,20 @@ public struct PendingFailureRecord: Sendable, Hashable {
     }
 }
 
+/// A ban's jail and address as stored.
+public struct BanKeyText: Sendable, Hashable {
+    /// The jail.
+    public var jail: String
+    /// The address as text.
+    public var address: String
+
+    /// A key.
+    public init(jail: String, address: String) {
+        self.jail = jail
+        self.address = address
+    }
+}
+
 /// One change to the store; ``BanStore/apply(_:beforeCommit:)`` writes a list of them in one transaction.
 public enum StoreChange: Sendable, Hashable {
     /// A ban, with `banCount` as given.
@@ -395,6 +427,8 @@ public enum StoreChange: Sendable, Hashable {
     case unbanAll(jail: String?)
     /// Replaces (or, with `times` empty, deletes) the pending failures of one address in one jail.
     case pending(PendingFailureRecord)
+    /// The `Ban` log lines of every ban up to row id `upTo` are written (nil: of every ban stored now).
+    case banLogged(upTo: Int64?)
     /// Deletes the pending failures of `jail` whose latest failure is before `before` (out of `findtime`).
     case prunePending(jail: String, before: Double)
     /// The position reading a log file has reached.
@@ -406,18 +440,38 @@ public enum StoreChange: Sendable, Hashable {
 }
 
 extension BanStore {
-    /// Writes `changes` in order in one transaction. `beforeCommit` runs after the last statement and just before
-    /// `COMMIT` (the daemon writes its `Ban` log lines there, so a crash leaves no committed ban without its line).
-    /// Nothing is written when it throws; the caller keeps the changes to try again.
-    public func apply(_ changes: [StoreChange], beforeCommit: () -> Void = {}) throws(DatabaseError) {
+    /// Writes `changes` in order in one transaction; `beforeCommit` runs after the last statement, just before
+    /// `COMMIT`. Nothing is written when it throws; the caller keeps the changes to try again.
+    /// Returns the row id of the last ban inserted (nil when there was none), for ``StoreChange/banLogged(upTo:)``.
+    @discardableResult
+    public func apply(_ changes: [StoreChange], beforeCommit: () -> Void = {}) throws(DatabaseError) -> Int64? {
         guard !changes.isEmpty else {
             beforeCommit()
-            return
+            return nil
         }
-        _ = try write { db in
-            for change in changes { try BanStore.run(change, db) }
+        return try write { db -> Int64? in
+            var last: Int64? = nil
+            for change in changes {
+                try BanStore.run(change, db)
+                switch change {
+                case .ban, .banCountingHistory: last = db.lastInsertRowID
+                default: break
+                }
+            }
             beforeCommit()
+            return last
         }
+    }
+
+    /// The active bans whose `Ban` log line may not have been written (inserted after the last
+    /// ``StoreChange/banLogged(upTo:)``): a crash hit between their commit and their log line.
+    public func unloggedBans() throws(DatabaseError) -> Set<BanKeyText> {
+        let rows: [BanKeyText] = try read { db throws(DatabaseError) in
+            try db.query(
+                "SELECT jail, address FROM bans WHERE active = 1 AND id > (SELECT COALESCE(MAX(logged_upto), 0) FROM ban_log)"
+            ) { BanKeyText(jail: $0.text(0), address: $0.text(1)) }
+        }
+        return Set(rows)
     }
 
     private static func run(_ change: StoreChange, _ db: Database) throws(DatabaseError) {
@@ -427,8 +481,8 @@ extension BanStore {
         case .banCountingHistory(let ban, let across):
             let history =
                 across
-                ? "(SELECT COALESCE(MAX(ban_count), 0) + 1 FROM bans WHERE address = ?)"
-                : "(SELECT COALESCE(MAX(ban_count), 0) + 1 FROM bans WHERE address = ? AND jail = ?)"
+                ? "(SELECT MIN(MAX(COALESCE(MAX(ban_count), 0), 0), \(Bounds.maximumBanCount - 1)) + 1 FROM bans WHERE address = ?)"
+                : "(SELECT MIN(MAX(COALESCE(MAX(ban_count), 0), 0), \(Bounds.maximumBanCount - 1)) + 1 FROM bans WHERE address = ? AND jail = ?)"
             try insert(ban, count: nil, countSQL: history, db, across: across)
         case .unban(let address, let jail):
             if let jail {
@@ -460,6 +514,12 @@ extension BanStore {
                         .text(JSON.array(p.times.map { .double($0) }).encoded()),
                         .text(JSON.array(p.matches.map { .string($0) }).encoded()), .real(p.times.max() ?? 0),
                     ])
+            }
+        case .banLogged(let id):
+            if let id {
+                try db.run("UPDATE ban_log SET logged_upto = MAX(logged_upto, ?)", [.integer(id)])
+            } else {
+                try db.run("UPDATE ban_log SET logged_upto = (SELECT COALESCE(MAX(id), 0) FROM bans)")
             }
         case .prunePending(let jail, let before):
             try db.run("DELETE FROM pending_failures WHERE jail = ? AND last < ?", [.text(jail), .real(before)])
@@ -517,7 +577,9 @@ extension BanStore {
         let rows: [PendingFailureRecord?] = try read { db throws(DatabaseError) in
             try db.query("SELECT jail, address, times, matches FROM pending_failures ORDER BY jail, address") { row in
                 guard let address = IPAddress(row.text(1)) else { return nil }
+                // Range-checked like every number read back: a time that is not a plausible epoch time is dropped.
                 let times = ((try? JSON.parse(row.text(2)))?.arrayValue ?? []).compactMap(\.doubleValue)
+                    .filter { $0.isFinite && $0 >= 0 && $0 <= Bounds.maximumSeconds }
                 let matches = ((try? JSON.parse(row.text(3)))?.arrayValue ?? []).compactMap(\.stringValue)
                 return PendingFailureRecord(jail: row.text(0), address: address, times: times, matches: matches)
             }

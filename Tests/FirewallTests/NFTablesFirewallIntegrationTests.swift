@@ -13,12 +13,15 @@ struct NFTablesFirewallIntegrationTests {
     /// A backend inside the lab's defended namespace; refuses to go on if it is not in a namespace.
     func firewall(
         _ lab: NetnsLab, syntax: FirewallConfiguration.Syntax = .text, keep: Bool = false,
-        healthCheck: Duration = .milliseconds(200), onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
+        healthCheck: Duration = .milliseconds(200), followsChanges: Bool? = nil,
+        onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
     ) throws -> NFTablesFirewall {
+        // Tests that switch the health check off sabotage the table on purpose: no instant repair either, unless asked.
         let fw = try NFTablesFirewall(
             configuration: FirewallConfiguration(
                 keepTableOnStop: keep, syntax: syntax, networkNamespace: lab.defended,
-                healthCheckInterval: healthCheck, fullCheckInterval: healthCheck * 3),
+                healthCheckInterval: healthCheck, fullCheckInterval: healthCheck * 3,
+                followsChanges: followsChanges ?? (healthCheck < .seconds(60))),
             onEvent: onEvent)
         try #require(fw.networkNamespace == lab.defended)
         return fw

@@ -1,4 +1,5 @@
 import Testing
+import Core
 @testable import Jail
 
 @Suite struct BanTimeFormulaTests {
@@ -37,5 +38,24 @@ import Testing
             #expect(error.offset == 11)
             #expect(error.description.contains("unknown name 'nope'"))
         }
+    }
+}
+
+@Suite("Ban lengths stay in range")
+struct BanLengthBoundsTests {
+    @Test("a formula or multiplier that explodes gives at most Bounds.maximumSeconds, never inf or NaN")
+    func explodingFormula() throws {
+        for source in ["ban.Time << 999", "ban.Time * 10 ** 300 * 10 ** 300", "ban.Time ** 400", "(ban.Time << 999) - (ban.Time << 999)"] {
+            let formula = try BanTimeFormula(source)
+            let policy = BanPolicy(banTime: 3600, increment: BanTimeIncrement(factor: 1, formula: formula))
+            for previous in [0, 1, 1_000_000_000, Int.max] {
+                let d = try #require(policy.duration(previousBans: previous))
+                #expect(d.isFinite && d >= 0 && d <= Bounds.maximumSeconds, "\(source) with \(previous): \(d)")
+            }
+        }
+        let multiplied = BanPolicy(banTime: 1e12, increment: BanTimeIncrement(multipliers: [1, 1e12]))
+        #expect(multiplied.duration(previousBans: 5) == Bounds.maximumSeconds)
+        #expect(BanPolicy(banTime: 600, increment: BanTimeIncrement()).duration(previousBans: Int.max)
+            .map { $0 <= Bounds.maximumSeconds } == true)
     }
 }

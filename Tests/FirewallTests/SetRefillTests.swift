@@ -1,0 +1,127 @@
+import Core
+import Firewall
+import Synchronization
+import Testing
+import PortcullisTestKit
+
+/// Bans deleted from the kernel by someone else (`nft flush set`, `nft delete element`) come back within a
+/// second, noticed from the kernel's change notifications (the periodic health check is switched off here, so
+/// only the notifications can bring them back), with an event naming what was restored.
+@Suite(.serialized, .blocking, .enabled(if: NetnsLab.isRoot, "needs root for network namespaces"))
+struct SetRefillTests {
+    static let sshd = NFTablesFirewallIntegrationTests.sshd
+    let v4 = ["192.0.2.2", "192.0.2.20", "192.0.2.21"]
+    let v6 = ["2001:db8::2", "2001:db8::20"]
+
+    func ip(_ s: String) -> IPAddress { IPAddress(s)! }
+
+    /// The backend's events, in order.
+    final class Events: Sendable {
+        let list = Mutex<[FirewallEvent]>([])
+        func withLock<T: Sendable>(_ body: (inout [FirewallEvent]) -> T) -> T { list.withLock { body(&$0) } }
+    }
+
+    /// A backend whose only repair path is the notifications.
+    func backend(_ lab: NetnsLab, events: Events) throws -> NFTablesFirewall {
+        let fw = try NFTablesFirewall(
+            configuration: FirewallConfiguration(
+                networkNamespace: lab.defended, healthCheckInterval: .seconds(3600), fullCheckInterval: .seconds(3600)),
+            onEvent: { e in events.withLock { $0.append(e) } })
+        try #require(fw.networkNamespace == lab.defended)
+        return fw
+    }
+
+    func elements(_ lab: NetnsLab, _ set: String) async throws -> String {
+        try await lab.nft(["list", "set", "inet", "portcullis", set])
+    }
+
+    /// True when every address is listed within one second of now.
+    func backWithinASecond(_ lab: NetnsLab, _ set: String, _ addresses: [String]) async throws -> Bool {
+        try await NetnsLab.eventually(within: .seconds(1)) {
+            let listing = try await elements(lab, set)
+            return addresses.allSatisfy { listing.contains($0) }
+        }
+    }
+
+    func refilled(_ events: Events) -> [Set<IPAddress>] {
+        events.withLock { list in
+            list.compactMap { if case .refilled(_, let a, _, _) = $0 { Set(a) } else { nil } }
+        }
+    }
+
+    @Test func flushedSetAndDeletedElementsComeBackWithinASecond() async throws {
+        try await NetnsLab.with { lab in
+            let events = Events()
+            let fw = try backend(lab, events: events)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban(
+                v4.map { BanRequest(address: ip($0), jail: "sshd", duration: .timeout(.seconds(600))) }
+                    + v6.map { BanRequest(address: ip($0), jail: "sshd", duration: .permanent) })
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+
+            // 1. The whole IPv4 set flushed.
+            try await lab.nft(["flush", "set", "inet", "portcullis", "addr-set-sshd"])
+            #expect(try await backWithinASecond(lab, "addr-set-sshd", v4))
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            #expect(refilled(events).last == Set(v4.map(ip)))
+            // The timeout put back is the remaining one, not a fresh 600 s, and not permanent.
+            let listed = try await fw.list(jail: "sshd")
+            let entry = try #require(listed.first { $0.address == ip(v4[0]) })
+            #expect(entry.timeout.map { $0 <= .seconds(600) && $0 > .seconds(500) } == true)
+
+            // 2. Single elements deleted, one command each.
+            try await lab.nft(["delete", "element", "inet", "portcullis", "addr-set-sshd", "{ \(v4[1]) }"])
+            #expect(try await backWithinASecond(lab, "addr-set-sshd", v4))
+            #expect(refilled(events).last == [ip(v4[1])])
+
+            // 3. One element of the IPv6 set; the other one was never gone.
+            try await lab.nft(["delete", "element", "inet", "portcullis", "addr6-set-sshd", "{ \(v6[0]) }"])
+            #expect(try await backWithinASecond(lab, "addr6-set-sshd", v6))
+            #expect(refilled(events).last == [ip(v6[0])])
+            #expect(try await lab.connect(from: NetnsLab.attackerV6) == .refused)
+
+            // The log line says what was restored.
+            let line = events.withLock { $0.last?.description ?? "" }
+            #expect(line.contains("[sshd] 1 active bans were deleted from the kernel"))
+            #expect(line.contains("2001:db8::2"))
+            #expect(events.withLock { $0.count } == 3)
+        }
+    }
+
+    @Test func ownUnbansAndFlushesAreNotUndone() async throws {
+        try await NetnsLab.with { lab in
+            let events = Events()
+            let fw = try backend(lab, events: events)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban(v4.map { BanRequest(address: ip($0), jail: "sshd", duration: .permanent) })
+            try await fw.unban([BanKey(address: ip(v4[0]), jail: "sshd")])
+            // A re-ban replaces the timeout by delete + add in one transaction: not a foreign deletion either.
+            try await fw.ban([BanRequest(address: ip(v4[1]), jail: "sshd", duration: .timeout(.seconds(300)))])
+            try await fw.flush(jail: "sshd")
+            // Give a wrong refill time to happen: a foreign change afterwards is handled, so the earlier ones were read.
+            try await fw.ban([BanRequest(address: ip(v4[2]), jail: "sshd", duration: .permanent)])
+            try await lab.nft(["delete", "element", "inet", "portcullis", "addr-set-sshd", "{ \(v4[2]) }"])
+            #expect(try await backWithinASecond(lab, "addr-set-sshd", [v4[2]]))
+            let listing = try await elements(lab, "addr-set-sshd")
+            #expect(!listing.contains(v4[0] + ","), "unbanned address came back")
+            #expect(!listing.contains(v4[0] + " "), "unbanned address came back")
+            #expect(!listing.contains(v4[1]), "flushed address came back")
+            #expect(refilled(events) == [[ip(v4[2])]])
+        }
+    }
+
+    @Test func deletedTableIsRebuiltAtOnceWithoutTheHealthCheck() async throws {
+        try await NetnsLab.with { lab in
+            let events = Events()
+            let fw = try backend(lab, events: events)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban([BanRequest(address: ip(v4[0]), jail: "sshd", duration: .permanent)])
+            try await lab.nft(["delete", "table", "inet", "portcullis"])
+            #expect(try await backWithinASecond(lab, "addr-set-sshd", [v4[0]]))
+            #expect(events.withLock { $0 }.contains { if case .restored(bans: 1, _) = $0 { true } else { false } })
+        }
+    }
+}
