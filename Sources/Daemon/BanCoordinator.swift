@@ -73,10 +73,16 @@ public actor BanCoordinator {
     private let gate = SerialGate()
     /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
     private var stopped = false
+    /// Ban batches between their decision and the end of their firewall call; ``shutdown()`` waits for them.
+    private var inFlight = 0
+    private var drained: [CheckedContinuation<Void, Never>] = []
     let actionsLog: Logger
     let filterLog: Logger
     /// Writes `Ban` lines (fail2ban.actions, NOTICE), a whole batch at once when it can (one `write`).
     let banLog: @Sendable ([String]) -> Void
+    /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
+    private var runners: [String: ActionRunner] = [:]
+    private let makeLogger: (String) -> Logger
 
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
@@ -92,6 +98,7 @@ public actor BanCoordinator {
         self.actionsLog = logger("fail2ban.actions")
         self.filterLog = logger("fail2ban.filter")
         self.writer = store.map { StoreWriter(store: $0, path: storePath, log: logger("fail2ban.database"), clock: clock) }
+        self.makeLogger = logger
     }
 
     // MARK: Start, reload, stop
@@ -115,9 +122,10 @@ public actor BanCoordinator {
         if let firewall {
             try await firewall.setUp(jails: setups.compactMap(\.firewall))
         }
+        installRunners(setups)
         for s in setups {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
-            await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
+            enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
         let restored = await restore(jails: Set(jailNames))
         restorePending()
@@ -198,14 +206,14 @@ public actor BanCoordinator {
         if let firewall {
             try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
         }
+        // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
         for name in removed {
-            if let s = oldSetups[name] { await runCommands(setup: s, phase: "actionstop", tags: baseTags(s)) }
+            if let s = oldSetups[name] { enqueueActions(setup: s, phase: "actionstop", ticket: nil) }
         }
+        installRunners(newSetups)
         for s in newSetups {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
-            if added.contains(s.name) {
-                await runCommands(jail: s.name, phase: "actionstart", tags: baseTags(s))
-            }
+            if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
         }
         return added.isEmpty ? 0 : await restore(jails: added)
     }
@@ -320,9 +328,10 @@ public actor BanCoordinator {
         defer { gate.leave() }
         guard !stopped else { return }
         stopped = true
-        for name in jailNames {
-            if let s = setups[name] { await runCommands(jail: name, phase: "actionstop", tags: baseTags(s)) }
-        }
+        // Bans already decided reach the kernel before the table goes.
+        if inFlight > 0 { await withCheckedContinuation { drained.append($0) } }
+        for name in jailNames { enqueueActions(jail: name, phase: "actionstop", ticket: nil) }
+        await finishRunners()
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
         }
@@ -356,14 +365,15 @@ public actor BanCoordinator {
     /// positions, in that order (see the type's comment).
     public func process(_ batches: [SourceBatch]) async {
         guard !stopped else { return }
-        var decisions: [(jail: String, decisions: [BanDecision])] = []
+        var decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])] = []
         var touched: [(jail: String, address: IPAddress)] = []
         var progress: [StoreChange] = []
         let now = clock()
         for batch in batches {
             for (jail, events) in batch.failures {
-                let d = recordFailures(jail: jail, events: events, now: now, touched: &touched)
-                if !d.isEmpty { decisions.append((jail, d)) }
+                var captures: [IPAddress: [String: String]] = [:]
+                let d = recordFailures(jail: jail, events: events, now: now, touched: &touched, captures: &captures)
+                if !d.isEmpty { decisions.append((jail, d, captures)) }
             }
             if let p = batch.progress { progress.append(p) }
         }
@@ -382,7 +392,8 @@ public actor BanCoordinator {
 
     /// Counts `events` in `jail`'s state machine; returns the bans it decided on.
     private func recordFailures(
-        jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)]
+        jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)],
+        captures: inout [IPAddress: [String: String]]
     ) -> [BanDecision] {
         guard let setup = setups[jail], states[jail] != nil else { return [] }
         let droppedBefore = states[jail]?.droppedTracked ?? 0
@@ -417,6 +428,7 @@ public actor BanCoordinator {
             switch verdict {
             case .ban(let d):
                 decisions.append(d)
+                if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
                 states[jail]?.noteBanned(d.address, until: d.end)
                 touched.append((jail, d.address))
@@ -461,18 +473,29 @@ public actor BanCoordinator {
         let pending = writer == nil ? [] : decisions.map {
             StoreChange.pending(PendingFailureRecord(jail: jail, address: $0.address, times: []))
         }
-        await apply([(jail, decisions)], then: pending)
+        await apply([(jail, decisions, [:])], then: pending)
         return (decisions.count, refused)
     }
 
     /// Applies bans: the kernel first (one transaction), then the store writer gets the bans and `changes`
     /// (pending failures, positions) as one list, and writes the `Ban` lines just before committing them; then
     /// command actions.
-    private func apply(_ decisions: [(jail: String, decisions: [BanDecision])], then changes: [StoreChange]) async {
+    private func apply(
+        _ decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])],
+        then changes: [StoreChange]
+    ) async {
+        inFlight += 1
+        defer {
+            inFlight -= 1
+            if inFlight == 0 {
+                for c in drained { c.resume() }
+                drained = []
+            }
+        }
         var requests: [BanRequest] = []
         var stored: [StoreChange] = []
         var lines: [String] = []
-        for (jail, list) in decisions {
+        for (jail, list, _) in decisions {
             guard let setup = setups[jail] else { continue }
             let overall = setup.policy.increment?.overallJails ?? false
             for d in list {
@@ -495,7 +518,7 @@ public actor BanCoordinator {
             }
         }
         // After the await: jails may have been reloaded away; their states are re-read, never assumed.
-        for (jail, list) in decisions {
+        for (jail, list, _) in decisions {
             for d in list { states[jail]?.noteBanned(d.address, until: d.end) }
         }
         let banLog = self.banLog
@@ -507,20 +530,13 @@ public actor BanCoordinator {
         } else if !lines.isEmpty {
             banLog(lines)
         }
-        for (jail, list) in decisions {
-            guard let setup = setups[jail], !setup.commandActions.isEmpty else { continue }
+        for (jail, list, captures) in decisions {
             for d in list {
-                var tags = baseTags(setup)
-                tags["ip"] = d.address.description
-                tags["failures"] = String(d.failures)
-                tags["bantime"] = d.duration.map { String(Int(saturating: $0)) } ?? "-1"
-                tags["time"] = String(Int(saturating: d.start))
-                tags["matches"] = d.matches.joined(separator: "\n")
-                tags["ipmatches"] = tags["matches"]
-                tags["ipjailmatches"] = tags["matches"]
-                tags["bancount"] = String(d.previousBans + 1)
-                tags["family"] = d.address.family == .v4 ? "inet4" : "inet6"
-                await runCommands(jail: jail, phase: "actionban", tags: tags)
+                enqueueActions(
+                    jail: jail, phase: "actionban",
+                    ticket: ActionTicket(
+                        address: d.address, time: d.start, bantime: d.duration ?? -1, failures: d.failures,
+                        bancount: d.previousBans + 1, matches: d.matches, captures: captures[d.address] ?? [:]))
             }
         }
     }
@@ -559,11 +575,7 @@ public actor BanCoordinator {
         }
         for k in keys {
             actionsLog.notice("[\(k.jail)] Unban \(k.address)")
-            if let s = setups[k.jail], !s.commandActions.isEmpty {
-                var tags = baseTags(s)
-                tags["ip"] = k.address.description
-                await runCommands(jail: k.jail, phase: "actionunban", tags: tags)
-            }
+            enqueueActions(jail: k.jail, phase: "actionunban", ticket: ActionTicket(address: k.address, time: clock(), bantime: nil))
         }
     }
 
@@ -576,12 +588,7 @@ public actor BanCoordinator {
             guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
-                if !s.commandActions.isEmpty {
-                    var tags = baseTags(s)
-                    tags["ip"] = a.description
-                    // Seam: when command actions move to a per-jail runner, enqueue actionunban there instead.
-                    await runCommands(setup: s, phase: "actionunban", tags: tags)
-                }
+                enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
             }
         }
     }
@@ -635,30 +642,72 @@ public actor BanCoordinator {
 
     // MARK: Helpers
 
-    func baseTags(_ s: JailSetup) -> [String: String] {
-        var tags: [String: String] = ["name": s.name]
-        if let p = s.configuration.port { tags["port"] = p }
-        tags["protocol"] = s.configuration.protocol ?? "tcp"
-        tags["bantime"] = String(Int(saturating: s.policy.banTime))
-        return tags
+    /// Queues `phase` of `jail`'s command actions on the jail's runner; never waits for them.
+    func enqueueActions(jail: String, phase: String, ticket: ActionTicket?) {
+        guard let setup = setups[jail] else { return }
+        enqueueActions(setup: setup, phase: phase, ticket: ticket)
     }
 
-    func runCommands(jail: String, phase: String, tags: [String: String]) async {
-        guard let s = setups[jail] else { return }
-        await runCommands(setup: s, phase: phase, tags: tags)
+    /// Queues `phase` for `setup`'s jail (also one a reload is removing: its runner is still in place).
+    func enqueueActions(setup: JailSetup, phase: String, ticket: ActionTicket?) {
+        let jail = setup.name
+        guard let runner = runners[jail] else { return }
+        let t = ticket ?? ActionTicket(address: nil, time: clock(), bantime: nil)
+        var base: [String: String] = ["name": setup.name, "protocol": setup.configuration.protocol ?? "tcp"]
+        if let p = setup.configuration.port { base["port"] = p }
+        if let state = states[jail] {
+            base["jail.banned"] = String(state.currentlyBanned)
+            base["jail.banned_total"] = String(state.totalBanned)
+            base["jail.found"] = String(state.currentlyFailed)
+            base["jail.found_total"] = String(state.totalFailed)
+        }
+        var values = t.values(base: base)
+        if t.bantime == nil { values.trusted["bantime"] = ActionTicket.integerText(setup.policy.banTime) }
+        runner.enqueue(
+            ActionRunner.Job(
+                phase: phase, subject: t.address?.description ?? "", values: values,
+                enrich: ActionTicket.enrich(address: t.address, jail: jail, store: store)))
     }
 
-    /// Runs `phase` of the command actions of `s` (also for a jail a reload has just removed).
-    func runCommands(setup s: JailSetup, phase: String, tags: [String: String]) async {
-        let jail = s.name
-        for action in s.commandActions {
-            guard let result = await action.run(phase, tags: tags) else { continue }
-            if result.status != 0 {
-                actionsLog.error(
-                    "[\(jail)] \(action.name) \(phase) failed with status \(result.status)\(result.timedOut ? " (timed out)" : ""): \(result.command)")
+    /// Runners for the jails with command actions. A jail that stays with the same actions keeps its runner; a
+    /// changed one gets a new runner that starts after the old one's queue has run.
+    private func installRunners(_ setups: [JailSetup]) {
+        var next: [String: ActionRunner] = [:]
+        for s in setups where !s.commandActions.isEmpty {
+            if let old = runners[s.name], old.actions == s.commandActions {
+                next[s.name] = old
+            } else {
+                next[s.name] = ActionRunner(
+                    jail: s.name, actions: s.commandActions, after: runners[s.name], log: makeLogger("fail2ban.actions"))
+            }
+        }
+        for (name, old) in runners where next[name] !== old { old.retire() }
+        runners = next
+    }
+
+    /// At stop: waits for every runner's queue, up to its slowest action's timeout; what is left is logged.
+    private func finishRunners() async {
+        let all = runners
+        runners = [:]
+        await withTaskGroup(of: Void.self) { group in
+            for runner in all.values {
+                let timeout = runner.actions.map(\.timeout).max() ?? 60
+                group.addTask { await runner.finish(timeout: timeout) }
             }
         }
     }
+
+    /// Waits until the command actions queued so far have run, at most `timeout` seconds (tests, `stop`).
+    @discardableResult
+    public func waitForActions(timeout: Double = 30) async -> Bool {
+        let all = Array(runners.values)
+        var idle = true
+        for runner in all { idle = await runner.waitUntilIdle(timeout: timeout) && idle }
+        return idle
+    }
+
+    /// Command-action counters of `jail` (nil without command actions), for `status`.
+    public func actionCounters(jail: String) -> ActionRunner.Counters? { runners[jail]?.counters }
 
     static func timestamp(_ t: Double) -> String {
         var tt = time_t(Int(saturating: t))

@@ -10,8 +10,8 @@ import Musl
 /// A fail2ban action from `action.d` run as shell commands (`actionstart`, `actionban`, …), for actions Portcullis
 /// does not perform natively (mail, abuse reports, custom scripts).
 ///
-/// Runtime tags (`<ip>`, `<name>`, `<failures>`, `<matches>`, `<F-USER>`, …) are substituted with every value
-/// quoted for the shell context it lands in, so attacker-controlled log text is never executed.
+/// Runtime tags (`<ip>`, `<name>`, `<failures>`, `<matches>`, `<F-USER>`, …) are filled in by `ActionScript`:
+/// values that can carry outside text reach the shell as parameters, never as script text.
 public struct CommandAction: Sendable, Hashable {
     /// The action's name (e.g. `sendmail-whois`).
     public var name: String
@@ -19,87 +19,98 @@ public struct CommandAction: Sendable, Hashable {
     public var commands: [String: String]
     /// Seconds a command may run before it is killed (`timeout`, default 60).
     public var timeout: Double
+    /// The action's own tag values left for run time (`[Init]` and arguments, e.g. `iptables = iptables <lockingopt>`):
+    /// template text written by the administrator, substituted before the runtime values.
+    public var staticTags: [String: String]
+    /// Per-family variants of `staticTags` (`["family=inet6": ["iptables": "ip6tables <lockingopt>"]]`).
+    public var conditionalTags: [String: [String: String]]
 
     /// An action with its commands.
-    public init(name: String, commands: [String: String], timeout: Double = 60) {
+    public init(
+        name: String, commands: [String: String], timeout: Double = 60, staticTags: [String: String] = [:],
+        conditionalTags: [String: [String: String]] = [:]
+    ) {
         self.name = name
         self.commands = commands
         self.timeout = timeout
+        self.staticTags = staticTags
+        self.conditionalTags = conditionalTags
     }
 
-    /// Substitutes `tags` into `template`. Unknown tags stay as written.
-    ///
-    /// ```swift
-    /// CommandAction.substitute("echo <ip> \"<matches>\"", tags: ["ip": "192.0.2.1", "matches": "a \"b\" $c"])
-    /// // echo 192.0.2.1 "a \"b\" \$c"
-    /// ```
-    public static func substitute(_ template: String, tags: [String: String]) -> String {
-        enum Quote { case none, single, double }
-        var out = ""
-        var state = Quote.none
-        let chars = Array(template)
-        var i = 0
-        while i < chars.count {
-            let c = chars[i]
-            if c == "<", let close = chars[(i + 1)...].firstIndex(of: ">"), close > i + 1 {
-                let name = String(chars[(i + 1)..<close])
-                if let value = tags[name] {
-                    switch state {
-                    case .none: out += ShellEscape.quote(value)
-                    case .single: out += value.replacing("'", with: "'\\''")
-                    case .double:
-                        var v = ""
-                        for ch in value {
-                            if ch == "\\" || ch == "\"" || ch == "$" || ch == "`" { v.append("\\") }
-                            v.append(ch)
-                        }
-                        out += v
+    /// Tags that are always runtime values, never the action's own text.
+    static let runtimeTags: Set<String> = [
+        "ip", "family", "ip-rev", "ip-host", "fid", "failures", "time", "bantime", "bancount", "matches", "restored",
+        "ipmatches", "ipjailmatches", "ipfailures", "ipjailfailures", "raw-ticket", "jail.banned", "jail.banned_total",
+        "jail.found", "jail.found_total",
+    ]
+
+    /// `template` with the action's own tags (for `family`) substituted as text, recursively, as fail2ban's
+    /// `replaceTag` does before the runtime values; `<br>` and `<sp>` become a newline and a space.
+    public func expandStatic(_ template: String, family: String) -> String {
+        let conditional = family.isEmpty ? [:] : conditionalTags["family=" + family] ?? [:]
+        var current = template
+        for _ in 0..<100 {
+            guard current.contains("<") else { return current }
+            var changed = false
+            var out: [UInt8] = []
+            let bytes = Array(current.utf8)
+            var i = 0
+            while i < bytes.count {
+                if bytes[i] == UInt8(ascii: "<"), let (tag, end) = ShellTemplateRenderer.tag(in: bytes, at: i),
+                    !Self.runtimeTags.contains(tag), !tag.hasPrefix("F-")
+                {
+                    let value: String?
+                    switch tag {
+                    case "br": value = "\n"
+                    case "sp": value = " "
+                    default: value = conditional[tag] ?? staticTags[tag]
                     }
-                    i = close + 1
-                    continue
+                    if let value, value != "<\(tag)>" {
+                        out.append(contentsOf: value.utf8)
+                        i = end
+                        changed = true
+                        continue
+                    }
                 }
+                out.append(bytes[i])
+                i += 1
             }
-            switch (state, c) {
-            case (.none, "'"): state = .single
-            case (.single, "'"): state = .none
-            case (.none, "\""): state = .double
-            case (.double, "\""): state = .none
-            case (.none, "\\"), (.double, "\\"):
-                out.append(c)
-                if i + 1 < chars.count {
-                    out.append(chars[i + 1])
-                    i += 2
-                    continue
-                }
-            default: break
-            }
-            out.append(c)
-            i += 1
+            current = String(decoding: out, as: UTF8.self)
+            if !changed { break }
         }
-        return out
+        return current
     }
 
-    /// The outcome of one command.
-    public struct Result: Sendable, Hashable {
-        /// The command after substitution.
-        public var command: String
-        /// Exit status (or 128 + signal), -1 when it could not start.
-        public var status: Int32
-        /// True when it was killed after `timeout`.
-        public var timedOut: Bool
+    /// The script for `phase` with `values`; nil when the action has no such command (or it is empty).
+    public func script(_ phase: String, values: ActionValues) -> ActionScript? {
+        guard let raw = commands[phase], !raw.allSatisfy(\.isWhitespace) else { return nil }
+        var values = values
+        values.trusted["actname"] = values.trusted["actname"] ?? name
+        let template = expandStatic(raw, family: values.trusted["family"] ?? "")
+        return ActionScript.render(template, values: values)
     }
 
-    /// Runs phase `phase` with `tags`; nil when the action has no such command (or it is empty).
-    public func run(_ phase: String, tags: [String: String]) async -> Result? {
-        guard let template = commands[phase], !template.allSatisfy(\.isWhitespace) else { return nil }
-        let command = Self.substitute(template, tags: tags)
+    /// True when `phase`'s command mentions `<tag>`.
+    public func uses(_ tag: String, in phase: String) -> Bool {
+        commands[phase]?.contains("<\(tag)>") ?? false
+    }
+
+    /// Runs phase `phase` with `values` on a thread of its own; nil when the action has no such command.
+    public func run(_ phase: String, values: ActionValues) async -> Result? {
+        guard let script = script(phase, values: values) else { return nil }
         let timeout = self.timeout
         // The wait for the command (up to `timeout`) blocks a thread: a thread of its own, never one of Swift's
         // cooperative pool (Dispatch's global threads are that pool on Linux), or a few slow actions would stall
         // every other task of the daemon.
         return await withCheckedContinuation { continuation in
-            Self.detachThread { continuation.resume(returning: Self.runShell(command, timeout: timeout)) }
+            Self.detachThread { continuation.resume(returning: Self.runShell(script, timeout: timeout)) }
         }
+    }
+
+    /// Runs phase `phase` on the calling thread (an `ActionRunner`'s worker); nil when there is no such command.
+    public func runBlocking(_ phase: String, values: ActionValues) -> Result? {
+        guard let script = script(phase, values: values) else { return nil }
+        return Self.runShell(script, timeout: timeout)
     }
 
     /// Runs `body` on a new detached thread; on Dispatch if the system refuses a thread.
@@ -111,14 +122,26 @@ public struct CommandAction: Sendable, Hashable {
         }
     }
 
-    static func runShell(_ command: String, timeout: Double) -> Result {
+    /// The outcome of one command.
+    public struct Result: Sendable, Hashable {
+        /// The script after substitution (values appear as `${_pcl_N}` references, never as text).
+        public var command: String
+        /// Exit status (or 128 + signal), -1 when it could not start.
+        public var status: Int32
+        /// True when it was killed after `timeout`.
+        public var timedOut: Bool
+    }
+
+
+    static func runShell(_ rendered: ActionScript, timeout: Double) -> Result {
+        let command = rendered.script
         var pid: pid_t = 0
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = rendered.argv.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         let rc = posix_spawn(&pid, "/bin/sh", nil, &attributes, argv, environ)
         guard rc == 0 else { return Result(command: command, status: -1, timedOut: false) }

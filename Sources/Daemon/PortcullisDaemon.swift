@@ -134,7 +134,10 @@ public final class PortcullisDaemon: Service, Sendable {
                             let action = try tree.loadAction(spec, jail: jail)
                             var commands: [String: String] = [:]
                             for (k, v) in action.commands { commands[k] = v.value }
-                            return CommandAction(name: action.name, commands: commands)
+                            let timeout = action.values["timeout"].flatMap(Double.init).map { min(max($0, 0.1), 86_400) } ?? 60
+                            return CommandAction(
+                                name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
+                                conditionalTags: action.conditionalTags)
                         }))
             } catch {
                 broken[jail.name] = "\(error)"

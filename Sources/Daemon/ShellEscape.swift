@@ -1,14 +1,17 @@
-/// Shell quoting for values substituted into action commands: every value becomes one single-quoted word, so log
-/// text (user names, matched lines) can never run as shell code. fail2ban's CVE-2021-32749 was the lack of this.
+/// Which values may be written into an action's script as they are.
+///
+/// Only trusted values (addresses, numbers, names from the configuration) are ever written into a script, and
+/// only when every byte is plain — letters, digits and `. : / - _ , @ + =`, none of which means anything to the
+/// shell in any context. Everything else is passed as a parameter (see `ActionScript`).
 ///
 /// ```swift
-/// ShellEscape.quote("x'; rm -rf / #")   // 'x'\''; rm -rf / #'
+/// ShellEscape.isPlain("192.0.2.1")   // true
+/// ShellEscape.isPlain("a b")         // false
 /// ```
 public enum ShellEscape {
-    /// Returns `value` as one single-quoted shell word.
-    public static func quote(_ value: String) -> String {
-        if !value.isEmpty, value.utf8.allSatisfy(isSafe) { return value }
-        return "'" + value.replacing("'", with: "'\\''") + "'"
+    /// True when `value` is non-empty and made of plain bytes only.
+    public static func isPlain(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.allSatisfy(isSafe)
     }
 
     static func isSafe(_ c: UInt8) -> Bool {
@@ -22,5 +25,11 @@ public enum ShellEscape {
         default:
             return false
         }
+    }
+
+    /// A byte of an `<F-NAME>` tag's name (fail2ban's `[A-Z0-9_\-]`).
+    static func isCaptureNameByte(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+            || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
     }
 }

@@ -26,7 +26,7 @@ final class JailReader: @unchecked Sendable {
         guard outcome == .matched else { return }
         for f in processor.failures where !f.isNoFail {
             guard let a = f.address else { continue }
-            pending.append(FailureEvent(address: a, time: f.time, matches: f.lines))
+            pending.append(FailureEvent(address: a, time: f.time, matches: f.lines, fields: f.fields))
         }
     }
 

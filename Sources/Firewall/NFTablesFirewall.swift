@@ -134,6 +134,8 @@ public final class NFTablesFirewall: FirewallBackend {
         let state = state
         try await executor.run { context throws(FirewallError) in
             state.isSetUp = false
+            // Later bans are refused (unknown jail) rather than rebuilding the table.
+            state.jails = []
             guard !ruleset.configuration.keepTableOnStop else { return }
             try state.send(ruleset.tearDown(), context: context, syntax: ruleset.configuration.syntax)
             state.active = [:]

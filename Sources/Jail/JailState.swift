@@ -8,12 +8,15 @@ public struct FailureEvent: Sendable, Hashable {
     public var time: Double
     /// The matched log lines, kept for the `<matches>` tag.
     public var matches: [String]
+    /// The filter's captured fields by fail2ban name (`user`, `fid`, …), for the `<F-*>` tags of actions.
+    public var fields: [String: String]
 
     /// A failure of `address` at `time`.
-    public init(address: IPAddress, time: Double, matches: [String] = []) {
+    public init(address: IPAddress, time: Double, matches: [String] = [], fields: [String: String] = [:]) {
         self.address = address
         self.time = time
         self.matches = matches
+        self.fields = fields
     }
 }
 

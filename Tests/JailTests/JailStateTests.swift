@@ -109,3 +109,55 @@ import Testing
         #expect(j.currentlyBanned == 0)
     }
 }
+
+@Suite struct JailStateBoundsTests {
+    func jail(maxTracked: Int?) throws -> JailState {
+        var j = JailState(
+            name: "sshd", policy: BanPolicy(maxRetry: 3, findTime: 600, banTime: 60), ignore: try IgnoreList(entries: []))
+        j.maxTracked = maxTracked
+        return j
+    }
+
+    func address(_ i: Int) -> IPAddress { IPAddress(v4: 0xC612_0000 + UInt32(i)) }  // 198.18.x.x
+
+    @Test func trackedAddressesStayUnderTheCapOldestDroppedFirst() throws {
+        var j = try jail(maxTracked: 1000)
+        for i in 0..<5000 {
+            _ = j.record(FailureEvent(address: address(i), time: 1000 + Double(i) / 100), now: 1000 + Double(i) / 100)
+            #expect(j.currentlyFailed <= 1000)
+        }
+        // Room is made a sixteenth of the cap (62) at a time.
+        #expect(j.droppedTracked >= 4000 && j.droppedTracked < 4000 + 62)
+        #expect(j.currentlyFailed + j.droppedTracked == 5000)
+        // The newest addresses are the ones kept: the last one counts its second failure.
+        #expect(j.record(FailureEvent(address: address(4999), time: 1050), now: 1050) == .counted(failures: 2))
+        #expect(j.record(FailureEvent(address: address(0), time: 1050), now: 1050) == .counted(failures: 1))
+    }
+
+    @Test func aCapWithEqualTimesDropsOnlyWhatIsNeeded() throws {
+        var j = try jail(maxTracked: 100)
+        for i in 0..<101 { _ = j.record(FailureEvent(address: address(i), time: 1000), now: 1000) }
+        // One sixteenth of the cap made room, not the whole table (every failure has the same time).
+        #expect(j.currentlyFailed == 101 - 6)
+        #expect(j.droppedTracked == 6)
+    }
+
+    @Test func noCapKeepsEverything() throws {
+        var j = try jail(maxTracked: nil)
+        for i in 0..<3000 { _ = j.record(FailureEvent(address: address(i), time: 1000), now: 1000) }
+        #expect(j.currentlyFailed == 3000)
+        #expect(j.droppedTracked == 0)
+    }
+
+    @Test func endedBansAreReportedOnceEvenWhenRecordRemovedThem() throws {
+        var j = try jail(maxTracked: nil)
+        j.noteBanned(address(1), until: 1060)
+        j.noteBanned(address(2), until: 1060)
+        // After the end: a new failure of address 1 and more than 1024 events before the next purge.
+        _ = j.record(FailureEvent(address: address(1), time: 1100), now: 1100)
+        for i in 10..<2100 { _ = j.record(FailureEvent(address: address(i), time: 1100), now: 1100) }
+        #expect(j.purge(now: 1100) == [address(1), address(2)])
+        #expect(j.purge(now: 1101) == [])
+        #expect(j.currentlyBanned == 0)
+    }
+}

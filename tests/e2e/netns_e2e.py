@@ -265,6 +265,69 @@ def main():
         print(f"     (restored {1000 * (time.monotonic() - t0):.0f} ms after the flush)")
         check("attacker refused again after restore", connect(ATTACK4) == "refused")
 
+        # Someone else empties a set or deletes single bans: back within a second, with a log line.
+        sh("nft", "flush", "set", "inet", "portcullis", "addr-set-e2e", ns=D)
+        t0 = time.monotonic()
+        back = wait_until(lambda: env.in_set(ATTACK4) and env.in_set(ROTATE4), 1.0, 0.01)
+        check("flushed set: its bans are back within 1 s", back)
+        print(f"     (set refilled {1000 * (time.monotonic() - t0):.0f} ms after the flush)")
+        check("attacker refused after the set flush", connect(ATTACK4) == "refused")
+        sh("nft", "delete", "element", "inet", "portcullis", "addr6-set-e2e", "{ " + ATTACK6 + " }", ns=D)
+        check("deleted IPv6 element is back within 1 s", wait_until(lambda: env.in_set(ATTACK6), 1.0, 0.01))
+        with open(f"{env.tmp}/portcullis.log") as f:
+            text = f.read()
+        check("the refill is logged with the addresses", "active bans were deleted from the kernel" in text
+              and ATTACK6 in text.split("active bans were deleted from the kernel")[-1])
+
+        def burst(first, count):
+            """count distinct addresses of 198.18.0.0/15, three failures each, in one write."""
+            addrs = [f"198.18.{(first + i) // 250}.{(first + i) % 250 + 1}" for i in range(count)]
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            with open(env.log, "a") as f:
+                f.write("".join(f"{stamp} server e2e[7]: authentication failure for root from {a}\n"
+                                for _ in range(3) for a in addrs))
+            return addrs
+
+        def ban_lines():
+            counts = {}
+            with open(f"{env.tmp}/portcullis.log") as f:
+                for line in f:
+                    if "] Ban " in line and "Restore" not in line:
+                        a = line.rstrip("\n").rsplit(" ", 1)[-1]
+                        counts[a] = counts.get(a, 0) + 1
+            return counts
+
+        def set_listing():
+            return sh("nft", "list", "set", "inet", "portcullis", "addr-set-e2e", ns=D, check_rc=False).stdout
+
+        # Reload (socket and SIGHUP) during a burst: no crash, every attacker banned exactly once.
+        addrs = burst(0, 400)
+        for i in range(3):
+            env.client("reload")
+            env.proc.send_signal(signal.SIGHUP)
+            env.client("reload", "e2e")
+        banned = wait_until(lambda: all(a in set_listing() for a in addrs), 20, 0.1)
+        check("reload during a burst: the daemon runs", env.proc.poll() is None and env.client("ping").returncode == 0)
+        check("reload during a burst: all 400 attackers banned", banned,
+              f"{sum(1 for a in addrs if a in set_listing())} of 400")
+        counts = ban_lines()
+        check("reload during a burst: each banned once", all(counts.get(a) == 1 for a in addrs),
+              str({a: counts.get(a) for a in addrs if counts.get(a) != 1}))
+
+        # Stop during a burst: what was read before the stop is banned (and stored), nothing twice.
+        addrs = burst(400, 400)
+        env.client("stop")
+        env.proc.wait(30)
+        check("stop during a burst: the daemon exits cleanly", env.proc.returncode == 0, str(env.proc.returncode))
+        check("daemon restarts after the burst", env.start())
+        wait_until(lambda: all(a in set_listing() for a in addrs), 20, 0.1)
+        listing = set_listing()
+        counts = ban_lines()
+        check("stop during a burst: all 400 attackers banned after the restart",
+              all(a in listing for a in addrs), f"{sum(1 for a in addrs if a in listing)} of 400")
+        check("stop during a burst: each banned once", all(counts.get(a) == 1 for a in addrs),
+              str({a: counts.get(a) for a in addrs if counts.get(a) != 1}))
+
         r = env.client("stop")
         env.proc.wait(15)
         check("stop ends the daemon", env.proc.returncode is not None)
