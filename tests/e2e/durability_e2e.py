@@ -224,6 +224,11 @@ def sigkill_invariant(exe, tmp, rng):
     check("every address with a logged Ban is in the kernel right after each restart", not violations,
           f"{violations}")
     complete = wait_until(lambda: len(d.kernel_set() & set(targets)) == len(targets), 90, 0.25)
+    # The store (and the Ban lines, written right after each commit) may trail the kernel: wait until the stored
+    # position reaches the end of the log, i.e. every line's work is durable.
+    durable = wait_until(lambda: d.stored_position() == os.path.getsize(d.log), 90, 0.25)
+    check("the stored position reaches the end of the log", durable,
+          f"{d.stored_position()} of {os.path.getsize(d.log)}")
     kernel = d.kernel_set() & set(targets)
     counts = d.ban_lines()
     twice = {a: n for a, n in counts.items() if n != 1}
