@@ -143,7 +143,7 @@ public final class ActionRunner: Sendable {
     }
 
     /// Stops taking jobs and waits up to `timeout` seconds for the queued ones; those still waiting then are not run,
-    /// and each is logged. Returns them (the one running goes on until its own timeout kills it).
+    /// and each is logged. Returns them. The one running then is waited for (its own timeout bounds it).
     @discardableResult
     public func finish(timeout: Double) async -> [Job] {
         let wasStarted = state.withLock { s -> Bool in
@@ -166,6 +166,10 @@ public final class ActionRunner: Sendable {
         for job in abandoned {
             log.error("[\(jail)] not run at stop (still waiting after \(timeout) s): \(job.phase) \(job.subject)")
         }
+        // The command running now ends within its own timeout (then it is killed and reported): wait for it, so
+        // no action outlives the stop unreported.
+        let longest = actions.map(\.timeout).max() ?? 0
+        await waitUntilIdle(timeout: longest + 1)
         return abandoned
     }
 

@@ -1,3 +1,4 @@
+import Control
 import Core
 import Jail
 import Store
@@ -63,7 +64,7 @@ public struct ActionTicket: Sendable, Hashable {
         untrusted["ipjailmatches"] = joined
         untrusted["fid"] = captures["fid"] ?? ip
         untrusted["raw-ticket"] =
-            "BanTicket: ip=\(ip) time=\(Self.pythonFloat(time)) bantime=\(bantime.map(Self.integerText) ?? "None") bancount=\(bancount) #attempts=\(failures) matches=\(matches)"
+            "BanTicket: ip=\(ip) time=\(Self.pythonFloat(time)) bantime=\(bantime.map(Self.integerText) ?? "None") bancount=\(bancount) #attempts=\(failures) matches=[\(matches.map(PythonRepr.quote).joined(separator: ", "))]"
         return ActionValues(trusted, untrusted: untrusted, captures: captures)
     }
 
@@ -83,10 +84,7 @@ public struct ActionTicket: Sendable, Hashable {
     static func integerText(_ v: Double) -> String { String(Int(saturating: v)) }
 
     /// Python's `str(float)` for epoch times (`1733280000.0`, `1733280000.25`).
-    static func pythonFloat(_ v: Double) -> String {
-        guard v.isFinite, abs(v) < 1e16 else { return "\(v)" }
-        return "\(v)"
-    }
+    static func pythonFloat(_ v: Double) -> String { PythonRepr.float(v) }
 }
 
 extension ActionTicket {
@@ -97,7 +95,8 @@ extension ActionTicket {
     {
         { values, uses in
             guard let address else { return }
-            if uses("ip-host") { values.untrusted["ip-host"] = HostNames.reverse(address) ?? "" }
+            // fail2ban prints Python's None for an address without a PTR name.
+            if uses("ip-host") { values.untrusted["ip-host"] = HostNames.reverse(address) ?? "None" }
             guard let store, uses("ipmatches") || uses("ipjailmatches") || uses("ipfailures") || uses("ipjailfailures")
             else { return }
             guard let history = try? store.history(address: address) else { return }

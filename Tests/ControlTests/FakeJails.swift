@@ -1,8 +1,9 @@
 import Control
 import Synchronization
 
-/// A test handler that answers like fail2ban-server for a small in-memory set of jails, so the same commands can
-/// be compared against the real server. Our own model, written from observed replies.
+/// A handler double for ControlServer's own tests (framing, transports, limits, permissions): it answers a small
+/// in-memory set of jails in fail2ban-server's reply shapes. It proves nothing about fail2ban compatibility; that is
+/// Fail2banClientTests, which runs the real fail2ban-client against fail2ban-server and the real Portcullis daemon.
 final class FakeJails: ControlHandler {
     struct Jail {
         var name: String
@@ -21,7 +22,7 @@ final class FakeJails: ControlHandler {
 
     init(_ jails: [Jail]) { state = Mutex(jails) }
 
-    /// The two jails of the reference configuration used with the real fail2ban-server.
+    /// Two jails, sshd and web (maxretry 3, permanent bans, two log files).
     static func reference(logDir: String) -> FakeJails {
         FakeJails([
             Jail(name: "sshd", logPaths: ["\(logDir)/auth.log"]),

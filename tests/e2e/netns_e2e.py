@@ -12,6 +12,7 @@ Ends with one line: `e2e: N passed, M failed`.
 """
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,8 +24,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PID = os.getpid()
 D = f"pcl-e2e-d-{PID}"
 A = f"pcl-e2e-a-{PID}"
-SERVER4, ATTACK4, LEGIT4, ROTATE4, JOURNAL4 = "10.231.0.1", "10.231.0.2", "10.231.0.3", "10.231.0.4", "10.231.0.5"
-SERVER6, ATTACK6, LEGIT6 = "fd00:231::1", "fd00:231::2", "fd00:231::3"
+# Documentation ranges only, inside our own namespaces.
+SERVER4, ATTACK4, LEGIT4, ROTATE4, JOURNAL4 = "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"
+SERVER6, ATTACK6, LEGIT6 = "2001:db8:e2e::1", "2001:db8:e2e::2", "2001:db8:e2e::3"
+# Only ever written into logs, one failure at a time (never banned): lines whose counting marks how far the reader got.
+MARK4 = "192.0.2.6"
 PORT = 22
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 
@@ -133,7 +137,7 @@ class Env:
             f.write(f"[Definition]\nloglevel = INFO\nlogtarget = {self.tmp}/portcullis.log\nsocket = {self.sock}\n"
                     f"pidfile = {self.tmp}/portcullis.pid\ndbfile = {self.tmp}/portcullis.sqlite3\n")
         with open(f"{self.conf}/filter.d/e2e.conf", "w") as f:
-            f.write("[Definition]\nfailregex = ^\\s*\\S+ e2e\\[\\d+\\]: authentication failure for .* from <HOST>$\n"
+            f.write("[Definition]\nfailregex = ^\\s*\\S+ \\S+\\[\\d+\\]: authentication failure for .* from <HOST>$\n"
                     "journalmatch = SYSLOG_IDENTIFIER=e2e\n")
         with open(f"{self.conf}/jail.conf", "w") as f:
             f.write("[DEFAULT]\nmaxretry = 3\nfindtime = 10m\nbantime = 1h\nignoreself = true\nignoreip = 127.0.0.1/8 ::1\n"
@@ -155,9 +159,9 @@ class Env:
     def client(self, *words):
         return sh(self.exe, "-s", self.sock, *words, check_rc=False)
 
-    def fail(self, addr, n=1):
+    def fail(self, addr, n=1, path=None):
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        with open(self.log, "a") as f:
+        with open(path or self.log, "a") as f:
             for i in range(n):
                 f.write(f"{stamp} server e2e[{1000 + i}]: authentication failure for root from {addr}\n")
 
@@ -171,6 +175,37 @@ class Env:
                      f"_PID={4000 + self.monotonic}\nMESSAGE={message}\n\n")
         subprocess.run([JOURNAL_REMOTE, f"--output={self.journal}", "-"], input=text.encode(), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def counters(self, jail):
+        """(Total failed, banned addresses) from `status JAIL`, or None when the daemon does not answer."""
+        r = self.client("status", jail)
+        if r.returncode != 0:
+            return None
+        total = re.search(r"Total failed:\s*(\d+)", r.stdout)
+        banned = re.search(r"Banned IP list:\s*(.*)", r.stdout)
+        if not total:
+            return None
+        return int(total.group(1)), set((banned.group(1) if banned else "").split())
+
+    def total_failed(self, jail):
+        c = self.counters(jail)
+        return c[0] if c else -1
+
+    def consumed(self, jail, expected, timeout=10.0):
+        """Waits until the jail has counted exactly `expected` failures in total (the reader has consumed the lines
+        and the coordinator has recorded them; a ban they cause is decided in the same step). Returns the total
+        seen: more than `expected` (double counting) returns at once."""
+        end = time.monotonic() + timeout
+        while True:
+            total = self.total_failed(jail)
+            if total >= expected or time.monotonic() >= end:
+                return total
+            time.sleep(0.02)
+
+    def not_banned(self, jail, addr):
+        """True when neither the jail's status nor the kernel set holds `addr` (call after `consumed`)."""
+        c = self.counters(jail)
+        return c is not None and addr not in c[1] and not self.in_set(addr)
 
     def in_set(self, addr):
         out = sh("nft", "list", "table", "inet", "portcullis", ns=D, check_rc=False).stdout
@@ -200,9 +235,12 @@ def main():
         check("listener reachable before any ban", connect(ATTACK4) == "ok")
         check("daemon starts and answers ping", env.start())
 
+        base = env.total_failed("e2e")
         env.fail(ATTACK4, 2)
-        time.sleep(0.5)
-        check("two failures: not banned yet", connect(ATTACK4) == "ok")
+        seen = env.consumed("e2e", base + 2)
+        check("two failures are counted, exactly", seen == base + 2, f"total failed {base} -> {seen}")
+        check("two failures: not banned yet", env.not_banned("e2e", ATTACK4) and connect(ATTACK4) == "ok",
+              f"status {env.counters('e2e')}")
         t0 = time.monotonic()
         env.fail(ATTACK4, 1)
         check("third failure bans in the kernel set", wait_until(lambda: env.in_set(ATTACK4), 5, 0.005),
@@ -213,7 +251,7 @@ def main():
 
         st = env.client("status", "e2e").stdout
         check("status lists the banned address", "Banned IP list:\t" + ATTACK4 in st, st)
-        if shutil.which("fail2ban-client"):
+        if check("fail2ban-client installed (scripts/deps.sh)", shutil.which("fail2ban-client")):
             real = sh("fail2ban-client", "-s", env.sock, "status", "e2e", check_rc=False)
             check("real fail2ban-client prints the same status", real.returncode == 0 and real.stdout == st,
                   f"{real.stdout!r} vs {st!r} {real.stderr}")
@@ -234,24 +272,49 @@ def main():
         env.proc.send_signal(signal.SIGKILL)
         env.proc.wait()
         check("after SIGKILL the kernel still refuses the attacker", connect(ATTACK4) == "refused")
+        # Delete the table the killed daemon left, so that only a restore from the store can bring the bans back.
+        sh("nft", "delete", "table", "inet", "portcullis", ns=D)
+        check("table deleted: the attacker connects while no daemon runs", connect(ATTACK4) == "ok")
         check("daemon restarts", env.start())
         st = env.client("status", "e2e").stdout
         check("restart keeps the ban (status)", ATTACK4 in st and ATTACK6 in st, st)
-        check("restart keeps the ban (kernel)", connect(ATTACK4) == "refused")
+        check("restart restores the ban in the kernel (IPv4)",
+              wait_until(lambda: env.in_set(ATTACK4), 5) and connect(ATTACK4) == "refused")
+        check("restart restores the ban in the kernel (IPv6)", env.in_set(ATTACK6) and connect(ATTACK6) == "refused")
 
-        env.fail(ROTATE4, 2)
-        time.sleep(0.4)
-        os.rename(env.log, env.log + ".1")
-        open(env.log, "w").close()
-        time.sleep(0.4)
+        # Rotation mid-attack (maxretry 3): one failure before, one written late to the rotated file (the logger
+        # still had it open), then only marker lines in the new file. Counted once each, that is 2 for ROTATE4: a
+        # re-read of either file counts more and bans early. The third failure, in the new file, must then ban.
+        base = env.total_failed("e2e")
         env.fail(ROTATE4, 1)
-        check("rotation mid-attack keeps counting", wait_until(lambda: env.in_set(ROTATE4), 5))
+        check("rotation: the failure before the rotation is counted", env.consumed("e2e", base + 1) == base + 1)
+        os.rename(env.log, env.log + ".1")
+        env.fail(ROTATE4, 1, path=env.log + ".1")
+        open(env.log, "w").close()
+        env.fail(MARK4, 1)
+        seen = env.consumed("e2e", base + 3)
+        check("rotation: the late line in the rotated file and the new file's first line are counted once",
+              seen == base + 3, f"total failed {base} -> {seen}")
+        # One more marker through the new file: the reader is past everything before it; nothing was read twice.
+        env.fail(MARK4, 1)
+        seen = env.consumed("e2e", base + 4)
+        check("rotation: no line counted twice, not banned at 2 failures",
+              seen == base + 4 and env.not_banned("e2e", ROTATE4),
+              f"total failed {base} -> {seen}, status {env.counters('e2e')}")
+        env.fail(ROTATE4, 1)
+        check("rotation mid-attack keeps counting: the third failure bans", wait_until(lambda: env.in_set(ROTATE4), 5))
+        check("rotation: five lines counted in all", env.consumed("e2e", base + 5) == base + 5,
+              f"total failed {env.total_failed('e2e')}")
 
         if os.path.exists(JOURNAL_REMOTE):
-            env.journal_append([("e2e", f"authentication failure for root from {JOURNAL4}")] * 2
-                               + [("other", f"authentication failure for root from {JOURNAL4}")] * 3)
-            time.sleep(0.5)
-            check("journal: entries outside journalmatch do not count", not env.in_set(JOURNAL4))
+            # Three entries the failregex matches but journalmatch (SYSLOG_IDENTIFIER=e2e) excludes, then two it
+            # includes: once both of those are counted, the reader is past the three.
+            base = env.total_failed("e2ej")
+            env.journal_append([("other", f"authentication failure for root from {JOURNAL4}")] * 3
+                               + [("e2e", f"authentication failure for root from {JOURNAL4}")] * 2)
+            seen = env.consumed("e2ej", base + 2)
+            check("journal: entries outside journalmatch do not count", seen == base + 2
+                  and env.not_banned("e2ej", JOURNAL4), f"total failed {base} -> {seen}, status {env.counters('e2ej')}")
             env.journal_append([("e2e", f"authentication failure for root from {JOURNAL4}")])
             check("journal (backend = systemd): the attacker is banned", wait_until(lambda: env.in_set(JOURNAL4), 5))
             check("journal-banned attacker refused", connect(JOURNAL4) == "refused")
