@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control", "LogSource",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
