@@ -237,7 +237,7 @@ public final class PortcullisDaemon: Service, Sendable {
         }
 
         // Sources → filters → coordinator, through a bounded channel (a reader waits when it is full).
-        let channel = SourceChannel()
+        let channel = SourceChannel(log: makeLogger("fail2ban.filter"))
         let sources = SourceSet(
             store: store, clock: settings.clock, readExisting: settings.readExistingContent, logger: makeLogger("fail2ban.filter"),
             channel: channel)
@@ -332,6 +332,12 @@ public final class PortcullisDaemon: Service, Sendable {
         channel.finish()
         await consumed
         await coordinator.shutdown()
+        let (waits, waited) = channel.backPressure
+        if let store = await coordinator.storeHealth() {
+            let h = store.health
+            log.info(
+                "Database writer: \(h.transactions) transactions, \(Int(h.totalMilliseconds)) ms in all, longest \((h.longestMilliseconds * 10).rounded() / 10) ms (off the coordinator); readers waited \(waits) times, \(waited) ms")
+        }
         log.info("Exiting Portcullis")
     }
 

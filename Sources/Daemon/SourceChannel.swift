@@ -1,5 +1,6 @@
 import Core
 import Jail
+import Logging
 import Store
 
 #if canImport(Glibc)
@@ -37,14 +38,19 @@ final class SourceChannel: Sendable {
         var consumer: CheckedContinuation<[SourceBatch]?, Never>?
         var waits = 0
         var waitedNanoseconds: UInt64 = 0
+        var lastReport: UInt64 = 0
     }
 
     /// How many failures (a batch without failures counts as one) may wait before readers block.
     let capacity: Int
     private let lock: ConditionLock<State>
 
-    init(capacity: Int = 50_000) {
+    /// Logs (at most once a minute) that readers wait.
+    let log: Logger?
+
+    init(capacity: Int = 50_000, log: Logger? = nil) {
         self.capacity = max(1, capacity)
+        self.log = log
         lock = ConditionLock(State())
     }
 
@@ -57,10 +63,16 @@ final class SourceChannel: Sendable {
         let fits: (State) -> Bool = { s in s.finished || s.queue.isEmpty || s.queuedUnits + units <= capacity }
         var started: UInt64 = 0
         if !lock.withLock({ fits($0) }) { started = Self.monotonicNanoseconds() }
+        var report: (Int, UInt64)? = nil
         let (accepted, consumer) = lock.wait(until: fits) { s, _ -> (Bool, CheckedContinuation<[SourceBatch]?, Never>?) in
             if started != 0 {
+                let now = Self.monotonicNanoseconds()
                 s.waits += 1
-                s.waitedNanoseconds += Self.monotonicNanoseconds() - started
+                s.waitedNanoseconds += now - started
+                if s.lastReport == 0 || now - s.lastReport >= 60_000_000_000 {
+                    s.lastReport = now
+                    report = (s.waits, s.waitedNanoseconds / 1_000_000)
+                }
             }
             guard !s.finished else { return (false, nil) }
             if let c = s.consumer {
@@ -72,6 +84,10 @@ final class SourceChannel: Sendable {
             return (true, nil)
         }
         consumer?.resume(returning: [batch])
+        if let (waits, ms) = report {
+            log?.warning(
+                "log readers wait for the ban coordinator (more than \(capacity) failures queued): \(waits) waits, \(ms) ms so far; nothing is lost, positions follow what is stored")
+        }
         return accepted
     }
 
