@@ -22,11 +22,17 @@ public enum ControlReplies {
 
     /// `status JAIL`: the Filter and Actions sections. `skipped` (Portcullis only, shown after the source
     /// when not empty, so the reply stays fail2ban's while nothing was skipped): lines not matched for a reason
-    /// worth seeing, e.g. `("Lines too long", 3)`, `("Lines at match limit", 1)`.
+    /// worth seeing, e.g. `("Lines too long", 3)`, `("Lines at match limit", 1)`. `actionsDropped` (command
+    /// actions refused by a full queue or abandoned at a stop) is listed likewise only when non-zero.
     public static func jailStatus(
         currentlyFailed: Int, totalFailed: Int, source: Source, currentlyBanned: Int, totalBanned: Int,
-        bannedAddresses: [String], skipped: [(String, Int)] = []
+        bannedAddresses: [String], skipped: [(String, Int)] = [], actionsDropped: Int = 0
     ) -> ControlValue {
+        var actions: [ControlValue] = [
+            .tuple(["Currently banned", .int(currentlyBanned)]), .tuple(["Total banned", .int(totalBanned)]),
+            .tuple(["Banned IP list", .list(bannedAddresses.map { .string($0) })]),
+        ]
+        if actionsDropped > 0 { actions.append(.tuple(["Command actions dropped", .int(actionsDropped)])) }
         let sourceEntry: ControlValue
         switch source {
         case .files(let paths):
@@ -41,13 +47,7 @@ public enum ControlReplies {
         for (name, count) in skipped where count > 0 { filter.append(.tuple([.string(name), .int(count)])) }
         return [
             .tuple(["Filter", .list(filter)]),
-            .tuple([
-                "Actions",
-                [
-                    .tuple(["Currently banned", .int(currentlyBanned)]), .tuple(["Total banned", .int(totalBanned)]),
-                    .tuple(["Banned IP list", .list(bannedAddresses.map { .string($0) })]),
-                ],
-            ]),
+            .tuple(["Actions", .list(actions)]),
         ]
     }
 

@@ -85,7 +85,8 @@ public struct ControlBridge: ControlHandler {
                 currentlyFailed: s.currentlyFailed, totalFailed: s.totalFailed,
                 source: s.usesJournal ? .journal(s.journalMatch) : .files(s.logPaths),
                 currentlyBanned: s.currentlyBanned, totalBanned: s.totalBanned,
-                bannedAddresses: s.banned.map(\.description), skipped: lineCounts(c[1]).statusEntries))
+                bannedAddresses: s.banned.map(\.description), skipped: lineCounts(c[1]).statusEntries,
+                actionsDropped: (await coordinator.actionCounters(jail: c[1])).map { $0.dropped + $0.abandoned } ?? 0))
     }
 
     func banned(_ c: [String]) async -> ControlResponse {

@@ -1,5 +1,5 @@
 import Core
-import CSystemd
+internal import CSystemd
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import Configuration
+import Firewall
 import Control
 import Core
 import Filter
@@ -203,5 +204,46 @@ extension JailReader {
     func consume(_ text: String) {
         var s = text
         s.withUTF8 { consume($0) }
+    }
+}
+
+/// The same attack through the whole running daemon: its log file, its tailer, its coordinator, its socket.
+@Suite(.serialized) struct LongLineDaemonTests {
+    @Test("three padded lines with a forged tail at the limit: nothing banned for them, counted in status, logged once")
+    func runningDaemon() async throws {
+        let fx = try DaemonFlowTests.Fixture()
+        let firewall = RecordingFirewall()
+        let daemon = PortcullisDaemon(settings: DaemonSettings(configDirectory: fx.dir, firewall: .custom(firewall)))
+        let task = Task { try await daemon.run() }
+        await daemon.waitUntilReady()
+        let client = ControlClient(socketPath: fx.dir + "/portcullis.sock", dialect: .pickle)
+
+        let head = DaemonFlowTests.line("192.0.2.1", user: "PAD")
+        let before = head.components(separatedBy: "PAD")[0]  // "<date> host testauth[42]: auth failure for "
+        let forged = " from \(LongLineAttack.fake)"
+        let pad = String(repeating: "x", count: Bounds.maximumLineLength - before.utf8.count - forged.utf8.count)
+        let attack = DaemonFlowTests.line(LongLineAttack.real, user: pad + forged)
+        #expect(String(attack.utf8.prefix(Bounds.maximumLineLength))!.hasSuffix(forged))
+        fx.append([attack, attack, attack])
+        fx.append([DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5")])
+        let deadline = ContinuousClock.now + .seconds(60)
+        var text = ""
+        while ContinuousClock.now < deadline {
+            if case .success(let v) = await client.send(["status", "testauth"]) {
+                text = StatusFormatter.format(v, for: ["status", "testauth"])
+                if text.contains("Lines too long:\t3") && text.contains("203.0.113.5") { break }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(text.contains("Lines too long:\t3"), "\(text)")
+        #expect(firewall.bannedKeys.contains(BanKey(address: IPAddress("203.0.113.5")!, jail: "testauth")))
+        #expect(!firewall.bannedKeys.contains { $0.address == IPAddress(LongLineAttack.fake)! })
+        #expect(!text.contains(LongLineAttack.fake))
+        let log = fx.read("portcullis.log")
+        #expect(log.components(separatedBy: "skipped a line of").count == 2, "logged once per file")
+        #expect(log.contains("skipped a line of \(attack.utf8.count) bytes, longer than \(Bounds.maximumLineLength)"))
+        #expect(await client.send(["stop"]) == .success(.null))
+        try await task.value
+        _ = daemon
     }
 }
