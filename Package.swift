@@ -11,7 +11,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // C libraries, each wrapped once.
@@ -34,17 +33,16 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "CSystemd", "LogSource",
+                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control", "LogSource",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

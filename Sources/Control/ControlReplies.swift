@@ -20,11 +20,19 @@ public enum ControlReplies {
         [.tuple(["Number of jail", .int(jails.count)]), .tuple(["Jail list", .string(jails.joined(separator: ", "))])]
     }
 
-    /// `status JAIL`: the Filter and Actions sections.
+    /// `status JAIL`: the Filter and Actions sections. `skipped` (Portcullis only, shown after the source
+    /// when not empty, so the reply stays fail2ban's while nothing was skipped): lines not matched for a reason
+    /// worth seeing, e.g. `("Lines too long", 3)`, `("Lines at match limit", 1)`. `actionsDropped` (command
+    /// actions refused by a full queue or abandoned at a stop) is listed likewise only when non-zero.
     public static func jailStatus(
         currentlyFailed: Int, totalFailed: Int, source: Source, currentlyBanned: Int, totalBanned: Int,
-        bannedAddresses: [String]
+        bannedAddresses: [String], skipped: [(String, Int)] = [], actionsDropped: Int = 0
     ) -> ControlValue {
+        var actions: [ControlValue] = [
+            .tuple(["Currently banned", .int(currentlyBanned)]), .tuple(["Total banned", .int(totalBanned)]),
+            .tuple(["Banned IP list", .list(bannedAddresses.map { .string($0) })]),
+        ]
+        if actionsDropped > 0 { actions.append(.tuple(["Command actions dropped", .int(actionsDropped)])) }
         let sourceEntry: ControlValue
         switch source {
         case .files(let paths):
@@ -33,18 +41,13 @@ public enum ControlReplies {
             let text = groups.map { $0.joined(separator: " ") }.joined(separator: " + ")
             sourceEntry = .tuple(["Journal matches", .list([.string(text)])])
         }
+        var filter: [ControlValue] = [
+            .tuple(["Currently failed", .int(currentlyFailed)]), .tuple(["Total failed", .int(totalFailed)]), sourceEntry,
+        ]
+        for (name, count) in skipped where count > 0 { filter.append(.tuple([.string(name), .int(count)])) }
         return [
-            .tuple([
-                "Filter",
-                [.tuple(["Currently failed", .int(currentlyFailed)]), .tuple(["Total failed", .int(totalFailed)]), sourceEntry],
-            ]),
-            .tuple([
-                "Actions",
-                [
-                    .tuple(["Currently banned", .int(currentlyBanned)]), .tuple(["Total banned", .int(totalBanned)]),
-                    .tuple(["Banned IP list", .list(bannedAddresses.map { .string($0) })]),
-                ],
-            ]),
+            .tuple(["Filter", .list(filter)]),
+            .tuple(["Actions", .list(actions)]),
         ]
     }
 

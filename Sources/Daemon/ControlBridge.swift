@@ -7,15 +7,19 @@ public struct ControlBridge: ControlHandler {
     let coordinator: BanCoordinator
     let onStop: @Sendable () -> Void
     let onReload: @Sendable (String?) async -> ControlResponse
+    let lineCounts: @Sendable (String) -> LineCounts
 
-    /// A bridge to `coordinator`; `onStop` ends the daemon, `onReload` reloads all jails or one.
+    /// A bridge to `coordinator`; `onStop` ends the daemon, `onReload` reloads all jails or one; `lineCounts`
+    /// gives a jail's skipped-line counters (too long, match limit) for `status JAIL`.
     public init(
         coordinator: BanCoordinator, onStop: @escaping @Sendable () -> Void,
-        onReload: @escaping @Sendable (String?) async -> ControlResponse
+        onReload: @escaping @Sendable (String?) async -> ControlResponse,
+        lineCounts: @escaping @Sendable (String) -> LineCounts = { _ in LineCounts() }
     ) {
         self.coordinator = coordinator
         self.onStop = onStop
         self.onReload = onReload
+        self.lineCounts = lineCounts
     }
 
     static func invalid() -> ControlResponse { .failure(ControlReplies.invalidCommand) }
@@ -69,7 +73,8 @@ public struct ControlBridge: ControlHandler {
                 currentlyFailed: s.currentlyFailed, totalFailed: s.totalFailed,
                 source: s.usesJournal ? .journal(s.journalMatch) : .files(s.logPaths),
                 currentlyBanned: s.currentlyBanned, totalBanned: s.totalBanned,
-                bannedAddresses: s.banned.map(\.description)))
+                bannedAddresses: s.banned.map(\.description), skipped: lineCounts(c[1]).statusEntries,
+                actionsDropped: (await coordinator.actionCounters(jail: c[1])).map { $0.dropped + $0.abandoned } ?? 0))
     }
 
     func banned(_ c: [String]) async -> ControlResponse {

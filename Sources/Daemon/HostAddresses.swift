@@ -23,8 +23,11 @@ public enum HostAddresses {
     }
 
     /// Resolves a host name to its addresses with getaddrinfo; empty when it does not resolve.
+    /// A name getaddrinfo would read as a number but inet_pton does not (`192.0.2.010` is 192.0.2.8 to inet_aton,
+    /// `3221225985` is 192.0.2.1) is neither an address nor a host name: empty.
     public static func resolve(_ name: String) -> [IPAddress] {
         if let a = IPAddress(name) { return [a] }
+        guard !isNumericSpelling(name) else { return [] }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>? = nil
@@ -37,6 +40,17 @@ public enum HostAddresses {
             cursor = info.pointee.ai_next
         }
         return out
+    }
+
+    /// True when getaddrinfo takes `name` as a numeric host (inet_aton's octal, hex, short and bare-number forms).
+    static func isNumericSpelling(_ name: String) -> Bool {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>? = nil
+        guard getaddrinfo(name, nil, &hints, &res) == 0 else { return false }
+        freeaddrinfo(res)
+        return true
     }
 
     static func address(_ sa: UnsafeMutablePointer<sockaddr>) -> IPAddress? {

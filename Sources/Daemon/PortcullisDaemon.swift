@@ -276,7 +276,9 @@ public final class PortcullisDaemon: Service, Sendable {
         do {
             control = try ControlServer(
                 configuration: .init(path: socketPath),
-                handler: ControlBridge(coordinator: coordinator, onStop: { stopSink.yield() }, onReload: reload))
+                handler: ControlBridge(
+                    coordinator: coordinator, onStop: { stopSink.yield() }, onReload: reload,
+                    lineCounts: { sources.lineCounts(jail: $0) }))
         } catch {
             sources.stop()
             await coordinator.shutdown()

@@ -6,6 +6,37 @@ import Logging
 import Store
 import Synchronization
 
+/// A jail's lines that were not matched for a reason status shows (`status JAIL`, when not zero).
+public struct LineCounts: Sendable, Equatable {
+    /// Lines longer than the limit (`Bounds.maximumLineLength`), skipped whole: files and journal.
+    public var tooLong = 0
+    /// Lines on which a regex hit PCRE2's match limit and nothing matched.
+    public var matchLimit = 0
+
+    /// Zero counts.
+    public init(tooLong: Int = 0, matchLimit: Int = 0) {
+        self.tooLong = tooLong
+        self.matchLimit = matchLimit
+    }
+
+    /// The entries `status JAIL` adds to its Filter section.
+    var statusEntries: [(String, Int)] { [("Lines too long", tooLong), ("Lines at match limit", matchLimit)] }
+}
+
+/// The counters behind `LineCounts`, written by a source thread, read by the control server; they survive
+/// a reload (kept by jail name in `SourceSet`).
+final class LineCounters: Sendable {
+    let tooLong = Atomic<Int>(0)
+    let matchLimit = Atomic<Int>(0)
+    /// Whether the first line at the match limit (or, from the journal, too long) was logged.
+    let loggedMatchLimit = Atomic<Bool>(false)
+    let loggedTooLong = Atomic<Bool>(false)
+
+    var counts: LineCounts {
+        LineCounts(tooLong: tooLong.load(ordering: .relaxed), matchLimit: matchLimit.load(ordering: .relaxed))
+    }
+}
+
 /// Feeds one jail's filter from its source thread and hands the failures it finds to the coordinator.
 final class JailReader: @unchecked Sendable {
     // SAFETY: `processor` and `pending` are used only by the one source thread that delivers this jail's lines,
@@ -13,11 +44,18 @@ final class JailReader: @unchecked Sendable {
     let jail: String
     let processor: LineProcessor
     let deliver: @Sendable (String, [FailureEvent]) -> Void
+    let counters: LineCounters
+    let logger: Logger?
     private var pending: [FailureEvent] = []
 
-    init(jail: String, processor: LineProcessor, deliver: @escaping @Sendable (String, [FailureEvent]) -> Void) {
+    init(
+        jail: String, processor: LineProcessor, counters: LineCounters = LineCounters(), logger: Logger? = nil,
+        deliver: @escaping @Sendable (String, [FailureEvent]) -> Void
+    ) {
         self.jail = jail
         self.processor = processor
+        self.counters = counters
+        self.logger = logger
         self.deliver = deliver
     }
 
@@ -25,10 +63,49 @@ final class JailReader: @unchecked Sendable {
     @inline(__always)
     func consume(_ line: UnsafeBufferPointer<UInt8>, time: Double? = nil) {
         let outcome = time.map { processor.process(line, time: $0) } ?? processor.process(line)
-        guard outcome == .matched else { return }
+        guard outcome == .matched else {
+            if outcome == .tooLong { skippedTooLong(1, length: line.count, source: nil) }
+            if outcome == .matchLimit { hitMatchLimit(line.count) }
+            return
+        }
         for f in processor.failures where !f.isNoFail {
             guard let a = f.address else { continue }
             pending.append(FailureEvent(address: a, time: f.time, matches: f.lines, fields: f.fields))
+        }
+    }
+
+    /// One batch of a file's lines (the tailer's handler): over-long lines the reader skipped are counted
+    /// (the tailer logs the first of each file), then every line is processed and the failures handed over.
+    func consume(_ batch: LineBatch) {
+        skippedTooLong(batch.skippedLines, length: batch.skippedLength, source: batch.path)
+        for line in batch { consume(line) }
+        flush()
+    }
+
+    /// One journal entry (the journal source's handler). The journal line starts with the entry's date and a
+    /// space; like fail2ban's systemd backend, the filters see the rest, and the time is the entry's own.
+    func consume(entry: JournalEntry) {
+        let line = entry.line
+        let body = line.firstIndex(of: 0x20).map { UnsafeBufferPointer(rebasing: line[($0 + 1)...]) } ?? line
+        consume(body, time: Double(entry.realtime) / 1_000_000)
+    }
+
+    /// Lines skipped as longer than the limit (by the line reader, the journal source or the filter); the
+    /// first is logged once per jail unless `source` (a file, whose tailer logs it) is given.
+    func skippedTooLong(_ count: Int, length: Int, source: String?) {
+        guard count > 0 else { return }
+        counters.tooLong.add(count, ordering: .relaxed)
+        if source == nil, !counters.loggedTooLong.exchange(true, ordering: .relaxed) {
+            logger?.warning(
+                "[\(jail)] skipped a line of \(length) bytes, longer than \(processor.filter.options.maxLineLength): not matched (later ones are only counted in status)")
+        }
+    }
+
+    private func hitMatchLimit(_ length: Int) {
+        counters.matchLimit.add(1, ordering: .relaxed)
+        if !counters.loggedMatchLimit.exchange(true, ordering: .relaxed) {
+            logger?.warning(
+                "[\(jail)] a line of \(length) bytes hit the regex match limit and was not matched (later ones are only counted in status)")
         }
     }
 
@@ -54,6 +131,8 @@ final class SourceSet: Sendable {
         var subscriptions: [FileTailer.Subscription] = []
         var journals: [JournalSource] = []
         var started = false
+        /// Per jail, kept across reloads.
+        var counters: [String: LineCounters] = [:]
     }
 
     private let state = Mutex(State())
@@ -77,6 +156,9 @@ final class SourceSet: Sendable {
                 case .rotated(let path): log.info("Log rotation detected for \(path)")
                 case .truncated(let path): log.info("Log truncation detected for \(path)")
                 case .closed(let path): log.info("Removed logfile: '\(path)'")
+                case .lineTooLong(let path, let length, let limit):
+                    log.warning(
+                        "\(path): skipped a line of \(length) bytes, longer than \(limit): not matched (later ones are only counted in status)")
                 case .failed(let e): log.error("\(e)")
                 }
             })
@@ -128,7 +210,14 @@ final class SourceSet: Sendable {
                 logger.error("[\(setup.name)] cannot start its filter: \(error)")
                 continue
             }
-            let reader = JailReader(jail: setup.name, processor: processor, deliver: deliver)
+            let counters = state.withLock { s in
+                if let c = s.counters[setup.name] { return c }
+                let c = LineCounters()
+                s.counters[setup.name] = c
+                return c
+            }
+            let reader = JailReader(
+                jail: setup.name, processor: processor, counters: counters, logger: logger, deliver: deliver)
             var journalLocation: JournalSource.Location? = nil
             switch setup.source {
             case .journal(let location): journalLocation = location
@@ -146,17 +235,12 @@ final class SourceSet: Sendable {
                 let source = JournalSource(
                     location: journalLocation, match: JournalMatch(alternatives: setup.journalMatch),
                     start: stored.flatMap { $0 }.map { .cursor($0) } ?? .tail,
-                    handler: { entry in
-                        // The journal line starts with the entry's date and a space; like fail2ban's systemd
-                        // backend, the filters see the rest, and the time is the entry's own.
-                        let line = entry.line
-                        let body = line.firstIndex(of: 0x20).map { UnsafeBufferPointer(rebasing: line[($0 + 1)...]) } ?? line
-                        reader.consume(body, time: Double(entry.realtime) / 1_000_000)
-                    },
+                    handler: { entry in reader.consume(entry: entry) },
                     batchEnd: { cursor in
                         reader.flush()
                         try? store?.setJournalCursor(cursor, source: cursorKey)
-                    })
+                    },
+                    tooLong: { length in reader.skippedTooLong(1, length: length, source: nil) })
                 do {
                     try source.start()
                     journals.append(source)
@@ -170,8 +254,7 @@ final class SourceSet: Sendable {
                 FileTailer.Request(
                     setup.logPaths, startAt: readExisting ? .beginning : .end, resume: storedPositions(setup.logPaths),
                     handler: { [store] batch in
-                        for line in batch { reader.consume(line) }
-                        reader.flush()
+                        reader.consume(batch)
                         // The position is stored with every batch, so a restart after a crash neither skips
                         // nor counts again what was read.
                         let p = batch.position
@@ -194,6 +277,11 @@ final class SourceSet: Sendable {
                 logger.error("cannot start watching log files: \(error)")
             }
         }
+    }
+
+    /// A jail's skipped-line counters (zero for a jail never started).
+    func lineCounts(jail: String) -> LineCounts {
+        state.withLock { $0.counters[jail]?.counts } ?? LineCounts()
     }
 
     static func noneExist(_ paths: [String]) -> Bool {

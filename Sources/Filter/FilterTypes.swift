@@ -67,7 +67,9 @@ public struct FilterOptions: Sendable {
     public var datePattern: String?
     /// The jail's `maxlines`, overriding the filter's.
     public var maxLines: Int?
-    /// Lines longer than this many bytes are cut to it before matching (log lines are attacker-controlled).
+    /// A line longer than this many bytes is not matched at all (`LineOutcome.tooLong`): never cut, since
+    /// log lines are attacker-controlled and a cut would let the attacker choose where the line ends.
+    /// Default `Bounds.maximumLineLength` (64 KiB), the limit the log sources apply too.
     public var maxLineLength: Int
     /// How host names are treated.
     public var dnsMode: DNSMode
@@ -80,7 +82,7 @@ public struct FilterOptions: Sendable {
     /// Creates options; the defaults match a jail with no overrides.
     public init(
         timeZone: String? = nil, now: @escaping @Sendable () -> Double = { FilterClock.now() },
-        datePattern: String? = nil, maxLines: Int? = nil, maxLineLength: Int = 16384, dnsMode: DNSMode = .raw,
+        datePattern: String? = nil, maxLines: Int? = nil, maxLineLength: Int = Bounds.maximumLineLength, dnsMode: DNSMode = .raw,
         resolver: (@Sendable (String) -> [IPAddress])? = nil, checkAllRegex: Bool = false
     ) {
         self.timeZone = timeZone
@@ -112,6 +114,11 @@ public enum LineOutcome: Sendable, Equatable {
     case ignored
     /// A failregex matched.
     case matched
+    /// The line is longer than `FilterOptions.maxLineLength`: skipped whole, never matched from a prefix.
+    case tooLong
+    /// No failregex matched, and at least one regex stopped with a PCRE2 error (its match, depth or heap
+    /// limit, on a hostile line) instead of a verdict: counted apart so it is visible.
+    case matchLimit
 }
 
 /// One failure found in the log.
@@ -145,7 +152,7 @@ public struct Failure: Sendable, Equatable {
 
 /// Counters of a `LineProcessor`, like fail2ban-regex's summary.
 public struct FilterStats: Sendable, Equatable {
-    /// Lines processed.
+    /// Lines processed (not counting `tooLong` ones).
     public var lines = 0
     /// Lines with a failure.
     public var matched = 0
@@ -153,6 +160,10 @@ public struct FilterStats: Sendable, Equatable {
     public var ignored = 0
     /// Lines that matched nothing.
     public var missed = 0
+    /// Lines longer than `FilterOptions.maxLineLength`, skipped (not in `missed`).
+    public var tooLong = 0
+    /// Lines where a regex hit PCRE2's match limit and nothing matched (not in `missed`).
+    public var matchLimit = 0
     /// Hits per failregex.
     public var failregexHits: [Int]
     /// Hits per ignoreregex.
@@ -174,6 +185,7 @@ public struct FilterStats: Sendable, Equatable {
     /// Equal when every counter is equal.
     public static func == (a: FilterStats, b: FilterStats) -> Bool {
         a.lines == b.lines && a.matched == b.matched && a.ignored == b.ignored && a.missed == b.missed
+            && a.tooLong == b.tooLong && a.matchLimit == b.matchLimit
             && a.failregexHits == b.failregexHits && a.ignoreregexHits == b.ignoreregexHits
             && a.prefregexMatched == b.prefregexMatched && a.dateTemplateNames == b.dateTemplateNames
             && a.dateTemplateHits == b.dateTemplateHits

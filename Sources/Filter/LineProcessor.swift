@@ -34,6 +34,8 @@ public final class LineProcessor {
     /// Failures produced by the last call to `process` (usually none or one).
     @exclusivity(unchecked) public private(set) var failures: [Failure] = []
     @exclusivity(unchecked) private var counters: FilterStats
+    /// Some regex stopped with a PCRE2 error (match limit …) on the current line.
+    @exclusivity(unchecked) private var hitMatchLimit = false
 
     /// Counters since this processor was made.
     public var stats: FilterStats {
@@ -69,7 +71,8 @@ public final class LineProcessor {
     }
 
     /// Processes one log line (bytes without the trailing newline; a trailing CR is kept as fail2ban keeps it).
-    /// Lines longer than `FilterOptions.maxLineLength` are cut to that length.
+    /// A line longer than `FilterOptions.maxLineLength` is not matched: `.tooLong` (never cut: a prefix could
+    /// end right after an address the attacker wrote).
     @discardableResult
     public func process(_ line: UnsafeBufferPointer<UInt8>) -> LineOutcome {
         process(line, knownTime: nil)
@@ -90,8 +93,13 @@ public final class LineProcessor {
 
     private func process(_ raw: UnsafeBufferPointer<UInt8>, knownTime: Double?) -> LineOutcome {
         if !failures.isEmpty { failures.removeAll(keepingCapacity: true) }
+        guard raw.count <= filter.options.maxLineLength else {
+            counters.tooLong += 1
+            return .tooLong
+        }
         counters.lines += 1
-        let line = UnsafeBufferPointer(rebasing: raw[0..<min(raw.count, filter.options.maxLineLength)])
+        let line = raw
+        hitMatchLimit = false
 
         var dateRange: Range<Int>? = nil
         let time: Double
@@ -156,7 +164,13 @@ public final class LineProcessor {
         switch outcome {
         case .matched: counters.matched += 1
         case .ignored: counters.ignored += 1
-        case .missed: counters.missed += 1
+        case .missed:
+            if hitMatchLimit {
+                counters.matchLimit += 1
+                return .matchLimit
+            }
+            counters.missed += 1
+        case .tooLong, .matchLimit: break
         }
         return outcome
     }
@@ -258,7 +272,10 @@ public final class LineProcessor {
         var subject = whole
         var contentReplaced = false
         if let prefMatcher, let pref = filter.prefregex {
-            guard prefMatcher.matches(validUTF8: whole) else { return .missed }
+            guard prefMatcher.matches(validUTF8: whole) else {
+                if prefMatcher.lastError != 0 { hitMatchLimit = true }
+                return .missed
+            }
             counters.prefregexMatched += 1
             if let r = firstRange(prefMatcher, pref.content), !r.isEmpty {
                 if r.count + 1 > contentCapacity {
@@ -300,7 +317,10 @@ public final class LineProcessor {
                 // The combined match already ran this regex (as its branch): read its groups from there.
                 m = MatchView(matcher: combinedMatcher, offset: filter.combinedBranchGroups[i])
             } else {
-                guard failMatchers[i].matches(validUTF8: subject) else { continue }
+                guard failMatchers[i].matches(validUTF8: subject) else {
+                    if failMatchers[i].lastError != 0 { hitMatchLimit = true }
+                    continue
+                }
                 m = MatchView(matcher: failMatchers[i], offset: 0)
             }
             if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, lineStarts, contentReplaced)) != nil {

@@ -1,4 +1,4 @@
-import CPCRE2
+internal import CPCRE2
 
 /// An error raised when a pattern does not compile.
 public struct PatternError: Error, CustomStringConvertible, Sendable {
@@ -135,13 +135,16 @@ public final class Matcher {
     /// A PCRE2 error (match limit, …) counts as no match and is kept in `lastError`.
     @inlinable
     public func matches(_ subject: UnsafeBufferPointer<UInt8>, from start: Int = 0, anchored: Bool = false) -> Bool {
-        _match(subject, start: start, options: anchored ? UInt32(PCRE2_ANCHORED) : 0)
+        _match(subject, start: start, options: anchored ? Self.anchoredOption : 0)
     }
+
+    /// `PCRE2_ANCHORED`, for the inlinable entry points (CPCRE2 is imported `internal`: no C name leaks out).
+    @usableFromInline static let anchoredOption = UInt32(PCRE2_ANCHORED)
 
     /// Convenience for raw buffers.
     @inlinable
     public func matches(_ subject: UnsafeRawBufferPointer, from start: Int = 0, anchored: Bool = false) -> Bool {
-        _match(subject.bindMemory(to: UInt8.self), start: start, options: anchored ? UInt32(PCRE2_ANCHORED) : 0)
+        _match(subject.bindMemory(to: UInt8.self), start: start, options: anchored ? Self.anchoredOption : 0)
     }
 
     /// Searches `subject` from its start, skipping PCRE2's UTF-8 validity check: only for subjects that are valid

@@ -1,4 +1,4 @@
-import CNFTables
+internal import CNFTables
 
 /// A libnftables context: the only type in Portcullis that touches the libnftables C API.
 ///

@@ -1,4 +1,4 @@
-import CNFTables
+internal import CNFTables
 import Core
 import Synchronization
 

@@ -57,23 +57,50 @@ enum NFTListing {
     }
 
     /// True when a terse text listing of the table has the chain, every jail's two sets, and exactly the
-    /// expected number of rules.
+    /// expected rules: each jail's number of rules on each of its sets, and no other rule in the chain (a foreign
+    /// `accept`, or a ban rule replaced by one that does not reject or drop, voids every ban).
     static func isIntact(_ listing: String, ruleset: NFTRuleset, jails: [JailFirewall]) -> Bool {
         var lines: Set<Substring> = []
-        var ruleLines = 0
+        var rulesPerSet: [Substring: Int] = [:]
+        var inChain = false
+        let chainHeader = "chain \(ruleset.configuration.chainName) {"
         for line in listing.split(separator: "\n") {
             let trimmed = Substring(line.strippingEdges(" \t"))
-            if trimmed.contains(" saddr @") { ruleLines += 1 } else { lines.insert(trimmed) }
+            if inChain {
+                if trimmed == "}" {
+                    inChain = false
+                } else if !trimmed.hasPrefix("type ") {
+                    guard let set = banRuleSet(trimmed) else { return false }
+                    rulesPerSet[set, default: 0] += 1
+                }
+                continue
+            }
+            if trimmed == chainHeader { inChain = true }
+            lines.insert(trimmed)
         }
-        guard lines.contains("chain \(ruleset.configuration.chainName) {") else { return false }
-        var expectedRules = 0
+        guard lines.contains(Substring(chainHeader)) else { return false }
+        var expected: [Substring: Int] = [:]
         for jail in jails {
             for family in [IPAddress.Family.v4, .v6] {
-                guard lines.contains("set \(ruleset.setName(jail: jail.name, family: family)) {") else { return false }
-                expectedRules += ruleset.rules(for: jail, family: family).count
+                let name = ruleset.setName(jail: jail.name, family: family)
+                guard lines.contains("set \(name) {") else { return false }
+                expected[Substring(name), default: 0] += ruleset.rules(for: jail, family: family).count
             }
         }
-        return ruleLines == expectedRules
+        return rulesPerSet == expected.filter { $0.value > 0 }
+    }
+
+    /// The set a ban rule matches on (`… saddr @SET … reject …` or `… drop`); nil for any other rule.
+    static func banRuleSet(_ rule: Substring) -> Substring? {
+        let words = rule.split(separator: " ")
+        guard let i = words.firstIndex(where: { $0.hasPrefix("@") }), i > 0, words[i - 1] == "saddr" else { return nil }
+        let others = words.filter { $0.hasPrefix("@") }
+        guard others.count == 1 else { return nil }
+        let verdicts: Set<Substring> = ["accept", "return", "jump", "goto", "continue", "queue", "notrack"]
+        guard !words.contains(where: verdicts.contains), words.contains("reject") || words.last == "drop" else {
+            return nil
+        }
+        return words[i].dropFirst()
     }
 
     /// True when the text output of `list chains` shows `chain` inside `table inet TABLE`.

@@ -1,4 +1,4 @@
-import CNFTables
+internal import CNFTables
 import Core
 
 #if canImport(Glibc)
@@ -57,7 +57,7 @@ final class NFTMonitor {
     enum Event: Equatable {
         /// Elements deleted from `set` of `table` (family inet only).
         case elementsDeleted(table: String, set: String, addresses: [IPAddress])
-        /// The table, a chain, a rule or a set of `table` deleted.
+        /// The table, a chain, a rule or a set of `table` deleted, or a rule added to it.
         case structureDeleted(table: String)
         /// End of one transaction, committed by thread `pid` (for a one-thread process like `nft`, its pid).
         case generation(pid: Int32?)
@@ -87,7 +87,9 @@ final class NFTMonitor {
                     if let a = address(value) { addresses.append(a) }
                 }
                 events.append(.elementsDeleted(table: table, set: set, addresses: addresses))
-            case 2, 5, 8, 11:  // NFT_MSG_DELTABLE, DELCHAIN, DELRULE, DELSET: attribute 1 is the table name
+            // NFT_MSG_DELTABLE, DELCHAIN, DELRULE, DELSET, and NEWRULE (a rule added to the chain, e.g. an
+            // `accept` before the bans, or a rule replaced): attribute 1 is the table name.
+            case 2, 5, 6, 8, 11:
                 guard family == 1, let table = attributes[1].flatMap(string) else { continue }
                 events.append(.structureDeleted(table: table))
             case 15:  // NFT_MSG_NEWGEN

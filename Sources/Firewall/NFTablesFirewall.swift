@@ -1,4 +1,4 @@
-import CNFTables
+internal import CNFTables
 import Core
 
 /// The real firewall: bans in Portcullis's own nftables table through libnftables, in-process.

@@ -106,10 +106,34 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Most nodes and nesting levels a formula may have: parsing and evaluation recurse, so a huge formula would
+    /// overflow the stack (at load, or later at a ban). Real formulas have a few dozen nodes.
+    static let maximumNodes = 1000
+    static let maximumNesting = 100
+
     struct Parser {
         let bytes: [UInt8]
         var index = 0
+        var nodes = 0
+        var nesting = 0
         init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        /// Counts one node of the tree being built; refuses a formula past `maximumNodes`.
+        mutating func node(_ n: Node) throws(ParseError) -> Node {
+            nodes += 1
+            guard nodes <= BanTimeFormula.maximumNodes else {
+                throw ParseError(offset: index, message: "formula too long (over \(BanTimeFormula.maximumNodes) terms)")
+            }
+            return n
+        }
+
+        /// Enters one nesting level (parentheses, a call, a unary operator); refuses past `maximumNesting`.
+        mutating func enter() throws(ParseError) {
+            nesting += 1
+            guard nesting <= BanTimeFormula.maximumNesting else {
+                throw ParseError(offset: index, message: "formula nested too deeply (over \(BanTimeFormula.maximumNesting) levels)")
+            }
+        }
 
         mutating func skipSpaces() {
             while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
@@ -141,7 +165,7 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
                 guard peekOperator(["else"]) != nil else { throw ParseError(offset: index, message: "expected 'else'") }
                 take("else")
                 let other = try parseExpression()
-                return .conditional(condition, value, other)
+                return try node(.conditional(condition, value, other))
             }
             return value
         }
@@ -159,7 +183,7 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
                 if op == "<" || op == ">", index + 1 < bytes.count, bytes[index + 1] == bytes[index] { break }
                 take(op)
                 let right = try parseBinary(level + 1)
-                left = .binary(op, left, right)
+                left = try node(.binary(op, left, right))
             }
             return left
         }
@@ -167,7 +191,9 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
         mutating func parseUnary() throws(ParseError) -> Node {
             if let op = peekOperator(["not", "-", "+"]) {
                 take(op)
-                return .unary(op, try parseUnary())
+                try enter()
+                defer { nesting -= 1 }
+                return try node(.unary(op, try parseUnary()))
             }
             return try parsePower()
         }
@@ -176,7 +202,7 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
             let base = try parseAtom()
             if peekOperator(["**"]) != nil {
                 take("**")
-                return .binary("**", base, try parseUnary())
+                return try node(.binary("**", base, try parseUnary()))
             }
             return base
         }
@@ -187,6 +213,8 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
             let c = bytes[index]
             if c == 0x28 {
                 index += 1
+                try enter()
+                defer { nesting -= 1 }
                 let inner = try parseExpression()
                 guard peekOperator([")"]) != nil else { throw ParseError(offset: index, message: "expected ')'") }
                 take(")")
@@ -202,7 +230,7 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
                 }
                 let text = String(String(decoding: bytes[start..<index], as: UTF8.self).filter { $0 != "_" })
                 guard let v = Double(text) else { throw ParseError(offset: start, message: "bad number '\(text)'") }
-                return .number(v)
+                return try node(.number(v))
             }
             if isIdentStart(c) {
                 let start = index
@@ -210,6 +238,8 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
                 let name = String(decoding: bytes[start..<index], as: UTF8.self)
                 if peekOperator(["("]) != nil {
                     take("(")
+                    try enter()
+                    defer { nesting -= 1 }
                     var args: [Node] = []
                     if peekOperator([")"]) == nil {
                         while true {
@@ -222,8 +252,9 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
                     take(")")
                     let known = ["min", "max", "int", "float", "abs", "round", "math.exp", "math.log", "math.pow", "math.sqrt"]
                     guard known.contains(name) else { throw ParseError(offset: start, message: "unknown function '\(name)'") }
-                    return .call(name, args)
+                    return try node(.call(name, args))
                 }
+                _ = try node(.number(0))
                 switch name {
                 case "ban.Time", "banTime": return .variable(.time)
                 case "ban.Count", "banCount": return .variable(.count)

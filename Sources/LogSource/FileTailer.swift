@@ -45,7 +45,8 @@ public final class FileTailer: Sendable {
         /// With inotify: period of the safety pass that re-expands globs and stats every file (catches events
         /// inotify cannot see, e.g. a missing directory that appears).
         public var rescanInterval: Duration
-        /// Longest line delivered; longer lines are delivered truncated to this many bytes, their rest skipped.
+        /// Longest line delivered (without its newline); a longer line is skipped whole, never delivered in
+        /// part, counted in `LineBatch.skippedLines` and reported once per file (`Event.lineTooLong`).
         public var maxLineLength: Int
         /// Bytes asked for per `read`.
         public var readChunkSize: Int
@@ -53,12 +54,13 @@ public final class FileTailer: Sendable {
         /// may keep writing to it until it reopens its log).
         public var rotationGrace: Duration
 
-        /// Defaults: auto backend, 250 ms polling, 1 s rescan, 32 KiB lines, 64 KiB reads, 5 s rotation grace.
+        /// Defaults: auto backend, 250 ms polling, 1 s rescan, 64 KiB lines (`LineReader.defaultMaxLineLength`),
+        /// 64 KiB reads, 5 s rotation grace.
         public init(
             backend: Backend = .auto,
             pollInterval: Duration = .milliseconds(250),
             rescanInterval: Duration = .seconds(1),
-            maxLineLength: Int = 32 * 1024,
+            maxLineLength: Int = LineReader.defaultMaxLineLength,
             readChunkSize: Int = 64 * 1024,
             rotationGrace: Duration = .seconds(5)
         ) {
@@ -83,6 +85,9 @@ public final class FileTailer: Sendable {
         case truncated(path: String)
         /// A glob match or deleted file was closed.
         case closed(path: String)
+        /// A line longer than `limit` bytes (`length` bytes) was skipped, not matched; reported once per file,
+        /// later ones are only counted (`LineBatch.skippedLines`).
+        case lineTooLong(path: String, length: Int, limit: Int)
         /// Something failed; the tailer keeps going and retries on the next pass.
         case failed(LogSourceError)
     }

@@ -14,7 +14,9 @@
 ///   but name the same instant;
 /// - ident: `SYSLOG_IDENTIFIER`, else `_COMM`; pid: `SYSLOG_PID`, else `_PID`, shown only with an ident;
 /// - the kernel without a pid gets its monotonic time: `kernel: [    5.000000] message`;
-/// - several `MESSAGE` values are joined with a space.
+/// - several `MESSAGE` values are joined with a space;
+/// - a line that would be longer than `maxLineLength` is not built: `tooLongLength` holds its length (at least)
+///   and the entry must be skipped, never matched from a prefix.
 ///
 /// Fields are copied as they are enumerated into reusable buffers: no allocation per entry once warm.
 struct JournalLineFormatter {
@@ -27,6 +29,10 @@ struct JournalLineFormatter {
     private var pid: [UInt8] = []
     private var message: [UInt8] = []
     private var messageCount = 0
+    /// Bytes of the MESSAGE values, including those not copied because the line is too long anyway.
+    private var messageLength = 0
+    /// Set by `compose` when the line would exceed `maxLineLength`: its length (`line` is then not valid).
+    private(set) var tooLongLength: Int?
     private var sourceRealtime: UInt64?
     private var sourceMonotonic: UInt64?
 
@@ -44,6 +50,8 @@ struct JournalLineFormatter {
         pid.removeAll(keepingCapacity: true)
         message.removeAll(keepingCapacity: true)
         messageCount = 0
+        messageLength = 0
+        tooLongLength = nil
         sourceRealtime = nil
         sourceMonotonic = nil
     }
@@ -55,9 +63,13 @@ struct JournalLineFormatter {
         let value = UnsafeRawBufferPointer(rebasing: data[(eq + 1)...])
         switch name.count {
         case 7 where Self.equal(name, "MESSAGE"):
-            if messageCount > 0 && message.count < maxLineLength { message.append(0x20) }
+            let separator = messageCount > 0 ? 1 : 0
             messageCount += 1
-            message.append(contentsOf: value.prefix(max(0, maxLineLength - message.count)))
+            messageLength += separator + value.count
+            // Past the limit the entry is skipped whole: stop copying (memory stays bounded).
+            guard messageLength <= maxLineLength else { return }
+            if separator == 1 { message.append(0x20) }
+            message.append(contentsOf: value)
         case 9 where Self.equal(name, "_HOSTNAME"):
             hostname.append(contentsOf: value.prefix(255))
         case 17 where Self.equal(name, "SYSLOG_IDENTIFIER"):
@@ -107,8 +119,12 @@ struct JournalLineFormatter {
                 appendASCII(": ")
             }
         }
-        line.append(contentsOf: message.prefix(max(0, maxLineLength - line.count)))
-        if line.count > maxLineLength { line.removeLast(line.count - maxLineLength) }
+        if line.count + messageLength > maxLineLength {
+            tooLongLength = line.count + messageLength
+            line.removeAll(keepingCapacity: true)
+            return realtime
+        }
+        line.append(contentsOf: message)
         return realtime
     }
 

@@ -1,5 +1,5 @@
 import Core
-import CSystemd
+internal import CSystemd
 import Synchronization
 
 #if canImport(Glibc)
@@ -76,20 +76,27 @@ public final class JournalSource: Sendable {
     /// - Parameters:
     ///   - handler: called on the journal thread for each matching entry.
     ///   - batchEnd: called after each run of entries with the cursor of the last one (persist it).
+    ///   - maxLineLength: the longest line delivered, as for files (`LineReader.defaultMaxLineLength`); a
+    ///     longer entry is skipped whole and counted (`skippedLines`), never delivered cut.
+    ///   - tooLong: called on the journal thread with the length of each skipped entry's line.
     public init(
         location: Location = .system,
         match: JournalMatch = .all,
         start: Start = .tail,
-        maxLineLength: Int = 32 * 1024,
+        maxLineLength: Int = LineReader.defaultMaxLineLength,
         handler: @escaping @Sendable (JournalEntry) -> Void,
-        batchEnd: (@Sendable (String) -> Void)? = nil
+        batchEnd: (@Sendable (String) -> Void)? = nil,
+        tooLong: (@Sendable (_ length: Int) -> Void)? = nil
     ) {
         self.location = location
         self.match = match
         self.startAt = start
         self.maxLineLength = max(64, maxLineLength)
-        core = JournalCore(handler: handler, batchEnd: batchEnd)
+        core = JournalCore(handler: handler, batchEnd: batchEnd, tooLong: tooLong)
     }
+
+    /// Entries skipped because their line is longer than `maxLineLength` (never delivered, not even in part).
+    public var skippedLines: Int { core.state.withLock { $0.skippedLines } }
 
     deinit {
         stop()
@@ -168,6 +175,7 @@ public final class JournalSource: Sendable {
 final class JournalCore: Sendable {
     let handler: @Sendable (JournalEntry) -> Void
     let batchEnd: (@Sendable (String) -> Void)?
+    let tooLong: (@Sendable (Int) -> Void)?
     let state: Mutex<Shared>
     let wakeRead: Int32
     let wakeWrite: Int32
@@ -179,11 +187,16 @@ final class JournalCore: Sendable {
         var stopped = false
         var syncs: [CheckedContinuation<Void, Never>] = []
         var error: LogSourceError?
+        var skippedLines = 0
     }
 
-    init(handler: @escaping @Sendable (JournalEntry) -> Void, batchEnd: (@Sendable (String) -> Void)?) {
+    init(
+        handler: @escaping @Sendable (JournalEntry) -> Void, batchEnd: (@Sendable (String) -> Void)?,
+        tooLong: (@Sendable (Int) -> Void)?
+    ) {
         self.handler = handler
         self.batchEnd = batchEnd
+        self.tooLong = tooLong
         state = Mutex(Shared())
         switch Sys.pipe() {
         case .success(let (r, w)):
@@ -246,6 +259,12 @@ final class JournalReader: @unchecked Sendable {
         }
         journal = j
         formatter = JournalLineFormatter(maxLineLength: maxLineLength)
+        // sd-journal hands out at most 64 KiB of a field by default, silently cut: ask for more than a line
+        // may hold, so a longer MESSAGE shows as too long instead of as its prefix.
+        let threshold = sd_journal_set_data_threshold(j, maxLineLength + 4096)
+        if threshold < 0 {
+            throw LogSourceError(.journalFailed, "cannot set the journal's data threshold", errno: -threshold)
+        }
         // On a throw below, `deinit` runs (every property is set) and closes the journal.
         try match.validate()
         try applyMatch(match)
@@ -390,6 +409,11 @@ final class JournalReader: @unchecked Sendable {
         var boot = sd_id128_t()
         _ = sd_journal_get_monotonic_usec(journal, &monotonic, &boot)
         let time = formatter.compose(entryRealtime: realtime, entryMonotonic: monotonic)
+        if let length = formatter.tooLongLength {
+            source.state.withLock { $0.skippedLines += 1 }
+            source.tooLong?(length)
+            return
+        }
         formatter.line.withUnsafeBufferPointer { line in
             source.handler(JournalEntry(line: line, realtime: time, journal: journal))
         }

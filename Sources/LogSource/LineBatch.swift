@@ -2,9 +2,8 @@
 ///
 /// Valid only during the delivery call: copy what you keep. Lines have no trailing `\n` nor `\r`; bytes are
 /// passed through unchanged (invalid UTF-8 and NUL included). A line longer than the tailer's
-/// `maxLineLength` is delivered once, truncated to `maxLineLength` bytes, and the rest of it up to the next
-/// newline is discarded (never delivered as a separate line, so the tail of an over-long line cannot pose as
-/// a log line of its own).
+/// `maxLineLength` is never delivered, neither whole nor in part (a cut line would let an attacker choose
+/// where it ends); it is counted in `skippedLines`.
 ///
 /// ```swift
 /// tailer.subscribe(["/var/log/auth.log"]) { batch in
@@ -16,8 +15,10 @@ public struct LineBatch: RandomAccessCollection {
     public let path: String
     /// Where reading stands after this batch: persist it to resume after it.
     public let position: FilePosition
-    /// Number of lines in `self` that were cut at `maxLineLength`.
-    public let truncatedLines: Int
+    /// Lines longer than `maxLineLength` skipped since the previous batch of this file (not in `self`).
+    public let skippedLines: Int
+    /// Length in bytes of the last line skipped (0 when `skippedLines` is 0).
+    public let skippedLength: Int
     let base: UnsafePointer<UInt8>
     /// (start, length) pairs, relative to `base`.
     let ranges: UnsafeBufferPointer<LineRange>
@@ -25,13 +26,15 @@ public struct LineBatch: RandomAccessCollection {
     init(
         path: String,
         position: FilePosition,
-        truncatedLines: Int,
+        skippedLines: Int,
+        skippedLength: Int,
         base: UnsafePointer<UInt8>,
         ranges: UnsafeBufferPointer<LineRange>
     ) {
         self.path = path
         self.position = position
-        self.truncatedLines = truncatedLines
+        self.skippedLines = skippedLines
+        self.skippedLength = skippedLength
         self.base = base
         self.ranges = ranges
     }

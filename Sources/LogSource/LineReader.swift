@@ -1,23 +1,51 @@
+import Core
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
 
-/// Reads one file in big chunks into a reusable buffer and splits it into lines on `0x0A`.
+/// Reads one file in big chunks into a reusable buffer and splits it into lines on `0x0A`: the one line reader
+/// of the daemon's tailer and of `portcullis regex`, so both see exactly the same lines.
 ///
-/// Each byte is scanned for a newline once (`scanned` remembers how far a partial line was searched). A partial
-/// line longer than `maxLineLength` is cut: its first `maxLineLength` bytes are delivered as one line and the
-/// rest up to the next newline is skipped (`discarding`). Nothing here allocates after `init`.
-final class LineReader {
-    let maxLineLength: Int
-    let chunkSize: Int
+/// A line (without its newline and a trailing `0x0D`) of at most `maxLineLength` bytes is delivered whole. A
+/// longer line is never delivered, not even in part: matching a prefix would let an attacker choose where the
+/// line ends (padding a user name so that the cut lands right after a forged `from ADDR port 22 ssh2`). It is
+/// skipped up to its newline and counted in `skippedLines` (its length in `lastSkippedLength`). Each byte is
+/// scanned for a newline once (`scanned` remembers how far a partial line was searched). Nothing here
+/// allocates after `init`.
+///
+/// ```swift
+/// let reader = LineReader()
+/// try reader.forEachLine(fd: fd) { line in print(line.count); return true }
+/// print(reader.skippedLines)
+/// ```
+public final class LineReader {
+    /// The longest line delivered by default: `Bounds.maximumLineLength` (64 KiB), the limit every matcher
+    /// applies (the journal source applies it to the formatted line).
+    public static let defaultMaxLineLength = Bounds.maximumLineLength
+    /// Default size of one `read(2)`.
+    public static let defaultChunkSize = 64 * 1024
+
+    /// The longest line delivered.
+    public let maxLineLength: Int
+    /// Bytes asked for per `read(2)`.
+    public let chunkSize: Int
     private let capacity: Int
     private let storage: UnsafeMutablePointer<UInt8>
     private let rangeCapacity: Int
     private let ranges: UnsafeMutablePointer<LineRange>
     private var rangeCount = 0
-    private var truncatedCount = 0
+    /// Over-long lines finished since the last batch was handed over.
+    private var skippedInBatch = 0
+
+    /// Lines longer than `maxLineLength` skipped so far (never delivered).
+    public private(set) var skippedLines = 0
+    /// Length of the last over-long line skipped (0 before the first).
+    public private(set) var lastSkippedLength = 0
+    /// Bytes read so far.
+    public private(set) var bytesRead: UInt64 = 0
 
     /// Start of the pending (not yet complete) line in `storage`.
     private var start = 0
@@ -25,15 +53,19 @@ final class LineReader {
     private var end = 0
     /// Bytes before this index (from `start`) are known to hold no newline.
     private var scanned = 0
-    /// Inside an over-long line whose head was already delivered: skip to the next newline.
+    /// Inside an over-long line: skip to the next newline.
     private(set) var discarding = false
+    /// Bytes of the over-long line being skipped, seen so far.
+    private var discardedLength = 0
     /// File offset of `storage[0]`.
     private var baseOffset: UInt64 = 0
 
-    init(maxLineLength: Int, chunkSize: Int) {
+    /// A reader delivering lines of at most `maxLineLength` bytes (at least 16), reading `chunkSize` at a time.
+    public init(maxLineLength: Int = LineReader.defaultMaxLineLength, chunkSize: Int = LineReader.defaultChunkSize) {
         self.maxLineLength = max(16, maxLineLength)
         self.chunkSize = max(512, chunkSize)
-        capacity = self.chunkSize + self.maxLineLength
+        // Room for a whole line of the maximum length, its `\r\n`, and a chunk after it.
+        capacity = self.chunkSize + self.maxLineLength + 2
         storage = .allocate(capacity: capacity)
         rangeCapacity = 4096
         ranges = .allocate(capacity: rangeCapacity)
@@ -58,8 +90,10 @@ final class LineReader {
         end = 0
         scanned = 0
         rangeCount = 0
-        truncatedCount = 0
+        skippedInBatch = 0
         self.discarding = discarding
+        // Resuming inside a line: its head was already judged (skipped) before the restart.
+        discardedLength = discarding ? maxLineLength + 1 : 0
     }
 
     /// Reads at most one chunk from `fd` at its current offset and delivers the complete lines it finished.
@@ -73,16 +107,24 @@ final class LineReader {
         }
         if n == 0 { return .success(0) }
         end += n
+        bytesRead += UInt64(n)
         split(deliver: deliver)
         return .success(n)
     }
 
     /// Delivers the pending partial line as a line of its own (the file will not grow any more: rotation).
     func flushPartial(deliver: (LineBatchParts) -> Void) {
-        if !discarding && end > start {
+        if discarding {
+            finishSkipped(extra: end - start)
+        } else if end > start {
             var length = end - start
             if storage[start + length - 1] == 0x0D { length -= 1 }
-            appendRange(start, min(length, maxLineLength), truncated: length > maxLineLength, deliver: deliver)
+            if length > maxLineLength {
+                discardedLength = 0
+                finishSkipped(extra: length)
+            } else {
+                appendRange(start, length, deliver: deliver)
+            }
         }
         start = end
         scanned = end
@@ -90,37 +132,85 @@ final class LineReader {
         emit(deliver)
     }
 
+    /// Calls `body` with every complete line of `fd` up to its end, in order (`body` returns false to stop).
+    /// A last line without a newline is handed out only when `includeUnterminated` is true; `unterminated` in
+    /// the result says whether there was one. Throws when `read(2)` fails.
+    @discardableResult
+    public func forEachLine(
+        fd: Int32, includeUnterminated: Bool = false, _ body: (UnsafeBufferPointer<UInt8>) -> Bool
+    ) throws(LogSourceError) -> (stopped: Bool, unterminated: Bool) {
+        var stopped = false
+        let deliver: (LineBatchParts) -> Void = { parts in
+            guard !stopped else { return }
+            for r in parts.ranges {
+                if !body(UnsafeBufferPointer(start: parts.base + Int(r.start), count: Int(r.count))) {
+                    stopped = true
+                    return
+                }
+            }
+        }
+        while !stopped {
+            switch readChunk(fd: fd, deliver: deliver) {
+            case .success(0):
+                let unterminated = end > start || discarding
+                if includeUnterminated || discarding {
+                    // An over-long unterminated tail is counted as skipped either way.
+                    if includeUnterminated { flushPartial(deliver: deliver) } else { finishSkipped(extra: end - start) }
+                }
+                return (stopped, unterminated)
+            case .success: continue
+            case .failure(let e):
+                throw LogSourceError(.readFailed, "cannot read the log", errno: e.rawValue)
+            }
+        }
+        return (true, false)
+    }
+
     private func split(deliver: (LineBatchParts) -> Void) {
         var p = scanned
         while p < end {
             guard let hit = memchr(storage + p, 0x0A, end - p) else { break }
             let newline = UnsafeMutablePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - storage
+            var length = newline - start
+            if length > 0 && storage[newline - 1] == 0x0D { length -= 1 }
             if discarding {
-                discarding = false
+                finishSkipped(extra: length)
+            } else if length > maxLineLength {
+                discardedLength = 0
+                finishSkipped(extra: length)
             } else {
-                var length = newline - start
-                if length > 0 && storage[newline - 1] == 0x0D { length -= 1 }
-                if length > maxLineLength {
-                    appendRange(start, maxLineLength, truncated: true, deliver: deliver)
-                } else {
-                    appendRange(start, length, truncated: false, deliver: deliver)
-                }
+                appendRange(start, length, deliver: deliver)
             }
             start = newline + 1
             p = start
         }
         scanned = end
         if discarding {
-            start = end  // drop the skipped bytes
-        } else if end - start >= maxLineLength {
-            appendRange(start, maxLineLength, truncated: true, deliver: deliver)
+            // Drop the skipped bytes, but keep a trailing `\r`: it may belong to the `\r\n` ending this line.
+            let keep = end > start && storage[end - 1] == 0x0D ? 1 : 0
+            discardedLength += end - start - keep
+            start = end - keep
+            scanned = start
+        } else if end - start > maxLineLength + 1 {
+            // Longer than any line we deliver, even without its `\r`: skip it.
             discarding = true
-            start = end
+            discardedLength = end - start - 1
+            start = end - 1
+            scanned = start
         }
         emit(deliver)
     }
 
-    private func appendRange(_ from: Int, _ length: Int, truncated: Bool, deliver: (LineBatchParts) -> Void) {
+    /// Ends an over-long line whose last `extra` bytes are the ones not counted yet.
+    private func finishSkipped(extra: Int) {
+        discarding = false
+        lastSkippedLength = discardedLength + extra
+        discardedLength = 0
+        skippedLines += 1
+        skippedInBatch += 1
+    }
+
+    private func appendRange(_ from: Int, _ length: Int, deliver: (LineBatchParts) -> Void) {
         if rangeCount == rangeCapacity {
             // The batch is full: hand it over now; `start` still points at this line, so the position
             // reported for the full batch is that of the line being added (conservative).
@@ -128,20 +218,20 @@ final class LineReader {
         }
         ranges[rangeCount] = LineRange(start: Int32(from), count: Int32(length))
         rangeCount += 1
-        if truncated { truncatedCount += 1 }
     }
 
     private func emit(_ deliver: (LineBatchParts) -> Void) {
-        guard rangeCount > 0 else { return }
+        guard rangeCount > 0 || skippedInBatch > 0 else { return }
         let offset = consumedOffset
         let parts = LineBatchParts(
             base: UnsafePointer(storage),
             ranges: UnsafeBufferPointer(start: ranges, count: rangeCount),
-            truncated: truncatedCount,
+            skipped: skippedInBatch,
+            skippedLength: lastSkippedLength,
             consumedOffset: offset
         )
         rangeCount = 0
-        truncatedCount = 0
+        skippedInBatch = 0
         deliver(parts)
     }
 
@@ -161,6 +251,8 @@ final class LineReader {
 struct LineBatchParts {
     var base: UnsafePointer<UInt8>
     var ranges: UnsafeBufferPointer<LineRange>
-    var truncated: Int
+    /// Over-long lines skipped in this batch, and the length of the last one.
+    var skipped: Int
+    var skippedLength: Int
     var consumedOffset: UInt64
 }

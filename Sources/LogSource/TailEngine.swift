@@ -243,6 +243,14 @@ final class TailEngine: @unchecked Sendable {
             }
         }
         checkIdentity(file)
+        reportSkipped(file)
+    }
+
+    /// Reports the file's first over-long line, once per file.
+    private func reportSkipped(_ file: TailedFile) {
+        guard let length = file.unreportedTooLong else { return }
+        file.unreportedTooLong = nil
+        report(.lineTooLong(path: file.path, length: length, limit: file.reader.maxLineLength))
     }
 
     private func restartTruncated(_ file: TailedFile) {
@@ -262,6 +270,7 @@ final class TailEngine: @unchecked Sendable {
         case .success(let (n, atEnd)):
             if n > 0 { tailer.publish(file.position) }
             if atEnd { backlog.remove(file.path) } else { backlog.insert(file.path) }
+            reportSkipped(file)
         case .failure(let e):
             if file.reportedError != e {
                 file.reportedError = e

@@ -21,6 +21,12 @@ final class TailedFile {
     var literal = false
     /// Last condition reported through events, to report each change once.
     var reportedMissing = false
+    /// Length of the first over-long line skipped, until the tailer has reported it (once per file).
+    var unreportedTooLong: Int?
+    /// Whether an over-long line of this file was reported already.
+    var reportedTooLong = false
+    /// Over-long lines skipped in this file since it was first opened (all its incarnations).
+    private(set) var skippedLines = 0
     var reportedError: Errno?
 
     /// Fingerprint of the file's first bytes (up to `headCapacity`): a changed head means the file was
@@ -177,11 +183,22 @@ final class TailedFile {
         old.close()
     }
 
+    private func noteSkipped(_ parts: LineBatchParts) {
+        guard parts.skipped > 0 else { return }
+        skippedLines += parts.skipped
+        if !reportedTooLong {
+            reportedTooLong = true
+            unreportedTooLong = parts.skippedLength
+        }
+    }
+
     private func deliverRetired(_ parts: LineBatchParts) {
+        noteSkipped(parts)
         let batch = LineBatch(
             path: path,
             position: position,
-            truncatedLines: parts.truncated,
+            skippedLines: parts.skipped,
+            skippedLength: parts.skipped > 0 ? parts.skippedLength : 0,
             base: parts.base,
             ranges: parts.ranges
         )
@@ -208,6 +225,7 @@ final class TailedFile {
     }
 
     private func deliver(_ parts: LineBatchParts) {
+        noteSkipped(parts)
         if firstLineHash == nil { firstLineHash = computeFirstLineHash() }
         let batch = LineBatch(
             path: path,
@@ -218,7 +236,8 @@ final class TailedFile {
                 offset: parts.consumedOffset,
                 firstLineHash: firstLineHash
             ),
-            truncatedLines: parts.truncated,
+            skippedLines: parts.skipped,
+            skippedLength: parts.skipped > 0 ? parts.skippedLength : 0,
             base: parts.base,
             ranges: parts.ranges
         )

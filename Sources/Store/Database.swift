@@ -1,4 +1,4 @@
-import CSQLite
+internal import CSQLite
 
 /// An error reported by SQLite or by the wrapper: the SQLite result code, SQLite's message and the SQL involved.
 ///

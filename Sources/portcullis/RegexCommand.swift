@@ -1,5 +1,6 @@
 import ArgumentParser
 import Filter
+import LogSource
 
 #if canImport(Glibc)
 import Glibc
@@ -104,7 +105,7 @@ struct RegexCommand: ParsableCommand {
             source.useLines.append(use)
         }
         let options = FilterOptions(
-            datePattern: datePattern, maxLines: maxLines, maxLineLength: LineReader.defaultMaxLine,
+            datePattern: datePattern, maxLines: maxLines, maxLineLength: LineReader.defaultMaxLineLength,
             dnsMode: raw ? .raw : .yes, resolver: raw ? nil : HostResolver.resolve, checkAllRegex: out == nil)
         let compiled: CompiledFilter
         do {
@@ -159,18 +160,25 @@ struct RegexCommand: ParsableCommand {
             }
             var st = stat()
             let size = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_size) : 0
-            var reader = LineReader(fd: fd)
+            // The daemon's own line reader: the same lines, the same limit, the same skipped over-long lines.
+            let reader = LineReader()
             var progress = Progress(total: size, started: started)
             var count = 0
-            try reader.forEachLine { line in
-                session.feed(line)
-                count &+= 1
-                if count & 0xFFFF == 0 { progress.tick(lines: count, bytes: Int(lseek(fd, 0, SEEK_CUR))) }
-                return true
+            let unterminated: Bool
+            do {
+                unterminated = try reader.forEachLine(fd: fd) { line in
+                    session.feed(line)
+                    count &+= 1
+                    if count & 0xFFFF == 0 { progress.tick(lines: count, bytes: Int(reader.bytesRead)) }
+                    return true
+                }.unterminated
+            } catch {
+                throw CLIError(.io, "cannot read log '\(log)': \(error)")
             }
             progress.finish()
-            report.truncatedLines = reader.truncatedLines
-            if reader.skippedUnterminatedLine {
+            report.tooLongLines = reader.skippedLines
+            report.maxLineLength = reader.maxLineLength
+            if unterminated {
                 Output.error(
                     "portcullis regex: note: the last line of \(log == "-" ? "<stdin>" : log) has no newline; "
                         + "it is not tested (like fail2ban-regex, which waits for the line's end)")

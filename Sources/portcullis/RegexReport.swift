@@ -51,8 +51,12 @@ struct RegexReport {
     var missedLines: [String] = []
     /// Failures, kept for JSON only.
     var failures: [FailureRecord] = []
-    /// Lines longer than the cap that were cut.
-    var truncatedLines = 0
+    /// Lines longer than `maxLineLength`, skipped whole (never matched from a prefix), as the daemon does.
+    var tooLongLines = 0
+    /// The limit those lines exceeded.
+    var maxLineLength = Bounds.maximumLineLength
+    /// Lines where a regex hit PCRE2's match limit and nothing matched (not counted as missed).
+    var matchLimitLines = 0
 
     /// fail2ban-regex prints a kept-line list only when it holds fewer than this many lines.
     static let printLimit = 20
@@ -84,8 +88,11 @@ struct RegexReport {
         out.append("")
         out.append("Lines: \(lines) lines, \(ignored) ignored, \(matched) matched, \(missed) missed")
         out.append("[processed in \(RegexReport.fixed2(seconds)) sec]")
-        if truncatedLines > 0 {
-            out.append("[\(truncatedLines) over-long line(s) cut to \(LineReader.defaultMaxLine) bytes]")
+        if tooLongLines > 0 {
+            out.append("[\(tooLongLines) line(s) longer than \(maxLineLength) bytes skipped, not matched]")
+        }
+        if matchLimitLines > 0 {
+            out.append("[\(matchLimitLines) line(s) hit the regex match limit, not matched]")
         }
         out.append("")
         if printAllMatched { out += RegexReport.kept("Matched", matched, matchedLines, all: true) }
@@ -156,7 +163,8 @@ struct RegexReport {
         o.key("ignored"); o.number(ignored)
         o.key("matched"); o.number(matched)
         o.key("missed"); o.number(missed)
-        o.key("truncated"); o.number(truncatedLines)
+        o.key("tooLong"); o.number(tooLongLines)
+        o.key("matchLimit"); o.number(matchLimitLines)
         o.endObject()
         o.key("seconds"); o.number(seconds)
         o.key("failures"); o.beginArray()

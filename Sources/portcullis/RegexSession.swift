@@ -98,6 +98,8 @@ struct RegexSession {
             if keepIgnored && (keepAllIgnored || ignored <= RegexReport.printLimit + 1) {
                 ignoredLines.append(String(decoding: line, as: UTF8.self))
             }
+        case .tooLong, .matchLimit:
+            break  // counted by the processor (stats.tooLong, stats.matchLimit), reported apart
         case .missed:
             missed += 1
             if keepMissed && (keepAllMissed || missed <= RegexReport.printLimit + 1) {
@@ -141,6 +143,8 @@ struct RegexSession {
         report.ignored = stats.ignored
         report.matched = stats.matched + consumed
         report.missed = stats.missed - consumed
+        report.tooLongLines += stats.tooLong
+        report.matchLimitLines = stats.matchLimit
         report.matchedLines = matchedLines
         report.ignoredLines = ignoredLines
         report.missedLines = missedLines

@@ -115,7 +115,8 @@ struct RegexCommandTests {
         #expect(ids.stdout == "192.0.2.11\n192.0.2.12\n192.0.2.13\n")
         #expect(ids.stderr.contains("has no newline"))
         let text = try CLI.run(["regex", "--conf", tree.path, "--print-no-missed", log.path, "demo"])
-        #expect(text.stdout.contains("Lines: 6 lines, 0 ignored, 3 matched, 3 missed"))
+        #expect(text.stdout.contains("Lines: 5 lines, 0 ignored, 3 matched, 2 missed"))
+        #expect(text.stdout.contains("[1 line(s) longer than 65536 bytes skipped, not matched]"))
     }
 
     @Test("standard input with '-'")

@@ -4,6 +4,19 @@ import Testing
 
 @Suite("ControlReplies")
 struct ControlRepliesTests {
+    @Test("dropped command actions show in the Actions section only when there are some")
+    func droppedActions() {
+        func status(_ dropped: Int) -> ControlValue {
+            ControlReplies.jailStatus(
+                currentlyFailed: 0, totalFailed: 0, source: .files([]), currentlyBanned: 0, totalBanned: 0,
+                bannedAddresses: [], actionsDropped: dropped)
+        }
+        let normal = StatusFormatter.format(status(0), for: ["status", "j"])
+        let dropped = StatusFormatter.format(status(7), for: ["status", "j"])
+        #expect(!normal.contains("dropped"))
+        #expect(dropped.hasSuffix("`- Command actions dropped:\t7"))
+    }
+
     @Test("a journal jail's status prints like fail2ban 1.0.2's (captured from a real systemd-backend jail)")
     func journalStatus() {
         let value = ControlReplies.jailStatus(

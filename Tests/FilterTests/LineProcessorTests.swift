@@ -97,19 +97,21 @@ func definition(
         // Empty line, line of only the date.
         #expect(p.process("") == .missed)
         #expect(p.process("2024-05-01 12:00:00") == .missed)
-        // A 1 MB line is cut to the maximum length and processed.
+        // A 1 MB line is longer than the maximum: skipped whole, never matched from a prefix.
         let big = "2024-05-01 12:00:00 Failed for " + String(repeating: "x", count: 1 << 20) + " from 192.0.2.6"
-        #expect(p.process(big) == .missed)
+        #expect(p.process(big) == .tooLong)
         let huge = [UInt8](repeating: 0x80, count: 1 << 20)
-        #expect(huge.withUnsafeBufferPointer { p.process($0) } == .missed)
-        #expect(p.stats.lines == 7)
+        #expect(huge.withUnsafeBufferPointer { p.process($0) } == .tooLong)
+        #expect(p.stats.lines == 5)
+        #expect(p.stats.tooLong == 2)
     }
 
     @Test func maxLineLengthIsConfigurable() throws {
         let def = definition(["from <HOST>$"])
-        let long = "2024-05-01 12:00:00 " + String(repeating: "y", count: 40_000) + " from 192.0.2.7"
+        let long = "2024-05-01 12:00:00 " + String(repeating: "y", count: 70_000) + " from 192.0.2.7"
         let capped = try CompiledFilter.testing(def).makeProcessor()
-        #expect(capped.process(long) == .missed)
+        #expect(capped.process(long) == .tooLong)
+        #expect(capped.failures.isEmpty)
         let wide = try CompiledFilter.testing(def, options: FilterOptions(maxLineLength: 1 << 17)).makeProcessor()
         #expect(wide.process(long) == .matched)
     }
@@ -249,5 +251,21 @@ extension CombinedPrecheckTests {
         #expect(combined.lastError != 0)
         #expect(p.process(line) == .matched)
         #expect(p.failures.first?.regexIndex == 1)
+    }
+}
+
+extension CombinedPrecheckTests {
+    @Test func matchLimitIsCountedApartNotMissed() throws {
+        // Only the catastrophic regex: nothing else can give a verdict, so the line hits the match limit.
+        let def = definition([#"^(?:(?:\w+)+\s?)+ from <HOST> never$"#, #"^never <HOST>$"#])
+        let p = try CompiledFilter(def).makeProcessor()
+        let hostile = String(repeating: "word ", count: 40) + "x from 192.0.2.1"
+        #expect(p.process(hostile) == .matchLimit)
+        #expect(p.failures.isEmpty)
+        #expect(p.process("plain line") == .missed)
+        #expect(p.process("never 192.0.2.9") == .matched)
+        #expect(p.stats.matchLimit == 1)
+        #expect(p.stats.missed == 1)
+        #expect(p.stats.lines == 3)
     }
 }

@@ -90,5 +90,17 @@ import Testing
         let noChain = listing.replacingOccurrences(of: "chain bans {", with: "chain input {")
         #expect(!NFTListing.isIntact(noChain, ruleset: ruleset, jails: [sshd]))
         #expect(!NFTListing.isIntact(listing, ruleset: ruleset, jails: [sshd, JailFirewall(name: "x", ports: .all)]))
+        // A foreign rule in the chain, or a ban rule that no longer rejects, is damage too.
+        let extraAccept = listing.replacingOccurrences(
+            of: "policy accept;\n", with: "policy accept;\n\t\taccept\n")
+        #expect(!NFTListing.isIntact(extraAccept, ruleset: ruleset, jails: [sshd]))
+        let acceptSet = listing.replacingOccurrences(
+            of: "tcp dport 22 ip saddr @addr-set-sshd reject with tcp reset",
+            with: "tcp dport 22 ip saddr @addr-set-sshd accept")
+        #expect(!NFTListing.isIntact(acceptSet, ruleset: ruleset, jails: [sshd]))
+        let duplicated = listing.replacingOccurrences(
+            of: "\t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset\n",
+            with: "\t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset\n\t\tip saddr 192.0.2.0/24 accept\n")
+        #expect(!NFTListing.isIntact(duplicated, ruleset: ruleset, jails: [sshd]))
     }
 }

@@ -124,4 +124,41 @@ struct SetRefillTests {
             #expect(events.withLock { $0 }.contains { if case .restored(bans: 1, _) = $0 { true } else { false } })
         }
     }
+
+    /// A rule someone else adds to the chain (an `accept` before the bans) or a ban rule replaced by one that
+    /// accepts makes every ban void while the sets look full: the table is rebuilt, as for a deleted rule.
+    @Test func foreignAcceptRulesInTheChainAreRemovedWithinASecond() async throws {
+        try await NetnsLab.with { lab in
+            let events = Events()
+            let fw = try backend(lab, events: events)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban([BanRequest(address: ip(NetnsLab.attackerV4), jail: "sshd", duration: .permanent)])
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+            func chainClean() async throws -> Bool {
+                try await NetnsLab.eventually(within: .seconds(1)) {
+                    let chain = try await lab.nft(["list", "chain", "inet", "portcullis", "bans"])
+                    return !chain.contains("accept\n") && !chain.contains(" accept ")
+                        && chain.contains("reject with tcp reset")
+                }
+            }
+
+            // 1. An accept rule inserted at the head of the chain.
+            try await lab.nft(["insert", "rule", "inet", "portcullis", "bans", "accept"])
+            #expect(try await chainClean(), "foreign accept rule left in place")
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+
+            // 2. The ban rule's verdict replaced (same match, accept).
+            let listing = try await lab.nft(["-a", "list", "chain", "inet", "portcullis", "bans"])
+            let handle = try #require(
+                listing.split(separator: "\n").first { $0.contains("ip saddr @addr-set-sshd") }?
+                    .split(separator: " ").last.map(String.init))
+            try await lab.nft([
+                "replace", "rule", "inet", "portcullis", "bans", "handle", handle, "tcp", "dport", "22", "ip", "saddr",
+                "@addr-set-sshd", "accept",
+            ])
+            #expect(try await chainClean(), "ban rule replaced by accept left in place")
+            #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
+        }
+    }
 }

@@ -278,10 +278,29 @@ struct JournalLineFormatterTests {
         #expect(JournalOracleTests.instant(frac) == 1_700_000_003_123_456)
     }
 
-    @Test("a long message is cut at maxLineLength")
+    @Test("a line longer than maxLineLength is not built (the entry is skipped), one at the limit is whole")
     func longMessage() {
-        let (line, _) = format([("SYSLOG_IDENTIFIER", "a"), ("MESSAGE", String(repeating: "z", count: 1000))])
-        #expect(line.utf8.count == 200)
+        func compose(_ message: String, parts: Int = 1) -> JournalLineFormatter {
+            var f = JournalLineFormatter(maxLineLength: 200)
+            f.reset()
+            for item in [Array("SYSLOG_IDENTIFIER=a".utf8)] + Array(repeating: Array("MESSAGE=\(message)".utf8), count: parts) {
+                item.withUnsafeBytes { f.take(field: $0) }
+            }
+            _ = f.compose(entryRealtime: 1_700_000_000_000_000, entryMonotonic: 1)
+            return f
+        }
+        let head = compose("").line.count  // "<date> a: "
+        let long = compose(String(repeating: "z", count: 1000))
+        #expect(long.line.isEmpty)
+        #expect(long.tooLongLength == head + 1000)
+        let atLimit = compose(String(repeating: "z", count: 200 - head))
+        #expect(atLimit.tooLongLength == nil)
+        #expect(atLimit.line.count == 200)
+        let overByOne = compose(String(repeating: "z", count: 201 - head))
+        #expect(overByOne.tooLongLength == 201)
+        // Several MESSAGE values: their joined length counts.
+        let joined = compose(String(repeating: "z", count: 100), parts: 3)
+        #expect(joined.tooLongLength == head + 302)
     }
 }
 

@@ -77,7 +77,7 @@ final class Collector: Sendable {
                 LineBatch.Summary(
                     path: batch.path,
                     count: batch.count,
-                    truncated: batch.truncatedLines,
+                    truncated: batch.skippedLines,
                     position: batch.position
                 )
             )

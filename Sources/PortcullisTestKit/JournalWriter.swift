@@ -1,20 +1,27 @@
 import Foundation
 
-@testable import LogSource
-
 /// Writes real journal files with systemd-journal-remote (Debian package systemd-journal-remote) from
 /// journal export format, as journald would have stored the entries.
-enum JournalWriter {
-    static let tool = "/lib/systemd/systemd-journal-remote"
-    static var available: Bool { FileManager.default.isExecutableFile(atPath: tool) }
+public enum JournalWriter {
+    public static let tool = "/lib/systemd/systemd-journal-remote"
+    public static var available: Bool { FileManager.default.isExecutableFile(atPath: tool) }
 
     /// One entry's fields; `__REALTIME_TIMESTAMP`, `__MONOTONIC_TIMESTAMP` and `_BOOT_ID` are added.
-    struct Entry {
-        var realtime: UInt64
-        var fields: [(String, String)]
+    public struct Entry: Sendable {
+        public var realtime: UInt64
+        public var fields: [(String, String)]
+        public init(realtime: UInt64, fields: [(String, String)]) {
+            self.realtime = realtime
+            self.fields = fields
+        }
     }
 
-    static func export(_ entries: [Entry]) -> String {
+    /// systemd-journal-remote failed.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func export(_ entries: [Entry]) -> String {
         var out = ""
         for (i, e) in entries.enumerated() {
             out += "__REALTIME_TIMESTAMP=\(e.realtime)\n__MONOTONIC_TIMESTAMP=\(1000 + i)\n"
@@ -26,7 +33,7 @@ enum JournalWriter {
     }
 
     /// Appends `entries` to the journal file at `path` (created if missing).
-    static func append(_ entries: [Entry], to path: String) throws {
+    public static func append(_ entries: [Entry], to path: String) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = ["--output=\(path)", "-"]
@@ -39,11 +46,11 @@ enum JournalWriter {
         try input.fileHandleForWriting.close()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw LogSourceError(.journalFailed, "systemd-journal-remote exited \(p.terminationStatus)")
+            throw Failure(description: "systemd-journal-remote exited \(p.terminationStatus)")
         }
     }
 
-    static func sshd(_ i: Int, realtime: UInt64, host: String = "web1", pid: Int = 4000) -> Entry {
+    public static func sshd(_ i: Int, realtime: UInt64, host: String = "web1", pid: Int = 4000) -> Entry {
         Entry(
             realtime: realtime,
             fields: [
@@ -54,7 +61,7 @@ enum JournalWriter {
         )
     }
 
-    static func other(_ i: Int, realtime: UInt64) -> Entry {
+    public static func other(_ i: Int, realtime: UInt64) -> Entry {
         Entry(
             realtime: realtime,
             fields: [
