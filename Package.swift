@@ -61,6 +61,11 @@ let package = Package(
         // Date detection benchmark (run by bench/dates.sh).
         .executableTarget(name: "portcullis-date-bench", dependencies: ["Filter"], path: "bench/date-bench"),
 
+        // Fuzz targets (FuzzTargets) and their driver: scripts/fuzz.sh builds portcullis-fuzz with libFuzzer
+        // into .build-fuzz (flags on its command line); the normal build replays inputs through the same code.
+        .target(name: "FuzzTargets", dependencies: ["Configuration", "Control", "Core", "Daemon", "Filter"]),
+        .executableTarget(name: "portcullis-fuzz", dependencies: ["FuzzTargets"], path: "fuzz/driver"),
+
         .target(name: "PortcullisTestKit", dependencies: ["Jail", "Firewall"]),
 
         .testTarget(name: "CoreTests", dependencies: ["Core", "PortcullisTestKit"]),
@@ -73,6 +78,7 @@ let package = Package(
         .testTarget(name: "LogSourceTests", dependencies: ["LogSource", "PortcullisTestKit"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", "Configuration", "Filter", "Core", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["PortcullisTestKit"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "RealDaemonTests", dependencies: ["Configuration", "Filter", "Firewall", "Core"]),
     ],
     swiftLanguageModes: [.v6]

@@ -75,6 +75,17 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
         self.hint = hint
     }
 
+    /// True for a mistake in the text of a file the configuration reads — a line that is not INI, an include that
+    /// does not exist, an unreadable file, an interpolation loop or a reference to an undefined option. fail2ban
+    /// refuses to start (or reload) on these, wherever they are; Portcullis does too. The other codes (a filter
+    /// or action that does not exist, a bad value) concern one jail, which is skipped while the others run.
+    public var stopsStart: Bool {
+        switch code {
+        case .syntax, .missingInclude, .unreadableFile, .interpolationLoop, .missingOption, .badInterpolation: true
+        case .notFound, .badValue: false
+        }
+    }
+
     /// `FILE:LINE: message (hint)`.
     public var description: String {
         var text = ""

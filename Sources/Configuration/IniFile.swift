@@ -92,6 +92,11 @@ struct IniFile: Sendable {
                 currentOption = nil
                 continue
             }
+            if value.hasPrefix("["), !value.contains("]"), !value.contains("="), !value.contains(":") {
+                throw ConfigError(
+                    .syntax, "section header without its closing ']': \(value)",
+                    at: SourceLocation(file: path, line: lineNumber), hint: "write \(value)]")
+            }
             guard let s = current else {
                 throw ConfigError(
                     .syntax, "option line before any [section] header: \(value)",

@@ -31,8 +31,10 @@ public struct ControlServerError: Error, Sendable, CustomStringConvertible {
 /// try await server.run()
 /// ```
 ///
-/// Blocking socket reads happen on one thread per connection (connections are few and short); commands run as
-/// child tasks of ``run()``.
+/// Blocking socket reads happen on one thread per connection (at most `maxConnections`, each short-lived);
+/// commands run as child tasks of ``run()``. The socket cannot be jammed: a connection must send each whole
+/// request within `requestTimeoutSeconds` (5 s), and when all `maxConnections` (256) are taken the one that has
+/// waited longest for its request is evicted to make room for the newcomer.
 public final class ControlServer: Sendable {
     /// Server settings.
     public struct Configuration: Sendable {
@@ -42,23 +44,26 @@ public final class ControlServer: Sendable {
         public var mode: mode_t
         /// Largest accepted request; a larger one gets an error reply and the connection is closed.
         public var maxRequestBytes: Int
-        /// Connections served at once; more are closed right away.
+        /// Connections served at once. When all are taken, a new client evicts the connection that has waited
+        /// longest for its request (a stuck or trickling client), so there is always room for `status`; only when
+        /// every connection is running a command is the new one closed.
         public var maxConnections: Int
-        /// A connection idle for this long (waiting for a request) is closed. 0 disables the timeout.
-        public var idleTimeoutSeconds: Int
+        /// Seconds a connection has to send one whole request, counted from when it connected or got its last
+        /// reply; bytes trickling in do not extend it. A connection that misses it is closed. 0 disables it.
+        public var requestTimeoutSeconds: Double
         /// User ids allowed to connect (checked with SO_PEERCRED); nil allows anyone the file mode lets in.
         public var allowedUserIDs: Set<uid_t>?
 
-        /// Defaults: mode 0600, 8 MiB requests, 64 connections, 60 s idle timeout, root and this process's user.
+        /// Defaults: mode 0600, 8 MiB requests, 256 connections, 5 s per request, root and this process's user.
         public init(
-            path: String, mode: mode_t = 0o600, maxRequestBytes: Int = 8 << 20, maxConnections: Int = 64,
-            idleTimeoutSeconds: Int = 60, allowedUserIDs: Set<uid_t>? = [0, geteuid()]
+            path: String, mode: mode_t = 0o600, maxRequestBytes: Int = 8 << 20, maxConnections: Int = 256,
+            requestTimeoutSeconds: Double = 5, allowedUserIDs: Set<uid_t>? = [0, geteuid()]
         ) {
             self.path = path
             self.mode = mode
             self.maxRequestBytes = maxRequestBytes
-            self.maxConnections = maxConnections
-            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.maxConnections = max(1, maxConnections)
+            self.requestTimeoutSeconds = requestTimeoutSeconds
             self.allowedUserIDs = allowedUserIDs
         }
     }
@@ -71,8 +76,16 @@ public final class ControlServer: Sendable {
     private let state: Mutex<State>
     private let jobs: AsyncStream<Job>
 
+    /// One open connection, for the limit and eviction.
+    private struct Connection {
+        /// When it started waiting for its current request (monotonic ns); nil while its command runs.
+        var waitingSince: UInt64?
+        /// Shut down to make room; no longer counted against the limit.
+        var evicted = false
+    }
+
     private struct State {
-        var connections: Set<Int32> = []
+        var connections: [Int32: Connection] = [:]
         var pending: [Int: ReplySlot] = [:]
         var nextID = 0
         var jobs: AsyncStream<Job>.Continuation?
@@ -150,43 +163,72 @@ public final class ControlServer: Sendable {
     /// Stops serving: closes the listener and the command queue, and wakes connection threads waiting for a
     /// request. Commands already running finish and their replies are still sent.
     private func stop() {
-        let (fds, jobs) = state.withLock { state -> (Set<Int32>, AsyncStream<Job>.Continuation?) in
+        let jobs = state.withLock { state -> AsyncStream<Job>.Continuation? in
             state.stopped = true
             let jobs = state.jobs
             state.jobs = nil
-            return (state.connections, jobs)
+            // Under the lock: a connection's descriptor is only closed after it left `connections`.
+            for fd in state.connections.keys { shutdown(fd, Int32(SHUT_RD)) }
+            return jobs
         }
         jobs?.finish()
         shutdown(listenFD, Int32(SHUT_RDWR))
-        for fd in fds { shutdown(fd, Int32(SHUT_RD)) }
         removeSocketFile()
     }
 
     private func acceptLoop() {
-        while let fd = Sys.accept(listenFD) {
+        var spare = Sys.spareDescriptor()
+        while let fd = Sys.accept(listenFD, spare: &spare) {
             let accepted = state.withLock { state -> Bool in
-                guard !state.stopped, state.connections.count < configuration.maxConnections else { return false }
-                state.connections.insert(fd)
-                return true
+                guard !state.stopped else { return false }
+                return Self.makeRoom(&state, limit: configuration.maxConnections, for: fd)
             }
             if !accepted {
                 close(fd)
-                if state.withLock({ $0.stopped }) { return }
+                if state.withLock({ $0.stopped }) { break }
                 continue
             }
             if let allowed = configuration.allowedUserIDs, !(Sys.peerUID(fd).map(allowed.contains) ?? false) {
                 finish(fd)
                 continue
             }
-            Sys.setReceiveTimeout(fd, seconds: configuration.idleTimeoutSeconds)
             Sys.setSendTimeout(fd, seconds: 30)
             if (try? DedicatedThread.detached({ [self] in serve(fd) })) == nil { finish(fd) }
         }
+        if spare >= 0 { close(spare) }
+    }
+
+    /// Registers `fd`, first evicting the connection that has waited longest for a request when the limit is
+    /// reached. False when every connection is running a command (the newcomer is then closed).
+    private static func makeRoom(_ state: inout State, limit: Int, for fd: Int32) -> Bool {
+        let now = Sys.monotonicNanoseconds()
+        var live = 0
+        var oldest: (fd: Int32, since: UInt64)?
+        for (other, connection) in state.connections where !connection.evicted {
+            live += 1
+            if let since = connection.waitingSince, since < (oldest?.since ?? .max) { oldest = (other, since) }
+        }
+        if live >= limit {
+            guard let victim = oldest else { return false }
+            state.connections[victim.fd]?.evicted = true
+            // Wakes its thread, which closes it; the descriptor is still open here (it is in `connections`).
+            shutdown(victim.fd, Int32(SHUT_RDWR))
+        }
+        state.connections[fd] = Connection(waitingSince: now)
+        return true
     }
 
     private func finish(_ fd: Int32) {
-        state.withLock { _ = $0.connections.remove(fd) }
+        state.withLock { _ = $0.connections.removeValue(forKey: fd) }
         close(fd)
+    }
+
+    /// Marks `fd` as waiting for a request (evictable) or running one.
+    private func setWaiting(_ fd: Int32, _ waiting: Bool) {
+        state.withLock { state in
+            guard state.connections[fd] != nil else { return }
+            state.connections[fd]?.waitingSince = waiting ? Sys.monotonicNanoseconds() : nil
+        }
     }
 
     private func serve(_ fd: Int32) {
@@ -194,7 +236,15 @@ public final class ControlServer: Sendable {
         var session = ControlSession(maxRequestBytes: configuration.maxRequestBytes)
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
         defer { chunk.deallocate() }
+        let timeout = configuration.requestTimeoutSeconds
+        let limit = timeout > 0 ? UInt64(timeout * 1e9) : nil
+        var deadline = limit.map { Sys.monotonicNanoseconds() + $0 }
         while true {
+            if let deadline {
+                let now = Sys.monotonicNanoseconds()
+                guard now < deadline else { return }  // no whole request in time: drop the connection
+                Sys.setReceiveTimeout(fd, nanoseconds: deadline - now)
+            }
             guard let n = Sys.read(fd, into: chunk), n > 0 else { return }
             session.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
             while let event = session.next() {
@@ -204,8 +254,11 @@ public final class ControlServer: Sendable {
                 case .error(let error, let close):
                     guard Sys.writeAll(fd, session.encode(.failure(error))), !close else { return }
                 case .request(let command):
+                    setWaiting(fd, false)
                     guard Sys.writeAll(fd, session.encode(dispatch(command))) else { return }
+                    setWaiting(fd, true)
                 }
+                deadline = limit.map { Sys.monotonicNanoseconds() + $0 }
             }
         }
     }

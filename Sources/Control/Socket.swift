@@ -107,8 +107,15 @@ enum Sys {
         return fd
     }
 
+    /// A descriptor held in reserve for ``accept(_:spare:)`` (nil-safe: -1 when none could be opened).
+    static func spareDescriptor() -> Int32 { open("/dev/null", O_RDONLY | O_CLOEXEC) }
+
     /// Accepts one connection; nil when the listener was shut down or failed for good.
-    static func accept(_ fd: Int32) -> Int32? {
+    ///
+    /// Out of descriptors (EMFILE/ENFILE), the pending connection would make every later accept fail at once and
+    /// the loop spin: the reserved `spare` descriptor is closed, the connection accepted and closed at once (the
+    /// client sees its connection closed instead of hanging), and `spare` reopened; then a 10 ms pause.
+    static func accept(_ fd: Int32, spare: inout Int32) -> Int32? {
         while true {
             let c = Glibc.accept(fd, nil, nil)
             if c >= 0 {
@@ -117,12 +124,28 @@ enum Sys {
             }
             switch errno {
             case EINTR, ECONNABORTED, EPROTO: continue
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                usleep(10_000)  // out of descriptors: back off briefly instead of spinning
+            case EMFILE, ENFILE:
+                if spare >= 0 {
+                    close(spare)
+                    let shed = Glibc.accept(fd, nil, nil)
+                    if shed >= 0 { close(shed) }
+                    spare = spareDescriptor()
+                }
+                usleep(10_000)
+                continue
+            case ENOBUFS, ENOMEM:
+                usleep(10_000)
                 continue
             default: return nil
             }
         }
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds.
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// Reads up to `count` bytes; 0 at end of stream; nil on error or receive timeout.
@@ -154,6 +177,13 @@ enum Sys {
     static func setReceiveTimeout(_ fd: Int32, seconds: Int) {
         guard seconds > 0 else { return }
         var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Sets the receive timeout to `nanoseconds` (at least 1 ms, so it never means "no timeout").
+    static func setReceiveTimeout(_ fd: Int32, nanoseconds: UInt64) {
+        let micros = max(1000, nanoseconds / 1000)
+        var tv = timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 

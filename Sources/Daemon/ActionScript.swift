@@ -76,7 +76,7 @@ public struct ActionScript: Sendable, Hashable {
             return nil
         }
 
-        private func reference(_ tag: String, _ value: String) -> Replacement {
+        func reference(_ tag: String, _ value: String) -> Replacement {
             if let i = index[tag] { return .reference(i + 1, value) }
             order.append((tag, value))
             index[tag] = order.count - 1
@@ -181,7 +181,7 @@ struct ShellTemplateRenderer {
     mutating func render() -> [UInt8] {
         while pos < input.count {
             if input[pos] == UInt8(ascii: "<"), let (name, end) = tag(at: pos), let r = registry.resolve(name) {
-                emitTag(r)
+                emitTag(r, name: name)
                 pos = end
                 continue
             }
@@ -213,11 +213,16 @@ struct ShellTemplateRenderer {
 
     // MARK: Tags
 
-    private mutating func emitTag(_ r: ActionScript.Replacement) {
+    private mutating func emitTag(_ r: ActionScript.Replacement, name: String) {
         switch r {
         case .inline(let text):
             if case .arithmetic = stack.last!, !Self.isNumber(text) {
                 emit("0")
+            } else if inHeredoc, !text.isEmpty, !isArithmetic {
+                // In a here-document body even a trusted value is referenced: a line that became the delimiter
+                // would end the body early.
+                emitTag(registry.reference(name, text), name: name)
+                return
             } else if heredocLiteral {
                 emitEscapedLiteral(Array(text.utf8))
             } else {
@@ -237,6 +242,17 @@ struct ShellTemplateRenderer {
     }
 
     private enum Context { case unquoted, quoted, single, arithmetic }
+
+    private var inHeredoc: Bool {
+        if heredocLiteral { return true }
+        if case .heredocBody = stack.first! { return true }
+        return false
+    }
+
+    private var isArithmetic: Bool {
+        if case .arithmetic = stack.last! { return true }
+        return false
+    }
 
     /// True while copying the body of a converted quoted here-document (set by `copyHeredocBody`).
     private var heredocLiteral = false
@@ -566,29 +582,60 @@ struct ShellTemplateRenderer {
             emit(input[pos])
             pos += 1
         }
-        let start = pos
+        // The delimiter word. A tag in it stands for a fixed word (`PCL_TAG_matches`), never a value: the shell
+        // compares body lines with the delimiter before expanding them, so a value there could end the body where
+        // this reading does not, and what follows would run as commands.
+        var raw: [UInt8] = []
         var delimiter: [UInt8] = []
         var quoted = false
+        func tagWord(at i: Int) -> ([UInt8], Int)? {
+            guard input[i] == UInt8(ascii: "<"), let (name, end) = Self.tag(in: input, at: i),
+                registry.resolve(name) != nil
+            else { return nil }
+            let word = "PCL_TAG_" + String(name.unicodeScalars.map { s in
+                s.properties.isAlphabetic && s.isASCII || ("0"..."9").contains(s) ? Character(s) : "_" })
+            return (Array(word.utf8), end)
+        }
         while pos < input.count {
             let c = input[pos]
+            if let (word, end) = tagWord(at: pos) {
+                raw += word
+                delimiter += word
+                pos = end
+                continue
+            }
             if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") {
                 quoted = true
+                raw.append(c)
                 pos += 1
                 while pos < input.count, input[pos] != c {
-                    if c == UInt8(ascii: "\""), input[pos] == UInt8(ascii: "\\"), pos + 1 < input.count { pos += 1 }
+                    if let (word, end) = tagWord(at: pos) {
+                        raw += word
+                        delimiter += word
+                        pos = end
+                        continue
+                    }
+                    if c == UInt8(ascii: "\""), input[pos] == UInt8(ascii: "\\"), pos + 1 < input.count {
+                        raw.append(input[pos])
+                        pos += 1
+                    }
+                    raw.append(input[pos])
                     delimiter.append(input[pos])
                     pos += 1
                 }
+                if pos < input.count { raw.append(input[pos]) }
                 pos = min(pos + 1, input.count)
                 continue
             }
             if c == UInt8(ascii: "\\"), pos + 1 < input.count {
                 quoted = true
+                raw += [c, input[pos + 1]]
                 delimiter.append(input[pos + 1])
                 pos += 2
                 continue
             }
             if Self.isWordBreak(c) { break }
+            raw.append(c)
             delimiter.append(c)
             pos += 1
         }
@@ -596,11 +643,7 @@ struct ShellTemplateRenderer {
             !delimiter.isEmpty
             && delimiter.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 }
         let converted = quoted && simple
-        if converted {
-            out.append(contentsOf: delimiter)
-        } else {
-            out.append(contentsOf: input[start..<pos])
-        }
+        out.append(contentsOf: converted ? delimiter : raw)
         pending.append(PendingHeredoc(delimiter: delimiter, quoted: quoted, stripTabs: stripTabs, converted: converted))
         markWord(plain: false)
     }
@@ -648,7 +691,7 @@ struct ShellTemplateRenderer {
                 if let (name, end) = Self.tag(in: body, at: i), let r = registry.resolve(name) {
                     heredocLiteral = escape
                     if escape {
-                        emitTag(r)
+                        emitTag(r, name: name)
                     } else if case .reference(let n, _) = r {
                         emit("${\(ActionScript.variablePrefix)\(n)}")
                     } else if case .inline(let t) = r {

@@ -98,6 +98,12 @@ public struct JailSetup: Sendable {
             increment: increment, maxMatches: jail.maxmatches)
 
         var warnings: [String] = []
+        if !jail.ignorecommand.allSatisfy(\.isWhitespace) {
+            // Running a command per failure would sit on the counting path; say so rather than ban silently.
+            warnings.append(
+                "ignorecommand is not run by Portcullis: addresses it would spare can be banned "
+                    + "(list them in ignoreip instead)")
+        }
         var firewall: JailFirewall? = nil
         var commands: [CommandAction] = []
         for action in jail.actions {

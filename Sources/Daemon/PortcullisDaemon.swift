@@ -116,17 +116,33 @@ public final class PortcullisDaemon: Service, Sendable {
         for c in ready.withLock({ l in defer { l = [] }; return l }) { c.resume() }
     }
 
-    /// Loads the jails of `tree`: the ones that build, and the reasons of those that do not.
+    /// The jails of a configuration tree as loaded for a start or a reload.
+    struct LoadedJails {
+        /// The jails that build.
+        var setups: [JailSetup]
+        /// Jails that cannot run, with the reason; the others run (fail2ban skips such a jail too).
+        var broken: [String: String]
+        /// Mistakes in the text of a file the load read (`ConfigError.stopsStart`): the start, or the reload,
+        /// does not go ahead.
+        var fatal: [ConfigError]
+    }
+
+    /// Loads the jails of `tree`: the ones that build, the reasons of those that do not, and the errors that
+    /// stop the whole load.
     static func loadJails(
         _ tree: ConfigTree, ports: PortResolver, clock: @escaping @Sendable () -> Double
-    ) -> (setups: [JailSetup], broken: [String: String]) {
+    ) -> LoadedJails {
         let result = tree.loadJails()
         var broken: [String: String] = [:]
-        for (name, error) in result.errors { broken[name] = error.description }
+        var fatal: [ConfigError] = []
+        for (name, error) in result.errors.sorted(by: { $0.key < $1.key }) {
+            // "" is the jail configuration itself (jail.conf, jail.local, jail.d): nothing can run without it.
+            if name.isEmpty || error.stopsStart { fatal.append(error) } else { broken[name] = error.description }
+        }
         var setups: [JailSetup] = []
         let own = HostAddresses.own()
         for jail in result.jails where jail.enabled {
-            do {
+            do throws(ConfigError) {
                 setups.append(
                     try JailSetup.build(
                         jail, ports: ports, now: clock, selfAddresses: own, resolve: HostAddresses.resolve,
@@ -140,10 +156,16 @@ public final class PortcullisDaemon: Service, Sendable {
                                 conditionalTags: action.conditionalTags)
                         }))
             } catch {
-                broken[jail.name] = "\(error)"
+                if error.stopsStart { fatal.append(error) } else { broken[jail.name] = error.description }
             }
         }
-        return (setups, broken)
+        return LoadedJails(setups: setups, broken: broken, fatal: fatal)
+    }
+
+    /// The text of a `DaemonError` or control reply for configuration errors: one line per error
+    /// (`FILE:LINE: what is wrong (what to do)`), then what happened.
+    static func describe(_ errors: [ConfigError], outcome: String) -> String {
+        (errors.map(\.description) + [outcome]).joined(separator: "\n")
     }
 
     public func run() async throws {
@@ -167,6 +189,22 @@ public final class PortcullisDaemon: Service, Sendable {
         let log = makeLogger("fail2ban.server")
         log.info("--------------------------------------------------")
         log.info("Starting Portcullis in \(settings.configDirectory)")
+
+        // Jails, before anything is touched: a mistake in any file read stops the start, as in fail2ban.
+        let ports: PortResolver
+        do {
+            ports = try PortResolver(servicesPath: settings.servicesPath)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        let loaded = Self.loadJails(tree, ports: ports, clock: settings.clock)
+        guard loaded.fatal.isEmpty else {
+            for error in loaded.fatal { log.error("Configuration error: \(error)") }
+            log.error("Not starting: fix the configuration and start again")
+            throw DaemonError(
+                Self.describe(loaded.fatal, outcome: "not started: fix the configuration and start again"))
+        }
+        let (setups, broken) = (loaded.setups, loaded.broken)
 
         // PID file and socket directory.
         let pidFile = settings.pidFile ?? main.pidfile
@@ -211,15 +249,6 @@ public final class PortcullisDaemon: Service, Sendable {
         }
         defer { nft?.shutdown() }
 
-        let ports: PortResolver
-        do {
-            ports = try PortResolver(servicesPath: settings.servicesPath)
-        } catch {
-            throw DaemonError("\(error)")
-        }
-
-        // Jails.
-        let (setups, broken) = Self.loadJails(tree, ports: ports, clock: settings.clock)
         for (name, why) in broken.sorted(by: { $0.key < $1.key }) {
             log.error("Jail '\(name)' cannot start: \(why)")
         }
@@ -250,7 +279,27 @@ public final class PortcullisDaemon: Service, Sendable {
             defer { lifecycle.leave() }
             guard !stopping.withLock({ $0 }) else { return .failure(ControlError(.failed, "the server is stopping")) }
             log.info("Reloading configuration\(jail.map { " of jail \($0)" } ?? "")")
-            let (newSetups, newBroken) = Self.loadJails(tree, ports: ports, clock: settings.clock)
+            let loaded = Self.loadJails(tree, ports: ports, clock: settings.clock)
+            // A running jail is never dropped by a reload that cannot build it: a mistake in a file, or a bad value
+            // in a jail that runs now, refuses the whole reload and the running configuration (jails, bans,
+            // counters) stays as it is.
+            var refusals = loaded.fatal
+            for (name, why) in loaded.broken.sorted(by: { $0.key < $1.key }) where jail == nil || name == jail {
+                if await coordinator.setup(jail: name) != nil {
+                    refusals.append(ConfigError(.badValue, "jail '\(name)' runs now and would not start: \(why)"))
+                }
+            }
+            guard refusals.isEmpty else {
+                for error in refusals { log.error("Configuration error: \(error)") }
+                log.error("Reload refused: the running configuration is kept")
+                return .failure(
+                    ControlError(
+                        .failed,
+                        Self.describe(
+                            refusals, outcome: "reload refused: the running configuration is kept; fix it and reload again"
+                        )))
+            }
+            let (newSetups, newBroken) = (loaded.setups, loaded.broken)
             do {
                 if let jail {
                     // Only this jail: the others keep running as they are.

@@ -30,6 +30,10 @@ struct Portcullis: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let failure as CLIFailure {
+            // One line and fail2ban-client's status, as CLIFailure promises.
+            printError("ERROR: \(failure)\n")
+            Self.exit(withError: ExitCode(255))
         } catch {
             exit(withError: error)
         }

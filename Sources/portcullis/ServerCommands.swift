@@ -121,11 +121,58 @@ struct StartCommand: AsyncParsableCommand {
             logger: Logger(label: "portcullis", factory: { _ in SwiftLogNoOpLogHandler() }))
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         let group = ServiceGroup(configuration: configuration)
+        // Started in the background: the parent waits on this descriptor for the start-up error (closed unwritten
+        // once the server is ready).
+        let report = Self.takeStartReportDescriptor()
+        let readyWatch = Task {
+            await daemon.waitUntilReady()
+            if let report { close(report) }
+        }
         do {
             try await group.run()
         } catch let error as DaemonError {
+            readyWatch.cancel()
+            if let report { Self.writeAll(report, "ERROR: \(error)\n") }
             printError("ERROR: \(error)\n")
             throw ExitCode(255)
+        }
+    }
+
+    /// Environment variable naming the descriptor on which a background start reports its start-up error.
+    static let startReportVariable = "PORTCULLIS_START_REPORT_FD"
+
+    /// The descriptor the background parent gave us (and removes the variable so nothing inherits it).
+    static func takeStartReportDescriptor() -> Int32? {
+        guard let text = getenv(startReportVariable).map({ String(cString: $0) }), let fd = Int32(text), fd > 2 else {
+            return nil
+        }
+        unsetenv(startReportVariable)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return fd
+    }
+
+    /// A background server outlives the command that started it: it must inherit none of this process's
+    /// descriptors (a caller reading our output to its end would otherwise wait for the server to exit). Marking
+    /// them close-on-exec changes nothing for this process.
+    static func markDescriptorsCloseOnExec() {
+        guard let dir = opendir("/proc/self/fd") else { return }
+        let own = dirfd(dir)
+        var inherited: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if let fd = Int32(name), fd > 2, fd != own { inherited.append(fd) }
+        }
+        closedir(dir)
+        for fd in inherited { _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) }
+    }
+
+    static func writeAll(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            bytes = bytes.dropFirst(n)
         }
     }
 
@@ -153,17 +200,50 @@ struct StartCommand: AsyncParsableCommand {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // The child's start-up error comes back on a pipe (its descriptor 3), so this process can print it and
+        // exit non-zero; the child closes it once it is ready, so a running server never writes to it.
+        var pipeFDs: [Int32] = [-1, -1]
+        guard pipe(&pipeFDs) == 0 else {
+            throw CLIFailure("cannot start the server: \(String(cString: strerror(errno)))")
+        }
+        let (reportRead, reportWrite) = (pipeFDs[0], pipeFDs[1])
+        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        defer { close(reportRead) }
+        posix_spawn_file_actions_adddup2(&actions, reportWrite, 3)
         let argv = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        var environment = ProcessEnvironment.current.filter { !$0.hasPrefix(Self.startReportVariable + "=") }
+        environment.append("\(Self.startReportVariable)=3")
+        let envp = environment.map { strdup($0) } + [nil]
+        defer { for p in envp { free(p) } }
+        Self.markDescriptorsCloseOnExec()
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, exe, &actions, &attributes, argv, environ)
+        let rc = posix_spawn(&pid, exe, &actions, &attributes, argv, envp)
+        close(reportWrite)
         guard rc == 0 else { throw CLIFailure("cannot start the server: \(String(cString: strerror(rc)))") }
+        _ = fcntl(reportRead, F_SETFL, fcntl(reportRead, F_GETFL) | O_NONBLOCK)
+        var report: [UInt8] = []
+        func drainReport() {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(reportRead, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return }
+                report += buffer[0..<n]
+            }
+        }
         let deadline = Double(options.timeout)
         var waited = 0.0
         while waited < deadline {
             if case .success = await ControlClient(socketPath: socket, timeoutSeconds: 2).send(["ping"]) { return }
             var status: Int32 = 0
+            drainReport()
             if waitpid(pid, &status, WNOHANG) == pid {
+                drainReport()
+                if !report.isEmpty {
+                    printError(String(decoding: report, as: UTF8.self))
+                    throw ExitCode(255)
+                }
                 throw CLIFailure("the server exited during start-up; run 'portcullis -f start' to see why")
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -268,5 +348,18 @@ func printError(_ text: String) {
             if n <= 0 { break }
             offset += n
         }
+    }
+}
+
+/// This process's environment as `NAME=value` strings.
+enum ProcessEnvironment {
+    static var current: [String] {
+        var out: [String] = []
+        var p = environ
+        while let entry = p.pointee {
+            out.append(String(cString: entry))
+            p += 1
+        }
+        return out
     }
 }

@@ -178,6 +178,22 @@ enum Corpus {
         Shape(name: "printf %b (stock mail shape)", template: "printf %b \"Lines:\\n<matches>\\n\" > <out>", expected: nil),
         Shape(name: "echo (stock shape)", template: "echo \"<matches>\" > <out>", expected: nil),
         Shape(name: "arithmetic", template: "printf '%s' \"$(( <failures> + 1 ))\" > <out>", expected: { _ in "4" }),
+        Shape(
+            name: "trusted values in here-documents",
+            template: "cat > <out> <<EOF\n<ip> <failures>\nEOF\ncat >> <out> <<'Q'\n<ip>\nQ", expected: { _ in "192.0.2.1 3\n192.0.2.1\n" }),
+        // Odd and broken shapes: only "no payload" is asserted.
+        Shape(name: "unterminated double quote", template: "printf '%s' \"<matches> > <out>", expected: nil),
+        Shape(name: "unterminated single quote", template: "printf '%s' '<matches> > <out>", expected: nil),
+        Shape(name: "unterminated $(", template: "x=$(printf '%s' <matches>", expected: nil),
+        Shape(name: "unterminated backquote", template: "x=`printf '%s' <matches>", expected: nil),
+        Shape(name: "tag as here-document delimiter", template: "cat << <matches>\n<matches>\n<matches>", expected: nil),
+        Shape(name: "<<< after <<", template: "cat <<<matches> > <out>\n<matches>", expected: nil),
+        Shape(name: "here-document in backquotes", template: "x=`cat <<EOF\n<matches>\nEOF\n`; printf '%s' \"$x\" > <out>", expected: nil),
+        Shape(name: "arithmetic with a log value", template: "printf '%s' \"$(( <matches> ))\" > <out>", expected: nil),
+        Shape(name: "${#…} with a tag", template: "printf '%s' \"${#<matches>}\" > <out>", expected: nil),
+        Shape(name: "tag at command position", template: "<matches>\n<F-USER> arg\n$(<matches>)\n`<matches>`", expected: nil),
+        Shape(name: "tag after a backslash", template: "printf '%s' \\<matches> \"\\<matches>\" > <out>", expected: nil),
+        Shape(name: "quote closed by case pattern", template: "case '<matches>' in (*) printf '%s' \"<matches>\";; esac > <out>", expected: nil),
     ]
 
     @Test("control: the same payloads pasted into the script text do run (the marker check can fail)")

@@ -1,0 +1,74 @@
+import Configuration
+import Core
+import Filter
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The line processor under every filter in the repository's `config/filter.d` and every stock filter in
+/// `/etc/fail2ban/filter.d` (read at fuzz time, never copied), each also in its `aggressive` mode. The first two
+/// bytes pick the filter; the rest is log lines. A failure's host must be text of the input (the log decides
+/// nothing else), and a failure with an address must carry that address's text.
+final class LineTarget {
+    // SAFETY: libFuzzer calls the target from one thread; the processors are never shared between threads.
+    nonisolated(unsafe) static let shared = LineTarget()
+
+    let processors: [(name: String, processor: LineProcessor)]
+
+    init() {
+        var made: [(String, LineProcessor)] = []
+        let options = FilterOptions(now: { 1_764_806_400 }, dnsMode: .raw)
+        for root in [FuzzTargets.ownConfig, FuzzTargets.stockConfig] {
+            let tree = ConfigTree(root: root)
+            for name in confNames(in: root + "/filter.d") {
+                for spec in [name, name + "[mode=aggressive]"] {
+                    guard let definition = try? tree.loadFilter(spec), !definition.failregex.isEmpty,
+                        let filter = try? CompiledFilter(definition, options: options),
+                        let processor = try? filter.makeProcessor()
+                    else { continue }
+                    made.append(("\(root):\(spec)", processor))
+                }
+            }
+        }
+        if made.isEmpty { FuzzTargets.fail("line", "no filter loaded from config/ or /etc/fail2ban") }
+        processors = made
+    }
+
+    func run(_ data: UnsafeRawBufferPointer) {
+        guard data.count >= 2 else { return }
+        let index = (Int(data[0]) << 8 | Int(data[1])) % processors.count
+        let (name, processor) = processors[index]
+        let input = Array(data[2...])
+        let text = String(validating: input, as: UTF8.self)
+        for line in splitLines(UnsafeRawBufferPointer(rebasing: data[2...])) {
+            line.withUnsafeBufferPointer { _ = processor.process($0) }
+            for failure in processor.failures {
+                if let text, let host = failure.host, !text.contains(host) {
+                    FuzzTargets.fail("line", "\(name): host '\(host)' is not in the input")
+                }
+                if let address = failure.address, failure.subnet == nil {
+                    guard let host = failure.host, IPAddress(host) == address else {
+                        FuzzTargets.fail("line", "\(name): address \(address) is not the host '\(failure.host ?? "")'")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Names of the `*.conf` files in a directory, sorted (so filter numbers are stable across runs).
+func confNames(in directory: String) -> [String] {
+    guard let dir = opendir(directory) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if name.hasSuffix(".conf"), !name.hasPrefix(".") { names.append(String(name.dropLast(5))) }
+    }
+    return names.sorted()
+}
