@@ -150,7 +150,11 @@ public final class PortcullisDaemon: Service, Sendable {
                             let action = try tree.loadAction(spec, jail: jail)
                             var commands: [String: String] = [:]
                             for (k, v) in action.commands { commands[k] = v.value }
-                            let timeout = action.values["timeout"].flatMap(Double.init).map { min(max($0, 0.1), 86_400) } ?? 60
+                            // fail2ban reads `timeout` with str2seconds (`30`, `1m`); kept within 0.1 s … 1 day.
+                            var timeout = 60.0
+                            if let text = action.values["timeout"], !text.isEmpty {
+                                timeout = min(max(try TimeSpan.parse(text).seconds, 0.1), 86_400)
+                            }
                             return CommandAction(
                                 name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
                                 conditionalTags: action.conditionalTags)

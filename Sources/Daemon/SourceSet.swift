@@ -70,7 +70,8 @@ final class JailReader: @unchecked Sendable {
         }
         for f in processor.failures where !f.isNoFail {
             guard let a = f.address else { continue }
-            pending.append(FailureEvent(address: a, time: f.time, matches: f.lines, fields: f.fields))
+            pending.append(
+                FailureEvent(address: a, time: f.time, matches: f.lines, fields: f.fields, attempts: f.countedAttempts))
         }
     }
 

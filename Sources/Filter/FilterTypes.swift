@@ -148,6 +148,22 @@ public struct Failure: Sendable, Equatable {
 
     /// Number of attempts this failure stands for (fail2ban's `attempts`: the lines that make it up).
     public var attempts: Int { lines.count }
+
+    /// The most attempts one failure can stand for (see `countedAttempts`). A daemon that reports several
+    /// attempts in one line reports those of one connection (Dovecot: a few per connection); a larger number is a
+    /// garbled or forged line, and counting it in full would ban on one line whatever `maxretry` says.
+    public static let maxCountedAttempts = 100
+
+    /// How many failed attempts a jail counts for this failure: the `<F-ATTEMPTS>` capture when the filter has
+    /// one and it is digits (Dovecot's `(auth failed, 3 attempts in 18 secs)` is 3), clamped to
+    /// 1…`maxCountedAttempts`; else 1. fail2ban ignores the tag (an unknown `<F-…>` group), counting 1.
+    public var countedAttempts: Int {
+        guard let text = fields["attempts"], !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { return 1 }
+        // More digits than any count needs: the maximum (no conversion that could overflow).
+        guard text.utf8.count <= 6, let n = Int(text) else { return Self.maxCountedAttempts }
+        return min(max(n, 1), Self.maxCountedAttempts)
+    }
 }
 
 /// Counters of a `LineProcessor`, like fail2ban-regex's summary.

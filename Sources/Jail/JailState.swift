@@ -10,13 +10,18 @@ public struct FailureEvent: Sendable, Hashable {
     public var matches: [String]
     /// The filter's captured fields by fail2ban name (`user`, `fid`, …), for the `<F-*>` tags of actions.
     public var fields: [String: String]
+    /// How many failed attempts it stands for (a filter's `<F-ATTEMPTS>`, see `Failure.countedAttempts`; at least 1).
+    public var attempts: Int
 
-    /// A failure of `address` at `time`.
-    public init(address: IPAddress, time: Double, matches: [String] = [], fields: [String: String] = [:]) {
+    /// A failure of `address` at `time` that stands for `attempts` attempts.
+    public init(
+        address: IPAddress, time: Double, matches: [String] = [], fields: [String: String] = [:], attempts: Int = 1
+    ) {
         self.address = address
         self.time = time
         self.matches = matches
         self.fields = fields
+        self.attempts = max(1, attempts)
     }
 }
 
@@ -132,7 +137,8 @@ public struct JailState: Sendable {
     ) -> JailVerdict {
         if let why = ignore.reason(for: event.address) { return .ignored(why) }
         if event.time < now - policy.findTime { return .tooOld }
-        totalFailed += 1
+        let attempts = max(1, event.attempts)
+        totalFailed += attempts
         if isBanned(event.address, now: now) { return .alreadyBanned }
         // A ban that ended but was not yet reported: `purge` still reports it (`Unban`, actionunban).
         if banned.removeValue(forKey: event.address) != nil { endedUnreported.append(event.address) }
@@ -144,7 +150,8 @@ public struct JailState: Sendable {
         let known = failing[event.address]
         if known == nil, let cap = maxTracked, failing.count >= cap { dropOldestTracked(cap: cap) }
         var record = known ?? FailureRecord()
-        record.times.append(event.time)
+        // Each attempt is a failure at the line's time (no more than maxretry of them can matter).
+        for _ in 0..<min(attempts, max(policy.maxRetry, 1)) { record.times.append(event.time) }
         if record.times.count > 1, record.times[record.times.count - 2] > event.time {
             record.times.sort()
         }

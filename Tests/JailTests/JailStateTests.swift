@@ -34,6 +34,27 @@ import Testing
         #expect(j.totalBanned == 1)
     }
 
+    @Test("a failure standing for N attempts counts N (totals and maxretry)")
+    func attemptsCountEach() throws {
+        var j = try jail()
+        #expect(j.record(FailureEvent(address: a, time: 1000, attempts: 2), now: 1000) == .counted(failures: 2))
+        #expect(j.totalFailed == 2)
+        guard case .ban(let d) = j.record(FailureEvent(address: a, time: 1001, attempts: 1), now: 1001) else {
+            Issue.record("3 attempts reach maxretry 3")
+            return
+        }
+        #expect(d.failures == 3)
+        #expect(j.totalFailed == 3)
+        // One line with more attempts than maxretry bans at once; the total counts them all.
+        guard case .ban = j.record(FailureEvent(address: b, time: 1002, attempts: 5), now: 1002) else {
+            Issue.record("5 attempts reach maxretry 3")
+            return
+        }
+        #expect(j.totalFailed == 8)
+        // Fewer than one is one.
+        #expect(FailureEvent(address: a, time: 0, attempts: 0).attempts == 1)
+    }
+
     @Test func failuresOutsideWindowSlideOut() throws {
         var j = try jail()
         _ = j.record(FailureEvent(address: a, time: 0), now: 0)
