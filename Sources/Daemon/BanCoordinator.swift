@@ -206,6 +206,8 @@ public actor BanCoordinator {
     func restore(jails: Set<String>) async -> Int {
         guard let store, !jails.isEmpty else { return 0 }
         let now = clock()
+        let timer = ContinuousClock()
+        let started = timer.now
         let records: [BanRecord]
         do {
             records = try store.activeBans(now: now)
@@ -227,6 +229,7 @@ public actor BanCoordinator {
                     BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
             }
         }
+        let read = timer.now
         if let firewall, !requests.isEmpty {
             do {
                 try await firewall.ban(requests)
@@ -234,8 +237,15 @@ public actor BanCoordinator {
                 actionsLog.error("cannot restore \(requests.count) bans in nftables: \(error)")
             }
         }
+        let applied = timer.now
         for r in restored {
             actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
+        }
+        if !restored.isEmpty {
+            func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
+            let end = timer.now
+            actionsLog.info(
+                "Restored \(restored.count) bans in \(ms(started.duration(to: end))) ms (database and state \(ms(started.duration(to: read))) ms, nftables \(ms(read.duration(to: applied))) ms, log \(ms(applied.duration(to: end))) ms)")
         }
         return restored.count
     }

@@ -258,8 +258,8 @@ public final class PortcullisDaemon: Service, Sendable {
         }
         let coordinator = BanCoordinator(firewall: firewall, store: store, clock: settings.clock, logger: makeLogger)
         do {
-            let restored = try await coordinator.start(setups, broken: broken)
-            if restored > 0 { log.info("Restored \(restored) bans") }
+            // The coordinator logs how many bans it restored and where the time went.
+            try await coordinator.start(setups, broken: broken)
         } catch {
             throw DaemonError("cannot set up the nftables table: \(error)")
         }
