@@ -30,6 +30,15 @@ public func portcullisFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int
     return 0
 }
 
+/// Called by libFuzzer once, before the first input (not timed): builds the target's shared state.
+@_cdecl("LLVMFuzzerInitialize")
+public func portcullisFuzzInitialize(
+    _ argc: UnsafeMutablePointer<Int32>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?
+) -> Int32 {
+    FuzzTargets.prepare(selectedTarget)
+    return 0
+}
+
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(
     _ argc: UnsafeMutablePointer<Int32>,

@@ -186,6 +186,22 @@ check_bans() {
     [[ $state == refused ]] && ok "recidive: attacker refused on an unused port too" || ko "recidive: attacker $state on port 2222"
 }
 
+# Exact counts (not "at least"): Dovecot's login process writes one "(auth failed, N attempts …)" line per failed
+# connection (the attacks start with one connection of 3 attempts); the dovecot jail counts N for each
+# (<F-ATTEMPTS>), so its Total failed is the sum of N over the attacker's lines, and the legitimate client has none.
+check_counts() {
+    local log=$RD_T/logs/syslog-rfc3339.log want got lines multi
+    lines=$(grep -E "dovecot: [a-z0-9]+-login: .*\(auth failed, [0-9]+ attempts?[^)]*\): .*rip=($RD_ATK4|$RD_ATK6), " "$log" || true)
+    want=$(sed -E 's/.*\(auth failed, ([0-9]+) attempts?.*/\1/' <<<"$lines" | awk '{s += $1} END {print s + 0}')
+    multi=$(sed -E 's/.*\(auth failed, ([0-9]+) attempts?.*/\1/' <<<"$lines" | awk '$1 > 1' | wc -l)
+    got=$(rd_srv "$PCL_BIN" -s "$PCL_SOCKET" status dovecot | sed -n 's/.*Total failed:[[:space:]]*//p')
+    if ((multi > 0)) && [[ $got == "$want" ]]; then
+        ok "dovecot counted exactly $got attempts from $(grep -c . <<<"$lines") login-process lines ($multi with several attempts)"
+    else
+        ko "dovecot counted ${got:-nothing}, the attacker's lines stand for $want attempts ($multi lines with several)"
+    fi
+}
+
 # A TCP listener on a port no jail names (2222), so that recidive's all-ports ban has something to refuse.
 canary() {
     rd_srv "$RD_PY" -c '
@@ -227,6 +243,8 @@ main() {
     rd_postfix_legit "$RD_SRV4"
     rd_ssh_attacks "$RD_SRV4"
     rd_ssh_many "$RD_NS_ATK" "$RD_SRV6" "$RD_LEGIT_USER"
+    # Three passwords on one IMAP connection first (before any dovecot ban): one line that stands for 3 attempts.
+    rd_mail "$RD_NS_ATK" imap "$RD_SRV4" 993 "$RD_OTHER_USER" wrong-password login 3
     rd_dovecot_attacks_short "$RD_SRV4"
     rd_postfix_attacks_short "$RD_SRV4"
     sleep 1
@@ -235,6 +253,7 @@ main() {
     ((started)) || check_filters
     if ((started)); then
         check_bans
+        check_counts
     else
         ko "ban checks not run: Portcullis is not running"
     fi
