@@ -49,7 +49,12 @@ final class SerialGate: Sendable {
 }
 
 /// Owns every jail's state machine and performs what they decide: bans in the firewall (one transaction per
-/// batch), the store (before the ban is reported), the log in fail2ban's format, and command actions.
+/// batch), the store, the log in fail2ban's format, and command actions.
+///
+/// Durability: the failures of a batch of log lines are recorded, their bans applied in the kernel, and then
+/// bans, pending failures (counted, below maxretry) and the batch's log position go to the store's writer as one
+/// change list, committed in one transaction off the coordinator. A position is therefore never stored ahead of
+/// the work of the lines before it; a restart resumes counting from the stored pending failures.
 public actor BanCoordinator {
     // Setups and states are kept apart so reading a jail's setup never shares (and later copies on write)
     // the state's large tables.
@@ -61,6 +66,8 @@ public actor BanCoordinator {
     public private(set) var brokenJails: [String: String] = [:]
     let firewall: (any FirewallBackend)?
     let store: BanStore?
+    /// Writes every store change off the coordinator (nil without a store).
+    let writer: StoreWriter?
     let clock: @Sendable () -> Double
     /// Start, reloads and shutdown one at a time (each awaits the firewall and command actions).
     private let gate = SerialGate()
@@ -71,6 +78,8 @@ public actor BanCoordinator {
     private var drained: [CheckedContinuation<Void, Never>] = []
     let actionsLog: Logger
     let filterLog: Logger
+    /// Writes `Ban` lines (fail2ban.actions, NOTICE), a whole batch at once when it can (one `write`).
+    let banLog: @Sendable ([String]) -> Void
     /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
     private var runners: [String: ActionRunner] = [:]
     private let makeLogger: (String) -> Logger
@@ -78,13 +87,17 @@ public actor BanCoordinator {
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
         firewall: (any FirewallBackend)?, store: BanStore?, clock: @escaping @Sendable () -> Double,
-        logger: @escaping (String) -> Logger
+        logger: @escaping (String) -> Logger, storePath: String = "the database",
+        banLog: (@Sendable ([String]) -> Void)? = nil
     ) {
+        let actions = logger("fail2ban.actions")
+        self.banLog = banLog ?? { lines in for l in lines { actions.notice("\(l)") } }
         self.firewall = firewall
         self.store = store
         self.clock = clock
         self.actionsLog = logger("fail2ban.actions")
         self.filterLog = logger("fail2ban.filter")
+        self.writer = store.map { StoreWriter(store: $0, path: storePath, log: logger("fail2ban.database"), clock: clock) }
         self.makeLogger = logger
     }
 
@@ -97,6 +110,7 @@ public actor BanCoordinator {
         await gate.enter()
         defer { gate.leave() }
         guard !stopped else { return 0 }
+        writer?.start()
         self.setups = [:]
         states = [:]
         jailNames = setups.map(\.name)
@@ -113,7 +127,9 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
-        return await restore(jails: Set(jailNames))
+        let restored = await restore(jails: Set(jailNames))
+        restorePending()
+        return restored
     }
 
     /// Replaces the jail set (SIGHUP / `reload`). Jails that stay keep their bans and failure counters (nothing
@@ -238,9 +254,23 @@ public actor BanCoordinator {
             }
         }
         let applied = timer.now
-        for r in restored {
-            actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
+        // Bans committed whose Ban line a crash kept from being written get it now, the others a Restore Ban.
+        var unlogged: Set<BanKeyText> = []
+        do {
+            unlogged = try store.unloggedBans()
+        } catch {
+            actionsLog.error("cannot read which bans were logged from the database: \(error)")
         }
+        var late: [String] = []
+        for r in restored {
+            if unlogged.contains(BanKeyText(jail: r.jail, address: r.address.description)) {
+                late.append("[\(r.jail)] Ban \(r.address)")
+            } else {
+                actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
+            }
+        }
+        if !late.isEmpty { banLog(late) }
+        if !unlogged.isEmpty { writer?.submit([.banLogged(upTo: nil)]) }
         if !restored.isEmpty {
             func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
             let end = timer.now
@@ -248,6 +278,58 @@ public actor BanCoordinator {
                 "Restored \(restored.count) bans in \(ms(started.duration(to: end))) ms (database and state \(ms(started.duration(to: read))) ms, nftables \(ms(read.duration(to: applied))) ms, log \(ms(applied.duration(to: end))) ms)")
         }
         return restored.count
+    }
+
+    /// After a damaged database was replaced by a new one: takes the bans still in the kernel's sets (they outlive
+    /// the daemon) into the state and the new store, so they are shown, lifted and restored as usual. Returns how
+    /// many were adopted.
+    public func adoptKernelBans() async -> Int {
+        guard let firewall else { return 0 }
+        var adopted = 0
+        for name in jailNames {
+            guard setups[name]?.firewall != nil else { continue }
+            let entries: [BannedEntry]
+            do {
+                entries = try await firewall.list(jail: name)
+            } catch {
+                actionsLog.error("[\(name)] cannot read its bans back from nftables: \(error)")
+                continue
+            }
+            let now = clock()
+            var changes: [StoreChange] = []
+            for e in entries {
+                let remaining = e.remaining.map { Double($0.components.seconds) }
+                guard states[name]?.isBanned(e.address, now: now) == false else { continue }
+                states[name]?.noteBanned(e.address, until: remaining.map { now + $0 })
+                changes.append(
+                    .banCountingHistory(
+                        BanRecord(jail: name, address: e.address, timeOfBan: now, banTime: remaining ?? -1), acrossJails: false))
+                actionsLog.notice("[\(name)] Adopt Ban \(e.address) (in the kernel, not in the database)")
+            }
+            adopted += changes.count
+            // Their lines (Adopt Ban) are written: mark them so, or the next start would write Ban lines.
+            if !changes.isEmpty { writer?.submit(changes + [.banLogged(upTo: nil)]) }
+        }
+        return adopted
+    }
+
+    /// Puts back the failures counted before a restart (stored with the positions that cover them).
+    func restorePending() {
+        guard let store else { return }
+        let records: [PendingFailureRecord]
+        do {
+            records = try store.pendingFailures()
+        } catch {
+            actionsLog.error("cannot read pending failures from the database: \(error)")
+            return
+        }
+        let now = clock()
+        var restored = 0
+        for r in records where states[r.jail] != nil {
+            states[r.jail]?.restorePending(r.address, JailState.Pending(times: r.times, matches: r.matches), now: now)
+            restored += 1
+        }
+        if restored > 0 { filterLog.info("Restored pending failures of \(restored) addresses") }
     }
 
     /// Stops: `actionstop` for command actions and removes the firewall table.
@@ -263,50 +345,114 @@ public actor BanCoordinator {
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
         }
+        writer?.stop()
+    }
+
+    /// Returns once every store change made so far is written (or was tried, when writing fails).
+    public func waitUntilStored() async {
+        await writer?.waitUntilWritten()
+    }
+
+    /// The store writer's state: nil without a store.
+    struct StoreHealth: Sendable {
+        var path: String
+        var health: StoreWriter.Health
+    }
+
+    func storeHealth() -> StoreHealth? {
+        writer.map { StoreHealth(path: $0.path, health: $0.health) }
     }
 
     // MARK: Failures and bans
 
     /// Records failures found by `jail`'s filter; bans the addresses that reach `maxretry`, all in one transaction.
     public func record(jail: String, events: [FailureEvent]) async {
-        guard !stopped, let setup = setups[jail], states[jail] != nil else { return }
+        await process([SourceBatch(failures: [(jail, events)])])
+    }
+
+    /// Records what the sources read: every batch's failures, then the bans they lead to in one nftables
+    /// transaction, then one store change list with the bans, the pending failures that changed and the batches'
+    /// positions, in that order (see the type's comment).
+    public func process(_ batches: [SourceBatch]) async {
+        guard !stopped else { return }
+        var decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])] = []
+        var touched: [(jail: String, address: IPAddress)] = []
+        var progress: [StoreChange] = []
         let now = clock()
-        var decisions: [BanDecision] = []
-        var captures: [IPAddress: [String: String]] = [:]
-        let overall = setup.policy.increment?.overallJails ?? false
-        let store = self.store
+        for batch in batches {
+            for (jail, events) in batch.failures {
+                var captures: [IPAddress: [String: String]] = [:]
+                let d = recordFailures(jail: jail, events: events, now: now, touched: &touched, captures: &captures)
+                if !d.isEmpty { decisions.append((jail, d, captures)) }
+            }
+            if let p = batch.progress { progress.append(p) }
+        }
+        // Pending failures as they stand now, once per address (a banned address's row is deleted).
+        var pending: [StoreChange] = []
+        if writer != nil {
+            var seen = Set<BanKey>()
+            for (jail, address) in touched where seen.insert(BanKey(address: address, jail: jail)).inserted {
+                let p = states[jail]?.pending(address)
+                pending.append(
+                    .pending(PendingFailureRecord(jail: jail, address: address, times: p?.times ?? [], matches: p?.matches ?? [])))
+            }
+        }
+        await apply(decisions, then: pending + progress)
+    }
+
+    /// Counts `events` in `jail`'s state machine; returns the bans it decided on.
+    private func recordFailures(
+        jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)],
+        captures: inout [IPAddress: [String: String]]
+    ) -> [BanDecision] {
+        guard let setup = setups[jail], states[jail] != nil else { return [] }
         let droppedBefore = states[jail]?.droppedTracked ?? 0
+        defer {
+            let droppedAfter = states[jail]?.droppedTracked ?? 0
+            if droppedBefore == 0, droppedAfter > 0, let cap = setup.maxTracked {
+                filterLog.warning(
+                    "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest")
+            }
+        }
+        var decisions: [BanDecision] = []
+        let increment = setup.policy.increment
+        let overall = increment?.overallJails ?? false
+        let store = self.store
+        let log = actionsLog
         for event in events {
             filterLog.info("[\(jail)] Found \(event.address) - \(Self.timestamp(event.time))")
-            // No suspension inside this loop: the state cannot change under it, but it is still read optionally.
             guard
                 let verdict = states[jail]?.record(
                     event, now: now,
                     previousBans: { address in
-                        guard let store else { return 0 }
-                        return (try? store.banCount(address: address, jail: overall ? nil : jail)) ?? 0
+                        // Only bantime.increment needs the history now; otherwise the store counts it when writing.
+                        guard let store, increment != nil else { return 0 }
+                        do {
+                            return try store.banCount(address: address, jail: overall ? nil : jail)
+                        } catch {
+                            log.error("[\(jail)] cannot read the ban history of \(address): \(error); counting from 0")
+                            return 0
+                        }
                     })
-            else { return }
+            else { return decisions }
             switch verdict {
             case .ban(let d):
                 decisions.append(d)
                 if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
                 states[jail]?.noteBanned(d.address, until: d.end)
+                touched.append((jail, d.address))
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
                 filterLog.info("[\(jail)] \(event.address) already banned")
-            case .counted, .tooOld:
+            case .counted:
+                touched.append((jail, event.address))
+            case .tooOld:
                 break
             }
         }
-        let droppedAfter = states[jail]?.droppedTracked ?? 0
-        if droppedBefore == 0, droppedAfter > 0, let cap = setup.maxTracked {
-            filterLog.warning(
-                "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest")
-        }
-        if !decisions.isEmpty { await apply(jail: jail, decisions, captures: captures) }
+        return decisions
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
@@ -321,18 +467,33 @@ public actor BanCoordinator {
                 continue
             }
             if states[jail]?.isBanned(a, now: now) ?? true { continue }
-            let previous = (try? store?.banCount(address: a, jail: jail)) ?? 0
+            var previous = 0
+            if let store, setup.policy.increment != nil {
+                do {
+                    previous = try store.banCount(address: a, jail: jail)
+                } catch {
+                    actionsLog.error("[\(jail)] cannot read the ban history of \(a): \(error); counting from 0")
+                }
+            }
             let duration = setup.policy.duration(previousBans: previous)
             let d = BanDecision(address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
             states[jail]?.noteBanned(a, until: d.end)
             decisions.append(d)
         }
-        await apply(jail: jail, decisions)
+        let pending = writer == nil ? [] : decisions.map {
+            StoreChange.pending(PendingFailureRecord(jail: jail, address: $0.address, times: []))
+        }
+        await apply([(jail, decisions, [:])], then: pending)
         return (decisions.count, refused)
     }
 
-    private func apply(jail: String, _ decisions: [BanDecision], captures: [IPAddress: [String: String]] = [:]) async {
-        guard let setup = setups[jail], !decisions.isEmpty else { return }
+    /// Applies bans: the kernel first (one transaction), then the store writer gets the bans and `changes`
+    /// (pending failures, positions) as one list, and writes the `Ban` lines just before committing them; then
+    /// command actions.
+    private func apply(
+        _ decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])],
+        then changes: [StoreChange]
+    ) async {
         inFlight += 1
         defer {
             inFlight -= 1
@@ -341,39 +502,52 @@ public actor BanCoordinator {
                 drained = []
             }
         }
-        // Persist first: a ban the store knows survives a crash and is restored at start.
-        if let store {
-            let records = decisions.map { d in
-                BanRecord(
+        var requests: [BanRequest] = []
+        var stored: [StoreChange] = []
+        var lines: [String] = []
+        for (jail, list, _) in decisions {
+            guard let setup = setups[jail] else { continue }
+            let overall = setup.policy.increment?.overallJails ?? false
+            for d in list {
+                if setup.firewall != nil {
+                    requests.append(
+                        BanRequest(address: d.address, jail: jail, duration: d.duration.map { .timeout(.seconds($0)) } ?? .permanent))
+                }
+                let record = BanRecord(
                     jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
                     banCount: d.previousBans + 1, failures: d.failures, matches: d.matches)
-            }
-            do {
-                try store.addBans(records)
-            } catch {
-                actionsLog.error("[\(jail)] cannot store \(records.count) bans: \(error)")
+                stored.append(setup.policy.increment != nil ? .ban(record) : .banCountingHistory(record, acrossJails: overall))
+                lines.append("[\(jail)] Ban \(d.address)")
             }
         }
-        if let firewall, setup.firewall != nil {
-            let requests = decisions.map {
-                BanRequest(address: $0.address, jail: jail, duration: $0.duration.map { .timeout(.seconds($0)) } ?? .permanent)
-            }
+        if let firewall, !requests.isEmpty {
             do {
                 try await firewall.ban(requests)
             } catch {
-                actionsLog.error("[\(jail)] nftables refused \(requests.count) bans: \(error)")
+                actionsLog.error("nftables refused \(requests.count) bans: \(error)")
             }
         }
-        // The ban was noted before the awaits; a reload meanwhile kept it (same jail) or dropped the jail.
-        for d in decisions {
-            actionsLog.notice("[\(jail)] Ban \(d.address)")
+        // After the await: jails may have been reloaded away; their states are re-read, never assumed.
+        for (jail, list, _) in decisions {
+            for d in list { states[jail]?.noteBanned(d.address, until: d.end) }
         }
-        for d in decisions {
-            enqueueActions(
-                jail: jail, phase: "actionban",
-                ticket: ActionTicket(
-                    address: d.address, time: d.start, bantime: d.duration ?? -1, failures: d.failures,
-                    bancount: d.previousBans + 1, matches: d.matches, captures: captures[d.address] ?? [:]))
+        let banLog = self.banLog
+        if let writer {
+            let banLines = lines
+            var note: (@Sendable () -> Void)? = nil
+            if !banLines.isEmpty { note = { @Sendable in banLog(banLines) } }
+            writer.submit(stored + changes, afterCommit: note)
+        } else if !lines.isEmpty {
+            banLog(lines)
+        }
+        for (jail, list, captures) in decisions {
+            for d in list {
+                enqueueActions(
+                    jail: jail, phase: "actionban",
+                    ticket: ActionTicket(
+                        address: d.address, time: d.start, bantime: d.duration ?? -1, failures: d.failures,
+                        bancount: d.previousBans + 1, matches: d.matches, captures: captures[d.address] ?? [:]))
+            }
         }
     }
 
@@ -401,9 +575,8 @@ public actor BanCoordinator {
 
     private func lift(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
-        if let store {
-            for k in keys { _ = try? store.removeBan(address: k.address, jail: k.jail) }
-        }
+        // The writer retries until the store takes it: a lifted ban never comes back at the next start.
+        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) })
         if let firewall {
             let native = keys.filter { setups[$0.jail]?.firewall != nil }
             if !native.isEmpty {
@@ -428,6 +601,18 @@ public actor BanCoordinator {
                 enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
             }
         }
+    }
+
+    /// Hourly store maintenance: ban history older than `purgeAge` and pending failures out of their jail's
+    /// `findtime` are deleted (through the writer, so a failure is retried like any other).
+    public func purgeStore(purgeAge: Double) {
+        guard let writer else { return }
+        let now = clock()
+        var changes: [StoreChange] = [.purge(olderThan: now - purgeAge, now: now)]
+        for name in jailNames {
+            if let s = setups[name] { changes.append(.prunePending(jail: name, before: now - s.policy.findTime)) }
+        }
+        writer.submit(changes)
     }
 
     // MARK: Reading state

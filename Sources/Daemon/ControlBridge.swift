@@ -61,7 +61,19 @@ public struct ControlBridge: ControlHandler {
     }
 
     func status(_ c: [String]) async -> ControlResponse {
-        if c.count == 1 { return .success(ControlReplies.serverStatus(jails: await coordinator.jailNames)) }
+        if c.count == 1 {
+            var reply = ControlReplies.serverStatus(jails: await coordinator.jailNames)
+            // Only while something is wrong, so the usual reply stays byte for byte fail2ban-server's.
+            if let store = await coordinator.storeHealth(), let error = store.health.error, case .list(var items) = reply {
+                items.append(
+                    .tuple([
+                        "Database error",
+                        .string("\(store.path): \(error) (\(store.health.queued) changes held in memory, retrying)"),
+                    ]))
+                reply = .list(items)
+            }
+            return .success(reply)
+        }
         guard let s = await coordinator.status(jail: c[1]) else {
             if let why = await coordinator.brokenJails[c[1]] {
                 return .failure(ControlError(.failed, "jail '\(c[1])' is not running: \(why)"))

@@ -74,6 +74,17 @@ public struct FailLogHandler: LogHandler {
             }
         }
 
+        /// Writes `lines` with one `write` to a file or stream (a crash cannot leave half of them, short of the
+        /// kernel cutting the write), one by one to syslog.
+        func write(lines: [String], level: Logger.Level) {
+            if case .syslog = target {
+                for l in lines { write(line: l, level: level) }
+                return
+            }
+            guard !lines.isEmpty else { return }
+            write(line: lines.joined(separator: "\n"), level: level)
+        }
+
         func write(line: String, level: Logger.Level) {
             if case .syslog = target {
                 let priority: Int32 =

@@ -219,16 +219,10 @@ public final class PortcullisDaemon: Service, Sendable {
 
         // Store.
         let store: BanStore?
+        var freshDatabase = false
         if main.dbfile.lowercased() != "none" && !main.dbfile.isEmpty {
             Self.makeParentDirectory(main.dbfile)
-            do {
-                // WAL with synchronous=NORMAL: a committed ban survives a crash of the process (SIGKILL), and a ban
-                // costs no disk sync on the latency path. Only a power loss can drop the last bans; the kernel
-                // keeps them until their timeout regardless.
-                store = try BanStore(path: main.dbfile, options: Database.Options(fullSync: false))
-            } catch {
-                throw DaemonError("cannot open the database \(main.dbfile): \(error)")
-            }
+            (store, freshDatabase) = try Self.openStore(main.dbfile, log: log)
         } else {
             store = nil
         }
@@ -256,19 +250,30 @@ public final class PortcullisDaemon: Service, Sendable {
         for (name, why) in broken.sorted(by: { $0.key < $1.key }) {
             log.error("Jail '\(name)' cannot start: \(why)")
         }
-        let coordinator = BanCoordinator(firewall: firewall, store: store, clock: settings.clock, logger: makeLogger)
+        let coordinator = BanCoordinator(
+            firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: main.dbfile,
+            banLog: { lines in
+                guard level <= .notice else { return }
+                let handler = FailLogHandler(label: "fail2ban.actions", sink: sink, level: level)
+                let now = FailLogHandler.now()
+                sink.write(lines: lines.map { handler.format(level: .notice, message: $0, at: now) }, level: .notice)
+            })
         do {
             // The coordinator logs how many bans it restored and where the time went.
             try await coordinator.start(setups, broken: broken)
         } catch {
             throw DaemonError("cannot set up the nftables table: \(error)")
         }
+        if freshDatabase, firewall != nil {
+            let adopted = await coordinator.adoptKernelBans()
+            if adopted > 0 { log.notice("Adopted \(adopted) bans still in the kernel into the new database \(main.dbfile)") }
+        }
 
-        // Sources → filters → coordinator.
-        let (events, eventSink) = AsyncStream<(String, [FailureEvent])>.makeStream()
+        // Sources → filters → coordinator, through a bounded channel (a reader waits when it is full).
+        let channel = SourceChannel(log: makeLogger("fail2ban.filter"))
         let sources = SourceSet(
             store: store, clock: settings.clock, readExisting: settings.readExistingContent, logger: makeLogger("fail2ban.filter"),
-            deliver: { jail, batch in eventSink.yield((jail, batch)) })
+            channel: channel)
         sources.start(setups)
 
         // Stop requests: the `stop` command, or graceful shutdown from the service group.
@@ -343,7 +348,7 @@ public final class PortcullisDaemon: Service, Sendable {
         // The consumer runs outside the group that is cancelled at stop, so the failures already read are all
         // recorded (and banned) before the coordinator shuts down.
         async let consumed: Void = {
-            for await (jail, batch) in events { await coordinator.record(jail: jail, events: batch) }
+            while let batches = await channel.next() { await coordinator.process(batches) }
         }()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await control.run() }
@@ -353,9 +358,7 @@ public final class PortcullisDaemon: Service, Sendable {
                     try? await Task.sleep(for: .seconds(1))
                     await coordinator.housekeeping()
                     tick += 1
-                    if tick % 3600 == 0, let store {
-                        _ = try? store.purge(olderThan: settings.clock() - main.dbpurgeage.seconds, now: settings.clock())
-                    }
+                    if tick % 3600 == 0 { await coordinator.purgeStore(purgeAge: main.dbpurgeage.seconds) }
                 }
             }
             group.addTask {
@@ -376,12 +379,51 @@ public final class PortcullisDaemon: Service, Sendable {
         await lifecycle.enter()
         stopping.withLock { $0 = true }
         lifecycle.leave()
+        // Readers first (a reader blocked on the full channel is released by the consumer, still running), then
+        // the channel: the consumer processes what is left and ends; the positions are stored with that work.
         sources.stop()
-        eventSink.finish()
+        channel.finish()
         await consumed
-        sources.persistPositions()
         await coordinator.shutdown()
+        let (waits, waited) = channel.backPressure
+        if let store = await coordinator.storeHealth() {
+            let h = store.health
+            log.info(
+                "Database writer: \(h.transactions) transactions, \(Int(h.totalMilliseconds)) ms in all, longest \((h.longestMilliseconds * 10).rounded() / 10) ms (off the coordinator); readers waited \(waits) times, \(waited) ms")
+        }
         log.info("Exiting Portcullis")
+    }
+
+    /// Opens the store at `path`. A file that is not a database, or is damaged (cut short, overwritten), is moved
+    /// aside to `PATH.corrupt-TIME` and a fresh one is created; the second value says so, so the caller adopts the
+    /// bans still in the kernel. Any other error (permissions, a newer schema) stops the start with its reason.
+    static func openStore(_ path: String, log: Logger) throws -> (BanStore, Bool) {
+        // WAL with synchronous=NORMAL: a committed ban survives a crash of the process (SIGKILL), and a ban
+        // costs no disk sync on the latency path. Only a power loss can drop the last bans; the kernel
+        // keeps them until their timeout regardless. A short busy timeout: a lock held by another process
+        // delays the writer thread's retry, never the bans.
+        let options = Database.Options(busyTimeoutMilliseconds: 1000, fullSync: false)
+        do {
+            return (try BanStore(path: path, options: options), false)
+        } catch let error where error.isCorruption {
+            var stamp = time_t(0)
+            time(&stamp)
+            let aside = "\(path).corrupt-\(stamp)"
+            guard rename(path, aside) == 0 else {
+                throw DaemonError(
+                    "the database \(path) is damaged (\(error)) and cannot be moved aside to \(aside): "
+                        + "\(String(cString: strerror(errno))); move or delete it, then start again")
+            }
+            for suffix in ["-wal", "-shm"] { _ = rename(path + suffix, aside + suffix) }
+            log.error("the database \(path) is damaged (\(error)); moved it to \(aside) and created a new one")
+            do {
+                return (try BanStore(path: path, options: options), true)
+            } catch {
+                throw DaemonError("cannot create a new database \(path): \(error)")
+            }
+        } catch {
+            throw DaemonError("cannot open the database \(path): \(error)")
+        }
     }
 
     static func makeParentDirectory(_ path: String) {

@@ -37,26 +37,23 @@ final class LineCounters: Sendable {
     }
 }
 
-/// Feeds one jail's filter from its source thread and hands the failures it finds to the coordinator.
+/// Feeds one jail's filter from its source thread and collects the failures it finds for the batch's hand-over.
 final class JailReader: @unchecked Sendable {
     // SAFETY: `processor` and `pending` are used only by the one source thread that delivers this jail's lines,
-    // which calls `consume` serially.
+    // which calls `consume` and `take` serially.
     let jail: String
     let processor: LineProcessor
-    let deliver: @Sendable (String, [FailureEvent]) -> Void
     let counters: LineCounters
     let logger: Logger?
     private var pending: [FailureEvent] = []
 
     init(
-        jail: String, processor: LineProcessor, counters: LineCounters = LineCounters(), logger: Logger? = nil,
-        deliver: @escaping @Sendable (String, [FailureEvent]) -> Void
+        jail: String, processor: LineProcessor, counters: LineCounters = LineCounters(), logger: Logger? = nil
     ) {
         self.jail = jail
         self.processor = processor
         self.counters = counters
         self.logger = logger
-        self.deliver = deliver
     }
 
     /// One line; `time` is the entry's own timestamp for journal lines.
@@ -76,11 +73,10 @@ final class JailReader: @unchecked Sendable {
     }
 
     /// One batch of a file's lines (the tailer's handler): over-long lines the reader skipped are counted
-    /// (the tailer logs the first of each file), then every line is processed and the failures handed over.
+    /// (the tailer logs the first of each file), then every line is processed; `take()` collects the failures.
     func consume(_ batch: LineBatch) {
         skippedTooLong(batch.skippedLines, length: batch.skippedLength, source: batch.path)
         for line in batch { consume(line) }
-        flush()
     }
 
     /// One journal entry (the journal source's handler). The journal line starts with the entry's date and a
@@ -110,23 +106,41 @@ final class JailReader: @unchecked Sendable {
         }
     }
 
-    /// End of a batch: hand over what was found.
-    func flush() {
-        guard !pending.isEmpty else { return }
-        deliver(jail, pending)
-        pending.removeAll(keepingCapacity: true)
+    /// End of a batch: what was found since the last call.
+    func take() -> [FailureEvent] {
+        guard !pending.isEmpty else { return [] }
+        defer { pending.removeAll(keepingCapacity: true) }
+        return pending
+    }
+}
+
+/// The failures the file tailer's jail handlers found in the batch being delivered, until the batch's end.
+final class BatchStaging: @unchecked Sendable {
+    // SAFETY: used only on the file tailer's thread (its handlers and its `batchEnd` run there, one at a time).
+    var failures: [(jail: String, events: [FailureEvent])] = []
+
+    func add(_ jail: String, _ events: [FailureEvent]) {
+        if !events.isEmpty { failures.append((jail, events)) }
+    }
+
+    func take() -> [(jail: String, events: [FailureEvent])] {
+        defer { failures = [] }
+        return failures
     }
 }
 
 /// The daemon's log sources: one file tailer shared by every jail (each file is opened and read once), and one
-/// journal reader per journal jail. Positions and cursors are kept in the store so a restart resumes exactly.
+/// journal reader per journal jail. Each batch read goes to the coordinator through the bounded `channel` with
+/// the position (or cursor) after it; the coordinator has it stored once the batch's work is durable, so a
+/// restart resumes exactly after what was durable.
 final class SourceSet: Sendable {
     let store: BanStore?
     let clock: @Sendable () -> Double
     let readExisting: Bool
     let logger: Logger
-    let deliver: @Sendable (String, [FailureEvent]) -> Void
+    let channel: SourceChannel
     let tailer: FileTailer
+    let staging = BatchStaging()
 
     struct State: ~Copyable {
         var subscriptions: [FileTailer.Subscription] = []
@@ -140,14 +154,15 @@ final class SourceSet: Sendable {
 
     init(
         store: BanStore?, clock: @escaping @Sendable () -> Double, readExisting: Bool, logger: Logger,
-        deliver: @escaping @Sendable (String, [FailureEvent]) -> Void
+        channel: SourceChannel
     ) {
         self.store = store
         self.clock = clock
         self.readExisting = readExisting
         self.logger = logger
-        self.deliver = deliver
+        self.channel = channel
         let log = logger
+        let staging = self.staging
         tailer = FileTailer(
             options: FileTailer.Options(),
             events: { event in
@@ -162,6 +177,15 @@ final class SourceSet: Sendable {
                         "\(path): skipped a line of \(length) bytes, longer than \(limit): not matched (later ones are only counted in status)")
                 case .failed(let e): log.error("\(e)")
                 }
+            },
+            batchEnd: { p in
+                channel.send(
+                    SourceBatch(
+                        failures: staging.take(),
+                        progress: .logPosition(
+                            LogPosition(
+                                path: p.path, position: Int64(clamping: p.offset), firstLineHash: Self.hashText(p.firstLineHash),
+                                inode: p.inode))))
             })
     }
 
@@ -171,22 +195,20 @@ final class SourceSet: Sendable {
         guard let store else { return [] }
         var out: [FilePosition] = []
         for p in paths {
-            guard let lp = try? store.logPosition(path: p) else { continue }
+            let stored: LogPosition?
+            do {
+                stored = try store.logPosition(path: p)
+            } catch {
+                logger.error("cannot read the stored position of \(p): \(error); reading it as a new file")
+                continue
+            }
+            guard let lp = stored else { continue }
             out.append(
                 FilePosition(
                     path: lp.path, inode: lp.inode, offset: UInt64(max(0, lp.position)),
                     firstLineHash: UInt64(lp.firstLineHash, radix: 16)))
         }
         return out
-    }
-
-    /// Saves every open file's position.
-    func persistPositions() {
-        guard let store else { return }
-        for p in tailer.positions() {
-            try? store.setLogPosition(
-                LogPosition(path: p.path, position: Int64(p.offset), firstLineHash: Self.hashText(p.firstLineHash), inode: p.inode))
-        }
     }
 
     /// Subscribes `setups`, replacing any previous set (reload).
@@ -217,8 +239,7 @@ final class SourceSet: Sendable {
                 s.counters[setup.name] = c
                 return c
             }
-            let reader = JailReader(
-                jail: setup.name, processor: processor, counters: counters, logger: logger, deliver: deliver)
+            let reader = JailReader(jail: setup.name, processor: processor, counters: counters, logger: logger)
             var journalLocation: JournalSource.Location? = nil
             switch setup.source {
             case .journal(let location): journalLocation = location
@@ -231,15 +252,22 @@ final class SourceSet: Sendable {
                         "[\(setup.name)] none of its log files exist (\(setup.logPaths.joined(separator: ", "))); reading the systemd journal instead")
                 }
                 let cursorKey = "jail:\(setup.name)"
-                let stored = try? store?.journalCursor(source: cursorKey)
-                let store = self.store
+                var stored: String? = nil
+                do {
+                    stored = try store?.journalCursor(source: cursorKey)
+                } catch {
+                    logger.error("[\(setup.name)] cannot read the stored journal cursor: \(error); starting at the tail")
+                }
+                let channel = self.channel
+                let jail = setup.name
                 let source = JournalSource(
                     location: journalLocation, match: JournalMatch(alternatives: setup.journalMatch),
-                    start: stored.flatMap { $0 }.map { .cursor($0) } ?? .tail,
+                    start: stored.map { .cursor($0) } ?? .tail,
                     handler: { entry in reader.consume(entry: entry) },
                     batchEnd: { cursor in
-                        reader.flush()
-                        try? store?.setJournalCursor(cursor, source: cursorKey)
+                        channel.send(
+                            SourceBatch(
+                                failures: [(jail, reader.take())], progress: .journalCursor(source: cursorKey, cursor: cursor)))
                     },
                     tooLong: { length in reader.skippedTooLong(1, length: length, source: nil) })
                 do {
@@ -254,15 +282,10 @@ final class SourceSet: Sendable {
             requests.append(
                 FileTailer.Request(
                     setup.logPaths, startAt: readExisting ? .beginning : .end, resume: storedPositions(setup.logPaths),
-                    handler: { [store] batch in
+                    handler: { [staging] batch in
                         reader.consume(batch)
-                        // The position is stored with every batch, so a restart after a crash neither skips
-                        // nor counts again what was read.
-                        let p = batch.position
-                        try? store?.setLogPosition(
-                            LogPosition(
-                                path: p.path, position: Int64(p.offset), firstLineHash: Self.hashText(p.firstLineHash),
-                                inode: p.inode))
+                        // Handed over with the position at the batch's end (the tailer's `batchEnd`).
+                        staging.add(reader.jail, reader.take())
                     }))
         }
         // One step, so a file watched before and after a reload is neither closed nor read twice.

@@ -244,6 +244,40 @@ public struct JailState: Sendable {
 }
 
 extension JailState {
+    /// Failures of one address counted but below `maxretry`: what a store keeps so a restart resumes counting.
+    public struct Pending: Sendable, Hashable {
+        /// The failures' times inside the window, oldest first.
+        public var times: [Double]
+        /// The matched lines kept for `<matches>`.
+        public var matches: [String]
+
+        /// Creates a record.
+        public init(times: [Double], matches: [String] = []) {
+            self.times = times
+            self.matches = matches
+        }
+    }
+
+    /// The failures `address` has pending now (nil when none: never failed, banned, or out of the window).
+    public func pending(_ address: IPAddress) -> Pending? {
+        failing[address].map { Pending(times: $0.times, matches: $0.matches) }
+    }
+
+    /// Every address with pending failures (for carrying them over a reload).
+    public var allPending: [(IPAddress, Pending)] {
+        failing.map { ($0.key, Pending(times: $0.value.times, matches: $0.value.matches)) }
+    }
+
+    /// Puts back failures stored before a restart; times older than `findtime` at `now` are dropped. Addresses
+    /// that are banned or ignored are left alone. Not counted in `totalFailed` (they were counted before).
+    public mutating func restorePending(_ address: IPAddress, _ pending: Pending, now: Double) {
+        guard banned[address] == nil, ignore.reason(for: address) == nil else { return }
+        let times = pending.times.filter { $0 >= now - policy.findTime }.sorted().suffix(policy.maxRetry)
+        guard !times.isEmpty else { return }
+        failing[address] = FailureRecord(
+            times: Array(times), matches: Array(pending.matches.suffix(policy.maxMatches)), last: times.last!)
+    }
+
     /// Takes over the totals of a previous instance of the same jail (after a reload).
     public mutating func absorbCounters(of old: JailState) {
         totalFailed += old.totalFailed

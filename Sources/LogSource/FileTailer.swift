@@ -100,9 +100,16 @@ public final class FileTailer: Sendable {
     let core: TailerCore
 
     /// Creates a tailer; nothing is opened until `start()`.
-    /// - Parameter events: receives file events (opened, missing, rotated …) on the tailer thread.
-    public init(options: Options = Options(), events: (@Sendable (Event) -> Void)? = nil) {
-        core = TailerCore(options: options, events: events)
+    /// - Parameters:
+    ///   - events: receives file events (opened, missing, rotated …) on the tailer thread.
+    ///   - batchEnd: called on the tailer thread after every subscriber of a file received a batch, with the
+    ///     position after it, and when a file is opened, with the position reading starts at. A position handed
+    ///     here covers every line delivered before it: persist it once the work those lines caused is durable.
+    public init(
+        options: Options = Options(), events: (@Sendable (Event) -> Void)? = nil,
+        batchEnd: (@Sendable (FilePosition) -> Void)? = nil
+    ) {
+        core = TailerCore(options: options, events: events, batchEnd: batchEnd)
     }
 
     deinit {
@@ -290,6 +297,7 @@ public final class FileTailer: Sendable {
 final class TailerCore: Sendable {
     let options: FileTailer.Options
     let events: (@Sendable (FileTailer.Event) -> Void)?
+    let batchEnd: (@Sendable (FilePosition) -> Void)?
     let state: Mutex<Shared>
     let wakeRead: Int32
     let wakeWrite: Int32
@@ -318,9 +326,13 @@ final class TailerCore: Sendable {
         var handler: @Sendable (LineBatch) -> Void
     }
 
-    init(options: FileTailer.Options, events: (@Sendable (FileTailer.Event) -> Void)?) {
+    init(
+        options: FileTailer.Options, events: (@Sendable (FileTailer.Event) -> Void)?,
+        batchEnd: (@Sendable (FilePosition) -> Void)?
+    ) {
         self.options = options
         self.events = events
+        self.batchEnd = batchEnd
         state = Mutex(Shared())
         switch Sys.pipe() {
         case .success(let (r, w)):

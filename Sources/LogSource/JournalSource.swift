@@ -383,9 +383,17 @@ final class JournalReader: @unchecked Sendable {
             }
             deliver(source)
             delivered += 1
-            if delivered % 4096 == 0 && source.state.withLock({ $0.stopped }) { break }
+            if delivered % 4096 == 0 {
+                // A long backlog is handed over in runs, each with its cursor, so what is held in memory stays small.
+                endBatch(source)
+                if source.state.withLock({ $0.stopped }) { return }
+            }
         }
-        guard delivered > 0 else { return }
+        if delivered % 4096 != 0 { endBatch(source) }
+    }
+
+    /// Reports the cursor of the last entry delivered (`batchEnd`).
+    private func endBatch(_ source: JournalCore) {
         var raw: UnsafeMutablePointer<CChar>?
         guard sd_journal_get_cursor(journal, &raw) >= 0, let raw else { return }
         let cursor = String(cString: raw)

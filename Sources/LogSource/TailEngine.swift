@@ -150,7 +150,8 @@ final class TailEngine: @unchecked Sendable {
                 file = TailedFile(
                     path: path,
                     maxLineLength: tailer.options.maxLineLength,
-                    chunkSize: tailer.options.readChunkSize
+                    chunkSize: tailer.options.readChunkSize,
+                    batchEnd: tailer.batchEnd
                 )
                 files[path] = file
                 isNew = true
@@ -185,6 +186,7 @@ final class TailEngine: @unchecked Sendable {
             file.reportedError = nil
             addWatch(file)
             tailer.publish(file.position)
+            tailer.batchEnd?(file.position)
             report(.opened(path: file.path, offset: offset))
         case .failure(let e) where e.rawValue == ENOENT:
             if !file.reportedMissing {

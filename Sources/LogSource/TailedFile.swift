@@ -35,8 +35,12 @@ final class TailedFile {
     private var headHash: UInt64 = 0
     private let headScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 8)
 
-    init(path: String, maxLineLength: Int, chunkSize: Int) {
+    /// Called after every subscriber received a batch (see `FileTailer.init`'s `batchEnd`).
+    let batchEnd: (@Sendable (FilePosition) -> Void)?
+
+    init(path: String, maxLineLength: Int, chunkSize: Int, batchEnd: (@Sendable (FilePosition) -> Void)? = nil) {
         self.path = path
+        self.batchEnd = batchEnd
         reader = LineReader(maxLineLength: maxLineLength, chunkSize: chunkSize)
     }
 
@@ -203,6 +207,7 @@ final class TailedFile {
             ranges: parts.ranges
         )
         for s in subscribers { s.handler(batch) }
+        batchEnd?(batch.position)
     }
 
     /// Reads to end of file (or until `budget` bytes were read), delivering every complete line.
@@ -242,6 +247,7 @@ final class TailedFile {
             ranges: parts.ranges
         )
         for s in subscribers { s.handler(batch) }
+        batchEnd?(batch.position)
     }
 
     /// Hash of the first complete line, or nil when the file has none yet.

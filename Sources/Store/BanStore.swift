@@ -76,7 +76,7 @@ public struct LogPosition: Sendable, Hashable {
 public final class BanStore: @unchecked Sendable {
     // SAFETY: `database` is only used inside `lock.withLock`, which serialises every access.
     /// The schema version this code writes (`PRAGMA user_version`).
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     private let database: Database
     private let lock = Mutex(())
@@ -134,6 +134,39 @@ public final class BanStore: @unchecked Sendable {
             } catch {
                 throw DatabaseError(code: 1, message: "\(error)")
             }
+        }
+        if version < 2 {
+            // Version 2: failures counted but below maxretry, stored with the position that covers them.
+            do {
+                try db.transaction {
+                    try db.execute(
+                        """
+                        CREATE TABLE IF NOT EXISTS pending_failures (
+                            jail TEXT NOT NULL,
+                            address TEXT NOT NULL,
+                            times TEXT NOT NULL,
+                            matches TEXT NOT NULL DEFAULT '[]',
+                            last REAL NOT NULL,
+                            PRIMARY KEY (jail, address)
+                        );
+                        CREATE TABLE IF NOT EXISTS ban_log (
+                            id INTEGER PRIMARY KEY CHECK (id = 1),
+                            logged_upto INTEGER NOT NULL
+                        );
+                        INSERT OR IGNORE INTO ban_log (id, logged_upto) VALUES (1, (SELECT COALESCE(MAX(id), 0) FROM bans));
+                        PRAGMA user_version = 2;
+                        """)
+                }
+            } catch let error as DatabaseError {
+                throw error
+            } catch {
+                throw DatabaseError(code: 1, message: "\(error)")
+            }
+        }
+        // Reading every table once finds a file that is not a database, or one cut short, now rather than at the
+        // first ban (SQLite reads pages lazily).
+        for table in ["bans", "log_positions", "journal_cursors", "pending_failures", "ban_log"] {
+            _ = try db.query("SELECT COUNT(*) FROM \(table)") { $0.int(0) }
         }
     }
 
@@ -343,5 +376,214 @@ public final class BanStore: @unchecked Sendable {
                 ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor
                 """, [.text(source), .text(cursor)])
         }
+    }
+}
+
+/// Failures of one address in one jail that were counted but did not reach `maxretry` yet: stored with the log
+/// position that covers them, so a restart neither forgets nor counts them again.
+public struct PendingFailureRecord: Sendable, Hashable {
+    /// The jail counting them.
+    public var jail: String
+    /// The failing address.
+    public var address: IPAddress
+    /// The failures' times (epoch seconds), oldest first.
+    public var times: [Double]
+    /// The matched lines kept for the `<matches>` tag.
+    public var matches: [String]
+
+    /// Creates a record.
+    public init(jail: String, address: IPAddress, times: [Double], matches: [String] = []) {
+        self.jail = jail
+        self.address = address
+        self.times = times
+        self.matches = matches
+    }
+}
+
+/// A ban's jail and address as stored.
+public struct BanKeyText: Sendable, Hashable {
+    /// The jail.
+    public var jail: String
+    /// The address as text.
+    public var address: String
+
+    /// A key.
+    public init(jail: String, address: String) {
+        self.jail = jail
+        self.address = address
+    }
+}
+
+/// One change to the store; ``BanStore/apply(_:beforeCommit:)`` writes a list of them in one transaction.
+public enum StoreChange: Sendable, Hashable {
+    /// A ban, with `banCount` as given.
+    case ban(BanRecord)
+    /// A ban whose `banCount` is computed from the history: one more than the highest recorded for the address
+    /// in its jail (or in every jail with `acrossJails`, fail2ban's `bantime.overalljails`).
+    case banCountingHistory(BanRecord, acrossJails: Bool)
+    /// Ends the ban of `address` in `jail` (every jail when nil).
+    case unban(address: IPAddress, jail: String?)
+    /// Ends every ban of `jail` (every jail when nil).
+    case unbanAll(jail: String?)
+    /// Replaces (or, with `times` empty, deletes) the pending failures of one address in one jail.
+    case pending(PendingFailureRecord)
+    /// The `Ban` log lines of every ban up to row id `upTo` are written (nil: of every ban stored now).
+    case banLogged(upTo: Int64?)
+    /// Deletes the pending failures of `jail` whose latest failure is before `before` (out of `findtime`).
+    case prunePending(jail: String, before: Double)
+    /// The position reading a log file has reached.
+    case logPosition(LogPosition)
+    /// The journal cursor reading a source has reached.
+    case journalCursor(source: String, cursor: String)
+    /// ``BanStore/purge(olderThan:now:)``.
+    case purge(olderThan: Double, now: Double)
+}
+
+extension BanStore {
+    /// Writes `changes` in order in one transaction; `beforeCommit` runs after the last statement, just before
+    /// `COMMIT`. Nothing is written when it throws; the caller keeps the changes to try again.
+    /// Returns the row id of the last ban inserted (nil when there was none), for ``StoreChange/banLogged(upTo:)``.
+    @discardableResult
+    public func apply(_ changes: [StoreChange], beforeCommit: () -> Void = {}) throws(DatabaseError) -> Int64? {
+        guard !changes.isEmpty else {
+            beforeCommit()
+            return nil
+        }
+        return try write { db -> Int64? in
+            var last: Int64? = nil
+            for change in changes {
+                try BanStore.run(change, db)
+                switch change {
+                case .ban, .banCountingHistory: last = db.lastInsertRowID
+                default: break
+                }
+            }
+            beforeCommit()
+            return last
+        }
+    }
+
+    /// The active bans whose `Ban` log line may not have been written (inserted after the last
+    /// ``StoreChange/banLogged(upTo:)``): a crash hit between their commit and their log line.
+    public func unloggedBans() throws(DatabaseError) -> Set<BanKeyText> {
+        let rows: [BanKeyText] = try read { db throws(DatabaseError) in
+            try db.query(
+                "SELECT jail, address FROM bans WHERE active = 1 AND id > (SELECT COALESCE(MAX(logged_upto), 0) FROM ban_log)"
+            ) { BanKeyText(jail: $0.text(0), address: $0.text(1)) }
+        }
+        return Set(rows)
+    }
+
+    private static func run(_ change: StoreChange, _ db: Database) throws(DatabaseError) {
+        switch change {
+        case .ban(let ban):
+            try insert(ban, count: .integer(Int64(ban.banCount)), countSQL: "?", db)
+        case .banCountingHistory(let ban, let across):
+            let history =
+                across
+                ? "(SELECT MIN(MAX(COALESCE(MAX(ban_count), 0), 0), \(Bounds.maximumBanCount - 1)) + 1 FROM bans WHERE address = ?)"
+                : "(SELECT MIN(MAX(COALESCE(MAX(ban_count), 0), 0), \(Bounds.maximumBanCount - 1)) + 1 FROM bans WHERE address = ? AND jail = ?)"
+            try insert(ban, count: nil, countSQL: history, db, across: across)
+        case .unban(let address, let jail):
+            if let jail {
+                try db.run(
+                    "UPDATE bans SET active = 0 WHERE active = 1 AND address = ? AND jail = ?",
+                    [.text(address.description), .text(jail)])
+            } else {
+                try db.run("UPDATE bans SET active = 0 WHERE active = 1 AND address = ?", [.text(address.description)])
+            }
+        case .unbanAll(let jail):
+            if let jail {
+                try db.run("UPDATE bans SET active = 0 WHERE active = 1 AND jail = ?", [.text(jail)])
+            } else {
+                try db.run("UPDATE bans SET active = 0 WHERE active = 1")
+            }
+        case .pending(let p):
+            if p.times.isEmpty {
+                try db.run(
+                    "DELETE FROM pending_failures WHERE jail = ? AND address = ?", [.text(p.jail), .text(p.address.description)])
+            } else {
+                try db.run(
+                    """
+                    INSERT INTO pending_failures (jail, address, times, matches, last) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(jail, address) DO UPDATE SET times = excluded.times, matches = excluded.matches,
+                        last = excluded.last
+                    """,
+                    [
+                        .text(p.jail), .text(p.address.description),
+                        .text(JSON.array(p.times.map { .double($0) }).encoded()),
+                        .text(JSON.array(p.matches.map { .string($0) }).encoded()), .real(p.times.max() ?? 0),
+                    ])
+            }
+        case .banLogged(let id):
+            if let id {
+                try db.run("UPDATE ban_log SET logged_upto = MAX(logged_upto, ?)", [.integer(id)])
+            } else {
+                try db.run("UPDATE ban_log SET logged_upto = (SELECT COALESCE(MAX(id), 0) FROM bans)")
+            }
+        case .prunePending(let jail, let before):
+            try db.run("DELETE FROM pending_failures WHERE jail = ? AND last < ?", [.text(jail), .real(before)])
+        case .logPosition(let position):
+            try db.run(
+                """
+                INSERT INTO log_positions (path, position, first_line_hash, inode) VALUES (?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET position = excluded.position,
+                    first_line_hash = excluded.first_line_hash, inode = excluded.inode
+                """,
+                [
+                    .text(position.path), .integer(position.position), .text(position.firstLineHash),
+                    .integer(Int64(bitPattern: position.inode)),
+                ])
+        case .journalCursor(let source, let cursor):
+            try db.run(
+                """
+                INSERT INTO journal_cursors (source, cursor) VALUES (?, ?)
+                ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor
+                """, [.text(source), .text(cursor)])
+        case .purge(let cutoff, let now):
+            try db.run(
+                """
+                DELETE FROM bans WHERE time_of_ban < ?
+                AND NOT (active = 1 AND (ban_time < 0 OR time_of_ban + ban_time > ?))
+                """, [.real(cutoff), .real(now)])
+        }
+    }
+
+    private static func insert(
+        _ ban: BanRecord, count: SQLValue?, countSQL: String, _ db: Database, across: Bool = false
+    ) throws(DatabaseError) {
+        try db.run(
+            "UPDATE bans SET active = 0 WHERE active = 1 AND jail = ? AND address = ?",
+            [.text(ban.jail), .text(ban.address.description)])
+        var countArguments: [SQLValue] = []
+        if let count {
+            countArguments = [count]
+        } else {
+            countArguments = across ? [.text(ban.address.description)] : [.text(ban.address.description), .text(ban.jail)]
+        }
+        try db.run(
+            """
+            INSERT INTO bans (jail, address, time_of_ban, ban_time, ban_count, failures, matches, active)
+            VALUES (?, ?, ?, ?, \(countSQL), ?, ?, 1)
+            """,
+            [.text(ban.jail), .text(ban.address.description), .real(ban.timeOfBan), .real(ban.banTime < 0 ? -1 : ban.banTime)]
+                + countArguments
+                + [.integer(Int64(ban.failures)), .text(JSON.array(ban.matches.map { .string($0) }).encoded())])
+    }
+
+    /// Every stored pending failure record (counted, below `maxretry`), by jail and address. Rows whose address
+    /// no longer parses are skipped.
+    public func pendingFailures() throws(DatabaseError) -> [PendingFailureRecord] {
+        let rows: [PendingFailureRecord?] = try read { db throws(DatabaseError) in
+            try db.query("SELECT jail, address, times, matches FROM pending_failures ORDER BY jail, address") { row in
+                guard let address = IPAddress(row.text(1)) else { return nil }
+                // Range-checked like every number read back: a time that is not a plausible epoch time is dropped.
+                let times = ((try? JSON.parse(row.text(2)))?.arrayValue ?? []).compactMap(\.doubleValue)
+                    .filter { $0.isFinite && $0 >= 0 && $0 <= Bounds.maximumSeconds }
+                let matches = ((try? JSON.parse(row.text(3)))?.arrayValue ?? []).compactMap(\.stringValue)
+                return PendingFailureRecord(jail: row.text(0), address: address, times: times, matches: matches)
+            }
+        }
+        return rows.compactMap { $0 }
     }
 }

@@ -23,6 +23,9 @@ public struct DatabaseError: Error, Sendable, Hashable, CustomStringConvertible 
     /// `SQLITE_BUSY` or `SQLITE_LOCKED`: another connection holds a lock longer than the busy timeout.
     public var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
 
+    /// `SQLITE_CORRUPT` or `SQLITE_NOTADB`: the file is damaged or is not a database.
+    public var isCorruption: Bool { code & 0xFF == SQLITE_CORRUPT || code & 0xFF == SQLITE_NOTADB }
+
     /// One line: code, message and the SQL.
     public var description: String {
         let name = String(cString: sqlite3_errstr(code))
@@ -183,7 +186,7 @@ public final class Database {
             try execute("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            try? execute("ROLLBACK")  // the body's error is the one to report; SQLite rolls back by itself if this fails
             throw error
         }
     }

@@ -382,7 +382,8 @@ struct Fail2banClientTests {
         for a in acceptedDifferences where accepted[a.name] != nil {
             print("client: accepted difference '\(a.name)' (\(a.reason)) in: \(accepted[a.name]!.joined(separator: ", "))")
         }
-        print("client: \(identical) identical, \(different.count) different")
+        // On a line of its own even when another test's child process has half-written one (they share the output).
+        print("\nclient: \(identical) identical, \(different.count) different")
         #expect(identical + different.count == Self.session.filter { if case .run = $0 { true } else { false } }.count)
     }
 }

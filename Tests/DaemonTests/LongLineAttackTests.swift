@@ -96,10 +96,13 @@ struct LongLineAttackTests {
             let path = dir.appendingPathComponent("\(attack.name).log").path
             try Data((s.lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
             let sink = Sink()
-            let reader = JailReader(jail: attack.name, processor: try Self.processor(attack)) { _, e in sink.take(e) }
+            let reader = JailReader(jail: attack.name, processor: try Self.processor(attack))
             let events = Mutex<[FileTailer.Event]>([])
             let tailer = FileTailer(events: { e in events.withLock { $0.append(e) } })  // the daemon's defaults
-            tailer.subscribe([path], startAt: .beginning) { batch in reader.consume(batch) }
+            tailer.subscribe([path], startAt: .beginning) { batch in
+                reader.consume(batch)
+                sink.take(reader.take())
+            }
             try tailer.start()
             let deadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < deadline,
@@ -148,10 +151,10 @@ struct LongLineAttackTests {
             let path = dir.appendingPathComponent("\(attack.name).journal").path
             try JournalWriter.append(s.lines.map(entry), to: path)
             let sink = Sink()
-            let reader = JailReader(jail: attack.name, processor: try Self.processor(attack)) { _, e in sink.take(e) }
+            let reader = JailReader(jail: attack.name, processor: try Self.processor(attack))
             let source = JournalSource(
                 location: .files([path]), start: .head,
-                handler: { reader.consume(entry: $0) }, batchEnd: { _ in reader.flush() },
+                handler: { reader.consume(entry: $0) }, batchEnd: { _ in sink.take(reader.take()) },
                 tooLong: { reader.skippedTooLong(1, length: $0, source: nil) })
             try source.start()
             let deadline = ContinuousClock.now + .seconds(120)
@@ -177,7 +180,7 @@ struct SkippedLineCounterTests {
         let definition = FilterConfiguration(
             name: "t", file: "t.conf", failregex: [ConfigValue(#"^(?:(?:\w+)+\s?)+ from <HOST> never$"#)])
         let processor = try CompiledFilter(definition).makeProcessor()
-        let reader = JailReader(jail: "t", processor: processor) { _, _ in }
+        let reader = JailReader(jail: "t", processor: processor)
         reader.consume(String(repeating: "word ", count: 40) + "x from 192.0.2.1")
         reader.consume("2024-05-01 12:00:00 " + String(repeating: "y", count: Bounds.maximumLineLength))
         reader.consume("2024-05-01 12:00:00 short")

@@ -154,7 +154,7 @@ struct BanStoreTests {
             _ = try BanStore(path: path)
             Issue.record("expected a schema version error")
         } catch {
-            #expect(error.message.contains("schema version 2"))
+            #expect(error.message.contains("schema version \(BanStore.schemaVersion + 1)"))
         }
     }
 

@@ -1,0 +1,411 @@
+#!/usr/bin/python3
+"""Durability of the Portcullis daemon on the real kernel, in a network namespace this script creates.
+
+1. SIGKILL invariant. A burst of failures for 5,000 addresses (198.18.0.0/15, maxretry failures each, interleaved
+   so every address has failures pending across kills) is appended to the watched log while the daemon is
+   SIGKILLed at random points 10 times. Before each restart the daemon's table is deleted, so only the store can
+   bring bans back. Right after each restart every address with a logged `Ban` must be in the kernel set; in the
+   end all 5,000 are banned, each with exactly one `Ban` line.
+2. The store cannot write: its directory is a small tmpfs, made full, then read-only, then locked by another
+   process. Each time: bans still reach the kernel, the stored position does not move past the unstored lines,
+   one log line says so, `status` (and `--json`) shows the error, and once the store works again everything is
+   written; a restart on a flushed ruleset brings every ban back.
+3. A damaged database (cut short; garbage) is moved aside with a log line naming both paths, a new one is created
+   and the bans still in the kernel are adopted into it.
+
+Never touches the host's ruleset; the namespace and the tmpfs are removed at the end. Run as root:
+    tests/e2e/durability_e2e.py [--portcullis .build/debug/portcullis] [--seed N]
+Ends with one line: `durability: N passed, M failed`.
+"""
+import argparse
+import ipaddress
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PID = os.getpid()
+NS = f"pcl-dur-{PID}"
+JAIL = "dur"
+MAXRETRY = 3
+BAN_LINE = re.compile(r"\[" + JAIL + r"\] Ban (\S+)$")
+results = []
+DAEMONS = []
+
+
+def check(name, ok, detail=""):
+    results.append((name, bool(ok)))
+    print(f"{'PASS' if ok else 'FAIL'} {name}" + (f" — {detail}" if detail and not ok else ""), flush=True)
+    return ok
+
+
+def sh(*cmd, check_rc=True, ns=None, input=None):
+    if ns:
+        cmd = ("ip", "netns", "exec", ns) + tuple(cmd)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, input=input)
+    if check_rc and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+    return r
+
+
+def wait_until(fn, timeout=10.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+def addresses(base, n):
+    start = int(ipaddress.IPv4Address(base))
+    return [str(ipaddress.IPv4Address(start + i)) for i in range(n)]
+
+
+class Daemon:
+    def __init__(self, exe, tmp, dbdir):
+        self.exe = exe
+        self.tmp = tmp
+        self.conf = f"{tmp}/conf"
+        self.sock = f"{tmp}/portcullis.sock"
+        self.log = f"{tmp}/auth.log"
+        self.daemon_log = f"{tmp}/portcullis.log"
+        self.db = f"{dbdir}/portcullis.sqlite3"
+        self.proc = None
+        DAEMONS.append(self)
+        os.makedirs(f"{self.conf}/filter.d", exist_ok=True)
+        with open(f"{self.conf}/portcullis.conf", "w") as f:
+            f.write(f"[Definition]\nloglevel = INFO\nlogtarget = {self.daemon_log}\nsocket = {self.sock}\n"
+                    f"pidfile = {tmp}/portcullis.pid\ndbfile = {self.db}\n")
+        with open(f"{self.conf}/filter.d/dur.conf", "w") as f:
+            f.write("[Definition]\nfailregex = ^\\s*\\S+ dur\\[\\d+\\]: authentication failure from <HOST>$\n")
+        with open(f"{self.conf}/jail.conf", "w") as f:
+            f.write(f"[DEFAULT]\nmaxretry = {MAXRETRY}\nfindtime = 1h\nbantime = 1d\nignoreself = true\n"
+                    "banaction = nftables-multiport\nprotocol = tcp\n"
+                    "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
+                    f"[{JAIL}]\nenabled = true\nfilter = dur\nport = 22\nlogpath = {self.log}\n")
+        open(self.log, "a").close()
+
+    def start(self):
+        self.proc = subprocess.Popen(["ip", "netns", "exec", NS, self.exe, "-c", self.conf, "-f", "start"],
+                                     stdout=open(f"{self.tmp}/stdout", "a"), stderr=subprocess.STDOUT)
+        return wait_until(lambda: self.proc.poll() is None and self.client("ping").returncode == 0, 20, 0.02)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.client("stop")
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def client(self, *words):
+        return sh(self.exe, "-s", self.sock, *words, check_rc=False)
+
+    def delete_table(self):
+        sh("nft", "delete", "table", "inet", "portcullis", ns=NS, check_rc=False)
+
+    def kernel_set(self):
+        r = sh("nft", "-j", "list", "set", "inet", "portcullis", f"addr-set-{JAIL}", ns=NS, check_rc=False)
+        if r.returncode != 0:
+            return set()
+        out = set()
+        for item in json.loads(r.stdout).get("nftables", []):
+            for e in item.get("set", {}).get("elem", []) or []:
+                v = e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e
+                if isinstance(v, str):
+                    out.add(v)
+        return out
+
+    def ban_lines(self):
+        counts = {}
+        try:
+            with open(self.daemon_log, errors="replace") as f:
+                for line in f:
+                    m = BAN_LINE.search(line.rstrip("\n"))
+                    if m:
+                        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+        except FileNotFoundError:
+            pass
+        return counts
+
+    def log_text(self):
+        try:
+            with open(self.daemon_log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stored_position(self):
+        try:
+            c = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+            row = c.execute("SELECT position FROM log_positions WHERE path = ?", (self.log,)).fetchone()
+            c.close()
+            return row[0] if row else None
+        except sqlite3.Error as e:
+            return f"error {e}"
+
+    def active_bans(self):
+        c = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+        rows = {r[0] for r in c.execute("SELECT address FROM bans WHERE jail = ? AND active = 1", (JAIL,))}
+        c.close()
+        return rows
+
+
+def failure_lines(addrs, rounds, rng):
+    """`rounds` failures per address, round after round (every address has failures pending until the last round),
+    shuffled within each round."""
+    lines = []
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    for r in range(rounds):
+        order = list(addrs)
+        rng.shuffle(order)
+        lines += [f"{stamp} server dur[{1000 + r}]: authentication failure from {a}\n" for a in order]
+    return lines
+
+
+def append(path, lines):
+    with open(path, "a") as f:
+        f.write("".join(lines))
+
+
+def sigkill_invariant(exe, tmp, rng):
+    print("--- SIGKILL at random points of a 5,000-address burst, 10 times, restarting on a flushed ruleset")
+    dbdir = f"{tmp}/kill-db"
+    os.makedirs(dbdir)
+    os.makedirs(f"{tmp}/kill")
+    d = Daemon(exe, f"{tmp}/kill", dbdir)
+    targets = addresses("198.18.0.0", 5000)
+    lines = failure_lines(targets, MAXRETRY, rng)
+    check("daemon starts", d.start())
+    done = threading.Event()
+
+    def writer():
+        chunk = 100
+        for i in range(0, len(lines), chunk):
+            append(d.log, lines[i:i + chunk])
+            time.sleep(0.05)
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    violations = []
+    for k in range(10):
+        time.sleep(rng.uniform(0.05, 0.9))
+        d.kill()
+        logged = set(d.ban_lines())
+        d.delete_table()
+        if not d.start():
+            check(f"restart {k + 1} answers ping", False)
+            break
+        kernel = d.kernel_set()
+        missing = logged - kernel
+        if missing:
+            violations.append((k + 1, len(missing), sorted(missing)[:5]))
+        print(f"     kill {k + 1} ({os.path.getsize(d.log) * 100 // (len(''.join(lines)))}% of the burst written): "
+              f"{len(logged)} addresses with a Ban line, all in the kernel after restart: "
+              f"{not missing}", flush=True)
+    t.join()
+    check("every address with a logged Ban is in the kernel right after each restart", not violations,
+          f"{violations}")
+    complete = wait_until(lambda: len(d.kernel_set() & set(targets)) == len(targets), 90, 0.25)
+    # The store (and the Ban lines, written right after each commit) may trail the kernel: wait until the stored
+    # position reaches the end of the log, i.e. every line's work is durable.
+    durable = wait_until(lambda: d.stored_position() == os.path.getsize(d.log), 90, 0.25)
+    check("the stored position reaches the end of the log", durable,
+          f"{d.stored_position()} of {os.path.getsize(d.log)}")
+    kernel = d.kernel_set() & set(targets)
+    counts = d.ban_lines()
+    twice = {a: n for a, n in counts.items() if n != 1}
+    never = [a for a in targets if a not in counts]
+    print(f"     banned {len(kernel)}/{len(targets)}; Ban lines: {sum(counts.values())}; "
+          f"addresses with more than one: {len(twice)}; without one: {len(never)}")
+    check("in the end all 5,000 are in the kernel set", complete, f"{len(kernel)}/{len(targets)}")
+    check("every address has exactly one Ban line (none banned twice)", not twice and not never,
+          f"twice: {list(twice.items())[:5]} never: {never[:5]}")
+    d.stop()
+
+
+def store_failures(exe, tmp, rng):
+    print("--- the store cannot write: full disk, locked by another process")
+    dbdir = f"{tmp}/store-db"
+    os.makedirs(dbdir)
+    sh("mount", "-t", "tmpfs", "-o", "size=4m", f"pcl-dur-{PID}", dbdir)
+    try:
+        os.makedirs(f"{tmp}/store")
+        d = Daemon(exe, f"{tmp}/store", dbdir)
+        check("daemon starts with its database on a 4 MiB tmpfs", d.start())
+        append(d.log, failure_lines(["192.0.2.1"], MAXRETRY, rng))
+        wait_until(lambda: "192.0.2.1" in d.kernel_set(), 5)
+        wait_until(lambda: d.stored_position() == os.path.getsize(d.log), 5)
+        everything = {"192.0.2.1"}
+
+        def scenario(name, break_store, repair, first):
+            targets = addresses(first, 300)
+            everything.update(targets)
+            before = os.path.getsize(d.log)
+            log_before = len(d.log_text())
+            break_store()
+            append(d.log, failure_lines(targets, MAXRETRY, rng))
+            in_kernel = wait_until(lambda: set(targets) <= d.kernel_set(), 15, 0.1)
+            check(f"{name}: all 300 bans reach the kernel", in_kernel,
+                  f"{len(set(targets) & d.kernel_set())}/300")
+            wait_until(lambda: "cannot write the database" in d.log_text()[log_before:], 10)
+            time.sleep(2.5)  # several retries happen meanwhile: still one line
+            errors = [l for l in d.log_text()[log_before:].splitlines() if "cannot write the database" in l]
+            check(f"{name}: one clear log line", len(errors) == 1, f"{len(errors)} lines: {errors[:3]}")
+            if errors:
+                print(f"     {errors[0][errors[0].find('cannot'):][:200]}")
+            st = d.client("status")
+            js = d.client("--json", "status")
+            check(f"{name}: status shows the store error", "Database error" in st.stdout, st.stdout + st.stderr)
+            check(f"{name}: status --json shows it", "Database error" in js.stdout, js.stdout + js.stderr)
+            pos = d.stored_position()
+            check(f"{name}: the stored position stays before the unstored lines",
+                  isinstance(pos, int) and pos <= before, f"stored {pos}, lines start at {before}")
+            repair()
+            caught = wait_until(lambda: d.stored_position() == os.path.getsize(d.log), 40, 0.2)
+            check(f"{name}: caught up when the store works again (position at the end)", caught,
+                  f"stored {d.stored_position()} of {os.path.getsize(d.log)}")
+            stored = d.active_bans()
+            check(f"{name}: all 300 bans in the store", set(targets) <= stored, f"{len(set(targets) & stored)}/300")
+            st = d.client("status")
+            check(f"{name}: status clear again", st.returncode == 0 and "Database error" not in st.stdout, st.stdout)
+            check(f"{name}: recovery logged", "is writable again" in d.log_text()[log_before:])
+
+        filler = f"{dbdir}/filler"
+
+        def fill():
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+
+        scenario("full disk", fill, lambda: os.unlink(filler), "198.19.0.0")
+        holder = {}
+
+        def lock():
+            holder["c"] = sqlite3.connect(d.db, timeout=5, isolation_level=None)
+            holder["c"].execute("BEGIN EXCLUSIVE")
+
+        def unlock():
+            holder["c"].execute("ROLLBACK")
+            holder["c"].close()
+
+        scenario("locked by another process", lock, unlock, "198.19.8.0")
+
+        d.kill()
+        d.delete_table()
+        check("restart on a flushed ruleset", d.start())
+        kernel = d.kernel_set()
+        check("every ban made while the store failed is back in the kernel", everything <= kernel,
+              f"{len(everything & kernel)}/{len(everything)}")
+        print(f"     restored {len(everything & kernel)}/{len(everything)}")
+        d.stop()
+    finally:
+        sh("umount", dbdir, check_rc=False)
+
+
+def damaged_database(exe, tmp, rng):
+    print("--- a damaged database is moved aside, a new one created, the kernel's bans adopted")
+    for kind in ("truncated", "garbage"):
+        base = f"{tmp}/damaged-{kind}"
+        os.makedirs(base)
+        d = Daemon(exe, base, base)
+        check(f"{kind}: daemon starts", d.start())
+        targets = addresses("203.0.113.10" if kind == "truncated" else "203.0.113.60", 40)
+        append(d.log, failure_lines(targets, MAXRETRY, rng))
+        wait_until(lambda: set(targets) <= d.kernel_set(), 10)
+        wait_until(lambda: set(targets) <= d.active_bans(), 10)
+        d.kill()
+        c = sqlite3.connect(d.db)  # move the committed bans from the WAL into the file, then damage the file
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        c.close()
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(d.db + suffix):
+                os.unlink(d.db + suffix)
+        size = os.path.getsize(d.db)
+        print(f"     {kind}: database of {size} bytes")
+        if kind == "truncated":
+            with open(d.db, "r+b") as f:
+                f.truncate(max(512, size // 3))
+        else:
+            with open(d.db, "wb") as f:
+                f.write(bytes(rng.randrange(256) for _ in range(size or 8192)))
+        log_before = len(d.log_text())
+        check(f"{kind}: daemon starts on the damaged database", d.start())
+        text = d.log_text()[log_before:]
+        moved = [l for l in text.splitlines() if "moved it to" in l]
+        check(f"{kind}: one log line names both paths", len(moved) == 1 and d.db in moved[0]
+              and f"{d.db}.corrupt-" in moved[0], text[-800:])
+        aside = [n for n in os.listdir(base) if ".corrupt-" in n and not n.endswith(("-wal", "-shm"))]
+        check(f"{kind}: the damaged file is kept aside", len(aside) == 1, f"{os.listdir(base)}")
+        adopted = wait_until(lambda: set(targets) <= d.active_bans(), 10)
+        check(f"{kind}: the kernel's bans are adopted into the new database", adopted,
+              f"{len(set(targets) & d.active_bans())}/{len(targets)}")
+        st = d.client("status", JAIL).stdout
+        check(f"{kind}: status lists the adopted bans", all(a in st for a in targets), st[-300:])
+        d.kill()
+        d.delete_table()
+        check(f"{kind}: restart on a flushed ruleset restores them from the new database", d.start()
+              and set(targets) <= d.kernel_set())
+        d.stop()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--portcullis", default=os.path.join(ROOT, ".build/debug/portcullis"))
+    p.add_argument("--seed", type=int, default=int(time.time()))
+    p.add_argument("--only", choices=["kill", "store", "damaged"])
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("durability_e2e.py: run as root")
+    exe = os.path.abspath(args.portcullis)
+    print(f"seed {args.seed}")
+    rng = random.Random(args.seed)
+    tmp = tempfile.mkdtemp(prefix="pcl-dur-")
+    try:
+        sh("ip", "netns", "add", NS)
+        sh("ip", "link", "set", "lo", "up", ns=NS)
+        if args.only in (None, "kill"):
+            sigkill_invariant(exe, tmp, rng)
+        if args.only in (None, "store"):
+            store_failures(exe, tmp, rng)
+        if args.only in (None, "damaged"):
+            damaged_database(exe, tmp, rng)
+    except Exception as e:  # report, never hide
+        check("unexpected error", False, repr(e))
+    finally:
+        for d in DAEMONS:
+            d.kill()  # only the processes this script started, by their Popen handle
+        sh("ip", "netns", "del", NS, check_rc=False)
+        if os.environ.get("E2E_KEEP"):
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    passed = sum(1 for _, ok in results if ok)
+    failed = len(results) - passed
+    print(f"durability: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
