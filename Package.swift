@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Linux system calls Swift's Glibc module cannot express (setns, gettid, the nf_tables netlink monitor).
+        .target(name: "CNetlink"),
 
         // Pure stages.
         .target(name: "Core"),
@@ -26,7 +28,7 @@ let package = Package(
         .target(name: "Jail", dependencies: ["Core"]),
 
         // I/O stages.
-        .target(name: "Firewall", dependencies: ["CNFTables", "Configuration", "Core"]),
+        .target(name: "Firewall", dependencies: ["CNFTables", "CNetlink", "Configuration", "Core"]),
         .target(name: "Store", dependencies: ["CSQLite", "Core"]),
         .target(name: "Control", dependencies: ["Core"]),
         .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),

@@ -1,4 +1,5 @@
 internal import CNFTables
+internal import CNetlink
 import Core
 import Synchronization
 

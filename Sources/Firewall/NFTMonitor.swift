@@ -1,4 +1,4 @@
-internal import CNFTables
+internal import CNetlink
 import Core
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 internal import CNFTables
+internal import CNetlink
 import Core
 
 /// The real firewall: bans in Portcullis's own nftables table through libnftables, in-process.

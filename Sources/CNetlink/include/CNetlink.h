@@ -1,0 +1,18 @@
+#ifndef PORTCULLIS_CNETLINK_H
+#define PORTCULLIS_CNETLINK_H
+/* Small Linux system-call helpers the Firewall needs and Swift's Glibc module cannot express (setns(2) needs
+   _GNU_SOURCE; netlink constants). This header includes no system header on purpose: a C module that includes
+   <sys/socket.h> or <unistd.h> redefines glibc's types (fd_set) beside SwiftGlibc's, and clang then refuses the
+   build depending on the order the modules are loaded. The definitions live in CNetlink.c. */
+
+/** Moves the calling thread into the network namespace open at fd. Returns 0 or -1 with errno set. */
+int portcullis_enter_netns(int fd);
+
+/** The calling thread's id: what the kernel names as the committer of an nf_tables transaction. */
+int portcullis_thread_id(void);
+
+/** Opens a non-blocking netlink socket subscribed to the kernel's nf_tables change notifications (the ones
+    `nft monitor` prints) in the calling thread's network namespace, with a receive buffer of `buffer` bytes if
+    allowed. Returns the descriptor, or -1 with errno set. */
+int portcullis_nft_monitor_open(int buffer);
+#endif
