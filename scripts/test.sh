@@ -86,6 +86,11 @@ stage e2e '^e2e: [1-9][0-9]* passed, 0 failed$' \
 stage durability '^durability: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/durability_e2e.py --portcullis "$BIN/portcullis"
 
+# Bounds, behaviour only (the 1,000,000 figures and their timings are bench/bounds.py without --check): the maxtracked
+# cap holds with one warning, 20,000 bans restored at start, status lists every one of 20,000 bans.
+stage bounds '^bounds: [1-9][0-9]* passed, 0 failed$' \
+    bench/bounds.py --check --portcullis "$BIN/portcullis"
+
 stage realdaemons '^\[realdaemons\] summary: [1-9][0-9]* passed, 0 failed$' \
     env PCL_BIN="$BIN/portcullis" bash tests/realdaemons/run.sh
 
