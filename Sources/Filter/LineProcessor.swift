@@ -25,6 +25,9 @@ public final class LineProcessor {
     /// The prefregex's `<F-CONTENT>` plus "\n".
     @exclusivity(unchecked) private var content: UnsafeMutablePointer<UInt8>
     @exclusivity(unchecked) private var contentCapacity: Int
+    /// The multi-line subject rebuilt from the lines left after a failregex took its lines (next regexes see it).
+    @exclusivity(unchecked) private var rest: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var restCapacity: Int
 
     /// Lines kept for multi-line regexes (maxlines > 1): text with the date cut, and the original line.
     @exclusivity(unchecked) private var buffered: [(text: [UInt8], original: [UInt8])] = []
@@ -60,6 +63,8 @@ public final class LineProcessor {
         work = .allocate(capacity: workCapacity)
         contentCapacity = workCapacity
         content = .allocate(capacity: contentCapacity)
+        restCapacity = 1
+        rest = .allocate(capacity: restCapacity)
         cache = MultiLineFailureCache(now: filter.options.now)
         counters = FilterStats(failregexCount: filter.failregex.count, ignoreregexCount: filter.ignoreregex.count)
         failures.reserveCapacity(4)
@@ -68,6 +73,7 @@ public final class LineProcessor {
     deinit {
         work.deallocate()
         content.deallocate()
+        rest.deallocate()
     }
 
     /// Processes one log line (bytes without the trailing newline; a trailing CR is kept as fail2ban keeps it).
@@ -310,8 +316,20 @@ public final class LineProcessor {
         var ignored = false
         var anyFailure = false
         var anyNoFail = false
+        // fail2ban's multi-line quirk, kept for the same verdicts: once a failregex takes its lines, the next
+        // regexes search the lines left, but the lines a match covers are counted in the buffer as it was when
+        // this line came (`org`), and the lines left are that buffer without them.
+        let org = buffered
+        var starts = lineStarts
+        var rebuild = false
         for i in firstRegex..<filter.failregex.count {
             let regex = filter.failregex[i]
+            if rebuild {
+                rebuild = false
+                let rebuilt = rebuildSubject()
+                subject = rebuilt.subject
+                starts = rebuilt.starts
+            }
             let m: MatchView
             if i == firstRegex, combinedMatched, filter.combinedSelectsRegex, let combinedMatcher {
                 // The combined match already ran this regex (as its branch): read its groups from there.
@@ -323,14 +341,17 @@ public final class LineProcessor {
                 }
                 m = MatchView(matcher: failMatchers[i], offset: 0)
             }
-            if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, lineStarts, contentReplaced)) != nil {
+            if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, starts, contentReplaced)) != nil {
                 ignored = true
-                removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
+                removeMatchedLines(m, regex, org: org, lineStarts: starts, contentReplaced: contentReplaced)
+                rebuild = starts != nil && !contentReplaced
+                if !filter.options.checkAllRegex { break }
                 continue
             }
-            let matchedLines = linesOfMatch(m, regex, original: original, lineStarts: lineStarts,
+            let matchedLines = linesOfMatch(m, regex, org: org, original: original, lineStarts: starts,
                 contentReplaced: contentReplaced)
-            removeMatchedLines(m, regex, lineStarts: lineStarts, contentReplaced: contentReplaced)
+            removeMatchedLines(m, regex, org: org, lineStarts: starts, contentReplaced: contentReplaced)
+            rebuild = starts != nil && !contentReplaced
 
             // Fields: the prefregex's groups, overridden by the failregex's (an unset group removes the value).
             var fields = FieldSet()
@@ -506,20 +527,24 @@ public final class LineProcessor {
         return result
     }
 
+    /// The original text of the lines a match covers: positions in the subject searched, counted in `org` (the
+    /// buffer as the line came, as fail2ban counts them).
     private func linesOfMatch(
-        _ m: MatchView, _ regex: FilterRegex, original: UnsafeBufferPointer<UInt8>, lineStarts: [Int]?,
-        contentReplaced: Bool
+        _ m: MatchView, _ regex: FilterRegex, org: [(text: [UInt8], original: [UInt8])],
+        original: UnsafeBufferPointer<UInt8>, lineStarts: [Int]?, contentReplaced: Bool
     ) -> [String] {
         guard let lineStarts, !contentReplaced else {
             return [String(decoding: original, as: UTF8.self)]
         }
-        return coveredLines(m, regex, lineStarts: lineStarts).map {
-            String(decoding: buffered[$0].original, as: UTF8.self)
+        return coveredLines(m, regex, lineStarts: lineStarts).compactMap {
+            $0 < org.count ? String(decoding: org[$0].original, as: UTF8.self) : nil
         }
     }
 
+    /// Keeps the lines a match does not cover: `org` without the covered positions.
     private func removeMatchedLines(
-        _ m: MatchView, _ regex: FilterRegex, lineStarts: [Int]?, contentReplaced: Bool
+        _ m: MatchView, _ regex: FilterRegex, org: [(text: [UInt8], original: [UInt8])], lineStarts: [Int]?,
+        contentReplaced: Bool
     ) {
         guard let lineStarts else { return }
         if contentReplaced {
@@ -528,7 +553,31 @@ public final class LineProcessor {
         }
         let covered = Set(coveredLines(m, regex, lineStarts: lineStarts))
         if covered.isEmpty { return }
-        buffered = buffered.enumerated().filter { !covered.contains($0.offset) }.map(\.element)
+        buffered = org.enumerated().filter { !covered.contains($0.offset) }.map(\.element)
+    }
+
+    /// The multi-line subject made again from `buffered` (in `rest`, so that the first subject stays readable).
+    private func rebuildSubject() -> (subject: UnsafeBufferPointer<UInt8>, starts: [Int]) {
+        let total = buffered.reduce(0) { $0 + $1.text.count + 1 }
+        if total > restCapacity {
+            rest.deallocate()
+            restCapacity = total * 2
+            rest = .allocate(capacity: restCapacity)
+        }
+        var n = 0
+        var starts: [Int] = []
+        starts.reserveCapacity(buffered.count + 1)
+        for b in buffered {
+            starts.append(n)
+            b.text.withUnsafeBufferPointer { p in
+                if let base = p.baseAddress { (rest + n).update(from: base, count: p.count) }
+            }
+            n += b.text.count
+            rest[n] = 0x0A
+            n += 1
+        }
+        starts.append(n)
+        return (UnsafeBufferPointer(start: rest, count: n), starts)
     }
 }
 
