@@ -76,6 +76,12 @@ stage samples '^samples: [1-9][0-9]* passed, 0 failed$' \
 stage own-samples '^samples: [1-9][0-9]* passed, 0 failed$' \
     "$BIN/portcullis-samples" --strict --conf config --logs samples/logs
 
+# fail2ban's test-only filters zzz-* (its tests/config; the tree is made at test time, see the script).
+TESTCONF="$LOGS/fail2ban-test-conf"
+stage test-samples '^samples: [1-9][0-9]* passed, 0 failed$' \
+    bash -c 'scripts/fail2ban-test-conf.sh "$1" && "$2" --strict --test-conf "$1" \
+        --filter zzz-generic-example --filter zzz-sshd-obsolete-multiline' - "$TESTCONF" "$BIN/portcullis-samples"
+
 stage compare-ids '^compare-ids: [1-9][0-9]* identical, 0 different$' \
     env PORTCULLIS="$BIN/portcullis" bench/compare-ids.sh --strict
 

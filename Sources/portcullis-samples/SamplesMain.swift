@@ -19,8 +19,9 @@ struct SamplesMain {
           --conf DIR       config tree whose filter.d is tested (default /etc/fail2ban)
           --logs DIR       directory of annotated sample logs named after their filter
                            (default fail2ban's tests/files/logs)
-          --test-conf DIR  also test the test-only filters zzz-*.conf of this tree (e.g. fail2ban's tests/config;
-                           Debian's copy cannot load: its includes point outside the package)
+          --test-conf DIR  also test the test-only filters zzz-*.conf of this tree (Debian's copy of fail2ban's
+                           tests/config cannot load, its includes point outside the package:
+                           scripts/fail2ban-test-conf.sh DIR makes a tree that loads)
           --filter NAME    test only this filter (repeatable)
           --strict         exit 1 when a check failed
           --quiet          print only the summary line
