@@ -19,8 +19,9 @@ def main():
     rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 20261130)
 
     # Attackers: many addresses, a handful of them very busy (as in real scans).
-    v4 = ["%d.%d.%d.%d" % (rng.choice([45, 61, 92, 103, 112, 139, 141, 159, 170, 185, 193, 203, 218, 222]),
-                           rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)) for _ in range(6000)]
+    # Documentation and benchmarking ranges only (198.18.0.0/15, RFC 2544; 203.0.113.0/24, RFC 5737).
+    v4 = ["198.%d.%d.%d" % (rng.choice([18, 19]), rng.randrange(256), rng.randrange(1, 255)) for _ in range(5900)]
+    v4 += ["203.0.113.%d" % rng.randrange(1, 255) for _ in range(100)]
     v6 = ["2001:db8:%x:%x::%x" % (rng.randrange(0x10000), rng.randrange(0x10000), rng.randrange(1, 0x10000))
           for _ in range(1500)]
     attackers = v4 + v6
@@ -28,7 +29,7 @@ def main():
     users_bad = ["root", "admin", "test", "user", "ubuntu", "oracle", "postgres", "git", "ftpuser", "guest",
                  "pi", "support", "deploy", "minecraft", "hadoop", "ubnt", "steam", "jenkins", "sa", "odoo"]
     staff = [("deploy", 1000), ("alice", 1001), ("bob", 1002), ("backup", 1003)]
-    staff_hosts = ["198.51.100.20", "198.51.100.21", "2001:db8:100::25", "10.20.0.5"]
+    staff_hosts = ["198.51.100.20", "198.51.100.21", "2001:db8:100::25", "192.0.2.25"]
     commands = ["/usr/bin/systemctl reload nginx", "/usr/bin/apt-get update", "/usr/bin/journalctl -u ssh -n 50",
                 "/usr/sbin/nft list ruleset", "/usr/bin/tail -n 100 /var/log/syslog"]
 

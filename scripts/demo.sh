@@ -31,15 +31,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "==> network namespaces $SRV (10.77.0.1) and $ATK (attacker 10.77.0.66, neighbour 10.77.0.7)"
+echo "==> network namespaces $SRV (192.0.2.1) and $ATK (attacker 192.0.2.66, neighbour 192.0.2.7)"
 ip netns add "$SRV"
 ip netns add "$ATK"
 ip link add "vs$ID" type veth peer name "va$ID"
 ip link set "vs$ID" netns "$SRV"
 ip link set "va$ID" netns "$ATK"
-ip -n "$SRV" addr add 10.77.0.1/24 dev "vs$ID"
-ip -n "$ATK" addr add 10.77.0.66/24 dev "va$ID"
-ip -n "$ATK" addr add 10.77.0.7/24 dev "va$ID"
+ip -n "$SRV" addr add 192.0.2.1/24 dev "vs$ID"
+ip -n "$ATK" addr add 192.0.2.66/24 dev "va$ID"
+ip -n "$ATK" addr add 192.0.2.7/24 dev "va$ID"
 for ns in "$SRV" "$ATK"; do ip -n "$ns" link set lo up; done
 ip -n "$SRV" link set "vs$ID" up
 ip -n "$ATK" link set "va$ID" up
@@ -58,7 +58,7 @@ try() {  # try SOURCE: connect to the server's port 22 from SOURCE in the attack
 import socket, sys
 s = socket.socket(); s.settimeout(2); s.bind((sys.argv[1], 0))
 try:
-    s.connect(("10.77.0.1", 22)); print("connected:", s.recv(64).decode().strip())
+    s.connect(("192.0.2.1", 22)); print("connected:", s.recv(64).decode().strip())
 except ConnectionRefusedError:
     print("REFUSED (banned)")
 except OSError as e:
@@ -88,16 +88,16 @@ for _ in $(seq 100); do "$BIN" -s "$TMP/portcullis.sock" ping >/dev/null 2>&1 &&
 "$BIN" -s "$TMP/portcullis.sock" ping
 
 echo "==> the attacker connects before any failure"
-try 10.77.0.66
+try 192.0.2.66
 echo "==> it fails to log in 5 times (sshd's own lines, appended to the log)"
 for i in 1 2 3 4 5; do
-    printf '%s demo sshd[%d]: Failed password for invalid user admin%d from 10.77.0.66 port %d ssh2\n' \
+    printf '%s demo sshd[%d]: Failed password for invalid user admin%d from 192.0.2.66 port %d ssh2\n' \
         "$(date +%Y-%m-%dT%H:%M:%S.%6N%:z)" $((4000 + i)) "$i" $((50000 + i)) | tee -a "$TMP/auth.log"
 done
 sleep 0.5
 echo "==> its next connection, and a neighbour's"
-try 10.77.0.66
-try 10.77.0.7
+try 192.0.2.66
+try 192.0.2.7
 
 echo "==> portcullis status sshd"
 "$BIN" -s "$TMP/portcullis.sock" status sshd
@@ -108,9 +108,9 @@ ip netns exec "$SRV" nft list table inet portcullis
 echo "==> Portcullis's log (fail2ban's format)"
 grep -E "Found|Ban" "$TMP/portcullis.log" | head -8
 
-echo "==> portcullis set sshd unbanip 10.77.0.66"
-"$BIN" -s "$TMP/portcullis.sock" set sshd unbanip 10.77.0.66
-try 10.77.0.66
+echo "==> portcullis set sshd unbanip 192.0.2.66"
+"$BIN" -s "$TMP/portcullis.sock" set sshd unbanip 192.0.2.66
+try 192.0.2.66
 "$BIN" -s "$TMP/portcullis.sock" stop
 wait "$PCL_PID" 2>/dev/null || true
 PCL_PID=""

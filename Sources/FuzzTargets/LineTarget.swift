@@ -16,10 +16,12 @@ final class LineTarget {
     // SAFETY: libFuzzer calls the target from one thread; the processors are never shared between threads.
     nonisolated(unsafe) static let shared = LineTarget()
 
-    let processors: [(name: String, processor: LineProcessor)]
+    /// Compiled filters; each input gets fresh processors, so multi-line state (the mlfid cache, buffered lines)
+    /// never carries a host over from an earlier input and the "host is text of this input" check stays exact.
+    let filters: [(name: String, filter: CompiledFilter)]
 
     init() {
-        var made: [(String, LineProcessor)] = []
+        var made: [(String, CompiledFilter)] = []
         let options = FilterOptions(now: { 1_764_806_400 }, dnsMode: .raw)
         for root in [FuzzTargets.ownConfig, FuzzTargets.stockConfig] {
             let tree = ConfigTree(root: root)
@@ -27,20 +29,23 @@ final class LineTarget {
                 for spec in [name, name + "[mode=aggressive]"] {
                     guard let definition = try? tree.loadFilter(spec), !definition.failregex.isEmpty,
                         let filter = try? CompiledFilter(definition, options: options),
-                        let processor = try? filter.makeProcessor()
+                        (try? filter.makeProcessor()) != nil
                     else { continue }
-                    made.append(("\(root):\(spec)", processor))
+                    made.append(("\(root):\(spec)", filter))
                 }
             }
         }
         if made.isEmpty { FuzzTargets.fail("line", "no filter loaded from config/ or /etc/fail2ban") }
-        processors = made
+        filters = made
     }
 
     func run(_ data: UnsafeRawBufferPointer) {
         guard data.count >= 2 else { return }
-        let index = (Int(data[0]) << 8 | Int(data[1])) % processors.count
-        let (name, processor) = processors[index]
+        let index = (Int(data[0]) << 8 | Int(data[1])) % filters.count
+        let (name, filter) = filters[index]
+        guard let processor = try? filter.makeProcessor() else {
+            FuzzTargets.fail("line", "\(name): a processor could be made at start but not now")
+        }
         let input = Array(data[2...])
         let text = String(validating: input, as: UTF8.self)
         for line in splitLines(UnsafeRawBufferPointer(rebasing: data[2...])) {

@@ -29,7 +29,7 @@ struct JailLoadingTests {
             banaction = a
             action_ = %(banaction)s[port="%(port)s", protocol="%(protocol)s"]
             action = %(action_)s
-            ignoreip = 127.0.0.1/8 ::1, 10.0.0.0/8
+            ignoreip = 127.0.0.1/8 ::1, 198.18.0.0/15
             [f]
             port = ssh
             logpath = %(f_log)s
@@ -63,7 +63,7 @@ struct JailLoadingTests {
         #expect(f.maxmatches == 3)
         #expect(f.bantime.seconds == 5400)
         #expect(f.findtime.seconds == 600)
-        #expect(f.ignoreip == ["127.0.0.1/8", "::1", "10.0.0.0/8"])
+        #expect(f.ignoreip == ["127.0.0.1/8", "::1", "198.18.0.0/15"])
         #expect(f.chain == "<known/chain>")
         #expect(f.actions == [try Spec.parse(#"a[port="ssh,2222", protocol="tcp"]"#)])
         #expect(f.actionConfigurations.map(\.actionban?.value) == ["ban <ip> f ssh,2222"])

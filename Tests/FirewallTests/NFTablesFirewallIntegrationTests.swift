@@ -180,7 +180,7 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.setUp(jails: [Self.sshd])
             var requests: [BanRequest] = []
             for i in 0..<20_000 {
-                let v4 = IPAddress(v4: 0x0A00_0000 | UInt32(i))  // 10.0.0.0/8
+                let v4 = IPAddress(v4: 0xC612_0000 + UInt32(i))  // 198.18.0.0/15 (RFC 2544)
                 requests.append(BanRequest(address: v4, jail: "sshd", duration: .timeout(.seconds(3600))))
             }
             requests.append(

@@ -80,10 +80,10 @@ import Testing
 
     @Test func ignoreListHostNamesAndSelf() throws {
         let list = try IgnoreList(
-            entries: ["gateway.example, 10.0.0.0/8"], selfAddresses: [IPAddress("203.0.113.5")!],
+            entries: ["gateway.example, 198.18.0.0/15"], selfAddresses: [IPAddress("203.0.113.5")!],
             resolve: { $0 == "gateway.example" ? [IPAddress("192.0.2.1")!] : [] })
         #expect(list.reason(for: IPAddress("192.0.2.1")!) == "ignoreip gateway.example")
-        #expect(list.reason(for: IPAddress("10.9.9.9")!) == "ignoreip 10.0.0.0/8")
+        #expect(list.reason(for: IPAddress("198.19.9.9")!) == "ignoreip 198.18.0.0/15")
         #expect(list.reason(for: IPAddress("203.0.113.5")!) == "ignoreself (own address)")
         #expect(list.reason(for: IPAddress("192.0.2.2")!) == nil)
         #expect(throws: IgnoreList.InvalidEntry.self) { try IgnoreList(entries: ["no.such.host"]) }

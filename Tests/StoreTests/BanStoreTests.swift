@@ -203,7 +203,7 @@ struct BanStoreTests {
             group.addTask {
                 for n in 0..<total {
                     try writer.addBan(
-                        BanRecord(jail: "sshd", address: IPAddress(v4: 0x0A00_0000 + UInt32(n)), timeOfBan: 1, banTime: -1))
+                        BanRecord(jail: "sshd", address: IPAddress(v4: 0xC612_0000 + UInt32(n)), timeOfBan: 1, banTime: -1))
                 }
                 return total
             }

@@ -35,8 +35,10 @@ func parseOptions() -> Options {
     return o
 }
 
+/// `n` addresses from `base` up, inside the benchmarking range 198.18.0.0/15 (RFC 2544) or 203.0.113.0/24.
 func requests(_ n: Int, base: UInt32, timeout: Duration = .seconds(3600)) -> [BanRequest] {
-    (0..<n).map { BanRequest(address: IPAddress(v4: base | UInt32($0)), jail: "sshd", duration: .timeout(timeout)) }
+    precondition(n <= 32_768, "at most 32768 addresses per block (each block is a quarter of 198.18.0.0/15)")
+    return (0..<n).map { BanRequest(address: IPAddress(v4: base + UInt32($0)), jail: "sshd", duration: .timeout(timeout)) }
 }
 
 func ms(_ d: Duration) -> String {
@@ -68,19 +70,19 @@ print("syntax: \(options.syntax.rawValue), namespace: \(options.netns)")
 
 // 1. N bans in one transaction (fresh addresses).
 var start = clock.now
-try await firewall.ban(requests(options.bans, base: 0x0A00_0000))
+try await firewall.ban(requests(options.bans, base: 0xC612_0000))
 let banTime = start.duration(to: clock.now)
 print("ban \(options.bans) addresses, one transaction:       \(ms(banTime))")
 
 // 1b. Another N fresh bans while the set already holds N.
 start = clock.now
-try await firewall.ban(requests(options.bans, base: 0x0C00_0000))
+try await firewall.ban(requests(options.bans, base: 0xC612_8000))
 print("ban \(options.bans) more (set holds \(options.bans)):           \(ms(start.duration(to: clock.now)))")
-try await firewall.unban(requests(options.bans, base: 0x0C00_0000).map { BanKey(address: $0.address, jail: $0.jail) })
+try await firewall.unban(requests(options.bans, base: 0xC612_8000).map { BanKey(address: $0.address, jail: $0.jail) })
 
 // 1b'. Single bans while the set holds N (the daemon's common case): libnftables' cache refresh dominates.
 do {
-    let singles = requests(20, base: 0x0E00_0000)
+    let singles = requests(20, base: 0xCB00_7100)
     start = clock.now
     for r in singles { try await firewall.ban([r]) }
     let each = start.duration(to: clock.now) / singles.count
@@ -90,20 +92,20 @@ do {
 
 // 1c. Only the command text (no kernel): the Swift share of a transaction.
 start = clock.now
-let text = firewall.ruleset.ban(requests(options.bans, base: 0x0D00_0000)).rendered(options.syntax)
+let text = firewall.ruleset.ban(requests(options.bans, base: 0xC613_0000)).rendered(options.syntax)
 print(
     "render \(options.bans) bans as \(options.syntax.rawValue) (\(text.utf8.count) bytes):  \(ms(start.duration(to: clock.now)))"
 )
 
 // 2. Re-ban the same N (timeouts replaced: add + delete + add).
 start = clock.now
-try await firewall.ban(requests(options.bans, base: 0x0A00_0000, timeout: .seconds(7200)))
+try await firewall.ban(requests(options.bans, base: 0xC612_0000, timeout: .seconds(7200)))
 print("re-ban \(options.bans) addresses (new timeouts):      \(ms(start.duration(to: clock.now)))")
 
 // 3. Restore: the backend holds `restore` active bans; someone flushes the ruleset.
 try await firewall.flush(jail: "sshd")
-try await firewall.unban(requests(options.bans, base: 0x0A00_0000).map { BanKey(address: $0.address, jail: $0.jail) })
-try await firewall.ban(requests(options.restore, base: 0x0B00_0000))
+try await firewall.unban(requests(options.bans, base: 0xC612_0000).map { BanKey(address: $0.address, jail: $0.jail) })
+try await firewall.ban(requests(options.restore, base: 0xC613_8000))
 let active = try await firewall.activeBanCount()
 let flushAt = clock.now
 shell(["ip", "netns", "exec", options.netns, "nft", "flush", "ruleset"])
