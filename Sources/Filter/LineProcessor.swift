@@ -150,21 +150,8 @@ public final class LineProcessor {
             let text = Array(UnsafeBufferPointer(start: work, count: cut))
             buffered.append((text, Array(line)))
             if buffered.count > filter.maxLines { buffered.removeFirst(buffered.count - filter.maxLines) }
-            let total = buffered.reduce(0) { $0 + $1.text.count + 1 }
-            ensureWork(total)
-            var n = 0
-            var starts: [Int] = []
-            starts.reserveCapacity(buffered.count + 1)
-            for b in buffered {
-                starts.append(n)
-                b.text.withUnsafeBufferPointer { p in
-                    if let base = p.baseAddress { (work + n).update(from: base, count: p.count) }
-                }
-                n += b.text.count
-                work[n] = 0x0A
-                n += 1
-            }
-            starts.append(n)
+            ensureWork(bufferedLength)
+            let (n, starts) = joinBuffered(into: work)
             outcome = evaluate(subjectLength: n, time: time, original: line, lineStarts: starts)
         }
         switch outcome {
@@ -558,26 +545,36 @@ public final class LineProcessor {
 
     /// The multi-line subject made again from `buffered` (in `rest`, so that the first subject stays readable).
     private func rebuildSubject() -> (subject: UnsafeBufferPointer<UInt8>, starts: [Int]) {
-        let total = buffered.reduce(0) { $0 + $1.text.count + 1 }
+        let total = bufferedLength
         if total > restCapacity {
             rest.deallocate()
             restCapacity = total * 2
             rest = .allocate(capacity: restCapacity)
         }
+        let (n, starts) = joinBuffered(into: rest)
+        return (UnsafeBufferPointer(start: rest, count: n), starts)
+    }
+
+    /// Bytes the buffered lines take joined, each followed by a newline.
+    private var bufferedLength: Int { buffered.reduce(0) { $0 + $1.text.count + 1 } }
+
+    /// Writes the buffered lines, each followed by a newline, to `destination` (room for `bufferedLength` bytes);
+    /// returns the subject's length and where each line starts, plus the end.
+    private func joinBuffered(into destination: UnsafeMutablePointer<UInt8>) -> (length: Int, starts: [Int]) {
         var n = 0
         var starts: [Int] = []
         starts.reserveCapacity(buffered.count + 1)
         for b in buffered {
             starts.append(n)
             b.text.withUnsafeBufferPointer { p in
-                if let base = p.baseAddress { (rest + n).update(from: base, count: p.count) }
+                if let base = p.baseAddress { (destination + n).update(from: base, count: p.count) }
             }
             n += b.text.count
-            rest[n] = 0x0A
+            destination[n] = 0x0A
             n += 1
         }
         starts.append(n)
-        return (UnsafeBufferPointer(start: rest, count: n), starts)
+        return (n, starts)
     }
 }
 

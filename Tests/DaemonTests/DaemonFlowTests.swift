@@ -65,6 +65,18 @@ import Testing
             close(fd)
         }
 
+        /// Waits until the daemon's tailer has opened auth.log. "Ready" (the socket answers) comes before the tailer
+        /// thread has opened the files, and a file without a stored position is read from its end, so lines
+        /// appended in between would never be read.
+        func waitUntilWatching() async throws {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                if read("portcullis.log").contains("Added logfile: '\(dir)/auth.log'") { return }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            Issue.record("the daemon never opened \(dir)/auth.log")
+        }
+
         func append(_ lines: [String]) {
             let fd = open(dir + "/auth.log", O_WRONLY | O_APPEND)
             let text = lines.map { $0 + "\n" }.joined()
@@ -115,6 +127,7 @@ import Testing
             settings: DaemonSettings(configDirectory: fx.dir, firewall: .custom(firewall)))
         let task = Task { try await daemon.run() }
         await daemon.waitUntilReady()
+        try? await fx.waitUntilWatching()
         return (daemon, task)
     }
 

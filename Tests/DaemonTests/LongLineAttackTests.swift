@@ -216,6 +216,7 @@ extension JailReader {
         let daemon = PortcullisDaemon(settings: DaemonSettings(configDirectory: fx.dir, firewall: .custom(firewall)))
         let task = Task { try await daemon.run() }
         await daemon.waitUntilReady()
+        try await fx.waitUntilWatching()
         let client = ControlClient(socketPath: fx.dir + "/portcullis.sock", dialect: .pickle)
 
         let head = DaemonFlowTests.line("192.0.2.1", user: "PAD")
