@@ -14,7 +14,7 @@ struct Portcullis: AsyncParsableCommand {
         abstract: "Intrusion prevention: bans addresses that fail to authenticate, using fail2ban's filters.",
         version: "0.1.0",
         subcommands: [
-            RegexCommand.self, StartCommand.self, StopCommand.self, PingCommand.self, StatusCommand.self,
+            RegexCommand.self, FirewallCommand.self, AuditCommand.self, StartCommand.self, StopCommand.self, PingCommand.self, StatusCommand.self,
             ReloadCommand.self, SetCommand.self, GetCommand.self, BannedCommand.self, UnbanCommand.self,
         ]
     )
