@@ -76,7 +76,9 @@ public enum SocketTable {
             // /proc prints each 32-bit word as the CPU holds it: little-endian on the machines Portcullis runs on.
             bytes += w.reversed()
         }
-        return IPAddress(bytes: bytes)
+        func word(_ range: Range<Int>) -> UInt64 { bytes[range].reduce(0) { $0 << 8 | UInt64($1) } }
+        if !v6 { return IPAddress(v4: UInt32(word(0..<4))) }
+        return IPAddress(v6High: word(0..<8), low: word(8..<16))
     }
 
     /// socket inode → (pid, comm), from every `/proc/PID/fd/*` link `socket:[INODE]`.

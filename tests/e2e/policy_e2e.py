@@ -272,6 +272,7 @@ def outside_items():
 
 
 def run_tests(env):
+    audit_before(env)
     # Before any policy: everything listening is reachable, the bogon source too (it is routed back).
     before4 = probe(O, CLIENT4, SERVER4, outside_items())
     check("no policy: every listening port answers from outside (IPv4)", all(v == "open" for v in before4.values()),
@@ -387,8 +388,8 @@ def run_tests(env):
     # --- the daemon's bans win over the policy
     ban_over_policy(env)
 
-    # --- the audit against a probe from outside
-    audit(env)
+    # --- the audit against a probe from outside, with the policy
+    audit_after(env)
 
 
 def ban_over_policy(env):
@@ -427,10 +428,98 @@ def ban_over_policy(env):
     env.daemon = None
 
 
-def audit(env):
-    if "audit" not in env.pcl("--help").stdout:
-        check("audit command exists", False)
-        return
+def audit_json(env):
+    r = env.pcl("audit", "-c", env.conf, "--json")
+    try:
+        return r.returncode, json.loads(r.stdout)
+    except ValueError:
+        return r.returncode, {"error": r.stdout + r.stderr, "sockets": [], "findings": []}
+
+
+def nmap_open(family):
+    """Ports nmap (TCP SYN and UDP scans from the outside namespace) reports open on the server's address."""
+    target = SERVER4 if family == "ipv4" else SERVER6
+    ports = "T:" + ",".join(map(str, TCP_PORTS)) + ",U:" + ",".join(map(str, UDP_PORTS))
+    # At most 10 probes a second: the policy's port-scan guard (20/second, burst 20) must not take nmap for a scanner.
+    time.sleep(1.5)
+    # From the client's address (the outside link also carries the bogon sources, which the policy drops).
+    source = CLIENT4 if family == "ipv4" else CLIENT6
+    cmd = ["nmap", "-n", "-Pn", "-sS", "-sU", "-p", ports, "--max-retries", "2", "--max-rate", "10", "-e", OS_,
+           "-S", source, "-oG", "-", target]
+    if family == "ipv6":
+        cmd.insert(1, "-6")
+    out = sh(*cmd, ns=O, check_rc=False, timeout=120).stdout
+    found = set()
+    for line in out.splitlines():
+        if "Ports:" in line:
+            for item in line.split("Ports:")[1].split("\t")[0].split(","):
+                f = item.strip().split("/")
+                if len(f) > 2 and f[1] == "open":
+                    found.add(f"{f[2]}/{f[0]}")
+    return found
+
+
+def audit_against_probe(env, label, expect_findings):
+    """The audit's view (reachable from anywhere, per family) against a connect/UDP probe and nmap from outside."""
+    rc, report = audit_json(env)
+    check(f"audit {label}: exit status {1 if expect_findings else 0}", rc == (1 if expect_findings else 0),
+          report.get("error", ""))
+    listed = {(s["proto"], s["port"]) for s in report["sockets"]}
+    check(f"audit {label}: every test listener is listed with its process",
+          {(p, n) for p in ("tcp",) for n in TCP_PORTS} | {("udp", n) for n in UDP_PORTS} <= listed
+          and all(s["process"] == "python3" and s["pid"] for s in report["sockets"]
+                  if (s["proto"], s["port"]) in listed), sorted(listed))
+    agree = {}
+    for family, src, dst in (("ipv4", CLIENT4, SERVER4), ("ipv6", CLIENT6, SERVER6)):
+        audit_open = {f"{s['proto']}/{s['port']}" for s in report["sockets"]
+                      if s["family"] == family and s["reachable"] == "anywhere"}
+        items = sorted({f"{s['proto']}/{s['port']}" for s in report["sockets"]} | set(outside_items()))
+        seen = probe(O, src, dst, items, gap=0.08)
+        probe_open = {k for k, v in seen.items() if v == "open"}
+        check(f"audit {label} {family}: reachable ports equal the probe's, port for port", audit_open == probe_open,
+              f"audit {sorted(audit_open)} probe {sorted(probe_open)}")
+        agree[family] = (len(audit_open & probe_open), len(audit_open | probe_open))
+        if shutil.which("nmap"):
+            seen_nmap = nmap_open(family)
+            check(f"audit {label} {family}: reachable ports equal nmap's open ports", audit_open == seen_nmap,
+                  f"audit {sorted(audit_open)} nmap {sorted(seen_nmap)}")
+        else:
+            check("nmap is installed (scripts/deps.sh --test)", False)
+        intended = {f"{s['proto']}/{s['port']}" for s in report["sockets"]
+                    if s["family"] == family and s["intended"] == "anywhere"}
+        flagged = {f"{f['proto']}/{f['port']}" for f in report["findings"]
+                   if f["family"] == family and f["kind"] in ("exposed-not-in-policy", "wider-than-policy")}
+        check(f"audit {label} {family}: findings are exactly what is open but not intended",
+              flagged == probe_open - intended, f"findings {sorted(flagged)} open-not-intended {sorted(probe_open - intended)}")
+    print(f"policy: audit {label}: agreement with the probe ipv4 {agree['ipv4'][0]}/{agree['ipv4'][1]}, "
+          f"ipv6 {agree['ipv6'][0]}/{agree['ipv6'][1]} ports", flush=True)
+    return report
+
+
+def audit_before(env):
+    report = audit_against_probe(env, "without a policy", True)
+    kinds = {(f["kind"], f["proto"], f["port"], f["family"]) for f in report["findings"]}
+    check("audit: the stray TCP service is reported on both families (dual-stack socket)",
+          ("exposed-not-in-policy", "tcp", 8081, "ipv4") in kinds and ("exposed-not-in-policy", "tcp", 8081, "ipv6") in kinds,
+          sorted(kinds))
+    check("audit: the stray UDP service is reported", ("exposed-not-in-policy", "udp", 5355, "ipv4") in kinds)
+    check("audit: admin-only munin reachable from anywhere is wider than the policy",
+          ("wider-than-policy", "tcp", 4949, "ipv4") in kinds and ("wider-than-policy", "tcp", 4949, "ipv6") in kinds)
+    r = env.pcl("audit", "-c", env.conf)
+    check("audit plain output: a table and the findings",
+          r.stdout.startswith("note: no policy table is loaded") and "PROTO  PORT" in r.stdout
+          and "exposed-not-in-policy: tcp/8081" in r.stdout, r.stdout)
+
+
+def audit_after(env):
+    report = audit_against_probe(env, "with the policy", False)
+    check("audit with the policy: the loaded table is the policy's", report.get("loaded") == "same", report.get("loaded"))
+    check("audit with the policy: no findings", report["findings"] == [], report["findings"])
+    munin = {s["family"]: s["reachable"] for s in report["sockets"] if s["port"] == 4949}
+    check("audit with the policy: munin reachable from the admin group only", munin == {"ipv4": "admin", "ipv6": "admin"},
+          munin)
+    seen = probe(A, ADMIN4, ADMIN_SERVER4, ["tcp/4949"])
+    check("audit with the policy: and the admin namespace does reach it", seen == {"tcp/4949": "open"}, seen)
 
 
 def main():
