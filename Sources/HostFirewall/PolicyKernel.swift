@@ -30,6 +30,17 @@ public struct PolicyKernel: Sendable {
         return try run(nft, "list table inet \(table)", stateless: true)
     }
 
+    /// The table as `nft -j list table` prints it (libnftables JSON); nil when it is not loaded.
+    public func jsonListing() throws(FirewallError) -> String? {
+        guard try listing() != nil else { return nil }
+        let nft = try context()
+        do {
+            return try nft.run("list table inet \(table)", json: true, stateless: true)
+        } catch {
+            throw FirewallError(code: .nftables, message: "cannot list the policy table", underlying: error)
+        }
+    }
+
     /// Runs a script (e.g. ``PolicyRenderer/loadScript(_:forwarding:)``) as one transaction.
     public func load(_ script: String) throws(FirewallError) {
         let nft = try context()

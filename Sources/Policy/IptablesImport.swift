@@ -413,7 +413,13 @@ public enum IptablesImport {
         while i < words.count {
             let w = words[i]
             switch w {
-            case "!": r.negated = true
+            case "!":
+                // `! -i lo` is what a bogon list means anyway (every interface but loopback); other negations are not.
+                if i + 2 < words.count, words[i + 1] == "-i" || words[i + 1] == "--in-interface", words[i + 2] == "lo" {
+                    i += 3
+                    continue
+                }
+                r.negated = true
             case "-p", "--protocol": r.proto = next()?.lowercased()
                 if r.proto == "ipv6-icmp" || r.proto == "icmpv6" { r.family = .v6 }
                 if r.proto == "icmp" { r.family = r.family ?? .v4 }

@@ -98,7 +98,8 @@ public struct PolicyImport: Sendable {
                 let base: String
                 if let c = a.comment, !c.isEmpty {
                     base = c
-                } else if a.ranges.count == 1, a.ranges[0].lower == a.ranges[0].upper, let n = serviceNames[a.ranges[0].lower] {
+                } else if a.ranges.allSatisfy({ $0.lower == $0.upper && serviceNames[$0.lower] != nil }) {
+                    let n = a.ranges.prefix(3).map { serviceNames[$0.lower]! }.joined(separator: "-")
                     base = a.proto == .tcp ? n : "\(n)-\(a.proto.rawValue)"
                 } else {
                     base = "\(a.proto.rawValue)-\(a.ranges[0].lower)"
@@ -149,5 +150,28 @@ public struct PolicyImport: Sendable {
             }
             return result
         }
+    }
+}
+
+extension PolicyImport {
+    /// Port → first TCP service name of a services file's text (`ssh 22/tcp`), for naming imported services.
+    public static func serviceNames(servicesText: String) -> [UInt16: String] {
+        var names: [UInt16: String] = [:]
+        for raw in servicesText.split(separator: "\n") {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard f.count >= 2 else { continue }
+            let pp = f[1].split(separator: "/")
+            guard pp.count == 2, pp[1] == "tcp", let port = UInt16(pp[0]), names[port] == nil else { continue }
+            names[port] = String(f[0])
+        }
+        return names
+    }
+
+    /// Reads either format: `nft -j list ruleset` JSON (input starting with `{`) or iptables-save text.
+    public static func read(_ text: String, serviceNames: [UInt16: String] = [:]) -> PolicyImport {
+        let start = text.first { !$0.isWhitespace }
+        if start == "{" { return NFTJSONImport.read(text, serviceNames: serviceNames) }
+        return IptablesImport.read(text, serviceNames: serviceNames)
     }
 }

@@ -115,6 +115,7 @@ struct AuditCommand: ParsableCommand {
 /// Reads the loaded policy table back into a policy (through the nftables JSON importer).
 enum PolicyReadBack {
     static func read(kernel: PolicyKernel) throws -> HostPolicy? {
-        nil
+        guard let json = try kernel.jsonListing() else { return nil }
+        return NFTJSONImport.read(json).policy
     }
 }

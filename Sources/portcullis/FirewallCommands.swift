@@ -39,7 +39,7 @@ struct FirewallCommand: ParsableCommand {
             """,
         subcommands: [
             FirewallPlanCommand.self, FirewallApplyCommand.self, FirewallConfirmCommand.self,
-            FirewallRevertCommand.self,
+            FirewallImportCommand.self, FirewallRevertCommand.self,
         ]
     )
 }
@@ -230,5 +230,74 @@ enum PolicyProcess {
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard n > 0 else { return CommandLine.arguments[0] }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+struct FirewallImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Write the policy equivalent to an iptables-save dump or an `nft -j list ruleset` document.",
+        discussion: """
+            Reads iptables-save / ip6tables-save output (either or both; chain names in any case; multiport, \
+            conntrack/state, -s, -i, ACCEPT/DROP/REJECT, recent and hashlimit drops, limited LOG) or nftables JSON, \
+            and prints firewall.conf text (to stdout, or to -o FILE). Every rule that could not be carried over is \
+            listed with its reason, on stderr and as comments in the policy. A dump with IPv4 rules only gives a \
+            policy that applies the same intent to IPv6, and says so.
+            """)
+
+    @Argument(help: "The dump (iptables-save text or nft -j JSON); - for standard input.")
+    var file: String
+
+    @Option(name: .shortAndLong, help: "Write the policy here instead of standard output.")
+    var output: String?
+
+    @Option(help: "Services file for naming ports.")
+    var services: String = "/etc/services"
+
+    func run() throws {
+        let text: String
+        if file == "-" {
+            var lines: [String] = []
+            while let line = readLine(strippingNewline: false) { lines.append(line) }
+            text = lines.joined()
+        } else {
+            guard let t = PolicyFiles.read(file) else { throw CLIError(.io, "cannot read \(file)") }
+            text = t
+        }
+        let names = PolicyFiles.read(services).map { PolicyImport.serviceNames(servicesText: $0) } ?? [:]
+        let result = PolicyImport.read(text, serviceNames: names)
+        let policyText = PolicyWriter.text(result, source: file == "-" ? "standard input" : file, serviceNames: names)
+        if let output {
+            guard PolicyFiles.write(output, policyText) else { throw CLIError(.io, "cannot write \(output)") }
+        } else {
+            print(policyText, terminator: "")
+        }
+        var report = "import: \(result.mapped) rules carried over, \(result.unmapped.count) not carried over\n"
+        for u in result.unmapped { report += "  line \(u.line): \(u.text)\n    not carried over: \(u.reason)\n" }
+        for n in result.notes { report += "  note: \(n)\n" }
+        printError(report)
+    }
+}
+
+/// Whole-file reads and writes for import.
+enum PolicyFiles {
+    static func read(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, f)
+            if n == 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func write(_ path: String, _ text: String) -> Bool {
+        guard let f = fopen(path, "w") else { return false }
+        let bytes = Array(text.utf8)
+        let ok = fwrite(bytes, 1, bytes.count, f) == bytes.count
+        return fclose(f) == 0 && ok
     }
 }
