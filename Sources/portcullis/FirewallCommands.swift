@@ -19,20 +19,21 @@ struct FirewallCommand: ParsableCommand {
             the ban table `inet portcullis` (priority filter - 1) still sees every packet first, so a ban wins \
             over an allowed service. No other table is touched.
 
-            Sections and keys:
-              [firewall]  default = reject|drop          what happens to everything not accepted
-                          loopback, established, icmp, ping = yes|no
-                          invalid = drop|ignore          conntrack-invalid packets
-                          log = 5/minute|no              rate-limited logging of refused packets
-                          logprefix = TEXT
-                          forward = auto|none|reject|drop|accept
-              [groups]    NAME = NET[, NET…]             e.g. admin = 192.0.2.0/24, 2001:db8:1::/48
-              [services]  NAME = PORT[, PORT…] [from GROUP|NET[, …]]
-                          PORT: ssh, 443, 6000-6010, udp/53, 53/udp (names from /etc/services)
-              [antispoof] rpfilter = yes|no              reverse-path check (fib)
-                          bogons = NET[, …]              sources dropped on every interface but lo
-                          bogons.IFACE = NET[, …]        sources dropped on IFACE
-              [portscan]  enabled = yes|no, rate = 10/second, burst = 10, bantime = 60, exempt = GROUP…
+            Sections and keys (see the README for defaults):
+              [firewall]   default = reject|drop       for everything not accepted
+                           loopback, established, icmp, ping = yes|no
+                           invalid = drop|ignore       conntrack-invalid packets
+                           log = 5/minute|no           rate-limited logging
+                           logprefix = TEXT
+                           forward = auto|none|reject|drop|accept
+              [groups]     NAME = NET[, NET...]        admin = 192.0.2.0/24
+              [services]   NAME = PORT[, ...] [from GROUP|NET[, ...]]
+                           PORT: ssh, 443, 6000-6010, udp/53 (/etc/services)
+              [antispoof]  rpfilter = yes|no           reverse-path check
+                           bogons = NET[, ...]         dropped on all but lo
+                           bogons.IFACE = NET[, ...]   dropped on IFACE
+              [portscan]   enabled = yes|no, rate = 10/second, burst = 10,
+                           bantime = 60, exempt = GROUP...
 
             Workflow: `plan` shows the ruleset and the difference from the kernel; `apply` loads it and reverts \
             unless `confirm` follows within --timeout seconds (default 60).

@@ -30,6 +30,10 @@ struct Portcullis: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let failure as CLIError {
+            // The policy commands: one line, exit status by kind (2 usage, 3 configuration, 4 I/O).
+            printError("portcullis: error: \(failure)\n")
+            Self.exit(withError: ExitCode(failure.code.rawValue))
         } catch let failure as CLIFailure {
             // One line and fail2ban-client's status, as CLIFailure promises.
             printError("ERROR: \(failure)\n")
