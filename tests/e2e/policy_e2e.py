@@ -34,7 +34,7 @@ SERVER6, CLIENT6, SCANNER6, BOGON6 = "2001:db8::1", "2001:db8::2", "2001:db8::3"
 ADMIN_SERVER4, ADMIN4, ADMIN_SERVER6, ADMIN6 = "198.51.100.1", "198.51.100.2", "2001:db8:1::1", "2001:db8:1::2"
 TCP_PORTS = [22, 25, 80, 4949, 8081]
 UDP_PORTS = [53, 5355]
-REVERT = 8  # seconds: long enough for the reachability checks that run before the revert
+REVERT = 12  # seconds: long enough for the reachability checks that run before the revert
 
 POLICY = """# policy_e2e.py's policy
 [firewall]
@@ -313,14 +313,20 @@ def run_tests(env):
     check("apply refuses a policy that cuts the SSH session (sshd on 2222)", r.returncode != 0
           and "allows no new SSH connection from 192.0.2.2 to port 2222" in r.stderr and env.table() is None,
           r.stderr)
+    r = env.fw("apply", "--force", "--timeout", "30",
+               env_extra={"SSH_CONNECTION": f"{CLIENT4} 50022 {SERVER4} 2222"})
+    check("apply --force overrides the SSH-session guard", r.returncode == 0 and env.table() is not None, r.stderr)
+    forced_reverter = int(r.stdout.rsplit("reverter pid ", 1)[1].rstrip(")\n")) if "reverter pid " in r.stdout else 0
 
-    # --- apply, then let the timeout revert it
+    # --- apply (replacing the forced one, whose reverter is ended), then let the timeout revert it
     t0 = time.monotonic()
     r = env.fw("apply", "--timeout", str(REVERT), env_extra={"SSH_CONNECTION": f"{CLIENT4} 50022 {SERVER4} 22"})
     took = time.monotonic() - t0
     check("apply (SSH session allowed) exits 0 and returns at once", r.returncode == 0 and took < 3,
           f"{took:.2f} s {r.stderr}")
     applied_at = time.monotonic()
+    check("the replaced apply's reverter has ended", forced_reverter > 0
+          and wait_until(lambda: not os.path.exists(f"/proc/{forced_reverter}"), 3), forced_reverter)
     check("apply loaded table inet portcullis-policy", env.table() is not None)
     out4 = probe(O, CLIENT4, SERVER4, outside_items())
     out6 = probe(O, CLIENT6, SERVER6, outside_items())
