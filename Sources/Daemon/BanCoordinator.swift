@@ -103,6 +103,13 @@ public actor BanCoordinator {
 
     // MARK: Start, reload, stop
 
+    /// Says once per set-up whether bans also refuse forwarded connections, and why (`banforward`).
+    private func logForwarding(_ firewall: any FirewallBackend) async {
+        guard let nft = firewall as? NFTablesFirewall, let (state, jails) = try? await nft.forwarding() else { return }
+        let which = jails.isEmpty ? "no jail" : jails.joined(separator: ", ")
+        actionsLog.info("forwarded connections are banned for: \(which) (host: \(state))")
+    }
+
     /// Installs the jails: sets up the firewall table and restores every still-active ban from the store
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
@@ -121,6 +128,7 @@ public actor BanCoordinator {
         }
         if let firewall {
             try await firewall.setUp(jails: setups.compactMap(\.firewall))
+            await logForwarding(firewall)
         }
         installRunners(setups)
         for s in setups {
@@ -205,6 +213,7 @@ public actor BanCoordinator {
         brokenJails = broken
         if let firewall {
             try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
+            await logForwarding(firewall)
         }
         // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
         for name in removed {

@@ -34,6 +34,12 @@ SERVER6, CLIENT6, SCANNER6, BOGON6 = "2001:db8::1", "2001:db8::2", "2001:db8::3"
 ADMIN_SERVER4, ADMIN4, ADMIN_SERVER6, ADMIN6 = "198.51.100.1", "198.51.100.2", "2001:db8:1::1", "2001:db8:1::2"
 TCP_PORTS = [22, 25, 80, 4949, 8081]
 UDP_PORTS = [53, 5355]
+R, C, V = f"pcl-policy-r-{PID}", f"pcl-policy-c-{PID}", f"pcl-policy-v-{PID}"
+RC, CR, RV, VR = (f"vfr{PID % 100000}", f"vfc{PID % 100000}", f"vfs{PID % 100000}", f"vft{PID % 100000}")
+ROUTER_C4, FWD_CLIENT4, FWD_OTHER4 = "198.51.100.1", "198.51.100.2", "198.51.100.3"
+ROUTER_V4, FWD_SERVER4 = "203.0.113.1", "203.0.113.2"
+ROUTER_C6, FWD_CLIENT6, FWD_OTHER6 = "2001:db8:10::1", "2001:db8:10::2", "2001:db8:10::3"
+ROUTER_V6, FWD_SERVER6 = "2001:db8:20::1", "2001:db8:20::2"
 REVERT = 12  # seconds: long enough for the reachability checks that run before the revert
 
 POLICY = """# policy_e2e.py's policy
@@ -188,6 +194,8 @@ class Env:
         self.run = f"{self.tmp}/run"
         self.listener = None
         self.daemon = None
+        self.server = None
+        self.router_daemon = None
 
     def setup(self):
         for ns in (S, O, A):
@@ -242,7 +250,7 @@ class Env:
         return r.stdout if r.returncode == 0 else None
 
     def cleanup(self):
-        for p in (self.daemon, self.listener):
+        for p in (self.daemon, self.listener, self.router_daemon, self.server):
             if p and p.poll() is None:
                 p.terminate()
                 try:
@@ -262,7 +270,7 @@ class Env:
                         os.kill(int(pid), 15)
                     except OSError:
                         pass
-        for ns in (S, O, A):
+        for ns in (S, O, A, R, C, V):
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -399,6 +407,8 @@ def run_tests(env):
 
     # --- import of the seed's iptables ruleset (real iptables-nft dumps), applied: the same checks pass
     import_seed(env)
+    # --- bans on forwarded connections, in a router namespace of their own
+    forwarding(env)
 
 
 def ban_over_policy(env):
@@ -435,6 +445,111 @@ def ban_over_policy(env):
     except subprocess.TimeoutExpired:
         env.daemon.kill()
     env.daemon = None
+
+
+def forwarding(env):
+    """Bans on forwarded connections: a router namespace forwards between a client link (198.51.100.0/24,
+    2001:db8:10::/64) and a server link (203.0.113.0/24, 2001:db8:20::/64); the daemon runs in the router with a
+    jail on port ssh and `banforward` left at auto. The banned client's forwarded connection to the server's port
+    is refused, the other client's is not, a port outside the jail stays open, a flushed ruleset comes back with
+    the forward chain, and `banforward = no` on reload removes it."""
+    d = f"{env.tmp}/router"
+    os.makedirs(f"{d}/filter.d")
+    for ns in (R, C, V):
+        sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", RC, "type", "veth", "peer", "name", CR)
+    sh("ip", "link", "add", RV, "type", "veth", "peer", "name", VR)
+    for dev, ns in ((RC, R), (RV, R), (CR, C), (VR, V)):
+        sh("ip", "link", "set", dev, "netns", ns)
+    for ns, dev, addrs in ((R, RC, [ROUTER_C4 + "/24", ROUTER_C6 + "/64"]), (R, RV, [ROUTER_V4 + "/24", ROUTER_V6 + "/64"]),
+                           (C, CR, [FWD_CLIENT4 + "/24", FWD_OTHER4 + "/24", FWD_CLIENT6 + "/64", FWD_OTHER6 + "/64"]),
+                           (V, VR, [FWD_SERVER4 + "/24", FWD_SERVER6 + "/64"])):
+        for a in addrs:
+            sh("ip", "-6" if ":" in a else "-4", "addr", "add", a, "dev", dev, *(["nodad"] if ":" in a else []), ns=ns)
+        sh("ip", "link", "set", dev, "up", ns=ns)
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+    sh("ip", "route", "add", "default", "via", ROUTER_C4, ns=C)
+    sh("ip", "-6", "route", "add", "default", "via", ROUTER_C6, ns=C)
+    sh("ip", "route", "add", "default", "via", ROUTER_V4, ns=V)
+    sh("ip", "-6", "route", "add", "default", "via", ROUTER_V6, ns=V)
+    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", ns=R)
+    env.server = subprocess.Popen(["ip", "netns", "exec", V, "/usr/bin/python3", "-c", LISTEN],
+                                  stdout=subprocess.PIPE, text=True)
+    env.server.stdout.readline()
+    with open(f"{d}/portcullis.conf", "w") as f:
+        f.write(f"[Definition]\nlogtarget = {d}/portcullis.log\nsocket = {d}/p.sock\npidfile = {d}/p.pid\n"
+                f"dbfile = {d}/p.sqlite3\n")
+    with open(f"{d}/filter.d/e2e.conf", "w") as f:
+        f.write("[Definition]\nfailregex = ^auth failure from <HOST>$\n")
+    with open(f"{d}/jail.conf", "w") as f:
+        f.write("[DEFAULT]\nbanaction = nftables-multiport\nprotocol = tcp\n"
+                "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
+                f"[fwd]\nenabled = true\nfilter = e2e\nport = ssh\nlogpath = {d}/auth.log\nbantime = 1h\n")
+    open(f"{d}/auth.log", "w").close()
+    items = ["tcp/22", "tcp/80"]
+    res = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
+    check("forwarding: the client reaches the server through the router before any ban",
+          res == {"tcp/22": "open", "tcp/80": "open"}, res)
+    sock = f"{d}/p.sock"
+    env.router_daemon = subprocess.Popen(["ip", "netns", "exec", R, env.exe, "-c", d, "-f", "start"],
+                                         stdout=open(f"{d}/stdout", "w"), stderr=subprocess.STDOUT)
+    up = wait_until(lambda: sh(env.exe, "-s", sock, "ping", check_rc=False).returncode == 0, 20, 0.1)
+    if not check("forwarding: daemon starts in the router namespace", up):
+        return
+    log = open(f"{d}/portcullis.log").read()
+    check("forwarding: the daemon says bans apply to forwarded connections, and why",
+          "forwarded connections are banned for: fwd (host: net.ipv4.ip_forward = 1, "
+          "net.ipv6.conf.all.forwarding = 1" in log, log[-400:])
+    table = sh("nft", "list", "table", "inet", "portcullis", ns=R).stdout
+    check("forwarding: the ban table has a forward-hook chain with the jail's rules",
+          "chain bans-forward {" in table and "hook forward" in table
+          and "tcp dport 22 ip saddr @addr-set-fwd reject with tcp reset" in table.split("chain bans-forward {")[1],
+          table)
+    for a in (FWD_CLIENT4, FWD_CLIENT6):
+        r = sh(env.exe, "-s", sock, "set", "fwd", "banip", a, check_rc=False)
+        check(f"forwarding: banip {a}", r.returncode == 0, r.stderr)
+    res4 = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
+    res6 = probe(C, FWD_CLIENT6, FWD_SERVER6, items)
+    check("forwarding: the banned client's forwarded connection to the jail's port is refused, another port is open",
+          res4 == {"tcp/22": "refused", "tcp/80": "open"} and res6 == {"tcp/22": "refused", "tcp/80": "open"},
+          (res4, res6))
+    other = probe(C, FWD_OTHER4, FWD_SERVER4, items), probe(C, FWD_OTHER6, FWD_SERVER6, items)
+    check("forwarding: another client is not banned (IPv4 and IPv6)",
+          all(o == {"tcp/22": "open", "tcp/80": "open"} for o in other), other)
+    # Someone flushes the router's ruleset: the daemon rebuilds the table, forward chain included.
+    sh("nft", "flush", "ruleset", ns=R)
+    t0 = time.monotonic()
+    back = wait_until(lambda: "chain bans-forward {" in sh("nft", "list", "table", "inet", "portcullis", ns=R,
+                                                             check_rc=False).stdout, 5, 0.02)
+    took = time.monotonic() - t0
+    check("forwarding: after `nft flush ruleset` the forward chain is back within a second", back and took < 1.0,
+          f"{took:.2f} s")
+    res = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
+    check("forwarding: after the repair the banned client is refused again",
+          res == {"tcp/22": "refused", "tcp/80": "open"}, res)
+    print(f"policy: forward chain restored {took * 1000:.0f} ms after a flushed ruleset", flush=True)
+    # banforward = no: only the host itself is protected; the forward chain goes at reload.
+    with open(f"{d}/jail.local", "w") as f:
+        f.write("[fwd]\nbanforward = no\n")
+    r = sh(env.exe, "-s", sock, "reload", check_rc=False)
+    table = sh("nft", "list", "table", "inet", "portcullis", ns=R).stdout
+    res = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
+    check("forwarding: banforward = no removes the forward chain and the client's forwarded connection passes",
+          r.returncode == 0 and "bans-forward" not in table and "@addr-set-fwd" in table
+          and res == {"tcp/22": "open", "tcp/80": "open"}, (r.stderr, table, res))
+    with open(f"{d}/jail.local", "w") as f:
+        f.write("[fwd]\nbanforward = sometimes\n")
+    r = sh(env.exe, "-s", sock, "reload", check_rc=False)
+    log = open(f"{d}/portcullis.log").read()
+    check("forwarding: a bad banforward value is refused with the file and line",
+          r.returncode != 0 and "banforward must be auto, yes or no, not 'sometimes'" in (r.stdout + r.stderr + log)
+          and "jail.local:2" in (r.stdout + r.stderr + log), (r.returncode, r.stdout, r.stderr, log[-300:]))
+    sh(env.exe, "-s", sock, "stop", check_rc=False)
+    try:
+        env.router_daemon.wait(10)
+    except subprocess.TimeoutExpired:
+        env.router_daemon.kill()
+    env.router_daemon = None
 
 
 def audit_json(env):
