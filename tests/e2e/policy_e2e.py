@@ -4,7 +4,7 @@
 Three namespaces: a server (192.0.2.1, 2001:db8::1 toward the outside; 198.51.100.1, 2001:db8:1::1 toward the
 admin network), an outside client namespace (192.0.2.2 and .3, 2001:db8::2 and ::3, plus a "bogon" source
 203.0.113.9 / 2001:db8:bad::9 the server routes back) and an admin namespace (198.51.100.2, 2001:db8:1::2). The
-server runs TCP listeners (ssh 22, smtp 25, http 80, munin 4949, a stray 8081 on every address) and UDP echo
+server runs Debian's OpenSSH server on 22 and TCP listeners (smtp 25, http 80, munin 4949, a stray 8081 on every address) and UDP echo
 listeners (dns 53, a stray 5355). Checks, through `portcullis firewall plan|apply|confirm` and `portcullis audit`:
 plan output and errors (file:line, nothing loaded), the SSH-session guard, reachability per service and family,
 admin-only munin, the bogon drop, the revert after the timeout (measured), apply + confirm, a second apply reverted
@@ -108,7 +108,7 @@ def udp(fam, addr, port):
         data, peer = s.recvfrom(512)
         s.sendto(b"echo " + data, peer)
 threads = []
-for port in (22, 25, 80, 4949):
+for port in ((25, 80, 4949) if "--no-ssh" in sys.argv else (22, 25, 80, 4949)):
     threads.append(threading.Thread(target=tcp, args=(socket.AF_INET, "0.0.0.0", port, True), daemon=True))
     threads.append(threading.Thread(target=tcp, args=(socket.AF_INET6, "::", port, True), daemon=True))
 # The stray service: one dual-stack socket on every address.
@@ -132,7 +132,7 @@ for item in sys.argv[3:]:
         s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(1.0); s.bind((src, 0))
         try:
             s.connect((dst, port)); data = s.recv(16)
-            out[item] = "open" if data.startswith(b"hello") else "nodata"
+            out[item] = "open" if data.startswith(b"hello") or data.startswith(b"SSH-2.0-") else "nodata"
         except ConnectionRefusedError: out[item] = "refused"
         except (socket.timeout, TimeoutError): out[item] = "timeout"
         except OSError as e: out[item] = "error " + str(e)
@@ -196,6 +196,7 @@ class Env:
         self.daemon = None
         self.server = None
         self.router_daemon = None
+        self.sshd = None
 
     def setup(self):
         for ns in (S, O, A):
@@ -226,9 +227,23 @@ class Env:
         sh("ip", "route", "add", "203.0.113.0/24", "dev", SO, ns=S)
         sh("ip", "-6", "route", "add", "2001:db8:bad::/48", "dev", SO, ns=S)
         sh("ip", "route", "add", "192.0.2.0/24", "dev", OS_, "src", CLIENT4, ns=O, check_rc=False)
-        self.listener = subprocess.Popen(["ip", "netns", "exec", S, "/usr/bin/python3", "-c", LISTEN],
+        # Port 22 is Debian's OpenSSH server (its own /run in the namespace's private mount namespace; no PAM,
+        # only its banner matters here); the other services are Python listeners.
+        os.makedirs(f"{self.tmp}/ssh")
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{self.tmp}/ssh/host_ed25519")
+        with open(f"{self.tmp}/ssh/sshd_config", "w") as f:
+            f.write(f"ListenAddress 0.0.0.0\nListenAddress [::]\nPort 22\nHostKey {self.tmp}/ssh/host_ed25519\n"
+                    "PidFile none\nUsePAM no\nPasswordAuthentication no\nMaxStartups 200\nLogLevel INFO\n")
+        self.sshd = subprocess.Popen(
+            ["ip", "netns", "exec", S, "unshare", "--mount", "--propagation", "private", "sh", "-ec",
+             'mount -t tmpfs -o mode=755 pcl-policy-run /run && mkdir -m 755 /run/sshd && '
+             f'exec /usr/sbin/sshd -D -e -f "{self.tmp}/ssh/sshd_config"'],
+            stdout=subprocess.DEVNULL, stderr=open(f"{self.tmp}/ssh/sshd.log", "w"))
+        self.listener = subprocess.Popen(["ip", "netns", "exec", S, "/usr/bin/python3", "-c", LISTEN, "--no-ssh"],
                                          stdout=subprocess.PIPE, text=True)
         self.listener.stdout.readline()
+        if not wait_until(lambda: sh("ss", "-Hltn", "sport = :22", ns=S).stdout.count("LISTEN") >= 2, 10, 0.05):
+            raise RuntimeError("sshd does not listen on port 22: " + open(f"{self.tmp}/ssh/sshd.log").read())
         os.makedirs(self.conf)
         with open(f"{self.conf}/firewall.conf", "w") as f:
             f.write(POLICY)
@@ -250,7 +265,7 @@ class Env:
         return r.stdout if r.returncode == 0 else None
 
     def cleanup(self):
-        for p in (self.daemon, self.listener, self.router_daemon, self.server):
+        for p in (self.daemon, self.listener, self.router_daemon, self.server, self.sshd):
             if p and p.poll() is None:
                 p.terminate()
                 try:
@@ -279,7 +294,16 @@ def outside_items():
     return [f"tcp/{p}" for p in TCP_PORTS] + [f"udp/{p}" for p in UDP_PORTS]
 
 
+def ssh_banner(ns, src, dst):
+    code = ("import socket,sys; s=socket.create_connection((sys.argv[2],22),2,(sys.argv[1],0)); "
+            "print(s.recv(64).decode(errors='replace').strip())")
+    return sh("/usr/bin/python3", "-c", code, src, dst, ns=ns, check_rc=False).stdout.strip()
+
+
 def run_tests(env):
+    banners = [ssh_banner(O, CLIENT4, SERVER4), ssh_banner(O, CLIENT6, SERVER6)]
+    check("the real OpenSSH server answers on port 22 from outside (IPv4 and IPv6)",
+          all(b.startswith("SSH-2.0-OpenSSH") for b in banners), banners)
     audit_before(env)
     # Before any policy: everything listening is reachable, the bogon source too (it is routed back).
     before4 = probe(O, CLIENT4, SERVER4, outside_items())
@@ -487,9 +511,12 @@ def forwarding(env):
                 f"[fwd]\nenabled = true\nfilter = e2e\nport = ssh\nlogpath = {d}/auth.log\nbantime = 1h\n")
     open(f"{d}/auth.log", "w").close()
     items = ["tcp/22", "tcp/80"]
-    res = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
-    check("forwarding: the client reaches the server through the router before any ban",
-          res == {"tcp/22": "open", "tcp/80": "open"}, res)
+    both_open = {"tcp/22": "open", "tcp/80": "open"}
+    # Both families through the router before any ban (waiting for neighbour discovery on the new links).
+    res = wait_until(lambda: (lambda r: r if r[0] == r[1] == both_open else None)(
+        (probe(C, FWD_CLIENT4, FWD_SERVER4, items), probe(C, FWD_CLIENT6, FWD_SERVER6, items))), 10, 0.2)
+    check("forwarding: the client reaches the server through the router before any ban (IPv4 and IPv6)",
+          res is not None, res)
     sock = f"{d}/p.sock"
     env.router_daemon = subprocess.Popen(["ip", "netns", "exec", R, env.exe, "-c", d, "-f", "start"],
                                          stdout=open(f"{d}/stdout", "w"), stderr=subprocess.STDOUT)
@@ -591,7 +618,7 @@ def audit_against_probe(env, label, expect_findings):
     listed = {(s["proto"], s["port"]) for s in report["sockets"]}
     check(f"audit {label}: every test listener is listed with its process",
           {(p, n) for p in ("tcp",) for n in TCP_PORTS} | {("udp", n) for n in UDP_PORTS} <= listed
-          and all(s["process"] == "python3" and s["pid"] for s in report["sockets"]
+          and all(s["process"] == ("sshd" if s["port"] == 22 else "python3") and s["pid"] for s in report["sockets"]
                   if (s["proto"], s["port"]) in listed), sorted(listed))
     agree = {}
     for family, src, dst in (("ipv4", CLIENT4, SERVER4), ("ipv6", CLIENT6, SERVER6)):
@@ -723,7 +750,7 @@ def main():
         print("policy: must run as root (network namespaces, nftables)")
         print("policy: 0 passed, 1 failed")
         return 1
-    for tool in ("ip", "nft", "iptables-restore", "iptables-save", "nmap"):
+    for tool in ("ip", "nft", "iptables-restore", "iptables-save", "nmap", "/usr/sbin/sshd", "ssh-keygen", "unshare"):
         if shutil.which(tool) is None:
             print(f"policy: {tool} is missing")
             print("policy: 0 passed, 1 failed")
