@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource",
+                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "CNetlink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

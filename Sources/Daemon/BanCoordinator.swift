@@ -58,8 +58,12 @@ final class SerialGate: Sendable {
 public actor BanCoordinator {
     // Setups and states are kept apart so reading a jail's setup never shares (and later copies on write)
     // the state's large tables.
-    private var setups: [String: JailSetup] = [:]
-    private var states: [String: JailState] = [:]
+    var setups: [String: JailSetup] = [:]
+    var states: [String: JailState] = [:]
+    /// Prefix bans decided while recording failures, applied with the batch's bans (BanCoordinator+Prefix).
+    var prefixDecisions: [(jail: String, decision: PrefixBanDecision)] = []
+    /// Addresses of the admin's sessions, never banned without `--force` (BanCoordinator+Admin).
+    var adminGuard: AdminGuard?
     /// Jail names in configuration order.
     public private(set) var jailNames: [String] = []
     /// Jails that failed to load, with the reason (shown by `status`).
@@ -128,6 +132,7 @@ public actor BanCoordinator {
             enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
         let restored = await restore(jails: Set(jailNames))
+        await restorePrefixBans(jails: Set(jailNames))
         restorePending()
         return restored
     }
@@ -215,7 +220,10 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
         }
-        return added.isEmpty ? 0 : await restore(jails: added)
+        if added.isEmpty { return 0 }
+        let restored = await restore(jails: added)
+        await restorePrefixBans(jails: added)
+        return restored
     }
 
     /// Restores the still-active bans of `jails` from the store in one transaction.
@@ -437,11 +445,13 @@ public actor BanCoordinator {
             else { return decisions }
             switch verdict {
             case .ban(let d):
+                if withheld(jail: jail, d.address) { continue }
                 decisions.append(d)
                 if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
                 states[jail]?.noteBanned(d.address, until: d.end)
                 touched.append((jail, d.address))
+                escalate(jail: jail, after: d, now: now)
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
@@ -456,7 +466,9 @@ public actor BanCoordinator {
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
-    public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
+    public func banManually(
+        jail: String, addresses: [IPAddress], force: Bool = false, client: IPAddress? = nil
+    ) async -> (banned: Int, refused: [String]) {
         guard !stopped, let setup = setups[jail], states[jail] != nil else { return (0, ["unknown jail \(jail)"]) }
         let now = clock()
         var decisions: [BanDecision] = []
@@ -467,6 +479,11 @@ public actor BanCoordinator {
                 continue
             }
             if states[jail]?.isBanned(a, now: now) ?? true { continue }
+            if !force, let why = adminProtection(jail: jail, a, client: client) {
+                refused.append("\(a) is not banned: \(why); add --force to ban it anyway")
+                actionsLog.warning("[\(jail)] Ban of \(a) withheld: \(why) (banip without --force)")
+                continue
+            }
             var previous = 0
             if let store, setup.policy.increment != nil {
                 do {
@@ -502,9 +519,7 @@ public actor BanCoordinator {
                 drained = []
             }
         }
-        var requests: [BanRequest] = []
-        var stored: [StoreChange] = []
-        var lines: [String] = []
+        var (requests, stored, lines) = takePrefixDecisions()
         for (jail, list, _) in decisions {
             guard let setup = setups[jail] else { continue }
             let overall = setup.policy.increment?.overallJails ?? false
@@ -531,6 +546,7 @@ public actor BanCoordinator {
         for (jail, list, _) in decisions {
             for d in list { states[jail]?.noteBanned(d.address, until: d.end) }
         }
+        notePrefixBansApplied(requests)
         let banLog = self.banLog
         if let writer {
             let banLines = lines
@@ -569,8 +585,9 @@ public actor BanCoordinator {
         for name in jail.map({ [$0] }) ?? jailNames {
             keys += (states[name]?.unbanAll() ?? []).map { BanKey(address: $0, jail: name) }
         }
+        let prefixes = await unbanAllPrefixes(jail: jail)
         await lift(keys)
-        return keys.count
+        return keys.count + prefixes
     }
 
     private func lift(_ keys: [BanKey]) async {
@@ -595,6 +612,7 @@ public actor BanCoordinator {
         let now = clock()
         for name in jailNames {
             // Re-read after every suspension: a reload may have removed the jail.
+            endPrefixBans(jail: name, now: now)
             guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")

@@ -258,6 +258,8 @@ public final class PortcullisDaemon: Service, Sendable {
                 let now = FailLogHandler.now()
                 sink.write(lines: lines.map { handler.format(level: .notice, message: $0, at: now) }, level: .notice)
             })
+        let admin = AdminGuard(clock: settings.clock)
+        await coordinator.setAdminGuard(admin)
         do {
             // The coordinator logs how many bans it restored and where the time went.
             try await coordinator.start(setups, broken: broken)
@@ -273,7 +275,7 @@ public final class PortcullisDaemon: Service, Sendable {
         let channel = SourceChannel(log: makeLogger("fail2ban.filter"))
         let sources = SourceSet(
             store: store, clock: settings.clock, readExisting: settings.readExistingContent, logger: makeLogger("fail2ban.filter"),
-            channel: channel)
+            channel: channel, admin: admin)
         sources.start(setups)
 
         // Stop requests: the `stop` command, or graceful shutdown from the service group.
