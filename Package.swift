@@ -30,6 +30,10 @@ let package = Package(
         // I/O stages.
         .target(name: "Firewall", dependencies: ["CNFTables", "CNetlink", "Configuration", "Core"]),
         .target(name: "Store", dependencies: ["CSQLite", "Core"]),
+        // Host firewall policy: firewall.conf → typed policy → nft text (pure); imports; the exposure audit's logic.
+        .target(name: "Policy", dependencies: ["Configuration", "Core", "Firewall"]),
+        // The policy in the kernel: listing, scratch-namespace check, apply with revert, listening sockets.
+        .target(name: "HostFirewall", dependencies: ["CNetlink", "Core", "Firewall", "Policy"]),
         .target(name: "Control", dependencies: ["Core"]),
         .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
         .target(
@@ -44,7 +48,8 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control", "LogSource",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control", "LogSource", "Firewall", "Policy",
+                "HostFirewall",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -74,6 +79,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PortcullisTestKit"]),
         .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration", "PortcullisTestKit"]),
         .testTarget(name: "JailTests", dependencies: ["Jail", "Core"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Configuration", "Core", "Firewall"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe", "PortcullisTestKit"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Core", "PortcullisTestKit"]),

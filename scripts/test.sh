@@ -88,6 +88,12 @@ stage compare-ids '^compare-ids: [1-9][0-9]* identical, 0 different$' \
 stage e2e '^e2e: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/netns_e2e.py --portcullis "$BIN/portcullis"
 
+# The host firewall policy in namespaces: plan, errors with file:line, the SSH-session guard, apply + revert after the
+# timeout, apply + confirm, reachability per family and source group, bogons, the port-scan guard, bans winning over
+# the policy, import of iptables-save dumps, and the audit against a probe from another namespace (about 40 s).
+stage policy '^policy: [1-9][0-9]* passed, 0 failed$' \
+    tests/e2e/policy_e2e.py --portcullis "$BIN/portcullis"
+
 # SIGKILL during a 5,000-address burst, a full or locked store, a damaged database (about half a minute).
 stage durability '^durability: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/durability_e2e.py --portcullis "$BIN/portcullis"

@@ -13,6 +13,10 @@ int portcullis_enter_netns(int fd) {
     return setns(fd, CLONE_NEWNET);
 }
 
+int portcullis_unshare_netns(void) {
+    return unshare(CLONE_NEWNET);
+}
+
 int portcullis_thread_id(void) {
     return (int)syscall(SYS_gettid);
 }

@@ -8,6 +8,10 @@
 /** Moves the calling thread into the network namespace open at fd. Returns 0 or -1 with errno set. */
 int portcullis_enter_netns(int fd);
 
+/** Moves the calling thread into a new, empty network namespace (unshare(2) with CLONE_NEWNET); the namespace
+    goes away when the thread ends. Returns 0 or -1 with errno set. */
+int portcullis_unshare_netns(void);
+
 /** The calling thread's id: what the kernel names as the committer of an nf_tables transaction. */
 int portcullis_thread_id(void);
 
