@@ -64,6 +64,14 @@ public actor BanCoordinator {
     var prefixDecisions: [(jail: String, decision: PrefixBanDecision)] = []
     /// Addresses of the admin's sessions, never banned without `--force` (BanCoordinator+Admin).
     var adminGuard: AdminGuard?
+    /// Fleet sharing, nil without `[fleet]` (BanCoordinator+Fleet).
+    var fleet: FleetLink?
+    /// Bans applied from fleet peers: jail → address → (host, end).
+    var fleetBans: [String: [IPAddress: (host: String, end: Double?)]] = [:]
+    /// Hosts banning an address now (peers trusted here, and this host), for escalation to every port.
+    var fleetHosts: [IPAddress: [String: Double?]] = [:]
+    /// Addresses banned on every port by escalation, with their end.
+    var fleetEscalated: [IPAddress: Double?] = [:]
     /// Jail names in configuration order.
     public private(set) var jailNames: [String] = []
     /// Jails that failed to load, with the reason (shown by `status`).
@@ -124,7 +132,7 @@ public actor BanCoordinator {
             states[s.name] = Self.freshState(s)
         }
         if let firewall {
-            try await firewall.setUp(jails: setups.compactMap(\.firewall))
+            try await firewall.setUp(jails: fleetFirewall(setups))
         }
         installRunners(setups)
         for s in setups {
@@ -209,7 +217,7 @@ public actor BanCoordinator {
         jailNames = newSetups.map(\.name)
         brokenJails = broken
         if let firewall {
-            try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
+            try await firewall.setUp(jails: fleetFirewall(newSetups))
         }
         // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
         for name in removed {
@@ -548,11 +556,18 @@ public actor BanCoordinator {
         }
         notePrefixBansApplied(requests)
         let banLog = self.banLog
+        let shared = fleetOutbox(decisions.flatMap { jail, list, _ in list.map { (jail, $0) } })
         if let writer {
             let banLines = lines
             var note: (@Sendable () -> Void)? = nil
-            if !banLines.isEmpty { note = { @Sendable in banLog(banLines) } }
-            writer.submit(stored + changes, afterCommit: note)
+            let wake = shared.isEmpty ? nil : fleet?.wake
+            if !banLines.isEmpty || wake != nil {
+                note = { @Sendable in
+                    if !banLines.isEmpty { banLog(banLines) }
+                    wake?()
+                }
+            }
+            writer.submit(stored + shared + changes, afterCommit: note)
         } else if !lines.isEmpty {
             banLog(lines)
         }
@@ -593,7 +608,8 @@ public actor BanCoordinator {
     private func lift(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
         // The writer retries until the store takes it: a lifted ban never comes back at the next start.
-        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) })
+        let shared = fleetOutbox(unbans: keys)
+        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) } + shared, afterCommit: shared.isEmpty ? nil : fleet?.wake)
         if let firewall {
             let native = keys.filter { setups[$0.jail]?.firewall != nil }
             if !native.isEmpty {

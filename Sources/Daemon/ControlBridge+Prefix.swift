@@ -7,6 +7,11 @@ extension ControlBridge {
         var extra: [(String, ControlValue)] = []
         let prefixes = await coordinator.bannedPrefixes(jail: jail)
         if !prefixes.isEmpty { extra.append(("Banned prefix list", Self.strings(prefixes.map(\.description)))) }
+        let fleet = await coordinator.fleetStatus(jail: jail)
+        if !fleet.isEmpty {
+            extra.append(("Fleet bans", .int(fleet.count)))
+            extra.append(("Fleet ban list", Self.strings(fleet)))
+        }
         return extra
     }
 

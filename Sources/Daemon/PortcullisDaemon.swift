@@ -260,11 +260,17 @@ public final class PortcullisDaemon: Service, Sendable {
             })
         let admin = AdminGuard(clock: settings.clock)
         await coordinator.setAdminGuard(admin)
+        let fleet = try await Self.startFleet(
+            values: main.values, store: store, coordinator: coordinator, logger: makeLogger("fail2ban.fleet"))
+        defer { fleet?.stop() }
         do {
             // The coordinator logs how many bans it restored and where the time went.
             try await coordinator.start(setups, broken: broken)
         } catch {
             throw DaemonError("cannot set up the nftables table: \(error)")
+        }
+        if let fleet {
+            do { try fleet.start() } catch { throw DaemonError("cannot start the fleet thread: \(error)") }
         }
         if freshDatabase, firewall != nil {
             let adopted = await coordinator.adoptKernelBans()

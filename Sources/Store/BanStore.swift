@@ -76,7 +76,7 @@ public struct LogPosition: Sendable, Hashable {
 public final class BanStore: @unchecked Sendable {
     // SAFETY: `database` is only used inside `lock.withLock`, which serialises every access.
     /// The schema version this code writes (`PRAGMA user_version`).
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
 
     private let database: Database
     private let lock = Mutex(())
@@ -164,9 +164,10 @@ public final class BanStore: @unchecked Sendable {
             }
         }
         if version < 3 { try migrateToVersion3(db) }
+        if version < 4 { try migrateToVersion4(db) }
         // Reading every table once finds a file that is not a database, or one cut short, now rather than at the
         // first ban (SQLite reads pages lazily).
-        for table in ["bans", "log_positions", "journal_cursors", "pending_failures", "ban_log", "prefix_bans"] {
+        for table in ["bans", "log_positions", "journal_cursors", "pending_failures", "ban_log", "prefix_bans", "fleet_outbox", "fleet_cursor"] {
             _ = try db.query("SELECT COUNT(*) FROM \(table)") { $0.int(0) }
         }
     }
@@ -442,6 +443,8 @@ public enum StoreChange: Sendable, Hashable {
     case prefixBan(PrefixBanRecord)
     /// Ends the ban of `prefix` in `jail` (every jail when nil).
     case prefixUnban(prefix: Subnet, jail: String?)
+    /// A ban or unban to share with the fleet (table `fleet_outbox`), in the transaction of the ban itself.
+    case fleetOutbox(FleetOutboxRow)
 }
 
 extension BanStore {
@@ -509,6 +512,8 @@ extension BanStore {
             try insertPrefixBan(ban, db)
         case .prefixUnban(let prefix, let jail):
             try endPrefixBan(prefix, jail: jail, db)
+        case .fleetOutbox(let row):
+            try insertFleetOutbox(row, db)
         case .pending(let p):
             if p.times.isEmpty {
                 try db.run(
