@@ -26,7 +26,7 @@ public protocol FleetOutbox: Sendable {
 /// nothing. Peers wake on the notification and read every row after their cursor, in id order.
 ///
 /// PostgreSQL down or unreachable: the outbox keeps growing in the local store (local banning is unaffected), the
-/// thread retries (0.5 s doubling to 10 s) and, once connected, sends the outbox in order and catches up.
+/// thread retries (0.5 s doubling to 2 s) and, once connected, sends the outbox in order and catches up.
 public final class FleetService: Sendable {
     /// The channel and the table.
     public static let channel = "portcullis_fleet"
@@ -113,7 +113,7 @@ public final class FleetService: Sendable {
                         lastError = error.message
                     }
                     sleepOrWake(seconds: backoff)
-                    backoff = min(backoff * 2, 10)
+                    backoff = min(backoff * 2, 2)
                     continue
                 }
             }
