@@ -112,11 +112,11 @@ public final class Matcher {
     private let context: OpaquePointer?
     private let jitStack: OpaquePointer?
 
-    /// Largest JIT stack of one matcher. PCRE2's default (32 KiB, on the machine stack) runs out on lines of a few
-    /// KiB that make a regex backtrack (a user name of 4,000 `a `: the stock sshd filter fails with "JIT stack limit
-    /// reached" where fail2ban matches and bans); 8 MiB holds every line up to the 64 KiB limit. The memory is
-    /// reserved, and used only as deep as a match goes.
-    static let jitStackMaximum = 8 << 20
+    /// Largest JIT stack of one matcher. PCRE2's default (32 KiB) runs out on lines of a few KiB that make a regex
+    /// backtrack (a user name of 4,000 `a `: the stock sshd filter fails with "JIT stack limit reached" where fail2ban
+    /// matches and bans). The stock sshd filter needs 1 MiB on a 64 KiB line (the longest read); twice that here.
+    /// It starts at 32 KiB and grows only as deep as a match goes.
+    static let jitStackMaximum = 2 << 20
     /// The result code of the last failed match when it was an error (not a plain no-match), else 0.
     // Unchecked exclusivity: written once per match on a per-worker object; the check cost a runtime call.
     @exclusivity(unchecked) public private(set) var lastError: Int32 = 0

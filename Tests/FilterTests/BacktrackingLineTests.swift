@@ -10,7 +10,7 @@ import Testing
 /// fail2ban matched it and banned the address — an attacker's way out of every ban. Compared line by line with
 /// fail2ban, up to the 64 KiB line limit.
 @Suite(.enabled(if: Oracle.available), .blocking) struct BacktrackingLineTests {
-    static let sizes = [100, 2_000, 4_000, 8_000, 16_000, 32_000]
+    static let sizes = [100, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000]
 
     static func lines(_ make: (String) -> String) -> [String] {
         sizes.flatMap { n in
