@@ -34,7 +34,7 @@ public struct ControlServerError: Error, Sendable, CustomStringConvertible {
 /// Blocking socket reads happen on one thread per connection (at most `maxConnections`, each short-lived);
 /// commands run as child tasks of ``run()``. The socket cannot be jammed: a connection must send each whole
 /// request within `requestTimeoutSeconds` (5 s), and when all `maxConnections` (256) are taken the one that has
-/// waited longest for its request is evicted to make room for the newcomer.
+/// waited longest for its request (or for the client to read its reply) is evicted to make room for the newcomer.
 public final class ControlServer: Sendable {
     /// Server settings.
     public struct Configuration: Sendable {
@@ -45,8 +45,8 @@ public final class ControlServer: Sendable {
         /// Largest accepted request; a larger one gets an error reply and the connection is closed.
         public var maxRequestBytes: Int
         /// Connections served at once. When all are taken, a new client evicts the connection that has waited
-        /// longest for its request (a stuck or trickling client), so there is always room for `status`; only when
-        /// every connection is running a command is the new one closed.
+        /// longest for its request or for its reply to be read (a stuck, trickling or non-reading client), so there
+        /// is always room for `status`; only when every connection is running a command is the new one closed.
         public var maxConnections: Int
         /// Seconds a connection has to send one whole request, counted from when it connected or got its last
         /// reply; bytes trickling in do not extend it. A connection that misses it is closed. 0 disables it.
@@ -260,7 +260,11 @@ public final class ControlServer: Sendable {
                     guard Sys.writeAll(fd, session.encode(.failure(error))), !close else { return }
                 case .request(let command):
                     setWaiting(fd, false)
-                    guard Sys.writeAll(fd, session.encode(dispatch(command, peerPID: peerPID))) else { return }
+                    let reply = session.encode(dispatch(command, peerPID: peerPID))
+                    // Evictable again while the reply is written: a client that does not read blocks this write
+                    // (up to the send timeout) and must not hold its slot against newcomers.
+                    setWaiting(fd, true)
+                    guard Sys.writeAll(fd, reply) else { return }
                     setWaiting(fd, true)
                 }
                 deadline = limit.map { Sys.monotonicNanoseconds() + $0 }
