@@ -18,6 +18,7 @@ let package = Package(
         .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // Linux system calls Swift's Glibc module cannot express (setns, gettid, the nf_tables netlink monitor).
         .target(name: "CNetlink"),
 
@@ -36,10 +37,12 @@ let package = Package(
         .target(name: "HostFirewall", dependencies: ["CNetlink", "Core", "Firewall", "Policy"]),
         .target(name: "Control", dependencies: ["Core"]),
         .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
+        // Fleet sharing through PostgreSQL (libpq, on a dedicated thread).
+        .target(name: "Fleet", dependencies: ["CLibPQ", "Core"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource",
+                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "CNetlink", "Fleet",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -79,6 +82,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PortcullisTestKit"]),
         .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration", "PortcullisTestKit"]),
         .testTarget(name: "JailTests", dependencies: ["Jail", "Core"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Configuration", "Core", "Firewall"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe", "PortcullisTestKit"]),

@@ -19,4 +19,7 @@ int portcullis_thread_id(void);
     `nft monitor` prints) in the calling thread's network namespace, with a receive buffer of `buffer` bytes if
     allowed. Returns the descriptor, or -1 with errno set. */
 int portcullis_nft_monitor_open(int buffer);
+
+/** utmpxname(3) (a GNU extension): the file the next setutxent/getutxent read. Returns 0 or -1. */
+int portcullis_utmpx_name(const char *path);
 #endif
