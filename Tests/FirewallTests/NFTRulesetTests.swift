@@ -113,6 +113,21 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
                 """)
     }
 
+    @Test func banForwardCoversPrefixAndFleetSetsToo() {
+        let web = JailFirewall(
+            name: "web", ports: .ports([PortRange(80)]), banForward: .yes, prefixSets: true, fleetSets: true)
+        let text = ruleset.setUp(jails: [web]).text
+        for set in ["addr-set-web", "net-set-web", "fleet-set-web"] {
+            #expect(text.contains("add rule inet portcullis bans tcp dport { 80 } ip saddr @\(set) reject with tcp reset"))
+            #expect(
+                text.contains("add rule inet portcullis bans-forward tcp dport { 80 } ip saddr @\(set) reject with tcp reset"))
+        }
+        #expect(text.components(separatedBy: "add rule inet portcullis bans-forward ").count - 1 == 6)
+        let resolved = JailFirewall(name: "w", ports: .all, prefixSets: true, fleetSets: true)
+            .resolved(ForwardingState(ipv4: false, ipv6: true, docker: false))
+        #expect(resolved.banForward == .yes && resolved.prefixSets && resolved.fleetSets)
+    }
+
     @Test func banForwardAutoFollowsTheHostAndNoOrUnresolvedAutoHasNoForwardChain() throws {
         let routing = ForwardingState(ipv4: true, ipv6: false, docker: false)
         let docker = ForwardingState(ipv4: false, ipv6: false, docker: true)
