@@ -235,7 +235,9 @@ public final class ActionRunner: Sendable {
             let actions = self.actions
             enrich(&values) { tag in actions.contains { $0.uses(tag, in: job.phase) } }
         }
-        for action in actions {
+        // fail2ban: a restored ban skips the actions marked `norestored` (mail, abuse reports).
+        let restored = job.phase == "actionban" && values.trusted["restored"] == "1"
+        for action in actions where !(restored && action.noRestored) {
             guard let result = action.runBlocking(job.phase, values: values) else { continue }
             if result.status != 0 {
                 log.error(

@@ -271,6 +271,15 @@ public actor BanCoordinator {
         }
         if !late.isEmpty { banLog(late) }
         if !unlogged.isEmpty { writer?.submit([.banLogged(upTo: nil)]) }
+        // Command actions get the restored bans as fail2ban gives them: actionban with <restored> = 1, after the
+        // jail's actionstart (an action that rebuilt its state there, an ipset say, would lose them otherwise).
+        for r in restored where runners[r.jail] != nil {
+            enqueueActions(
+                jail: r.jail, phase: "actionban",
+                ticket: ActionTicket(
+                    address: r.address, time: r.timeOfBan, bantime: r.banTime, failures: r.failures,
+                    bancount: r.banCount, matches: r.matches, restored: true))
+        }
         if !restored.isEmpty {
             func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
             let end = timer.now

@@ -157,7 +157,7 @@ public final class PortcullisDaemon: Service, Sendable {
                             }
                             return CommandAction(
                                 name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
-                                conditionalTags: action.conditionalTags)
+                                conditionalTags: action.conditionalTags, noRestored: action.flags["norestored"] ?? false)
                         }))
             } catch {
                 if error.stopsStart { fatal.append(error) } else { broken[jail.name] = error.description }

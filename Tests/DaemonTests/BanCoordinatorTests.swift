@@ -5,6 +5,7 @@ import Glibc
 import Jail
 import Logging
 import PortcullisTestKit
+import Store
 import Synchronization
 import Testing
 @testable import Daemon
@@ -226,6 +227,46 @@ import Testing
         #expect(await c.waitForActions())
         let unbans = String(decoding: try readAll(marks.dir + "/unbans"), as: UTF8.self)
         #expect(unbans.split(separator: "\n").sorted() == ["unban 192.0.2.30", "unban 192.0.2.31"])
+    }
+
+    @Test func restoredBansRunActionbanWithRestoredSetExceptForNorestoredActions() async throws {
+        // fail2ban 1.0.2 restores a ban by running every action's actionban with <restored> = 1 (an action whose
+        // actionstart rebuilt its state, an ipset say, needs it); actions with norestored = 1 (mail) are skipped.
+        let marks = try Tree()
+        let tree = try Tree(
+            extra: """
+                action = %(banaction)s[port="%(port)s", protocol="tcp"]
+                         record
+                         mail
+                """)
+        mkdir(tree.dir + "/action.d", 0o755)
+        try tree.write(
+            "action.d/record.conf",
+            "[Definition]\nactionstart = echo start <name> >> \(marks.dir)/record\n"
+                + "actionban = echo ban <ip> restored=<restored> bancount=<bancount> >> \(marks.dir)/record\n")
+        try tree.write(
+            "action.d/mail.conf",
+            "[Definition]\nnorestored = 1\nactionban = echo ban <ip> >> \(marks.dir)/mail\n")
+        let store = try BanStore(path: marks.dir + "/bans.sqlite3")
+        try store.addBan(
+            BanRecord(jail: "alpha", address: IPAddress("192.0.2.40")!, timeOfBan: clock.now - 60, banTime: 600, banCount: 2))
+        try store.addBan(BanRecord(jail: "alpha", address: IPAddress("192.0.2.41")!, timeOfBan: clock.now - 900, banTime: 600))
+        let c = BanCoordinator(
+            firewall: RecordingFirewall(), store: store, clock: clock.reading, logger: { [log] in log.logger($0) })
+        #expect(try await c.start(try tree.setups(clock: clock)) == 1)
+        #expect(await c.waitForActions())
+        let record = String(decoding: try readAll(marks.dir + "/record"), as: UTF8.self)
+        // alpha's actionstart first, then its restored ban (the ended one is not restored); beta's runner is
+        // another thread.
+        #expect(record.split(separator: "\n").filter { !$0.hasPrefix("start beta") } == ["start alpha", "ban 192.0.2.40 restored=1 bancount=2"])
+        #expect(access(marks.dir + "/mail", F_OK) != 0, "a norestored action ran for a restored ban")
+        // A new ban is not restored.
+        await c.record(jail: "alpha", events: failures("192.0.2.42", 3))
+        #expect(await c.waitForActions())
+        let after = String(decoding: try readAll(marks.dir + "/record"), as: UTF8.self)
+        #expect(after.hasSuffix("ban 192.0.2.42 restored=0 bancount=1\n"))
+        #expect(String(decoding: try readAll(marks.dir + "/mail"), as: UTF8.self) == "ban 192.0.2.42\n")
+        await c.shutdown()
     }
 
     func readAll(_ path: String) throws -> [UInt8] {
