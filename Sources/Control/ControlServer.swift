@@ -96,6 +96,7 @@ public final class ControlServer: Sendable {
     private struct Job: Sendable {
         var command: [String]
         var slot: ReplySlot
+        var peerPID: Int32?
     }
 
     /// Binds the socket. Throws when the path is taken by a live server or a non-socket file, or binding fails.
@@ -144,7 +145,10 @@ public final class ControlServer: Sendable {
                 for await job in jobs {
                     let handler = self.handler
                     group.addTask {
-                        job.slot.complete(await handler.handle(job.command))
+                        let reply = await ControlPeer.$processID.withValue(job.peerPID) {
+                            await handler.handle(job.command)
+                        }
+                        job.slot.complete(reply)
                     }
                 }
             }
@@ -239,6 +243,7 @@ public final class ControlServer: Sendable {
         let timeout = configuration.requestTimeoutSeconds
         let limit = timeout > 0 ? UInt64(timeout * 1e9) : nil
         var deadline = limit.map { Sys.monotonicNanoseconds() + $0 }
+        let peerPID = Sys.peerPID(fd)
         while true {
             if let deadline {
                 let now = Sys.monotonicNanoseconds()
@@ -255,7 +260,7 @@ public final class ControlServer: Sendable {
                     guard Sys.writeAll(fd, session.encode(.failure(error))), !close else { return }
                 case .request(let command):
                     setWaiting(fd, false)
-                    let reply = session.encode(dispatch(command))
+                    let reply = session.encode(dispatch(command, peerPID: peerPID))
                     // Evictable again while the reply is written: a client that does not read blocks this write
                     // (up to the send timeout) and must not hold its slot against newcomers.
                     setWaiting(fd, true)
@@ -268,7 +273,7 @@ public final class ControlServer: Sendable {
     }
 
     /// Hands a command to `run()`'s task group and waits (on this connection thread) for the reply.
-    private func dispatch(_ command: [String]) -> ControlResponse {
+    private func dispatch(_ command: [String], peerPID: Int32? = nil) -> ControlResponse {
         let slot = ReplySlot()
         let queued = state.withLock { state -> Bool in
             guard let jobs = state.jobs, !state.stopped else { return false }
@@ -276,7 +281,7 @@ public final class ControlServer: Sendable {
             state.nextID += 1
             state.pending[id] = slot
             slot.id = id
-            if case .enqueued = jobs.yield(Job(command: command, slot: slot)) { return true }
+            if case .enqueued = jobs.yield(Job(command: command, slot: slot, peerPID: peerPID)) { return true }
             state.pending[id] = nil
             return false
         }
