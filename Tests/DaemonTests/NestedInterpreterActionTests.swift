@@ -30,6 +30,11 @@ import Testing
         Shape(
             name: "sh <<-\"EOF\"",
             template: "sh <<-\"EOF\"\n\tprintf '%s' \"<F-USER>\" > <out>\n\tEOF", expected: { $0 }),
+        Shape(name: "alias body", template: "alias p='printf \"%s\" \"<matches>\"'\np > <out>", expected: { $0 }),
+        Shape(name: "trap handler", template: "trap 'printf \"%s\" \"<F-USER>\" > <out>' EXIT; true", expected: { $0 }),
+        Shape(
+            name: "find -exec sh -c", template: "find /dev/null -exec sh -c 'printf \"%s\" \"<matches>\" > <out>' \\;",
+            expected: { $0 }),
         Shape(name: "awk program", template: "awk 'BEGIN { printf \"%s\", \"<matches>\" }' > /dev/null", expected: nil),
         Shape(name: "sed script", template: "printf 'a\\n' | sed 's/a/<F-USER>/' > /dev/null", expected: nil),
         Shape(
