@@ -93,6 +93,9 @@ public struct CommandAction: Sendable, Hashable {
         return ActionScript.render(template, values: values)
     }
 
+    /// True when the action has a command for `phase`.
+    public func has(_ phase: String) -> Bool { !(commands[phase]?.allSatisfy(\.isWhitespace) ?? true) }
+
     /// True when `phase`'s command mentions `<tag>`.
     public func uses(_ tag: String, in phase: String) -> Bool {
         commands[phase]?.contains("<\(tag)>") ?? false

@@ -269,6 +269,52 @@ import Testing
         await c.shutdown()
     }
 
+    @Test func stopAndRemovalLiftCommandActionBansLikeFail2ban() async throws {
+        // fail2ban 1.0.2 at stop (and for a jail a reload removes): each action's actionflush when it has one, else
+        // actionunban for every ban, then actionstop. Without it a ban made by a command action outlived the stop
+        // (a route, a cloud firewall entry), and the restart's restored actionban added it a second time.
+        let marks = try Tree()
+        let tree = try Tree(
+            extra: """
+                action = %(banaction)s[port="%(port)s", protocol="tcp"]
+                         each
+                         flush
+                """)
+        mkdir(tree.dir + "/action.d", 0o755)
+        try tree.write(
+            "action.d/each.conf",
+            "[Definition]\nactionban = echo ban <ip> >> \(marks.dir)/<name>-each\n"
+                + "actionunban = echo unban <ip> >> \(marks.dir)/<name>-each\nactionstop = echo stop >> \(marks.dir)/<name>-each\n")
+        try tree.write(
+            "action.d/flush.conf",
+            "[Definition]\nactionban = echo ban <ip> >> \(marks.dir)/<name>-flush\n"
+                + "actionunban = echo unban <ip> >> \(marks.dir)/<name>-flush\n"
+                + "actionflush = echo flush >> \(marks.dir)/<name>-flush\nactionstop = echo stop >> \(marks.dir)/<name>-flush\n")
+        let c = coordinator(RecordingFirewall())
+        try await c.start(try tree.setups(clock: clock))
+        await c.record(jail: "alpha", events: failures("192.0.2.50", 3))
+        await c.record(jail: "alpha", events: failures("192.0.2.51", 3))
+        await c.record(jail: "beta", events: failures("192.0.2.52", 3))
+        #expect(await c.waitForActions())
+        // A reload that removes beta lifts its ban; alpha keeps its bans.
+        let onlyAlpha = try tree.setups(clock: clock).filter { $0.name == "alpha" }
+        try await c.reload(onlyAlpha)
+        #expect(await c.waitForActions())
+        func lines(_ name: String) throws -> [String] {
+            String(decoding: try readAll(marks.dir + "/" + name), as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        // The removed jail's runner finishes its queue on its own thread.
+        for _ in 0..<1000 where (try? lines("beta-flush").count) != 3 || (try? lines("beta-each").count) != 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try lines("beta-each") == ["ban 192.0.2.52", "unban 192.0.2.52", "stop"])
+        #expect(try lines("beta-flush") == ["ban 192.0.2.52", "flush", "stop"])
+        #expect(try lines("alpha-each") == ["ban 192.0.2.50", "ban 192.0.2.51"])
+        await c.shutdown()
+        #expect(try lines("alpha-each") == ["ban 192.0.2.50", "ban 192.0.2.51", "unban 192.0.2.50", "unban 192.0.2.51", "stop"])
+        #expect(try lines("alpha-flush") == ["ban 192.0.2.50", "ban 192.0.2.51", "flush", "stop"])
+    }
+
     func readAll(_ path: String) throws -> [UInt8] {
         guard let f = fopen(path, "r") else { throw CError(code: errno) }
         defer { fclose(f) }
