@@ -5,7 +5,8 @@
 # ratio, and whether the `Lines:` summaries agree; then the smallest ratio and the filters below MIN_RATIO.
 # Usage: bench/filters.sh [LINES=100000] [FILTER…]      (default: every filter with a sample log)
 # Env: PORTCULLIS (binary; default: release build), CONF (/etc/fail2ban), LOGS (fail2ban's sample logs),
-#      MIN_RATIO (20). fail2ban-regex takes a few seconds per filter at 100k lines: the whole table takes minutes.
+#      MIN_RATIO (20), BASELINE (an earlier portcullis binary: its lines/s are printed too, and whether the
+#      current one is slower). fail2ban-regex takes a few seconds per filter at 100k lines: the whole table takes minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-100000}
@@ -39,21 +40,26 @@ cpu() {
 counts() { grep -E '^Lines: ' "$1" | sed -E 's/^Lines: //'; }
 
 echo "==> $LINES lines per filter; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPU(s)"
-printf '%-24s %14s %14s %8s   %s\n' filter "portcullis l/s" "fail2ban l/s" ratio counts
-worst=""; worst_ratio=1e18; below=(); differ=()
+BASELINE=${BASELINE:-}
+printf '%-24s %14s %14s %8s %14s   %s\n' filter "portcullis l/s" "fail2ban l/s" ratio "baseline l/s" counts
+worst=""; worst_ratio=1e18; below=(); differ=(); slower=()
 for name in "${names[@]}"; do
     sample="$LOGS/$name"
     [[ -s "$sample" ]] || { printf '%-24s no sample log\n' "$name"; continue; }
     n=$(wc -l <"$sample")
     ((n > 0)) || continue
     log="$WORK/$name.log"
-    : >"$log"
-    total=0
-    while ((total < LINES)); do cat "$sample" >>"$log"; total=$((total + n)); done
+    awk -v r=$(((LINES + n - 1) / n)) '{ a[NR] = $0 } END { for (i = 0; i < r; i++) for (j = 1; j <= NR; j++) print a[j] }' \
+        "$sample" >"$log"
     lines=$(wc -l <"$log")
     cat "$log" >/dev/null
     p_cpu=$(cpu "$WORK/p.out" "$PORTCULLIS" regex --conf "$CONF" "$log" "$name") || true
     f_cpu=$(cpu "$WORK/f.out" fail2ban-regex -c "$CONF" "$log" "$name") || true
+    b_rate=-
+    if [[ -n "$BASELINE" ]]; then
+        b_cpu=$(cpu "$WORK/b.out" "$BASELINE" regex --conf "$CONF" "$log" "$name") || true
+        b_rate=$(calc "$lines / ($b_cpu > 0.001 ? $b_cpu : 0.001)")
+    fi
     p_counts=$(counts "$WORK/p.out" || true)
     f_counts=$(counts "$WORK/f.out" || true)
     if [[ -z "$p_counts" || -z "$f_counts" ]]; then
@@ -66,10 +72,16 @@ for name in "${names[@]}"; do
     ratio=$(calc "$p_rate / $f_rate")
     agree=agree
     [[ "$p_counts" == "$f_counts" ]] || { agree="DIFFER ($p_counts vs $f_counts)"; differ+=("$name"); }
-    printf '%-24s %14.0f %14.0f %7.1fx   %s\n' "$name" "$p_rate" "$f_rate" "$ratio" "$agree"
+    if [[ "$b_rate" != - ]]; then
+        # Slower than the baseline by more than the noise of one run (10 %).
+        awk "BEGIN { exit !($p_rate < 0.9 * $b_rate) }" && slower+=("$name")
+        b_rate=$(printf '%.0f' "$b_rate")
+    fi
+    printf '%-24s %14.0f %14.0f %7.1fx %14s   %s\n' "$name" "$p_rate" "$f_rate" "$ratio" "$b_rate" "$agree"
     if awk "BEGIN { exit !($ratio < $worst_ratio) }"; then worst_ratio=$ratio; worst=$name; fi
     awk "BEGIN { exit !($ratio < $MIN_RATIO) }" && below+=("$name")
 done
 printf 'smallest ratio   : %.1fx (%s)\n' "$worst_ratio" "$worst"
 echo "below ${MIN_RATIO}x        : ${#below[@]}${below:+ (${below[*]})}"
 echo "counts differ    : ${#differ[@]}${differ:+ (${differ[*]})}"
+[[ -z "$BASELINE" ]] || echo "slower than base : ${#slower[@]}${slower:+ (${slower[*]})} (by more than 10 %, one run each)"

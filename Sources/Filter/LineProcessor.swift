@@ -328,7 +328,14 @@ public final class LineProcessor {
         }
         var firstRegex = 0
         var combinedMatched = false
-        if let combinedMatcher {
+        // Single-line filters with start-anchored failregexes: only those that can begin with the subject's first
+        // byte run (one by one, in order: the first that matches is the one the combined pattern would select).
+        var candidates = UInt64.max
+        if let table = filter.firstByteCandidates {
+            candidates = table[Int(subject[0])]
+            if candidates == 0 { return .missed }
+        }
+        if let combinedMatcher, candidates == .max {
             combinedMatched = combinedMatcher.matches(validUTF8: subject, ascii: ascii)
             // A PCRE2 error (match limit on a hostile line) is not a verdict: then every regex is tried on its own.
             if !combinedMatched, combinedMatcher.lastError == 0 { return .missed }
@@ -349,7 +356,7 @@ public final class LineProcessor {
         let org = buffered
         var starts = lineStarts
         var rebuild = false
-        for i in firstRegex..<filter.failregex.count {
+        for i in firstRegex..<filter.failregex.count where candidates & (1 << UInt64(i)) != 0 {
             let regex = filter.failregex[i]
             if rebuild {
                 rebuild = false
