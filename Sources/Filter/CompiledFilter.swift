@@ -182,6 +182,7 @@ public final class CompiledFilter: @unchecked Sendable {
         }
         ignoreregex = ignores
 
+        firstByteCandidates = CompiledFilter.firstByteTable(fails, multiline: multiline)
         if fails.count > 1, fails.allSatisfy(\.combinable) {
             var options: Pattern.Options = [.utf, .dupNames]
             if !fails.contains(where: \.ascii) { options.insert(.ucp) }
@@ -207,7 +208,6 @@ public final class CompiledFilter: @unchecked Sendable {
             combinedBranchGroups = []
             combinedSelectsRegex = false
         }
-        firstByteCandidates = CompiledFilter.firstByteTable(fails, multiline: multiline)
 
         let pattern = options.datePattern ?? definition.datepattern?.value
         datePattern = pattern

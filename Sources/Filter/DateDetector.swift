@@ -804,8 +804,8 @@ public final class DateDetector {
         var year = year
         var month = month
         var day = day
-        // What fail2ban takes from "now" (local wall clock) when the line lacks it.
-        let nowLocal = local.local(fromEpoch: Self.sane(now()))
+        // What fail2ban takes from "now" (local wall clock) when the line lacks it (a full date does not need it).
+        let nowLocal = year != nil && month != nil && day != nil ? 0 : local.local(fromEpoch: Self.sane(now()))
         var assumeToday = false
         var assumeYear = false
         if month == nil && day == nil && yearDay == nil {

@@ -14,6 +14,9 @@ public final class LineProcessor {
     private let ignoreMatchers: [Matcher]
     private let combinedMatcher: Matcher?
     private let checkIgnoreFirst: Bool
+    private let checkAllRegex: Bool
+    /// `CompiledFilter.firstByteCandidates`, copied where reading it costs no reference counting (nil: none).
+    private let candidateTable: UnsafeMutablePointer<UInt64>?
 
     // The mutable state below skips Swift's dynamic exclusivity checks (a runtime call per access, ~7 per line):
     // a processor is used by one worker at a time and no method holds an access to these across a call that
@@ -72,6 +75,14 @@ public final class LineProcessor {
         ignoreMatchers = filter.ignoreregex.map { $0.pattern.makeMatcher() }
         combinedMatcher = filter.combined?.makeMatcher()
         checkIgnoreFirst = !filter.ignoreregex.isEmpty && filter.ignoreregex.count < filter.failregex.count - 2
+        checkAllRegex = filter.options.checkAllRegex
+        if let table = filter.firstByteCandidates {
+            let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+            p.initialize(from: table, count: 256)
+            candidateTable = p
+        } else {
+            candidateTable = nil
+        }
         // Each invalid byte may become a 3-byte U+FFFD.
         workCapacity = 3 * filter.options.maxLineLength + 2
         work = .allocate(capacity: workCapacity)
@@ -87,6 +98,7 @@ public final class LineProcessor {
     }
 
     deinit {
+        candidateTable?.deallocate()
         lineCopy.deallocate()
         work.deallocate()
         content.deallocate()
@@ -331,7 +343,7 @@ public final class LineProcessor {
         // Single-line filters with start-anchored failregexes: only those that can begin with the subject's first
         // byte run (one by one, in order: the first that matches is the one the combined pattern would select).
         var candidates = UInt64.max
-        if let table = filter.firstByteCandidates {
+        if let table = candidateTable {
             candidates = table[Int(subject[0])]
             if candidates == 0 { return .missed }
         }
@@ -379,7 +391,7 @@ public final class LineProcessor {
                 ignored = true
                 removeMatchedLines(m, regex, org: org, lineStarts: starts, contentReplaced: contentReplaced)
                 rebuild = starts != nil && !contentReplaced
-                if !filter.options.checkAllRegex { break }
+                if !checkAllRegex { break }
                 continue
             }
             var current: DraftLines = .original
@@ -415,14 +427,14 @@ public final class LineProcessor {
                 if !merged.includesCurrent { current = .none }
                 users = merged.users
                 isNoFail = merged.isNoFail
-                if isNoFail, !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
+                if isNoFail, !checkAllRegex { return ignored ? .ignored : .missed }
             }
             let draft = FailureDraft(
                 regexIndex: i, time: time, fields: fields, before: before, current: current, users: users,
                 isNoFail: isNoFail)
             guard let added = record(draft) else {
                 // An mlfid match that has no address yet: fail2ban reports it only when checking all regexes.
-                if !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
+                if !checkAllRegex { return ignored ? .ignored : .missed }
                 counters.failregexHits[i] += 1
                 if isNoFail { anyNoFail = true } else { anyFailure = true }
                 continue
@@ -431,7 +443,7 @@ public final class LineProcessor {
                 counters.failregexHits[i] += added
                 if isNoFail { anyNoFail = true } else { anyFailure = true }
             }
-            if !filter.options.checkAllRegex { break }
+            if !checkAllRegex { break }
         }
         if ignored || anyNoFail { return .ignored }
         return anyFailure ? .matched : .missed
@@ -439,11 +451,11 @@ public final class LineProcessor {
 
     /// fail2ban's alternative groups: a non-empty `alt_NAME` fills `NAME` when that is unset or empty.
     private func applyAlternatives(_ fields: inout FieldSet) {
-        for (key, value) in fields.items where key.hasPrefix("alt_") && !value.isEmpty {
+        for (key, value) in fields.items.map({ ($0.name, $0.value) }) where key.hasPrefix("alt_") && !value.isEmpty {
             let name = String(key.dropFirst(4))
             if (fields[name] ?? "").isEmpty { fields[name] = value }
         }
-        for (key, value) in fields.items where key.hasPrefix("tuple_") {
+        for (key, value) in fields.items.map({ ($0.name, $0.value) }) where key.hasPrefix("tuple_") {
             let name = String(key.dropFirst(6))
             if let existing = fields[name] { fields[name] = existing + "," + value } else { fields[name] = value }
         }

@@ -1,4 +1,5 @@
 internal import CPCRE2
+import Synchronization
 
 /// An error raised when a pattern does not compile.
 public struct PatternError: Error, CustomStringConvertible, Sendable {
@@ -25,8 +26,24 @@ public final class Pattern: @unchecked Sendable {
     /// The same pattern compiled without UTF and UCP, for subjects that are all ASCII (nil when the pattern is not
     /// all ASCII itself, or asks for UTF or UCP in its text). On ASCII text both compile to the same matches —
     /// `\s`, `\w`, `\d`, `\b`, classes and caseless letters agree on ASCII characters — and the 8-bit code
-    /// skips UTF-8 decoding.
-    let asciiCode: OpaquePointer?
+    /// skips UTF-8 decoding. Compiled on first use (most patterns — date templates never tried — never need it).
+    var asciiCode: OpaquePointer? {
+        let state = twin.load(ordering: .acquiring)
+        if state == Self.noTwin { return nil }
+        if state != Self.twinUnknown { return OpaquePointer(bitPattern: state) }
+        let made = Pattern.asciiTwin(source, options: options, jit: isJIT)
+        let value = made.map { UInt(bitPattern: $0) } ?? Self.noTwin
+        let (exchanged, current) = twin.compareExchange(
+            expected: Self.twinUnknown, desired: value, ordering: .acquiringAndReleasing)
+        if !exchanged, let made { pcre2_code_free_8(made) }  // another thread made it first
+        let result = exchanged ? value : current
+        return result == Self.noTwin ? nil : OpaquePointer(bitPattern: result)
+    }
+    /// `asciiCode`'s state: `twinUnknown`, `noTwin`, or the compiled code's address.
+    private let twin = Atomic<UInt>(0)
+    private static let twinUnknown: UInt = 0
+    private static let noTwin: UInt = 1
+    private let options: Options
     /// The source the pattern was compiled from.
     public let source: String
     /// Number of capturing groups.
@@ -70,7 +87,7 @@ public final class Pattern: @unchecked Sendable {
         self.code = compiled
         self.source = source
         self.isJIT = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE)) == 0
-        self.asciiCode = Pattern.asciiTwin(source, options: options, jit: isJIT)
+        self.options = options
 
         var allOptions: UInt32 = 0
         pcre2_pattern_info_8(compiled, UInt32(PCRE2_INFO_ALLOPTIONS), &allOptions)
@@ -102,7 +119,10 @@ public final class Pattern: @unchecked Sendable {
 
     deinit {
         pcre2_code_free_8(code)
-        if let asciiCode { pcre2_code_free_8(asciiCode) }
+        let state = twin.load(ordering: .acquiring)
+        if state != Self.twinUnknown, state != Self.noTwin, let code = OpaquePointer(bitPattern: state) {
+            pcre2_code_free_8(code)
+        }
     }
 
     /// Compiles the ASCII twin of a UTF pattern (see `asciiCode`); nil when there is none to make.
