@@ -93,9 +93,10 @@ public struct JailSetup: Sendable {
                 factor: inc.factor ?? 1, formula: formula, multipliers: inc.multipliers, maxTime: inc.maxtime?.seconds,
                 randomTime: inc.rndtime?.seconds, overallJails: inc.overalljails)
         }
-        let policy = BanPolicy(
+        var policy = BanPolicy(
             maxRetry: jail.maxretry, findTime: jail.findtime.seconds, banTime: jail.bantime.seconds,
             increment: increment, maxMatches: jail.maxmatches)
+        policy.prefix = try prefixPolicy(jail)
 
         var warnings: [String] = []
         if !jail.ignorecommand.allSatisfy(\.isWhitespace) {
@@ -116,11 +117,14 @@ public struct JailSetup: Sendable {
                     let (rule, warning) = try JailFirewall.fromSettings(
                         jail: name, banaction: banaction, port: args["port"] ?? jail.port ?? "0:65535",
                         protocol: args["protocol"] ?? jail.protocol ?? "tcp",
-                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject", resolver: ports)
+                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject",
+                        banforward: args["banforward"] ?? jail.values["banforward"] ?? "auto", resolver: ports)
                     firewall = rule
                     if let warning { warnings.append(warning) }
                 } catch {
-                    throw ConfigError(.badValue, error.message, at: jail.locations["action"] ?? jail.locations["port"])
+                    let at = error.code == .invalidForwardBanning ? jail.locations["banforward"] : nil
+                    throw ConfigError(
+                        .badValue, error.message, at: at ?? jail.locations["action"] ?? jail.locations["port"])
                 }
             } else if let loadAction {
                 do {
@@ -146,6 +150,11 @@ public struct JailSetup: Sendable {
                     at: jail.locations["maxtracked"], hint: "write e.g. maxtracked = 200000")
             }
             maxTracked = n == 0 ? nil : n
+        }
+        // Prefix bans need the jail's interval sets (only when escalation can happen, so other jails' tables stay
+        // as they were).
+        if policy.prefix.bans > 0, policy.prefix.prefix4 < 32 || policy.prefix.prefix6 < 128 {
+            firewall?.prefixSets = true
         }
         var setup = JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,
