@@ -58,10 +58,15 @@ final class SerialGate: Sendable {
 public actor BanCoordinator {
     // Setups and states are kept apart so reading a jail's setup never shares (and later copies on write)
     // the state's large tables.
-    private var setups: [String: JailSetup] = [:]
-    private var states: [String: JailState] = [:]
+    var setups: [String: JailSetup] = [:]
+    var states: [String: JailState] = [:]
+    /// Jails in `set JAIL idle on`: their failures wait in `held` (at most `maximumHeld` each) until idle ends.
+    var idle: Set<String> = []
+    var held: [String: [FailureEvent]] = [:]
+    /// Jails added at run time (`add JAIL`) and not started yet: shown and configurable, not reading logs.
+    var notStarted: Set<String> = []
     /// Jail names in configuration order.
-    public private(set) var jailNames: [String] = []
+    public internal(set) var jailNames: [String] = []
     /// Jails that failed to load, with the reason (shown by `status`).
     public private(set) var brokenJails: [String: String] = [:]
     let firewall: (any FirewallBackend)?
@@ -70,9 +75,9 @@ public actor BanCoordinator {
     let writer: StoreWriter?
     let clock: @Sendable () -> Double
     /// Start, reloads and shutdown one at a time (each awaits the firewall and command actions).
-    private let gate = SerialGate()
+    let gate = SerialGate()
     /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
-    private var stopped = false
+    var stopped = false
     /// Ban batches between their decision and the end of their firewall call; ``shutdown()`` waits for them.
     private var inFlight = 0
     private var drained: [CheckedContinuation<Void, Never>] = []
@@ -81,8 +86,10 @@ public actor BanCoordinator {
     /// Writes `Ban` lines (fail2ban.actions, NOTICE), a whole batch at once when it can (one `write`).
     let banLog: @Sendable ([String]) -> Void
     /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
-    private var runners: [String: ActionRunner] = [:]
+    var runners: [String: ActionRunner] = [:]
     private let makeLogger: (String) -> Logger
+    /// Most matched lines stored with a ban (`dbmaxmatches`, fail2ban's default 10; changed by `set dbmaxmatches`).
+    public let storeMatchLimit = Atomic<Int>(10)
 
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
@@ -139,19 +146,23 @@ public actor BanCoordinator {
     /// Reloads and ``shutdown()`` run one at a time; failures recorded meanwhile land in the jail as it is when
     /// they are recorded.
     @discardableResult
-    public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
+    public func reload(
+        _ setups: [JailSetup], broken: [String: String] = [:], restart: Bool = false
+    ) async throws(FirewallError) -> Int {
         await gate.enter()
         defer { gate.leave() }
         guard !stopped else { return 0 }
-        return try await replace(with: setups, broken: broken)
+        // Jails of the configuration run (one added at run time under the same name starts now).
+        notStarted.subtract(setups.map(\.name))
+        return try await replace(with: setups, broken: broken, restart: restart ? Set(jailNames) : [])
     }
 
     /// `reload JAIL`: rebuilds only `jail` from `setup` (nil when the new configuration no longer has it
     /// enabled: the jail stops), leaving every other jail as it runs. Returns the bans restored for it.
     @discardableResult
-    public func reload(jail: String, setup: JailSetup?, brokenReason: String? = nil) async throws(FirewallError)
-        -> Int
-    {
+    public func reload(
+        jail: String, setup: JailSetup?, brokenReason: String? = nil, restart: Bool = false
+    ) async throws(FirewallError) -> Int {
         await gate.enter()
         defer { gate.leave() }
         guard !stopped else { return 0 }
@@ -168,21 +179,34 @@ public actor BanCoordinator {
         if !placed, let setup { next.append(setup) }
         var broken = brokenJails
         broken[jail] = brokenReason
-        return try await replace(with: next, broken: broken)
+        notStarted.remove(jail)
+        return try await replace(with: next, broken: broken, restart: restart ? [jail] : [])
     }
 
     /// The setups of the running jails, in configuration order (what the log sources must follow).
-    public func runningSetups() -> [JailSetup] { jailNames.compactMap { setups[$0] } }
+    public func runningSetups() -> [JailSetup] {
+        jailNames.filter { !notStarted.contains($0) }.compactMap { setups[$0] }
+    }
 
-    private static func freshState(_ s: JailSetup) -> JailState {
+    static func freshState(_ s: JailSetup) -> JailState {
         var state = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
         state.maxTracked = s.maxTracked
         return state
     }
 
     /// The body of both reloads; the caller holds the gate.
-    private func replace(with newSetups: [JailSetup], broken: [String: String]) async throws(FirewallError) -> Int {
+    func replace(
+        with newSetups: [JailSetup], broken: [String: String], restart: Set<String> = []
+    ) async throws(FirewallError) -> Int {
         let oldSetups = setups
+        // Restarted jails start afresh: counters and pending failures go, bans come back from the store.
+        for name in restart where states[name] != nil {
+            if let s = oldSetups[name] { enqueueActions(setup: s, phase: "actionstop", ticket: nil) }
+            states[name] = nil
+            idle.remove(name)
+            held[name] = nil
+            writer?.submit([.prunePending(jail: name, before: .infinity)])
+        }
         let names = Set(newSetups.map(\.name))
         let removed = jailNames.filter { !names.contains($0) }
         var added: Set<String> = []
@@ -199,7 +223,12 @@ public actor BanCoordinator {
                 added.insert(s.name)
             }
         }
-        for name in removed { states[name] = nil }
+        for name in removed {
+            states[name] = nil
+            idle.remove(name)
+            held[name] = nil
+            notStarted.remove(name)
+        }
         setups = nextSetups
         jailNames = newSetups.map(\.name)
         brokenJails = broken
@@ -215,7 +244,10 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
         }
-        return added.isEmpty ? 0 : await restore(jails: added)
+        let restored = added.isEmpty ? 0 : await restore(jails: added)
+        // A reload ends idleness (as fail2ban's does): what idle jails held is counted now.
+        await releaseIdle(idle.intersection(names))
+        return restored
     }
 
     /// Restores the still-active bans of `jails` from the store in one transaction.
@@ -381,6 +413,7 @@ public actor BanCoordinator {
         let now = clock()
         for batch in batches {
             for (jail, events) in batch.failures {
+                if hold(jail: jail, events: events) { continue }
                 var captures: [IPAddress: [String: String]] = [:]
                 let d = recordFailures(jail: jail, events: events, now: now, touched: &touched, captures: &captures)
                 if !d.isEmpty { decisions.append((jail, d, captures)) }
@@ -490,7 +523,7 @@ public actor BanCoordinator {
     /// Applies bans: the kernel first (one transaction), then the store writer gets the bans and `changes`
     /// (pending failures, positions) as one list, and writes the `Ban` lines just before committing them; then
     /// command actions.
-    private func apply(
+    func apply(
         _ decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])],
         then changes: [StoreChange]
     ) async {
@@ -515,7 +548,8 @@ public actor BanCoordinator {
                 }
                 let record = BanRecord(
                     jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
-                    banCount: d.previousBans + 1, failures: d.failures, matches: d.matches)
+                    banCount: d.previousBans + 1, failures: d.failures,
+                    matches: Array(d.matches.suffix(max(0, storeMatchLimit.load(ordering: .relaxed)))))
                 stored.append(setup.policy.increment != nil ? .ban(record) : .banCountingHistory(record, acrossJails: overall))
                 lines.append("[\(jail)] Ban \(d.address)")
             }
@@ -573,7 +607,7 @@ public actor BanCoordinator {
         return keys.count
     }
 
-    private func lift(_ keys: [BanKey]) async {
+    func lift(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
         // The writer retries until the store takes it: a lifted ban never comes back at the next start.
         writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) })
@@ -681,7 +715,7 @@ public actor BanCoordinator {
 
     /// Runners for the jails with command actions. A jail that stays with the same actions keeps its runner; a
     /// changed one gets a new runner that starts after the old one's queue has run.
-    private func installRunners(_ setups: [JailSetup]) {
+    func installRunners(_ setups: [JailSetup]) {
         var next: [String: ActionRunner] = [:]
         for s in setups where !s.commandActions.isEmpty {
             if let old = runners[s.name], old.actions == s.commandActions {
