@@ -136,11 +136,14 @@ public struct ControlError: Error, Sendable, Hashable, CustomStringConvertible {
     public var code: Code
     /// What went wrong, for a person. For ``Code/unknownJail`` and ``Code/duplicateJail``, the jail name.
     public var message: String
+    /// The file concerned, for ``Code/fileNotFound`` (Python's `OSError.filename`).
+    public var filename: String?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, filename: String? = nil) {
         self.code = code
         self.message = message
+        self.filename = filename
     }
 
     /// The jail does not exist.
@@ -153,7 +156,7 @@ public struct ControlError: Error, Sendable, Hashable, CustomStringConvertible {
         case .duplicateJail: return "The jail '\(message)' already exists"
         case .incompleteCommand: return "Sorry but the command is invalid"
         case .keyError: return PythonRepr.quote(message)
-        case .fileNotFound: return "[Errno 2] \(message)"
+        case .fileNotFound: return "[Errno 2] \(message)" + (filename.map { ": " + PythonRepr.quote($0) } ?? "")
         default: return message
         }
     }

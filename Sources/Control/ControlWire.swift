@@ -90,7 +90,9 @@ public enum PickleWire {
         case .regexError: (module, name) = ("fail2ban.server.failregex", "RegexException")
         case .fileNotFound:
             // OSError's arguments: (errno, strerror); str() prints "[Errno 2] No such file or directory".
-            return .call(.global(module: "builtins", name: "FileNotFoundError"), [.int(2), .string(error.message)])
+            return .call(
+                .global(module: "builtins", name: "FileNotFoundError"),
+                [.int(2), .string(error.message)] + (error.filename.map { [.string($0)] } ?? []))
         default: (module, name) = ("builtins", "Exception")
         }
         return .call(.global(module: module, name: name), [.string(error.message)])
@@ -141,8 +143,9 @@ public enum PickleWire {
             return .failure(ControlError(.failed, PythonRepr.render(controlValue(items[1]))))
         }
         // OSError carries (errno, strerror): the text is the second.
-        let text = args.count == 2 && args[0].isInt ? args[1] : args.first
+        let text = args.count >= 2 && args[0].isInt ? args[1] : args.first
         let message = text.map { controlValue($0).stringValue ?? PythonRepr.render(controlValue($0)) } ?? ""
+        let filename = args.count == 3 && args[0].isInt ? controlValue(args[2]).stringValue : nil
         let codes: [String: ControlError.Code] = [
             "UnknownJailException": .unknownJail, "DuplicateJailException": .duplicateJail,
             "IndexError": .incompleteCommand, "ValueError": .invalidArgument, "NameError": .nameError,
@@ -150,7 +153,7 @@ public enum PickleWire {
             "AttributeError": .attributeError, "LookupError": .lookupError, "RegexException": .regexError,
             "FileNotFoundError": .fileNotFound,
         ]
-        return .failure(ControlError(codes[name] ?? .failed, message))
+        return .failure(ControlError(codes[name] ?? .failed, message, filename: filename))
     }
 }
 

@@ -160,9 +160,71 @@ extension BanCoordinator {
     public func attempt(jail: String, address: IPAddress, matches: [String]) async -> Bool {
         guard setups[jail] != nil else { return false }
         filterLog.info("[\(jail)] Attempt \(address) - \(Self.timestamp(clock()))")
-        let event = FailureEvent(address: address, time: clock(), matches: matches, attempts: max(1, matches.count))
+        var event = FailureEvent(address: address, time: clock(), matches: matches, attempts: max(1, matches.count))
+        event.countsOnce = true
         await process([SourceBatch(failures: [(jail, [event])])])
         return true
+    }
+
+    /// After `set JAIL bantime`: the bans in force take the new length from their start, as in fail2ban (whose
+    /// bans follow the jail's bantime unless `bantime.increment` gave them their own). A ban whose new end has
+    /// passed is lifted; the others get their new timeout in the kernel and the store.
+    public func applyBanTime(jail: String) async {
+        guard let setup = setups[jail], setup.policy.increment == nil, let state = states[jail] else { return }
+        let now = clock()
+        let banTime = setup.policy.banTime
+        var requests: [BanRequest] = []
+        var lifted: [BanKey] = []
+        for (address, ban) in state.bansByEnd where state.isBanned(address, now: now) && !ban.hasOwnLength {
+            let end: Double? = banTime < 0 ? nil : ban.start + banTime
+            if let end, end <= now {
+                if states[jail]?.noteUnbanned(address) == true { lifted.append(BanKey(address: address, jail: jail)) }
+                continue
+            }
+            states[jail]?.noteBanned(address, until: end)
+            if setup.firewall != nil {
+                requests.append(
+                    BanRequest(address: address, jail: jail, duration: end.map { .timeout(.seconds($0 - now)) } ?? .permanent))
+            }
+        }
+        // Every row of the jail takes the new length, then the prolonged bans get their own back.
+        writer?.submit(
+            [.banTime(jail: jail, address: nil, seconds: banTime)]
+                + state.bansByEnd.filter(\.ban.hasOwnLength).map {
+                    .banTime(jail: jail, address: $0.address, seconds: $0.ban.duration)
+                })
+        if let firewall, !requests.isEmpty {
+            do {
+                try await firewall.ban(requests)
+            } catch {
+                actionsLog.error("[\(jail)] nftables refused the new ban times: \(error)")
+            }
+        }
+        await lift(lifted)
+    }
+
+    /// Puts prolonged bans in force: their new timeout in the kernel (the element is replaced) and their new
+    /// length in the store.
+    func extend(_ bans: [(jail: String, address: IPAddress, ban: JailState.Ban)]) async {
+        guard !bans.isEmpty else { return }
+        let now = clock()
+        var requests: [BanRequest] = []
+        for (jail, address, ban) in bans {
+            actionsLog.notice("[\(jail)] \(address) already banned; ban prolonged")
+            writer?.submit([.banTime(jail: jail, address: address, seconds: ban.duration)])
+            if setups[jail]?.firewall != nil {
+                requests.append(
+                    BanRequest(
+                        address: address, jail: jail, duration: ban.end.map { .timeout(.seconds(max(1, $0 - now))) } ?? .permanent))
+            }
+        }
+        if let firewall, !requests.isEmpty {
+            do {
+                try await firewall.ban(requests)
+            } catch {
+                actionsLog.error("nftables refused to prolong \(requests.count) bans: \(error)")
+            }
+        }
     }
 
     /// Jails that are idle now.

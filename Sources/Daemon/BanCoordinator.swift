@@ -265,7 +265,11 @@ public actor BanCoordinator {
         }
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
-        for r in records where jails.contains(r.jail) {
+        // In the order fail2ban restores them (by address text), so the ban lists read the same.
+        let ordered = records.filter { jails.contains($0.jail) }.sorted {
+            Array($0.address.description.utf8).lexicographicallyPrecedes(Array($1.address.description.utf8))
+        }
+        for r in ordered {
             guard let setup = setups[r.jail] else { continue }
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
@@ -410,12 +414,14 @@ public actor BanCoordinator {
         var decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])] = []
         var touched: [(jail: String, address: IPAddress)] = []
         var progress: [StoreChange] = []
+        var prolonged: [(jail: String, address: IPAddress, ban: JailState.Ban)] = []
         let now = clock()
         for batch in batches {
             for (jail, events) in batch.failures {
                 if hold(jail: jail, events: events) { continue }
                 var captures: [IPAddress: [String: String]] = [:]
-                let d = recordFailures(jail: jail, events: events, now: now, touched: &touched, captures: &captures)
+                let d = recordFailures(
+                    jail: jail, events: events, now: now, touched: &touched, captures: &captures, prolonged: &prolonged)
                 if !d.isEmpty { decisions.append((jail, d, captures)) }
             }
             if let p = batch.progress { progress.append(p) }
@@ -431,12 +437,13 @@ public actor BanCoordinator {
             }
         }
         await apply(decisions, then: pending + progress)
+        await extend(prolonged)
     }
 
     /// Counts `events` in `jail`'s state machine; returns the bans it decided on.
     private func recordFailures(
         jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)],
-        captures: inout [IPAddress: [String: String]]
+        captures: inout [IPAddress: [String: String]], prolonged: inout [(jail: String, address: IPAddress, ban: JailState.Ban)]
     ) -> [BanDecision] {
         guard let setup = setups[jail], states[jail] != nil else { return [] }
         let droppedBefore = states[jail]?.droppedTracked ?? 0
@@ -479,6 +486,9 @@ public actor BanCoordinator {
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
                 filterLog.info("[\(jail)] \(event.address) already banned")
+            case .prolonged(let address, _):
+                if let ban = states[jail]?.ban(of: address) { prolonged.append((jail, address, ban)) }
+                touched.append((jail, address))
             case .counted:
                 touched.append((jail, event.address))
             case .tooOld:
@@ -494,12 +504,17 @@ public actor BanCoordinator {
         let now = clock()
         var decisions: [BanDecision] = []
         var refused: [String] = []
+        var prolonged: [(jail: String, address: IPAddress, ban: JailState.Ban)] = []
         for a in addresses {
             if let why = setup.ignore.reason(for: a) {
                 refused.append("\(a) is not banned: covered by \(why)")
                 continue
             }
-            if states[jail]?.isBanned(a, now: now) ?? true { continue }
+            if states[jail]?.isBanned(a, now: now) ?? true {
+                // Banned again: fail2ban prolongs the ban to end a bantime from now.
+                if let ban = states[jail]?.prolong(a, at: now) { prolonged.append((jail, a, ban)) }
+                continue
+            }
             var previous = 0
             if let store, setup.policy.increment != nil {
                 do {
@@ -517,6 +532,7 @@ public actor BanCoordinator {
             StoreChange.pending(PendingFailureRecord(jail: jail, address: $0.address, times: []))
         }
         await apply([(jail, decisions, [:])], then: pending)
+        await extend(prolonged)
         return (decisions.count, refused)
     }
 

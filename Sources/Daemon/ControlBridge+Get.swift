@@ -105,7 +105,7 @@ extension ControlBridge {
     static func withTime(_ address: IPAddress, _ ban: JailState.Ban) -> String {
         let start = BanCoordinator.timestamp(ban.start)
         guard let end = ban.end else { return "\(address) \t\(start) + -1 = 9999-12-31 23:59:59" }
-        return "\(address) \t\(start) + \(Int(saturating: (end - ban.start).rounded())) = \(BanCoordinator.timestamp(end))"
+        return "\(address) \t\(start) + \(Int(saturating: end - ban.start)) = \(BanCoordinator.timestamp(end))"
     }
 
     /// Server settings without ``ServerControls`` (a coordinator in a test): fail2ban's defaults.

@@ -66,7 +66,9 @@ extension ControlBridge {
             return await mutate(name) { s in
                 guard !s.readsJournal else { return .success(.list([])) }
                 if !s.logPaths.contains(path) {
-                    guard exists else { return .failure(ControlError(.fileNotFound, "No such file or directory")) }
+                    guard exists else {
+                        return .failure(ControlError(.fileNotFound, "No such file or directory", filename: path))
+                    }
                     s.logPaths.append(path)
                     if !tail { s.headPaths.insert(path) }
                 }
@@ -92,7 +94,11 @@ extension ControlBridge {
             }
             switch edit {
             case .failure(let e): return .failure(e)
-            case .success(let edit): return await mutate(name, edit)
+            case .success(let edit):
+                let reply = await mutate(name, edit)
+                // The bans in force follow the new bantime (fail2ban's bans do).
+                if property == "bantime", case .success = reply { await coordinator.applyBanTime(jail: name) }
+                return reply
             }
         }
     }

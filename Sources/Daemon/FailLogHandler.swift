@@ -262,16 +262,16 @@ public struct FailLogHandler: LogHandler {
                 case .journal:
                     for r in records {
                         JournalLogWriter.send([
-                            ("MESSAGE", Self.singleLine(r.message)), ("PRIORITY", String(Self.severity(r.level))),
+                            ("MESSAGE", Self.singleLine(r.message)), ("PRIORITY", String(Self.journalPriority(r.level))),
                             ("SYSLOG_IDENTIFIER", "portcullis"), ("SYSLOG_FACILITY", "3"), ("LOGGER", r.label),
                         ])
                     }
                 case .syslog(let facility):
                     for r in records {
-                        let line = "<\(facility * 8 + Self.severity(r.level))>"
+                        let line = "<\(facility * 8 + Self.syslogSeverity(r.level))>"
                             + Self.text(r, pid: pid, withTime: false, padding: false)
-                        var bytes = Array(line.utf8)
-                        if out.syslogStream { bytes.append(0) }
+                        // Ended with a NUL, as Python's SysLogHandler (fail2ban's) sends them.
+                        let bytes = Array(line.utf8) + [0]
                         if !Self.send(out.fd, bytes) {
                             // The syslog daemon restarted: connect again once.
                             var fresh = Output(target: out.target)
@@ -336,13 +336,24 @@ public struct FailLogHandler: LogHandler {
         static let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
         static func rank(_ level: Logger.Level) -> Int { levels.firstIndex(of: level) ?? 2 }
 
-        /// syslog severity of a level.
-        static func severity(_ level: Logger.Level) -> Int {
+        /// The syslog severity of a level (as fail2ban sends it: NOTICE is `notice`, 5).
+        static func syslogSeverity(_ level: Logger.Level) -> Int {
             switch level {
             case .trace, .debug: 7
             case .info: 6
             case .notice: 5
             case .warning: 4
+            case .error: 3
+            case .critical: 2
+            }
+        }
+
+        /// The journal priority fail2ban gives a level (its journal handler files NOTICE under `warning`).
+        static func journalPriority(_ level: Logger.Level) -> Int {
+            switch level {
+            case .trace, .debug: 7
+            case .info: 6
+            case .notice, .warning: 4
             case .error: 3
             case .critical: 2
             }

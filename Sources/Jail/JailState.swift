@@ -12,6 +12,9 @@ public struct FailureEvent: Sendable, Hashable {
     public var fields: [String: String]
     /// How many failed attempts it stands for (a filter's `<F-ATTEMPTS>`, see `Failure.countedAttempts`; at least 1).
     public var attempts: Int
+    /// True when it adds one to `Total failed` whatever `attempts` says (fail2ban's `set JAIL attempt ADDR MATCH…`,
+    /// where the matches count as attempts toward `maxretry` but the failure counts once).
+    public var countsOnce = false
 
     /// A failure of `address` at `time` that stands for `attempts` attempts.
     public init(
@@ -66,6 +69,9 @@ public enum JailVerdict: Sendable, Hashable {
     case ignored(String)
     /// Already banned; counted in the totals only.
     case alreadyBanned
+    /// Already banned, and maxretry reached again: the ban was prolonged to end `bantime` after this failure
+    /// (nil: permanent), as fail2ban prolongs a ban found again.
+    case prolonged(IPAddress, end: Double?)
     /// Older than `findtime` at the time it was read; not counted.
     case tooOld
 }
@@ -101,6 +107,9 @@ public struct JailState: Sendable {
         public var end: Double?
         /// Position in the jail's ban order.
         var sequence: UInt64
+        /// True once a repeated ban prolonged it: its length is its own from then on, and a new `bantime` for
+        /// the jail leaves it alone (as fail2ban's tickets behave).
+        public var hasOwnLength = false
 
         /// The ban's length in seconds, -1 for a permanent ban (fail2ban's `bantime` of a ticket).
         public var duration: Double { end.map { $0 - start } ?? -1 }
@@ -171,14 +180,19 @@ public struct JailState: Sendable {
         if let why = ignore.reason(for: event.address) { return .ignored(why) }
         if event.time < now - policy.findTime { return .tooOld }
         let attempts = max(1, event.attempts)
-        totalFailed += attempts
+        totalFailed += event.countsOnce ? 1 : attempts
         if isBanned(event.address, now: now) {
             // Counted like any failure (fail2ban's `Currently failed` shows it); reaching maxretry again only
             // starts the count over, the address being banned already.
             var record = failing[event.address] ?? FailureRecord()
             for _ in 0..<min(attempts, max(policy.maxRetry, 1)) { record.times.append(event.time) }
             record.last = max(record.last, event.time)
-            failing[event.address] = record.times.count >= policy.maxRetry ? nil : record
+            guard record.times.count >= policy.maxRetry else {
+                failing[event.address] = record
+                return .alreadyBanned
+            }
+            failing[event.address] = nil
+            if let ban = prolong(event.address, at: event.time) { return .prolonged(event.address, end: ban.end) }
             return .alreadyBanned
         }
         // A ban that ended but was not yet reported: `purge` still reports it (`Unban`, actionunban).
@@ -236,6 +250,23 @@ public struct JailState: Sendable {
         }
         // Failures still pending stay counted (`Currently failed`), as in fail2ban: a ban decided by `record`
         // took its own address out already, and later failures of a banned address count again.
+    }
+
+    /// A new ban of an address that is banned already (`banip` again, or maxretry reached again): when a ban
+    /// starting at `time` would end later, the ban in force is prolonged to that end and keeps it as its own
+    /// length; returns the ban then, nil when nothing changed. A permanent ban is never shortened.
+    public mutating func prolong(_ address: IPAddress, at time: Double) -> Ban? {
+        guard var ban = banned[address] else { return nil }
+        let newEnd: Double? = policy.banTime < 0 ? nil : time + policy.banTime
+        switch (ban.end, newEnd) {
+        case (nil, _): return nil
+        case (let old?, let new?) where new <= old: return nil
+        default: break
+        }
+        ban.end = newEnd
+        ban.hasOwnLength = true
+        banned[address] = ban
+        return ban
     }
 
     /// Notes an unban; returns false when the address was not banned.
