@@ -99,13 +99,16 @@ public struct FailLogHandler: LogHandler {
         public var message: String
         /// When, epoch seconds.
         public var time: Double
+        /// The process to name (nil: the sink's, this process).
+        public var pid: Int32?
 
         /// A record.
-        public init(label: String, level: Logger.Level, message: String, time: Double) {
+        public init(label: String, level: Logger.Level, message: String, time: Double, pid: Int32? = nil) {
             self.label = label
             self.level = level
             self.message = message
             self.time = time
+            self.pid = pid
         }
     }
 
@@ -269,7 +272,7 @@ public struct FailLogHandler: LogHandler {
                 case .syslog(let facility):
                     for r in records {
                         let line = "<\(facility * 8 + Self.syslogSeverity(r.level))>"
-                            + Self.text(r, pid: pid, withTime: false, padding: false)
+                            + Self.text(r, pid: r.pid ?? pid, withTime: false, padding: false)
                         // Ended with a NUL, as Python's SysLogHandler (fail2ban's) sends them.
                         let bytes = Array(line.utf8) + [0]
                         if !Self.send(out.fd, bytes) {
@@ -288,7 +291,7 @@ public struct FailLogHandler: LogHandler {
                     for r in records {
                         let line =
                             format == .json
-                            ? Self.json(r, pid: pid) : Self.text(r, pid: pid, withTime: withTime, padding: true)
+                            ? Self.json(r, pid: r.pid ?? pid) : Self.text(r, pid: r.pid ?? pid, withTime: withTime, padding: true)
                         bytes.append(contentsOf: line.utf8)
                         bytes.append(0x0A)
                     }
@@ -569,7 +572,7 @@ public struct FailLogHandler: LogHandler {
             text += " " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
         // Logger filtered by `logLevel` already; a handler with a level of its own applies it, not the sink's.
-        sink.log([Record(label: label, level: event.level, message: text, time: clock())], atLeast: ownLevel)
+        sink.log([Record(label: label, level: event.level, message: text, time: clock(), pid: pid)], atLeast: ownLevel)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
