@@ -35,7 +35,7 @@ public final class ServerControls: Sendable {
         let purge = (try? PythonValues.seconds(main.dbpurgeageText).get()) ?? (main.dbpurgeage.seconds, .int(86400))
         state = Mutex(
             State(
-                logLevel: logLevel.uppercased(), logTarget: logTarget, syslogSocket: main.syslogsocket,
+                logLevel: logLevel.uppercased(), logTarget: Self.withoutOptions(logTarget), syslogSocket: main.syslogsocket,
                 dbMaxMatches: main.dbmaxmatches, dbPurgeAge: purge.seconds, dbPurgeAgeValue: purge.value))
         self.sink = sink
         self.dbFile = dbFile
@@ -75,7 +75,8 @@ public final class ServerControls: Sendable {
             return .success(.string(upper))
         case "logtarget":
             let (current, socket) = state.withLock { ($0.logTarget, $0.syslogSocket) }
-            if current == value { return .success(.string(value)) }
+            // fail2ban keeps (and answers) the target without its options (`SYSLOG[facility=auth]` → `SYSLOG`).
+            if current == Self.withoutOptions(value) { return .success(.string(current)) }
             let target = LogTarget(value)
             if case .syslog = target, socket.lowercased() == "auto" {
                 // fail2ban resolves `auto` when SYSLOG is chosen, and keeps the path even if it fails.
@@ -133,9 +134,16 @@ public final class ServerControls: Sendable {
             if case .file = target { log.info("Logging to previous target \(PythonRepr.quote(state.withLock { $0.logTarget }))") }
             return .failure(ControlError(.failed, "Failed to change log target"))
         }
-        state.withLock { $0.logTarget = text }
-        log.info("Changed logging target to \(text)\(sink.syslogPath.map { " (\($0))" } ?? "") for Portcullis")
-        return .success(.string(text))
+        let name = Self.withoutOptions(text)
+        state.withLock { $0.logTarget = name }
+        log.info("Changed logging target to \(name)\(sink.syslogPath.map { " (\($0))" } ?? "") for Portcullis")
+        return .success(.string(name))
+    }
+
+    /// A `logtarget` value without its `[options]`.
+    static func withoutOptions(_ target: String) -> String {
+        guard target.hasSuffix("]"), let open = target.firstIndex(of: "[") else { return target }
+        return String(target[..<open])
     }
 
     /// `flushlogs`: a log file is reopened (logrotate's `postrotate`), a stream flushed. fail2ban's replies.

@@ -353,7 +353,7 @@ struct AddCommand: PassthroughCommand {
         commandName: "add", abstract: "Create JAIL with BACKEND (configure it with set, then start it).")
     static let verb = "add"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "JAIL [BACKEND]") var words: [String]
+    @Argument(parsing: .allUnrecognized, help: "JAIL [BACKEND]") var words: [String] = []
 }
 
 struct FlushLogsCommand: PassthroughCommand {
@@ -395,7 +395,7 @@ struct StatusCommand: PassthroughCommand {
         commandName: "status", abstract: "Show the jails, or one jail's counters and banned addresses.")
     static let verb = "status"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "A jail name.") var words: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "[JAIL [short|basic]]") var words: [String] = []
 }
 
 struct ReloadCommand: AsyncParsableCommand {
@@ -423,7 +423,7 @@ struct SetCommand: PassthroughCommand {
             """)
     static let verb = "set"
     @OptionGroup var options: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: "NAME VALUE or JAIL PROPERTY VALUE…") var words: [String]
+    @Argument(parsing: .allUnrecognized, help: "NAME VALUE or JAIL PROPERTY VALUE…") var words: [String] = []
 }
 
 struct GetCommand: PassthroughCommand {
@@ -438,7 +438,7 @@ struct GetCommand: PassthroughCommand {
             """)
     static let verb = "get"
     @OptionGroup var options: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: "NAME or JAIL PROPERTY…") var words: [String]
+    @Argument(parsing: .allUnrecognized, help: "NAME or JAIL PROPERTY…") var words: [String] = []
 }
 
 struct BannedCommand: PassthroughCommand {
@@ -446,21 +446,15 @@ struct BannedCommand: PassthroughCommand {
         commandName: "banned", abstract: "List banned addresses per jail, or the jails banning ADDR.")
     static let verb = "banned"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "Addresses.") var words: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "Addresses.") var words: [String] = []
 }
 
-struct UnbanCommand: AsyncParsableCommand {
+struct UnbanCommand: PassthroughCommand {
     static let configuration = CommandConfiguration(
-        commandName: "unban", abstract: "unban --all | unban ADDR…: lift bans in every jail.")
+        commandName: "unban", abstract: "unban --all | unban ADDR…: lift bans in every jail (a network lifts those it covers).")
+    static let verb = "unban"
     @OptionGroup var options: GlobalOptions
-    @Flag(help: "Lift every ban.") var all = false
-    @Argument(help: "Addresses.") var addresses: [String] = []
-
-    func validate() throws {
-        if !all && addresses.isEmpty { throw ValidationError("give addresses or --all") }
-    }
-
-    func run() async throws { try await sendAndPrint(["unban"] + (all ? ["--all"] : addresses), options: options) }
+    @Argument(parsing: .allUnrecognized, help: "--all, or addresses and networks.") var words: [String] = []
 }
 
 /// Writes `text` to standard error.

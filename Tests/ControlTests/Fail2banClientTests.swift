@@ -93,7 +93,7 @@ private final class TwoServers {
             maxretry = 5
             findtime = 1h
             bantime = 1h
-            ignoreip = 127.0.0.1/8 ::1
+            ignoreip = 127.0.0.1/8 2001:db8:ffff::/48
 
             [sshd]
             enabled = true
@@ -252,6 +252,34 @@ private struct ClientRun: Equatable, CustomStringConvertible {
     var description: String { "exit \(status), stdout \(stdout.debugDescription), stderr \(stderr.debugDescription)" }
 }
 
+/// The `portcullis` CLI with these words against Portcullis's socket.
+private func runPortcullis(socket: String, _ arguments: [String]) async throws -> ClientRun {
+    let result = try await offPool { () -> Result<Exec.Result, Exec.Failure> in
+        do {
+            return .success(try Exec.run(portcullisPath, ["-s", socket] + arguments, check: false))
+        } catch {
+            return .failure(Exec.Failure(description: "\(error)"))
+        }
+    }.get()
+    return ClientRun(stdout: result.text, stderr: String(decoding: result.stderr, as: UTF8.self), status: result.status)
+}
+
+/// Whether `portcullis`'s output says what fail2ban-client's said against the same server: the same stdout and
+/// exit 0 on success; on an error exit 255 and the same message on stderr after `ERROR: `. With `--json`: one
+/// reply line whose `ok` matches.
+private func cliAgrees(_ client: ClientRun, text: ClientRun, json: ClientRun) -> String? {
+    if client.status == 0 {
+        guard text.status == 0, text.stdout == client.stdout else { return "text: \(text)" }
+    } else {
+        guard text.status == 255, text.stderr == "ERROR: " + client.stdout else { return "text: \(text)" }
+    }
+    let line = json.stdout.split(separator: "\n")
+    guard line.count == 1, let reply = try? JSONValue.parse(Array(line[0].utf8)), case .bool(let ok)? = reply["ok"],
+        ok == (client.status == 0), json.status == (ok ? 0 : 255)
+    else { return "json: \(json)" }
+    return nil
+}
+
 private func runClient(conf: String, socket: String, _ arguments: [String]) async throws -> ClientRun {
     let result = try await offPool { () -> Result<Exec.Result, Exec.Failure> in
         do {
@@ -303,6 +331,9 @@ private enum Step: Sendable {
     case wait([(jail: String, failed: Int, banned: Int)])
     /// Checks what both servers sent to the syslog socket.
     case syslogHas(String)
+    /// Runs fail2ban-client against fail2ban-server and `portcullis` (our CLI) against Portcullis: the same text
+    /// (an error: on stderr after `ERROR: ` instead of on stdout) and the same exit status.
+    case cli([String])
 }
 
 /// The log files: sshd and web read auth.log, only web reads other.log; sshd.log is read once `set sshd
@@ -360,11 +391,14 @@ struct Fail2banClientTests {
             .fail(log: .other, address: "203.0.113.7", count: 3, then: [("sshd", 3, 0), ("web", 6, 2)]),
             .run(["status", "sshd"]), .run(["status", "web"]), .run(["banned"]),
             // Manual bans.
-            .run(["set", "sshd", "banip", "198.51.100.1", "198.51.100.2"]), .run(["set", "sshd", "banip", "198.51.100.1"]),
-            .run(["set", "sshd", "banip"]),
+            .run(["set", "sshd", "banip", "198.51.100.1", "198.51.100.2"]), .run(["get", "sshd", "banip", "--with-time"]),
+            // Banned again: the ban is prolonged, so it ends last (its length then counts the seconds between the
+            // two bans, which each server measures itself: not shown with times).
+            .run(["set", "sshd", "banip", "198.51.100.1"]), .run(["get", "sshd", "banip"]), .run(["set", "sshd", "banip"]),
+            .run(["set", "sshd", "unbanip", "198.51.100.1"]), .run(["set", "sshd", "banip", "198.51.100.1"]),
             .run(["status", "sshd"]), .run(["banned"]), .run(["get", "sshd", "banip", "--with-time"]),
             // Four failures: below sshd's maxretry, web bans at the third and counts the fourth.
-            .fail(log: .auth, address: "203.0.113.50", count: 4, then: [("sshd", 7, 2), ("web", 10, 3)]),
+            .fail(log: .auth, address: "203.0.113.50", count: 4, then: [("sshd", 7, 3), ("web", 10, 3)]),
             .run(["status", "sshd"]), .run(["status", "web"]),
             .run(["set", "web", "banip", "2001:db8::1"]), .run(["status", "web"]),
             .run(["banned", "198.51.100.1", "2001:db8::1", "198.51.100.9"]),
@@ -373,16 +407,16 @@ struct Fail2banClientTests {
             .run(["get", "sshd", "banip", "--with-time"]),
             .run(["set", "sshd", "bantime", "3600"]), .run(["get", "sshd", "bantime"]),
             .run(["set", "sshd", "findtime", "300"]), .run(["set", "sshd", "findtime", "3600"]),
-            .run(["set", "sshd", "maxretry", "4"]), .run(["set", "sshd", "maxretry", "5"]),
+            .cli(["set", "sshd", "maxretry", "4"]), .cli(["set", "sshd", "maxretry", "5"]),
             .run(["set", "sshd", "addignoreip", "198.51.100.0/24"]), .run(["set", "sshd", "delignoreip", "198.51.100.0/24"]),
             .run(["set", "loglevel", "INFO"]),
             // The fifth failure: sshd bans now; web had banned already (the failure still counts).
-            .fail(log: .auth, address: "203.0.113.50", count: 1, then: [("sshd", 8, 3), ("web", 11, 4)]),
+            .fail(log: .auth, address: "203.0.113.50", count: 1, then: [("sshd", 8, 4), ("web", 11, 4)]),
             .run(["status", "sshd"]), .run(["banned", "203.0.113.50"]), .run(["banned"]), .run(["status", "web"]),
             // Unbans.
             .run(["set", "sshd", "unbanip", "198.51.100.1"]), .run(["set", "sshd", "unbanip", "203.0.113.99"]),
-            .run(["set", "sshd", "unbanip", "--report-absent", "203.0.113.99"]), .run(["set", "sshd", "unbanip"]),
-            .run(["unban", "2001:db8::1"]), .run(["unban"]), .run(["status", "sshd"]), .run(["banned"]),
+            .cli(["set", "sshd", "unbanip", "--report-absent", "203.0.113.99"]), .cli(["set", "sshd", "unbanip"]),
+            .cli(["unban", "2001:db8::1"]), .cli(["unban"]), .run(["status", "sshd"]), .run(["banned"]),
             // Bad input that changes nothing.
             .run(["get", "nosuch", "maxretry"]), .run(["get", "sshd"]), .run(["get"]), .run(["get", "sshd", "nosuchprop"]),
             .run(["get", "nosuch", "nosuchprop"]), .run(["set", "sshd", "nosuchprop", "1"]), .run(["set", "sshd"]),
@@ -421,7 +455,7 @@ struct Fail2banClientTests {
         .run(["set", "sshd", "banip", "192.0.2.201"]),
         .syslogHas("fail2ban.actions[PID]: NOTICE [sshd] Ban 192.0.2.201"),
         .run(["flushlogs"]),
-        .run(["set", "logtarget", "STDOUT"]), .run(["flushlogs"]), .run(["set", "logtarget", "stdout"]),
+        .run(["set", "logtarget", "STDOUT"]), .cli(["flushlogs"]), .cli(["set", "logtarget", "stdout"]),
         .run(["get", "logtarget"]), .run(["set", "logtarget", "SYSOUT"]), .run(["set", "logtarget", "STDERR"]),
         .run(["set", "logtarget", "/nonexistent/dir/x.log"]), .run(["get", "logtarget"]),
         .run(["set", "logtarget", "{log}"]), .run(["get", "logtarget"]), .run(["flushlogs"]),
@@ -429,7 +463,7 @@ struct Fail2banClientTests {
         .run(["set", "sshd", "unbanip", "192.0.2.201"]),
         .run(["set", "dbfile", "{dir}/other.sqlite3"]), .run(["get", "dbfile"]), .run(["set", "dbfile", ":memory:"]),
         .run(["set", "dbmaxmatches", "5"]), .run(["get", "dbmaxmatches"]), .run(["set", "dbmaxmatches", "abc"]),
-        .run(["set", "dbmaxmatches", "10"]),
+        .cli(["set", "dbmaxmatches", "10"]),
         .run(["set", "dbpurgeage", "2d"]), .run(["get", "dbpurgeage"]), .run(["set", "dbpurgeage", "abc"]),
         .run(["set", "dbpurgeage", "1d"]), .run(["get", "dbpurgeage"]),
     ]
@@ -439,7 +473,7 @@ struct Fail2banClientTests {
         // sshd.log is read by nobody; added with `head`, sshd reads it from its beginning.
         .write(log: .sshd, address: "203.0.113.60", count: 2),
         .run(["set", "sshd", "addlogpath", "{dir}/sshd.log"]),
-        .wait([("sshd", 10, 4)]),
+        .wait([("sshd", 10, 5)]),
         .run(["set", "sshd", "addlogpath", "{dir}/sshd.log", "tail"]),
         .run(["set", "sshd", "addlogpath", "{dir}/nonexistent.log"]),
         .run(["set", "sshd", "addlogpath", "{dir}/x.log", "bogus"]),
@@ -447,23 +481,24 @@ struct Fail2banClientTests {
         .run(["get", "sshd", "logpath"]),
         // maxretry 3: the third failure of .60 bans at once.
         .run(["set", "sshd", "maxretry", "3"]),
-        .fail(log: .sshd, address: "203.0.113.60", count: 1, then: [("sshd", 11, 5)]),
+        .fail(log: .sshd, address: "203.0.113.60", count: 1, then: [("sshd", 11, 6)]),
         .run(["status", "sshd"]), .run(["get", "sshd", "banip", "--with-time"]),
         .run(["set", "sshd", "maxretry", "5"]),
         // A new bantime applies to the bans in force too.
         .run(["set", "sshd", "bantime", "600"]), .run(["get", "sshd", "banip", "--with-time"]),
         .run(["set", "sshd", "bantime", "1h"]), .run(["get", "sshd", "banip", "--with-time"]),
-        .run(["set", "sshd", "bantime", "abc"]), .run(["get", "sshd", "bantime"]),
+        .cli(["set", "sshd", "bantime", "abc"]), .run(["get", "sshd", "bantime"]), .cli(["set", "sshd", "bantime", "-1"]),
+        .cli(["get", "sshd", "banip", "--with-time"]), .cli(["set", "sshd", "bantime", "1h"]),
         .run(["set", "sshd", "findtime", "1.5h"]), .run(["get", "sshd", "findtime"]),
         .run(["set", "sshd", "findtime", "1h"]), .run(["set", "sshd", "findtime", "abc"]),
         // An ignored address is not counted; the next one is.
-        .run(["set", "sshd", "addignoreip", "203.0.113.70"]),
+        .cli(["set", "sshd", "addignoreip", "203.0.113.70"]),
         .write(log: .sshd, address: "203.0.113.70", count: 5),
-        .fail(log: .sshd, address: "203.0.113.71", count: 1, then: [("sshd", 12, 5)]),
+        .fail(log: .sshd, address: "203.0.113.71", count: 1, then: [("sshd", 12, 6)]),
         .run(["status", "sshd"]),
         .run(["set", "sshd", "delignoreip", "203.0.113.70"]), .run(["set", "sshd", "delignoreip", "203.0.113.70"]),
         .run(["set", "sshd", "addignoreip", "192.0.2.0/255.255.255.0", "::1"]), .run(["get", "sshd", "ignoreip"]),
-        .run(["set", "sshd", "delignoreip", "192.0.2.0/24"]),
+        .cli(["set", "sshd", "delignoreip", "192.0.2.0/24"]),
         .run(["set", "sshd", "ignoreself", "false"]), .run(["get", "sshd", "ignoreself"]),
         .run(["set", "sshd", "ignoreself", "true"]),
         .run(["set", "sshd", "ignorecommand", "/bin/false"]), .run(["get", "sshd", "ignorecommand"]),
@@ -478,8 +513,8 @@ struct Fail2banClientTests {
         .run(["set", "sshd", "maxmatches", "3"]), .run(["get", "sshd", "maxmatches"]),
         .run(["set", "sshd", "maxmatches", "abc"]), .run(["set", "sshd", "maxmatches", "5"]),
         // A date pattern of the jail's own; the next line is read with it.
-        .run(["set", "sshd", "datepattern", "%Y-%m-%d %H:%M:%S"]), .run(["get", "sshd", "datepattern"]),
-        .fail(log: .sshd, address: "203.0.113.73", count: 1, then: [("sshd", 13, 5)]),
+        .cli(["set", "sshd", "datepattern", "%Y-%m-%d %H:%M:%S"]), .run(["get", "sshd", "datepattern"]),
+        .fail(log: .sshd, address: "203.0.113.73", count: 1, then: [("sshd", 13, 6)]),
         .run(["set", "sshd", "datepattern", "Epoch"]), .run(["set", "sshd", "datepattern", "{^LN-BEG}"]),
         .run(["set", "sshd", "datepattern", "{DEFAULT}"]), .run(["get", "sshd", "datepattern"]),
         .run(["set", "sshd", "logtimezone", "bogus"]), .run(["get", "sshd", "logtimezone"]),
@@ -487,7 +522,7 @@ struct Fail2banClientTests {
         .run(["set", "sshd", "prefregex", ""]), .run(["get", "sshd", "prefregex"]),
         // A failregex added at run time matches the next line.
         .run(["set", "sshd", "addfailregex", "^\\s*pcltest other failure from (?P<ip4>\\S+)$"], differs: hostText),
-        .fail(log: .sshd, address: "203.0.113.74", count: 1, text: "pcltest other failure from", then: [("sshd", 14, 5)]),
+        .fail(log: .sshd, address: "203.0.113.74", count: 1, text: "pcltest other failure from", then: [("sshd", 14, 6)]),
         .run(["set", "sshd", "delfailregex", "1"], differs: hostText),
         .run(["set", "sshd", "delfailregex", "7"], differs: hostText), .run(["set", "sshd", "delfailregex", "abc"]),
         .run(["set", "sshd", "addfailregex", "^no host here$"]),
@@ -495,22 +530,22 @@ struct Fail2banClientTests {
         // An ignoreregex added at run time: .75 is ignored, .76 counted.
         .run(["set", "sshd", "addignoreregex", "^.*from 203\\.0\\.113\\.75$"]), .run(["get", "sshd", "ignoreregex"]),
         .write(log: .sshd, address: "203.0.113.75", count: 2),
-        .fail(log: .sshd, address: "203.0.113.76", count: 1, then: [("sshd", 15, 5)]),
+        .fail(log: .sshd, address: "203.0.113.76", count: 1, then: [("sshd", 15, 6)]),
         .run(["set", "sshd", "delignoreregex", "0"]), .run(["set", "sshd", "delignoreregex", "0"]),
         // Idle: what is written meanwhile is counted when idle ends.
-        .run(["set", "sshd", "idle", "on"]), .run(["set", "sshd", "idle", "maybe"]),
+        .cli(["set", "sshd", "idle", "on"]), .cli(["set", "sshd", "idle", "maybe"]),
         .write(log: .sshd, address: "203.0.113.77", count: 2),
         .run(["status", "sshd"]),
         .run(["set", "sshd", "idle", "off"]),
         // fail2ban's polling reads what was written while idle once the file changes again (Portcullis counted
         // it when idle ended): one more line, then both have all three.
-        .fail(log: .sshd, address: "203.0.113.77", count: 1, then: [("sshd", 18, 5)]),
+        .fail(log: .sshd, address: "203.0.113.77", count: 1, then: [("sshd", 18, 6)]),
         .run(["status", "sshd"]),
         // Failures reported by hand: the matches count as attempts, the failure once.
         .run(["set", "sshd", "attempt", "203.0.113.78"]), .run(["set", "sshd", "attempt", "203.0.113.78", "one", "two"]),
         .run(["status", "sshd"]),
         .run(["set", "sshd", "attempt", "203.0.113.79", "a", "b", "c", "d", "e"]),
-        .wait([("sshd", 21, 6)]),
+        .wait([("sshd", 21, 7)]),
         .run(["status", "sshd"]), .run(["get", "sshd", "banned"]), .run(["get", "sshd", "banned", "203.0.113.79", "192.0.2.1"]),
         .run(["get", "sshd", "banned", "203.0.113.79"]),
         // bantime.* keys.
@@ -520,7 +555,7 @@ struct Fail2banClientTests {
         .run(["set", "sshd", "bantime.formula", "ban.Time * 2"]), .run(["set", "sshd", "bantime.multipliers", "1 2 4"]),
         .run(["set", "sshd", "bantime.overalljails", "true"]), .run(["get", "sshd", "bantime.multipliers"]),
         .run(["get", "sshd", "bantime.maxtime"]), .run(["set", "sshd", "bantime.maxtime", "abc"]),
-        .run(["set", "sshd", "bantime.rndtime", ""]), .run(["get", "sshd", "bantime.rndtime"]),
+        .cli(["set", "sshd", "bantime.rndtime", ""]), .run(["get", "sshd", "bantime.rndtime"]),
         .run(["set", "sshd", "bantime.increment", "false"]), .run(["get", "sshd", "bantime.increment"]),
         // Unbans by network.
         .run(["set", "sshd", "unbanip", "--report-absent", "192.0.2.99"]),
@@ -541,7 +576,7 @@ struct Fail2banClientTests {
         .run(["set", "web", "action", "pclnote", "myprop", "5"]), .run(["get", "web", "actionproperties", "pclnote"]),
         .run(["set", "web", "action", "pclnote"]), .run(["set", "web", "action", "pclnote", "timeout"]),
         .run(["set", "web", "action", "nosuch", "actionban", "x"]),
-        .run(["set", "web", "addaction", "extra"]), .run(["get", "web", "actions"]),
+        .cli(["set", "web", "addaction", "extra"]), .run(["get", "web", "actions"]),
         .run(["get", "web", "actionproperties", "extra"]), .run(["get", "web", "action", "extra", "actionban"]),
         .run(["set", "web", "addaction", "extra"]), .run(["set", "web", "delaction", "extra"]),
         .run(["set", "web", "delaction", "extra"]), .run(["get", "web", "actions"]),
@@ -565,9 +600,9 @@ struct Fail2banClientTests {
         .run(["start", "newjail"]), .run(["start", "newjail"]), .run(["start", "nosuch"]),
         .fail(log: .new, address: "203.0.113.100", count: 3, then: [("newjail", 3, 1)]),
         .run(["status", "newjail"]), .run(["banned"]), .run(["banned", "203.0.113.100"]),
-        .run(["stop", "newjail"]), .run(["stop", "newjail"]), .run(["status"]), .run(["banned"]),
+        .cli(["stop", "newjail"]), .cli(["stop", "newjail"]), .run(["status"]), .run(["banned"]),
         // A journal jail (not started): its matches.
-        .run(["add", "j2", "systemd"]), .run(["get", "j2", "journalmatch"]),
+        .cli(["add", "j2", "systemd"]), .run(["get", "j2", "journalmatch"]),
         .run(["set", "j2", "addjournalmatch", "_SYSTEMD_UNIT=sshd.service", "+", "_COMM=sshd"]),
         .run(["set", "j2", "addjournalmatch", "_COMM=x"]), .run(["set", "j2", "deljournalmatch", "_COMM=x"]),
         .run(["set", "j2", "deljournalmatch", "_COMM=nosuch"]), .run(["get", "j2", "journalmatch"]),
@@ -607,6 +642,8 @@ struct Fail2banClientTests {
         }
         var identical = 0
         var different: [String] = []
+        var cliSame = 0
+        var cliDifferent: [String] = []
         var accepted: [String: [String]] = [:]
         for step in Self.session {
             switch step {
@@ -628,6 +665,28 @@ struct Fail2banClientTests {
                     let line = "<29>" + expected.replacingOccurrences(of: "PID", with: String(pid)) + "\u{0}"
                     #expect(messages.contains(line), "\(name) sent no \(line.debugDescription) to syslog: \(messages)")
                 }
+            case .cli(let template):
+                let (conf, realSocket, oursSocket, dir) = (servers.conf, servers.realSocket, servers.oursSocket, servers.dir)
+                let words = template.map { $0.replacingOccurrences(of: "{dir}", with: dir) }
+                async let theirs = runClient(conf: conf, socket: realSocket, words)
+                async let mine = runPortcullis(socket: oursSocket, words)
+                var (expected, actual) = try await (theirs, mine)
+                // fail2ban-client logs its own ERROR line on stderr and prints the error on stdout; portcullis
+                // prints `ERROR: ` and the error on stderr.
+                expected.stderr = ""
+                if actual.status != 0, actual.stdout.isEmpty, actual.stderr.hasPrefix("ERROR: ") {
+                    actual = ClientRun(stdout: String(actual.stderr.dropFirst(7)), stderr: "", status: actual.status)
+                }
+                let command = "portcullis " + words.joined(separator: " ")
+                let (e, _) = normalised(expected)
+                let (a, _) = normalised(actual)
+                if e == a {
+                    identical += 1
+                } else {
+                    different.append(command)
+                    print("client: different: \(command) (UNEXPECTED)\n    fail2ban:   \(expected)\n    portcullis: \(actual)")
+                    Issue.record("\(command): fail2ban-client \(expected) vs portcullis \(actual)")
+                }
             case .run(let template, let differs):
                 let (conf, realSocket, oursSocket, dir) = (servers.conf, servers.realSocket, servers.oursSocket, servers.dir)
                 func words(_ log: String) -> [String] {
@@ -638,6 +697,20 @@ struct Fail2banClientTests {
                 async let theirs = runClient(conf: conf, socket: realSocket, words(dir + "/fail2ban.log"))
                 async let mine = runClient(conf: conf, socket: oursSocket, words(dir + "/portcullis.log"))
                 let (expected, actual) = try await (theirs, mine)
+                // Our own CLI with the same words against Portcullis, for commands that change nothing (running
+                // a change twice would change the state).
+                if ["get", "status", "banned", "echo", "ping", "version", "stats", "nosuchcommand"].contains(template.first ?? "") {
+                    let ownWords = words(dir + "/portcullis.log")
+                    async let text = runPortcullis(socket: oursSocket, ownWords)
+                    async let json = runPortcullis(socket: oursSocket, ["--json"] + ownWords)
+                    // Only after fail2ban-client's run: a command that changes something must not run twice
+                    // before fail2ban-client's reply was taken (the CLI's run repeats it).
+                    if let why = cliAgrees(actual, text: try await text, json: try await json) {
+                        cliDifferent.append("portcullis " + ownWords.joined(separator: " ") + ": " + why)
+                    } else {
+                        cliSame += 1
+                    }
+                }
                 let command = "fail2ban-client " + template.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }
                     .joined(separator: " ")
                 let (e, usedE) = normalised(expected)
@@ -658,8 +731,17 @@ struct Fail2banClientTests {
         for a in acceptedDifferences where accepted[a.name] != nil {
             print("client: accepted difference '\(a.name)' (\(a.reason)) in: \(accepted[a.name]!.joined(separator: ", "))")
         }
+        for d in cliDifferent { print("cli: different: \(d)") }
+        print("\ncli: \(cliSame) the same as fail2ban-client, \(cliDifferent.count) different")
         // On a line of its own even when another test's child process has half-written one (they share the output).
         print("\nclient: \(identical) identical, \(different.count) different")
-        #expect(identical + different.count == Self.session.filter { if case .run = $0 { true } else { false } }.count)
+        #expect(
+            identical + different.count
+                == Self.session.filter {
+                    switch $0 {
+                    case .run, .cli: true
+                    default: false
+                    }
+                }.count)
     }
 }
