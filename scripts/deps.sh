@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Portcullis builds and tests with, if missing. Run as root.
 set -euo pipefail
-PKGS=(libpcre2-dev libnftables-dev libsystemd-dev libsqlite3-dev nftables iproute2 fail2ban python3 netbase)
+PKGS=(libpcre2-dev libnftables-dev libsystemd-dev libsqlite3-dev libpq-dev nftables iproute2 fail2ban python3 netbase)
 if [[ "${1:-}" == "--test" ]]; then
-    PKGS+=(systemd-journal-remote python3-systemd)
+    PKGS+=(systemd-journal-remote python3-systemd iptables nmap postgresql)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -65,6 +65,18 @@ public actor BanCoordinator {
     var held: [String: [FailureEvent]] = [:]
     /// Jails added at run time (`add JAIL`) and not started yet: shown and configurable, not reading logs.
     var notStarted: Set<String> = []
+    /// Prefix bans decided while recording failures, applied with the batch's bans (BanCoordinator+Prefix).
+    var prefixDecisions: [(jail: String, decision: PrefixBanDecision)] = []
+    /// Addresses of the admin's sessions, never banned without `--force` (BanCoordinator+Admin).
+    var adminGuard: AdminGuard?
+    /// Fleet sharing, nil without `[fleet]` (BanCoordinator+Fleet).
+    var fleet: FleetLink?
+    /// Bans applied from fleet peers: jail → address → (host, end).
+    var fleetBans: [String: [IPAddress: (host: String, end: Double?)]] = [:]
+    /// Hosts banning an address now (peers trusted here, and this host), for escalation to every port.
+    var fleetHosts: [IPAddress: [String: Double?]] = [:]
+    /// Addresses banned on every port by escalation, with their end.
+    var fleetEscalated: [IPAddress: Double?] = [:]
     /// Jail names in configuration order.
     public internal(set) var jailNames: [String] = []
     /// Jails that failed to load, with the reason (shown by `status`).
@@ -127,7 +139,7 @@ public actor BanCoordinator {
             states[s.name] = Self.freshState(s)
         }
         if let firewall {
-            try await firewall.setUp(jails: setups.compactMap(\.firewall))
+            try await firewall.setUp(jails: fleetFirewall(setups))
         }
         installRunners(setups)
         for s in setups {
@@ -135,6 +147,7 @@ public actor BanCoordinator {
             enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
         let restored = await restore(jails: Set(jailNames))
+        await restorePrefixBans(jails: Set(jailNames))
         restorePending()
         return restored
     }
@@ -233,7 +246,7 @@ public actor BanCoordinator {
         jailNames = newSetups.map(\.name)
         brokenJails = broken
         if let firewall {
-            try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
+            try await firewall.setUp(jails: fleetFirewall(newSetups))
         }
         // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
         for name in removed {
@@ -245,6 +258,7 @@ public actor BanCoordinator {
             if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
         }
         let restored = added.isEmpty ? 0 : await restore(jails: added)
+        if !added.isEmpty { await restorePrefixBans(jails: added) }
         // A reload ends idleness (as fail2ban's does): what idle jails held is counted now.
         await releaseIdle(idle.intersection(names))
         return restored
@@ -477,11 +491,13 @@ public actor BanCoordinator {
             else { return decisions }
             switch verdict {
             case .ban(let d):
+                if withheld(jail: jail, d.address) { continue }
                 decisions.append(d)
                 if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
                 states[jail]?.noteBanned(d.address, until: d.end)
                 touched.append((jail, d.address))
+                escalate(jail: jail, after: d, now: now)
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
@@ -499,7 +515,9 @@ public actor BanCoordinator {
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
-    public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
+    public func banManually(
+        jail: String, addresses: [IPAddress], force: Bool = false, client: IPAddress? = nil
+    ) async -> (banned: Int, refused: [String]) {
         guard !stopped, let setup = setups[jail], states[jail] != nil else { return (0, ["unknown jail \(jail)"]) }
         let now = clock()
         var decisions: [BanDecision] = []
@@ -513,6 +531,11 @@ public actor BanCoordinator {
             if states[jail]?.isBanned(a, now: now) ?? true {
                 // Banned again: fail2ban prolongs the ban to end a bantime from now.
                 if let ban = states[jail]?.prolong(a, at: now) { prolonged.append((jail, a, ban)) }
+                continue
+            }
+            if !force, let why = adminProtection(jail: jail, a, client: client) {
+                refused.append("\(a) is not banned: \(why); add --force to ban it anyway")
+                actionsLog.warning("[\(jail)] Ban of \(a) withheld: \(why) (banip without --force)")
                 continue
             }
             var previous = 0
@@ -551,9 +574,7 @@ public actor BanCoordinator {
                 drained = []
             }
         }
-        var requests: [BanRequest] = []
-        var stored: [StoreChange] = []
-        var lines: [String] = []
+        var (requests, stored, lines) = takePrefixDecisions()
         for (jail, list, _) in decisions {
             guard let setup = setups[jail] else { continue }
             let overall = setup.policy.increment?.overallJails ?? false
@@ -581,12 +602,20 @@ public actor BanCoordinator {
         for (jail, list, _) in decisions {
             for d in list { states[jail]?.noteBanned(d.address, until: d.end) }
         }
+        notePrefixBansApplied(requests)
         let banLog = self.banLog
+        let shared = fleetOutbox(decisions.flatMap { jail, list, _ in list.map { (jail, $0) } })
         if let writer {
             let banLines = lines
             var note: (@Sendable () -> Void)? = nil
-            if !banLines.isEmpty { note = { @Sendable in banLog(banLines) } }
-            writer.submit(stored + changes, afterCommit: note)
+            let wake = shared.isEmpty ? nil : fleet?.wake
+            if !banLines.isEmpty || wake != nil {
+                note = { @Sendable in
+                    if !banLines.isEmpty { banLog(banLines) }
+                    wake?()
+                }
+            }
+            writer.submit(stored + shared + changes, afterCommit: note)
         } else if !lines.isEmpty {
             banLog(lines)
         }
@@ -619,14 +648,16 @@ public actor BanCoordinator {
         for name in jail.map({ [$0] }) ?? jailNames {
             keys += (states[name]?.unbanAll() ?? []).map { BanKey(address: $0, jail: name) }
         }
+        let prefixes = await unbanAllPrefixes(jail: jail)
         await lift(keys)
-        return keys.count
+        return keys.count + prefixes
     }
 
     func lift(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
         // The writer retries until the store takes it: a lifted ban never comes back at the next start.
-        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) })
+        let shared = fleetOutbox(unbans: keys)
+        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) } + shared, afterCommit: shared.isEmpty ? nil : fleet?.wake)
         if let firewall {
             let native = keys.filter { setups[$0.jail]?.firewall != nil }
             if !native.isEmpty {
@@ -645,6 +676,7 @@ public actor BanCoordinator {
         let now = clock()
         for name in jailNames {
             // Re-read after every suspension: a reload may have removed the jail.
+            endPrefixBans(jail: name, now: now)
             guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")

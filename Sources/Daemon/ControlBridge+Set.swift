@@ -373,7 +373,10 @@ extension ControlBridge {
 
     // MARK: Bans
 
-    func banIP(_ jail: String, _ words: [String]) async -> ControlResponse {
+    /// `set JAIL banip ADDR…` (`--force`: even the address of an admin's session, see ``AdminGuard``).
+    func banIP(_ jail: String, _ all: [String]) async -> ControlResponse {
+        let force = all.contains("--force")
+        let words = all.filter { $0 != "--force" }
         var addresses: [IPAddress] = []
         for w in words {
             guard let a = IPAddress(w) else {
@@ -382,7 +385,8 @@ extension ControlBridge {
             addresses.append(a)
         }
         guard await coordinator.setup(jail: jail) != nil else { return .failure(.unknownJail(jail)) }
-        let (count, refused) = await coordinator.banManually(jail: jail, addresses: addresses)
+        let client = ControlPeer.processID.flatMap { AdminGuard.sshClientAddress(pid: $0) }
+        let (count, refused) = await coordinator.banManually(jail: jail, addresses: addresses, force: force, client: client)
         if count == 0, !refused.isEmpty {
             return .failure(ControlError(.invalidArgument, refused.joined(separator: "; ")))
         }
@@ -404,6 +408,9 @@ extension ControlBridge {
         }
         if report, !missed.isEmpty {
             return .failure(ControlError(.invalidArgument, "not banned: \(PythonRepr.render(Self.strings(missed)))"))
+        }
+        if let still = await stillBlocked(report ? Array(words.dropFirst()) : words, jail: jail, lifted: count) {
+            return .failure(still)
         }
         return .success(.int(count))
     }

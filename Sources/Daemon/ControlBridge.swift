@@ -184,7 +184,8 @@ public struct ControlBridge: ControlHandler {
             source: s.usesJournal ? .journal(s.journalMatch) : .files(s.logPaths),
             currentlyBanned: s.currentlyBanned, totalBanned: s.totalBanned,
             bannedAddresses: s.banned.map(\.description), skipped: lineCounts(c[1]).statusEntries,
-            actionsDropped: (await coordinator.actionCounters(jail: c[1])).map { $0.dropped + $0.abandoned } ?? 0)
+            actionsDropped: (await coordinator.actionCounters(jail: c[1])).map { $0.dropped + $0.abandoned } ?? 0,
+            extraActions: await extraStatus(jail: c[1]))
         if flavor == "short" { reply = ControlReplies.shortStatus(reply) }
         return .success(reply)
     }
@@ -217,17 +218,37 @@ public struct ControlBridge: ControlHandler {
         for word in c.dropFirst() {
             count += await unbanOne(word, jail: nil)
         }
+        if let still = await stillBlocked(Array(c.dropFirst()), jail: nil, lifted: count) { return .failure(still) }
         return .success(.int(count))
     }
 
-    /// Lifts the ban of one address, or of every banned address a network covers; returns how many.
+    /// Lifts the ban of one address; for a network, its prefix ban and the bans of every address it covers (as
+    /// fail2ban unbans a network). Returns how many bans were lifted.
     func unbanOne(_ word: String, jail: String?) async -> Int {
         if let a = IPAddress(word) { return await coordinator.unban([a], jail: jail) }
         if let net = IgnoreList.network(word) {
+            var count = word.contains("/") ? await coordinator.unban(prefix: net, jail: jail) : 0
             let covered = await coordinator.banned(in: net, jail: jail)
-            return covered.isEmpty ? 0 : await coordinator.unban(covered, jail: jail)
+            if !covered.isEmpty { count += await coordinator.unban(covered, jail: jail) }
+            return count
         }
         return 0
+    }
+
+    /// An address whose own ban was lifted but that a prefix ban still blocks: the error that says so and how to
+    /// lift the prefix (`lifted` bans were lifted all the same).
+    func stillBlocked(_ words: [String], jail: String?, lifted: Int) async -> ControlError? {
+        var still: [String] = []
+        for a in words.compactMap({ IPAddress($0) }) {
+            for (name, p) in await coordinator.prefixBans(covering: a, jail: jail) {
+                still.append(
+                    "\(a) is inside the banned prefix \(p) of jail \(name) and stays blocked; lift the prefix with "
+                        + "`portcullis set \(name) unbanip \(p)`")
+            }
+        }
+        guard !still.isEmpty else { return nil }
+        let done = lifted > 0 ? "\(lifted) ban(s) lifted, but " : ""
+        return ControlError(.failed, done + still.joined(separator: "; "))
     }
 }
 

@@ -98,9 +98,10 @@ public struct JailSetup: Sendable {
                 randomTime: inc.rndtime?.seconds, overallJails: inc.overalljails)
         }
         // fail2ban keeps 5 matches per ticket unless `maxmatches` is set (the stock jail.conf sets it to maxretry).
-        let policy = BanPolicy(
+        var policy = BanPolicy(
             maxRetry: jail.maxretry, findTime: jail.findtime.seconds, banTime: jail.bantime.seconds,
             increment: increment, maxMatches: jail.values["maxmatches"] == nil ? JailSettings.defaultMaxMatches : jail.maxmatches)
+        policy.prefix = try prefixPolicy(jail)
 
         var warnings: [String] = []
         if !jail.ignorecommand.allSatisfy(\.isWhitespace) {
@@ -151,6 +152,11 @@ public struct JailSetup: Sendable {
                     at: jail.locations["maxtracked"], hint: "write e.g. maxtracked = 200000")
             }
             maxTracked = n == 0 ? nil : n
+        }
+        // Prefix bans need the jail's interval sets (only when escalation can happen, so other jails' tables stay
+        // as they were).
+        if policy.prefix.bans > 0, policy.prefix.prefix4 < 32 || policy.prefix.prefix6 < 128 {
+            firewall?.prefixSets = true
         }
         var setup = JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,

@@ -266,11 +266,19 @@ public final class PortcullisDaemon: Service, Sendable {
             main: main, logLevel: logLevelText, logTarget: logTargetText, sink: sink,
             dbFile: store == nil ? nil : main.dbfile, log: log,
             onMaxMatches: { n in coordinator.storeMatchLimit.store(n, ordering: .relaxed) })
+        let admin = AdminGuard(clock: settings.clock)
+        await coordinator.setAdminGuard(admin)
+        let fleet = try await Self.startFleet(
+            values: main.values, store: store, coordinator: coordinator, logger: makeLogger("fail2ban.fleet"))
+        defer { fleet?.stop() }
         do {
             // The coordinator logs how many bans it restored and where the time went.
             try await coordinator.start(setups, broken: broken)
         } catch {
             throw DaemonError("cannot set up the nftables table: \(error)")
+        }
+        if let fleet {
+            do { try fleet.start() } catch { throw DaemonError("cannot start the fleet thread: \(error)") }
         }
         if freshDatabase, firewall != nil {
             let adopted = await coordinator.adoptKernelBans()
@@ -281,7 +289,7 @@ public final class PortcullisDaemon: Service, Sendable {
         let channel = SourceChannel(log: makeLogger("fail2ban.filter"))
         let sources = SourceSet(
             store: store, clock: settings.clock, readExisting: settings.readExistingContent, logger: makeLogger("fail2ban.filter"),
-            channel: channel)
+            channel: channel, admin: admin)
         sources.start(setups)
 
         // Stop requests: the `stop` command, or graceful shutdown from the service group.
@@ -372,46 +380,54 @@ public final class PortcullisDaemon: Service, Sendable {
         log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
         markReady()
 
-        // The consumer runs outside the group that is cancelled at stop, so the failures already read are all
-        // recorded (and banned) before the coordinator shuts down.
-        async let consumed: Void = {
-            while let batches = await channel.next() { await coordinator.process(batches) }
-        }()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await control.run() }
-            group.addTask {
-                var tick = 0
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(1))
-                    await coordinator.housekeeping()
-                    tick += 1
-                    if tick % 3600 == 0 { await coordinator.purgeStore(purgeAge: server.purgeAge) }
+        // One service group; it stops its services in the reverse of this order (see DaemonServices.swift).
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: ConsumerService(channel: channel, coordinator: coordinator)),
+                    .init(
+                        service: SourcesService(
+                            sources: sources, channel: channel,
+                            beforeStop: {
+                                // No reload after this point; one in progress finishes first.
+                                await lifecycle.enter()
+                                stopping.withLock { $0 = true }
+                                lifecycle.leave()
+                            })),
+                    .init(service: HousekeepingService(coordinator: coordinator, purgeAge: { server.purgeAge })),
+                    .init(
+                        service: HangupService(
+                            reload: { _ = await reload(ReloadRequest(jail: nil)) },
+                            flushLogs: { _ = server.flushLogs() })),
+                    .init(service: ControlService(server: control)),
+                ],
+                logger: Logger(label: "portcullis.services", factory: { _ in SwiftLogNoOpLogHandler() })))
+        await withTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                do {
+                    try await group.run()
+                } catch {
+                    log.error("a part of the daemon ended unexpectedly: \(error)")
                 }
+                return true
             }
-            group.addTask {
-                for await signal in await UnixSignalsSequence(trapping: .sighup, .sigusr1) {
-                    // SIGHUP reloads (and reopens the log file); SIGUSR1 only reopens it, as fail2ban's does.
-                    if signal == .sighup { _ = await reload(ReloadRequest(jail: nil)) }
-                    _ = server.flushLogs()
+            // A stop: the `stop` command, or graceful shutdown of the daemon's own service (SIGTERM, SIGINT).
+            tasks.addTask {
+                await withTaskGroup(of: Void.self) { waits in
+                    waits.addTask { for await _ in stops { break } }
+                    waits.addTask { try? await gracefulShutdown() }
+                    await waits.next()
+                    waits.cancelAll()
                 }
+                guard !Task.isCancelled else { return false }
+                log.info("Shutdown in progress...")
+                await group.triggerGracefulShutdown()
+                return false
             }
-            group.addTask {
-                try? await gracefulShutdown()
-                stopSink.yield()
-            }
-            for await _ in stops { break }
-            log.info("Shutdown in progress...")
-            group.cancelAll()
+            // Until the group has run its stop sequence (or ended by itself); then the stop watch is not needed.
+            while let groupEnded = await tasks.next(), !groupEnded {}
+            tasks.cancelAll()
         }
-        // No reload after this point; one in progress finishes first.
-        await lifecycle.enter()
-        stopping.withLock { $0 = true }
-        lifecycle.leave()
-        // Readers first (a reader blocked on the full channel is released by the consumer, still running), then
-        // the channel: the consumer processes what is left and ends; the positions are stored with that work.
-        sources.stop()
-        channel.finish()
-        await consumed
         await coordinator.shutdown()
         let (waits, waited) = channel.backPressure
         if let store = await coordinator.storeHealth() {

@@ -142,13 +142,27 @@ public struct JailFirewall: Hashable, Sendable {
     public let protocols: ProtocolSelection
     /// Reject or drop.
     public let blockType: BlockType
+    /// The jail also has interval sets for prefix bans (`net-set-NAME`, `net6-set-NAME`), see ``BanScope/prefix(_:)``.
+    public var prefixSets: Bool = false
+    /// The jail also has sets for bans applied from fleet peers (`fleet-set-NAME`, `fleet6-set-NAME`).
+    public var fleetSets: Bool = false
 
     /// Creates a jail rule.
-    public init(name: String, ports: PortSpec, protocols: ProtocolSelection = .tcp, blockType: BlockType = .reject) {
+    public init(
+        name: String, ports: PortSpec, protocols: ProtocolSelection = .tcp, blockType: BlockType = .reject,
+        prefixSets: Bool = false, fleetSets: Bool = false
+    ) {
         self.name = name
         self.ports = ports
         self.protocols = protocols
         self.blockType = blockType
+        self.prefixSets = prefixSets
+        self.fleetSets = fleetSets
+    }
+
+    /// The scopes this jail has sets for, `.address` first.
+    public var scopes: [BanScope.Kind] {
+        [.address] + (prefixSets ? [.prefix] : []) + (fleetSets ? [.fleet] : [])
     }
 }
 
@@ -183,13 +197,19 @@ public struct BanRequest: Hashable, Sendable {
     public let jail: String
     /// How long from now; for a restored ban pass the time remaining.
     public let duration: BanDuration
+    /// Which of the jail's sets: the address itself (default), a whole prefix, or a ban from a fleet peer.
+    public let scope: BanScope
 
     /// Creates a ban request.
-    public init(address: IPAddress, jail: String, duration: BanDuration) {
-        self.address = address
+    public init(address: IPAddress, jail: String, duration: BanDuration, scope: BanScope = .address) {
+        self.address = scope.normalise(address)
         self.jail = jail
         self.duration = duration
+        self.scope = scope
     }
+
+    /// The key of this ban.
+    public var key: BanKey { BanKey(address: address, jail: jail, scope: scope) }
 }
 
 /// An address in a jail, used for unbanning.
@@ -198,11 +218,14 @@ public struct BanKey: Hashable, Sendable {
     public let address: IPAddress
     /// The jail.
     public let jail: String
+    /// Which of the jail's sets.
+    public let scope: BanScope
 
     /// Creates a key.
-    public init(address: IPAddress, jail: String) {
-        self.address = address
+    public init(address: IPAddress, jail: String, scope: BanScope = .address) {
+        self.address = scope.normalise(address)
         self.jail = jail
+        self.scope = scope
     }
 }
 

@@ -121,6 +121,8 @@ public struct JailState: Sendable {
     /// Ended bans taken out of `banned` by `record` (the address failed again); `purge` reports them.
     private var endedUnreported: [IPAddress] = []
     private var eventsSincePurge = 0
+    /// Prefix bans and the recent bans counted towards them (see ``PrefixPolicy``).
+    var prefixes = PrefixBook()
 
     /// Most addresses with failures below `maxretry` kept at once (`maxtracked`); when a new address would pass
     /// it, the ones whose last failure is oldest are forgotten first. nil = no limit.
@@ -130,8 +132,8 @@ public struct JailState: Sendable {
 
     /// Total failures counted since start (`Total failed`).
     public private(set) var totalFailed = 0
-    /// Total bans since start (`Total banned`).
-    public private(set) var totalBanned = 0
+    /// Total bans since start (`Total banned`), prefix bans included.
+    public internal(set) var totalBanned = 0
 
     /// A fresh jail.
     public init(name: String, policy: BanPolicy, ignore: IgnoreList) {
@@ -165,9 +167,9 @@ public struct JailState: Sendable {
     /// The ban of `address` when it is banned (ended or not, until `purge` reports it).
     public func ban(of address: IPAddress) -> Ban? { banned[address] }
 
-    /// True when `address` is banned at `now`.
+    /// True when `address` is banned at `now`, by its own ban or a prefix ban covering it.
     public func isBanned(_ address: IPAddress, now: Double) -> Bool {
-        guard let ban = banned[address] else { return false }
+        guard let ban = banned[address] else { return prefixes.covering(address, now: now) != nil }
         return ban.end.map { $0 > now } ?? true
     }
 

@@ -28,7 +28,7 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: [.customShort("b"), .customLong("background")], help: "Run the server in the background (default).")
     var background = false
 
-    @Flag(name: [.customShort("x"), .customLong("force")], help: "Remove a stale socket before starting.")
+    @Flag(name: [.customShort("x"), .customLong("force")], help: "Remove a stale socket before starting; with `set JAIL banip`: ban even an admin's session address.")
     var force = false
 
     @Flag(name: .customShort("v"), help: "More output (repeatable).")
@@ -423,7 +423,15 @@ struct SetCommand: PassthroughCommand {
             """)
     static let verb = "set"
     @OptionGroup var options: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: "NAME VALUE or JAIL PROPERTY VALUE…") var words: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "NAME VALUE or JAIL PROPERTY VALUE…") var arguments: [String] = []
+
+    var words: [String] {
+        // `--force` (the global flag) with banip: ban even the address of an admin's session.
+        guard options.force, arguments.count >= 2, arguments[1] == "banip", !arguments.contains("--force") else {
+            return arguments
+        }
+        return Array(arguments.prefix(2)) + ["--force"] + arguments.dropFirst(2)
+    }
 }
 
 struct GetCommand: PassthroughCommand {

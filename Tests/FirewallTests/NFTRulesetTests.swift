@@ -247,3 +247,42 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
                 """)
     }
 }
+
+@Suite struct PrefixSetTests {
+    let ruleset = NFTRuleset(configuration: FirewallConfiguration())
+    let sshd = JailFirewall(
+        name: "sshd", ports: .ports([PortRange(22)]), protocols: .tcp, blockType: .reject, prefixSets: true)
+
+    @Test func prefixSetsAreIntervalSetsWithTheJailsRules() {
+        let text = ruleset.setUp(jails: [sshd]).text
+        #expect(text.contains("add set inet portcullis net-set-sshd { type ipv4_addr; flags interval, timeout; }\n"))
+        #expect(text.contains("add set inet portcullis net6-set-sshd { type ipv6_addr; flags interval, timeout; }\n"))
+        #expect(text.contains("add rule inet portcullis bans tcp dport { 22 } ip6 saddr @net6-set-sshd reject with tcp reset\n"))
+        #expect(text.contains("add rule inet portcullis bans tcp dport { 22 } ip saddr @net-set-sshd reject with tcp reset\n"))
+        // The address sets are as before.
+        #expect(text.contains("add set inet portcullis addr6-set-sshd { type ipv6_addr; flags timeout; }\n"))
+    }
+
+    @Test func prefixBanAndUnbanText() {
+        let ban = BanRequest(
+            address: ip("2001:db8:1:2::77"), jail: "sshd", duration: .timeout(.seconds(600)), scope: .prefix(64))
+        #expect(ban.address == ip("2001:db8:1:2::"))  // host bits cleared
+        #expect(ruleset.ban([ban]).text == "add element inet portcullis net6-set-sshd { 2001:db8:1:2::/64 timeout 10m }\n")
+        #expect(
+            ruleset.unban([ban.key]).text == """
+                add element inet portcullis net6-set-sshd { 2001:db8:1:2::/64 }
+                delete element inet portcullis net6-set-sshd { 2001:db8:1:2::/64 }
+
+                """)
+        #expect(
+            ruleset.ban([ban]).json.contains(
+                #"{"elem": {"val": {"prefix": {"addr": "2001:db8:1:2::", "len": 64}}, "timeout": 600}}"#))
+    }
+
+    @Test func addressAndPrefixOfTheSameNetworkAreDifferentKeys() {
+        let a = BanRequest(address: ip("2001:db8:1:2::"), jail: "sshd", duration: .permanent)
+        let p = BanRequest(address: ip("2001:db8:1:2::"), jail: "sshd", duration: .permanent, scope: .prefix(64))
+        #expect(a.key != p.key)
+        #expect(ruleset.ban([a, p]).commands.count == 2)
+    }
+}
