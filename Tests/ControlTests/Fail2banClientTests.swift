@@ -623,7 +623,7 @@ struct Fail2banClientTests {
 
     @Test(
         "fail2ban-client prints the same and exits the same against Portcullis as against fail2ban-server",
-        .timeLimit(.minutes(15)))
+        .timeLimit(.minutes(40)))
     func sameOutputAsFail2ban() async throws {
         for tool in [clientPath, serverPath, portcullisPath] {
             try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) missing (scripts/deps.sh, swift build)")
