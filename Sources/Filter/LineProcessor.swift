@@ -368,7 +368,8 @@ public final class LineProcessor {
         let org = buffered
         var starts = lineStarts
         var rebuild = false
-        for i in firstRegex..<filter.failregex.count where candidates & (1 << UInt64(i)) != 0 {
+        // (A table exists only for at most 64 failregexes; past 64 every regex runs.)
+        for i in firstRegex..<filter.failregex.count where i >= 64 || candidates & (1 << UInt64(i)) != 0 {
             let regex = filter.failregex[i]
             if rebuild {
                 rebuild = false

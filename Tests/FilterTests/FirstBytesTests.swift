@@ -61,3 +61,26 @@ import Testing
         #expect(filter.firstByteCandidates != nil)
     }
 }
+
+/// The candidate table changes which failregexes run, never the verdict.
+@Suite struct FirstByteCandidateTests {
+    @Test func onlyCandidatesRunAndTheFirstMatchingOneWins() throws {
+        let f = try CompiledFilter(definition(["^a from <HOST>$", "^b from <HOST>$", "^\\S+ from <HOST>$"]))
+        #expect(f.firstByteCandidates != nil)
+        let p = try f.makeProcessor()
+        #expect(p.process("b from 192.0.2.1") == .matched)
+        #expect(p.failures.first?.regexIndex == 1)
+        #expect(p.process("z from 192.0.2.2") == .matched)
+        #expect(p.failures.first?.regexIndex == 2)
+        #expect(p.process(" from 192.0.2.3") == .missed)
+    }
+
+    @Test func moreThanSixtyFourFailregexesAllRun() throws {
+        let regexes = (0..<70).map { "^r\($0) from <HOST>$" }
+        let f = try CompiledFilter(definition(regexes))
+        #expect(f.firstByteCandidates == nil)
+        let p = try f.makeProcessor()
+        #expect(p.process("r69 from 192.0.2.9") == .matched)
+        #expect(p.failures.first?.regexIndex == 69)
+    }
+}
