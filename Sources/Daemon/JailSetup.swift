@@ -1,4 +1,5 @@
 import Configuration
+import Control
 import Core
 import Filter
 import Firewall
@@ -33,6 +34,17 @@ public struct JailSetup: Sendable {
     /// `maxtracked`: most addresses with failures below `maxretry` the jail keeps (oldest forgotten first);
     /// nil = no limit (`maxtracked = 0`).
     public var maxTracked: Int? = JailSetup.defaultMaxTracked
+    /// Log files added at run time with `head` (`set JAIL addlogpath FILE`): read from their beginning when
+    /// nothing reads them yet, as fail2ban does; the others start at their end (or their stored position).
+    public var headPaths: Set<String> = []
+    /// The filter definition `filter` was compiled from (runtime changes edit it and compile again).
+    public var filterDefinition: FilterConfiguration
+    /// The options `filter` was compiled with.
+    public var filterOptions: FilterOptions
+    /// Values `get JAIL …` shows that `set JAIL …` may change at run time.
+    public var settings: JailSettings
+    /// The jail's actions as fail2ban lists them (`get JAIL actions`), with their properties.
+    public var actionProperties: [ActionProperties] = []
 
     /// `maxtracked` when the configuration does not say: 200,000 addresses, about 60 MB at most
     /// (bench/bounds.sh measures the cost per address).
@@ -50,19 +62,11 @@ public struct JailSetup: Sendable {
             throw ConfigError(.notFound, "jail '\(name)': filter '\(jail.filterSpec)' could not be loaded", at: location)
         }
         // `usedns`: host names in log lines are resolved (yes/warn) or not (no/raw), as fail2ban does.
-        let useDNS: DNSMode
-        switch jail.usedns.lowercased() {
-        case "yes", "true", "1": useDNS = .yes
-        case "no", "false", "0": useDNS = .no
-        case "raw": useDNS = .raw
-        default: useDNS = .warn
-        }
-        let resolver: (@Sendable (String) -> [IPAddress])? =
-            useDNS == .yes || useDNS == .warn ? { @Sendable name in HostAddresses.resolve(name) } : nil
+        let usedns = JailSettings.useDNS(jail.usedns)
         let datePattern: String? = jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 }
-        let options = FilterOptions(
-            timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines, dnsMode: useDNS,
-            resolver: resolver)
+        var options = FilterOptions(
+            timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines)
+        options.setDNS(usedns)
         let filter: CompiledFilter
         do throws(FilterError) {
             filter = try CompiledFilter(filterConfiguration, options: options)
@@ -93,9 +97,10 @@ public struct JailSetup: Sendable {
                 factor: inc.factor ?? 1, formula: formula, multipliers: inc.multipliers, maxTime: inc.maxtime?.seconds,
                 randomTime: inc.rndtime?.seconds, overallJails: inc.overalljails)
         }
+        // fail2ban keeps 5 matches per ticket unless `maxmatches` is set (the stock jail.conf sets it to maxretry).
         var policy = BanPolicy(
             maxRetry: jail.maxretry, findTime: jail.findtime.seconds, banTime: jail.bantime.seconds,
-            increment: increment, maxMatches: jail.maxmatches)
+            increment: increment, maxMatches: jail.values["maxmatches"] == nil ? JailSettings.defaultMaxMatches : jail.maxmatches)
         policy.prefix = try prefixPolicy(jail)
 
         var warnings: [String] = []
@@ -117,11 +122,14 @@ public struct JailSetup: Sendable {
                     let (rule, warning) = try JailFirewall.fromSettings(
                         jail: name, banaction: banaction, port: args["port"] ?? jail.port ?? "0:65535",
                         protocol: args["protocol"] ?? jail.protocol ?? "tcp",
-                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject", resolver: ports)
+                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject",
+                        banforward: args["banforward"] ?? jail.values["banforward"] ?? "auto", resolver: ports)
                     firewall = rule
                     if let warning { warnings.append(warning) }
                 } catch {
-                    throw ConfigError(.badValue, error.message, at: jail.locations["action"] ?? jail.locations["port"])
+                    let at = error.code == .invalidForwardBanning ? jail.locations["banforward"] : nil
+                    throw ConfigError(
+                        .badValue, error.message, at: at ?? jail.locations["action"] ?? jail.locations["port"])
                 }
             } else if let loadAction {
                 do {
@@ -156,8 +164,10 @@ public struct JailSetup: Sendable {
         var setup = JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,
             commandActions: commands, logPaths: source.isJournal ? [] : jail.logpath, source: source,
-            journalMatch: filterConfiguration.journalmatch, warnings: warnings)
+            journalMatch: filterConfiguration.journalmatch, warnings: warnings, filterDefinition: filterConfiguration,
+            filterOptions: options, settings: JailSettings(jail, useDNS: usedns))
         setup.maxTracked = maxTracked
+        setup.actionProperties = jail.actionConfigurations.map(ActionProperties.init)
         return setup
     }
 }

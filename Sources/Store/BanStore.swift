@@ -445,6 +445,9 @@ public enum StoreChange: Sendable, Hashable {
     case unban(address: IPAddress, jail: String?)
     /// Ends every ban of `jail` (every jail when nil).
     case unbanAll(jail: String?)
+    /// Gives the active ban of `address` in `jail` (every active ban of the jail when nil) the length `seconds`
+    /// from its start (`set JAIL bantime`, a prolonged ban; -1 permanent).
+    case banTime(jail: String, address: IPAddress?, seconds: Double)
     /// Replaces (or, with `times` empty, deletes) the pending failures of one address in one jail.
     case pending(PendingFailureRecord)
     /// The `Ban` log lines of every ban up to row id `upTo` are written (nil: of every ban stored now).
@@ -517,6 +520,14 @@ extension BanStore {
                     [.text(address.description), .text(jail)])
             } else {
                 try db.run("UPDATE bans SET active = 0 WHERE active = 1 AND address = ?", [.text(address.description)])
+            }
+        case .banTime(let jail, let address, let seconds):
+            if let address {
+                try db.run(
+                    "UPDATE bans SET ban_time = ? WHERE active = 1 AND jail = ? AND address = ?",
+                    [.real(seconds), .text(jail), .text(address.description)])
+            } else {
+                try db.run("UPDATE bans SET ban_time = ? WHERE active = 1 AND jail = ?", [.real(seconds), .text(jail)])
             }
         case .unbanAll(let jail):
             if let jail {
