@@ -57,6 +57,11 @@ struct IniFile: Sendable {
         var currentOption: Int? = nil
         var indentLevel = 0
         var lineNumber = 0
+        // Python's configparser (strict, as fail2ban uses it) refuses, within one file, a section header seen
+        // before and an option given twice in a section (names compared lower-cased); [DEFAULT] may repeat, its
+        // options not. Where each was first given, for the error.
+        var sectionLines: [String: Int] = [:]
+        var optionLines: [String: Int] = [:]
 
         // Python splits on universal newlines; \r\n and \r are line ends too.
         let normalized = text.utf8.contains(13) ? text.replacingCRLF() : text
@@ -87,6 +92,13 @@ struct IniFile: Sendable {
             if value.hasPrefix("["), let close = value.lastIndex(of: "]"), value.index(after: value.startIndex) < close
             {
                 let name = String(value[value.index(after: value.startIndex)..<close])
+                if name != "DEFAULT", let first = sectionLines[name] {
+                    throw ConfigError(
+                        .syntax, "section [\(name)] already appears at line \(first) of this file",
+                        at: SourceLocation(file: path, line: lineNumber),
+                        hint: "merge the two [\(name)] sections into one; fail2ban refuses such a file too")
+                }
+                sectionLines[name] = sectionLines[name] ?? lineNumber
                 sections.append(Section(name: name, line: lineNumber, options: []))
                 current = sections.count - 1
                 currentOption = nil
@@ -115,6 +127,14 @@ struct IniFile: Sendable {
                     .syntax, "option without a name: \(value)", at: SourceLocation(file: path, line: lineNumber),
                     hint: "write 'name = value'")
             }
+            let key = sections[s].name + "\u{0}" + name
+            if let first = optionLines[key] {
+                throw ConfigError(
+                    .syntax, "option '\(name)' in section [\(sections[s].name)] already set at line \(first) of this file",
+                    at: SourceLocation(file: path, line: lineNumber),
+                    hint: "keep one of the two lines; fail2ban refuses such a file too")
+            }
+            optionLines[key] = lineNumber
             let optionValue = value[value.index(after: delimiter)...].trimmedWhitespace()
             let raw = RawValue(lines: [(optionValue, lineNumber)], file: path)
             if let existing = sections[s].options.firstIndex(where: { $0.name == name }) {

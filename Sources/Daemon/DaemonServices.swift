@@ -10,13 +10,18 @@ import UnixSignals
 // the consumer, which records what the readers had already handed over and ends when the channel is empty.
 
 /// Moves everything the log sources read into the coordinator. It does not stop on graceful shutdown: it ends when
-/// ``SourcesService`` has finished the channel and the queue is empty, so no failure already read is lost.
+/// ``SourcesService`` has finished the channel and the queue is empty, so no failure already read is lost, and the
+/// group has asked it to stop (its turn comes right after the sources').
 struct ConsumerService: Service {
     let channel: SourceChannel
     let coordinator: BanCoordinator
 
     func run() async {
         while let batches = await channel.next() { await coordinator.process(batches) }
+        // The channel ends when the sources stopped, one step before the group asks this service to stop: returning
+        // now would be a service ending out of turn, which the group reports as an error ("a part of the daemon ended
+        // unexpectedly", one stop in three). Wait for this service's own turn.
+        try? await gracefulShutdown()
     }
 }
 

@@ -53,6 +53,22 @@ struct RegexCommandTests {
         #expect(r.stdout == "192.0.2.1\n2001:db8::7\n192.0.2.1\n")
     }
 
+    @Test("a host name getaddrinfo reads as a number is no address, as in the daemon (no 192.0.2.1 from 3221225985)")
+    func numericSpellingsAreNotAddresses() throws {
+        let dir = try CLI.temporaryDirectory()
+        let log = try CLI.write(
+            """
+            2026-11-29T10:00:00 gate x: fail from 3221225985
+            2026-11-29T10:00:01 gate x: fail from 0xc0.0.2.2
+            2026-11-29T10:00:03 gate x: fail from 192.0.2.4
+
+            """, to: "auth.log", in: dir)
+        let r = try CLI.run(["regex", "--out", "ip", log, #"^\s*\S+ x: fail from <HOST>$"#])
+        #expect(r.status == 0, "\(r.stderr)")
+        // getaddrinfo would give 192.0.2.1 and 192.0.2.2: attacker text choosing the address banned.
+        #expect(r.stdout == "192.0.2.4\n", "\(r.stdout)")
+    }
+
     @Test("-o user prints the F-USER capture")
     func outUser() throws {
         let tree = try demoTree()

@@ -93,6 +93,14 @@ struct BadConfiguration: Sendable, CustomTestStringConvertible {
             text: "[Definition]\nactionban = true\n  fine continuation\n= no name\n", location: "action.d/note.local:4",
             reason: "option without a name"),
         BadConfiguration(
+            name: "jail.local: an option given twice in a section", file: "jail.local",
+            text: "[demo]\nmaxretry = 2\nenabled = true\nMaxRetry = 4\n", location: "jail.local:4",
+            reason: "already set at line 2"),
+        BadConfiguration(
+            name: "filter: a section given twice in one file", file: "filter.d/demo.local",
+            text: "[Definition]\nmaxlines = 1\n[Definition]\nignoreregex =\n", location: "filter.d/demo.local:3",
+            reason: "already appears at line 1"),
+        BadConfiguration(
             name: "main configuration: a syntax error", file: "portcullis.local",
             text: "[Definition\nloglevel = DEBUG\n", location: "portcullis.local:1", reason: "closing ']'"),
     ]

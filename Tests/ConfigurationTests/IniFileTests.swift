@@ -43,12 +43,25 @@ struct IniFileTests {
         #expect(lines.map(\.line) == [2, 3, 5, 6])
     }
 
-    @Test("a later duplicate option or repeated section wins; CRLF line ends are accepted")
+    @Test("a repeated option or section in one file is a syntax error naming both lines, as fail2ban refuses it")
     func duplicates() throws {
-        let ini = try parse("[s]\r\na = 1\r\na = 2\r\n[t]\r\nb = 3\r\n[s]\r\na = 4\r\n")
-        #expect(ini.sections.count == 3)
-        #expect(value(ini, "s", "a") == "4")
-        #expect(ini.sections[0].options.first?.value.text == "2")
+        for (text, line, first) in [
+            ("[s]\r\na = 1\r\na = 2\r\n", 3, 2), ("[s]\na = 1\nA = 2\n", 3, 2),
+            ("[s]\na = 1\n[t]\nb = 3\n[s]\nc = 4\n", 5, 1), ("[DEFAULT]\na = 1\n[DEFAULT]\na = 2\n", 4, 2),
+        ] {
+            do {
+                _ = try parse(text)
+                Issue.record("accepted \(text.debugDescription)")
+            } catch {
+                #expect(error.code == .syntax)
+                #expect(error.location == SourceLocation(file: "/t.conf", line: line), "\(error)")
+                #expect(error.message.contains("line \(first)"), "\(error)")
+            }
+        }
+        // [DEFAULT] may repeat (configparser keeps adding to it), and the same name in two sections is fine.
+        let ini = try parse("[DEFAULT]\na = 1\n[s]\na = 2\n[DEFAULT]\nb = 3\n[t]\na = 4\r\n")
+        #expect(value(ini, "s", "a") == "2")
+        #expect(value(ini, "t", "a") == "4")
     }
 
     @Test("an option before any section is a syntax error naming the line")

@@ -59,7 +59,7 @@ import Testing
             ignoreself = false
             banaction = nftables-multiport
             port = 0:65535
-            action = %(banaction)s[port="%(port)s", protocol="tcp"]
+            \(extra.contains("action =") ? "" : #"action = %(banaction)s[port="%(port)s", protocol="tcp"]"#)
             \(extra)
 
             [\(alpha)]

@@ -205,4 +205,18 @@ import Testing
         daemon.requestStop()
         try await task.value
     }
+
+    @Test func stopsWithoutAPartEndingOutOfTurn() async throws {
+        // The consumer used to return as soon as the sources had finished the channel, before the service group
+        // asked it to stop; the group then reported "a part of the daemon ended unexpectedly" (one stop in three).
+        let fx = try Fixture()
+        for _ in 0..<12 {
+            let (daemon, task) = await start(fx, firewall: RecordingFirewall())
+            daemon.requestStop()
+            try await task.value
+        }
+        let log = fx.read("portcullis.log")
+        #expect(log.components(separatedBy: "Exiting Portcullis").count == 13)
+        #expect(!log.contains("ended unexpectedly"), "\(log.split(separator: "\n").filter { $0.contains("ended unexpectedly") }.prefix(2))")
+    }
 }
