@@ -90,7 +90,8 @@ stage e2e '^e2e: [1-9][0-9]* passed, 0 failed$' \
 
 # The host firewall policy in namespaces: plan, errors with file:line, the SSH-session guard, apply + revert after the
 # timeout, apply + confirm, reachability per family and source group, bogons, the port-scan guard, bans winning over
-# the policy, import of iptables-save dumps, and the audit against a probe from another namespace (about 40 s).
+# the policy, import of iptables-save dumps, the audit against a probe from another namespace (Debian's sshd on port
+# 22), and bans on forwarded connections in a router namespace (banforward, repair after a flush) (about 55 s).
 stage policy '^policy: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/policy_e2e.py --portcullis "$BIN/portcullis"
 
@@ -99,7 +100,8 @@ stage policy '^policy: [1-9][0-9]* passed, 0 failed$' \
 stage fleet '^fleet: [1-9][0-9]* passed, 0 failed$' \
     tests/fleet/fleet_test.py --portcullis "$BIN/portcullis"
 
-# SIGKILL during a 5,000-address burst, a full or locked store, a damaged database (about half a minute).
+# SIGKILL during a 5,000-address burst (and a 1,500-address journal burst), a full or locked store, a damaged database
+# (about 45 s).
 stage durability '^durability: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/durability_e2e.py --portcullis "$BIN/portcullis"
 

@@ -122,6 +122,13 @@ public actor BanCoordinator {
 
     // MARK: Start, reload, stop
 
+    /// Says once per set-up whether bans also refuse forwarded connections, and why (`banforward`).
+    private func logForwarding(_ firewall: any FirewallBackend) async {
+        guard let nft = firewall as? NFTablesFirewall, let (state, jails) = try? await nft.forwarding() else { return }
+        let which = jails.isEmpty ? "no jail" : jails.joined(separator: ", ")
+        actionsLog.info("forwarded connections are banned for: \(which) (host: \(state))")
+    }
+
     /// Installs the jails: sets up the firewall table and restores every still-active ban from the store
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
@@ -140,6 +147,7 @@ public actor BanCoordinator {
         }
         if let firewall {
             try await firewall.setUp(jails: fleetFirewall(setups))
+            await logForwarding(firewall)
         }
         installRunners(setups)
         for s in setups {
@@ -236,6 +244,10 @@ public actor BanCoordinator {
                 added.insert(s.name)
             }
         }
+        // A removed jail lifts its command actions' bans (flush, or unban each) before its actionstop.
+        for name in removed {
+            if let s = oldSetups[name], let state = states[name] { enqueueFlush(setup: s, state: state) }
+        }
         for name in removed {
             states[name] = nil
             idle.remove(name)
@@ -247,6 +259,7 @@ public actor BanCoordinator {
         brokenJails = broken
         if let firewall {
             try await firewall.setUp(jails: fleetFirewall(newSetups))
+            await logForwarding(firewall)
         }
         // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
         for name in removed {
@@ -321,6 +334,15 @@ public actor BanCoordinator {
         }
         if !late.isEmpty { banLog(late) }
         if !unlogged.isEmpty { writer?.submit([.banLogged(upTo: nil)]) }
+        // Command actions get the restored bans as fail2ban gives them: actionban with <restored> = 1, after the
+        // jail's actionstart (an action that rebuilt its state there, an ipset say, would lose them otherwise).
+        for r in restored where runners[r.jail] != nil {
+            enqueueActions(
+                jail: r.jail, phase: "actionban",
+                ticket: ActionTicket(
+                    address: r.address, time: r.timeOfBan, bantime: r.banTime, failures: r.failures,
+                    bancount: r.banCount, matches: r.matches, restored: true))
+        }
         if !restored.isEmpty {
             func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
             let end = timer.now
@@ -390,7 +412,10 @@ public actor BanCoordinator {
         stopped = true
         // Bans already decided reach the kernel before the table goes.
         if inFlight > 0 { await withCheckedContinuation { drained.append($0) } }
-        for name in jailNames { enqueueActions(jail: name, phase: "actionstop", ticket: nil) }
+        for name in jailNames {
+            if let s = setups[name], let state = states[name] { enqueueFlush(setup: s, state: state) }
+            enqueueActions(jail: name, phase: "actionstop", ticket: nil)
+        }
         await finishRunners()
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
@@ -759,6 +784,25 @@ public actor BanCoordinator {
             ActionRunner.Job(
                 phase: phase, subject: t.address?.description ?? "", values: values,
                 enrich: ActionTicket.enrich(address: t.address, jail: jail, store: store)))
+    }
+
+    /// Lifts a stopping jail's bans from its command actions, as fail2ban does at stop: each action's
+    /// `actionflush`, or `actionunban` for every ban when it has none. The bans stay in the store (restored, with
+    /// `<restored>` = 1, at the next start).
+    private func enqueueFlush(setup: JailSetup, state: JailState) {
+        guard let runner = runners[setup.name] else { return }
+        let now = clock()
+        var base: [String: String] = ["name": setup.name, "protocol": setup.configuration.protocol ?? "tcp"]
+        if let p = setup.configuration.port { base["port"] = p }
+        let each = state.bannedAddresses.filter { state.isBanned($0, now: now) }.map { address in
+            var values = ActionTicket(address: address, time: now, bantime: setup.policy.banTime).values(base: base)
+            values.trusted["bantime"] = ActionTicket.integerText(setup.policy.banTime)
+            return values
+        }
+        var job = ActionRunner.Job(
+            phase: "actionflush", values: ActionTicket(address: nil, time: now, bantime: nil).values(base: base))
+        job.unbanEach = each
+        runner.enqueue(job)
     }
 
     /// Runners for the jails with command actions. A jail that stays with the same actions keeps its runner; a

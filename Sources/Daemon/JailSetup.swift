@@ -122,11 +122,14 @@ public struct JailSetup: Sendable {
                     let (rule, warning) = try JailFirewall.fromSettings(
                         jail: name, banaction: banaction, port: args["port"] ?? jail.port ?? "0:65535",
                         protocol: args["protocol"] ?? jail.protocol ?? "tcp",
-                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject", resolver: ports)
+                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject",
+                        banforward: args["banforward"] ?? jail.values["banforward"] ?? "auto", resolver: ports)
                     firewall = rule
                     if let warning { warnings.append(warning) }
                 } catch {
-                    throw ConfigError(.badValue, error.message, at: jail.locations["action"] ?? jail.locations["port"])
+                    let at = error.code == .invalidForwardBanning ? jail.locations["banforward"] : nil
+                    throw ConfigError(
+                        .badValue, error.message, at: at ?? jail.locations["action"] ?? jail.locations["port"])
                 }
             } else if let loadAction {
                 do {

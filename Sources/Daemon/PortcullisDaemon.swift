@@ -157,7 +157,7 @@ public final class PortcullisDaemon: Service, Sendable {
                             }
                             return CommandAction(
                                 name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
-                                conditionalTags: action.conditionalTags)
+                                conditionalTags: action.conditionalTags, noRestored: action.flags["norestored"] ?? false)
                         }))
             } catch {
                 if error.stopsStart { fatal.append(error) } else { broken[jail.name] = error.description }
@@ -226,9 +226,18 @@ public final class PortcullisDaemon: Service, Sendable {
         // Store.
         let store: BanStore?
         var freshDatabase = false
-        if main.dbfile.lowercased() != "none" && !main.dbfile.isEmpty {
-            Self.makeParentDirectory(main.dbfile)
-            (store, freshDatabase) = try Self.openStore(main.dbfile, log: log)
+        var dbfile = main.dbfile
+        if dbfile.lowercased() != "none" && !dbfile.isEmpty {
+            // A fail2ban tree's dbfile is fail2ban's own database: never written (not even its journal mode);
+            // Portcullis keeps its bans in a file of its own beside it.
+            if BanStore.isFail2banDatabase(path: dbfile) {
+                let own = Self.directory(of: dbfile) + "/portcullis.sqlite3"
+                log.warning(
+                    "dbfile \(dbfile) is fail2ban's database: left as it is; Portcullis keeps its bans in \(own) (set dbfile in fail2ban.local or portcullis.local to choose another file)")
+                dbfile = own
+            }
+            Self.makeParentDirectory(dbfile)
+            (store, freshDatabase) = try Self.openStore(dbfile, log: log)
         } else {
             store = nil
         }
@@ -257,7 +266,7 @@ public final class PortcullisDaemon: Service, Sendable {
             log.error("Jail '\(name)' cannot start: \(why)")
         }
         let coordinator = BanCoordinator(
-            firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: main.dbfile,
+            firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: dbfile,
             banLog: { lines in
                 let now = FailLogHandler.now()
                 sink.log(lines.map { FailLogHandler.Record(label: "fail2ban.actions", level: .notice, message: $0, time: now) })
@@ -282,7 +291,7 @@ public final class PortcullisDaemon: Service, Sendable {
         }
         if freshDatabase, firewall != nil {
             let adopted = await coordinator.adoptKernelBans()
-            if adopted > 0 { log.notice("Adopted \(adopted) bans still in the kernel into the new database \(main.dbfile)") }
+            if adopted > 0 { log.notice("Adopted \(adopted) bans still in the kernel into the new database \(dbfile)") }
         }
 
         // Sources → filters → coordinator, through a bounded channel (a reader waits when it is full).
@@ -468,6 +477,12 @@ public final class PortcullisDaemon: Service, Sendable {
         } catch {
             throw DaemonError("cannot open the database \(path): \(error)")
         }
+    }
+
+    /// The directory part of `path` (`.` when it has none).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     static func makeParentDirectory(_ path: String) {

@@ -78,14 +78,16 @@ enum NFTListing {
         return (address, length)
     }
 
-    /// True when a terse text listing of the table has the chain, every jail's two sets, and exactly the
-    /// expected rules: each jail's number of rules on each of its sets, and no other rule in the chain (a foreign
+    /// True when a terse text listing of the table has the chain (and the forward chain when a jail bans forwarded
+    /// connections), every jail's sets, and exactly the expected rules: each jail's number of rules on each of
+    /// its sets over both chains, and no other rule in either chain (a foreign
     /// `accept`, or a ban rule replaced by one that does not reject or drop, voids every ban).
     static func isIntact(_ listing: String, ruleset: NFTRuleset, jails: [JailFirewall]) -> Bool {
         var lines: Set<Substring> = []
         var rulesPerSet: [Substring: Int] = [:]
         var inChain = false
         let chainHeader = "chain \(ruleset.configuration.chainName) {"
+        let forwardHeader = "chain \(ruleset.forwardChainName) {"
         for line in listing.split(separator: "\n") {
             let trimmed = Substring(line.strippingEdges(" \t"))
             if inChain {
@@ -97,10 +99,13 @@ enum NFTListing {
                 }
                 continue
             }
-            if trimmed == chainHeader { inChain = true }
+            if trimmed == chainHeader || trimmed == forwardHeader { inChain = true }
             lines.insert(trimmed)
         }
         guard lines.contains(Substring(chainHeader)) else { return false }
+        if jails.contains(where: { $0.banForward == .yes }) && !lines.contains(Substring(forwardHeader)) {
+            return false
+        }
         var expected: [Substring: Int] = [:]
         for jail in jails {
             for kind in jail.scopes {

@@ -14,6 +14,15 @@ public enum NFTCommand: Hashable, Sendable {
     case ensureChain
     /// `delete chain inet T C` (it must be empty).
     case deleteChain
+    /// `add chain inet T C-forward { type filter hook forward priority P; policy accept; }`: bans of forwarded
+    /// connections (routing, Docker's published ports).
+    case addForwardChain
+    /// `flush chain inet T C-forward`.
+    case flushForwardChain
+    /// `add chain inet T C-forward` without a hook (a no-op when it exists).
+    case ensureForwardChain
+    /// `delete chain inet T C-forward`.
+    case deleteForwardChain
     /// `add set inet T NAME { type ipv4_addr|ipv6_addr; flags timeout; }`.
     case addSet(name: String, family: IPAddress.Family)
     /// `add set inet T NAME { type ipv4_addr|ipv6_addr; flags interval, timeout; }` (prefix bans).
@@ -85,13 +94,16 @@ public struct NFTRule: Hashable, Sendable {
     public let set: String
     /// The verdict.
     public let verdict: Verdict
+    /// True for a rule of the forward chain (forwarded connections), false for the input chain.
+    public let forward: Bool
 
     /// Creates a rule.
-    public init(layer4: Layer4, family: IPAddress.Family, set: String, verdict: Verdict) {
+    public init(layer4: Layer4, family: IPAddress.Family, set: String, verdict: Verdict, forward: Bool = false) {
         self.layer4 = layer4
         self.family = family
         self.set = set
         self.verdict = verdict
+        self.forward = forward
     }
 }
 
@@ -113,6 +125,8 @@ public struct NFTTransaction: Hashable, Sendable {
     public let table: String
     /// The chain they act on.
     public let chain: String
+    /// The forward chain (bans of forwarded connections).
+    public var forwardChain: String { chain + "-forward" }
     /// The chain's hook priority.
     public let priority: Int
 
@@ -171,6 +185,11 @@ public struct NFTTransaction: Hashable, Sendable {
         case .flushChain: out += "flush chain \(t) \(chain)"
         case .ensureChain: out += "add chain \(t) \(chain)"
         case .deleteChain: out += "delete chain \(t) \(chain)"
+        case .addForwardChain:
+            out += "add chain \(t) \(forwardChain) { type filter hook forward priority \(priority); policy accept; }"
+        case .flushForwardChain: out += "flush chain \(t) \(forwardChain)"
+        case .ensureForwardChain: out += "add chain \(t) \(forwardChain)"
+        case .deleteForwardChain: out += "delete chain \(t) \(forwardChain)"
         case .addSet(let name, let family):
             out += "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags timeout; }"
         case .addIntervalSet(let name, let family):
@@ -178,7 +197,7 @@ public struct NFTTransaction: Hashable, Sendable {
         case .deleteSet(let name): out += "delete set \(t) \(name)"
         case .flushSet(let name): out += "flush set \(t) \(name)"
         case .addRule(let rule):
-            out += "add rule \(t) \(chain) "
+            out += "add rule \(t) \(rule.forward ? forwardChain : chain) "
             switch rule.layer4 {
             case .any: break
             case .proto(let p): out += "meta l4proto \(p.rawValue) "
@@ -221,6 +240,13 @@ public struct NFTTransaction: Hashable, Sendable {
         case .flushChain: out += "{\"flush\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
         case .ensureChain: out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
         case .deleteChain: out += "{\"delete\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
+        case .addForwardChain:
+            out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\", \"type\": \"filter\", "
+            out += "\"hook\": \"forward\", \"prio\": \(priority), \"policy\": \"accept\"}}}"
+        case .flushForwardChain: out += "{\"flush\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\"}}}"
+        case .ensureForwardChain: out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\"}}}"
+        case .deleteForwardChain:
+            out += "{\"delete\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\"}}}"
         case .addSet(let name, let family):
             out += "{\"add\": {\"set\": {\(tableObject), \"name\": \"\(name)\", "
             out += "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"timeout\"]}}}"
@@ -230,7 +256,7 @@ public struct NFTTransaction: Hashable, Sendable {
         case .deleteSet(let name): out += "{\"delete\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
         case .flushSet(let name): out += "{\"flush\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
         case .addRule(let rule):
-            out += "{\"add\": {\"rule\": {\(tableObject), \"chain\": \"\(chain)\", \"expr\": ["
+            out += "{\"add\": {\"rule\": {\(tableObject), \"chain\": \"\(rule.forward ? forwardChain : chain)\", \"expr\": ["
             switch rule.layer4 {
             case .any: break
             case .proto(let p):
@@ -329,6 +355,9 @@ public struct NFTRuleset: Hashable, Sendable {
             priority: configuration.priority)
     }
 
+    /// The forward-hook chain: `CHAIN-forward` (default `bans-forward`).
+    public var forwardChainName: String { configuration.chainName + "-forward" }
+
     /// The set holding a jail's addresses of one family: `addr-set-JAIL` (IPv4) or `addr6-set-JAIL` (IPv6).
     public func setName(jail: String, family: IPAddress.Family) -> String {
         family == .v4 ? "addr-set-\(jail)" : "addr6-set-\(jail)"
@@ -354,8 +383,19 @@ public struct NFTRuleset: Hashable, Sendable {
         rules(for: jail, family: family, kind: .address)
     }
 
-    /// The rules of one jail for one family on the set of `kind`, in order (the same ports and verdicts).
+    /// The rules of one jail for one family on the set of `kind`, in order: those of the input chain, then (when
+    /// the jail bans forwarded connections, ``JailFirewall/banForward`` `.yes`) the same matches in the forward
+    /// chain.
     public func rules(for jail: JailFirewall, family: IPAddress.Family, kind: BanScope.Kind) -> [NFTRule] {
+        let input = inputRules(for: jail, family: family, kind: kind)
+        guard jail.banForward == .yes else { return input }
+        return input + input.map {
+            NFTRule(layer4: $0.layer4, family: $0.family, set: $0.set, verdict: $0.verdict, forward: true)
+        }
+    }
+
+    /// The input chain's rules of one jail for one family on the set of `kind` (the same ports and verdicts).
+    func inputRules(for jail: JailFirewall, family: IPAddress.Family, kind: BanScope.Kind) -> [NFTRule] {
         let set = setName(jail: jail.name, family: family, kind: kind)
         func verdict(_ p: TransportProtocol?) -> NFTRule.Verdict {
             if jail.blockType == .drop { return .drop }
@@ -386,7 +426,12 @@ public struct NFTRuleset: Hashable, Sendable {
 
     /// The commands that create the table, chain, sets and rules.
     func structure(jails: [JailFirewall]) -> [NFTCommand] {
-        [.addTable, .addChain] + setsAndRules(jails: jails)
+        [.addTable, .addChain] + forwardChain(jails: jails) + setsAndRules(jails: jails)
+    }
+
+    /// The forward chain, when at least one jail bans forwarded connections.
+    func forwardChain(jails: [JailFirewall]) -> [NFTCommand] {
+        jails.contains { $0.banForward == .yes } ? [.addForwardChain] : []
     }
 
     /// Every jail's two sets, then every jail's rules.
@@ -410,12 +455,17 @@ public struct NFTRuleset: Hashable, Sendable {
         return commands
     }
 
-    /// Set-up at start (and reload): the table created if missing; the chain recreated (so a changed priority
+    /// Set-up at start (and reload): the table created if missing; the chains recreated (the forward chain only
+    /// when a jail bans forwarded connections, so turning it off removes it) (so a changed priority
     /// applies: nft cannot change a base chain's priority in place) with the current rules; sets of jails no
     /// longer configured (`staleSets`) deleted; sets created if missing. Elements of existing sets survive, so
     /// bans that outlived a daemon restart stay in force. All in one transaction: no packet sees a half state.
     public func setUp(jails: [JailFirewall], staleSets: [String] = []) -> NFTTransaction {
-        var commands: [NFTCommand] = [.addTable, .ensureChain, .flushChain, .deleteChain, .addChain]
+        var commands: [NFTCommand] = [
+            .addTable, .ensureChain, .flushChain, .deleteChain, .ensureForwardChain, .flushForwardChain,
+            .deleteForwardChain, .addChain,
+        ]
+        commands += forwardChain(jails: jails)
         commands += staleSets.map { .deleteSet(name: $0) }
         commands += setsAndRules(jails: jails)
         return transaction(commands)

@@ -143,6 +143,15 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
+    /// The host's forwarding state read at the last ``setUp(jails:)`` in the firewall's namespace (it decides
+    /// `banforward = auto`), and which jails ban forwarded connections.
+    public func forwarding() async throws(FirewallError) -> (state: ForwardingState, jails: [String]) {
+        let state = state
+        return try await executor.run { _ throws(FirewallError) in
+            (state.forwarding, state.jails.filter { $0.banForward == .yes }.map(\.name))
+        }
+    }
+
     /// How many bans the backend believes are active (expired ones not counted).
     public func activeBanCount() async throws(FirewallError) -> Int {
         let state = state
@@ -187,8 +196,14 @@ private final class StateBox: @unchecked Sendable {
         }
     }
 
-    func setUp(jails: [JailFirewall], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+    /// The host's forwarding state read at the last set-up (which decided `banforward = auto`).
+    var forwarding = ForwardingState(ipv4: false, ipv6: false, docker: false)
+
+    func setUp(jails requested: [JailFirewall], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         let table = ruleset.configuration.tableName
+        // Read on this thread, so in the firewall's network namespace.
+        forwarding = ForwardingState.read(chainsListing: try? context.run("list chains"))
+        let jails = requested.map { $0.resolved(forwarding) }
         var existing: [NFTListedSet] = []
         do {
             let tables = try context.run("list tables")
@@ -385,8 +400,12 @@ private final class StateBox: @unchecked Sendable {
     /// does not fetch set elements); nil when the kernel cannot be asked.
     func hasTableAndChain(context: NFTContext, ruleset: NFTRuleset) -> Bool? {
         guard let chains = try? context.run("list chains") else { return nil }
-        return NFTListing.hasChain(
-            ruleset.configuration.chainName, table: ruleset.configuration.tableName, inChainsListing: chains)
+        let table = ruleset.configuration.tableName
+        guard NFTListing.hasChain(ruleset.configuration.chainName, table: table, inChainsListing: chains) else {
+            return false
+        }
+        guard jails.contains(where: { $0.banForward == .yes }) else { return true }
+        return NFTListing.hasChain(ruleset.forwardChainName, table: table, inChainsListing: chains)
     }
 
     var lastPrune: ContinuousClock.Instant?

@@ -1,6 +1,12 @@
 import Core
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One ban as persisted: who, where, when, for how long, and the evidence.
 public struct BanRecord: Sendable, Hashable {
     /// The jail that banned the address.
@@ -80,6 +86,18 @@ public final class BanStore: @unchecked Sendable {
 
     private let database: Database
     private let lock = Mutex(())
+
+    /// True when `path` is fail2ban's own database (it has fail2ban's `fail2banDb` table): the `dbfile` of a
+    /// fail2ban tree (`portcullis -c /etc/fail2ban`). Read without writing anything; false when it cannot be read.
+    public static func isFail2banDatabase(path: String) -> Bool {
+        guard path != ":memory:", access(path, F_OK) == 0,
+            let db = try? Database(path: path, options: Database.Options(readOnly: true, writeAheadLog: false))
+        else { return false }
+        let found = try? db.query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'fail2banDb'") {
+            $0.int64(0)
+        }
+        return (found?.first ?? 0) > 0
+    }
 
     /// Opens or creates the store at `path` (`":memory:"` for a throw-away store) and migrates its schema.
     /// Throws when the file was written by a newer Portcullis (schema version above ``schemaVersion``).

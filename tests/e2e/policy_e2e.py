@@ -4,7 +4,7 @@
 Three namespaces: a server (192.0.2.1, 2001:db8::1 toward the outside; 198.51.100.1, 2001:db8:1::1 toward the
 admin network), an outside client namespace (192.0.2.2 and .3, 2001:db8::2 and ::3, plus a "bogon" source
 203.0.113.9 / 2001:db8:bad::9 the server routes back) and an admin namespace (198.51.100.2, 2001:db8:1::2). The
-server runs TCP listeners (ssh 22, smtp 25, http 80, munin 4949, a stray 8081 on every address) and UDP echo
+server runs Debian's OpenSSH server on 22 and TCP listeners (smtp 25, http 80, munin 4949, a stray 8081 on every address) and UDP echo
 listeners (dns 53, a stray 5355). Checks, through `portcullis firewall plan|apply|confirm` and `portcullis audit`:
 plan output and errors (file:line, nothing loaded), the SSH-session guard, reachability per service and family,
 admin-only munin, the bogon drop, the revert after the timeout (measured), apply + confirm, a second apply reverted
@@ -34,6 +34,12 @@ SERVER6, CLIENT6, SCANNER6, BOGON6 = "2001:db8::1", "2001:db8::2", "2001:db8::3"
 ADMIN_SERVER4, ADMIN4, ADMIN_SERVER6, ADMIN6 = "198.51.100.1", "198.51.100.2", "2001:db8:1::1", "2001:db8:1::2"
 TCP_PORTS = [22, 25, 80, 4949, 8081]
 UDP_PORTS = [53, 5355]
+R, C, V = f"pcl-policy-r-{PID}", f"pcl-policy-c-{PID}", f"pcl-policy-v-{PID}"
+RC, CR, RV, VR = (f"vfr{PID % 100000}", f"vfc{PID % 100000}", f"vfs{PID % 100000}", f"vft{PID % 100000}")
+ROUTER_C4, FWD_CLIENT4, FWD_OTHER4 = "198.51.100.1", "198.51.100.2", "198.51.100.3"
+ROUTER_V4, FWD_SERVER4 = "203.0.113.1", "203.0.113.2"
+ROUTER_C6, FWD_CLIENT6, FWD_OTHER6 = "2001:db8:10::1", "2001:db8:10::2", "2001:db8:10::3"
+ROUTER_V6, FWD_SERVER6 = "2001:db8:20::1", "2001:db8:20::2"
 REVERT = 12  # seconds: long enough for the reachability checks that run before the revert
 
 POLICY = """# policy_e2e.py's policy
@@ -102,7 +108,7 @@ def udp(fam, addr, port):
         data, peer = s.recvfrom(512)
         s.sendto(b"echo " + data, peer)
 threads = []
-for port in (22, 25, 80, 4949):
+for port in ((25, 80, 4949) if "--no-ssh" in sys.argv else (22, 25, 80, 4949)):
     threads.append(threading.Thread(target=tcp, args=(socket.AF_INET, "0.0.0.0", port, True), daemon=True))
     threads.append(threading.Thread(target=tcp, args=(socket.AF_INET6, "::", port, True), daemon=True))
 # The stray service: one dual-stack socket on every address.
@@ -126,7 +132,7 @@ for item in sys.argv[3:]:
         s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(1.0); s.bind((src, 0))
         try:
             s.connect((dst, port)); data = s.recv(16)
-            out[item] = "open" if data.startswith(b"hello") else "nodata"
+            out[item] = "open" if data.startswith(b"hello") or data.startswith(b"SSH-2.0-") else "nodata"
         except ConnectionRefusedError: out[item] = "refused"
         except (socket.timeout, TimeoutError): out[item] = "timeout"
         except OSError as e: out[item] = "error " + str(e)
@@ -188,6 +194,9 @@ class Env:
         self.run = f"{self.tmp}/run"
         self.listener = None
         self.daemon = None
+        self.server = None
+        self.router_daemon = None
+        self.sshd = None
 
     def setup(self):
         for ns in (S, O, A):
@@ -218,9 +227,23 @@ class Env:
         sh("ip", "route", "add", "203.0.113.0/24", "dev", SO, ns=S)
         sh("ip", "-6", "route", "add", "2001:db8:bad::/48", "dev", SO, ns=S)
         sh("ip", "route", "add", "192.0.2.0/24", "dev", OS_, "src", CLIENT4, ns=O, check_rc=False)
-        self.listener = subprocess.Popen(["ip", "netns", "exec", S, "/usr/bin/python3", "-c", LISTEN],
+        # Port 22 is Debian's OpenSSH server (its own /run in the namespace's private mount namespace; no PAM,
+        # only its banner matters here); the other services are Python listeners.
+        os.makedirs(f"{self.tmp}/ssh")
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{self.tmp}/ssh/host_ed25519")
+        with open(f"{self.tmp}/ssh/sshd_config", "w") as f:
+            f.write(f"ListenAddress 0.0.0.0\nListenAddress [::]\nPort 22\nHostKey {self.tmp}/ssh/host_ed25519\n"
+                    "PidFile none\nUsePAM no\nPasswordAuthentication no\nMaxStartups 200\nLogLevel INFO\n")
+        self.sshd = subprocess.Popen(
+            ["ip", "netns", "exec", S, "unshare", "--mount", "--propagation", "private", "sh", "-ec",
+             'mount -t tmpfs -o mode=755 pcl-policy-run /run && mkdir -m 755 /run/sshd && '
+             f'exec /usr/sbin/sshd -D -e -f "{self.tmp}/ssh/sshd_config"'],
+            stdout=subprocess.DEVNULL, stderr=open(f"{self.tmp}/ssh/sshd.log", "w"))
+        self.listener = subprocess.Popen(["ip", "netns", "exec", S, "/usr/bin/python3", "-c", LISTEN, "--no-ssh"],
                                          stdout=subprocess.PIPE, text=True)
         self.listener.stdout.readline()
+        if not wait_until(lambda: sh("ss", "-Hltn", "sport = :22", ns=S).stdout.count("LISTEN") >= 2, 10, 0.05):
+            raise RuntimeError("sshd does not listen on port 22: " + open(f"{self.tmp}/ssh/sshd.log").read())
         os.makedirs(self.conf)
         with open(f"{self.conf}/firewall.conf", "w") as f:
             f.write(POLICY)
@@ -242,7 +265,7 @@ class Env:
         return r.stdout if r.returncode == 0 else None
 
     def cleanup(self):
-        for p in (self.daemon, self.listener):
+        for p in (self.daemon, self.listener, self.router_daemon, self.server, self.sshd):
             if p and p.poll() is None:
                 p.terminate()
                 try:
@@ -262,7 +285,7 @@ class Env:
                         os.kill(int(pid), 15)
                     except OSError:
                         pass
-        for ns in (S, O, A):
+        for ns in (S, O, A, R, C, V):
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -271,7 +294,16 @@ def outside_items():
     return [f"tcp/{p}" for p in TCP_PORTS] + [f"udp/{p}" for p in UDP_PORTS]
 
 
+def ssh_banner(ns, src, dst):
+    code = ("import socket,sys; s=socket.create_connection((sys.argv[2],22),2,(sys.argv[1],0)); "
+            "print(s.recv(64).decode(errors='replace').strip())")
+    return sh("/usr/bin/python3", "-c", code, src, dst, ns=ns, check_rc=False).stdout.strip()
+
+
 def run_tests(env):
+    banners = [ssh_banner(O, CLIENT4, SERVER4), ssh_banner(O, CLIENT6, SERVER6)]
+    check("the real OpenSSH server answers on port 22 from outside (IPv4 and IPv6)",
+          all(b.startswith("SSH-2.0-OpenSSH") for b in banners), banners)
     audit_before(env)
     # Before any policy: everything listening is reachable, the bogon source too (it is routed back).
     before4 = probe(O, CLIENT4, SERVER4, outside_items())
@@ -399,6 +431,8 @@ def run_tests(env):
 
     # --- import of the seed's iptables ruleset (real iptables-nft dumps), applied: the same checks pass
     import_seed(env)
+    # --- bans on forwarded connections, in a router namespace of their own
+    forwarding(env)
 
 
 def ban_over_policy(env):
@@ -435,6 +469,114 @@ def ban_over_policy(env):
     except subprocess.TimeoutExpired:
         env.daemon.kill()
     env.daemon = None
+
+
+def forwarding(env):
+    """Bans on forwarded connections: a router namespace forwards between a client link (198.51.100.0/24,
+    2001:db8:10::/64) and a server link (203.0.113.0/24, 2001:db8:20::/64); the daemon runs in the router with a
+    jail on port ssh and `banforward` left at auto. The banned client's forwarded connection to the server's port
+    is refused, the other client's is not, a port outside the jail stays open, a flushed ruleset comes back with
+    the forward chain, and `banforward = no` on reload removes it."""
+    d = f"{env.tmp}/router"
+    os.makedirs(f"{d}/filter.d")
+    for ns in (R, C, V):
+        sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", RC, "type", "veth", "peer", "name", CR)
+    sh("ip", "link", "add", RV, "type", "veth", "peer", "name", VR)
+    for dev, ns in ((RC, R), (RV, R), (CR, C), (VR, V)):
+        sh("ip", "link", "set", dev, "netns", ns)
+    for ns, dev, addrs in ((R, RC, [ROUTER_C4 + "/24", ROUTER_C6 + "/64"]), (R, RV, [ROUTER_V4 + "/24", ROUTER_V6 + "/64"]),
+                           (C, CR, [FWD_CLIENT4 + "/24", FWD_OTHER4 + "/24", FWD_CLIENT6 + "/64", FWD_OTHER6 + "/64"]),
+                           (V, VR, [FWD_SERVER4 + "/24", FWD_SERVER6 + "/64"])):
+        for a in addrs:
+            sh("ip", "-6" if ":" in a else "-4", "addr", "add", a, "dev", dev, *(["nodad"] if ":" in a else []), ns=ns)
+        sh("ip", "link", "set", dev, "up", ns=ns)
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+    sh("ip", "route", "add", "default", "via", ROUTER_C4, ns=C)
+    sh("ip", "-6", "route", "add", "default", "via", ROUTER_C6, ns=C)
+    sh("ip", "route", "add", "default", "via", ROUTER_V4, ns=V)
+    sh("ip", "-6", "route", "add", "default", "via", ROUTER_V6, ns=V)
+    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", ns=R)
+    env.server = subprocess.Popen(["ip", "netns", "exec", V, "/usr/bin/python3", "-c", LISTEN],
+                                  stdout=subprocess.PIPE, text=True)
+    env.server.stdout.readline()
+    with open(f"{d}/portcullis.conf", "w") as f:
+        f.write(f"[Definition]\nlogtarget = {d}/portcullis.log\nsocket = {d}/p.sock\npidfile = {d}/p.pid\n"
+                f"dbfile = {d}/p.sqlite3\n")
+    with open(f"{d}/filter.d/e2e.conf", "w") as f:
+        f.write("[Definition]\nfailregex = ^auth failure from <HOST>$\n")
+    with open(f"{d}/jail.conf", "w") as f:
+        f.write("[DEFAULT]\nbanaction = nftables-multiport\nprotocol = tcp\n"
+                "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
+                f"[fwd]\nenabled = true\nfilter = e2e\nport = ssh\nlogpath = {d}/auth.log\nbantime = 1h\n")
+    open(f"{d}/auth.log", "w").close()
+    items = ["tcp/22", "tcp/80"]
+    both_open = {"tcp/22": "open", "tcp/80": "open"}
+    # Both families through the router before any ban (waiting for neighbour discovery on the new links).
+    res = wait_until(lambda: (lambda r: r if r[0] == r[1] == both_open else None)(
+        (probe(C, FWD_CLIENT4, FWD_SERVER4, items), probe(C, FWD_CLIENT6, FWD_SERVER6, items))), 10, 0.2)
+    check("forwarding: the client reaches the server through the router before any ban (IPv4 and IPv6)",
+          res is not None, res)
+    sock = f"{d}/p.sock"
+    env.router_daemon = subprocess.Popen(["ip", "netns", "exec", R, env.exe, "-c", d, "-f", "start"],
+                                         stdout=open(f"{d}/stdout", "w"), stderr=subprocess.STDOUT)
+    up = wait_until(lambda: sh(env.exe, "-s", sock, "ping", check_rc=False).returncode == 0, 20, 0.1)
+    if not check("forwarding: daemon starts in the router namespace", up):
+        return
+    log = open(f"{d}/portcullis.log").read()
+    check("forwarding: the daemon says bans apply to forwarded connections, and why",
+          "forwarded connections are banned for: fwd (host: net.ipv4.ip_forward = 1, "
+          "net.ipv6.conf.all.forwarding = 1" in log, log[-400:])
+    table = sh("nft", "list", "table", "inet", "portcullis", ns=R).stdout
+    check("forwarding: the ban table has a forward-hook chain with the jail's rules",
+          "chain bans-forward {" in table and "hook forward" in table
+          and "tcp dport 22 ip saddr @addr-set-fwd reject with tcp reset" in table.split("chain bans-forward {")[1],
+          table)
+    for a in (FWD_CLIENT4, FWD_CLIENT6):
+        r = sh(env.exe, "-s", sock, "set", "fwd", "banip", a, check_rc=False)
+        check(f"forwarding: banip {a}", r.returncode == 0, r.stderr)
+    res4 = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
+    res6 = probe(C, FWD_CLIENT6, FWD_SERVER6, items)
+    check("forwarding: the banned client's forwarded connection to the jail's port is refused, another port is open",
+          res4 == {"tcp/22": "refused", "tcp/80": "open"} and res6 == {"tcp/22": "refused", "tcp/80": "open"},
+          (res4, res6))
+    other = probe(C, FWD_OTHER4, FWD_SERVER4, items), probe(C, FWD_OTHER6, FWD_SERVER6, items)
+    check("forwarding: another client is not banned (IPv4 and IPv6)",
+          all(o == {"tcp/22": "open", "tcp/80": "open"} for o in other), other)
+    # Someone flushes the router's ruleset: the daemon rebuilds the table, forward chain included.
+    sh("nft", "flush", "ruleset", ns=R)
+    t0 = time.monotonic()
+    back = wait_until(lambda: "chain bans-forward {" in sh("nft", "list", "table", "inet", "portcullis", ns=R,
+                                                             check_rc=False).stdout, 5, 0.02)
+    took = time.monotonic() - t0
+    check("forwarding: after `nft flush ruleset` the forward chain is back within a second", back and took < 1.0,
+          f"{took:.2f} s")
+    res = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
+    check("forwarding: after the repair the banned client is refused again",
+          res == {"tcp/22": "refused", "tcp/80": "open"}, res)
+    print(f"policy: forward chain restored {took * 1000:.0f} ms after a flushed ruleset", flush=True)
+    # banforward = no: only the host itself is protected; the forward chain goes at reload.
+    with open(f"{d}/jail.local", "w") as f:
+        f.write("[fwd]\nbanforward = no\n")
+    r = sh(env.exe, "-s", sock, "reload", check_rc=False)
+    table = sh("nft", "list", "table", "inet", "portcullis", ns=R).stdout
+    res = probe(C, FWD_CLIENT4, FWD_SERVER4, items)
+    check("forwarding: banforward = no removes the forward chain and the client's forwarded connection passes",
+          r.returncode == 0 and "bans-forward" not in table and "@addr-set-fwd" in table
+          and res == {"tcp/22": "open", "tcp/80": "open"}, (r.stderr, table, res))
+    with open(f"{d}/jail.local", "w") as f:
+        f.write("[fwd]\nbanforward = sometimes\n")
+    r = sh(env.exe, "-s", sock, "reload", check_rc=False)
+    log = open(f"{d}/portcullis.log").read()
+    check("forwarding: a bad banforward value is refused with the file and line",
+          r.returncode != 0 and "banforward must be auto, yes or no, not 'sometimes'" in (r.stdout + r.stderr + log)
+          and "jail.local:2" in (r.stdout + r.stderr + log), (r.returncode, r.stdout, r.stderr, log[-300:]))
+    sh(env.exe, "-s", sock, "stop", check_rc=False)
+    try:
+        env.router_daemon.wait(10)
+    except subprocess.TimeoutExpired:
+        env.router_daemon.kill()
+    env.router_daemon = None
 
 
 def audit_json(env):
@@ -476,7 +618,7 @@ def audit_against_probe(env, label, expect_findings):
     listed = {(s["proto"], s["port"]) for s in report["sockets"]}
     check(f"audit {label}: every test listener is listed with its process",
           {(p, n) for p in ("tcp",) for n in TCP_PORTS} | {("udp", n) for n in UDP_PORTS} <= listed
-          and all(s["process"] == "python3" and s["pid"] for s in report["sockets"]
+          and all(s["process"] == ("sshd" if s["port"] == 22 else "python3") and s["pid"] for s in report["sockets"]
                   if (s["proto"], s["port"]) in listed), sorted(listed))
     agree = {}
     for family, src, dst in (("ipv4", CLIENT4, SERVER4), ("ipv6", CLIENT6, SERVER6)):
@@ -608,7 +750,7 @@ def main():
         print("policy: must run as root (network namespaces, nftables)")
         print("policy: 0 passed, 1 failed")
         return 1
-    for tool in ("ip", "nft", "iptables-restore", "iptables-save", "nmap"):
+    for tool in ("ip", "nft", "iptables-restore", "iptables-save", "nmap", "/usr/sbin/sshd", "ssh-keygen", "unshare"):
         if shutil.which(tool) is None:
             print(f"policy: {tool} is missing")
             print("policy: 0 passed, 1 failed")
