@@ -57,7 +57,8 @@ extension BanCoordinator {
     }
 
     /// `set JAIL idle on|off`. While idle the jail's failures wait (as fail2ban leaves the lines unread); when it
-    /// ends they are counted, with their own times. Returns the new state, nil for an unknown jail.
+    /// ends they are counted, with their own times. They wait in memory only (the positions of their lines move
+    /// on): a restart while idle forgets them. Returns the new state, nil for an unknown jail.
     public func setIdle(jail: String, _ on: Bool) async -> Bool? {
         guard setups[jail] != nil else { return nil }
         if on {

@@ -48,8 +48,8 @@ extension ControlBridge {
             guard let now = await coordinator.setIdle(jail: name, v == "on") else { return .failure(.unknownJail(name)) }
             return .success(.bool(now))
         case "addignoreip":
-            // Host names are resolved here, off the coordinator.
-            let resolved = args.map { IgnoreList.network($0) == nil ? resolve($0) : [] }
+            // Host names are resolved here, on a thread of their own: never on the coordinator or the pool.
+            let resolved = await resolveNames(args)
             return await mutate(name) { s in
                 for (word, addresses) in zip(args, resolved) { s.ignore.add(word, resolved: addresses) }
                 return .success(Self.strings(s.ignore.entries))
@@ -297,6 +297,23 @@ extension ControlBridge {
                     }
                 }
                 return .success(reply)
+            }
+        }
+    }
+
+    /// The addresses of each word that is not an address or network (a host name), resolved on a dedicated thread
+    /// (a DNS lookup can take seconds and must not hold a thread of the cooperative pool).
+    func resolveNames(_ words: [String]) async -> [[IPAddress]] {
+        guard words.contains(where: { IgnoreList.network($0) == nil }) else { return words.map { _ in [] } }
+        let resolve = self.resolve
+        return await withCheckedContinuation { (c: CheckedContinuation<[[IPAddress]], Never>) in
+            let work: @Sendable () -> Void = {
+                c.resume(returning: words.map { IgnoreList.network($0) == nil ? resolve($0) : [] })
+            }
+            do {
+                try DedicatedThread.detached(work)
+            } catch {
+                work()
             }
         }
     }

@@ -222,15 +222,19 @@ public struct ControlBridge: ControlHandler {
         return .success(.int(count))
     }
 
-    /// Lifts the ban of one address; for a network, its prefix ban and the bans of every address it covers (as
-    /// fail2ban unbans a network). Returns how many bans were lifted.
+    /// Lifts the ban of one address; for a network, its prefix ban, or else the bans of every address it covers
+    /// (as fail2ban unbans a network). Returns how many bans were lifted.
     func unbanOne(_ word: String, jail: String?) async -> Int {
         if let a = IPAddress(word) { return await coordinator.unban([a], jail: jail) }
         if let net = IgnoreList.network(word) {
-            var count = word.contains("/") ? await coordinator.unban(prefix: net, jail: jail) : 0
+            // A prefix ban of exactly this network is lifted alone (its addresses keep their own bans);
+            // otherwise every banned address the network covers is unbanned, as in fail2ban.
+            if word.contains("/") {
+                let prefixes = await coordinator.unban(prefix: net, jail: jail)
+                if prefixes > 0 { return prefixes }
+            }
             let covered = await coordinator.banned(in: net, jail: jail)
-            if !covered.isEmpty { count += await coordinator.unban(covered, jail: jail) }
-            return count
+            return covered.isEmpty ? 0 : await coordinator.unban(covered, jail: jail)
         }
         return 0
     }

@@ -119,9 +119,8 @@ public struct FailLogHandler: LogHandler {
             var target: LogTarget
             /// The file or stream; for syslog the connected socket; -1 for the journal or when nothing is open.
             var fd: Int32 = -1
-            /// The syslog socket in use and whether it is a stream (messages then end with a NUL).
+            /// The syslog socket in use.
             var syslogPath: String? = nil
-            var syslogStream = false
         }
 
         private let output: Mutex<Output>
@@ -214,13 +213,14 @@ public struct FailLogHandler: LogHandler {
                 guard stat(path, &st) == 0, (st.st_mode & 0o170000) == 0o140000 else {
                     return "Syslog socket file: \(path) does not exists or is not a socket"
                 }
-                for (kind, stream) in [(SOCK_DGRAM, false), (SOCK_STREAM, true)] {
+                // A datagram socket, else a stream one (as Python's SysLogHandler tries them); every message ends
+                // with a NUL, which also frames it on a stream.
+                for kind in [SOCK_DGRAM, SOCK_STREAM] {
                     let fd = socket(AF_UNIX, Int32(kind.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
                     guard fd >= 0 else { continue }
                     if connectUnix(fd, path) {
                         out.fd = fd
                         out.syslogPath = path
-                        out.syslogStream = stream
                         return nil
                     }
                     Glibc.close(fd)
@@ -275,14 +275,20 @@ public struct FailLogHandler: LogHandler {
                             + Self.text(r, pid: r.pid ?? pid, withTime: false, padding: false)
                         // Ended with a NUL, as Python's SysLogHandler (fail2ban's) sends them.
                         let bytes = Array(line.utf8) + [0]
-                        if !Self.send(out.fd, bytes) {
+                        var sent = Self.send(out.fd, bytes)
+                        if sent == .broken {
                             // The syslog daemon restarted: connect again once.
                             var fresh = Output(target: out.target)
                             if Self.open(&fresh, syslogSocket: out.syslogPath ?? "auto") == nil {
                                 Self.close(&out)
                                 out = fresh
-                                _ = Self.send(out.fd, bytes)
+                                sent = Self.send(out.fd, bytes)
                             }
+                        }
+                        if sent == .dropped, syslogDropped.add(1, ordering: .relaxed).newValue == 1 {
+                            Self.writeAll(
+                                2,
+                                Array("portcullis: the syslog socket \(out.syslogPath ?? "") is full; dropping log lines until it reads again\n".utf8))
                         }
                     }
                 default:
@@ -300,23 +306,26 @@ public struct FailLogHandler: LogHandler {
             }
         }
 
-        /// Writes already formatted text lines (kept for callers that format themselves).
-        func write(lines: [String], level: Logger.Level) {
-            guard Self.rank(level) >= levelValue.load(ordering: .relaxed), !lines.isEmpty else { return }
-            let fd = output.withLock { $0.fd }
-            guard fd >= 0 else { return }
-            Self.writeAll(fd, Array((lines.joined(separator: "\n") + "\n").utf8))
-        }
+        /// What sending a syslog message did.
+        enum Sent { case sent, dropped, broken }
 
-        private static func send(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        /// Sends without waiting: a syslog daemon that does not read (its queue holds only
+        /// `net.unix.max_dgram_qlen` messages, often 10) must never stop the daemon, so a full queue drops the
+        /// message; a socket whose peer went away is `broken` (the caller connects again).
+        private static func send(_ fd: Int32, _ bytes: [UInt8]) -> Sent {
             bytes.withUnsafeBytes { raw in
                 while true {
-                    let n = Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
+                    let n = Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                    if n == raw.count { return .sent }
                     if n < 0 && errno == EINTR { continue }
-                    return n == raw.count
+                    if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) { return .dropped }
+                    return .broken
                 }
             }
         }
+
+        /// syslog messages dropped because the syslog daemon did not keep up.
+        let syslogDropped = Atomic<Int>(0)
 
         static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
             guard fd >= 0 else { return }

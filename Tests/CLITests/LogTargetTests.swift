@@ -175,6 +175,19 @@ struct LogTargetTests {
         let again = await listener.wait { $0.contains("Ban 192.0.2.9") }
         #expect(again.contains("<37>fail2ban.actions[\(pid)]: NOTICE [demo] Ban 192.0.2.9\u{0}"), "\(again)")
 
+        // A syslog daemon that stops reading (its queue holds net.unix.max_dgram_qlen messages, 10 by default):
+        // lines beyond are dropped, nothing waits. An unban logs from the coordinator itself: it must answer.
+        _ = listener.messages()
+        for i in 100..<125 {
+            #expect(try CLI.run(["-c", tree.path, "--timeout", "10", "set", "demo", "banip", "192.0.2.\(i)"]).stdout == "1\n")
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let unban = try CLI.run(["-c", tree.path, "--timeout", "10", "set", "demo", "unbanip", "192.0.2.100"])
+        #expect(unban.stdout == "1\n" && unban.status == 0, "the daemon waited on a full syslog socket: \(unban)")
+        #expect(try CLI.run(["-c", tree.path, "--timeout", "10", "status"]).status == 0)
+        let queued = listener.messages()
+        #expect(queued.contains("<37>fail2ban.actions[\(pid)]: NOTICE [demo] Ban 192.0.2.100\u{0}"), "\(queued)")
+
         // A socket that is not there: refused, the target stays.
         let bad = try CLI.run(["-c", tree.path, "set", "syslogsocket", tree.path + "/nosuch.sock"])
         #expect(bad.status == 255 && bad.stderr == "ERROR: Failed to change syslog socket\n", "\(bad)")
