@@ -273,7 +273,7 @@ public final class PortcullisDaemon: Service, Sendable {
             })
         let server = ServerControls(
             main: main, logLevel: logLevelText, logTarget: logTargetText, sink: sink,
-            dbFile: store == nil ? nil : main.dbfile, log: log,
+            dbFile: store == nil ? nil : dbfile, log: log,
             onMaxMatches: { n in coordinator.storeMatchLimit.store(n, ordering: .relaxed) })
         let admin = AdminGuard(clock: settings.clock)
         await coordinator.setAdminGuard(admin)
