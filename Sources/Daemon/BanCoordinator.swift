@@ -222,6 +222,8 @@ public actor BanCoordinator {
         let oldSetups = setups
         // Restarted jails start afresh: counters and pending failures go, bans come back from the store.
         for name in restart where states[name] != nil {
+            // As fail2ban stops a jail: its command actions' bans are lifted (flush, or unban each), then actionstop.
+            if let s = oldSetups[name], let state = states[name] { enqueueFlush(setup: s, state: state) }
             if let s = oldSetups[name] { enqueueActions(setup: s, phase: "actionstop", ticket: nil) }
             states[name] = nil
             idle.remove(name)

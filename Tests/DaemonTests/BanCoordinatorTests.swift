@@ -311,9 +311,16 @@ import Testing
         #expect(try lines("beta-each") == ["ban 192.0.2.52", "unban 192.0.2.52", "stop"])
         #expect(try lines("beta-flush") == ["ban 192.0.2.52", "flush", "stop"])
         #expect(try lines("alpha-each") == ["ban 192.0.2.50", "ban 192.0.2.51"])
-        await c.shutdown()
+        // `restart alpha`: stopped as at shutdown (its bans lifted), then started (no store here: nothing restored).
+        try await c.reload(jail: "alpha", setup: onlyAlpha.first, restart: true)
+        #expect(await c.waitForActions())
+        for _ in 0..<1000 where (try? lines("alpha-flush").count) != 4 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(try lines("alpha-each") == ["ban 192.0.2.50", "ban 192.0.2.51", "unban 192.0.2.50", "unban 192.0.2.51", "stop"])
         #expect(try lines("alpha-flush") == ["ban 192.0.2.50", "ban 192.0.2.51", "flush", "stop"])
+        await c.record(jail: "alpha", events: failures("192.0.2.53", 3))
+        await c.shutdown()
+        #expect(try lines("alpha-each").suffix(3) == ["ban 192.0.2.53", "unban 192.0.2.53", "stop"])
+        #expect(try lines("alpha-flush").suffix(3) == ["ban 192.0.2.53", "flush", "stop"])
     }
 
     func readAll(_ path: String) throws -> [UInt8] {
