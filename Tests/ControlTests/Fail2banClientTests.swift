@@ -229,6 +229,32 @@ private final class TwoServers {
         return last
     }
 
+    /// Waits (up to ~30 s) until fail2ban and Portcullis report the same totals for each jail in two polls in a
+    /// row; nil once they do, else what each last said.
+    func waitUntilAgreed(_ jails: [String]) async -> String? {
+        var last = ""
+        var agreedOnce = false
+        for _ in 0..<300 {
+            var differing: [String] = []
+            for jail in jails {
+                let theirs = await Self.totals(socket: realSocket, jail: jail)
+                let ours = await Self.totals(socket: oursSocket, jail: jail)
+                if theirs == nil || theirs?.failed != ours?.failed || theirs?.banned != ours?.banned {
+                    differing.append("\(jail): fail2ban \(String(describing: theirs)), portcullis \(String(describing: ours))")
+                }
+            }
+            if differing.isEmpty {
+                if agreedOnce { return nil }
+                agreedOnce = true
+            } else {
+                agreedOnce = false
+                last = differing.joined(separator: "; ")
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return last
+    }
+
     /// Asks both servers to stop over their sockets, waits up to ~10 s, then kills them by PID.
     func stop() {
         for (process, socket) in [(real, realSocket), (ours, oursSocket)] where process.isRunning {
@@ -329,6 +355,10 @@ private enum Step: Sendable {
     case write(log: LogFile, address: String, count: Int)
     /// Waits until both servers report these totals.
     case wait([(jail: String, failed: Int, banned: Int)])
+    /// Waits until both servers report the same totals for these jails (twice in a row): after a restart each
+    /// server restores its bans in the background, fail2ban in its actions thread, so a status read at once can
+    /// race the restore on a loaded machine.
+    case agree([String])
     /// Checks what both servers sent to the syslog socket.
     case syslogHas(String)
     /// Runs fail2ban-client against fail2ban-server and `portcullis` (our CLI) against Portcullis: the same text
@@ -612,10 +642,12 @@ struct Fail2banClientTests {
     /// restart JAIL, reload with options.
     private static let restarts: [Step] = [
         .run(["unban", "--all"]), .run(["set", "sshd", "banip", "192.0.2.150"]),
-        .run(["restart", "sshd"]), .run(["status", "sshd"]),
-        .run(["restart", "--unban", "sshd"]), .run(["status", "sshd"]),
-        .run(["set", "web", "banip", "192.0.2.151"]), .run(["reload", "--unban"]), .run(["status", "web"]),
-        .run(["set", "web", "banip", "192.0.2.152"]), .run(["reload", "--restart"]), .run(["status"]),
+        .run(["restart", "sshd"]), .agree(["sshd"]), .run(["status", "sshd"]),
+        .run(["restart", "--unban", "sshd"]), .agree(["sshd"]), .run(["status", "sshd"]),
+        .run(["set", "web", "banip", "192.0.2.151"]), .run(["reload", "--unban"]), .agree(["web"]),
+        .run(["status", "web"]),
+        .run(["set", "web", "banip", "192.0.2.152"]), .run(["reload", "--restart"]), .agree(["sshd", "web"]),
+        .run(["status"]),
         .run(["status", "web"]), .run(["status", "sshd"]),
         .run(["reload", "--if-exists", "nosuch"]), .run(["reload", "sshd", "extra"]), .run(["reload", "nosuch"]),
         .run(["reload", "--all"]), .run(["get", "sshd", "logpath"]), .run(["get", "sshd", "maxretry"]),
@@ -656,6 +688,8 @@ struct Fail2banClientTests {
                 try servers.fail(path(log), address, count: count)
             case .wait(let expected):
                 if let why = await servers.waitFor(expected) { Issue.record("waiting for \(expected): \(why)") }
+            case .agree(let jails):
+                if let why = await servers.waitUntilAgreed(jails) { Issue.record("waiting for \(jails) to agree: \(why)") }
             case .syslogHas(let expected):
                 // Both servers wrote this line to the socket, each with its own PID, as Python's SysLogHandler
                 // sends it: `<PRI>NAME[PID]: LEVEL MESSAGE` and a NUL (daemon.notice: 29).
