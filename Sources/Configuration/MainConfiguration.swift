@@ -25,6 +25,10 @@ public struct MainConfiguration: Sendable {
     public var dbpurgeageText: String
     /// Every resolved option of `[Definition]` (and DEFAULT), and `[Thread]` options as `thread.name`.
     public var values: [String: String]
+    /// `metrics`: where Prometheus metrics are served (`127.0.0.1:9191`); nil (the default) serves none.
+    public var metrics: MetricsEndpoint? = nil
+    /// Where each option of `[Definition]` was written.
+    public var locations: [String: SourceLocation] = [:]
 
     /// fail2ban's defaults for options the file does not set.
     public static let defaults: [String: String] = [
@@ -63,12 +67,17 @@ extension ConfigTree {
                 at: location("dbmaxmatches"), hint: "write e.g. dbmaxmatches = 10")
         }
         let purge = value("dbpurgeage")
-        return MainConfiguration(
+        var main = MainConfiguration(
             file: store.files.first ?? base + ".conf", loglevel: value("loglevel"), logtarget: value("logtarget"),
             syslogsocket: value("syslogsocket"), socket: value("socket"), pidfile: value("pidfile"),
             allowipv6: value("allowipv6"), dbfile: value("dbfile"), dbmaxmatches: dbmaxmatches,
             dbpurgeage: try Self.time(purge, "dbpurgeage", location("dbpurgeage")), dbpurgeageText: purge,
             values: values)
+        for option in names { main.locations[option] = location(option) }
+        if let text = values["metrics"] {
+            main.metrics = try MetricsEndpoint(parsing: text, location: location("metrics"))
+        }
+        return main
     }
 
     /// A time option, its error naming the option.

@@ -125,6 +125,10 @@ public final class PortcullisDaemon: Service, Sendable {
         /// Mistakes in the text of a file the load read (`ConfigError.stopsStart`): the start, or the reload,
         /// does not go ahead.
         var fatal: [ConfigError]
+        /// The errors behind `broken`, by jail (`portcullis check` reports their file and line).
+        var brokenErrors: [String: ConfigError] = [:]
+        /// Every jail as resolved (enabled or not); an enabled jail missing here did not resolve.
+        var configurations: [JailConfiguration] = []
     }
 
     /// Loads the jails of `tree`: the ones that build, the reasons of those that do not, and the errors that
@@ -134,10 +138,16 @@ public final class PortcullisDaemon: Service, Sendable {
     ) -> LoadedJails {
         let result = tree.loadJails()
         var broken: [String: String] = [:]
+        var brokenErrors: [String: ConfigError] = [:]
         var fatal: [ConfigError] = []
         for (name, error) in result.errors.sorted(by: { $0.key < $1.key }) {
             // "" is the jail configuration itself (jail.conf, jail.local, jail.d): nothing can run without it.
-            if name.isEmpty || error.stopsStart { fatal.append(error) } else { broken[name] = error.description }
+            if name.isEmpty || error.stopsStart {
+                fatal.append(error)
+            } else {
+                broken[name] = error.description
+                brokenErrors[name] = error
+            }
         }
         var setups: [JailSetup] = []
         let own = HostAddresses.own()
@@ -160,10 +170,16 @@ public final class PortcullisDaemon: Service, Sendable {
                                 conditionalTags: action.conditionalTags)
                         }))
             } catch {
-                if error.stopsStart { fatal.append(error) } else { broken[jail.name] = error.description }
+                if error.stopsStart {
+                    fatal.append(error)
+                } else {
+                    broken[jail.name] = error.description
+                    brokenErrors[jail.name] = error
+                }
             }
         }
-        return LoadedJails(setups: setups, broken: broken, fatal: fatal)
+        return LoadedJails(
+            setups: setups, broken: broken, fatal: fatal, brokenErrors: brokenErrors, configurations: result.jails)
     }
 
     /// The text of a `DaemonError` or control reply for configuration errors: one line per error
