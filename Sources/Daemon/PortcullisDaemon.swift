@@ -361,45 +361,55 @@ public final class PortcullisDaemon: Service, Sendable {
         log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
         markReady()
 
-        // The consumer runs outside the group that is cancelled at stop, so the failures already read are all
-        // recorded (and banned) before the coordinator shuts down.
-        async let consumed: Void = {
-            while let batches = await channel.next() { await coordinator.process(batches) }
-        }()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await control.run() }
-            group.addTask {
-                var tick = 0
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(1))
-                    await coordinator.housekeeping()
-                    tick += 1
-                    if tick % 3600 == 0 { await coordinator.purgeStore(purgeAge: main.dbpurgeage.seconds) }
+        // One service group; it stops its services in the reverse of this order (see DaemonServices.swift).
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: ConsumerService(channel: channel, coordinator: coordinator)),
+                    .init(
+                        service: SourcesService(
+                            sources: sources, channel: channel,
+                            beforeStop: {
+                                // No reload after this point; one in progress finishes first.
+                                await lifecycle.enter()
+                                stopping.withLock { $0 = true }
+                                lifecycle.leave()
+                            })),
+                    .init(service: HousekeepingService(coordinator: coordinator, purgeAge: main.dbpurgeage.seconds)),
+                    .init(
+                        service: HangupService(reload: {
+                            _ = await reload(nil)
+                            sink.reopen()
+                        })),
+                    .init(service: ControlService(server: control)),
+                ],
+                logger: Logger(label: "portcullis.services", factory: { _ in SwiftLogNoOpLogHandler() })))
+        await withTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                do {
+                    try await group.run()
+                } catch {
+                    log.error("a part of the daemon ended unexpectedly: \(error)")
                 }
+                return true
             }
-            group.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    _ = await reload(nil)
-                    sink.reopen()
+            // A stop: the `stop` command, or graceful shutdown of the daemon's own service (SIGTERM, SIGINT).
+            tasks.addTask {
+                await withTaskGroup(of: Void.self) { waits in
+                    waits.addTask { for await _ in stops { break } }
+                    waits.addTask { try? await gracefulShutdown() }
+                    await waits.next()
+                    waits.cancelAll()
                 }
+                guard !Task.isCancelled else { return false }
+                log.info("Shutdown in progress...")
+                await group.triggerGracefulShutdown()
+                return false
             }
-            group.addTask {
-                try? await gracefulShutdown()
-                stopSink.yield()
-            }
-            for await _ in stops { break }
-            log.info("Shutdown in progress...")
-            group.cancelAll()
+            // Until the group has run its stop sequence (or ended by itself); then the stop watch is not needed.
+            while let groupEnded = await tasks.next(), !groupEnded {}
+            tasks.cancelAll()
         }
-        // No reload after this point; one in progress finishes first.
-        await lifecycle.enter()
-        stopping.withLock { $0 = true }
-        lifecycle.leave()
-        // Readers first (a reader blocked on the full channel is released by the consumer, still running), then
-        // the channel: the consumer processes what is left and ends; the positions are stored with that work.
-        sources.stop()
-        channel.finish()
-        await consumed
         await coordinator.shutdown()
         let (waits, waited) = channel.backPressure
         if let store = await coordinator.storeHealth() {

@@ -29,7 +29,11 @@ struct ControlJamTests {
     @Test("2,000 held connections, 100 of them trickling bytes: status answers within a second throughout")
     func floodKeepsStatusFast() async throws {
         try #require(Self.raiseDescriptorLimit(to: 8192), "cannot raise RLIMIT_NOFILE to 8192")
-        try await withServer(handler: FakeJails.reference(logDir: "/l")) { socket in
+        let defaults = ControlServer.Configuration(path: "/unused")
+        try await withServer(
+            handler: FakeJails.reference(logDir: "/l"),
+            configure: { $0.requestTimeoutSeconds = defaults.requestTimeoutSeconds }
+        ) { socket in
             let attack = Attack(socket: socket, held: 1900, tricklers: 100)
             attack.start()
             defer { attack.stop() }

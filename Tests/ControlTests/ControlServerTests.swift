@@ -14,6 +14,9 @@ func withServer<T>(
 ) async throws -> T {
     let path = "/tmp/pcl-ctl-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
     var configuration = ControlServer.Configuration(path: path)
+    // Tests other than the deadline's own (ControlJamTests sets it) must not depend on the test process being
+    // scheduled within 5 s between two requests: the cooperative pool can be busy with other suites for that long.
+    configuration.requestTimeoutSeconds = 300
     configure(&configuration)
     let server = try ControlServer(configuration: configuration, handler: handler)
     let task = serve(server)

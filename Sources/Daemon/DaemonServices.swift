@@ -1,0 +1,82 @@
+import Control
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+// The running daemon's parts, each a `Service` in one `ServiceGroup` (`PortcullisDaemon.run()`). The group shuts
+// them down in the reverse of their order there, each finished before the next is told, and that order is the
+// daemon's stop sequence: the control socket and the reload trigger go first (no command and no reload after the
+// stop began), then the housekeeping tick, then the log sources (readers stopped, the channel finished), and last
+// the consumer, which records what the readers had already handed over and ends when the channel is empty.
+
+/// Moves everything the log sources read into the coordinator. It does not stop on graceful shutdown: it ends when
+/// ``SourcesService`` has finished the channel and the queue is empty, so no failure already read is lost.
+struct ConsumerService: Service {
+    let channel: SourceChannel
+    let coordinator: BanCoordinator
+
+    func run() async {
+        while let batches = await channel.next() { await coordinator.process(batches) }
+    }
+}
+
+/// The file tailer and journal readers (threads of their own, see ``SourceSet``): started with the jails, stopped
+/// on graceful shutdown, after which the channel is finished so that ``ConsumerService`` drains it and ends.
+struct SourcesService: Service {
+    let sources: SourceSet
+    let channel: SourceChannel
+    /// Runs before the readers stop: closes the door to reloads, which would start them again.
+    let beforeStop: @Sendable () async -> Void
+
+    func run() async {
+        // The readers were started with the jails, before the group ran (a reload may restart them with new jails
+        // any time after that).
+        try? await gracefulShutdown()
+        await beforeStop()
+        // Readers first (a reader blocked on the full channel is released by the consumer, still running), then
+        // the channel: the consumer processes what is left and ends; the positions are stored with that work.
+        sources.stop()
+        channel.finish()
+    }
+}
+
+/// Once a second: ban expiry, kernel-set checks and store retries (`BanCoordinator.housekeeping`); once an hour,
+/// purging the store of bans older than `dbpurgeage`.
+struct HousekeepingService: Service {
+    let coordinator: BanCoordinator
+    let purgeAge: Double
+
+    func run() async {
+        var tick = 0
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            } catch {
+                return
+            }
+            await coordinator.housekeeping()
+            tick += 1
+            if tick % 3600 == 0 { await coordinator.purgeStore(purgeAge: purgeAge) }
+        }
+    }
+}
+
+/// SIGHUP reloads the configuration (as `reload` does) and reopens the log file (logrotate).
+struct HangupService: Service {
+    let reload: @Sendable () async -> Void
+
+    func run() async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            await reload()
+        }
+    }
+}
+
+/// The control socket (fail2ban-client's protocol and JSON lines); closed on graceful shutdown, first of all.
+struct ControlService: Service {
+    let server: ControlServer
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await server.run() }
+    }
+}
