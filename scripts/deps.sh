@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(libpcre2-dev libnftables-dev libsystemd-dev libsqlite3-dev nftables iproute2 fail2ban python3 netbase)
 if [[ "${1:-}" == "--test" ]]; then
-    PKGS+=(systemd-journal-remote python3-systemd)
+    PKGS+=(systemd-journal-remote python3-systemd python3-prometheus-client)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

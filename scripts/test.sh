@@ -88,6 +88,10 @@ stage compare-ids '^compare-ids: [1-9][0-9]* identical, 0 different$' \
 stage e2e '^e2e: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/netns_e2e.py --portcullis "$BIN/portcullis"
 
+# Prometheus metrics of a running daemon (real nftables in a namespace), parsed with the Prometheus text parser.
+stage metrics '^metrics: [1-9][0-9]* passed, 0 failed$' \
+    tests/e2e/metrics_e2e.py --portcullis "$BIN/portcullis"
+
 # SIGKILL during a 5,000-address burst, a full or locked store, a damaged database (about half a minute).
 stage durability '^durability: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/durability_e2e.py --portcullis "$BIN/portcullis"

@@ -2,6 +2,7 @@ import Core
 import Firewall
 import Jail
 import Logging
+import MetricsExport
 import Store
 import Synchronization
 
@@ -82,6 +83,9 @@ public actor BanCoordinator {
     let banLog: @Sendable ([String]) -> Void
     /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
     private var runners: [String: ActionRunner] = [:]
+    /// Bans lifted (expired or unbanned) and bans restored from the store, per jail since the start (metrics).
+    private var unbanTotals: [String: Int] = [:]
+    private var restoreTotals: [String: Int] = [:]
     private let makeLogger: (String) -> Logger
 
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
@@ -238,6 +242,7 @@ public actor BanCoordinator {
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
             restored.append(r)
+            restoreTotals[r.jail, default: 0] += 1
             // Noted before the transaction, so failures recorded while it runs see the address as banned.
             states[r.jail]?.noteBanned(r.address, until: r.end)
             if setup.firewall != nil {
@@ -584,6 +589,7 @@ public actor BanCoordinator {
             }
         }
         for k in keys {
+            unbanTotals[k.jail, default: 0] += 1
             actionsLog.notice("[\(k.jail)] Unban \(k.address)")
             enqueueActions(jail: k.jail, phase: "actionunban", ticket: ActionTicket(address: k.address, time: clock(), bantime: nil))
         }
@@ -596,6 +602,7 @@ public actor BanCoordinator {
         for name in jailNames {
             // Re-read after every suspension: a reload may have removed the jail.
             guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
+            unbanTotals[name, default: 0] += ended.count
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
                 enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
@@ -643,6 +650,35 @@ public actor BanCoordinator {
 
     /// The setup of `jail` (for `get`).
     public func setup(jail: String) -> JailSetup? { setups[jail] }
+
+    /// Every running jail's totals and current numbers, and the store's, for the metrics endpoint; `lineCounts`
+    /// gives a jail's line counters (kept by the log sources).
+    func metricsSnapshot(lineCounts: (String) -> LineCounts) -> MetricsSnapshot {
+        var snapshot = MetricsSnapshot()
+        let now = clock()
+        for name in jailNames {
+            guard let state = states[name] else { continue }
+            var j = JailMetricsSnapshot(jail: name)
+            let lines = lineCounts(name)
+            j.linesRead = lines.lines
+            j.filterNanoseconds = lines.filterNanoseconds
+            j.linesTooLong = lines.tooLong
+            j.linesAtMatchLimit = lines.matchLimit
+            j.failures = state.totalFailed
+            j.bans = state.totalBanned
+            j.unbans = unbanTotals[name] ?? 0
+            j.restores = restoreTotals[name] ?? 0
+            j.banned = state.bannedAddresses.filter { state.isBanned($0, now: now) }.count
+            j.failing = state.currentlyFailed
+            j.actionQueueDrops = runners[name].map { $0.counters.dropped + $0.counters.abandoned } ?? 0
+            snapshot.jails.append(j)
+        }
+        if let health = writer?.health {
+            snapshot.storeErrors = health.failures
+            snapshot.storeQueued = health.queued
+        }
+        return snapshot
+    }
 
     /// Jails in which `address` is banned now.
     public func jailsBanning(_ address: IPAddress) -> [String] {

@@ -6,6 +6,7 @@ import Firewall
 import Jail
 import LogSource
 import Logging
+import MetricsExport
 import ServiceLifecycle
 import Store
 import Synchronization
@@ -243,6 +244,9 @@ public final class PortcullisDaemon: Service, Sendable {
             store = nil
         }
 
+        // Metrics (off unless `metrics = ADDR:PORT`): nothing is created, and nothing measured, without them.
+        let metrics: PortcullisMetrics? = main.metrics == nil ? nil : PortcullisMetrics()
+
         // Firewall.
         let firewall: (any FirewallBackend)?
         var nft: NFTablesFirewall? = nil
@@ -254,7 +258,8 @@ public final class PortcullisDaemon: Service, Sendable {
                 let fwLog = makeLogger("fail2ban.actions")
                 let f = try NFTablesFirewall(
                     configuration: FirewallConfiguration(keepTableOnStop: settings.keepTableOnStop, networkNamespace: ns),
-                    onEvent: { event in fwLog.warning("nftables: \(event)") })
+                    onEvent: { event in fwLog.warning("nftables: \(event)") },
+                    onTransaction: metrics.map { m in { @Sendable duration in m.recordTransaction(duration) } })
                 nft = f
                 firewall = f
             } catch {
@@ -358,6 +363,21 @@ public final class PortcullisDaemon: Service, Sendable {
             await coordinator.shutdown()
             throw DaemonError("\(error)")
         }
+        var metricsServer: MetricsServer? = nil
+        if let metrics, let endpoint = main.metrics {
+            do {
+                metricsServer = try MetricsServer(address: endpoint.address, port: endpoint.port) {
+                    var snapshot = await coordinator.metricsSnapshot(lineCounts: { sources.lineCounts(jail: $0) })
+                    snapshot.readerWaits = channel.backPressure.waits
+                    return metrics.exposition(snapshot)
+                }
+            } catch {
+                sources.stop()
+                await coordinator.shutdown()
+                throw DaemonError("\(error)")
+            }
+            log.info("Serving metrics on http://\(endpoint)/metrics")
+        }
         log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
         markReady()
 
@@ -382,7 +402,7 @@ public final class PortcullisDaemon: Service, Sendable {
                             sink.reopen()
                         })),
                     .init(service: ControlService(server: control)),
-                ],
+                ] + (metricsServer.map { [.init(service: MetricsService(server: $0))] } ?? []),
                 logger: Logger(label: "portcullis.services", factory: { _ in SwiftLogNoOpLogHandler() })))
         await withTaskGroup(of: Bool.self) { tasks in
             tasks.addTask {
