@@ -3,7 +3,8 @@
 set -euo pipefail
 PKGS=(libpcre2-dev libnftables-dev libsystemd-dev libsqlite3-dev nftables iproute2 fail2ban python3 netbase)
 if [[ "${1:-}" == "--test" ]]; then
-    PKGS+=(systemd-journal-remote python3-systemd python3-prometheus-client)
+    # The metrics test's parser; the package stage's tools (dpkg-shlibdeps, strip, man -w, lintian).
+    PKGS+=(systemd-journal-remote python3-systemd python3-prometheus-client dpkg-dev binutils man-db lintian)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

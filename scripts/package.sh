@@ -56,10 +56,24 @@ chmod 0644 "$ROOT/lib/systemd/system/portcullis.service"
 install -D -m 0644 dist/debian/logrotate "$ROOT/etc/logrotate.d/portcullis"
 
 # Man pages, one per subcommand.
+mkdir -p "$STAGE/man"
 "$BIN/generate-manual" "$BIN/portcullis" --multi-page --date "$DAY" \
     --authors "Portcullis maintainers<maintainers@users.noreply.r-seed-0791888c.example>" -o "$STAGE/man" >/dev/null
 install -d "$ROOT/usr/share/man/man1"
 for page in "$STAGE"/man/*.1; do
+    # A subcommand's page is named `.Nm "portcullis check"`, which whatis cannot index: its NAME line becomes the
+    # page's own name (portcullis.check), and the synopsis keeps "portcullis check".
+    /usr/bin/python3 - "$page" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+m = re.search(r'^\.Nm "([^"]+)"$', text, re.M)
+if m:
+    full = m.group(1)
+    text = text.replace(m.group(0), ".Nm " + full.replace(" ", "."), 1)
+    text = re.sub(r'^\.Nm$', '.Nm "' + full + '"', text, flags=re.M)
+open(path, "w").write(text)
+PY
     gzip -9nc "$page" >"$ROOT/usr/share/man/man1/$(basename "$page").gz"
 done
 chmod 0644 "$ROOT"/usr/share/man/man1/*
@@ -67,7 +81,8 @@ chmod 0644 "$ROOT"/usr/share/man/man1/*
 # Shell completions.
 install -d "$ROOT/usr/share/bash-completion/completions" "$ROOT/usr/share/zsh/vendor-completions" \
     "$ROOT/usr/share/fish/vendor_completions.d"
-"$BIN/portcullis" --generate-completion-script bash >"$ROOT/usr/share/bash-completion/completions/portcullis"
+# Sourced, not run: no #! line.
+"$BIN/portcullis" --generate-completion-script bash | sed '1{/^#!/d}' >"$ROOT/usr/share/bash-completion/completions/portcullis"
 "$BIN/portcullis" --generate-completion-script zsh >"$ROOT/usr/share/zsh/vendor-completions/_portcullis"
 "$BIN/portcullis" --generate-completion-script fish >"$ROOT/usr/share/fish/vendor_completions.d/portcullis.fish"
 chmod 0644 "$ROOT/usr/share/bash-completion/completions/portcullis" "$ROOT/usr/share/zsh/vendor-completions/_portcullis" \
@@ -104,6 +119,6 @@ echo "    $(du -h "$DEB" | cut -f1) $DEB: $(dpkg-deb -c "$DEB" | wc -l) entries,
 if $run_lintian; then
     echo "==> lintian"
     # Errors fail the build; warnings and information are shown.
-    lintian --fail-on error --no-tag-display-limit --info "$DEB"
+    lintian --fail-on error --tag-display-limit 0 --info "$DEB"
 fi
 echo "package: $DEB"

@@ -53,8 +53,13 @@ before=$(traces)
 LINK=/etc/systemd/system/multi-user.target.wants/portcullis.service
 F2B_LINK=/etc/systemd/system/multi-user.target.wants/fail2ban.service
 
+# No process runs the installed binary, and the host's own ruleset has no portcullis table.
 no_daemon() {
-    ! grep -qx portcullis /proc/[0-9]*/comm 2>/dev/null && ! nft list tables 2>/dev/null | grep -q portcullis
+    local exe
+    for exe in /proc/[0-9]*/exe; do
+        [[ $(readlink "$exe" 2>/dev/null) == /usr/bin/portcullis ]] && return 1
+    done
+    ! nft list tables 2>/dev/null | grep -q portcullis
 }
 
 installed_checks() {
@@ -108,29 +113,32 @@ installed_checks "round 1"
 dpkg --purge portcullis >/dev/null 2>&1; check "round 1: dpkg --purge succeeds" $?
 purged_checks "round 1"
 
-# Round 2: fail2ban not in use (its link moved aside for the round, restored on any exit).
+# Round 2: fail2ban not in use. Its enablement link is moved aside for the round (restored on any exit), and dpkg
+# runs in a PID namespace of its own, so that fail2ban-server processes other tests may run are not seen either.
 moved=""
 restore() { [[ -n $moved && ! -e $F2B_LINK ]] && mv "$moved" "$F2B_LINK"; moved=""; }
 trap restore EXIT
-if grep -qx fail2ban-server /proc/[0-9]*/comm 2>/dev/null; then
-    check "round 2 precondition: no fail2ban-server process runs (another test is using one)" 1
-else
+alone() { unshare --pid --fork --mount-proc "$@"; }
+alone sh -c '! grep -qx fail2ban-server /proc/[0-9]*/comm 2>/dev/null'
+check "round 2 precondition: a PID namespace without fail2ban-server (unshare)" $?
+{
     if [[ -e $F2B_LINK ]]; then
         moved=$(mktemp -u /tmp/pcl-f2b-link.XXXXXX)
         mv "$F2B_LINK" "$moved"
     fi
-    msg=$(dpkg -i "$DEB" 2>&1)
+    msg=$(alone dpkg -i "$DEB" 2>&1)
     check "round 2: dpkg -i succeeds" $? "$msg"
     ! echo "$msg" | grep -q 'fail2ban is in use'; check "round 2: no fail2ban message" $? "$msg"
     [[ -L $LINK ]]; check "round 2: portcullis.service enabled (deb-systemd-helper link)" $?
     installed_checks "round 2"
-    dpkg -i "$DEB" >/dev/null 2>&1; check "round 2: reinstall (upgrade path) succeeds" $?
+    alone dpkg -i "$DEB" >/dev/null 2>&1; check "round 2: reinstall (upgrade path) succeeds" $?
+    [[ -L $LINK ]]; check "round 2: still enabled after the reinstall" $?
     dpkg --remove portcullis >/dev/null 2>&1; check "round 2: dpkg --remove succeeds" $?
     [[ ! -e /usr/bin/portcullis && -e /etc/portcullis/jail.conf ]]; check "round 2: remove keeps the conffiles, not the binary" $?
     dpkg --purge portcullis >/dev/null 2>&1; check "round 2: dpkg --purge succeeds" $?
     purged_checks "round 2"
     restore
-fi
+}
 [[ -e $F2B_LINK ]] || ((f2b_here == 0)); check "fail2ban's enablement link is as it was" $?
 echo "     (package stage: $((SECONDS - start)) s)"
 finish
