@@ -20,6 +20,7 @@ let package = Package(
         .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // Linux system calls Swift's Glibc module cannot express (setns, gettid, the nf_tables netlink monitor).
         .target(name: "CNetlink"),
 
@@ -32,14 +33,21 @@ let package = Package(
         // I/O stages.
         .target(name: "Firewall", dependencies: ["CNFTables", "CNetlink", "Configuration", "Core"]),
         .target(name: "Store", dependencies: ["CSQLite", "Core"]),
+        // Host firewall policy: firewall.conf → typed policy → nft text (pure); imports; the exposure audit's logic.
+        .target(name: "Policy", dependencies: ["Configuration", "Core", "Firewall"]),
+        // The policy in the kernel: listing, scratch-namespace check, apply with revert, listening sockets.
+        .target(name: "HostFirewall", dependencies: ["CNetlink", "Core", "Firewall", "Policy"]),
         .target(name: "Control", dependencies: ["Core"]),
         .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
         // Prometheus metrics: the registry and a minimal HTTP responder for GET /metrics.
         .target(name: "MetricsExport", dependencies: ["Core", .product(name: "Prometheus", package: "swift-prometheus")]),
+        // Fleet sharing through PostgreSQL (libpq, on a dedicated thread).
+        .target(name: "Fleet", dependencies: ["CLibPQ", "Core"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "MetricsExport",
+                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "CNetlink", "Fleet",
+                "MetricsExport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -48,7 +56,8 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control", "LogSource",
+                "Core", "Configuration", "Filter", "Jail", "Daemon", "Control", "LogSource", "Firewall", "Policy",
+                "HostFirewall",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -78,6 +87,8 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PortcullisTestKit"]),
         .testTarget(name: "FilterTests", dependencies: ["Filter", "Configuration", "PortcullisTestKit"]),
         .testTarget(name: "JailTests", dependencies: ["Jail", "Core"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Configuration", "Core", "Firewall"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "PortcullisTestKit"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe", "PortcullisTestKit"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Core", "PortcullisTestKit"]),

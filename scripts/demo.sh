@@ -7,7 +7,10 @@
 #   - the attacker connects (accepted), fails to log in five times (the lines sshd writes), and is banned in
 #     nftables: its next connection is refused while another address still connects;
 #   - shows `portcullis status sshd`, the real `fail2ban-client status sshd` against Portcullis's socket, the kernel
-#     set, then unbans and stops. Everything it created is removed at the end; the host's ruleset is not touched.
+#     set, then unbans and stops;
+#   - the host policy (the shipped config/firewall.conf plus a firewall.local) planned, applied, confirmed and
+#     audited in the server namespace: ssh still connects, a stray service on 8081 is refused once it is applied.
+# Everything it created is removed at the end; the host's ruleset is not touched.
 # Then shows `portcullis regex` on a shipped OpenSSH log with the same filter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +25,14 @@ ATK=pcl-demo-atk-$ID
 TMP=$(mktemp -d /tmp/pcl-demo-XXXXXX)
 PCL_PID=""
 LSN_PID=""
+STRAY_PID=""
 cleanup() {
     [[ -n "$PCL_PID" ]] && kill "$PCL_PID" 2>/dev/null && wait "$PCL_PID" 2>/dev/null || true
+    [[ -n "$STRAY_PID" ]] && kill "$STRAY_PID" 2>/dev/null && wait "$STRAY_PID" 2>/dev/null || true
+    # A policy reverter still waiting (the demo stopped between apply and confirm): end it by its pid.
+    for f in "$TMP"/run/policy-*.pending; do
+        [[ -f "$f" ]] && kill "$(sed -n 's/^reverter=//p' "$f")" 2>/dev/null || true
+    done
     [[ -n "$LSN_PID" ]] && kill "$LSN_PID" 2>/dev/null && wait "$LSN_PID" 2>/dev/null || true
     ip netns del "$SRV" 2>/dev/null || true
     ip netns del "$ATK" 2>/dev/null || true
@@ -53,17 +62,17 @@ while True:
 ' &
 LSN_PID=$!
 
-try() {  # try SOURCE: connect to the server's port 22 from SOURCE in the attacker namespace
+try() {  # try SOURCE [PORT]: connect to the server's port (default 22) from SOURCE in the attacker namespace
     ip netns exec "$ATK" /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(); s.settimeout(2); s.bind((sys.argv[1], 0))
 try:
-    s.connect(("192.0.2.1", 22)); print("connected:", s.recv(64).decode().strip())
+    s.connect(("192.0.2.1", int(sys.argv[2]))); print("connected:", s.recv(64).decode().strip())
 except ConnectionRefusedError:
-    print("REFUSED (banned)")
+    print("REFUSED")
 except OSError as e:
     print("failed:", e)
-' "$1"
+' "$1" "${2:-22}"
 }
 
 echo "==> Portcullis on the shipped default tree (config/), sshd jail reading $TMP/auth.log"
@@ -114,6 +123,40 @@ try 192.0.2.66
 "$BIN" -s "$TMP/portcullis.sock" stop
 wait "$PCL_PID" 2>/dev/null || true
 PCL_PID=""
+
+echo
+echo "==> the host policy: config/firewall.conf (ssh, port-scan guard, anti-spoofing, reject) + firewall.local"
+cat > "$TMP/conf/firewall.local" <<EOT
+[groups]
+admin = 198.51.100.0/24, 2001:db8:1::/48
+[services]
+munin = 4949 from admin
+EOT
+cat "$TMP/conf/firewall.local"
+ip netns exec "$SRV" /usr/bin/python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8081)); s.listen(16)
+while True:
+    c, _ = s.accept(); c.sendall(b"stray service\r\n"); c.close()
+' &
+STRAY_PID=$!
+sleep 0.3
+echo "==> before: a stray service on 8081 answers from outside"
+try 192.0.2.7 8081
+echo "==> portcullis firewall plan (in $SRV)"
+ip netns exec "$SRV" "$BIN" firewall plan -c "$TMP/conf"
+echo "==> portcullis firewall apply --timeout 60 (reverted unless confirmed)"
+ip netns exec "$SRV" "$BIN" firewall apply -c "$TMP/conf" --run-dir "$TMP/run" --timeout 60
+echo "==> ssh still connects, the stray port is refused"
+try 192.0.2.7 22
+try 192.0.2.7 8081
+echo "==> portcullis firewall confirm"
+ip netns exec "$SRV" "$BIN" firewall confirm --run-dir "$TMP/run"
+echo "==> portcullis audit (listening sockets against the policy; exit 1 when there are findings)"
+ip netns exec "$SRV" "$BIN" audit -c "$TMP/conf" || true
+kill "$STRAY_PID" 2>/dev/null && wait "$STRAY_PID" 2>/dev/null || true
+STRAY_PID=""
 
 echo
 echo "==> portcullis regex samples/auth.log sshd   (the same filter on a shipped OpenSSH log)"

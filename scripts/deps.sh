@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Portcullis builds and tests with, if missing. Run as root.
 set -euo pipefail
-PKGS=(libpcre2-dev libnftables-dev libsystemd-dev libsqlite3-dev nftables iproute2 fail2ban python3 netbase)
+PKGS=(libpcre2-dev libnftables-dev libsystemd-dev libsqlite3-dev libpq-dev nftables iproute2 fail2ban python3 netbase)
 if [[ "${1:-}" == "--test" ]]; then
-    # The metrics test's parser; the package stage's tools (dpkg-shlibdeps, strip, man -w, lintian).
-    PKGS+=(systemd-journal-remote python3-systemd python3-prometheus-client dpkg-dev binutils man-db lintian)
+    # openssh-server: the policy stage's real sshd (started only inside its namespace). The metrics test's parser; the
+    # package stage's tools (dpkg-shlibdeps, strip, man -w, lintian).
+    PKGS+=(systemd-journal-remote python3-systemd iptables nmap postgresql openssh-server openssh-client
+        python3-prometheus-client dpkg-dev binutils man-db lintian)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -13,6 +15,13 @@ done
 if ((${#missing[@]})); then
     echo "==> installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Installing a daemon (openssh-server) must not start it on the host: policy-rc.d refuses while we install.
+    made_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    rc=0
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+    ((made_policy)) && rm -f /usr/sbin/policy-rc.d
+    exit $rc
 fi

@@ -93,6 +93,18 @@ stage e2e '^e2e: [1-9][0-9]* passed, 0 failed$' \
 stage metrics '^metrics: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/metrics_e2e.py --portcullis "$BIN/portcullis"
 
+# The host firewall policy in namespaces: plan, errors with file:line, the SSH-session guard, apply + revert after the
+# timeout, apply + confirm, reachability per family and source group, bogons, the port-scan guard, bans winning over
+# the policy, import of iptables-save dumps, the audit against a probe from another namespace (Debian's sshd on port
+# 22), and bans on forwarded connections in a router namespace (banforward, repair after a flush) (about 55 s).
+stage policy '^policy: [1-9][0-9]* passed, 0 failed$' \
+    tests/e2e/policy_e2e.py --portcullis "$BIN/portcullis"
+
+# Fleet sharing through a PostgreSQL cluster of its own and three daemons in three namespaces: propagation p50/p99
+# over 100 bans, 500 bans during a PostgreSQL outage caught up exactly once, trust, ignoreip, escalation, bad input.
+stage fleet '^fleet: [1-9][0-9]* passed, 0 failed$' \
+    tests/fleet/fleet_test.py --portcullis "$BIN/portcullis"
+
 # SIGKILL during a 5,000-address burst, a full or locked store, a damaged database (about half a minute).
 stage durability '^durability: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/durability_e2e.py --portcullis "$BIN/portcullis"

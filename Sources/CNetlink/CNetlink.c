@@ -7,9 +7,14 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <utmpx.h>
 
 int portcullis_enter_netns(int fd) {
     return setns(fd, CLONE_NEWNET);
+}
+
+int portcullis_unshare_netns(void) {
+    return unshare(CLONE_NEWNET);
 }
 
 int portcullis_thread_id(void) {
@@ -31,4 +36,8 @@ int portcullis_nft_monitor_open(int buffer) {
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0)
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
     return fd;
+}
+
+int portcullis_utmpx_name(const char *path) {
+    return utmpxname(path);
 }

@@ -57,6 +57,13 @@ extension ConfigTree {
         for option in store.options(in: "Thread") {
             values["thread." + option] = try interp.get("Thread", option)
         }
+        // Fleet sharing (`[fleet]`, read by Fleet.FleetConfiguration): kept as `fleet.KEY`, with each key's place.
+        for option in store.options(in: "fleet") {
+            values["fleet." + option] = try interp.get("fleet", option)
+            if let place = interp.find(option, in: "fleet")?.0.location {
+                values["fleet.@" + option] = "\(place)"
+            }
+        }
         func value(_ option: String) -> String {
             values[option]?.trimmedWhitespace() ?? MainConfiguration.defaults[option]!
         }

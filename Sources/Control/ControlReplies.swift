@@ -26,13 +26,16 @@ public enum ControlReplies {
     /// actions refused by a full queue or abandoned at a stop) is listed likewise only when non-zero.
     public static func jailStatus(
         currentlyFailed: Int, totalFailed: Int, source: Source, currentlyBanned: Int, totalBanned: Int,
-        bannedAddresses: [String], skipped: [(String, Int)] = [], actionsDropped: Int = 0
+        bannedAddresses: [String], skipped: [(String, Int)] = [], actionsDropped: Int = 0,
+        extraActions: [(String, ControlValue)] = []
     ) -> ControlValue {
         var actions: [ControlValue] = [
             .tuple(["Currently banned", .int(currentlyBanned)]), .tuple(["Total banned", .int(totalBanned)]),
             .tuple(["Banned IP list", .list(bannedAddresses.map { .string($0) })]),
         ]
         if actionsDropped > 0 { actions.append(.tuple(["Command actions dropped", .int(actionsDropped)])) }
+        // Only when present (prefix bans, fleet bans), so the usual reply stays byte for byte fail2ban-server's.
+        for (name, value) in extraActions { actions.append(.tuple([.string(name), value])) }
         let sourceEntry: ControlValue
         switch source {
         case .files(let paths):

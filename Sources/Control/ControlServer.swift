@@ -34,7 +34,7 @@ public struct ControlServerError: Error, Sendable, CustomStringConvertible {
 /// Blocking socket reads happen on one thread per connection (at most `maxConnections`, each short-lived);
 /// commands run as child tasks of ``run()``. The socket cannot be jammed: a connection must send each whole
 /// request within `requestTimeoutSeconds` (5 s), and when all `maxConnections` (256) are taken the one that has
-/// waited longest for its request is evicted to make room for the newcomer.
+/// waited longest for its request (or for the client to read its reply) is evicted to make room for the newcomer.
 public final class ControlServer: Sendable {
     /// Server settings.
     public struct Configuration: Sendable {
@@ -45,8 +45,8 @@ public final class ControlServer: Sendable {
         /// Largest accepted request; a larger one gets an error reply and the connection is closed.
         public var maxRequestBytes: Int
         /// Connections served at once. When all are taken, a new client evicts the connection that has waited
-        /// longest for its request (a stuck or trickling client), so there is always room for `status`; only when
-        /// every connection is running a command is the new one closed.
+        /// longest for its request or for its reply to be read (a stuck, trickling or non-reading client), so there
+        /// is always room for `status`; only when every connection is running a command is the new one closed.
         public var maxConnections: Int
         /// Seconds a connection has to send one whole request, counted from when it connected or got its last
         /// reply; bytes trickling in do not extend it. A connection that misses it is closed. 0 disables it.
@@ -96,6 +96,7 @@ public final class ControlServer: Sendable {
     private struct Job: Sendable {
         var command: [String]
         var slot: ReplySlot
+        var peerPID: Int32?
     }
 
     /// Binds the socket. Throws when the path is taken by a live server or a non-socket file, or binding fails.
@@ -144,7 +145,10 @@ public final class ControlServer: Sendable {
                 for await job in jobs {
                     let handler = self.handler
                     group.addTask {
-                        job.slot.complete(await handler.handle(job.command))
+                        let reply = await ControlPeer.$processID.withValue(job.peerPID) {
+                            await handler.handle(job.command)
+                        }
+                        job.slot.complete(reply)
                     }
                 }
             }
@@ -239,6 +243,7 @@ public final class ControlServer: Sendable {
         let timeout = configuration.requestTimeoutSeconds
         let limit = timeout > 0 ? UInt64(timeout * 1e9) : nil
         var deadline = limit.map { Sys.monotonicNanoseconds() + $0 }
+        let peerPID = Sys.peerPID(fd)
         while true {
             if let deadline {
                 let now = Sys.monotonicNanoseconds()
@@ -255,7 +260,11 @@ public final class ControlServer: Sendable {
                     guard Sys.writeAll(fd, session.encode(.failure(error))), !close else { return }
                 case .request(let command):
                     setWaiting(fd, false)
-                    guard Sys.writeAll(fd, session.encode(dispatch(command))) else { return }
+                    let reply = session.encode(dispatch(command, peerPID: peerPID))
+                    // Evictable again while the reply is written: a client that does not read blocks this write
+                    // (up to the send timeout) and must not hold its slot against newcomers.
+                    setWaiting(fd, true)
+                    guard Sys.writeAll(fd, reply) else { return }
                     setWaiting(fd, true)
                 }
                 deadline = limit.map { Sys.monotonicNanoseconds() + $0 }
@@ -264,7 +273,7 @@ public final class ControlServer: Sendable {
     }
 
     /// Hands a command to `run()`'s task group and waits (on this connection thread) for the reply.
-    private func dispatch(_ command: [String]) -> ControlResponse {
+    private func dispatch(_ command: [String], peerPID: Int32? = nil) -> ControlResponse {
         let slot = ReplySlot()
         let queued = state.withLock { state -> Bool in
             guard let jobs = state.jobs, !state.stopped else { return false }
@@ -272,7 +281,7 @@ public final class ControlServer: Sendable {
             state.nextID += 1
             state.pending[id] = slot
             slot.id = id
-            if case .enqueued = jobs.yield(Job(command: command, slot: slot)) { return true }
+            if case .enqueued = jobs.yield(Job(command: command, slot: slot, peerPID: peerPID)) { return true }
             state.pending[id] = nil
             return false
         }

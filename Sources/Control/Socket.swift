@@ -193,6 +193,15 @@ enum Sys {
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// The peer's process id (SO_PEERCRED), nil if unavailable.
+    static func peerPID(_ fd: Int32) -> Int32? {
+        var credentials: (UInt32, UInt32, UInt32) = (0, 0, 0)
+        var length = socklen_t(MemoryLayout<(UInt32, UInt32, UInt32)>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, length == 12, credentials.0 > 0
+        else { return nil }
+        return Int32(bitPattern: credentials.0)
+    }
+
     /// The peer's user id (SO_PEERCRED), nil if unavailable.
     static func peerUID(_ fd: Int32) -> uid_t? {
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE, so read it as three UInt32).

@@ -2,26 +2,29 @@
 ///
 /// Values that can carry text from outside (log lines, user names, DNS names, every `<F-*>` capture) are never
 /// written into the script. Each becomes a positional parameter of the shell (`/bin/sh -c SCRIPT sh V1 V2 …`),
-/// copied into a variable on the script's first line, and the tag is replaced by a reference to that variable
-/// written for the shell context the tag stands in — found by reading the template with the POSIX shell grammar
-/// (quotes, `$(…)`, backquotes, `${…}`, `$((…))`, here-documents, comments, `case`):
+/// copied into an exported variable on the script's first line, and the tag is replaced by a reference to that
+/// variable written for the shell context the tag stands in — found by reading the template with the POSIX shell
+/// grammar (quotes, `$(…)`, backquotes, `${…}`, `$((…))`, here-documents, comments, `case`):
 ///
 /// | context                         | `<matches>` becomes                                   |
 /// |---------------------------------|-------------------------------------------------------|
 /// | unquoted word                   | `"${_pcl_1}"`                                         |
 /// | `"…"`, unquoted here-document   | `${_pcl_1}`                                           |
-/// | `'…'`                           | `'"${_pcl_1}"'` (the quote is closed and reopened)    |
-/// | quoted here-document (`<<'E'`)  | `${_pcl_1}`, the body escaped and the delimiter bare  |
+/// | `'…'`, quoted here-document     | `${_pcl_1}`, left unexpanded (as fail2ban leaves `$f2bV_matches`) |
 /// | backquotes                      | rewritten as `$(…)`, then as above                    |
 /// | `$((…))`                        | the value when it is a number, else `0`               |
 ///
 /// Whatever the context, the shell only ever *expands* a value; it never parses it, so no value can run as code
-/// (unless the template itself re-reads text as code with `eval`, `sh -c` or the like). A mistake in the reading
-/// of the context can only change the text an action receives, not what runs.
+/// (unless the template itself re-reads expanded text as code: `eval "…<tag>…"`, `sh -c "…<tag>…"`). Text in single
+/// quotes or in a quoted here-document is never expanded by this shell: it is often program text for another
+/// interpreter (`sh -c '…'`, `eval '…'`, `ssh host '…'`, `awk '…'`, `sed '…'`, `python3 - <<'EOF'`), so a value
+/// spliced into it would be parsed as code there. There the tag becomes the variable's name; the variables are
+/// exported, so a nested shell expands it to the right text, and any other program sees the name. A mistake in the
+/// reading of the context can only change the text an action receives, not what runs.
 ///
 /// ```swift
-/// let r = ActionScript.render(#"echo '<matches>' <ip>"#, values: ActionValues(["ip": "192.0.2.1"], untrusted: ["matches": "x'$(id)"]))
-/// // r.script == "_pcl_1=${1}; set --\necho ''\"${_pcl_1}\"'' 192.0.2.1"
+/// let r = ActionScript.render(#"echo "<matches>" <ip>"#, values: ActionValues(["ip": "192.0.2.1"], untrusted: ["matches": "x'$(id)"]))
+/// // r.script == "_pcl_1=${1}; export _pcl_1; set --\necho \"${_pcl_1}\" 192.0.2.1"
 /// // r.arguments == ["x'$(id)"]
 /// ```
 public struct ActionScript: Sendable, Hashable {
@@ -45,9 +48,12 @@ public struct ActionScript: Sendable, Hashable {
             return ActionScript(script: String(decoding: body, as: UTF8.self), arguments: [])
         }
         // One line that copies the parameters into named variables (functions in the template have their own
-        // positional parameters) and clears them, so the template sees the same `$@` as without values.
+        // positional parameters) and clears them, so the template sees the same `$@` as without values. The
+        // variables are exported: a nested shell (`sh -c '…${_pcl_1}…'`) expands them instead of parsing a value.
+        let names = registry.order.indices.map { "\(variablePrefix)\($0 + 1)" }
         let prefix =
-            registry.order.indices.map { "\(variablePrefix)\($0 + 1)=${\($0 + 1)}" }.joined(separator: " ") + "; set --\n"
+            registry.order.indices.map { "\(names[$0])=${\($0 + 1)}" }.joined(separator: " ") + "; export "
+            + names.joined(separator: " ") + "; set --\n"
         return ActionScript(
             script: prefix + String(decoding: body, as: UTF8.self), arguments: registry.order.map(\.value))
     }
@@ -155,8 +161,6 @@ struct ShellTemplateRenderer {
         var delimiter: [UInt8]
         var quoted: Bool
         var stripTabs: Bool
-        /// A quoted delimiter written bare: the body is escaped so it still reads literally, and tags expand.
-        var converted: Bool
     }
 
     let input: [UInt8]
@@ -223,8 +227,6 @@ struct ShellTemplateRenderer {
                 // would end the body early.
                 emitTag(registry.reference(name, text), name: name)
                 return
-            } else if heredocLiteral {
-                emitEscapedLiteral(Array(text.utf8))
             } else {
                 emit(text)
             }
@@ -234,7 +236,9 @@ struct ShellTemplateRenderer {
             switch context {
             case .unquoted: emit("\"" + v + "\"")
             case .quoted: emit(v)
-            case .single: emit("'\"" + v + "\"'")
+            // Never spliced into single quotes: that text may be code for another interpreter. The name stays;
+            // a nested shell expands the exported variable.
+            case .single: emit(v)
             case .arithmetic: emit(Self.isNumber(value) ? value : "0")
             }
             markWord(plain: false)
@@ -244,7 +248,6 @@ struct ShellTemplateRenderer {
     private enum Context { case unquoted, quoted, single, arithmetic }
 
     private var inHeredoc: Bool {
-        if heredocLiteral { return true }
         if case .heredocBody = stack.first! { return true }
         return false
     }
@@ -254,11 +257,7 @@ struct ShellTemplateRenderer {
         return false
     }
 
-    /// True while copying the body of a converted quoted here-document (set by `copyHeredocBody`).
-    private var heredocLiteral = false
-
     private var context: Context {
-        if heredocLiteral { return .quoted }
         switch stack.last! {
         case .script: return .unquoted
         case .double, .heredocBody, .comment: return .quoted
@@ -278,13 +277,6 @@ struct ShellTemplateRenderer {
 
     private mutating func emit(_ s: String) { out.append(contentsOf: s.utf8) }
     private mutating func emit(_ b: UInt8) { out.append(b) }
-
-    private mutating func emitEscapedLiteral(_ bytes: [UInt8]) {
-        for b in bytes {
-            if b == UInt8(ascii: "\\") || b == UInt8(ascii: "$") || b == UInt8(ascii: "`") { out.append(UInt8(ascii: "\\")) }
-            out.append(b)
-        }
-    }
 
     // MARK: Grammar
 
@@ -639,12 +631,8 @@ struct ShellTemplateRenderer {
             delimiter.append(c)
             pos += 1
         }
-        let simple =
-            !delimiter.isEmpty
-            && delimiter.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 }
-        let converted = quoted && simple
-        out.append(contentsOf: converted ? delimiter : raw)
-        pending.append(PendingHeredoc(delimiter: delimiter, quoted: quoted, stripTabs: stripTabs, converted: converted))
+        out.append(contentsOf: raw)
+        pending.append(PendingHeredoc(delimiter: delimiter, quoted: quoted, stripTabs: stripTabs))
         markWord(plain: false)
     }
 
@@ -674,7 +662,7 @@ struct ShellTemplateRenderer {
                 var inner = ShellTemplateRenderer(input: body, registry: registry, base: .heredocBody)
                 out.append(contentsOf: inner.render())
             } else {
-                copyHeredocBody(body, escape: doc.converted)
+                copyHeredocBody(body)
             }
             // The delimiter line itself (its newline is read by the script as usual).
             if bodyEnd < input.count { out.append(contentsOf: input[bodyEnd..<next]) }
@@ -682,31 +670,21 @@ struct ShellTemplateRenderer {
         }
     }
 
-    /// A quoted body: literal text. When its delimiter was written bare, `\`, `$` and `` ` `` are escaped so the
-    /// text stays literal and tags can expand; otherwise a tag leaves its (unexpanded) reference.
-    private mutating func copyHeredocBody(_ body: [UInt8], escape: Bool) {
+    /// A quoted body: literal text, never expanded by this shell (it is often a script for another program:
+    /// `sh <<'EOF'`, `python3 - <<'EOF'`). A tag leaves the name of its exported variable, a plain trusted value
+    /// itself.
+    private mutating func copyHeredocBody(_ body: [UInt8]) {
         var i = 0
         while i < body.count {
-            if body[i] == UInt8(ascii: "<") {
-                if let (name, end) = Self.tag(in: body, at: i), let r = registry.resolve(name) {
-                    heredocLiteral = escape
-                    if escape {
-                        emitTag(r, name: name)
-                    } else if case .reference(let n, _) = r {
-                        emit("${\(ActionScript.variablePrefix)\(n)}")
-                    } else if case .inline(let t) = r {
-                        emit(t)
-                    }
-                    heredocLiteral = false
-                    i = end
-                    continue
+            if body[i] == UInt8(ascii: "<"), let (name, end) = Self.tag(in: body, at: i), let r = registry.resolve(name) {
+                switch r {
+                case .reference(let n, _): emit("${\(ActionScript.variablePrefix)\(n)}")
+                case .inline(let t): emit(t)
                 }
+                i = end
+                continue
             }
-            if escape {
-                emitEscapedLiteral([body[i]])
-            } else {
-                emit(body[i])
-            }
+            emit(body[i])
             i += 1
         }
     }

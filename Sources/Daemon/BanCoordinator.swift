@@ -59,8 +59,20 @@ final class SerialGate: Sendable {
 public actor BanCoordinator {
     // Setups and states are kept apart so reading a jail's setup never shares (and later copies on write)
     // the state's large tables.
-    private var setups: [String: JailSetup] = [:]
-    private var states: [String: JailState] = [:]
+    var setups: [String: JailSetup] = [:]
+    var states: [String: JailState] = [:]
+    /// Prefix bans decided while recording failures, applied with the batch's bans (BanCoordinator+Prefix).
+    var prefixDecisions: [(jail: String, decision: PrefixBanDecision)] = []
+    /// Addresses of the admin's sessions, never banned without `--force` (BanCoordinator+Admin).
+    var adminGuard: AdminGuard?
+    /// Fleet sharing, nil without `[fleet]` (BanCoordinator+Fleet).
+    var fleet: FleetLink?
+    /// Bans applied from fleet peers: jail → address → (host, end).
+    var fleetBans: [String: [IPAddress: (host: String, end: Double?)]] = [:]
+    /// Hosts banning an address now (peers trusted here, and this host), for escalation to every port.
+    var fleetHosts: [IPAddress: [String: Double?]] = [:]
+    /// Addresses banned on every port by escalation, with their end.
+    var fleetEscalated: [IPAddress: Double?] = [:]
     /// Jail names in configuration order.
     public private(set) var jailNames: [String] = []
     /// Jails that failed to load, with the reason (shown by `status`).
@@ -107,6 +119,13 @@ public actor BanCoordinator {
 
     // MARK: Start, reload, stop
 
+    /// Says once per set-up whether bans also refuse forwarded connections, and why (`banforward`).
+    private func logForwarding(_ firewall: any FirewallBackend) async {
+        guard let nft = firewall as? NFTablesFirewall, let (state, jails) = try? await nft.forwarding() else { return }
+        let which = jails.isEmpty ? "no jail" : jails.joined(separator: ", ")
+        actionsLog.info("forwarded connections are banned for: \(which) (host: \(state))")
+    }
+
     /// Installs the jails: sets up the firewall table and restores every still-active ban from the store
     /// in one transaction. Returns the number of bans restored.
     @discardableResult
@@ -124,7 +143,8 @@ public actor BanCoordinator {
             states[s.name] = Self.freshState(s)
         }
         if let firewall {
-            try await firewall.setUp(jails: setups.compactMap(\.firewall))
+            try await firewall.setUp(jails: fleetFirewall(setups))
+            await logForwarding(firewall)
         }
         installRunners(setups)
         for s in setups {
@@ -132,6 +152,7 @@ public actor BanCoordinator {
             enqueueActions(jail: s.name, phase: "actionstart", ticket: nil)
         }
         let restored = await restore(jails: Set(jailNames))
+        await restorePrefixBans(jails: Set(jailNames))
         restorePending()
         return restored
     }
@@ -208,7 +229,8 @@ public actor BanCoordinator {
         jailNames = newSetups.map(\.name)
         brokenJails = broken
         if let firewall {
-            try await firewall.setUp(jails: newSetups.compactMap(\.firewall))
+            try await firewall.setUp(jails: fleetFirewall(newSetups))
+            await logForwarding(firewall)
         }
         // A removed jail's actionstop runs on its runner after what it still has queued; the runner then ends.
         for name in removed {
@@ -219,7 +241,10 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
         }
-        return added.isEmpty ? 0 : await restore(jails: added)
+        if added.isEmpty { return 0 }
+        let restored = await restore(jails: added)
+        await restorePrefixBans(jails: added)
+        return restored
     }
 
     /// Restores the still-active bans of `jails` from the store in one transaction.
@@ -442,11 +467,13 @@ public actor BanCoordinator {
             else { return decisions }
             switch verdict {
             case .ban(let d):
+                if withheld(jail: jail, d.address) { continue }
                 decisions.append(d)
                 if !event.fields.isEmpty { captures[d.address] = event.fields }
                 // Later failures in the same batch see the address as banned.
                 states[jail]?.noteBanned(d.address, until: d.end)
                 touched.append((jail, d.address))
+                escalate(jail: jail, after: d, now: now)
             case .ignored(let why):
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
@@ -461,7 +488,9 @@ public actor BanCoordinator {
     }
 
     /// `set JAIL banip ADDR…`: bans now, whatever the counters say. Ignored addresses are refused with the reason.
-    public func banManually(jail: String, addresses: [IPAddress]) async -> (banned: Int, refused: [String]) {
+    public func banManually(
+        jail: String, addresses: [IPAddress], force: Bool = false, client: IPAddress? = nil
+    ) async -> (banned: Int, refused: [String]) {
         guard !stopped, let setup = setups[jail], states[jail] != nil else { return (0, ["unknown jail \(jail)"]) }
         let now = clock()
         var decisions: [BanDecision] = []
@@ -472,6 +501,11 @@ public actor BanCoordinator {
                 continue
             }
             if states[jail]?.isBanned(a, now: now) ?? true { continue }
+            if !force, let why = adminProtection(jail: jail, a, client: client) {
+                refused.append("\(a) is not banned: \(why); add --force to ban it anyway")
+                actionsLog.warning("[\(jail)] Ban of \(a) withheld: \(why) (banip without --force)")
+                continue
+            }
             var previous = 0
             if let store, setup.policy.increment != nil {
                 do {
@@ -507,9 +541,7 @@ public actor BanCoordinator {
                 drained = []
             }
         }
-        var requests: [BanRequest] = []
-        var stored: [StoreChange] = []
-        var lines: [String] = []
+        var (requests, stored, lines) = takePrefixDecisions()
         for (jail, list, _) in decisions {
             guard let setup = setups[jail] else { continue }
             let overall = setup.policy.increment?.overallJails ?? false
@@ -536,12 +568,20 @@ public actor BanCoordinator {
         for (jail, list, _) in decisions {
             for d in list { states[jail]?.noteBanned(d.address, until: d.end) }
         }
+        notePrefixBansApplied(requests)
         let banLog = self.banLog
+        let shared = fleetOutbox(decisions.flatMap { jail, list, _ in list.map { (jail, $0) } })
         if let writer {
             let banLines = lines
             var note: (@Sendable () -> Void)? = nil
-            if !banLines.isEmpty { note = { @Sendable in banLog(banLines) } }
-            writer.submit(stored + changes, afterCommit: note)
+            let wake = shared.isEmpty ? nil : fleet?.wake
+            if !banLines.isEmpty || wake != nil {
+                note = { @Sendable in
+                    if !banLines.isEmpty { banLog(banLines) }
+                    wake?()
+                }
+            }
+            writer.submit(stored + shared + changes, afterCommit: note)
         } else if !lines.isEmpty {
             banLog(lines)
         }
@@ -574,14 +614,16 @@ public actor BanCoordinator {
         for name in jail.map({ [$0] }) ?? jailNames {
             keys += (states[name]?.unbanAll() ?? []).map { BanKey(address: $0, jail: name) }
         }
+        let prefixes = await unbanAllPrefixes(jail: jail)
         await lift(keys)
-        return keys.count
+        return keys.count + prefixes
     }
 
     private func lift(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
         // The writer retries until the store takes it: a lifted ban never comes back at the next start.
-        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) })
+        let shared = fleetOutbox(unbans: keys)
+        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) } + shared, afterCommit: shared.isEmpty ? nil : fleet?.wake)
         if let firewall {
             let native = keys.filter { setups[$0.jail]?.firewall != nil }
             if !native.isEmpty {
@@ -601,6 +643,7 @@ public actor BanCoordinator {
         let now = clock()
         for name in jailNames {
             // Re-read after every suspension: a reload may have removed the jail.
+            endPrefixBans(jail: name, now: now)
             guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
             unbanTotals[name, default: 0] += ended.count
             for a in ended {

@@ -49,8 +49,7 @@ public struct ControlBridge: ControlHandler {
         case "unban":
             guard command.count > 1 else { return .failure(ControlError(.incompleteCommand, "list index out of range")) }
             if command[1] == "--all" { return .success(.int(await coordinator.unbanAll())) }
-            let addresses = command.dropFirst().compactMap { IPAddress($0) }
-            return .success(.int(await coordinator.unban(addresses)))
+            return await unban(words: command.dropFirst(), jail: nil)
         case "set":
             return await set(command)
         case "get":
@@ -86,7 +85,8 @@ public struct ControlBridge: ControlHandler {
                 source: s.usesJournal ? .journal(s.journalMatch) : .files(s.logPaths),
                 currentlyBanned: s.currentlyBanned, totalBanned: s.totalBanned,
                 bannedAddresses: s.banned.map(\.description), skipped: lineCounts(c[1]).statusEntries,
-                actionsDropped: (await coordinator.actionCounters(jail: c[1])).map { $0.dropped + $0.abandoned } ?? 0))
+                actionsDropped: (await coordinator.actionCounters(jail: c[1])).map { $0.dropped + $0.abandoned } ?? 0,
+                extraActions: await extraStatus(jail: c[1])))
     }
 
     func banned(_ c: [String]) async -> ControlResponse {
@@ -123,22 +123,22 @@ public struct ControlBridge: ControlHandler {
         guard await coordinator.setup(jail: jail) != nil else { return .failure(.unknownJail(jail)) }
         switch c[2] {
         case "banip":
-            switch parseAddresses(c.dropFirst(3)) {
+            // `--force` bans even the address of an admin's session (see AdminGuard).
+            let words = c.dropFirst(3)
+            let force = words.contains("--force")
+            switch parseAddresses(words.filter { $0 != "--force" }[...]) {
             case .failure(let e): return .failure(e)
             case .success(let addresses):
-                let (count, refused) = await coordinator.banManually(jail: jail, addresses: addresses)
+                let client = ControlPeer.processID.flatMap { AdminGuard.sshClientAddress(pid: $0) }
+                let (count, refused) = await coordinator.banManually(
+                    jail: jail, addresses: addresses, force: force, client: client)
                 if count == 0, !refused.isEmpty {
                     return .failure(ControlError(.invalidArgument, refused.joined(separator: "; ")))
                 }
                 return .success(.int(count))
             }
         case "unbanip":
-            switch parseAddresses(c.dropFirst(3)) {
-            case .failure(let e): return .failure(e)
-            case .success(let addresses):
-                // Like fail2ban: unbanning an address that is not banned answers 0.
-                return .success(.int(await coordinator.unban(addresses, jail: jail)))
-            }
+            return await unban(words: c.dropFirst(3), jail: jail)
         default:
             return Self.invalid()
         }

@@ -83,9 +83,10 @@ public struct JailSetup: Sendable {
                 factor: inc.factor ?? 1, formula: formula, multipliers: inc.multipliers, maxTime: inc.maxtime?.seconds,
                 randomTime: inc.rndtime?.seconds, overallJails: inc.overalljails)
         }
-        let policy = BanPolicy(
+        var policy = BanPolicy(
             maxRetry: jail.maxretry, findTime: jail.findtime.seconds, banTime: jail.bantime.seconds,
             increment: increment, maxMatches: jail.maxmatches)
+        policy.prefix = try prefixPolicy(jail)
 
         var warnings: [String] = []
         var warningOptions: [String: String] = [:]
@@ -109,7 +110,8 @@ public struct JailSetup: Sendable {
                     let (rule, warning) = try JailFirewall.fromSettings(
                         jail: name, banaction: banaction, port: args["port"] ?? jail.port ?? "0:65535",
                         protocol: args["protocol"] ?? jail.protocol ?? "tcp",
-                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject", resolver: ports)
+                        blocktype: args["blocktype"] ?? jail.blocktype ?? "reject",
+                        banforward: args["banforward"] ?? jail.values["banforward"] ?? "auto", resolver: ports)
                     firewall = rule
                     if let warning {
                         warnings.append(warning)
@@ -124,6 +126,7 @@ public struct JailSetup: Sendable {
                     case .invalidProtocol: option = "protocol"
                     case .invalidBlockType: option = "blocktype"
                     case .unsupportedBanAction: option = "banaction"
+                    case .invalidForwardBanning: option = "banforward"
                     default: option = nil
                     }
                     // The jail's own option, unless the action passes a value of its own.
@@ -155,6 +158,11 @@ public struct JailSetup: Sendable {
                     at: jail.locations["maxtracked"], hint: "write e.g. maxtracked = 200000")
             }
             maxTracked = n == 0 ? nil : n
+        }
+        // Prefix bans need the jail's interval sets (only when escalation can happen, so other jails' tables stay
+        // as they were).
+        if policy.prefix.bans > 0, policy.prefix.prefix4 < 32 || policy.prefix.prefix6 < 128 {
+            firewall?.prefixSets = true
         }
         var setup = JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,

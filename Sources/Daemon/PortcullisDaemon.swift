@@ -279,11 +279,19 @@ public final class PortcullisDaemon: Service, Sendable {
                 let now = FailLogHandler.now()
                 sink.write(lines: lines.map { handler.format(level: .notice, message: $0, at: now) }, level: .notice)
             })
+        let admin = AdminGuard(clock: settings.clock)
+        await coordinator.setAdminGuard(admin)
+        let fleet = try await Self.startFleet(
+            values: main.values, store: store, coordinator: coordinator, logger: makeLogger("fail2ban.fleet"))
+        defer { fleet?.stop() }
         do {
             // The coordinator logs how many bans it restored and where the time went.
             try await coordinator.start(setups, broken: broken)
         } catch {
             throw DaemonError("cannot set up the nftables table: \(error)")
+        }
+        if let fleet {
+            do { try fleet.start() } catch { throw DaemonError("cannot start the fleet thread: \(error)") }
         }
         if freshDatabase, firewall != nil {
             let adopted = await coordinator.adoptKernelBans()
@@ -294,7 +302,7 @@ public final class PortcullisDaemon: Service, Sendable {
         let channel = SourceChannel(log: makeLogger("fail2ban.filter"))
         let sources = SourceSet(
             store: store, clock: settings.clock, readExisting: settings.readExistingContent, logger: makeLogger("fail2ban.filter"),
-            channel: channel)
+            channel: channel, admin: admin)
         sources.start(setups)
 
         // Stop requests: the `stop` command, or graceful shutdown from the service group.

@@ -56,11 +56,15 @@ final class JailReader: @unchecked Sendable {
     let processor: LineProcessor
     let counters: LineCounters
     let logger: Logger?
+    /// Notes sshd's accepted logins (set for jails with sshd's filter).
+    let admin: AdminGuard?
     private var pending: [FailureEvent] = []
 
     init(
-        jail: String, processor: LineProcessor, counters: LineCounters = LineCounters(), logger: Logger? = nil
+        jail: String, processor: LineProcessor, counters: LineCounters = LineCounters(), logger: Logger? = nil,
+        admin: AdminGuard? = nil
     ) {
+        self.admin = admin
         self.jail = jail
         self.processor = processor
         self.counters = counters
@@ -72,6 +76,7 @@ final class JailReader: @unchecked Sendable {
     func consume(_ line: UnsafeBufferPointer<UInt8>, time: Double? = nil) {
         let outcome = time.map { processor.process(line, time: $0) } ?? processor.process(line)
         guard outcome == .matched else {
+            if let admin, outcome == .missed || outcome == .ignored { admin.scan(line) }
             if outcome == .tooLong { skippedTooLong(1, length: line.count, source: nil) }
             if outcome == .matchLimit { hitMatchLimit(line.count) }
             return
@@ -157,6 +162,8 @@ final class SourceSet: Sendable {
     let logger: Logger
     let channel: SourceChannel
     let tailer: FileTailer
+    /// Fed the lines of sshd jails (accepted logins).
+    let admin: AdminGuard?
     let staging = BatchStaging()
 
     struct State: ~Copyable {
@@ -171,8 +178,9 @@ final class SourceSet: Sendable {
 
     init(
         store: BanStore?, clock: @escaping @Sendable () -> Double, readExisting: Bool, logger: Logger,
-        channel: SourceChannel
+        channel: SourceChannel, admin: AdminGuard? = nil
     ) {
+        self.admin = admin
         self.store = store
         self.clock = clock
         self.readExisting = readExisting
@@ -256,7 +264,9 @@ final class SourceSet: Sendable {
                 s.counters[setup.name] = c
                 return c
             }
-            let reader = JailReader(jail: setup.name, processor: processor, counters: counters, logger: logger)
+            let reader = JailReader(
+                jail: setup.name, processor: processor, counters: counters, logger: logger,
+                admin: setup.configuration.filterSpec.hasPrefix("sshd") ? admin : nil)
             var journalLocation: JournalSource.Location? = nil
             switch setup.source {
             case .journal(let location): journalLocation = location

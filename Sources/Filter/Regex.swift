@@ -110,6 +110,13 @@ public final class Matcher {
     private let ovector: UnsafeMutablePointer<Int>
     private let groupSlots: Int
     private let context: OpaquePointer?
+    private let jitStack: OpaquePointer?
+
+    /// Largest JIT stack of one matcher. PCRE2's default (32 KiB) runs out on lines of a few KiB that make a regex
+    /// backtrack (a user name of 4,000 `a `: the stock sshd filter fails with "JIT stack limit reached" where fail2ban
+    /// matches and bans). The stock sshd filter needs 1 MiB on a 64 KiB line (the longest read); twice that here.
+    /// It starts at 32 KiB and grows only as deep as a match goes.
+    static let jitStackMaximum = 2 << 20
     /// The result code of the last failed match when it was an error (not a plain no-match), else 0.
     // Unchecked exclusivity: written once per match on a per-worker object; the check cost a runtime call.
     @exclusivity(unchecked) public private(set) var lastError: Int32 = 0
@@ -124,11 +131,14 @@ public final class Matcher {
         pcre2_set_match_limit_8(ctx, 1_000_000)
         pcre2_set_depth_limit_8(ctx, 10_000)
         self.context = ctx
+        jitStack = pattern.isJIT ? pcre2_jit_stack_create_8(32 * 1024, Self.jitStackMaximum, nil) : nil
+        if let jitStack { pcre2_jit_stack_assign_8(ctx, nil, UnsafeMutableRawPointer(jitStack)) }
     }
 
     deinit {
         pcre2_match_data_free_8(matchData)
         pcre2_match_context_free_8(context)
+        if let jitStack { pcre2_jit_stack_free_8(jitStack) }
     }
 
     /// Searches `subject` from `start`. Returns true on a match; offsets are then available via `range(_:)`.

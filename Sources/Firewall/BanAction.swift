@@ -100,17 +100,22 @@ extension JailFirewall {
     ///   - port: the `port` value (`ssh`, `smtp,465,submission`, `1000:2000`, `all`).
     ///   - protocol: `tcp` (default), `udp`, `all`, …
     ///   - blocktype: `reject` (default) or `drop`.
+    ///   - banforward: `auto` (default), `yes` or `no`: whether forwarded connections are refused too.
     /// - Returns: the rule and a warning for the log when the banaction was translated.
     /// - Throws: ``FirewallError`` naming the jail and the bad value.
     public static func fromSettings(
         jail: String, banaction: String = "nftables-multiport", port: String, protocol: String = "tcp",
-        blocktype: String = "reject", resolver: PortResolver
+        blocktype: String = "reject", banforward: String = "auto", resolver: PortResolver
     ) throws(FirewallError) -> (rule: JailFirewall, warning: String?) {
         try validateIdentifier(jail, what: "jail name", jail: jail)
         let mapping = try BanActionMapping(banaction: banaction, jail: jail)
         let protocols = try ProtocolSelection(parsing: `protocol`, jail: jail)
         let blockType = try BlockType(parsing: blocktype, jail: jail)
+        let forward = try ForwardBanning(parsing: banforward, jail: jail)
         let ports: PortSpec = mapping.kind == .allports ? .all : try resolver.resolve(port, jail: jail)
-        return (JailFirewall(name: jail, ports: ports, protocols: protocols, blockType: blockType), mapping.warning)
+        return (
+            JailFirewall(name: jail, ports: ports, protocols: protocols, blockType: blockType, banForward: forward),
+            mapping.warning
+        )
     }
 }

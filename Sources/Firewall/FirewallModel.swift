@@ -128,6 +128,78 @@ public enum BlockType: String, Hashable, Sendable {
     }
 }
 
+/// Whether a jail's bans also block forwarded connections (the host routes, or Docker publishes ports): the
+/// jail option `banforward`.
+public enum ForwardBanning: String, Hashable, Sendable {
+    /// On when the host forwards (`net.ipv4.ip_forward` or `net.ipv6.conf.all.forwarding` is 1 in the
+    /// firewall's network namespace, or Docker's chains are loaded), decided when the firewall is set up.
+    case auto
+    /// Always: a forward-hook chain with the same matches as the input chain.
+    case yes
+    /// Never: only connections to the host itself are refused.
+    case no
+
+    /// Parses `auto`, `yes`/`true`/`on`/`1` or `no`/`false`/`off`/`0` (empty = auto).
+    ///
+    /// - Throws: ``FirewallError`` (`.invalidForwardBanning`) naming the jail and the value.
+    public init(parsing text: String, jail: String) throws(FirewallError) {
+        switch text.strippingEdges(" \t").lowercased() {
+        case "", "auto": self = .auto
+        case "yes", "true", "on", "1": self = .yes
+        case "no", "false", "off", "0": self = .no
+        default:
+            throw FirewallError(
+                code: .invalidForwardBanning, jail: jail,
+                message: "jail '\(jail)': banforward must be auto, yes or no, not '\(text)'")
+        }
+    }
+}
+
+/// Whether the host forwards traffic, as read in the firewall's network namespace.
+public struct ForwardingState: Hashable, Sendable, CustomStringConvertible {
+    /// `net.ipv4.ip_forward` is 1.
+    public var ipv4: Bool
+    /// `net.ipv6.conf.all.forwarding` is 1.
+    public var ipv6: Bool
+    /// Docker's chains (`DOCKER`, `DOCKER-USER`, `DOCKER-FORWARD`) are loaded.
+    public var docker: Bool
+
+    /// Creates a state.
+    public init(ipv4: Bool, ipv6: Bool, docker: Bool) {
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.docker = docker
+    }
+
+    /// True when anything is forwarded: `banforward = auto` then means yes.
+    public var forwards: Bool { ipv4 || ipv6 || docker }
+
+    /// Reads the two sysctls under `/proc/sys` of the calling thread's network namespace, and looks for Docker's
+    /// chains in the text of `nft list chains` (nil when unknown).
+    public static func read(chainsListing: String?) -> ForwardingState {
+        func sysctl(_ path: String) -> Bool {
+            Syscall.readFile(path).map { String(decoding: $0, as: UTF8.self).strippingEdges(" \t\n") } == "1"
+        }
+        return ForwardingState(
+            ipv4: sysctl("/proc/sys/net/ipv4/ip_forward"), ipv6: sysctl("/proc/sys/net/ipv6/conf/all/forwarding"),
+            docker: chainsListing.map(hasDockerChains) ?? false)
+    }
+
+    /// True when a `list chains` listing holds one of Docker's chains.
+    public static func hasDockerChains(_ listing: String) -> Bool {
+        listing.split(separator: "\n").contains { line in
+            let t = line.strippingEdges(" \t")
+            return t == "chain DOCKER {" || t == "chain DOCKER-USER {" || t == "chain DOCKER-FORWARD {"
+        }
+    }
+
+    /// What was found, e.g. `net.ipv4.ip_forward = 1, net.ipv6.conf.all.forwarding = 0, no Docker chains`.
+    public var description: String {
+        "net.ipv4.ip_forward = \(ipv4 ? 1 : 0), net.ipv6.conf.all.forwarding = \(ipv6 ? 1 : 0), "
+            + (docker ? "Docker's chains loaded" : "no Docker chains")
+    }
+}
+
 /// One jail's firewall rule: which packets from its banned addresses are blocked and how.
 ///
 /// ```swift
@@ -142,13 +214,39 @@ public struct JailFirewall: Hashable, Sendable {
     public let protocols: ProtocolSelection
     /// Reject or drop.
     public let blockType: BlockType
+    /// Whether forwarded connections are refused too; the backend turns `.auto` into `.yes` or `.no` at set-up
+    /// (``resolved(_:)``), and the ruleset treats an unresolved `.auto` as `.no`.
+    public let banForward: ForwardBanning
+    /// The jail also has interval sets for prefix bans (`net-set-NAME`, `net6-set-NAME`), see ``BanScope/prefix(_:)``.
+    public var prefixSets: Bool = false
+    /// The jail also has sets for bans applied from fleet peers (`fleet-set-NAME`, `fleet6-set-NAME`).
+    public var fleetSets: Bool = false
 
     /// Creates a jail rule.
-    public init(name: String, ports: PortSpec, protocols: ProtocolSelection = .tcp, blockType: BlockType = .reject) {
+    public init(
+        name: String, ports: PortSpec, protocols: ProtocolSelection = .tcp, blockType: BlockType = .reject,
+        banForward: ForwardBanning = .auto, prefixSets: Bool = false, fleetSets: Bool = false
+    ) {
         self.name = name
         self.ports = ports
         self.protocols = protocols
         self.blockType = blockType
+        self.banForward = banForward
+        self.prefixSets = prefixSets
+        self.fleetSets = fleetSets
+    }
+
+    /// The rule with `banforward = auto` decided by the host's forwarding state.
+    public func resolved(_ state: ForwardingState) -> JailFirewall {
+        guard banForward == .auto else { return self }
+        return JailFirewall(
+            name: name, ports: ports, protocols: protocols, blockType: blockType,
+            banForward: state.forwards ? .yes : .no, prefixSets: prefixSets, fleetSets: fleetSets)
+    }
+
+    /// The scopes this jail has sets for, `.address` first.
+    public var scopes: [BanScope.Kind] {
+        [.address] + (prefixSets ? [.prefix] : []) + (fleetSets ? [.fleet] : [])
     }
 }
 
@@ -183,13 +281,19 @@ public struct BanRequest: Hashable, Sendable {
     public let jail: String
     /// How long from now; for a restored ban pass the time remaining.
     public let duration: BanDuration
+    /// Which of the jail's sets: the address itself (default), a whole prefix, or a ban from a fleet peer.
+    public let scope: BanScope
 
     /// Creates a ban request.
-    public init(address: IPAddress, jail: String, duration: BanDuration) {
-        self.address = address
+    public init(address: IPAddress, jail: String, duration: BanDuration, scope: BanScope = .address) {
+        self.address = scope.normalise(address)
         self.jail = jail
         self.duration = duration
+        self.scope = scope
     }
+
+    /// The key of this ban.
+    public var key: BanKey { BanKey(address: address, jail: jail, scope: scope) }
 }
 
 /// An address in a jail, used for unbanning.
@@ -198,11 +302,14 @@ public struct BanKey: Hashable, Sendable {
     public let address: IPAddress
     /// The jail.
     public let jail: String
+    /// Which of the jail's sets.
+    public let scope: BanScope
 
     /// Creates a key.
-    public init(address: IPAddress, jail: String) {
-        self.address = address
+    public init(address: IPAddress, jail: String, scope: BanScope = .address) {
+        self.address = scope.normalise(address)
         self.jail = jail
+        self.scope = scope
     }
 }
 
@@ -334,6 +441,8 @@ public struct FirewallError: Error, Hashable, Sendable, CustomStringConvertible 
         case invalidProtocol
         /// An unknown blocktype.
         case invalidBlockType
+        /// A `banforward` value other than auto, yes or no.
+        case invalidForwardBanning
         /// A banaction Portcullis cannot map to nftables.
         case unsupportedBanAction
         /// The services file cannot be read.

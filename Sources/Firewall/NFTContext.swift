@@ -41,13 +41,17 @@ public final class NFTContext {
     ///   - commands: nft text syntax, or a JSON document (`{"nftables": [...]}`) when `json` is true.
     ///   - json: parse the input as JSON and print JSON output (`nft -j`).
     ///   - terse: omit set elements from listings (`nft -t`; they are then not even fetched from the kernel).
+    ///   - stateless: omit counters' and quotas' values from listings (`nft -s`).
     /// - Returns: the output buffer (listings), empty for most changes.
     /// - Throws: ``NFTError`` with libnftables' error text when the command is rejected; nothing was changed.
     @discardableResult
-    public func run(_ commands: String, json: Bool = false, terse: Bool = false) throws(NFTError) -> String {
+    public func run(_ commands: String, json: Bool = false, terse: Bool = false, stateless: Bool = false)
+        throws(NFTError) -> String
+    {
         var flags = UInt32(NFT_CTX_OUTPUT_NUMERIC_PROTO) | UInt32(NFT_CTX_OUTPUT_NUMERIC_TIME)
         if json { flags |= UInt32(NFT_CTX_OUTPUT_JSON) }
         if terse { flags |= UInt32(NFT_CTX_OUTPUT_TERSE) }
+        if stateless { flags |= UInt32(NFT_CTX_OUTPUT_STATELESS) }
         nft_ctx_output_set_flags(handle, flags)
         let rc = nft_run_cmd_from_buffer(handle, commands)
         // Reading the buffers also rewinds them for the next command.

@@ -12,11 +12,14 @@ struct NFTListedSet: Sendable {
     var elements: [NFTListedElement]
 }
 
-/// One element read back: address, timeout and time left in whole seconds (nil = none).
+/// One element read back: address (a prefix's network address), timeout and time left in whole seconds (nil =
+/// none).
 struct NFTListedElement: Sendable {
     var address: IPAddress
     var timeoutSeconds: Int?
     var expiresSeconds: Int?
+    /// The prefix length of an interval set's prefix element.
+    var prefixLength: Int? = nil
 }
 
 /// Parses libnftables JSON listings.
@@ -35,11 +38,22 @@ enum NFTListing {
             for raw in set["elem"]?.arrayValue ?? [] {
                 if let text = raw.stringValue, let address = IPAddress(text) {
                     elements.append(NFTListedElement(address: address, timeoutSeconds: nil, expiresSeconds: nil))
-                } else if let elem = raw["elem"], let text = elem["val"]?.stringValue, let address = IPAddress(text) {
+                } else if let (address, length) = prefix(raw) {
                     elements.append(
-                        NFTListedElement(
-                            address: address, timeoutSeconds: elem["timeout"]?.intValue,
-                            expiresSeconds: elem["expires"]?.intValue))
+                        NFTListedElement(address: address, timeoutSeconds: nil, expiresSeconds: nil, prefixLength: length))
+                } else if let elem = raw["elem"], let val = elem["val"] {
+                    var element: NFTListedElement
+                    if let text = val.stringValue, let address = IPAddress(text) {
+                        element = NFTListedElement(address: address, timeoutSeconds: nil, expiresSeconds: nil)
+                    } else if let (address, length) = prefix(val) {
+                        element = NFTListedElement(
+                            address: address, timeoutSeconds: nil, expiresSeconds: nil, prefixLength: length)
+                    } else {
+                        continue
+                    }
+                    element.timeoutSeconds = elem["timeout"]?.intValue
+                    element.expiresSeconds = elem["expires"]?.intValue
+                    elements.append(element)
                 }
             }
             let flags: [String]
@@ -56,14 +70,24 @@ enum NFTListing {
         return sets
     }
 
-    /// True when a terse text listing of the table has the chain, every jail's two sets, and exactly the
-    /// expected rules: each jail's number of rules on each of its sets, and no other rule in the chain (a foreign
+    /// `{"prefix": {"addr": "2001:db8:1:2::", "len": 64}}` as network address and length.
+    static func prefix(_ value: JSON) -> (IPAddress, Int)? {
+        guard let p = value["prefix"], let text = p["addr"]?.stringValue, let address = IPAddress(text),
+            let length = p["len"]?.intValue, length >= 0, length <= address.bitWidth
+        else { return nil }
+        return (address, length)
+    }
+
+    /// True when a terse text listing of the table has the chain (and the forward chain when a jail bans forwarded
+    /// connections), every jail's sets, and exactly the expected rules: each jail's number of rules on each of
+    /// its sets over both chains, and no other rule in either chain (a foreign
     /// `accept`, or a ban rule replaced by one that does not reject or drop, voids every ban).
     static func isIntact(_ listing: String, ruleset: NFTRuleset, jails: [JailFirewall]) -> Bool {
         var lines: Set<Substring> = []
         var rulesPerSet: [Substring: Int] = [:]
         var inChain = false
         let chainHeader = "chain \(ruleset.configuration.chainName) {"
+        let forwardHeader = "chain \(ruleset.forwardChainName) {"
         for line in listing.split(separator: "\n") {
             let trimmed = Substring(line.strippingEdges(" \t"))
             if inChain {
@@ -75,16 +99,21 @@ enum NFTListing {
                 }
                 continue
             }
-            if trimmed == chainHeader { inChain = true }
+            if trimmed == chainHeader || trimmed == forwardHeader { inChain = true }
             lines.insert(trimmed)
         }
         guard lines.contains(Substring(chainHeader)) else { return false }
+        if jails.contains(where: { $0.banForward == .yes }) && !lines.contains(Substring(forwardHeader)) {
+            return false
+        }
         var expected: [Substring: Int] = [:]
         for jail in jails {
-            for family in [IPAddress.Family.v4, .v6] {
-                let name = ruleset.setName(jail: jail.name, family: family)
-                guard lines.contains("set \(name) {") else { return false }
-                expected[Substring(name), default: 0] += ruleset.rules(for: jail, family: family).count
+            for kind in jail.scopes {
+                for family in [IPAddress.Family.v4, .v6] {
+                    let name = ruleset.setName(jail: jail.name, family: family, kind: kind)
+                    guard lines.contains("set \(name) {") else { return false }
+                    expected[Substring(name), default: 0] += ruleset.rules(for: jail, family: family, kind: kind).count
+                }
             }
         }
         return rulesPerSet == expected.filter { $0.value > 0 }

@@ -14,8 +14,19 @@ public enum NFTCommand: Hashable, Sendable {
     case ensureChain
     /// `delete chain inet T C` (it must be empty).
     case deleteChain
+    /// `add chain inet T C-forward { type filter hook forward priority P; policy accept; }`: bans of forwarded
+    /// connections (routing, Docker's published ports).
+    case addForwardChain
+    /// `flush chain inet T C-forward`.
+    case flushForwardChain
+    /// `add chain inet T C-forward` without a hook (a no-op when it exists).
+    case ensureForwardChain
+    /// `delete chain inet T C-forward`.
+    case deleteForwardChain
     /// `add set inet T NAME { type ipv4_addr|ipv6_addr; flags timeout; }`.
     case addSet(name: String, family: IPAddress.Family)
+    /// `add set inet T NAME { type ipv4_addr|ipv6_addr; flags interval, timeout; }` (prefix bans).
+    case addIntervalSet(name: String, family: IPAddress.Family)
     /// `delete set inet T NAME`.
     case deleteSet(name: String)
     /// `flush set inet T NAME` (removes every element).
@@ -24,21 +35,32 @@ public enum NFTCommand: Hashable, Sendable {
     case addRule(NFTRule)
     /// `add element inet T NAME { a timeout 600s, b, … }`.
     case addElements(set: String, [NFTElement])
-    /// `delete element inet T NAME { a, b, … }`.
-    case deleteElements(set: String, [IPAddress])
+    /// `delete element inet T NAME { a, b, … }` (timeouts ignored).
+    case deleteElements(set: String, [NFTElement])
 }
 
-/// A set element: an address with an optional timeout (none = permanent).
+/// A set element: an address (or a prefix, in an interval set) with an optional timeout (none = permanent).
 public struct NFTElement: Hashable, Sendable {
-    /// The address.
+    /// The address (a prefix's network address).
     public let address: IPAddress
     /// Time until the kernel removes it; nil for never.
     public let timeout: Duration?
+    /// The prefix length of a prefix element (`2001:db8:1:2::/64`), nil for a single address.
+    public let prefixLength: Int?
 
     /// Creates an element.
-    public init(address: IPAddress, timeout: Duration?) {
+    public init(address: IPAddress, timeout: Duration?, prefixLength: Int? = nil) {
         self.address = address
         self.timeout = timeout
+        self.prefixLength = prefixLength
+    }
+
+    /// `192.0.2.1` or `2001:db8:1:2::/64`.
+    var text: String { prefixLength.map { "\(address)/\($0)" } ?? address.description }
+
+    /// The JSON value: `"192.0.2.1"` or `{"prefix": {"addr": "2001:db8:1:2::", "len": 64}}`.
+    var jsonValue: String {
+        prefixLength.map { "{\"prefix\": {\"addr\": \"\(address)\", \"len\": \($0)}}" } ?? "\"\(address)\""
     }
 }
 
@@ -72,13 +94,16 @@ public struct NFTRule: Hashable, Sendable {
     public let set: String
     /// The verdict.
     public let verdict: Verdict
+    /// True for a rule of the forward chain (forwarded connections), false for the input chain.
+    public let forward: Bool
 
     /// Creates a rule.
-    public init(layer4: Layer4, family: IPAddress.Family, set: String, verdict: Verdict) {
+    public init(layer4: Layer4, family: IPAddress.Family, set: String, verdict: Verdict, forward: Bool = false) {
         self.layer4 = layer4
         self.family = family
         self.set = set
         self.verdict = verdict
+        self.forward = forward
     }
 }
 
@@ -100,6 +125,8 @@ public struct NFTTransaction: Hashable, Sendable {
     public let table: String
     /// The chain they act on.
     public let chain: String
+    /// The forward chain (bans of forwarded connections).
+    public var forwardChain: String { chain + "-forward" }
     /// The chain's hook priority.
     public let priority: Int
 
@@ -158,12 +185,19 @@ public struct NFTTransaction: Hashable, Sendable {
         case .flushChain: out += "flush chain \(t) \(chain)"
         case .ensureChain: out += "add chain \(t) \(chain)"
         case .deleteChain: out += "delete chain \(t) \(chain)"
+        case .addForwardChain:
+            out += "add chain \(t) \(forwardChain) { type filter hook forward priority \(priority); policy accept; }"
+        case .flushForwardChain: out += "flush chain \(t) \(forwardChain)"
+        case .ensureForwardChain: out += "add chain \(t) \(forwardChain)"
+        case .deleteForwardChain: out += "delete chain \(t) \(forwardChain)"
         case .addSet(let name, let family):
             out += "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags timeout; }"
+        case .addIntervalSet(let name, let family):
+            out += "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags interval, timeout; }"
         case .deleteSet(let name): out += "delete set \(t) \(name)"
         case .flushSet(let name): out += "flush set \(t) \(name)"
         case .addRule(let rule):
-            out += "add rule \(t) \(chain) "
+            out += "add rule \(t) \(rule.forward ? forwardChain : chain) "
             switch rule.layer4 {
             case .any: break
             case .proto(let p): out += "meta l4proto \(p.rawValue) "
@@ -181,15 +215,15 @@ public struct NFTTransaction: Hashable, Sendable {
             out += "add element \(t) \(set) { "
             for (i, e) in elements.enumerated() {
                 if i > 0 { out += ", " }
-                out += e.address.description
+                out += e.text
                 if let timeout = e.timeout { out += " timeout \(Self.textDuration(timeout))" }
             }
             out += " }"
-        case .deleteElements(let set, let addresses):
+        case .deleteElements(let set, let elements):
             out += "delete element \(t) \(set) { "
-            for (i, a) in addresses.enumerated() {
+            for (i, e) in elements.enumerated() {
                 if i > 0 { out += ", " }
-                out += a.description
+                out += e.text
             }
             out += " }"
         }
@@ -206,13 +240,23 @@ public struct NFTTransaction: Hashable, Sendable {
         case .flushChain: out += "{\"flush\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
         case .ensureChain: out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
         case .deleteChain: out += "{\"delete\": {\"chain\": {\(tableObject), \"name\": \"\(chain)\"}}}"
+        case .addForwardChain:
+            out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\", \"type\": \"filter\", "
+            out += "\"hook\": \"forward\", \"prio\": \(priority), \"policy\": \"accept\"}}}"
+        case .flushForwardChain: out += "{\"flush\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\"}}}"
+        case .ensureForwardChain: out += "{\"add\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\"}}}"
+        case .deleteForwardChain:
+            out += "{\"delete\": {\"chain\": {\(tableObject), \"name\": \"\(forwardChain)\"}}}"
         case .addSet(let name, let family):
             out += "{\"add\": {\"set\": {\(tableObject), \"name\": \"\(name)\", "
             out += "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"timeout\"]}}}"
+        case .addIntervalSet(let name, let family):
+            out += "{\"add\": {\"set\": {\(tableObject), \"name\": \"\(name)\", "
+            out += "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"interval\", \"timeout\"]}}}"
         case .deleteSet(let name): out += "{\"delete\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
         case .flushSet(let name): out += "{\"flush\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
         case .addRule(let rule):
-            out += "{\"add\": {\"rule\": {\(tableObject), \"chain\": \"\(chain)\", \"expr\": ["
+            out += "{\"add\": {\"rule\": {\(tableObject), \"chain\": \"\(rule.forward ? forwardChain : chain)\", \"expr\": ["
             switch rule.layer4 {
             case .any: break
             case .proto(let p):
@@ -240,15 +284,15 @@ public struct NFTTransaction: Hashable, Sendable {
             for (i, e) in elements.enumerated() {
                 if i > 0 { out += ", " }
                 if let timeout = e.timeout {
-                    out += "{\"elem\": {\"val\": \"\(e.address)\", \"timeout\": \(Self.jsonSeconds(timeout))}}"
+                    out += "{\"elem\": {\"val\": \(e.jsonValue), \"timeout\": \(Self.jsonSeconds(timeout))}}"
                 } else {
-                    out += "\"\(e.address)\""
+                    out += e.jsonValue
                 }
             }
             out += "]}}}"
-        case .deleteElements(let set, let addresses):
+        case .deleteElements(let set, let elements):
             out += "{\"delete\": {\"element\": {\(tableObject), \"name\": \"\(set)\", \"elem\": ["
-            out += addresses.map { "\"\($0)\"" }.joined(separator: ", ")
+            out += elements.map(\.jsonValue).joined(separator: ", ")
             out += "]}}}"
         }
     }
@@ -311,14 +355,48 @@ public struct NFTRuleset: Hashable, Sendable {
             priority: configuration.priority)
     }
 
+    /// The forward-hook chain: `CHAIN-forward` (default `bans-forward`).
+    public var forwardChainName: String { configuration.chainName + "-forward" }
+
     /// The set holding a jail's addresses of one family: `addr-set-JAIL` (IPv4) or `addr6-set-JAIL` (IPv6).
     public func setName(jail: String, family: IPAddress.Family) -> String {
         family == .v4 ? "addr-set-\(jail)" : "addr6-set-\(jail)"
     }
 
-    /// The rules of one jail for one family, in order.
+    /// The set of one scope (see ``BanScope``): `addr-set-J`, `net-set-J`, `fleet-set-J` (IPv6: `addr6-`, …).
+    public func setName(jail: String, family: IPAddress.Family, kind: BanScope.Kind) -> String {
+        let v6 = family == .v6 ? "6" : ""
+        switch kind {
+        case .address: return "addr\(v6)-set-\(jail)"
+        case .prefix: return "net\(v6)-set-\(jail)"
+        case .fleet: return "fleet\(v6)-set-\(jail)"
+        }
+    }
+
+    /// The set holding `key`.
+    public func setName(_ key: BanKey) -> String {
+        setName(jail: key.jail, family: key.address.family, kind: key.scope.kind)
+    }
+
+    /// The rules of one jail for one family on its address set, in order.
     public func rules(for jail: JailFirewall, family: IPAddress.Family) -> [NFTRule] {
-        let set = setName(jail: jail.name, family: family)
+        rules(for: jail, family: family, kind: .address)
+    }
+
+    /// The rules of one jail for one family on the set of `kind`, in order: those of the input chain, then (when
+    /// the jail bans forwarded connections, ``JailFirewall/banForward`` `.yes`) the same matches in the forward
+    /// chain.
+    public func rules(for jail: JailFirewall, family: IPAddress.Family, kind: BanScope.Kind) -> [NFTRule] {
+        let input = inputRules(for: jail, family: family, kind: kind)
+        guard jail.banForward == .yes else { return input }
+        return input + input.map {
+            NFTRule(layer4: $0.layer4, family: $0.family, set: $0.set, verdict: $0.verdict, forward: true)
+        }
+    }
+
+    /// The input chain's rules of one jail for one family on the set of `kind` (the same ports and verdicts).
+    func inputRules(for jail: JailFirewall, family: IPAddress.Family, kind: BanScope.Kind) -> [NFTRule] {
+        let set = setName(jail: jail.name, family: family, kind: kind)
         func verdict(_ p: TransportProtocol?) -> NFTRule.Verdict {
             if jail.blockType == .drop { return .drop }
             return p == .tcp ? .tcpReset : .portUnreachable
@@ -348,30 +426,46 @@ public struct NFTRuleset: Hashable, Sendable {
 
     /// The commands that create the table, chain, sets and rules.
     func structure(jails: [JailFirewall]) -> [NFTCommand] {
-        [.addTable, .addChain] + setsAndRules(jails: jails)
+        [.addTable, .addChain] + forwardChain(jails: jails) + setsAndRules(jails: jails)
+    }
+
+    /// The forward chain, when at least one jail bans forwarded connections.
+    func forwardChain(jails: [JailFirewall]) -> [NFTCommand] {
+        jails.contains { $0.banForward == .yes } ? [.addForwardChain] : []
     }
 
     /// Every jail's two sets, then every jail's rules.
     func setsAndRules(jails: [JailFirewall]) -> [NFTCommand] {
         var commands: [NFTCommand] = []
         for jail in jails {
-            commands.append(.addSet(name: setName(jail: jail.name, family: .v4), family: .v4))
-            commands.append(.addSet(name: setName(jail: jail.name, family: .v6), family: .v6))
+            for kind in jail.scopes {
+                for family in [IPAddress.Family.v4, .v6] {
+                    let name = setName(jail: jail.name, family: family, kind: kind)
+                    commands.append(kind == .prefix ? .addIntervalSet(name: name, family: family) : .addSet(name: name, family: family))
+                }
+            }
         }
         for jail in jails {
-            for family in [IPAddress.Family.v4, .v6] {
-                commands += rules(for: jail, family: family).map { .addRule($0) }
+            for kind in jail.scopes {
+                for family in [IPAddress.Family.v4, .v6] {
+                    commands += rules(for: jail, family: family, kind: kind).map { .addRule($0) }
+                }
             }
         }
         return commands
     }
 
-    /// Set-up at start (and reload): the table created if missing; the chain recreated (so a changed priority
+    /// Set-up at start (and reload): the table created if missing; the chains recreated (the forward chain only
+    /// when a jail bans forwarded connections, so turning it off removes it) (so a changed priority
     /// applies: nft cannot change a base chain's priority in place) with the current rules; sets of jails no
     /// longer configured (`staleSets`) deleted; sets created if missing. Elements of existing sets survive, so
     /// bans that outlived a daemon restart stay in force. All in one transaction: no packet sees a half state.
     public func setUp(jails: [JailFirewall], staleSets: [String] = []) -> NFTTransaction {
-        var commands: [NFTCommand] = [.addTable, .ensureChain, .flushChain, .deleteChain, .addChain]
+        var commands: [NFTCommand] = [
+            .addTable, .ensureChain, .flushChain, .deleteChain, .ensureForwardChain, .flushForwardChain,
+            .deleteForwardChain, .addChain,
+        ]
+        commands += forwardChain(jails: jails)
         commands += staleSets.map { .deleteSet(name: $0) }
         commands += setsAndRules(jails: jails)
         return transaction(commands)
@@ -394,19 +488,20 @@ public struct NFTRuleset: Hashable, Sendable {
     /// Unbans in one transaction. Each address is first added (a no-op when present) then deleted, so an
     /// address the kernel already expired does not make the whole transaction fail.
     public func unban(_ keys: [BanKey]) -> NFTTransaction {
-        var groups: [String: [IPAddress]] = [:]
+        var groups: [String: [NFTElement]] = [:]
         var order: [String] = []
         var seen: Set<BanKey> = []
         for key in keys where seen.insert(key).inserted {
-            let set = setName(jail: key.jail, family: key.address.family)
+            let set = setName(key)
             if groups[set] == nil { order.append(set) }
-            groups[set, default: []].append(key.address)
+            groups[set, default: []].append(
+                NFTElement(address: key.address, timeout: nil, prefixLength: key.scope.prefixLength))
         }
         var commands: [NFTCommand] = []
         for set in order {
-            let addresses = groups[set]!
-            commands.append(.addElements(set: set, addresses.map { NFTElement(address: $0, timeout: nil) }))
-            commands.append(.deleteElements(set: set, addresses))
+            let elements = groups[set]!
+            commands.append(.addElements(set: set, elements))
+            commands.append(.deleteElements(set: set, elements))
         }
         return transaction(commands)
     }
@@ -427,12 +522,12 @@ public struct NFTRuleset: Hashable, Sendable {
     /// (non-positive) timeouts are skipped.
     func elementCommands(_ requests: [BanRequest], replacing: Set<BanKey>) -> [NFTCommand] {
         var latest: [BanKey: Int] = [:]
-        for (i, r) in requests.enumerated() { latest[BanKey(address: r.address, jail: r.jail)] = i }
+        for (i, r) in requests.enumerated() { latest[r.key] = i }
         var fresh: [String: [NFTElement]] = [:]
         var again: [String: [NFTElement]] = [:]
         var order: [String] = []
         for (i, r) in requests.enumerated() {
-            let key = BanKey(address: r.address, jail: r.jail)
+            let key = r.key
             guard latest[key] == i else { continue }
             let timeout: Duration?
             switch r.duration {
@@ -441,9 +536,9 @@ public struct NFTRuleset: Hashable, Sendable {
                 guard d > .zero else { continue }
                 timeout = d
             }
-            let set = setName(jail: r.jail, family: r.address.family)
+            let set = setName(key)
             if fresh[set] == nil && again[set] == nil { order.append(set) }
-            let element = NFTElement(address: r.address, timeout: timeout)
+            let element = NFTElement(address: r.address, timeout: timeout, prefixLength: r.scope.prefixLength)
             if replacing.contains(key) {
                 again[set, default: []].append(element)
             } else {
@@ -455,7 +550,7 @@ public struct NFTRuleset: Hashable, Sendable {
             if let elements = again[set] {
                 // add (no-op if present) + delete + add: the element ends up with exactly the new timeout.
                 commands.append(.addElements(set: set, elements))
-                commands.append(.deleteElements(set: set, elements.map(\.address)))
+                commands.append(.deleteElements(set: set, elements))
             }
         }
         for set in order {

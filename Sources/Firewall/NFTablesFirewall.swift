@@ -147,6 +147,15 @@ public final class NFTablesFirewall: FirewallBackend {
         }
     }
 
+    /// The host's forwarding state read at the last ``setUp(jails:)`` in the firewall's namespace (it decides
+    /// `banforward = auto`), and which jails ban forwarded connections.
+    public func forwarding() async throws(FirewallError) -> (state: ForwardingState, jails: [String]) {
+        let state = state
+        return try await executor.run { _ throws(FirewallError) in
+            (state.forwarding, state.jails.filter { $0.banForward == .yes }.map(\.name))
+        }
+    }
+
     /// How many bans the backend believes are active (expired ones not counted).
     public func activeBanCount() async throws(FirewallError) -> Int {
         let state = state
@@ -200,8 +209,14 @@ private final class StateBox: @unchecked Sendable {
         }
     }
 
-    func setUp(jails: [JailFirewall], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
+    /// The host's forwarding state read at the last set-up (which decided `banforward = auto`).
+    var forwarding = ForwardingState(ipv4: false, ipv6: false, docker: false)
+
+    func setUp(jails requested: [JailFirewall], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         let table = ruleset.configuration.tableName
+        // Read on this thread, so in the firewall's network namespace.
+        forwarding = ForwardingState.read(chainsListing: try? context.run("list chains"))
+        let jails = requested.map { $0.resolved(forwarding) }
         var existing: [NFTListedSet] = []
         do {
             let tables = try context.run("list tables")
@@ -217,19 +232,22 @@ private final class StateBox: @unchecked Sendable {
             throw FirewallError(code: .nftables, message: "cannot read table inet \(table): \(error)")
         }
         var wanted: [String: String] = [:]
-        var jailOfSet: [String: String] = [:]
+        var jailOfSet: [String: (jail: String, kind: BanScope.Kind)] = [:]
         for jail in jails {
-            for family in [IPAddress.Family.v4, .v6] {
-                let name = ruleset.setName(jail: jail.name, family: family)
-                wanted[name] = family == .v4 ? "ipv4_addr" : "ipv6_addr"
-                jailOfSet[name] = jail.name
+            for kind in jail.scopes {
+                for family in [IPAddress.Family.v4, .v6] {
+                    let name = ruleset.setName(jail: jail.name, family: family, kind: kind)
+                    wanted[name] = family == .v4 ? "ipv4_addr" : "ipv6_addr"
+                    jailOfSet[name] = (jail.name, kind)
+                }
             }
         }
         // Keep a set only when it is wanted and has the right type and flags; otherwise delete (and recreate).
         var stale: [String] = []
         var kept: [NFTListedSet] = []
         for set in existing {
-            if wanted[set.name] == set.type && set.flags.contains("timeout") {
+            let interval = jailOfSet[set.name]?.kind == .prefix
+            if wanted[set.name] == set.type && set.flags.contains("timeout") && set.flags.contains("interval") == interval {
                 kept.append(set)
             } else {
                 stale.append(set.name)
@@ -239,30 +257,35 @@ private final class StateBox: @unchecked Sendable {
         let configured = Set(jails.map(\.name))
         var inKernel: Set<BanKey> = []
         for set in kept {
-            guard let jail = jailOfSet[set.name] else { continue }
-            for e in set.elements { inKernel.insert(BanKey(address: e.address, jail: jail)) }
+            guard let (jail, kind) = jailOfSet[set.name] else { continue }
+            for e in set.elements { inKernel.insert(BanKey(address: e.address, jail: jail, scope: e.scope(kind))) }
         }
-        let missing = remainingBans().filter {
-            configured.contains($0.jail) && !inKernel.contains(BanKey(address: $0.address, jail: $0.jail))
-        }
+        let missing = remainingBans().filter { configured.contains($0.jail) && !inKernel.contains($0.key) }
         var transaction = ruleset.setUp(jails: jails, staleSets: stale)
         transaction.commands += ruleset.ban(missing).commands
         try send(transaction, context: context, syntax: ruleset.configuration.syntax)
         self.jails = jails
         setOwners = [:]
         for jail in jails {
-            for family in [IPAddress.Family.v4, .v6] { setOwners[ruleset.setName(jail: jail.name, family: family)] = jail.name }
+            // Prefix sets are interval sets (start and end elements): their deletions are healed by the checks.
+            for kind in jail.scopes where kind != .prefix {
+                for family in [IPAddress.Family.v4, .v6] {
+                    setOwners[ruleset.setName(jail: jail.name, family: family, kind: kind)] = (
+                        jail.name, kind == .fleet ? .fleet : .address
+                    )
+                }
+            }
         }
         isSetUp = true
         // Remember what survived in the kernel, so a later restore puts it back too.
         let now = clock.now
         active = active.filter { configured.contains($0.key.jail) }
         for set in kept {
-            guard let jail = jailOfSet[set.name] else { continue }
+            guard let (jail, kind) = jailOfSet[set.name] else { continue }
             for e in set.elements {
                 let deadline: ContinuousClock.Instant? =
                     e.timeoutSeconds == nil ? nil : now.advanced(by: .seconds(e.expiresSeconds ?? 0))
-                active[BanKey(address: e.address, jail: jail)] = deadline
+                active[BanKey(address: e.address, jail: jail, scope: e.scope(kind))] = deadline
             }
         }
     }
@@ -270,8 +293,7 @@ private final class StateBox: @unchecked Sendable {
     func ban(_ requests: [BanRequest], context: NFTContext, ruleset: NFTRuleset) throws(FirewallError) {
         for jail in Set(requests.map(\.jail)) { try requireJail(jail) }
         // An expired entry still in `active` only costs a harmless delete + re-add; pruning happens in the tick.
-        let replacing = Set(
-            requests.lazy.map { BanKey(address: $0.address, jail: $0.jail) }.filter { self.active[$0] != nil })
+        let replacing = Set(requests.lazy.map(\.key).filter { self.active[$0] != nil })
         let before = active
         do {
             try send(
@@ -293,7 +315,7 @@ private final class StateBox: @unchecked Sendable {
     private func record(_ requests: [BanRequest]) {
         let now = clock.now
         for r in requests {
-            let key = BanKey(address: r.address, jail: r.jail)
+            let key = r.key
             switch r.duration {
             case .permanent: active[key] = .some(nil)
             case .timeout(let d):
@@ -353,7 +375,7 @@ private final class StateBox: @unchecked Sendable {
         return active.map { key, deadline in
             BanRequest(
                 address: key.address, jail: key.jail,
-                duration: deadline.map { .timeout(now.duration(to: $0)) } ?? .permanent)
+                duration: deadline.map { .timeout(now.duration(to: $0)) } ?? .permanent, scope: key.scope)
         }
     }
 
@@ -391,8 +413,12 @@ private final class StateBox: @unchecked Sendable {
     /// does not fetch set elements); nil when the kernel cannot be asked.
     func hasTableAndChain(context: NFTContext, ruleset: NFTRuleset) -> Bool? {
         guard let chains = try? context.run("list chains") else { return nil }
-        return NFTListing.hasChain(
-            ruleset.configuration.chainName, table: ruleset.configuration.tableName, inChainsListing: chains)
+        let table = ruleset.configuration.tableName
+        guard NFTListing.hasChain(ruleset.configuration.chainName, table: table, inChainsListing: chains) else {
+            return false
+        }
+        guard jails.contains(where: { $0.banForward == .yes }) else { return true }
+        return NFTListing.hasChain(ruleset.forwardChainName, table: table, inChainsListing: chains)
     }
 
     var lastPrune: ContinuousClock.Instant?
@@ -423,7 +449,7 @@ private final class StateBox: @unchecked Sendable {
     var monitor: NFTMonitor?
     var monitorBuffer = [UInt8](repeating: 0, count: 1 << 17)
     /// Set name → jail, for the sets of the configured jails.
-    var setOwners: [String: String] = [:]
+    var setOwners: [String: (jail: String, scope: BanScope)] = [:]
     /// Deletions read for a transaction whose new-generation message has not arrived yet.
     var pendingDeleted: [BanKey] = []
     var pendingStructural = false
@@ -450,7 +476,7 @@ private final class StateBox: @unchecked Sendable {
     func monitorReadable(context: NFTContext, ruleset: NFTRuleset) {
         guard let monitor else { return }
         let table = ruleset.configuration.tableName
-        var deleted: [String: [IPAddress]] = [:]
+        var deleted: [String: [BanKey]] = [:]
         var seen: Set<BanKey> = []
         var structural = false
         var overrun = false
@@ -468,14 +494,14 @@ private final class StateBox: @unchecked Sendable {
             for event in events {
                 switch event {
                 case .elementsDeleted(let t, let set, let addresses):
-                    guard t == table, let jail = setOwners[set] else { continue }
-                    for a in addresses { pendingDeleted.append(BanKey(address: a, jail: jail)) }
+                    guard t == table, let (jail, scope) = setOwners[set] else { continue }
+                    for a in addresses { pendingDeleted.append(BanKey(address: a, jail: jail, scope: scope)) }
                 case .structureDeleted(let t):
                     if t == table { pendingStructural = true }
                 case .generation(let committer):
                     if committer != ownThread {
                         for key in pendingDeleted where seen.insert(key).inserted {
-                            deleted[key.jail, default: []].append(key.address)
+                            deleted[key.jail, default: []].append(key)
                         }
                         structural = structural || pendingStructural
                         if !pendingDeleted.isEmpty || pendingStructural { by = committer }
@@ -497,8 +523,8 @@ private final class StateBox: @unchecked Sendable {
             refillAll(context: context, ruleset: ruleset)
             return
         }
-        for (jail, addresses) in deleted.sorted(by: { $0.key < $1.key }) {
-            refill(jail: jail, addresses: addresses, by: by, context: context, ruleset: ruleset)
+        for (jail, keys) in deleted.sorted(by: { $0.key < $1.key }) {
+            refill(jail: jail, keys: keys, by: by, context: context, ruleset: ruleset)
         }
     }
 
@@ -506,15 +532,17 @@ private final class StateBox: @unchecked Sendable {
     /// backend (unbanned, or ending within a second anyway).
     func request(for key: BanKey, now: ContinuousClock.Instant) -> BanRequest? {
         guard let entry = active[key] else { return nil }
-        guard let deadline = entry else { return BanRequest(address: key.address, jail: key.jail, duration: .permanent) }
+        guard let deadline = entry else {
+            return BanRequest(address: key.address, jail: key.jail, duration: .permanent, scope: key.scope)
+        }
         let left = now.duration(to: deadline)
         guard left > .seconds(1) else { return nil }
-        return BanRequest(address: key.address, jail: key.jail, duration: .timeout(left))
+        return BanRequest(address: key.address, jail: key.jail, duration: .timeout(left), scope: key.scope)
     }
 
-    func refill(jail: String, addresses: [IPAddress], by: Int32?, context: NFTContext, ruleset: NFTRuleset) {
+    func refill(jail: String, keys: [BanKey], by: Int32?, context: NFTContext, ruleset: NFTRuleset) {
         let now = clock.now
-        let requests = addresses.compactMap { request(for: BanKey(address: $0, jail: jail), now: now) }
+        let requests = keys.compactMap { request(for: $0, now: now) }
         guard !requests.isEmpty else { return }
         do {
             try send(ruleset.ban(requests), context: context, syntax: ruleset.configuration.syntax)
@@ -536,6 +564,17 @@ private final class StateBox: @unchecked Sendable {
             onEvent(.refilledAfterOverrun(bans: requests.count, took: now.duration(to: clock.now)))
         } catch {
             if isIntact(context: context, ruleset: ruleset) == false { try? restore(context: context, ruleset: ruleset) }
+        }
+    }
+}
+
+extension NFTListedElement {
+    /// The scope of an element read from a set of `kind` (prefix elements are not read back: see `NFTListing`).
+    func scope(_ kind: BanScope.Kind) -> BanScope {
+        switch kind {
+        case .address: return .address
+        case .fleet: return .fleet
+        case .prefix: return .prefix(prefixLength ?? address.bitWidth)
         }
     }
 }

@@ -22,13 +22,14 @@ final class TagsTarget {
     nonisolated(unsafe) static let shared = TagsTarget()
 
     /// Shapes that print the value and a newline (`strips`: through `$(…)`, which drops trailing newlines),
-    /// including the shapes issue 7 found injectable in the old substitution.
+    /// including the shapes issue 7 found injectable in the old substitution, and single-quoted or here-document
+    /// scripts of a nested shell (which must expand the exported variable, never parse the value).
     static let shapes: [(template: String, strips: Bool)] = [
         ("printf '%s\\n' <matches>", false),
-        ("printf '%s\\n' '<matches>'", false),
+        ("/bin/sh -c 'printf \"%s\\n\" \"<matches>\"'", false),
         ("printf '%s\\n' \"<matches>\"", false),
         ("x=<matches>; printf '%s\\n' \"$x\"", false),
-        ("x='<matches>'; printf '%s\\n' \"$x\"", false),
+        ("/bin/sh -c 'x=\"<matches>\"; printf \"%s\\n\" \"$x\"'", false),
         ("x=\"<matches>\"; printf '%s\\n' \"$x\"", false),
         ("printf '%s\\n' \"<F-USER>\" >&2; printf '%s\\n' <matches>", false),
         ("set -- <matches>; printf '%s\\n' \"$1\"", false),
@@ -36,7 +37,7 @@ final class TagsTarget {
         ("x=`printf '%s' \"<matches>\"`; printf '%s\\n' \"$x\"", true),
         ("# it's a comment with an apostrophe\nprintf '%s\\n' \"<matches>\"", false),
         ("while IFS= read -r l; do printf '%s\\n' \"$l\"; done <<EOF\n<matches>\nEOF", false),
-        ("while IFS= read -r l; do printf '%s\\n' \"$l\"; done <<'EOF'\n<matches>\nEOF", false),
+        ("/bin/sh <<'EOF'\nprintf '%s\\n' \"<matches>\"\nEOF", false),
         ("case \"<matches>\" in *) printf '%s\\n' \"<matches>\";; esac", false),
     ]
 

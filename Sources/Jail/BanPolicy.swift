@@ -17,6 +17,8 @@ public struct BanPolicy: Sendable, Hashable {
     public var increment: BanTimeIncrement?
     /// How many matched lines a ban keeps for the `<matches>` tag (`maxmatches`).
     public var maxMatches: Int
+    /// When the jail bans a whole prefix (`prefix4`, `prefix6`, `prefixbans`).
+    public var prefix: PrefixPolicy = .defaults
 
     /// A policy; defaults are fail2ban's (5 failures in 10 minutes → 10 minutes).
     public init(

@@ -97,6 +97,8 @@ public struct JailState: Sendable {
     /// Ended bans taken out of `banned` by `record` (the address failed again); `purge` reports them.
     private var endedUnreported: [IPAddress] = []
     private var eventsSincePurge = 0
+    /// Prefix bans and the recent bans counted towards them (see ``PrefixPolicy``).
+    var prefixes = PrefixBook()
 
     /// Most addresses with failures below `maxretry` kept at once (`maxtracked`); when a new address would pass
     /// it, the ones whose last failure is oldest are forgotten first. nil = no limit.
@@ -106,8 +108,8 @@ public struct JailState: Sendable {
 
     /// Total failures counted since start (`Total failed`).
     public private(set) var totalFailed = 0
-    /// Total bans since start (`Total banned`).
-    public private(set) var totalBanned = 0
+    /// Total bans since start (`Total banned`), prefix bans included.
+    public internal(set) var totalBanned = 0
 
     /// A fresh jail.
     public init(name: String, policy: BanPolicy, ignore: IgnoreList) {
@@ -123,9 +125,9 @@ public struct JailState: Sendable {
     /// The banned addresses, sorted.
     public var bannedAddresses: [IPAddress] { banned.keys.sorted() }
 
-    /// True when `address` is banned at `now`.
+    /// True when `address` is banned at `now`, by its own ban or a prefix ban covering it.
     public func isBanned(_ address: IPAddress, now: Double) -> Bool {
-        guard let end = banned[address] else { return false }
+        guard let end = banned[address] else { return prefixes.covering(address, now: now) != nil }
         return end.map { $0 > now } ?? true
     }
 

@@ -15,6 +15,8 @@
 /// - ident: `SYSLOG_IDENTIFIER`, else `_COMM`; pid: `SYSLOG_PID`, else `_PID`, shown only with an ident;
 /// - the kernel without a pid gets its monotonic time: `kernel: [    5.000000] message`;
 /// - several `MESSAGE` values are joined with a space;
+/// - a newline in any field is written as the two characters `\n`, as fail2ban does: an entry is one line, and a
+///   message can never pass for several lines (where a forged second line could name another address);
 /// - a line that would be longer than `maxLineLength` is not built: `tooLongLength` holds its length (at least)
 ///   and the entry must be skipped, never matched from a prefix.
 ///
@@ -65,21 +67,21 @@ struct JournalLineFormatter {
         case 7 where Self.equal(name, "MESSAGE"):
             let separator = messageCount > 0 ? 1 : 0
             messageCount += 1
-            messageLength += separator + value.count
+            messageLength += separator + value.count + Self.newlines(in: value)
             // Past the limit the entry is skipped whole: stop copying (memory stays bounded).
             guard messageLength <= maxLineLength else { return }
             if separator == 1 { message.append(0x20) }
-            message.append(contentsOf: value)
+            Self.appendEscaped(value, to: &message)
         case 9 where Self.equal(name, "_HOSTNAME"):
-            hostname.append(contentsOf: value.prefix(255))
+            Self.appendEscaped(UnsafeRawBufferPointer(rebasing: value.prefix(255)), to: &hostname)
         case 17 where Self.equal(name, "SYSLOG_IDENTIFIER"):
-            identifier.append(contentsOf: value.prefix(255))
+            Self.appendEscaped(UnsafeRawBufferPointer(rebasing: value.prefix(255)), to: &identifier)
         case 5 where Self.equal(name, "_COMM"):
-            command.append(contentsOf: value.prefix(255))
+            Self.appendEscaped(UnsafeRawBufferPointer(rebasing: value.prefix(255)), to: &command)
         case 10 where Self.equal(name, "SYSLOG_PID"):
-            syslogPID.append(contentsOf: value.prefix(32))
+            Self.appendEscaped(UnsafeRawBufferPointer(rebasing: value.prefix(32)), to: &syslogPID)
         case 4 where Self.equal(name, "_PID"):
-            pid.append(contentsOf: value.prefix(32))
+            Self.appendEscaped(UnsafeRawBufferPointer(rebasing: value.prefix(32)), to: &pid)
         case 26 where Self.equal(name, "_SOURCE_REALTIME_TIMESTAMP"):
             sourceRealtime = Self.number(value)
         case 27 where Self.equal(name, "_SOURCE_MONOTONIC_TIMESTAMP"):
@@ -197,6 +199,28 @@ struct JournalLineFormatter {
             v = a
         }
         return v
+    }
+
+    /// Appends `value` with each newline written as `\n` (fail2ban's `logline.replace('\n', '\\n')`).
+    private static func appendEscaped(_ value: UnsafeRawBufferPointer, to buffer: inout [UInt8]) {
+        guard value.contains(0x0A) else {
+            buffer.append(contentsOf: value)
+            return
+        }
+        for b in value {
+            if b == 0x0A {
+                buffer.append(0x5C)
+                buffer.append(0x6E)
+            } else {
+                buffer.append(b)
+            }
+        }
+    }
+
+    private static func newlines(in value: UnsafeRawBufferPointer) -> Int {
+        var n = 0
+        for b in value where b == 0x0A { n += 1 }
+        return n
     }
 
     private static func equal(_ bytes: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {

@@ -21,13 +21,24 @@ public enum JournalWriter {
         public var description: String
     }
 
-    public static func export(_ entries: [Entry]) -> String {
-        var out = ""
+    /// The entries in journal export format; a value with a newline is written in the binary form (name, newline,
+    /// 64-bit little-endian length, bytes), as journald stores a MESSAGE that carries one.
+    public static func export(_ entries: [Entry]) -> [UInt8] {
+        var out: [UInt8] = []
         for (i, e) in entries.enumerated() {
-            out += "__REALTIME_TIMESTAMP=\(e.realtime)\n__MONOTONIC_TIMESTAMP=\(1000 + i)\n"
-            out += "_BOOT_ID=0123456789abcdef0123456789abcdef\n"
-            for (k, v) in e.fields { out += "\(k)=\(v)\n" }
-            out += "\n"
+            out += Array("__REALTIME_TIMESTAMP=\(e.realtime)\n__MONOTONIC_TIMESTAMP=\(1000 + i)\n".utf8)
+            out += Array("_BOOT_ID=0123456789abcdef0123456789abcdef\n".utf8)
+            for (k, v) in e.fields {
+                let value = Array(v.utf8)
+                if value.contains(0x0A) {
+                    out += Array("\(k)\n".utf8)
+                    withUnsafeBytes(of: UInt64(value.count).littleEndian) { out += $0 }
+                    out += value + [0x0A]
+                } else {
+                    out += Array("\(k)=".utf8) + value + [0x0A]
+                }
+            }
+            out.append(0x0A)
         }
         return out
     }
@@ -42,7 +53,7 @@ public enum JournalWriter {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        input.fileHandleForWriting.write(Data(export(entries).utf8))
+        input.fileHandleForWriting.write(Data(export(entries)))
         try input.fileHandleForWriting.close()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {

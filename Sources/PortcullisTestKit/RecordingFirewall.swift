@@ -100,11 +100,11 @@ public final class RecordingFirewall: FirewallBackend {
         let ruleset = ruleset
         state.withLock { s in
             let replacing = Set(
-                requests.map { BanKey(address: $0.address, jail: $0.jail) }.filter { s.bans[$0] != nil })
+                requests.map(\.key).filter { s.bans[$0] != nil })
             s.transactions.append(ruleset.ban(requests, replacing: replacing))
             let now = ContinuousClock.now
             for r in requests {
-                let key = BanKey(address: r.address, jail: r.jail)
+                let key = r.key
                 switch r.duration {
                 case .permanent: s.bans[key] = (nil, now)
                 case .timeout(let d): s.bans[key] = d > .zero ? (d, now) : nil

@@ -76,7 +76,7 @@ public struct LogPosition: Sendable, Hashable {
 public final class BanStore: @unchecked Sendable {
     // SAFETY: `database` is only used inside `lock.withLock`, which serialises every access.
     /// The schema version this code writes (`PRAGMA user_version`).
-    public static let schemaVersion = 2
+    public static let schemaVersion = 4
 
     private let database: Database
     private let lock = Mutex(())
@@ -163,14 +163,16 @@ public final class BanStore: @unchecked Sendable {
                 throw DatabaseError(code: 1, message: "\(error)")
             }
         }
+        if version < 3 { try migrateToVersion3(db) }
+        if version < 4 { try migrateToVersion4(db) }
         // Reading every table once finds a file that is not a database, or one cut short, now rather than at the
         // first ban (SQLite reads pages lazily).
-        for table in ["bans", "log_positions", "journal_cursors", "pending_failures", "ban_log"] {
+        for table in ["bans", "log_positions", "journal_cursors", "pending_failures", "ban_log", "prefix_bans", "fleet_outbox", "fleet_cursor"] {
             _ = try db.query("SELECT COUNT(*) FROM \(table)") { $0.int(0) }
         }
     }
 
-    private func write<T: Sendable>(_ body: (Database) throws -> T) throws(DatabaseError) -> T {
+    func write<T: Sendable>(_ body: (Database) throws -> T) throws(DatabaseError) -> T {
         do {
             return try lock.withLock { _ in try database.transaction { try body(database) } }
         } catch let error as DatabaseError {
@@ -180,7 +182,7 @@ public final class BanStore: @unchecked Sendable {
         }
     }
 
-    private func read<T: Sendable>(_ body: (Database) throws(DatabaseError) -> T) throws(DatabaseError) -> T {
+    func read<T: Sendable>(_ body: (Database) throws(DatabaseError) -> T) throws(DatabaseError) -> T {
         try lock.withLock { _ throws(DatabaseError) in try body(database) }
     }
 
@@ -437,6 +439,12 @@ public enum StoreChange: Sendable, Hashable {
     case journalCursor(source: String, cursor: String)
     /// ``BanStore/purge(olderThan:now:)``.
     case purge(olderThan: Double, now: Double)
+    /// A prefix ban (table `prefix_bans`).
+    case prefixBan(PrefixBanRecord)
+    /// Ends the ban of `prefix` in `jail` (every jail when nil).
+    case prefixUnban(prefix: Subnet, jail: String?)
+    /// A ban or unban to share with the fleet (table `fleet_outbox`), in the transaction of the ban itself.
+    case fleetOutbox(FleetOutboxRow)
 }
 
 extension BanStore {
@@ -495,9 +503,17 @@ extension BanStore {
         case .unbanAll(let jail):
             if let jail {
                 try db.run("UPDATE bans SET active = 0 WHERE active = 1 AND jail = ?", [.text(jail)])
+                try db.run("UPDATE prefix_bans SET active = 0 WHERE active = 1 AND jail = ?", [.text(jail)])
             } else {
                 try db.run("UPDATE bans SET active = 0 WHERE active = 1")
+                try db.run("UPDATE prefix_bans SET active = 0 WHERE active = 1")
             }
+        case .prefixBan(let ban):
+            try insertPrefixBan(ban, db)
+        case .prefixUnban(let prefix, let jail):
+            try endPrefixBan(prefix, jail: jail, db)
+        case .fleetOutbox(let row):
+            try insertFleetOutbox(row, db)
         case .pending(let p):
             if p.times.isEmpty {
                 try db.run(
@@ -544,6 +560,11 @@ extension BanStore {
             try db.run(
                 """
                 DELETE FROM bans WHERE time_of_ban < ?
+                AND NOT (active = 1 AND (ban_time < 0 OR time_of_ban + ban_time > ?))
+                """, [.real(cutoff), .real(now)])
+            try db.run(
+                """
+                DELETE FROM prefix_bans WHERE time_of_ban < ?
                 AND NOT (active = 1 AND (ban_time < 0 OR time_of_ban + ban_time > ?))
                 """, [.real(cutoff), .real(now)])
         }

@@ -14,7 +14,7 @@ struct Portcullis: AsyncParsableCommand {
         abstract: "Intrusion prevention: bans addresses that fail to authenticate, using fail2ban's filters.",
         version: "0.1.0",
         subcommands: [
-            RegexCommand.self, StartCommand.self, StopCommand.self, PingCommand.self, StatusCommand.self,
+            RegexCommand.self, FirewallCommand.self, AuditCommand.self, StartCommand.self, StopCommand.self, PingCommand.self, StatusCommand.self,
             ReloadCommand.self, SetCommand.self, GetCommand.self, BannedCommand.self, UnbanCommand.self,
             CheckCommand.self,
         ]
@@ -31,6 +31,10 @@ struct Portcullis: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let failure as CLIError {
+            // The policy commands: one line, exit status by kind (2 usage, 3 configuration, 4 I/O).
+            printError("portcullis: error: \(failure)\n")
+            Self.exit(withError: ExitCode(failure.code.rawValue))
         } catch let failure as CLIFailure {
             // One line and fail2ban-client's status, as CLIFailure promises.
             printError("ERROR: \(failure)\n")

@@ -28,7 +28,7 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: [.customShort("b"), .customLong("background")], help: "Run the server in the background (default).")
     var background = false
 
-    @Flag(name: [.customShort("x"), .customLong("force")], help: "Remove a stale socket before starting.")
+    @Flag(name: [.customShort("x"), .customLong("force")], help: "Remove a stale socket before starting; with `set JAIL banip`: ban even an admin's session address.")
     var force = false
 
     @Flag(name: .customShort("v"), help: "More output (repeatable).")
@@ -305,7 +305,14 @@ struct SetCommand: PassthroughCommand {
         commandName: "set", abstract: "set JAIL banip ADDR… | set JAIL unbanip ADDR…")
     static let verb = "set"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "JAIL banip|unbanip ADDR…") var words: [String]
+    @Argument(help: "JAIL banip|unbanip ADDR… (unbanip also takes a banned prefix such as 2001:db8:1:2::/64)")
+    var arguments: [String]
+
+    var words: [String] {
+        // `--force` (the global flag) with banip: ban even the address of an admin's session.
+        guard options.force, arguments.count >= 2 else { return arguments }
+        return Array(arguments.prefix(2)) + ["--force"] + arguments.dropFirst(2)
+    }
 }
 
 struct GetCommand: PassthroughCommand {

@@ -97,6 +97,43 @@ struct ControlJamTests {
         }
     }
 
+    @Test("300 clients that pipeline requests and never read their replies: status answers within a second")
+    func nonReadersDoNotJam() async throws {
+        try await withServer(handler: FakeJails.reference(logDir: "/l")) { socket in
+            // Each sends four requests whose error replies name a 100 KB jail, and never reads: the replies outgrow
+            // the socket buffer (about 200 KB), so the server's write blocks (up to its 30 s send timeout).
+            let one = PickleWire.encodeRequest(["status", String(repeating: "j", count: 100_000)]) + PickleWire.endMarker
+            let request = Array([[UInt8]](repeating: one, count: 4).joined())
+            let fds = await offPool { () -> [Int32] in
+                var fds: [Int32] = []
+                for _ in 0..<300 {
+                    guard let fd = try? Sys.connect(path: socket) else { continue }
+                    fds.append(fd)
+                    Sys.setSendTimeout(fd, seconds: 1)
+                    _ = Sys.writeAll(fd, request)
+                }
+                return fds
+            }
+            defer { for fd in fds { close(fd) } }
+            try await Task.sleep(for: .seconds(1))
+            var latencies: [Double] = []
+            var failures: [String] = []
+            let clock = ContinuousClock()
+            for i in 0..<20 {
+                let started = clock.now
+                let reply = await ControlClient(socketPath: socket, dialect: i % 2 == 0 ? .pickle : .json, timeoutSeconds: 5)
+                    .send(["status"])
+                let elapsed = clock.now - started
+                latencies.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                if case .failure(let error) = reply { failures.append("\(error)") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            print("control jam, non-readers: 20 status samples, max \(Int((latencies.max() ?? 0) * 1000)) ms: \(latencies.map { Int($0 * 1000) })")
+            #expect(failures.isEmpty, "status failed \(failures.count) times of 20 while 300 clients did not read: \(failures.prefix(3))")
+            #expect((latencies.max() ?? 0) < 1.0)
+        }
+    }
+
     @Test("a full server evicts the connection that waited longest, never one running a command")
     func evictsOldestIdle() async throws {
         try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: { $0.maxConnections = 3 }) {

@@ -7,8 +7,9 @@ import Testing
 /// The nine action shapes of issue 7, run by fail2ban 1.0.2's own code (`CommandAction.replaceDynamicTags` and
 /// `Utils.executeCmd`, imported from the installed package) and by Portcullis, with the same hostile values.
 /// Neither may run a payload; where fail2ban hands an action its value intact, Portcullis hands over exactly the
-/// same bytes; where fail2ban does not (single quotes, a quoted here-document, an unquoted word that the shell
-/// splits, a value that ends a here-document), Portcullis hands over the value itself.
+/// same bytes; where fail2ban does not (an unquoted word that the shell splits, a value that ends a here-document, a
+/// nested shell), Portcullis hands over the value itself. In single quotes and quoted here-documents both leave the
+/// variable's name (fail2ban `$f2bV_matches`, Portcullis `${_pcl_1}`): that text may be code for another program.
 @Suite(.blocking) struct ActionOracleTests {
     struct Shape: Sendable {
         var name: String
@@ -16,22 +17,32 @@ import Testing
         /// What the action should receive for a value; nil where the shape itself splits or interprets it (then
         /// Portcullis must agree with fail2ban byte for byte).
         var expected: (@Sendable (String) -> String)?
+        /// What Portcullis writes where the tag stays a variable's name (single quotes, a quoted here-document);
+        /// fail2ban writes the same with its name, or the value itself when it has no character fail2ban escapes.
+        var unexpanded: String? = nil
     }
 
     static let shapes: [Shape] = [
         Shape(name: "unquoted", template: "printf '%s' <matches> > OUT", expected: { $0 }),
         Shape(name: "double quotes", template: "printf '%s' \"<matches>\" > OUT", expected: { $0 }),
-        Shape(name: "single quotes", template: "printf '%s' '<matches>' > OUT", expected: { $0 }),
+        Shape(name: "single quotes", template: "printf '%s' '<matches>' > OUT", expected: nil, unexpanded: "${_pcl_1}"),
         Shape(
             name: "msg=$(printf '%s' \"<matches>\")",
             template: "msg=\"$(printf '%s' \"<matches>\")\"; printf '%s' \"$msg\" > OUT", expected: Corpus.trimmed),
         Shape(name: "here-document", template: "cat > OUT <<EOF\n<matches>\nEOF", expected: { $0 + "\n" }),
-        Shape(name: "quoted here-document", template: "cat > OUT <<'EOF'\n<matches>\nEOF", expected: { $0 + "\n" }),
+        Shape(
+            name: "quoted here-document", template: "cat > OUT <<'EOF'\n<matches>\nEOF", expected: nil,
+            unexpanded: "${_pcl_1}\n"),
         Shape(
             name: "after a comment with an apostrophe",
             template: "# the user's name\nprintf '%s' \"<matches>\" > OUT", expected: { $0 }),
         Shape(name: "echo `echo \"<matches>\"`", template: "echo `echo \"<matches>\"` > OUT", expected: nil),
         Shape(name: "<F-USER>", template: "printf '%s' \"<F-USER>\" > OUT", expected: { $0 }),
+        // Program text for a nested shell: fail2ban's inner shell sees an unset `$f2bV_matches` (empty), ours the
+        // exported variable; neither parses the value.
+        Shape(name: "sh -c '…'", template: "sh -c 'printf \"%s\" \"<matches>\" > OUT'", expected: { $0 }),
+        Shape(name: "sh <<'EOF'", template: "sh <<'EOF'\nprintf '%s' \"<matches>\" > OUT\nEOF", expected: { $0 }),
+        Shape(name: "eval '…'", template: "eval 'printf \"%s\" \"<matches>\"' > OUT", expected: { $0 }),
     ]
 
     static let oracle = #"""
@@ -54,7 +65,7 @@ import Testing
         json.dump(results, open(sys.argv[2], "w"))
         """#
 
-    @Test("the nine shapes: no payload in either; Portcullis prints what fail2ban prints, or the exact value")
+    @Test("the nine shapes and nested shells: no payload in either; Portcullis prints what fail2ban prints, or the exact value")
     func nineShapes() throws {
         try #require(Corpus.exists("/usr/bin/python3"), "python3 with fail2ban 1.0.2 is the oracle")
         let dir = try Corpus.makeDirectory()
@@ -99,6 +110,17 @@ import Testing
                 #expect(!Corpus.exists(marker), "Portcullis ran the payload in \(shape.name): \(value.debugDescription)")
                 unlink(marker)
                 let ours = FileManager.default.contents(atPath: out)
+                if let unexpanded = shape.unexpanded {
+                    let theirs = fail2banOut.map { String(decoding: $0, as: UTF8.self) }
+                    #expect(ours == Data(unexpanded.utf8), "\(shape.name) with \(value.debugDescription): \(ours.debugDescription)")
+                    // fail2ban writes a value with none of the characters it escapes into the script as it is.
+                    let inlined = !value.contains(where: { "\\#&;`|*?~<>^()[]{}$'\"\n\r".contains($0) })
+                    #expect(
+                        theirs == unexpanded.replacing("${_pcl_1}", with: "$f2bV_matches") || inlined,
+                        "\(shape.name) with \(value.debugDescription): fail2ban \(theirs.debugDescription)")
+                    if !inlined { same += 1 }
+                    continue
+                }
                 if ours == fail2banOut {
                     same += 1
                     continue

@@ -119,8 +119,11 @@ enum Corpus {
     static let shapes: [Shape] = [
         Shape(name: "unquoted", template: "printf '%s' <matches> > <out>", expected: exact),
         Shape(name: "double quotes", template: "printf '%s' \"<matches>\" > <out>", expected: exact),
-        Shape(name: "single quotes", template: "printf '%s' '<matches>' > <out>", expected: exact),
-        Shape(name: "mixed quotes", template: "printf '%s' \"a\"'<matches>'\"b\"c<matches> > <out>", expected: { "a\($0)bc\($0)" }),
+        // In single quotes the shell expands nothing: the tag stays the variable's name (fail2ban: `$f2bV_matches`).
+        Shape(name: "single quotes", template: "printf '%s' '<matches>' > <out>", expected: { _ in "${_pcl_1}" }),
+        Shape(
+            name: "mixed quotes", template: "printf '%s' \"a\"'<matches>'\"b\"c<matches> > <out>",
+            expected: { "a${_pcl_1}bc\($0)" }),
         Shape(name: "apostrophe in double quotes", template: "printf '%s' \"it's <matches>\" > <out>", expected: { "it's \($0)" }),
         Shape(name: "escaped quotes", template: "printf '%s' \"\\\"<matches>\\\"\" > <out>", expected: { "\"\($0)\"" }),
         Shape(
@@ -128,53 +131,54 @@ enum Corpus {
             template: "msg=\"$(printf '%s' \"<matches>\")\"; printf '%s' \"$msg\" > <out>", expected: trimmed),
         Shape(
             name: "nested $( $( ) )",
-            template: "printf '%s' \"$(printf '%s' \"$(printf '%s' '<matches>')\")\" > <out>", expected: trimmed),
+            template: "printf '%s' \"$(printf '%s' \"$(printf '%s' \"<matches>\")\")\" > <out>", expected: trimmed),
         Shape(
             name: "backquotes in double quotes",
             template: "printf '%s' \"`printf '%s' \"<matches>\"`\" > <out>", expected: trimmed),
-        Shape(name: "backquote assignment", template: "x=`printf '%s' '<matches>'`; printf '%s' \"$x\" > <out>", expected: trimmed),
+        Shape(name: "backquote assignment", template: "x=`printf '%s' \"<matches>\"`; printf '%s' \"$x\" > <out>", expected: trimmed),
         Shape(name: "echo `echo \"…\"` (issue shape)", template: "echo `echo \"<matches>\"` > <out>", expected: nil),
         Shape(
             name: "nested backquotes",
-            template: "x=`printf '%s' \"\\`printf '%s' '<matches>'\\`\"`; printf '%s' \"$x\" > <out>", expected: trimmed),
+            template: "x=`printf '%s' \"\\`printf '%s' <matches>\\`\"`; printf '%s' \"$x\" > <out>", expected: trimmed),
         Shape(name: "here-document (issue shape)", template: "cat > <out> <<EOF\n<matches>\nEOF", expected: line),
         Shape(
             name: "here-document, quoted delimiter",
-            template: "cat > <out> <<'EOF'\nliteral $HOME `x` \\ \\$ <matches>\nEOF", expected: { "literal $HOME `x` \\ \\$ \($0)\n" }),
+            template: "cat > <out> <<'EOF'\nliteral $HOME `x` \\ \\$ <matches>\nEOF",
+            expected: { _ in "literal $HOME `x` \\ \\$ ${_pcl_1}\n" }),
         Shape(name: "here-document <<-", template: "cat > <out> <<-EOF\n\t<matches>\n\tEOF", expected: line),
-        Shape(name: "here-document <<- quoted", template: "cat > <out> <<-\"EOF\"\n\t<matches>\n\tEOF", expected: line),
+        Shape(name: "here-document <<- quoted", template: "cat > <out> <<-\"EOF\"\n\t<matches>\n\tEOF", expected: { _ in "${_pcl_1}\n" }),
         Shape(
             name: "two here-documents on one line",
-            template: "cat <<A > <out>; cat <<'B' >> <out>\n<matches>\nA\n<matches>\nB", expected: { "\($0)\n\($0)\n" }),
+            template: "cat <<A > <out>; cat <<'B' >> <out>\n<matches>\nA\n<matches>\nB", expected: { "\($0)\n${_pcl_1}\n" }),
         Shape(
             name: "here-document in $( )",
             template: "x=$(cat <<EOF\n<matches>\nEOF\n); printf '%s' \"$x\" > <out>", expected: trimmed),
         Shape(
             name: "here-document then command",
-            template: "cat > <out> <<EOF\n<matches>\nEOF\nprintf '%s' '<matches>' >> <out>", expected: { "\($0)\n\($0)" }),
+            template: "cat > <out> <<EOF\n<matches>\nEOF\nprintf '%s' \"<matches>\" >> <out>", expected: { "\($0)\n\($0)" }),
         Shape(
             name: "comment with apostrophe (issue shape)",
             template: "# don't do this\nprintf '%s' \"<matches>\" > <out>", expected: exact),
         Shape(
             name: "comment with quotes after code",
-            template: "true # it's \"quoted\" `x`\nprintf '%s' '<matches>' > <out>", expected: exact),
+            template: "true # it's \"quoted\" `x`\nprintf '%s' \"<matches>\" > <out>", expected: exact),
         Shape(
             name: "comment in $( )",
             template: "x=$(printf '%s' \"<matches>\" # it's a comment\n); printf '%s' \"$x\" > <out>", expected: trimmed),
         Shape(name: "case", template: "case \"<matches>\" in *) printf '%s' \"<matches>\" > <out>;; esac", expected: exact),
         Shape(
             name: "case in $( )",
-            template: "r=$(case x in x) printf '%s' '<matches>';; (y) true;; esac); printf '%s' \"$r\" > <out>",
+            template: "r=$(case x in x) printf '%s' \"<matches>\";; (y) true;; esac); printf '%s' \"$r\" > <out>",
             expected: trimmed),
         Shape(name: "function", template: "f() { printf '%s' \"$1\" > <out>; }; f \"<matches>\"", expected: exact),
-        Shape(name: "function body", template: "f() { printf '%s' '<matches>' > <out>; }; f other", expected: exact),
+        Shape(name: "function body", template: "f() { printf '%s' \"<matches>\" > <out>; }; f other", expected: exact),
         Shape(name: "assignment", template: "V=<matches>; printf '%s' \"$V\" > <out>", expected: exact),
         Shape(name: "${x:-…} quoted", template: "printf '%s' \"${PCL_UNSET:-<matches>}\" > <out>", expected: exact),
         Shape(name: "${x:-…} unquoted", template: "printf '%s' ${PCL_UNSET:-<matches>} > <out>", expected: exact),
         Shape(name: "line continuation", template: "printf '%s' \\\n  \"<matches>\" > <out>", expected: exact),
-        Shape(name: "subshell", template: "(printf '%s' '<matches>') > <out>", expected: exact),
+        Shape(name: "subshell", template: "(printf '%s' \"<matches>\") > <out>", expected: exact),
         Shape(name: "pipe", template: "printf '%s' \"<matches>\" | cat > <out>", expected: exact),
-        Shape(name: "F-USER capture", template: "printf '%s' '<F-USER>' > <out>", expected: exact),
+        Shape(name: "F-USER capture", template: "printf '%s' \"<F-USER>\" > <out>", expected: exact),
         Shape(name: "printf %b (stock mail shape)", template: "printf %b \"Lines:\\n<matches>\\n\" > <out>", expected: nil),
         Shape(name: "echo (stock shape)", template: "echo \"<matches>\" > <out>", expected: nil),
         Shape(name: "arithmetic", template: "printf '%s' \"$(( <failures> + 1 ))\" > <out>", expected: { _ in "4" }),

@@ -98,6 +98,26 @@ import Testing
             of: "tcp dport 22 ip saddr @addr-set-sshd reject with tcp reset",
             with: "tcp dport 22 ip saddr @addr-set-sshd accept")
         #expect(!NFTListing.isIntact(acceptSet, ruleset: ruleset, jails: [sshd]))
+        // A jail that bans forwarded connections needs the forward chain and its rules as well.
+        let forwarding = JailFirewall(name: "sshd", ports: .ports([PortRange(22)]), banForward: .yes)
+        #expect(!NFTListing.isIntact(listing, ruleset: ruleset, jails: [forwarding]))
+        let withForward = listing.replacingOccurrences(
+            of: "\t}\n}", with: """
+                \t}
+
+                \tchain bans-forward {
+                \t\ttype filter hook forward priority filter - 1; policy accept;
+                \t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset
+                \t\ttcp dport 22 ip6 saddr @addr6-set-sshd reject with tcp reset
+                \t}
+                }
+                """)
+        #expect(NFTListing.isIntact(withForward, ruleset: ruleset, jails: [forwarding]))
+        let forwardAccept = withForward.replacingOccurrences(
+            of: "priority filter - 1; policy accept;\n\t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset\n\t\ttcp dport 22 ip6",
+            with: "priority filter - 1; policy accept;\n\t\taccept\n\t\ttcp dport 22 ip6")
+        #expect(forwardAccept != withForward)
+        #expect(!NFTListing.isIntact(forwardAccept, ruleset: ruleset, jails: [forwarding]))
         let duplicated = listing.replacingOccurrences(
             of: "\t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset\n",
             with: "\t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset\n\t\tip saddr 192.0.2.0/24 accept\n")

@@ -329,6 +329,51 @@ struct NFTablesFirewallIntegrationTests {
         #expect(chain.components(separatedBy: "saddr @").count - 1 == 2 * (1 + 1 + 2 + 2 + 1 + 1 + 3))
     }
 
+    @Test func banForwardChainFollowsIpForwardInTheNamespaceAndComesBackAfterAFlush() async throws {
+        let web = JailFirewall(name: "web", ports: .ports([PortRange(80), PortRange(443)]), protocols: .all)
+        let recidive = JailFirewall(name: "recidive", ports: .all, protocols: .all, blockType: .drop, banForward: .yes)
+        var listings: [String] = []
+        for syntax in [FirewallConfiguration.Syntax.text, .json] {
+            try await NetnsLab.with { lab in
+                let fw = try firewall(lab, syntax: syntax)
+                defer { fw.shutdown() }
+                // Forwarding off: `auto` has no forward chain, `yes` has one.
+                try await fw.setUp(jails: [web])
+                #expect(!(try await lab.nft(["list", "chains"]).contains("bans-forward")))
+                var state = try await fw.forwarding()
+                #expect(state.state == ForwardingState(ipv4: false, ipv6: false, docker: false))
+                #expect(state.jails.isEmpty)
+                try await fw.setUp(jails: [web, recidive])
+                #expect(try await fw.forwarding().jails == ["recidive"])
+                // Forwarding on (read in the namespace, not the host): `auto` follows at the next set-up.
+                _ = try NetnsLab.sh(["ip", "netns", "exec", lab.defended, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+                try await fw.setUp(jails: [web, recidive])
+                state = try await fw.forwarding()
+                #expect(state.state == ForwardingState(ipv4: true, ipv6: false, docker: false))
+                #expect(state.jails == ["web", "recidive"])
+                let chain = try await lab.nft(["list", "chain", "inet", "portcullis", "bans-forward"])
+                listings.append(chain)
+                // The repair after `nft flush ruleset` brings the forward chain back.
+                _ = try await lab.nft(["flush", "ruleset"])
+                let back = await NetnsLab.eventually(within: .seconds(3)) {
+                    (try? await lab.nft(["list", "chain", "inet", "portcullis", "bans-forward"])) == chain
+                }
+                #expect(back)
+                // Turned off again: set-up removes the chain.
+                try await fw.setUp(jails: [JailFirewall(name: "web", ports: .all, banForward: .no)])
+                #expect(!(try await lab.nft(["list", "chains"]).contains("bans-forward")))
+            }
+        }
+        #expect(listings.count == 2)
+        #expect(listings.first == listings.last)
+        let chain = listings[0]
+        #expect(chain.contains("type filter hook forward priority filter - 1; policy accept;"))
+        #expect(chain.contains("tcp dport { 80, 443 } ip saddr @addr-set-web reject with tcp reset"))
+        #expect(chain.contains("udp dport { 80, 443 } ip6 saddr @addr6-set-web reject with icmpv6 port-unreachable"))
+        #expect(chain.contains("ip6 saddr @addr6-set-recidive drop"))
+        #expect(chain.components(separatedBy: "saddr @").count - 1 == 2 * (2 + 1))
+    }
+
     @Test func banUnbanAndFlushRebuildTheTableWhenItVanishedBeforeTheHealthCheckNoticed() async throws {
         try await NetnsLab.with { lab in
             let events = Mutex<[FirewallEvent]>([])

@@ -278,6 +278,31 @@ struct JournalLineFormatterTests {
         #expect(JournalOracleTests.instant(frac) == 1_700_000_003_123_456)
     }
 
+    @Test("a newline in a field is written as \\n, and counts two bytes towards the limit")
+    func newlines() {
+        #expect(
+            body(format([("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "a\nb"), ("_PID", "9"), ("MESSAGE", "x\nsshd[1]: y\n")]).0)
+                == "h a\\nb[9]: x\\nsshd[1]: y\\n")
+        var f = JournalLineFormatter(maxLineLength: 60)
+        f.reset()
+        Array("SYSLOG_IDENTIFIER=a".utf8).withUnsafeBytes { f.take(field: $0) }
+        _ = f.compose(entryRealtime: 1_700_000_000_000_000, entryMonotonic: 1)
+        let head = f.line.count
+        func compose(_ message: String) -> JournalLineFormatter {
+            var f = JournalLineFormatter(maxLineLength: 60)
+            f.reset()
+            for item in [Array("SYSLOG_IDENTIFIER=a".utf8), Array("MESSAGE=\(message)".utf8)] {
+                item.withUnsafeBytes { f.take(field: $0) }
+            }
+            _ = f.compose(entryRealtime: 1_700_000_000_000_000, entryMonotonic: 1)
+            return f
+        }
+        let fits = compose(String(repeating: "z", count: 60 - head - 2) + "\n")
+        #expect(fits.tooLongLength == nil && fits.line.count == 60)
+        let over = compose(String(repeating: "z", count: 60 - head - 1) + "\n")
+        #expect(over.tooLongLength == 61 && over.line.isEmpty)
+    }
+
     @Test("a line longer than maxLineLength is not built (the entry is skipped), one at the limit is whole")
     func longMessage() {
         func compose(_ message: String, parts: Int = 1) -> JournalLineFormatter {
@@ -342,6 +367,15 @@ struct JournalOracleTests {
             .init(
                 realtime: base + 7_000_000,
                 fields: [("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "kernel"), ("SYSLOG_PID", "4"), ("MESSAGE", "kpid")]
+            ),
+            // A message with newlines (a native journal client or a syslog datagram may carry them): one line,
+            // each newline written as `\n` as fail2ban does, so a message can never pass for several lines.
+            .init(
+                realtime: base + 8_000_000,
+                fields: [
+                    ("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "app"), ("_PID", "9"),
+                    ("MESSAGE", "login failed for x\nsshd[1]: Failed password for root from 192.0.2.66 port 22 ssh2\n"),
+                ]
             ),
         ]
         try JournalWriter.append(entries, to: path)

@@ -8,6 +8,10 @@
 /** Moves the calling thread into the network namespace open at fd. Returns 0 or -1 with errno set. */
 int portcullis_enter_netns(int fd);
 
+/** Moves the calling thread into a new, empty network namespace (unshare(2) with CLONE_NEWNET); the namespace
+    goes away when the thread ends. Returns 0 or -1 with errno set. */
+int portcullis_unshare_netns(void);
+
 /** The calling thread's id: what the kernel names as the committer of an nf_tables transaction. */
 int portcullis_thread_id(void);
 
@@ -15,4 +19,7 @@ int portcullis_thread_id(void);
     `nft monitor` prints) in the calling thread's network namespace, with a receive buffer of `buffer` bytes if
     allowed. Returns the descriptor, or -1 with errno set. */
 int portcullis_nft_monitor_open(int buffer);
+
+/** utmpxname(3) (a GNU extension): the file the next setutxent/getutxent read. Returns 0 or -1. */
+int portcullis_utmpx_name(const char *path);
 #endif
