@@ -72,6 +72,8 @@ if m:
     full = m.group(1)
     text = text.replace(m.group(0), ".Nm " + full.replace(" ", "."), 1)
     text = re.sub(r'^\.Nm$', '.Nm "' + full + '"', text, flags=re.M)
+# A blank line in a discussion is a paragraph break, which mdoc writes .Pp (groff warns about empty lines).
+text = re.sub(r'^$', '.Pp', text.rstrip("\n"), flags=re.M) + "\n"
 open(path, "w").write(text)
 PY
     gzip -9nc "$page" >"$ROOT/usr/share/man/man1/$(basename "$page").gz"

@@ -698,7 +698,6 @@ public actor BanCoordinator {
     /// gives a jail's line counters (kept by the log sources).
     func metricsSnapshot(lineCounts: (String) -> LineCounts) -> MetricsSnapshot {
         var snapshot = MetricsSnapshot()
-        let now = clock()
         for name in jailNames {
             guard let state = states[name] else { continue }
             var j = JailMetricsSnapshot(jail: name)
@@ -711,7 +710,8 @@ public actor BanCoordinator {
             j.bans = state.totalBanned
             j.unbans = unbanTotals[name] ?? 0
             j.restores = restoreTotals[name] ?? 0
-            j.banned = state.bannedAddresses.filter { state.isBanned($0, now: now) }.count
+            // O(1): expired bans leave the count within a second (housekeeping), so no per-scrape walk over every ban.
+            j.banned = state.currentlyBanned
             j.failing = state.currentlyFailed
             j.actionQueueDrops = runners[name].map { $0.counters.dropped + $0.counters.abandoned } ?? 0
             snapshot.jails.append(j)
