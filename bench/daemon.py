@@ -102,7 +102,12 @@ def fail_line(addr, t, n):
 
 
 def address(i, base=10):
-    return f"{base}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255 or 1}"
+    """Address number i (1…65535) of a benchmarking range (RFC 2544): 198.18.0.0/16 for base 10 (the ban-latency
+    addresses), 198.19.0.0/16 for base 11 (the burst). Distinct for distinct i."""
+    if not 0 < i < 65536:
+        raise ValueError("at most 65,535 addresses per range")
+    n = (198 << 24) | ((18 if base == 10 else 19) << 16) | i
+    return socket.inet_ntoa(n.to_bytes(4, "big"))
 
 
 class Monitor(threading.Thread):
@@ -305,6 +310,30 @@ def bench(name, args):
     return result
 
 
+def nft_floor(addrs):
+    """The kernel's floor for a burst: one `nft -f` adding the same addresses (with a timeout, as bans are) to a
+    fresh set, timed as a command (`ip netns exec` + nft start-up included), in a namespace of its own."""
+    ns = f"pcl-bench-nft-{os.getpid()}"
+    fd, path = tempfile.mkstemp(prefix="pcl-bench-nft-", suffix=".nft")
+    v4 = [a for a in addrs if ":" not in a]
+    v6 = [a for a in addrs if ":" in a]
+    with os.fdopen(fd, "w") as f:
+        f.write("table inet pcl_floor {\n set s4 { type ipv4_addr; flags timeout; }\n"
+                " set s6 { type ipv6_addr; flags timeout; }\n}\n")
+        if v4:
+            f.write("add element inet pcl_floor s4 { " + ", ".join(f"{a} timeout 600s" for a in v4) + " }\n")
+        if v6:
+            f.write("add element inet pcl_floor s6 { " + ", ".join(f"{a} timeout 600s" for a in v6) + " }\n")
+    run("ip", "netns", "add", ns)
+    try:
+        t0 = time.monotonic()
+        run("ip", "netns", "exec", ns, "nft", "-f", path)
+        return time.monotonic() - t0
+    finally:
+        run("ip", "netns", "del", ns, check=False)
+        os.remove(path)
+
+
 def fmt(v, unit=""):
     if v is None:
         return "n/a"
@@ -325,6 +354,7 @@ def main():
         sys.exit("bench/daemon.py: run as root (it creates network namespaces)")
     impls = ["portcullis", "fail2ban"] if args.impl == "both" else [args.impl]
     results = [bench(i, args) for i in impls]
+    floor = nft_floor([address(i + 1, 11) for i in range(args.burst)]) if args.burst else None
     keys = [("startup_s", " s"), ("rss_idle_kib", " KiB"), ("bans", ""), ("latency_p50_ms", " ms"),
             ("latency_p99_ms", " ms"), ("latency_max_ms", " ms"), ("burst_s", " s"), ("burst_banned", ""),
             ("rss_after_burst_kib", " KiB")]
@@ -334,6 +364,11 @@ def main():
         if len(results) == 2 and all(isinstance(r.get(k), (int, float)) and r.get(k) for r in results) and k not in ("bans", "burst_banned"):
             row += f"    {results[1][k] / results[0][k]:.1f}x"
         print(row)
+    if floor is not None:
+        print(f"{'nft -f floor':<22}{fmt(floor, ' s'):>16}   (one nft -f of the same {args.burst} elements, same run)")
+        for r in results:
+            if r.get("burst_s"):
+                print(f"{'burst / floor':<22}{r['burst_s'] / floor:>15.1f}x   ({r['impl']}; issue-11 target <= 5x)")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ stage policy '^policy: [1-9][0-9]* passed, 0 failed$' \
 stage fleet '^fleet: [1-9][0-9]* passed, 0 failed$' \
     tests/fleet/fleet_test.py --portcullis "$BIN/portcullis"
 
-# SIGKILL during a 5,000-address burst, a full or locked store, a damaged database (about half a minute).
+# SIGKILL during a 5,000-address burst (and a 1,500-address journal burst), a full or locked store, a damaged database
+# (about 45 s).
 stage durability '^durability: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/durability_e2e.py --portcullis "$BIN/portcullis"
 

@@ -260,6 +260,11 @@ extension ConfigTree {
             values: values, locations: locations)
         guard strict else { return jail }
 
+        if maxretry < 0 {
+            throw ConfigError(
+                .badValue, "[\(name)] maxretry must be 0 or more, not \(maxretry)", at: locations["maxretry"],
+                hint: "write e.g. maxretry = 5")
+        }
         jail.maxmatches = try int("maxmatches") ?? maxretry
         if jail.maxmatches < 0 {
             throw ConfigError(

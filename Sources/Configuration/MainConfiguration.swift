@@ -9,6 +9,8 @@ public struct MainConfiguration: Sendable {
     public var logtarget: String
     /// `syslogsocket`: `auto` or a socket path.
     public var syslogsocket: String
+    /// `logformat` (Portcullis): `text`, fail2ban's layout (default), or `json`, one JSON object per line.
+    public var logformat: String = "text"
     /// `socket`: the control socket path.
     public var socket: String
     /// `pidfile`.
@@ -74,6 +76,12 @@ extension ConfigTree {
                 at: location("dbmaxmatches"), hint: "write e.g. dbmaxmatches = 10")
         }
         let purge = value("dbpurgeage")
+        let format = (values["logformat"]?.trimmedWhitespace() ?? "text").lowercased()
+        guard format == "text" || format == "json" else {
+            throw ConfigError(
+                .badValue, "logformat must be text or json, not '\(values["logformat"] ?? "")'", at: location("logformat"),
+                hint: "write logformat = text (fail2ban's layout) or logformat = json")
+        }
         var main = MainConfiguration(
             file: store.files.first ?? base + ".conf", loglevel: value("loglevel"), logtarget: value("logtarget"),
             syslogsocket: value("syslogsocket"), socket: value("socket"), pidfile: value("pidfile"),
@@ -84,6 +92,7 @@ extension ConfigTree {
         if let text = values["metrics"] {
             main.metrics = try MetricsEndpoint(parsing: text, location: location("metrics"))
         }
+        main.logformat = format
         return main
     }
 

@@ -103,6 +103,23 @@ public struct ControlError: Error, Sendable, Hashable, CustomStringConvertible {
         case incompleteCommand
         /// An argument has a bad value (Python `ValueError`).
         case invalidArgument
+        /// A time value that is not a number or an expression fail2ban evaluates (Python `NameError`, e.g.
+        /// `name 'abc' is not defined`); also fail2ban 1.0.2's reply to adding a jail that exists.
+        case nameError
+        /// A time value fail2ban cannot parse as an expression (Python `SyntaxError`).
+        case syntaxError
+        /// The request conflicts with the server's state (Python `RuntimeError`, e.g. changing `dbfile` with jails).
+        case runtimeError
+        /// No such action in the jail (Python `KeyError`; the client prints the message quoted).
+        case keyError
+        /// No such property of an action (Python `AttributeError`).
+        case attributeError
+        /// An unknown character encoding (Python `LookupError`).
+        case lookupError
+        /// A regex that does not compile or names no failure id (fail2ban's `RegexException`).
+        case regexError
+        /// A log file that does not exist (Python `FileNotFoundError`; the client prints `[Errno 2] …`).
+        case fileNotFound
         /// The command was understood but failed (Python `Exception`).
         case failed
         /// The request could not be decoded (bad pickle or JSON); the connection stays usable when framing allows.
@@ -119,11 +136,14 @@ public struct ControlError: Error, Sendable, Hashable, CustomStringConvertible {
     public var code: Code
     /// What went wrong, for a person. For ``Code/unknownJail`` and ``Code/duplicateJail``, the jail name.
     public var message: String
+    /// The file concerned, for ``Code/fileNotFound`` (Python's `OSError.filename`).
+    public var filename: String?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, filename: String? = nil) {
         self.code = code
         self.message = message
+        self.filename = filename
     }
 
     /// The jail does not exist.
@@ -135,6 +155,8 @@ public struct ControlError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unknownJail: return "Sorry but the jail '\(message)' does not exist"
         case .duplicateJail: return "The jail '\(message)' already exists"
         case .incompleteCommand: return "Sorry but the command is invalid"
+        case .keyError: return PythonRepr.quote(message)
+        case .fileNotFound: return "[Errno 2] \(message)" + (filename.map { ": " + PythonRepr.quote($0) } ?? "")
         default: return message
         }
     }

@@ -81,6 +81,18 @@ public enum PickleWire {
         case .duplicateJail: (module, name) = ("fail2ban.exceptions", "DuplicateJailException")
         case .incompleteCommand: (module, name) = ("builtins", "IndexError")
         case .invalidArgument: (module, name) = ("builtins", "ValueError")
+        case .nameError: (module, name) = ("builtins", "NameError")
+        case .syntaxError: (module, name) = ("builtins", "SyntaxError")
+        case .runtimeError: (module, name) = ("builtins", "RuntimeError")
+        case .keyError: (module, name) = ("builtins", "KeyError")
+        case .attributeError: (module, name) = ("builtins", "AttributeError")
+        case .lookupError: (module, name) = ("builtins", "LookupError")
+        case .regexError: (module, name) = ("fail2ban.server.failregex", "RegexException")
+        case .fileNotFound:
+            // OSError's arguments: (errno, strerror); str() prints "[Errno 2] No such file or directory".
+            return .call(
+                .global(module: "builtins", name: "FileNotFoundError"),
+                [.int(2), .string(error.message)] + (error.filename.map { [.string($0)] } ?? []))
         default: (module, name) = ("builtins", "Exception")
         }
         return .call(.global(module: module, name: name), [.string(error.message)])
@@ -130,18 +142,27 @@ public enum PickleWire {
         guard case .call(.global(_, let name), let args) = items[1] else {
             return .failure(ControlError(.failed, PythonRepr.render(controlValue(items[1]))))
         }
-        let message = args.first.map { controlValue($0).stringValue ?? PythonRepr.render(controlValue($0)) } ?? ""
-        switch name {
-        case "UnknownJailException": return .failure(ControlError(.unknownJail, message))
-        case "DuplicateJailException": return .failure(ControlError(.duplicateJail, message))
-        case "IndexError": return .failure(ControlError(.incompleteCommand, message))
-        case "ValueError": return .failure(ControlError(.invalidArgument, message))
-        default: return .failure(ControlError(.failed, message))
-        }
+        // OSError carries (errno, strerror): the text is the second.
+        let text = args.count >= 2 && args[0].isInt ? args[1] : args.first
+        let message = text.map { controlValue($0).stringValue ?? PythonRepr.render(controlValue($0)) } ?? ""
+        let filename = args.count == 3 && args[0].isInt ? controlValue(args[2]).stringValue : nil
+        let codes: [String: ControlError.Code] = [
+            "UnknownJailException": .unknownJail, "DuplicateJailException": .duplicateJail,
+            "IndexError": .incompleteCommand, "ValueError": .invalidArgument, "NameError": .nameError,
+            "SyntaxError": .syntaxError, "RuntimeError": .runtimeError, "KeyError": .keyError,
+            "AttributeError": .attributeError, "LookupError": .lookupError, "RegexException": .regexError,
+            "FileNotFoundError": .fileNotFound,
+        ]
+        return .failure(ControlError(codes[name] ?? .failed, message, filename: filename))
     }
 }
 
 extension PickleValue {
+    fileprivate var isInt: Bool {
+        if case .int = self { return true }
+        return false
+    }
+
     fileprivate var isContainer: Bool {
         switch self {
         case .list, .tuple, .dict, .set: return true

@@ -42,7 +42,12 @@ public enum JSONWire {
         switch response {
         case .success(let value): object = ["ok": true, "result": value]
         case .failure(let error):
-            object = ["ok": false, "error": ["code": .string(error.code.rawValue), "message": .string(error.message)]]
+            var detail: ControlValue = ["code": .string(error.code.rawValue), "message": .string(error.message)]
+            if let filename = error.filename, case .dict(var pairs) = detail {
+                pairs.append(ControlValue.Pair("filename", .string(filename)))
+                detail = .dict(pairs)
+            }
+            object = ["ok": false, "error": detail]
         }
         return Array(JSONValue.encode(object).utf8) + [0x0A]
     }
@@ -55,7 +60,8 @@ public enum JSONWire {
         if ok { return .success(value["result"] ?? .null) }
         let error = value["error"]
         let code = error?["code"]?.stringValue.flatMap(ControlError.Code.init(rawValue:)) ?? .failed
-        return .failure(ControlError(code, error?["message"]?.stringValue ?? "unknown error"))
+        return .failure(
+            ControlError(code, error?["message"]?.stringValue ?? "unknown error", filename: error?["filename"]?.stringValue))
     }
 }
 

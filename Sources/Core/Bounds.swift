@@ -17,6 +17,9 @@ public enum Bounds {
     public static let maximumSeconds: Double = 1e12
     /// The highest ban count read from the store (a row may hold anything).
     public static let maximumBanCount = 1_000_000_000
+    /// The largest count accepted from the control socket (`set JAIL maxretry`, `maxmatches`, `dbmaxmatches`, …):
+    /// a billion, far beyond any useful value; fail2ban keeps any Python integer.
+    public static let maximumCount = 1_000_000_000
     /// The longest log line matched, in bytes without its newline: 64 KiB. sshd caps its messages near 1 KiB,
     /// syslog daemons at 1–8 KiB (rsyslog's default `maxMessageSize` is 8 KiB); journald keeps larger fields.
     /// A longer line is skipped whole and counted, never matched from a prefix: a cut would let an attacker

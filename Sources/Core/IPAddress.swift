@@ -83,6 +83,14 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         self.init(v4: v)
     }
 
+    /// `init?(dottedQuad:)` for a string, parsed from its UTF-8 bytes (not generic: callable from the hot path of
+    /// another module without an unspecialised iteration per byte).
+    public init?(dottedQuad text: String) {
+        var text = text
+        guard let v = text.withUTF8({ IPAddress.parseV4($0) }) else { return nil }
+        self.init(v4: v)
+    }
+
     static func parseV4(_ b: some Sequence<UInt8>) -> UInt32? {
         var value: UInt32 = 0
         var part: UInt32 = 0

@@ -33,6 +33,9 @@ public final class ActionRunner: Sendable {
         /// Fills in values that take time to find (reverse DNS, merged matches), on the runner's thread, given
         /// the tags the commands use.
         public var enrich: (@Sendable (inout ActionValues, _ uses: (String) -> Bool) -> Void)?
+        /// For `actionflush` (stop, a jail removed): the values of every ban, for the actions without an
+        /// `actionflush`, which get `actionunban` for each instead (fail2ban's `__flushBan`).
+        public var unbanEach: [ActionValues] = []
 
         /// A job.
         public init(
@@ -235,7 +238,17 @@ public final class ActionRunner: Sendable {
             let actions = self.actions
             enrich(&values) { tag in actions.contains { $0.uses(tag, in: job.phase) } }
         }
-        for action in actions {
+        // fail2ban: a restored ban skips the actions marked `norestored` (mail, abuse reports).
+        let restored = job.phase == "actionban" && values.trusted["restored"] == "1"
+        for action in actions where !(restored && action.noRestored) {
+            if job.phase == "actionflush", !action.has("actionflush") {
+                for each in job.unbanEach {
+                    guard let result = action.runBlocking("actionunban", values: each), result.status != 0 else { continue }
+                    log.error(
+                        "[\(jail)] \(action.name) actionunban \(each.trusted["ip"] ?? "") failed with status \(result.status)\(result.timedOut ? " (timed out after \(action.timeout) s)" : ""): \(result.command)")
+                }
+                continue
+            }
             guard let result = action.runBlocking(job.phase, values: values) else { continue }
             if result.status != 0 {
                 log.error(

@@ -61,6 +61,11 @@ public actor BanCoordinator {
     // the state's large tables.
     var setups: [String: JailSetup] = [:]
     var states: [String: JailState] = [:]
+    /// Jails in `set JAIL idle on`: their failures wait in `held` (at most `maximumHeld` each) until idle ends.
+    var idle: Set<String> = []
+    var held: [String: [FailureEvent]] = [:]
+    /// Jails added at run time (`add JAIL`) and not started yet: shown and configurable, not reading logs.
+    var notStarted: Set<String> = []
     /// Prefix bans decided while recording failures, applied with the batch's bans (BanCoordinator+Prefix).
     var prefixDecisions: [(jail: String, decision: PrefixBanDecision)] = []
     /// Addresses of the admin's sessions, never banned without `--force` (BanCoordinator+Admin).
@@ -74,7 +79,7 @@ public actor BanCoordinator {
     /// Addresses banned on every port by escalation, with their end.
     var fleetEscalated: [IPAddress: Double?] = [:]
     /// Jail names in configuration order.
-    public private(set) var jailNames: [String] = []
+    public internal(set) var jailNames: [String] = []
     /// Jails that failed to load, with the reason (shown by `status`).
     public private(set) var brokenJails: [String: String] = [:]
     let firewall: (any FirewallBackend)?
@@ -83,9 +88,9 @@ public actor BanCoordinator {
     let writer: StoreWriter?
     let clock: @Sendable () -> Double
     /// Start, reloads and shutdown one at a time (each awaits the firewall and command actions).
-    private let gate = SerialGate()
+    let gate = SerialGate()
     /// Set by ``shutdown()``: nothing is banned or reloaded afterwards (the table would come back).
-    private var stopped = false
+    var stopped = false
     /// Ban batches between their decision and the end of their firewall call; ``shutdown()`` waits for them.
     private var inFlight = 0
     private var drained: [CheckedContinuation<Void, Never>] = []
@@ -94,11 +99,13 @@ public actor BanCoordinator {
     /// Writes `Ban` lines (fail2ban.actions, NOTICE), a whole batch at once when it can (one `write`).
     let banLog: @Sendable ([String]) -> Void
     /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
-    private var runners: [String: ActionRunner] = [:]
+    var runners: [String: ActionRunner] = [:]
     /// Bans lifted (expired or unbanned) and bans restored from the store, per jail since the start (metrics).
     private var unbanTotals: [String: Int] = [:]
     private var restoreTotals: [String: Int] = [:]
     private let makeLogger: (String) -> Logger
+    /// Most matched lines stored with a ban (`dbmaxmatches`, fail2ban's default 10; changed by `set dbmaxmatches`).
+    public let storeMatchLimit = Atomic<Int>(10)
 
     /// A coordinator. `firewall` nil runs without bans in the kernel (`portcullis` in a test, or a dry run).
     public init(
@@ -164,19 +171,23 @@ public actor BanCoordinator {
     /// Reloads and ``shutdown()`` run one at a time; failures recorded meanwhile land in the jail as it is when
     /// they are recorded.
     @discardableResult
-    public func reload(_ setups: [JailSetup], broken: [String: String] = [:]) async throws(FirewallError) -> Int {
+    public func reload(
+        _ setups: [JailSetup], broken: [String: String] = [:], restart: Bool = false
+    ) async throws(FirewallError) -> Int {
         await gate.enter()
         defer { gate.leave() }
         guard !stopped else { return 0 }
-        return try await replace(with: setups, broken: broken)
+        // Jails of the configuration run (one added at run time under the same name starts now).
+        notStarted.subtract(setups.map(\.name))
+        return try await replace(with: setups, broken: broken, restart: restart ? Set(jailNames) : [])
     }
 
     /// `reload JAIL`: rebuilds only `jail` from `setup` (nil when the new configuration no longer has it
     /// enabled: the jail stops), leaving every other jail as it runs. Returns the bans restored for it.
     @discardableResult
-    public func reload(jail: String, setup: JailSetup?, brokenReason: String? = nil) async throws(FirewallError)
-        -> Int
-    {
+    public func reload(
+        jail: String, setup: JailSetup?, brokenReason: String? = nil, restart: Bool = false
+    ) async throws(FirewallError) -> Int {
         await gate.enter()
         defer { gate.leave() }
         guard !stopped else { return 0 }
@@ -193,21 +204,34 @@ public actor BanCoordinator {
         if !placed, let setup { next.append(setup) }
         var broken = brokenJails
         broken[jail] = brokenReason
-        return try await replace(with: next, broken: broken)
+        notStarted.remove(jail)
+        return try await replace(with: next, broken: broken, restart: restart ? [jail] : [])
     }
 
     /// The setups of the running jails, in configuration order (what the log sources must follow).
-    public func runningSetups() -> [JailSetup] { jailNames.compactMap { setups[$0] } }
+    public func runningSetups() -> [JailSetup] {
+        jailNames.filter { !notStarted.contains($0) }.compactMap { setups[$0] }
+    }
 
-    private static func freshState(_ s: JailSetup) -> JailState {
+    static func freshState(_ s: JailSetup) -> JailState {
         var state = JailState(name: s.name, policy: s.policy, ignore: s.ignore)
         state.maxTracked = s.maxTracked
         return state
     }
 
     /// The body of both reloads; the caller holds the gate.
-    private func replace(with newSetups: [JailSetup], broken: [String: String]) async throws(FirewallError) -> Int {
+    func replace(
+        with newSetups: [JailSetup], broken: [String: String], restart: Set<String> = []
+    ) async throws(FirewallError) -> Int {
         let oldSetups = setups
+        // Restarted jails start afresh: counters and pending failures go, bans come back from the store.
+        for name in restart where states[name] != nil {
+            if let s = oldSetups[name] { enqueueActions(setup: s, phase: "actionstop", ticket: nil) }
+            states[name] = nil
+            idle.remove(name)
+            held[name] = nil
+            writer?.submit([.prunePending(jail: name, before: .infinity)])
+        }
         let names = Set(newSetups.map(\.name))
         let removed = jailNames.filter { !names.contains($0) }
         var added: Set<String> = []
@@ -224,7 +248,16 @@ public actor BanCoordinator {
                 added.insert(s.name)
             }
         }
-        for name in removed { states[name] = nil }
+        // A removed jail lifts its command actions' bans (flush, or unban each) before its actionstop.
+        for name in removed {
+            if let s = oldSetups[name], let state = states[name] { enqueueFlush(setup: s, state: state) }
+        }
+        for name in removed {
+            states[name] = nil
+            idle.remove(name)
+            held[name] = nil
+            notStarted.remove(name)
+        }
         setups = nextSetups
         jailNames = newSetups.map(\.name)
         brokenJails = broken
@@ -241,9 +274,10 @@ public actor BanCoordinator {
             for w in s.warnings { actionsLog.warning("[\(s.name)] \(w)") }
             if added.contains(s.name) { enqueueActions(jail: s.name, phase: "actionstart", ticket: nil) }
         }
-        if added.isEmpty { return 0 }
-        let restored = await restore(jails: added)
-        await restorePrefixBans(jails: added)
+        let restored = added.isEmpty ? 0 : await restore(jails: added)
+        if !added.isEmpty { await restorePrefixBans(jails: added) }
+        // A reload ends idleness (as fail2ban's does): what idle jails held is counted now.
+        await releaseIdle(idle.intersection(names))
         return restored
     }
 
@@ -262,7 +296,11 @@ public actor BanCoordinator {
         }
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
-        for r in records where jails.contains(r.jail) {
+        // In the order fail2ban restores them (by address text), so the ban lists read the same.
+        let ordered = records.filter { jails.contains($0.jail) }.sorted {
+            Array($0.address.description.utf8).lexicographicallyPrecedes(Array($1.address.description.utf8))
+        }
+        for r in ordered {
             guard let setup = setups[r.jail] else { continue }
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
@@ -301,6 +339,15 @@ public actor BanCoordinator {
         }
         if !late.isEmpty { banLog(late) }
         if !unlogged.isEmpty { writer?.submit([.banLogged(upTo: nil)]) }
+        // Command actions get the restored bans as fail2ban gives them: actionban with <restored> = 1, after the
+        // jail's actionstart (an action that rebuilt its state there, an ipset say, would lose them otherwise).
+        for r in restored where runners[r.jail] != nil {
+            enqueueActions(
+                jail: r.jail, phase: "actionban",
+                ticket: ActionTicket(
+                    address: r.address, time: r.timeOfBan, bantime: r.banTime, failures: r.failures,
+                    bancount: r.banCount, matches: r.matches, restored: true))
+        }
         if !restored.isEmpty {
             func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
             let end = timer.now
@@ -370,7 +417,10 @@ public actor BanCoordinator {
         stopped = true
         // Bans already decided reach the kernel before the table goes.
         if inFlight > 0 { await withCheckedContinuation { drained.append($0) } }
-        for name in jailNames { enqueueActions(jail: name, phase: "actionstop", ticket: nil) }
+        for name in jailNames {
+            if let s = setups[name], let state = states[name] { enqueueFlush(setup: s, state: state) }
+            enqueueActions(jail: name, phase: "actionstop", ticket: nil)
+        }
         await finishRunners()
         if let firewall {
             do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
@@ -408,11 +458,14 @@ public actor BanCoordinator {
         var decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])] = []
         var touched: [(jail: String, address: IPAddress)] = []
         var progress: [StoreChange] = []
+        var prolonged: [(jail: String, address: IPAddress, ban: JailState.Ban)] = []
         let now = clock()
         for batch in batches {
             for (jail, events) in batch.failures {
+                if hold(jail: jail, events: events) { continue }
                 var captures: [IPAddress: [String: String]] = [:]
-                let d = recordFailures(jail: jail, events: events, now: now, touched: &touched, captures: &captures)
+                let d = recordFailures(
+                    jail: jail, events: events, now: now, touched: &touched, captures: &captures, prolonged: &prolonged)
                 if !d.isEmpty { decisions.append((jail, d, captures)) }
             }
             if let p = batch.progress { progress.append(p) }
@@ -428,12 +481,13 @@ public actor BanCoordinator {
             }
         }
         await apply(decisions, then: pending + progress)
+        await extend(prolonged)
     }
 
     /// Counts `events` in `jail`'s state machine; returns the bans it decided on.
     private func recordFailures(
         jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)],
-        captures: inout [IPAddress: [String: String]]
+        captures: inout [IPAddress: [String: String]], prolonged: inout [(jail: String, address: IPAddress, ban: JailState.Ban)]
     ) -> [BanDecision] {
         guard let setup = setups[jail], states[jail] != nil else { return [] }
         let droppedBefore = states[jail]?.droppedTracked ?? 0
@@ -478,6 +532,9 @@ public actor BanCoordinator {
                 filterLog.info("[\(jail)] Ignore \(event.address) by \(why)")
             case .alreadyBanned:
                 filterLog.info("[\(jail)] \(event.address) already banned")
+            case .prolonged(let address, _):
+                if let ban = states[jail]?.ban(of: address) { prolonged.append((jail, address, ban)) }
+                touched.append((jail, address))
             case .counted:
                 touched.append((jail, event.address))
             case .tooOld:
@@ -495,12 +552,17 @@ public actor BanCoordinator {
         let now = clock()
         var decisions: [BanDecision] = []
         var refused: [String] = []
+        var prolonged: [(jail: String, address: IPAddress, ban: JailState.Ban)] = []
         for a in addresses {
             if let why = setup.ignore.reason(for: a) {
                 refused.append("\(a) is not banned: covered by \(why)")
                 continue
             }
-            if states[jail]?.isBanned(a, now: now) ?? true { continue }
+            if states[jail]?.isBanned(a, now: now) ?? true {
+                // Banned again: fail2ban prolongs the ban to end a bantime from now.
+                if let ban = states[jail]?.prolong(a, at: now) { prolonged.append((jail, a, ban)) }
+                continue
+            }
             if !force, let why = adminProtection(jail: jail, a, client: client) {
                 refused.append("\(a) is not banned: \(why); add --force to ban it anyway")
                 actionsLog.warning("[\(jail)] Ban of \(a) withheld: \(why) (banip without --force)")
@@ -523,13 +585,14 @@ public actor BanCoordinator {
             StoreChange.pending(PendingFailureRecord(jail: jail, address: $0.address, times: []))
         }
         await apply([(jail, decisions, [:])], then: pending)
+        await extend(prolonged)
         return (decisions.count, refused)
     }
 
     /// Applies bans: the kernel first (one transaction), then the store writer gets the bans and `changes`
     /// (pending failures, positions) as one list, and writes the `Ban` lines just before committing them; then
     /// command actions.
-    private func apply(
+    func apply(
         _ decisions: [(jail: String, decisions: [BanDecision], captures: [IPAddress: [String: String]])],
         then changes: [StoreChange]
     ) async {
@@ -552,7 +615,8 @@ public actor BanCoordinator {
                 }
                 let record = BanRecord(
                     jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
-                    banCount: d.previousBans + 1, failures: d.failures, matches: d.matches)
+                    banCount: d.previousBans + 1, failures: d.failures,
+                    matches: Array(d.matches.suffix(max(0, storeMatchLimit.load(ordering: .relaxed)))))
                 stored.append(setup.policy.increment != nil ? .ban(record) : .banCountingHistory(record, acrossJails: overall))
                 lines.append("[\(jail)] Ban \(d.address)")
             }
@@ -619,7 +683,7 @@ public actor BanCoordinator {
         return keys.count + prefixes
     }
 
-    private func lift(_ keys: [BanKey]) async {
+    func lift(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
         // The writer retries until the store takes it: a lifted ban never comes back at the next start.
         let shared = fleetOutbox(unbans: keys)
@@ -758,9 +822,28 @@ public actor BanCoordinator {
                 enrich: ActionTicket.enrich(address: t.address, jail: jail, store: store)))
     }
 
+    /// Lifts a stopping jail's bans from its command actions, as fail2ban does at stop: each action's
+    /// `actionflush`, or `actionunban` for every ban when it has none. The bans stay in the store (restored, with
+    /// `<restored>` = 1, at the next start).
+    private func enqueueFlush(setup: JailSetup, state: JailState) {
+        guard let runner = runners[setup.name] else { return }
+        let now = clock()
+        var base: [String: String] = ["name": setup.name, "protocol": setup.configuration.protocol ?? "tcp"]
+        if let p = setup.configuration.port { base["port"] = p }
+        let each = state.bannedAddresses.filter { state.isBanned($0, now: now) }.map { address in
+            var values = ActionTicket(address: address, time: now, bantime: setup.policy.banTime).values(base: base)
+            values.trusted["bantime"] = ActionTicket.integerText(setup.policy.banTime)
+            return values
+        }
+        var job = ActionRunner.Job(
+            phase: "actionflush", values: ActionTicket(address: nil, time: now, bantime: nil).values(base: base))
+        job.unbanEach = each
+        runner.enqueue(job)
+    }
+
     /// Runners for the jails with command actions. A jail that stays with the same actions keeps its runner; a
     /// changed one gets a new runner that starts after the old one's queue has run.
-    private func installRunners(_ setups: [JailSetup]) {
+    func installRunners(_ setups: [JailSetup]) {
         var next: [String: ActionRunner] = [:]
         for s in setups where !s.commandActions.isEmpty {
             if let old = runners[s.name], old.actions == s.commandActions {

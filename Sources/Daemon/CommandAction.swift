@@ -24,17 +24,20 @@ public struct CommandAction: Sendable, Hashable {
     public var staticTags: [String: String]
     /// Per-family variants of `staticTags` (`["family=inet6": ["iptables": "ip6tables <lockingopt>"]]`).
     public var conditionalTags: [String: [String: String]]
+    /// fail2ban's `norestored`: a ban restored at start does not run this action's `actionban` (mail, reports).
+    public var noRestored: Bool
 
     /// An action with its commands.
     public init(
         name: String, commands: [String: String], timeout: Double = 60, staticTags: [String: String] = [:],
-        conditionalTags: [String: [String: String]] = [:]
+        conditionalTags: [String: [String: String]] = [:], noRestored: Bool = false
     ) {
         self.name = name
         self.commands = commands
         self.timeout = timeout
         self.staticTags = staticTags
         self.conditionalTags = conditionalTags
+        self.noRestored = noRestored
     }
 
     /// Tags that are always runtime values, never the action's own text.
@@ -89,6 +92,9 @@ public struct CommandAction: Sendable, Hashable {
         let template = expandStatic(raw, family: values.trusted["family"] ?? "")
         return ActionScript.render(template, values: values)
     }
+
+    /// True when the action has a command for `phase`.
+    public func has(_ phase: String) -> Bool { !(commands[phase]?.allSatisfy(\.isWhitespace) ?? true) }
 
     /// True when `phase`'s command mentions `<tag>`.
     public func uses(_ tag: String, in phase: String) -> Bool {

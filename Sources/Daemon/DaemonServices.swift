@@ -46,7 +46,8 @@ struct SourcesService: Service {
 /// purging the store of bans older than `dbpurgeage`.
 struct HousekeepingService: Service {
     let coordinator: BanCoordinator
-    let purgeAge: Double
+    /// `dbpurgeage` in seconds, read at each purge (`set dbpurgeage` changes it at run time).
+    let purgeAge: @Sendable () -> Double
 
     func run() async {
         var tick = 0
@@ -58,7 +59,7 @@ struct HousekeepingService: Service {
             }
             await coordinator.housekeeping()
             tick += 1
-            if tick % 3600 == 0 { await coordinator.purgeStore(purgeAge: purgeAge) }
+            if tick % 3600 == 0 { await coordinator.purgeStore(purgeAge: purgeAge()) }
         }
     }
 }
@@ -66,10 +67,13 @@ struct HousekeepingService: Service {
 /// SIGHUP reloads the configuration (as `reload` does) and reopens the log file (logrotate).
 struct HangupService: Service {
     let reload: @Sendable () async -> Void
+    /// SIGUSR1: reopen the log file only (fail2ban's flush of its logs).
+    let flushLogs: @Sendable () -> Void
 
     func run() async {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            await reload()
+        for await signal in await UnixSignalsSequence(trapping: .sighup, .sigusr1).cancelOnGracefulShutdown() {
+            if signal == .sighup { await reload() }
+            flushLogs()
         }
     }
 }

@@ -1,4 +1,5 @@
 import Configuration
+import Control
 import Core
 import Filter
 import Firewall
@@ -36,6 +37,17 @@ public struct JailSetup: Sendable {
     /// `maxtracked`: most addresses with failures below `maxretry` the jail keeps (oldest forgotten first);
     /// nil = no limit (`maxtracked = 0`).
     public var maxTracked: Int? = JailSetup.defaultMaxTracked
+    /// Log files added at run time with `head` (`set JAIL addlogpath FILE`): read from their beginning when
+    /// nothing reads them yet, as fail2ban does; the others start at their end (or their stored position).
+    public var headPaths: Set<String> = []
+    /// The filter definition `filter` was compiled from (runtime changes edit it and compile again).
+    public var filterDefinition: FilterConfiguration
+    /// The options `filter` was compiled with.
+    public var filterOptions: FilterOptions
+    /// Values `get JAIL …` shows that `set JAIL …` may change at run time.
+    public var settings: JailSettings
+    /// The jail's actions as fail2ban lists them (`get JAIL actions`), with their properties.
+    public var actionProperties: [ActionProperties] = []
 
     /// `maxtracked` when the configuration does not say: 200,000 addresses, about 60 MB at most
     /// (bench/bounds.sh measures the cost per address).
@@ -52,6 +64,7 @@ public struct JailSetup: Sendable {
         guard let filterConfiguration = jail.filter else {
             throw ConfigError(.notFound, "jail '\(name)': filter '\(jail.filterSpec)' could not be loaded", at: location)
         }
+        let usedns = JailSettings.useDNS(jail.usedns)
         let options = filterOptions(jail, now: now)
         let filter: CompiledFilter
         do throws(FilterError) {
@@ -83,9 +96,10 @@ public struct JailSetup: Sendable {
                 factor: inc.factor ?? 1, formula: formula, multipliers: inc.multipliers, maxTime: inc.maxtime?.seconds,
                 randomTime: inc.rndtime?.seconds, overallJails: inc.overalljails)
         }
+        // fail2ban keeps 5 matches per ticket unless `maxmatches` is set (the stock jail.conf sets it to maxretry).
         var policy = BanPolicy(
             maxRetry: jail.maxretry, findTime: jail.findtime.seconds, banTime: jail.bantime.seconds,
-            increment: increment, maxMatches: jail.maxmatches)
+            increment: increment, maxMatches: jail.values["maxmatches"] == nil ? JailSettings.defaultMaxMatches : jail.maxmatches)
         policy.prefix = try prefixPolicy(jail)
 
         var warnings: [String] = []
@@ -167,9 +181,11 @@ public struct JailSetup: Sendable {
         var setup = JailSetup(
             name: name, configuration: jail, policy: policy, ignore: ignore, filter: filter, firewall: firewall,
             commandActions: commands, logPaths: source.isJournal ? [] : jail.logpath, source: source,
-            journalMatch: filterConfiguration.journalmatch, warnings: warnings)
+            journalMatch: filterConfiguration.journalmatch, warnings: warnings, filterDefinition: filterConfiguration,
+            filterOptions: options, settings: JailSettings(jail, useDNS: usedns))
         setup.maxTracked = maxTracked
         setup.warningOptions = warningOptions
+        setup.actionProperties = jail.actionConfigurations.map(ActionProperties.init)
         return setup
     }
 }
@@ -178,19 +194,10 @@ extension JailSetup {
     /// The options the jail's filter is compiled with: its `usedns`, `logtimezone`, `datepattern`, `maxlines`.
     static func filterOptions(_ jail: JailConfiguration, now: @escaping @Sendable () -> Double) -> FilterOptions {
         // `usedns`: host names in log lines are resolved (yes/warn) or not (no/raw), as fail2ban does.
-        let useDNS: DNSMode
-        switch jail.usedns.lowercased() {
-        case "yes", "true", "1": useDNS = .yes
-        case "no", "false", "0": useDNS = .no
-        case "raw": useDNS = .raw
-        default: useDNS = .warn
-        }
-        let resolver: (@Sendable (String) -> [IPAddress])? =
-            useDNS == .yes || useDNS == .warn ? { @Sendable name in HostAddresses.resolve(name) } : nil
         let datePattern: String? = jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 }
-        return FilterOptions(
-            timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines, dnsMode: useDNS,
-            resolver: resolver)
+        var options = FilterOptions(timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines)
+        options.setDNS(JailSettings.useDNS(jail.usedns))
+        return options
     }
 }
 

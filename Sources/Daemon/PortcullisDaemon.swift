@@ -168,7 +168,7 @@ public final class PortcullisDaemon: Service, Sendable {
                             }
                             return CommandAction(
                                 name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
-                                conditionalTags: action.conditionalTags)
+                                conditionalTags: action.conditionalTags, noRestored: action.flags["norestored"] ?? false)
                         }))
             } catch {
                 if error.stopsStart {
@@ -199,13 +199,19 @@ public final class PortcullisDaemon: Service, Sendable {
             throw DaemonError("\(error)")
         }
 
-        // Logging in fail2ban's format.
-        let sink = FailLogHandler.Sink(target: LogTarget(settings.logTarget ?? main.logtarget))
-        let level = FailLogHandler.level(fromConfig: settings.logLevel ?? main.loglevel) ?? .info
+        // Logging in fail2ban's format (or JSON lines); target and level can change at run time (`set logtarget`,
+        // `set loglevel`), and every logger follows the sink.
+        let logTargetText = settings.logTarget ?? main.logtarget
+        let logLevelText = settings.logLevel ?? main.loglevel
+        guard let level = FailLogHandler.level(fromConfig: logLevelText) else {
+            throw DaemonError(
+                "\(main.file): loglevel '\(logLevelText)' is not a level: write CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG or a number")
+        }
+        let sink = FailLogHandler.Sink(
+            target: LogTarget(logTargetText), level: level, format: LogFormat(rawValue: main.logformat) ?? .text,
+            syslogSocket: main.syslogsocket)
         let makeLogger: @Sendable (String) -> Logger = { label in
-            var l = Logger(label: label) { FailLogHandler(label: $0, sink: sink, level: level) }
-            l.logLevel = level
-            return l
+            Logger(label: label) { FailLogHandler(label: $0, sink: sink) }
         }
         let log = makeLogger("fail2ban.server")
         log.info("--------------------------------------------------")
@@ -237,9 +243,18 @@ public final class PortcullisDaemon: Service, Sendable {
         // Store.
         let store: BanStore?
         var freshDatabase = false
-        if main.dbfile.lowercased() != "none" && !main.dbfile.isEmpty {
-            Self.makeParentDirectory(main.dbfile)
-            (store, freshDatabase) = try Self.openStore(main.dbfile, log: log)
+        var dbfile = main.dbfile
+        if dbfile.lowercased() != "none" && !dbfile.isEmpty {
+            // A fail2ban tree's dbfile is fail2ban's own database: never written (not even its journal mode);
+            // Portcullis keeps its bans in a file of its own beside it.
+            if BanStore.isFail2banDatabase(path: dbfile) {
+                let own = Self.directory(of: dbfile) + "/portcullis.sqlite3"
+                log.warning(
+                    "dbfile \(dbfile) is fail2ban's database: left as it is; Portcullis keeps its bans in \(own) (set dbfile in fail2ban.local or portcullis.local to choose another file)")
+                dbfile = own
+            }
+            Self.makeParentDirectory(dbfile)
+            (store, freshDatabase) = try Self.openStore(dbfile, log: log)
         } else {
             store = nil
         }
@@ -272,13 +287,15 @@ public final class PortcullisDaemon: Service, Sendable {
             log.error("Jail '\(name)' cannot start: \(why)")
         }
         let coordinator = BanCoordinator(
-            firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: main.dbfile,
+            firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: dbfile,
             banLog: { lines in
-                guard level <= .notice else { return }
-                let handler = FailLogHandler(label: "fail2ban.actions", sink: sink, level: level)
                 let now = FailLogHandler.now()
-                sink.write(lines: lines.map { handler.format(level: .notice, message: $0, at: now) }, level: .notice)
+                sink.log(lines.map { FailLogHandler.Record(label: "fail2ban.actions", level: .notice, message: $0, time: now) })
             })
+        let server = ServerControls(
+            main: main, logLevel: logLevelText, logTarget: logTargetText, sink: sink,
+            dbFile: store == nil ? nil : main.dbfile, log: log,
+            onMaxMatches: { n in coordinator.storeMatchLimit.store(n, ordering: .relaxed) })
         let admin = AdminGuard(clock: settings.clock)
         await coordinator.setAdminGuard(admin)
         let fleet = try await Self.startFleet(
@@ -295,7 +312,7 @@ public final class PortcullisDaemon: Service, Sendable {
         }
         if freshDatabase, firewall != nil {
             let adopted = await coordinator.adoptKernelBans()
-            if adopted > 0 { log.notice("Adopted \(adopted) bans still in the kernel into the new database \(main.dbfile)") }
+            if adopted > 0 { log.notice("Adopted \(adopted) bans still in the kernel into the new database \(dbfile)") }
         }
 
         // Sources → filters → coordinator, through a bounded channel (a reader waits when it is full).
@@ -312,10 +329,12 @@ public final class PortcullisDaemon: Service, Sendable {
         // Reloads run one at a time, and never after the stop began (they would start the sources again).
         let lifecycle = SerialGate()
         let stopping = Mutex(false)
-        let reload: @Sendable (String?) async -> ControlResponse = { jail in
+        let reload: @Sendable (ReloadRequest) async -> ControlResponse = { request in
+            let jail = request.jail
             await lifecycle.enter()
             defer { lifecycle.leave() }
             guard !stopping.withLock({ $0 }) else { return .failure(ControlError(.failed, "the server is stopping")) }
+            if let jail, request.ifExists, await coordinator.setup(jail: jail) == nil { return .success("OK") }
             log.info("Reloading configuration\(jail.map { " of jail \($0)" } ?? "")")
             let loaded = Self.loadJails(tree, ports: ports, clock: settings.clock)
             // A running jail is never dropped by a reload that cannot build it: a mistake in a file, or a bad value
@@ -347,10 +366,19 @@ public final class PortcullisDaemon: Service, Sendable {
                         return .failure(.unknownJail(jail))
                     }
                     if let why = newBroken[jail] { log.error("Jail '\(jail)' cannot start: \(why)") }
-                    _ = try await coordinator.reload(jail: jail, setup: setup, brokenReason: newBroken[jail])
+                    if request.unban {
+                        _ = await coordinator.unbanAll(jail: jail)
+                        await coordinator.waitUntilStored()
+                    }
+                    _ = try await coordinator.reload(
+                        jail: jail, setup: setup, brokenReason: newBroken[jail], restart: request.restart)
                 } else {
                     for (name, why) in newBroken { log.error("Jail '\(name)' cannot start: \(why)") }
-                    _ = try await coordinator.reload(newSetups, broken: newBroken)
+                    if request.unban {
+                        _ = await coordinator.unbanAll()
+                        await coordinator.waitUntilStored()
+                    }
+                    _ = try await coordinator.reload(newSetups, broken: newBroken, restart: request.restart)
                 }
             } catch {
                 return .failure(ControlError(.failed, "reload failed: \(error)"))
@@ -364,7 +392,15 @@ public final class PortcullisDaemon: Service, Sendable {
             control = try ControlServer(
                 configuration: .init(path: socketPath),
                 handler: ControlBridge(
-                    coordinator: coordinator, onStop: { stopSink.yield() }, onReload: reload,
+                    coordinator: coordinator, server: server, onStop: { stopSink.yield() }, onReload: reload,
+                    refreshSources: {
+                        // After a runtime change to a jail's files, journal matches or filter (or a jail started or
+                        // stopped); never during a reload or after the stop began.
+                        await lifecycle.enter()
+                        defer { lifecycle.leave() }
+                        guard !stopping.withLock({ $0 }) else { return }
+                        sources.start(await coordinator.runningSetups())
+                    },
                     lineCounts: { sources.lineCounts(jail: $0) }))
         } catch {
             sources.stop()
@@ -403,12 +439,11 @@ public final class PortcullisDaemon: Service, Sendable {
                                 stopping.withLock { $0 = true }
                                 lifecycle.leave()
                             })),
-                    .init(service: HousekeepingService(coordinator: coordinator, purgeAge: main.dbpurgeage.seconds)),
+                    .init(service: HousekeepingService(coordinator: coordinator, purgeAge: { server.purgeAge })),
                     .init(
-                        service: HangupService(reload: {
-                            _ = await reload(nil)
-                            sink.reopen()
-                        })),
+                        service: HangupService(
+                            reload: { _ = await reload(ReloadRequest(jail: nil)) },
+                            flushLogs: { _ = server.flushLogs() })),
                     .init(service: ControlService(server: control)),
                 ] + (metricsServer.map { [.init(service: MetricsService(server: $0))] } ?? []),
                 logger: Logger(label: "portcullis.services", factory: { _ in SwiftLogNoOpLogHandler() })))
@@ -478,6 +513,12 @@ public final class PortcullisDaemon: Service, Sendable {
         } catch {
             throw DaemonError("cannot open the database \(path): \(error)")
         }
+    }
+
+    /// The directory part of `path` (`.` when it has none).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     static func makeParentDirectory(_ path: String) {

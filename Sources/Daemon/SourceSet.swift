@@ -306,14 +306,20 @@ final class SourceSet: Sendable {
                 }
                 continue
             }
-            requests.append(
-                FileTailer.Request(
-                    setup.logPaths, startAt: readExisting ? .beginning : .end, resume: storedPositions(setup.logPaths),
-                    handler: { [staging] batch in
-                        reader.consume(batch)
-                        // Handed over with the position at the batch's end (the tailer's `batchEnd`).
-                        staging.add(reader.jail, reader.take())
-                    }))
+            // Files added at run time with `head` start at their beginning; the others at their end (or at the
+            // stored position), unless the daemon was told to read existing content.
+            let head = setup.logPaths.filter { readExisting || setup.headPaths.contains($0) }
+            let tail = setup.logPaths.filter { !head.contains($0) }
+            for (paths, start) in [(head, StartPosition.beginning), (tail, .end)] where !paths.isEmpty || start == .end {
+                requests.append(
+                    FileTailer.Request(
+                        paths, startAt: start, resume: storedPositions(paths),
+                        handler: { [staging] batch in
+                            reader.consume(batch)
+                            // Handed over with the position at the batch's end (the tailer's `batchEnd`).
+                            staging.add(reader.jail, reader.take())
+                        }))
+            }
         }
         // One step, so a file watched before and after a reload is neither closed nor read twice.
         let subscriptions = tailer.replace(oldSubscriptions, with: requests)

@@ -113,6 +113,10 @@ public final class CompiledFilter: @unchecked Sendable {
     let combinedBranchGroups: [Int]
     /// True when the branch that matched in `combined` is the first failregex that matches.
     let combinedSelectsRegex: Bool
+    /// Single-line filters whose failregexes are anchored at the subject's start: per first byte of the subject,
+    /// the failregexes that can match it (bit i = failregex i; `FirstBytes`). A line whose bit set is empty
+    /// cannot match any; otherwise only those run, one by one. Nil when it cannot tell for most of them.
+    let firstByteCandidates: [UInt64]?
     /// Options in force.
     public let options: FilterOptions
     /// Lines kept for multi-line regexes (fail2ban's `maxlines`, at least 1).
@@ -178,6 +182,7 @@ public final class CompiledFilter: @unchecked Sendable {
         }
         ignoreregex = ignores
 
+        firstByteCandidates = CompiledFilter.firstByteTable(fails, multiline: multiline)
         if fails.count > 1, fails.allSatisfy(\.combinable) {
             var options: Pattern.Options = [.utf, .dupNames]
             if !fails.contains(where: \.ascii) { options.insert(.ucp) }
@@ -213,6 +218,19 @@ public final class CompiledFilter: @unchecked Sendable {
         }
         // Fail early on a bad date pattern.
         _ = try makeDateFinder()
+    }
+
+    /// See `firstByteCandidates`: nil for multi-line filters (`^` matches at every line there), more than 64
+    /// failregexes, or when fewer than half of them have a first-byte set.
+    static func firstByteTable(_ fails: [FilterRegex], multiline: Bool) -> [UInt64]? {
+        guard !multiline, !fails.isEmpty, fails.count <= 64 else { return nil }
+        let sets = fails.map { $0.pattern.isAnchored ? FirstBytes.of($0.translated) : nil }
+        guard sets.filter({ $0 != nil }).count * 2 >= fails.count else { return nil }
+        var table = [UInt64](repeating: 0, count: 256)
+        for (i, set) in sets.enumerated() {
+            for b in 0..<256 where set?[b] ?? true { table[b] |= 1 << UInt64(i) }
+        }
+        return table
     }
 
     /// Creates the per-worker state for this filter.

@@ -101,15 +101,29 @@ public final class DateDetector {
         let matcher: Matcher
         let groups: Groups
         let anchored: Bool
+        /// The hand-written reader for this template, when it is one of the two line-start syslog formats.
+        let fast: FastDateFormat?
 
-        init(spec: DateTemplateSpec, matcher: Matcher, groups: Groups) {
+        init(spec: DateTemplateSpec, matcher: Matcher, groups: Groups, fast: FastDateFormat?) {
             kind = spec.kind
             weight = spec.weight
             self.matcher = matcher
             self.groups = groups
             anchored = !spec.flags.isDisjoint(with: [.lineBegin, .lineEnd])
+            self.fast = fast
         }
     }
+
+    /// The two date formats Debian's rsyslog writes, read without PCRE2 when a line has their usual shape:
+    /// `2026-11-01T00:00:01.554089+00:00` (RFC 3339, high precision) and `Nov 28 09:16:05` (traditional).
+    enum FastDateFormat {
+        /// fail2ban's `{^LN-BEG}%ExY(?P<_sep>[-/.])%m(?P=_sep)%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?`.
+        case iso
+        /// fail2ban's `{^LN-BEG}(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`.
+        case syslog
+    }
+    /// Years the `%ExY` directive accepts (the fast readers check the same range).
+    private let exYears: ClosedRange<Int>
 
     /// Where the last date was found (positions in characters, like fail2ban) and the search bookkeeping.
     private struct Cursor {
@@ -135,6 +149,11 @@ public final class DateDetector {
     private let distance: UnsafeMutablePointer<Int>
     private let cursor: UnsafeMutablePointer<Cursor>
     private let defaultZone: Int?  // minutes east of UTC
+    /// Whether the line being matched is all ASCII: -1 not known yet, 0 no, 1 yes (the templates' 8-bit twins
+    /// then run). Unchecked exclusivity: per-worker state, set and read within one `match` call.
+    @exclusivity(unchecked) private var lineASCII: Int8 = -1
+    /// Whether the hand-written readers of the two syslog formats run (tests turn them off to compare).
+    @exclusivity(unchecked) var usesFastReaders = true
     private let now: @Sendable () -> Double
     private let local: LocalTimeCache
     private static let unusedTime = 300.0
@@ -187,11 +206,27 @@ public final class DateDetector {
         var clock = time_t(wallClock())
         var parts = tm()
         localtime_r(&clock, &parts)
-        let (specs, patterns) = try Self.compiledTemplates(
-            datePattern: datePattern, currentYear: Int(parts.tm_year) + 1900)
+        let currentYear = Int(parts.tm_year) + 1900
+        let (specs, patterns) = try Self.compiledTemplates(datePattern: datePattern, currentYear: currentYear)
+        let compiler = DatePatternCompiler(currentYear: currentYear)
+        exYears = compiler.exYears
+        // A template gets a fast reader only when it is exactly the default one (same regex, same options).
+        let iso = try? compiler.template("{^LN-BEG}" + DatePatternCompiler.basePatterns[0])
+        let syslog = try? compiler.template("{^LN-BEG}" + DatePatternCompiler.basePatterns[1])
         var compiled: [Template] = []
         for (spec, pattern) in zip(specs, patterns) {
-            compiled.append(Template(spec: spec, matcher: pattern.makeMatcher(), groups: Groups(pattern.names)))
+            var fast: FastDateFormat? = nil
+            if spec.kind == .fields, let iso, spec.regex == iso.regex, spec.caseless == iso.caseless,
+                spec.flags == iso.flags
+            {
+                fast = .iso
+            } else if spec.kind == .fields, let syslog, spec.regex == syslog.regex,
+                spec.caseless == syslog.caseless, spec.flags == syslog.flags
+            {
+                fast = .syslog
+            }
+            compiled.append(
+                Template(spec: spec, matcher: pattern.makeMatcher(), groups: Groups(pattern.names), fast: fast))
         }
         templates = compiled
         count = compiled.count
@@ -259,6 +294,7 @@ public final class DateDetector {
     /// Finds the date in `line` (one log line without its newline). Returns nil when the line has none.
     public func match(_ line: UnsafeBufferPointer<UInt8>) -> DateMatch? {
         guard count > 0 else { return nil }
+        lineASCII = -1
         let c = cursor
         var found = false
         var position = 0
@@ -267,8 +303,20 @@ public final class DateDetector {
         // Best alternative so far: position, start in characters, byte range.
         var reserve = (position: -1, distance: Int(Int32.max), start: 0, end: 0)
         var skip = -1
+        // The date read by a fast reader (then the template's matcher holds nothing for this line).
+        var fastTime: Double? = nil
 
-        if c.pointee.lastPosition < count {
+        if usesFastReaders, c.pointee.lastPosition < count, let fast = templates[order[c.pointee.lastPosition]].fast,
+            let read = fastRead(fast, line)
+        {
+            // The last template again, at the line start (an anchored template is searched there whatever the
+            // last position was): what its regex would find, read by hand.
+            found = true
+            position = c.pointee.lastPosition
+            start = 0
+            end = read.length
+            fastTime = read.time
+        } else if c.pointee.lastPosition < count {
             let t = order[c.pointee.lastPosition]
             let anchored = templates[t].anchored
             var ok: Bool
@@ -359,6 +407,7 @@ public final class DateDetector {
         }
         c.pointee.lastPosition = position
 
+        if let fastTime { return DateMatch(range: start..<end, time: fastTime, templateIndex: t) }
         let matcher = templates[t].matcher
         let cut = matcher.range(1) ?? (start..<end)
         if let time = self.time(of: t, line: line, cut: cut) {
@@ -372,6 +421,8 @@ public final class DateDetector {
         let end = min(to, line.count)
         guard from <= end else { return false }
         let subject = UnsafeBufferPointer(rebasing: line[0..<end])
+        if lineASCII < 0 { lineASCII = LineProcessor.isASCII(line) ? 1 : 0 }
+        if lineASCII == 1 { return templates[t].matcher.matches(ascii: subject, from: from) }
         return templates[t].matcher.matches(subject, from: from)
     }
 
@@ -491,6 +542,111 @@ public final class DateDetector {
         }
         guard let scalar = Unicode.Scalar(c) else { return false }
         return scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+    }
+
+    // MARK: fast readers
+
+    /// Reads `line`'s leading date in `format` when the line has the usual shape, returning the date's length and
+    /// time; nil when it has not (or the date is not valid): the template's regex then decides. It accepts only
+    /// text on which the regex's first (greedy) path succeeds, so it finds the same span and fields.
+    private func fastRead(_ format: FastDateFormat, _ line: UnsafeBufferPointer<UInt8>) -> (length: Int, time: Double)? {
+        let n = line.count
+        @inline(__always) func digit(_ i: Int) -> Int? {
+            guard i < n else { return nil }
+            let c = line[i]
+            return c >= 0x30 && c <= 0x39 ? Int(c &- 0x30) : nil
+        }
+        @inline(__always) func two(_ i: Int) -> Int? {
+            guard let a = digit(i), let b = digit(i + 1) else { return nil }
+            return a * 10 + b
+        }
+        @inline(__always) func byte(_ i: Int) -> UInt8 { i < n ? line[i] : 0 }
+        /// The regex's end (`(?=\b|\W|$)` after a digit or zone): the line ends or an ASCII non-word character
+        /// follows.
+        @inline(__always) func endsWord(_ i: Int) -> Bool {
+            guard i < n else { return true }
+            let c = line[i]
+            if c >= 0x80 { return false }
+            return !((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F)
+        }
+        switch format {
+        case .iso:
+            // YYYY-MM-DDTHH:MM:SS[.f{1,6}][Z|±hh:mm]
+            guard n >= 19, let y1 = two(0), let y2 = two(2), byte(4) == 0x2D, let mo = two(5), byte(7) == 0x2D,
+                let d = two(8), byte(10) == 0x54, let h = two(11), byte(13) == 0x3A, let mi = two(14),
+                byte(16) == 0x3A, let s = two(17)
+            else { return nil }
+            let y = y1 * 100 + y2
+            guard exYears.contains(y), mo >= 1, mo <= 12, d >= 1, d <= Civil.daysInMonth(year: y, month: mo),
+                h <= 23, mi <= 59, s <= 59
+            else { return nil }
+            var p = 19
+            // `[.,]%f`: a comma fraction is left to the regex.
+            if byte(p) == 0x2C { return nil }
+            if byte(p) == 0x2E {
+                var k = p + 1
+                while digit(k) != nil { k += 1 }
+                let digits = k - p - 1
+                guard digits >= 1, digits <= 6 else { return nil }
+                p = k
+            }
+            var zone: Int? = nil
+            switch byte(p) {
+            case 0x5A:  // Z
+                guard let z = ZoneText.offset(UnsafeBufferPointer(rebasing: line[p..<(p + 1)])) else { return nil }
+                zone = z
+                p += 1
+            case 0x2B, 0x2D:  // ±hh:mm
+                guard two(p + 1) != nil, byte(p + 1) <= 0x31, byte(p + 3) == 0x3A, two(p + 4) != nil,
+                    let z = ZoneText.offset(UnsafeBufferPointer(rebasing: line[p..<(p + 6)]))
+                else { return nil }
+                zone = z
+                p += 6
+            case 0x20:
+                // `\s*%z` may take a zone after white space: accept only a plain word after one space.
+                guard p + 1 < n else { return nil }
+                let next = line[p + 1]
+                guard next > 0x20, next < 0x80, next != 0x5A, next != 0x55, next != 0x47, next != 0x2B, next != 0x2D
+                else { return nil }
+            case 0x09...0x0D:
+                return nil
+            default:
+                break
+            }
+            guard endsWord(p) else { return nil }
+            guard let time = compose(
+                year: y, month: mo, day: d, yearDay: nil, hour: h, minute: mi, second: s, zone: zone ?? defaultZone)
+            else { return nil }
+            return (p, time)
+        case .syslog:
+            // Mon dD HH:MM:SS (month name in any case; day two digits or space and one digit)
+            guard n >= 15, byte(3) == 0x20, let mo = Self.monthNumber(line, 0..<3), byte(6) == 0x20 else {
+                return nil
+            }
+            // A day name first (`%a `) would not be a month name: none of them is.
+            let first = line[0] | 0x20
+            guard first >= 0x61, first <= 0x7A else { return nil }
+            var d: Int
+            if byte(4) == 0x20 {
+                guard let d2 = digit(5), d2 >= 1 else { return nil }
+                d = d2
+            } else {
+                guard let dd = two(4), dd >= 1, dd <= 31 else { return nil }
+                d = dd
+            }
+            guard let h = two(7), byte(9) == 0x3A, let mi = two(10), byte(12) == 0x3A, let s = two(13),
+                h <= 23, mi <= 59, s <= 59
+            else { return nil }
+            let p = 15
+            // `(?:\.%f)?` and `(?: %ExY)?` could take more: leave those lines to the regex.
+            if byte(p) == 0x2E { return nil }
+            if byte(p) == 0x20, digit(p + 1) != nil { return nil }
+            guard endsWord(p) else { return nil }
+            guard let time = compose(
+                year: nil, month: mo, day: d, yearDay: nil, hour: h, minute: mi, second: s, zone: defaultZone)
+            else { return nil }
+            return (p, time)
+        }
     }
 
     // MARK: time
@@ -616,7 +772,7 @@ public final class DateDetector {
         guard let dayField = int(g.day), let yearDay = int(g.yearDay), let minuteField = int(g.minute),
             let secondField = int(g.second)
         else { return nil }
-        var day = dayField
+        let day = dayField
         var hour = 0
         if let r = range(g.hour) {
             guard let v = Self.number(line, r) else { return nil }
@@ -636,8 +792,20 @@ public final class DateDetector {
             zone = z
         }
 
-        // What fail2ban takes from "now" (local wall clock) when the line lacks it.
-        let nowLocal = local.local(fromEpoch: Self.sane(now()))
+        return compose(
+            year: year, month: month, day: day, yearDay: yearDay, hour: hour, minute: minute, second: second,
+            zone: zone)
+    }
+
+    /// The time of date fields as fail2ban computes it (missing year or date from "now", zone or local time).
+    private func compose(
+        year: Int?, month: Int?, day: Int?, yearDay: Int?, hour: Int, minute: Int, second: Int, zone: Int?
+    ) -> Double? {
+        var year = year
+        var month = month
+        var day = day
+        // What fail2ban takes from "now" (local wall clock) when the line lacks it (a full date does not need it).
+        let nowLocal = year != nil && month != nil && day != nil ? 0 : local.local(fromEpoch: Self.sane(now()))
         var assumeToday = false
         var assumeYear = false
         if month == nil && day == nil && yearDay == nil {

@@ -50,10 +50,13 @@ struct DatePatternCompiler: Sendable {
     /// Regex for `%ExY`: four-digit years from the decade of 2000 (or the year before now, if earlier) up to
     /// the decade three years ahead — the range fail2ban accepts for "plausible current" years.
     let exYearRegex: String
+    /// The years `exYearRegex` accepts.
+    let exYears: ClosedRange<Int>
 
     init(currentYear: Int) {
         let low = min(2000, currentYear - 1) / 10
         let high = (currentYear + 3) / 10
+        exYears = (low * 10)...(high * 10 + 9)
         var decades: [String] = []
         var d = low
         while d <= high {

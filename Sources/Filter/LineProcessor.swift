@@ -14,6 +14,9 @@ public final class LineProcessor {
     private let ignoreMatchers: [Matcher]
     private let combinedMatcher: Matcher?
     private let checkIgnoreFirst: Bool
+    private let checkAllRegex: Bool
+    /// `CompiledFilter.firstByteCandidates`, copied where reading it costs no reference counting (nil: none).
+    private let candidateTable: UnsafeMutablePointer<UInt64>?
 
     // The mutable state below skips Swift's dynamic exclusivity checks (a runtime call per access, ~7 per line):
     // a processor is used by one worker at a time and no method holds an access to these across a call that
@@ -34,8 +37,22 @@ public final class LineProcessor {
     @exclusivity(unchecked) private var lastTime: Double?
     @exclusivity(unchecked) private var cache: MultiLineFailureCache
 
-    /// Failures produced by the last call to `process` (usually none or one).
-    @exclusivity(unchecked) public private(set) var failures: [Failure] = []
+    /// Failures of the current line already built (see `failures`).
+    @exclusivity(unchecked) private var built: [Failure] = []
+    /// Failures of the current line not built yet: their parts, turned into `Failure`s when `failures` is read.
+    @exclusivity(unchecked) private var drafts: [FailureDraft] = []
+    /// A copy of the current line, for the drafts' text (the caller's buffer may be gone when they are built).
+    @exclusivity(unchecked) private var lineCopy: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var lineCopyCapacity = 0
+    @exclusivity(unchecked) private var lineCopyCount = -1
+
+    /// Failures produced by the last call to `process` (usually none or one). Built when first read after that
+    /// call: a line that only needs a verdict (`portcullis regex`'s counts) makes no strings, dictionaries or
+    /// addresses.
+    public var failures: [Failure] {
+        if !drafts.isEmpty { buildDrafts() }
+        return built
+    }
     @exclusivity(unchecked) private var counters: FilterStats
     /// Some regex stopped with a PCRE2 error (match limit …) on the current line.
     @exclusivity(unchecked) private var hitMatchLimit = false
@@ -58,6 +75,14 @@ public final class LineProcessor {
         ignoreMatchers = filter.ignoreregex.map { $0.pattern.makeMatcher() }
         combinedMatcher = filter.combined?.makeMatcher()
         checkIgnoreFirst = !filter.ignoreregex.isEmpty && filter.ignoreregex.count < filter.failregex.count - 2
+        checkAllRegex = filter.options.checkAllRegex
+        if let table = filter.firstByteCandidates {
+            let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+            p.initialize(from: table, count: 256)
+            candidateTable = p
+        } else {
+            candidateTable = nil
+        }
         // Each invalid byte may become a 3-byte U+FFFD.
         workCapacity = 3 * filter.options.maxLineLength + 2
         work = .allocate(capacity: workCapacity)
@@ -65,12 +90,16 @@ public final class LineProcessor {
         content = .allocate(capacity: contentCapacity)
         restCapacity = 1
         rest = .allocate(capacity: restCapacity)
+        lineCopy = .allocate(capacity: 1)
         cache = MultiLineFailureCache(now: filter.options.now)
         counters = FilterStats(failregexCount: filter.failregex.count, ignoreregexCount: filter.ignoreregex.count)
-        failures.reserveCapacity(4)
+        built.reserveCapacity(4)
+        drafts.reserveCapacity(4)
     }
 
     deinit {
+        candidateTable?.deallocate()
+        lineCopy.deallocate()
         work.deallocate()
         content.deallocate()
         rest.deallocate()
@@ -98,7 +127,9 @@ public final class LineProcessor {
     }
 
     private func process(_ raw: UnsafeBufferPointer<UInt8>, knownTime: Double?) -> LineOutcome {
-        if !failures.isEmpty { failures.removeAll(keepingCapacity: true) }
+        if !built.isEmpty { built.removeAll(keepingCapacity: true) }
+        if !drafts.isEmpty { drafts.removeAll(keepingCapacity: true) }
+        lineCopyCount = -1
         guard raw.count <= filter.options.maxLineLength else {
             counters.tooLong += 1
             return .tooLong
@@ -240,6 +271,25 @@ public final class LineProcessor {
         return k
     }
 
+    /// True when every byte of `b` is ASCII (8 bytes at a time).
+    @inline(__always)
+    static func isASCII(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = b.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        var bits: UInt64 = 0
+        while i + 8 <= b.count {
+            bits |= raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        var tail: UInt8 = 0
+        while i < b.count {
+            tail |= base[i]
+            i += 1
+        }
+        return bits & 0x8080_8080_8080_8080 == 0 && tail & 0x80 == 0
+    }
+
     private func ensureWork(_ count: Int) {
         guard count > workCapacity else { return }
         work.deallocate()
@@ -248,8 +298,8 @@ public final class LineProcessor {
     }
 
     /// Index of the first ignoreregex matching `subject`, counting its hit.
-    private func ignoreHit(_ subject: UnsafeBufferPointer<UInt8>) -> Int? {
-        for (j, m) in ignoreMatchers.enumerated() where m.matches(validUTF8: subject) {
+    private func ignoreHit(_ subject: UnsafeBufferPointer<UInt8>, ascii: Bool) -> Int? {
+        for (j, m) in ignoreMatchers.enumerated() where m.matches(validUTF8: subject, ascii: ascii) {
             counters.ignoreregexHits[j] += 1
             return j
         }
@@ -260,12 +310,14 @@ public final class LineProcessor {
         subjectLength: Int, time: Double, original: UnsafeBufferPointer<UInt8>, lineStarts: [Int]?
     ) -> LineOutcome {
         let whole = UnsafeBufferPointer(start: work, count: subjectLength)
-        if checkIgnoreFirst, ignoreHit(whole) != nil { return .ignored }
+        // Every subject below is a part of `whole`: all ASCII when it is (the patterns' 8-bit twins then run).
+        let ascii = Self.isASCII(whole)
+        if checkIgnoreFirst, ignoreHit(whole, ascii: ascii) != nil { return .ignored }
 
         var subject = whole
         var contentReplaced = false
         if let prefMatcher, let pref = filter.prefregex {
-            guard prefMatcher.matches(validUTF8: whole) else {
+            guard prefMatcher.matches(validUTF8: whole, ascii: ascii) else {
                 if prefMatcher.lastError != 0 { hitMatchLimit = true }
                 return .missed
             }
@@ -288,8 +340,15 @@ public final class LineProcessor {
         }
         var firstRegex = 0
         var combinedMatched = false
-        if let combinedMatcher {
-            combinedMatched = combinedMatcher.matches(validUTF8: subject)
+        // Single-line filters with start-anchored failregexes: only those that can begin with the subject's first
+        // byte run (one by one, in order: the first that matches is the one the combined pattern would select).
+        var candidates = UInt64.max
+        if let table = candidateTable {
+            candidates = table[Int(subject[0])]
+            if candidates == 0 { return .missed }
+        }
+        if let combinedMatcher, candidates == .max {
+            combinedMatched = combinedMatcher.matches(validUTF8: subject, ascii: ascii)
             // A PCRE2 error (match limit on a hostile line) is not a verdict: then every regex is tried on its own.
             if !combinedMatched, combinedMatcher.lastError == 0 { return .missed }
             if combinedMatched, filter.combinedSelectsRegex {
@@ -309,7 +368,8 @@ public final class LineProcessor {
         let org = buffered
         var starts = lineStarts
         var rebuild = false
-        for i in firstRegex..<filter.failregex.count {
+        // (A table exists only for at most 64 failregexes; past 64 every regex runs.)
+        for i in firstRegex..<filter.failregex.count where i >= 64 || candidates & (1 << UInt64(i)) != 0 {
             let regex = filter.failregex[i]
             if rebuild {
                 rebuild = false
@@ -322,21 +382,27 @@ public final class LineProcessor {
                 // The combined match already ran this regex (as its branch): read its groups from there.
                 m = MatchView(matcher: combinedMatcher, offset: filter.combinedBranchGroups[i])
             } else {
-                guard failMatchers[i].matches(validUTF8: subject) else {
+                guard failMatchers[i].matches(validUTF8: subject, ascii: ascii) else {
                     if failMatchers[i].lastError != 0 { hitMatchLimit = true }
                     continue
                 }
                 m = MatchView(matcher: failMatchers[i], offset: 0)
             }
-            if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, starts, contentReplaced)) != nil {
+            if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, starts, contentReplaced), ascii: ascii) != nil {
                 ignored = true
                 removeMatchedLines(m, regex, org: org, lineStarts: starts, contentReplaced: contentReplaced)
                 rebuild = starts != nil && !contentReplaced
-                if !filter.options.checkAllRegex { break }
+                if !checkAllRegex { break }
                 continue
             }
-            let matchedLines = linesOfMatch(m, regex, org: org, original: original, lineStarts: starts,
-                contentReplaced: contentReplaced)
+            var current: DraftLines = .original
+            if starts != nil && !contentReplaced {
+                current = .lines(
+                    linesOfMatch(m, regex, org: org, original: original, lineStarts: starts,
+                        contentReplaced: contentReplaced))
+            } else {
+                keepLine(original)
+            }
             removeMatchedLines(m, regex, org: org, lineStarts: starts, contentReplaced: contentReplaced)
             rebuild = starts != nil && !contentReplaced
 
@@ -352,32 +418,33 @@ public final class LineProcessor {
             }
             if regex.hasAlternatives { applyAlternatives(&fields) }
 
-            var lines = matchedLines
+            var before: [String] = []
             var users: [String] = []
             var isNoFail = !(fields["nofail"] ?? "").isEmpty
             if let mlfid = fields["mlfid"] {
-                let merged = cache.merge(mlfid: mlfid, current: fields, line: matchedLines)
+                let merged = cache.merge(mlfid: mlfid, current: fields) { self.lines(current) }
                 fields = merged.fields
-                lines = merged.lines
+                before = merged.before
+                if !merged.includesCurrent { current = .none }
                 users = merged.users
                 isNoFail = merged.isNoFail
-                if isNoFail, !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
+                if isNoFail, !checkAllRegex { return ignored ? .ignored : .missed }
             }
-            let firstNew = failures.count
-            let pending = identify(fields, regexIndex: i, time: time, lines: lines, users: users, isNoFail: isNoFail)
-            if pending {
+            let draft = FailureDraft(
+                regexIndex: i, time: time, fields: fields, before: before, current: current, users: users,
+                isNoFail: isNoFail)
+            guard let added = record(draft) else {
                 // An mlfid match that has no address yet: fail2ban reports it only when checking all regexes.
-                if !filter.options.checkAllRegex { return ignored ? .ignored : .missed }
+                if !checkAllRegex { return ignored ? .ignored : .missed }
                 counters.failregexHits[i] += 1
                 if isNoFail { anyNoFail = true } else { anyFailure = true }
                 continue
             }
-            let added = failures.count - firstNew
             if added > 0 {
                 counters.failregexHits[i] += added
                 if isNoFail { anyNoFail = true } else { anyFailure = true }
             }
-            if !filter.options.checkAllRegex { break }
+            if !checkAllRegex { break }
         }
         if ignored || anyNoFail { return .ignored }
         return anyFailure ? .matched : .missed
@@ -385,28 +452,77 @@ public final class LineProcessor {
 
     /// fail2ban's alternative groups: a non-empty `alt_NAME` fills `NAME` when that is unset or empty.
     private func applyAlternatives(_ fields: inout FieldSet) {
-        for (key, value) in fields.items where key.hasPrefix("alt_") && !value.isEmpty {
+        for (key, value) in fields.items.map({ ($0.name, $0.value) }) where key.hasPrefix("alt_") && !value.isEmpty {
             let name = String(key.dropFirst(4))
             if (fields[name] ?? "").isEmpty { fields[name] = value }
         }
-        for (key, value) in fields.items where key.hasPrefix("tuple_") {
+        for (key, value) in fields.items.map({ ($0.name, $0.value) }) where key.hasPrefix("tuple_") {
             let name = String(key.dropFirst(6))
             if let existing = fields[name] { fields[name] = existing + "," + value } else { fields[name] = value }
         }
     }
 
-    /// Turns merged fields into failures, appended to `failures`: the offender is ip4, else ip6, else the host
-    /// name, else the F-ID. Returns true when the match is pending (an mlfid match without an address yet).
-    private func identify(
-        _ fields: FieldSet, regexIndex: Int, time: Double, lines: [String], users: [String], isNoFail: Bool
-    ) -> Bool {
+    /// Keeps a failure of the current line: returns how many failures it makes, or nil when it is pending (an
+    /// mlfid match without an address yet). Only a host name to resolve is built at once (the resolver decides
+    /// how many failures there are); everything else waits for `failures` to be read.
+    private func record(_ d: FailureDraft) -> Int? {
+        let f = d.fields
+        let fid = f["fid"]
+        let ip4 = f["ip4"]
+        let ip6 = ip4 == nil ? f["ip6"] : nil
+        let dns = f["dns"]
+        if fid == nil, ip4 == nil, ip6 == nil, dns == nil { return nil }
+        if ip4 == nil, ip6 == nil, let name = dns, fid == nil || fid == name, filter.options.resolver != nil,
+            filter.options.dnsMode == .yes || filter.options.dnsMode == .warn
+        {
+            buildDrafts()
+            let first = built.count
+            build(d, into: &built)
+            return built.count - first
+        }
+        drafts.append(d)
+        return 1
+    }
+
+    /// Builds the drafts (in order, after the failures already built).
+    private func buildDrafts() {
+        for d in drafts { build(d, into: &built) }
+        drafts.removeAll(keepingCapacity: true)
+    }
+
+    /// Copies the current line (once per line) for the drafts that refer to it.
+    private func keepLine(_ line: UnsafeBufferPointer<UInt8>) {
+        guard lineCopyCount < 0 else { return }
+        if line.count > lineCopyCapacity {
+            lineCopy.deallocate()
+            lineCopyCapacity = max(line.count, 256)
+            lineCopy = .allocate(capacity: lineCopyCapacity)
+        }
+        if let base = line.baseAddress { lineCopy.update(from: base, count: line.count) }
+        lineCopyCount = line.count
+    }
+
+    /// The text of a draft's own lines.
+    private func lines(_ current: DraftLines) -> [String] {
+        switch current {
+        case .none: return []
+        case .original:
+            return [String(decoding: UnsafeBufferPointer(start: lineCopy, count: max(0, lineCopyCount)), as: UTF8.self)]
+        case .lines(let lines): return lines
+        }
+    }
+
+    /// Turns a draft into failures, appended to `out`: the offender is ip4, else ip6, else the host name, else the
+    /// F-ID (the draft is not pending: `record` checked).
+    private func build(_ d: FailureDraft, into out: inout [Failure]) {
+        let fields = d.fields
+        let lines = d.before.isEmpty ? self.lines(d.current) : d.before + self.lines(d.current)
         let fid = fields["fid"]
         let ip4 = fields["ip4"]
         let ip6 = ip4 == nil ? fields["ip6"] : nil
-        if fid == nil, ip4 == nil, ip6 == nil, fields["dns"] == nil { return true }
         var failure = Failure(
-            regexIndex: regexIndex, time: time, address: nil, subnet: nil, host: nil, id: fid, fields: fields.dictionary, lines: lines,
-            users: users, isNoFail: isNoFail)
+            regexIndex: d.regexIndex, time: d.time, address: nil, subnet: nil, host: nil, id: fid,
+            fields: fields.dictionary, lines: lines, users: d.users, isNoFail: d.isNoFail)
         if let ip = ip4 ?? ip6 {
             if let fid, fid != ip {
                 // fail2ban: a failure-id different from the address identifies the failure; the address is kept
@@ -427,16 +543,16 @@ public final class LineProcessor {
                     failure.host = n > 0 ? subnet.description : subnet.network.description
                 }
             }
-            failures.append(failure)
-            return false
+            out.append(failure)
+            return
         }
         if let name = fields["dns"] {
             if let fid, fid != name {
                 failure.host = fid
                 failure.address = IPAddress(fid)
                 failure.fields["ip"] = name
-                failures.append(failure)
-                return false
+                out.append(failure)
+                return
             }
             switch filter.options.dnsMode {
             case .yes, .warn:
@@ -445,31 +561,28 @@ public final class LineProcessor {
                         var f = failure
                         f.address = addr
                         f.host = addr.description
-                        failures.append(f)
+                        out.append(f)
                     }
-                    return false
+                    return
                 }
                 fallthrough
             case .raw, .no:
                 failure.host = name
                 failure.address = IPAddress(name)
-                failures.append(failure)
-                return false
+                out.append(failure)
+                return
             }
         }
         if let fid {
             failure.host = fid
             failure.address = IPAddress(fid)
-            failures.append(failure)
-            return false
+            out.append(failure)
         }
-        // Pending: an mlfid match without an address yet.
-        return true
     }
 
     /// A strict dotted quad parsed without allocating; nil for anything else (the caller then falls back to
     /// `IPAddress(_:)`, which accepts the same dotted quads).
-    private static func dottedQuad(_ text: String) -> IPAddress? { IPAddress(dottedQuad: text.utf8) }
+    private static func dottedQuad(_ text: String) -> IPAddress? { IPAddress(dottedQuad: text) }
 
     private func firstRange(_ m: Matcher, _ groups: [Int]) -> Range<Int>? {
         for g in groups { if let r = m.range(g) { return r } }
@@ -576,6 +689,25 @@ public final class LineProcessor {
         starts.append(n)
         return (n, starts)
     }
+}
+
+/// A failure of the current line before it is built: what `LineProcessor.failures` makes it from.
+struct FailureDraft {
+    var regexIndex: Int
+    var time: Double
+    var fields: FieldSet
+    /// Lines that come before the match's own (from the `<F-MLFID>` cache).
+    var before: [String]
+    var current: DraftLines
+    var users: [String]
+    var isNoFail: Bool
+}
+
+/// A draft's own lines: none, the current line (kept in the processor's copy), or lines already made.
+enum DraftLines {
+    case none
+    case original
+    case lines([String])
 }
 
 /// A failregex's match, read from its own matcher or from its branch of the combined pattern (`offset` = the

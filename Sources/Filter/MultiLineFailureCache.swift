@@ -54,13 +54,18 @@ struct MultiLineFailureCache {
 
     struct Merged {
         var fields: FieldSet
-        var lines: [String]
+        /// The failure's lines before this match's own (pending no-failure lines, held lines).
+        var before: [String]
+        /// True when the failure's lines end with this match's own lines.
+        var includesCurrent: Bool
         var users: [String]
         var isNoFail: Bool
     }
 
-    /// Merges the current match (`current`: its set fields; `line`: its log lines) into the entry for `mlfid`.
-    mutating func merge(mlfid: String, current: FieldSet, line: [String]) -> Merged {
+    /// Merges the current match (`current`: its set fields; `line`: its log lines, made only when the cache keeps
+    /// them) into the entry for `mlfid`. The failure's lines are `before` plus, when `includesCurrent`, the
+    /// match's own lines.
+    mutating func merge(mlfid: String, current: FieldSet, line: () -> [String]) -> Merged {
         let gained = !(current["mlfgained"] ?? "").isEmpty
         var noFail = !(current["nofail"] ?? "").isEmpty
         let forget = !(current["mlfforget"] ?? "").isEmpty
@@ -93,17 +98,19 @@ struct MultiLineFailureCache {
             if gained && noFail { entry.held = [] } else { noFail = false }
         }
 
-        var lines: [String] = []
+        var before: [String] = []
+        var includesCurrent = false
         if !noFail {
             entry.fields["nofail"] = nil
             entry.fields["mlfgained"] = nil
-            lines = entry.pending.isEmpty && entry.held.isEmpty ? line : entry.pending + entry.held + line
+            includesCurrent = true
+            if !entry.pending.isEmpty || !entry.held.isEmpty { before = entry.pending + entry.held }
             entry.pending = []
             let f = entry.fields
             let identified = f["ip4"] != nil || f["ip6"] != nil || f["dns"] != nil || f["fid"] != nil
-            entry.held = identified ? [] : lines
+            entry.held = identified ? [] : before + line()
         } else if !forget {
-            entry.pending += line
+            entry.pending += line()
         }
 
         if forget {
@@ -113,7 +120,8 @@ struct MultiLineFailureCache {
         }
         // A forgotten id that was never cached keeps no user list (as fail2ban).
         let users = forget && !existed ? [] : (entry.users.count > 1 ? entry.users.sorted() : entry.users)
-        return Merged(fields: entry.fields, lines: lines, users: users, isNoFail: noFail)
+        return Merged(
+            fields: entry.fields, before: before, includesCurrent: includesCurrent, users: users, isNoFail: noFail)
     }
 
     private mutating func remove(_ key: String) {

@@ -1,4 +1,5 @@
 internal import CPCRE2
+import Synchronization
 
 /// An error raised when a pattern does not compile.
 public struct PatternError: Error, CustomStringConvertible, Sendable {
@@ -22,6 +23,27 @@ public struct PatternError: Error, CustomStringConvertible, Sendable {
 public final class Pattern: @unchecked Sendable {
     // SAFETY: the compiled code is never mutated after init; PCRE2 documents it as thread-safe for matching.
     let code: OpaquePointer
+    /// The same pattern compiled without UTF and UCP, for subjects that are all ASCII (nil when the pattern is not
+    /// all ASCII itself, or asks for UTF or UCP in its text). On ASCII text both compile to the same matches —
+    /// `\s`, `\w`, `\d`, `\b`, classes and caseless letters agree on ASCII characters — and the 8-bit code
+    /// skips UTF-8 decoding. Compiled on first use (most patterns — date templates never tried — never need it).
+    var asciiCode: OpaquePointer? {
+        let state = twin.load(ordering: .acquiring)
+        if state == Self.noTwin { return nil }
+        if state != Self.twinUnknown { return OpaquePointer(bitPattern: state) }
+        let made = Pattern.asciiTwin(source, options: options, jit: isJIT)
+        let value = made.map { UInt(bitPattern: $0) } ?? Self.noTwin
+        let (exchanged, current) = twin.compareExchange(
+            expected: Self.twinUnknown, desired: value, ordering: .acquiringAndReleasing)
+        if !exchanged, let made { pcre2_code_free_8(made) }  // another thread made it first
+        let result = exchanged ? value : current
+        return result == Self.noTwin ? nil : OpaquePointer(bitPattern: result)
+    }
+    /// `asciiCode`'s state: `twinUnknown`, `noTwin`, or the compiled code's address.
+    private let twin = Atomic<UInt>(0)
+    private static let twinUnknown: UInt = 0
+    private static let noTwin: UInt = 1
+    private let options: Options
     /// The source the pattern was compiled from.
     public let source: String
     /// Number of capturing groups.
@@ -65,6 +87,7 @@ public final class Pattern: @unchecked Sendable {
         self.code = compiled
         self.source = source
         self.isJIT = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE)) == 0
+        self.options = options
 
         var allOptions: UInt32 = 0
         pcre2_pattern_info_8(compiled, UInt32(PCRE2_INFO_ALLOPTIONS), &allOptions)
@@ -94,7 +117,34 @@ public final class Pattern: @unchecked Sendable {
         self.names = names
     }
 
-    deinit { pcre2_code_free_8(code) }
+    deinit {
+        pcre2_code_free_8(code)
+        let state = twin.load(ordering: .acquiring)
+        if state != Self.twinUnknown, state != Self.noTwin, let code = OpaquePointer(bitPattern: state) {
+            pcre2_code_free_8(code)
+        }
+    }
+
+    /// Compiles the ASCII twin of a UTF pattern (see `asciiCode`); nil when there is none to make.
+    private static func asciiTwin(_ source: String, options: Options, jit: Bool) -> OpaquePointer? {
+        let unicode = UInt32(PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF)
+        guard jit, options.rawValue & UInt32(PCRE2_UTF) != 0, source.utf8.allSatisfy({ $0 < 0x80 }),
+            !source.contains("(*UTF"), !source.contains("(*UCP")
+        else { return nil }
+        var errorCode: Int32 = 0
+        var errorOffset: Int = 0
+        let twin: OpaquePointer? = source.withCString { cstr in
+            cstr.withMemoryRebound(to: UInt8.self, capacity: source.utf8.count) { p in
+                pcre2_compile_8(p, source.utf8.count, options.rawValue & ~unicode, &errorCode, &errorOffset, nil)
+            }
+        }
+        guard let twin else { return nil }
+        guard pcre2_jit_compile_8(twin, UInt32(PCRE2_JIT_COMPLETE)) == 0 else {
+            pcre2_code_free_8(twin)
+            return nil
+        }
+        return twin
+    }
 
     /// Creates per-thread match state. Create once per worker, not per line.
     public func makeMatcher() -> Matcher { Matcher(pattern: self) }
@@ -159,9 +209,31 @@ public final class Matcher {
 
     /// Searches `subject` from its start, skipping PCRE2's UTF-8 validity check: only for subjects that are valid
     /// UTF-8 by construction (the engine's work buffer, where invalid bytes were already replaced by U+FFFD).
+    /// `ascii`: the subject is all ASCII (the pattern's 8-bit twin then runs, when it has one).
     @inline(__always)
-    func matches(validUTF8 subject: UnsafeBufferPointer<UInt8>) -> Bool {
-        _match(subject, start: 0, options: UInt32(PCRE2_NO_UTF_CHECK))
+    func matches(validUTF8 subject: UnsafeBufferPointer<UInt8>, ascii: Bool = false) -> Bool {
+        if ascii, let twin = pattern.asciiCode { return _match(twin, subject, start: 0, options: 0) }
+        return _match(subject, start: 0, options: UInt32(PCRE2_NO_UTF_CHECK))
+    }
+
+    /// Searches an all-ASCII `subject` from `start` (the 8-bit twin when the pattern has one).
+    @inline(__always)
+    func matches(ascii subject: UnsafeBufferPointer<UInt8>, from start: Int) -> Bool {
+        _match(pattern.asciiCode ?? pattern.code, subject, start: start, options: 0)
+    }
+
+    @inline(__always)
+    private func _match(_ code: OpaquePointer, _ subject: UnsafeBufferPointer<UInt8>, start: Int, options: UInt32)
+        -> Bool
+    {
+        let base = subject.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        let rc = pcre2_match_8(code, base, subject.count, start, options, matchData, context)
+        if rc >= 0 {
+            lastError = 0
+            return true
+        }
+        lastError = rc == PCRE2_ERROR_NOMATCH ? 0 : rc
+        return false
     }
 
     /// Convenience for strings (cold paths and tests only).

@@ -12,6 +12,9 @@ public struct FailureEvent: Sendable, Hashable {
     public var fields: [String: String]
     /// How many failed attempts it stands for (a filter's `<F-ATTEMPTS>`, see `Failure.countedAttempts`; at least 1).
     public var attempts: Int
+    /// True when it adds one to `Total failed` whatever `attempts` says (fail2ban's `set JAIL attempt ADDR MATCH…`,
+    /// where the matches count as attempts toward `maxretry` but the failure counts once).
+    public var countsOnce = false
 
     /// A failure of `address` at `time` that stands for `attempts` attempts.
     public init(
@@ -66,6 +69,9 @@ public enum JailVerdict: Sendable, Hashable {
     case ignored(String)
     /// Already banned; counted in the totals only.
     case alreadyBanned
+    /// Already banned, and maxretry reached again: the ban was prolonged to end `bantime` after this failure
+    /// (nil: permanent), as fail2ban prolongs a ban found again.
+    case prolonged(IPAddress, end: Double?)
     /// Older than `findtime` at the time it was read; not counted.
     case tooOld
 }
@@ -92,8 +98,26 @@ public struct JailState: Sendable {
         var last: Double = 0
     }
 
+    /// One ban in force: when it started, when it ends (nil = permanent), and its place in the order bans were
+    /// made (fail2ban lists a jail's bans in that order).
+    public struct Ban: Sendable, Hashable {
+        /// When the ban started, epoch seconds.
+        public var start: Double
+        /// When it ends, nil for a permanent ban.
+        public var end: Double?
+        /// Position in the jail's ban order.
+        var sequence: UInt64
+        /// True once a repeated ban prolonged it: its length is its own from then on, and a new `bantime` for
+        /// the jail leaves it alone (as fail2ban's tickets behave).
+        public var hasOwnLength = false
+
+        /// The ban's length in seconds, -1 for a permanent ban (fail2ban's `bantime` of a ticket).
+        public var duration: Double { end.map { $0 - start } ?? -1 }
+    }
+
     private var failing: [IPAddress: FailureRecord] = [:]
-    private var banned: [IPAddress: Double?] = [:]  // address → end (nil = permanent)
+    private var banned: [IPAddress: Ban] = [:]
+    private var nextSequence: UInt64 = 0
     /// Ended bans taken out of `banned` by `record` (the address failed again); `purge` reports them.
     private var endedUnreported: [IPAddress] = []
     private var eventsSincePurge = 0
@@ -122,13 +146,31 @@ public struct JailState: Sendable {
     public var currentlyFailed: Int { failing.count }
     /// Addresses banned now (`Currently banned`).
     public var currentlyBanned: Int { banned.count }
-    /// The banned addresses, sorted.
-    public var bannedAddresses: [IPAddress] { banned.keys.sorted() }
+    /// The banned addresses in the order they were banned (as fail2ban lists them in `status` and `banned`).
+    public var bannedAddresses: [IPAddress] {
+        banned.sorted { $0.value.sequence < $1.value.sequence }.map(\.key)
+    }
+
+    /// The bans in force ordered by their end (permanent last, then in ban order), as fail2ban's `get JAIL banip`.
+    public var bansByEnd: [(address: IPAddress, ban: Ban)] {
+        banned.map { (address: $0.key, ban: $0.value) }.sorted {
+            let (a, b) = ($0.ban, $1.ban)
+            switch (a.end, b.end) {
+            case (let x?, let y?) where x != y: return x < y
+            case (.some, .none): return true
+            case (.none, .some): return false
+            default: return a.sequence < b.sequence
+            }
+        }
+    }
+
+    /// The ban of `address` when it is banned (ended or not, until `purge` reports it).
+    public func ban(of address: IPAddress) -> Ban? { banned[address] }
 
     /// True when `address` is banned at `now`, by its own ban or a prefix ban covering it.
     public func isBanned(_ address: IPAddress, now: Double) -> Bool {
-        guard let end = banned[address] else { return prefixes.covering(address, now: now) != nil }
-        return end.map { $0 > now } ?? true
+        guard let ban = banned[address] else { return prefixes.covering(address, now: now) != nil }
+        return ban.end.map { $0 > now } ?? true
     }
 
     /// Records a failure read at `now`. `previousBans` is how often the address was banned before
@@ -140,8 +182,21 @@ public struct JailState: Sendable {
         if let why = ignore.reason(for: event.address) { return .ignored(why) }
         if event.time < now - policy.findTime { return .tooOld }
         let attempts = max(1, event.attempts)
-        totalFailed += attempts
-        if isBanned(event.address, now: now) { return .alreadyBanned }
+        totalFailed += event.countsOnce ? 1 : attempts
+        if isBanned(event.address, now: now) {
+            // Counted like any failure (fail2ban's `Currently failed` shows it); reaching maxretry again only
+            // starts the count over, the address being banned already.
+            var record = failing[event.address] ?? FailureRecord()
+            for _ in 0..<min(attempts, max(policy.maxRetry, 1)) { record.times.append(event.time) }
+            record.last = max(record.last, event.time)
+            guard record.times.count >= policy.maxRetry else {
+                failing[event.address] = record
+                return .alreadyBanned
+            }
+            failing[event.address] = nil
+            if let ban = prolong(event.address, at: event.time) { return .prolonged(event.address, end: ban.end) }
+            return .alreadyBanned
+        }
         // A ban that ended but was not yet reported: `purge` still reports it (`Unban`, actionunban).
         if banned.removeValue(forKey: event.address) != nil { endedUnreported.append(event.address) }
 
@@ -181,10 +236,39 @@ public struct JailState: Sendable {
         return .ban(decision)
     }
 
-    /// Notes that a ban was applied (from `record`, from the store at start, or by `banip`).
-    public mutating func noteBanned(_ address: IPAddress, until end: Double?) {
-        if banned.updateValue(end, forKey: address) == nil { totalBanned += 1 }
-        failing[address] = nil
+    /// Notes that a ban was applied (from `record`, from the store at start, or by `banip`). `start` is when
+    /// it began (default: its end minus the jail's bantime, or `end` itself when unknown). Noting a ban already
+    /// in force again updates its end and keeps its place in the ban order.
+    public mutating func noteBanned(_ address: IPAddress, until end: Double?, since start: Double? = nil) {
+        if var known = banned[address] {
+            known.end = end
+            if let start { known.start = start }
+            banned[address] = known
+        } else {
+            let begin = start ?? end.map { $0 - max(policy.banTime, 0) } ?? 0
+            banned[address] = Ban(start: begin, end: end, sequence: nextSequence)
+            nextSequence += 1
+            totalBanned += 1
+        }
+        // Failures still pending stay counted (`Currently failed`), as in fail2ban: a ban decided by `record`
+        // took its own address out already, and later failures of a banned address count again.
+    }
+
+    /// A new ban of an address that is banned already (`banip` again, or maxretry reached again): when a ban
+    /// starting at `time` would end later, the ban in force is prolonged to that end and keeps it as its own
+    /// length; returns the ban then, nil when nothing changed. A permanent ban is never shortened.
+    public mutating func prolong(_ address: IPAddress, at time: Double) -> Ban? {
+        guard var ban = banned[address] else { return nil }
+        let newEnd: Double? = policy.banTime < 0 ? nil : time + policy.banTime
+        switch (ban.end, newEnd) {
+        case (nil, _): return nil
+        case (let old?, let new?) where new <= old: return nil
+        default: break
+        }
+        ban.end = newEnd
+        ban.hasOwnLength = true
+        banned[address] = ban
+        return ban
     }
 
     /// Notes an unban; returns false when the address was not banned.
@@ -207,8 +291,8 @@ public struct JailState: Sendable {
         trimFailures(now: now)
         var ended = endedUnreported
         endedUnreported = []
-        for (a, end) in banned {
-            if let end, end <= now { ended.append(a) }
+        for (a, ban) in banned {
+            if let end = ban.end, end <= now { ended.append(a) }
         }
         for a in ended { banned.removeValue(forKey: a) }
         return ended.sorted()

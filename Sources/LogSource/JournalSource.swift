@@ -75,7 +75,8 @@ public final class JournalSource: Sendable {
     /// Creates a journal source; nothing is opened until `start()`.
     /// - Parameters:
     ///   - handler: called on the journal thread for each matching entry.
-    ///   - batchEnd: called after each run of entries with the cursor of the last one (persist it).
+    ///   - batchEnd: called after each run of entries with the cursor of the last one (persist it); started at the
+    ///     tail, first with the cursor of the journal's last entry, so that a restart resumes there.
     ///   - maxLineLength: the longest line delivered, as for files (`LineReader.defaultMaxLineLength`); a
     ///     longer entry is skipped whole and counted (`skippedLines`), never delivered cut.
     ///   - tooLong: called on the journal thread with the length of each skipped entry's line.
@@ -224,6 +225,10 @@ final class JournalReader: @unchecked Sendable {
 
     private let journal: OpaquePointer
     private var skipCursor: String?
+    /// Started at the tail: the cursor of the entry it stands on, reported before anything else so that it is
+    /// stored. Otherwise a restart before the first entry's batch started at the tail again, and every entry written
+    /// in between (while the daemon ran, or after it was killed) was never read.
+    private var startCursor: String?
     private var formatter: JournalLineFormatter
 
     init(location: JournalSource.Location, match: JournalMatch, start: JournalSource.Start, maxLineLength: Int)
@@ -304,7 +309,13 @@ final class JournalReader: @unchecked Sendable {
         case .tail:
             rc = sd_journal_seek_tail(journal)
             // Step onto the last entry so that `next` yields only entries written from now on.
-            if rc >= 0 { _ = sd_journal_previous(journal) }
+            if rc >= 0, sd_journal_previous(journal) > 0 {
+                var raw: UnsafeMutablePointer<CChar>?
+                if sd_journal_get_cursor(journal, &raw) >= 0, let raw {
+                    startCursor = String(cString: raw)
+                    free(raw)
+                }
+            }
         case .realtime(let usec):
             rc = sd_journal_seek_realtime_usec(journal, usec)
         case .cursor(let cursor):
@@ -329,6 +340,11 @@ final class JournalReader: @unchecked Sendable {
             fds.append(pollfd(fd: journalFD, events: Int16(sd_journal_get_events(journal)), revents: 0))
         }
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        if let cursor = startCursor {
+            startCursor = nil
+            source.state.withLock { $0.cursor = cursor }
+            source.batchEnd?(cursor)
+        }
         while true {
             // Take the syncs before reading: they were requested before this drain started.
             let (stopped, syncs) = source.state.withLock { s in

@@ -1,6 +1,12 @@
 import Core
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One ban as persisted: who, where, when, for how long, and the evidence.
 public struct BanRecord: Sendable, Hashable {
     /// The jail that banned the address.
@@ -80,6 +86,18 @@ public final class BanStore: @unchecked Sendable {
 
     private let database: Database
     private let lock = Mutex(())
+
+    /// True when `path` is fail2ban's own database (it has fail2ban's `fail2banDb` table): the `dbfile` of a
+    /// fail2ban tree (`portcullis -c /etc/fail2ban`). Read without writing anything; false when it cannot be read.
+    public static func isFail2banDatabase(path: String) -> Bool {
+        guard path != ":memory:", access(path, F_OK) == 0,
+            let db = try? Database(path: path, options: Database.Options(readOnly: true, writeAheadLog: false))
+        else { return false }
+        let found = try? db.query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'fail2banDb'") {
+            $0.int64(0)
+        }
+        return (found?.first ?? 0) > 0
+    }
 
     /// Opens or creates the store at `path` (`":memory:"` for a throw-away store) and migrates its schema.
     /// Throws when the file was written by a newer Portcullis (schema version above ``schemaVersion``).
@@ -427,6 +445,9 @@ public enum StoreChange: Sendable, Hashable {
     case unban(address: IPAddress, jail: String?)
     /// Ends every ban of `jail` (every jail when nil).
     case unbanAll(jail: String?)
+    /// Gives the active ban of `address` in `jail` (every active ban of the jail when nil) the length `seconds`
+    /// from its start (`set JAIL bantime`, a prolonged ban; -1 permanent).
+    case banTime(jail: String, address: IPAddress?, seconds: Double)
     /// Replaces (or, with `times` empty, deletes) the pending failures of one address in one jail.
     case pending(PendingFailureRecord)
     /// The `Ban` log lines of every ban up to row id `upTo` are written (nil: of every ban stored now).
@@ -499,6 +520,14 @@ extension BanStore {
                     [.text(address.description), .text(jail)])
             } else {
                 try db.run("UPDATE bans SET active = 0 WHERE active = 1 AND address = ?", [.text(address.description)])
+            }
+        case .banTime(let jail, let address, let seconds):
+            if let address {
+                try db.run(
+                    "UPDATE bans SET ban_time = ? WHERE active = 1 AND jail = ? AND address = ?",
+                    [.real(seconds), .text(jail), .text(address.description)])
+            } else {
+                try db.run("UPDATE bans SET ban_time = ? WHERE active = 1 AND jail = ?", [.real(seconds), .text(jail)])
             }
         case .unbanAll(let jail):
             if let jail {

@@ -14,8 +14,10 @@ struct Portcullis: AsyncParsableCommand {
         abstract: "Intrusion prevention: bans addresses that fail to authenticate, using fail2ban's filters.",
         version: "0.1.0",
         subcommands: [
-            RegexCommand.self, FirewallCommand.self, AuditCommand.self, StartCommand.self, StopCommand.self, PingCommand.self, StatusCommand.self,
-            ReloadCommand.self, SetCommand.self, GetCommand.self, BannedCommand.self, UnbanCommand.self,
+            RegexCommand.self, FirewallCommand.self, AuditCommand.self, StartCommand.self, StopCommand.self,
+            RestartCommand.self, PingCommand.self, StatusCommand.self, ReloadCommand.self, SetCommand.self,
+            GetCommand.self, BannedCommand.self, UnbanCommand.self, AddCommand.self, FlushLogsCommand.self,
+            EchoCommand.self, VersionCommand.self, RawCommand.self,
             CheckCommand.self,
         ]
     )
@@ -23,7 +25,10 @@ struct Portcullis: AsyncParsableCommand {
     /// fail2ban-client puts its global options before the command word (`portcullis -c DIR -s SOCK status sshd`);
     /// they are moved behind it so each subcommand parses them.
     static func main() async {
-        let arguments = GlobalOptionsOrder.reorder(Array(CommandLine.arguments.dropFirst()))
+        var arguments = GlobalOptionsOrder.reorder(Array(CommandLine.arguments.dropFirst()))
+        // A command word of fail2ban-client's that has no subcommand here goes to the server as it is.
+        let known = Set(configuration.subcommands.map { $0._commandName } + ["help"])
+        if let first = arguments.first, !first.hasPrefix("-"), !known.contains(first) { arguments.insert("raw", at: 0) }
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {

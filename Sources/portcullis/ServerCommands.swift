@@ -43,6 +43,19 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .customLong("json"), help: "Print the server's reply as JSON.")
     var json = false
 
+    /// These options as command-line words (to run another subcommand with them).
+    var asArguments: [String] {
+        var out: [String] = []
+        if let conf { out += ["-c", conf] }
+        if let socket { out += ["-s", socket] }
+        if let pidfile { out += ["-p", pidfile] }
+        if foreground { out.append("-f") }
+        if force { out.append("-x") }
+        if json { out.append("--json") }
+        out += ["--timeout", String(timeout)]
+        return out
+    }
+
     /// The configuration directory in use.
     var configDirectory: String {
         if let conf { return conf }
@@ -87,9 +100,12 @@ func sendAndPrint(_ command: [String], options: GlobalOptions) async throws {
 
 struct StartCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "start", abstract: "Start the server (in the background unless -f).")
+        commandName: "start", abstract: "Start the server (in the background unless -f), or start JAIL.")
 
     @OptionGroup var options: GlobalOptions
+
+    @Argument(help: "A jail to start (`start JAIL`); without it the server starts.")
+    var jail: String?
 
     @Flag(help: "Keep the nftables table when the server stops.")
     var keepTable = false
@@ -101,6 +117,10 @@ struct StartCommand: AsyncParsableCommand {
     var noFirewall = false
 
     func run() async throws {
+        if let jail {
+            try await sendAndPrint(["start", jail], options: options)
+            return
+        }
         if options.foreground {
             try await runForeground()
         } else {
@@ -278,10 +298,96 @@ struct PingCommand: PassthroughCommand {
 }
 
 struct StopCommand: PassthroughCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop the server (bans stay in the store).")
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop the server (bans stay in the store), or stop JAIL (--all: every jail).")
     static let verb = "stop"
     @OptionGroup var options: GlobalOptions
+    @Argument(parsing: .allUnrecognized, help: "A jail name, or --all.") var words: [String] = []
+}
+
+/// `reload` and `restart` options as fail2ban-client takes them.
+enum ReloadWords {
+    static let options: Set<String> = ["--restart", "--unban", "--if-exists", "--all"]
+
+    /// `[OPTION…] [JAIL]` → `JAIL|--all OPTION…` (the order fail2ban-client sends).
+    static func request(_ words: [String], restart: Bool) throws -> [String] {
+        var opts = words.filter { options.contains($0) && $0 != "--all" }
+        if restart && !opts.contains("--restart") { opts.insert("--restart", at: 0) }
+        let names = words.filter { !options.contains($0) }
+        guard names.count <= 1 else { throw CLIFailure("Unexpected argument(s) for reload: \(names)") }
+        return [names.first ?? "--all"] + opts
+    }
+}
+
+struct RestartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart",
+        abstract: "Restart the server; with a jail (or options) restart jails: reload --restart [--unban] [JAIL].")
+    @OptionGroup var options: GlobalOptions
+    @Argument(parsing: .allUnrecognized, help: "[--unban] [--if-exists] [JAIL]") var words: [String] = []
+
+    func run() async throws {
+        if !words.isEmpty {
+            try await sendAndPrint(["reload"] + ReloadWords.request(words, restart: true), options: options)
+            return
+        }
+        // The whole server: stop it, wait until it is gone, start it again (as fail2ban-client does).
+        let socket = try options.socketPath()
+        let client = ControlClient(socketPath: socket, timeoutSeconds: options.timeout)
+        if case .failure(let e) = await client.send(["stop"]), e.code != .connection {
+            throw CLIFailure("\(e)")
+        }
+        var waited = 0.0
+        while case .success = await ControlClient(socketPath: socket, timeoutSeconds: 2).send(["ping"]) {
+            guard waited < Double(options.timeout) else { throw CLIFailure("Could not stop server") }
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 0.05
+        }
+        var start = try StartCommand.parse(options.asArguments)
+        try await start.run()
+    }
+}
+
+struct AddCommand: PassthroughCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Create JAIL with BACKEND (configure it with set, then start it).")
+    static let verb = "add"
+    @OptionGroup var options: GlobalOptions
+    @Argument(parsing: .allUnrecognized, help: "JAIL [BACKEND]") var words: [String] = []
+}
+
+struct FlushLogsCommand: PassthroughCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flushlogs", abstract: "Reopen the log file (logrotate's postrotate) or flush the stream.")
+    static let verb = "flushlogs"
+    @OptionGroup var options: GlobalOptions
     var words: [String] { [] }
+}
+
+struct EchoCommand: PassthroughCommand {
+    static let configuration = CommandConfiguration(commandName: "echo", abstract: "The server sends the words back.")
+    static let verb = "echo"
+    @OptionGroup var options: GlobalOptions
+    @Argument(parsing: .allUnrecognized, help: "Words.") var words: [String] = []
+}
+
+struct VersionCommand: PassthroughCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "version", abstract: "The server's version (the fail2ban version whose grammar it serves).")
+    static let verb = "version"
+    @OptionGroup var options: GlobalOptions
+    var words: [String] { [] }
+}
+
+/// Any other command word goes to the server as it is, which answers as fail2ban-server does (`Invalid command`
+/// for one it does not know).
+struct RawCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "raw", abstract: "Send the words to the server as they are.", shouldDisplay: false)
+    @OptionGroup var options: GlobalOptions
+    @Argument(parsing: .allUnrecognized, help: "Command words.") var words: [String] = []
+
+    func run() async throws { try await sendAndPrint(words, options: options) }
 }
 
 struct StatusCommand: PassthroughCommand {
@@ -289,38 +395,58 @@ struct StatusCommand: PassthroughCommand {
         commandName: "status", abstract: "Show the jails, or one jail's counters and banned addresses.")
     static let verb = "status"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "A jail name.") var words: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "[JAIL [short|basic]]") var words: [String] = []
 }
 
-struct ReloadCommand: PassthroughCommand {
+struct ReloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reload", abstract: "Reread the configuration (all jails, or one); bans are kept.")
-    static let verb = "reload"
+        commandName: "reload",
+        abstract: "Reread the configuration (all jails, or one); bans are kept unless --unban; --restart starts jails afresh.")
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "A jail name.") var words: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "[--restart] [--unban] [--all] [--if-exists] [JAIL]") var words: [String] = []
+
+    func run() async throws {
+        try await sendAndPrint(["reload"] + ReloadWords.request(words, restart: false), options: options)
+    }
 }
 
 struct SetCommand: PassthroughCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "set JAIL banip ADDR… | set JAIL unbanip ADDR…")
+        commandName: "set",
+        abstract: "set loglevel|logtarget|syslogsocket|dbmaxmatches|dbpurgeage VALUE | set JAIL PROPERTY VALUE…",
+        discussion: """
+            Jail properties as fail2ban-client takes them: banip, unbanip [--report-absent], bantime, findtime, \
+            maxretry, maxmatches, maxlines, usedns, ignoreself, addignoreip, delignoreip, ignorecommand, \
+            addlogpath FILE [head|tail], dellogpath, addjournalmatch, deljournalmatch, addfailregex, delfailregex, \
+            addignoreregex, delignoreregex, prefregex, datepattern, logencoding, idle on|off, attempt, bantime.*, \
+            addaction, delaction, action ACT PROPERTY VALUE.
+            """)
     static let verb = "set"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "JAIL banip|unbanip ADDR… (unbanip also takes a banned prefix such as 2001:db8:1:2::/64)")
-    var arguments: [String]
+    @Argument(parsing: .allUnrecognized, help: "NAME VALUE or JAIL PROPERTY VALUE…") var arguments: [String] = []
 
     var words: [String] {
         // `--force` (the global flag) with banip: ban even the address of an admin's session.
-        guard options.force, arguments.count >= 2 else { return arguments }
+        guard options.force, arguments.count >= 2, arguments[1] == "banip", !arguments.contains("--force") else {
+            return arguments
+        }
         return Array(arguments.prefix(2)) + ["--force"] + arguments.dropFirst(2)
     }
 }
 
 struct GetCommand: PassthroughCommand {
     static let configuration = CommandConfiguration(
-        commandName: "get", abstract: "get JAIL maxretry|findtime|bantime|ignoreip|logpath|…")
+        commandName: "get",
+        abstract: "get loglevel|logtarget|syslogsocket|dbfile|dbmaxmatches|dbpurgeage | get JAIL PROPERTY…",
+        discussion: """
+            Jail properties as fail2ban-client takes them: banned [ADDR…], banip [SEP|--with-time], bantime, \
+            findtime, maxretry, maxmatches, maxlines, usedns, ignoreself, ignoreip, ignorecommand, logpath, \
+            journalmatch, failregex, ignoreregex, prefregex, datepattern, logencoding, bantime.*, actions, \
+            action ACT PROPERTY, actionproperties ACT, actionmethods ACT.
+            """)
     static let verb = "get"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "JAIL OPTION") var words: [String]
+    @Argument(parsing: .allUnrecognized, help: "NAME or JAIL PROPERTY…") var words: [String] = []
 }
 
 struct BannedCommand: PassthroughCommand {
@@ -328,21 +454,15 @@ struct BannedCommand: PassthroughCommand {
         commandName: "banned", abstract: "List banned addresses per jail, or the jails banning ADDR.")
     static let verb = "banned"
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "Addresses.") var words: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "Addresses.") var words: [String] = []
 }
 
-struct UnbanCommand: AsyncParsableCommand {
+struct UnbanCommand: PassthroughCommand {
     static let configuration = CommandConfiguration(
-        commandName: "unban", abstract: "unban --all | unban ADDR…: lift bans in every jail.")
+        commandName: "unban", abstract: "unban --all | unban ADDR…: lift bans in every jail (a network lifts those it covers).")
+    static let verb = "unban"
     @OptionGroup var options: GlobalOptions
-    @Flag(help: "Lift every ban.") var all = false
-    @Argument(help: "Addresses.") var addresses: [String] = []
-
-    func validate() throws {
-        if !all && addresses.isEmpty { throw ValidationError("give addresses or --all") }
-    }
-
-    func run() async throws { try await sendAndPrint(["unban"] + (all ? ["--all"] : addresses), options: options) }
+    @Argument(parsing: .allUnrecognized, help: "--all, or addresses and networks.") var words: [String] = []
 }
 
 /// Writes `text` to standard error.

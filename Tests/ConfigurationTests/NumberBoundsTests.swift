@@ -38,7 +38,7 @@ struct NumberBoundsTests {
             ("findtime", "nan"), ("bantime.maxtime", "inf"), ("bantime.rndtime", "99999999999999999y"),
             ("bantime.factor", "nan"), ("bantime.factor", "inf"), ("bantime.factor", "-infinity"),
             ("bantime.factor", "1e999"), ("bantime.multipliers", "1 2 nan"), ("bantime.multipliers", "1 inf"),
-            ("maxretry", "99999999999999999999999"), ("maxretry", "-"), ("maxmatches", "-5"),
+            ("maxretry", "99999999999999999999999"), ("maxretry", "-"), ("maxretry", "-5"), ("maxmatches", "-5"),
         ])
     func badJailValue(_ option: String, _ value: String) throws {
         let t = try TempTree()

@@ -71,7 +71,9 @@ import Testing
 
     @Test("a 5 s actionban in one jail: the other jail's native ban reaches the firewall at once; ban, then unban")
     func slowActionDoesNotStallAnotherJail() async throws {
-        let (tree, marks) = try makeTree(actionban: "sleep 5; echo ban <ip> >> MARKS")
+        // alpha's actionban waits for a gate file the test creates only after it checked beta: an order, no timing.
+        let (tree, marks) = try makeTree(
+            actionban: "while [ ! -e MARKS.go ]; do sleep 0.05; done; echo ban <ip> >> MARKS")
         let recorder = RecordingFirewall()
         let c = coordinator(recorder)
         try await c.start(try tree.setups(clock: clock))
@@ -92,6 +94,7 @@ import Testing
         #expect(banned(recorder, "alpha", "192.0.2.42"))
         #expect(!read(marks).contains("ban 192.0.2.40"))
 
+        #expect(FileManager.default.createFile(atPath: marks + ".go", contents: nil))
         // The unban queued behind the slow ban runs after it; both of alpha's bans run, in order.
         #expect(await c.unban([IPAddress("192.0.2.40")!], jail: "alpha") == 1)
         #expect(await c.waitForActions(timeout: 30))

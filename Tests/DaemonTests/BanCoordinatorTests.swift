@@ -5,6 +5,7 @@ import Glibc
 import Jail
 import Logging
 import PortcullisTestKit
+import Store
 import Synchronization
 import Testing
 @testable import Daemon
@@ -146,7 +147,8 @@ import Testing
         // The third failure of 192.0.2.1 after the reload bans it: its count survived.
         await c.record(jail: "alpha", events: failures("192.0.2.1", 1))
         let alpha = try #require(await c.status(jail: "alpha"))
-        #expect(alpha.banned == [IPAddress("192.0.2.1")!, IPAddress("192.0.2.2")!])
+        // Listed in the order they were banned, as fail2ban lists them.
+        #expect(alpha.banned == [IPAddress("192.0.2.2")!, IPAddress("192.0.2.1")!])
         #expect(alpha.totalFailed == 6)
         #expect(await c.status(jail: "beta")?.currentlyFailed == 1)
         #expect(banCalls(recorder, of: "192.0.2.2") == 1)
@@ -226,6 +228,92 @@ import Testing
         #expect(await c.waitForActions())
         let unbans = String(decoding: try readAll(marks.dir + "/unbans"), as: UTF8.self)
         #expect(unbans.split(separator: "\n").sorted() == ["unban 192.0.2.30", "unban 192.0.2.31"])
+    }
+
+    @Test func restoredBansRunActionbanWithRestoredSetExceptForNorestoredActions() async throws {
+        // fail2ban 1.0.2 restores a ban by running every action's actionban with <restored> = 1 (an action whose
+        // actionstart rebuilt its state, an ipset say, needs it); actions with norestored = 1 (mail) are skipped.
+        let marks = try Tree()
+        let tree = try Tree(
+            extra: """
+                action = %(banaction)s[port="%(port)s", protocol="tcp"]
+                         record
+                         mail
+                """)
+        mkdir(tree.dir + "/action.d", 0o755)
+        try tree.write(
+            "action.d/record.conf",
+            "[Definition]\nactionstart = echo start <name> >> \(marks.dir)/record\n"
+                + "actionban = echo ban <ip> restored=<restored> bancount=<bancount> >> \(marks.dir)/record\n")
+        try tree.write(
+            "action.d/mail.conf",
+            "[Definition]\nnorestored = 1\nactionban = echo ban <ip> >> \(marks.dir)/mail\n")
+        let store = try BanStore(path: marks.dir + "/bans.sqlite3")
+        try store.addBan(
+            BanRecord(jail: "alpha", address: IPAddress("192.0.2.40")!, timeOfBan: clock.now - 60, banTime: 600, banCount: 2))
+        try store.addBan(BanRecord(jail: "alpha", address: IPAddress("192.0.2.41")!, timeOfBan: clock.now - 900, banTime: 600))
+        let c = BanCoordinator(
+            firewall: RecordingFirewall(), store: store, clock: clock.reading, logger: { [log] in log.logger($0) })
+        #expect(try await c.start(try tree.setups(clock: clock)) == 1)
+        #expect(await c.waitForActions())
+        let record = String(decoding: try readAll(marks.dir + "/record"), as: UTF8.self)
+        // alpha's actionstart first, then its restored ban (the ended one is not restored); beta's runner is
+        // another thread.
+        #expect(record.split(separator: "\n").filter { !$0.hasPrefix("start beta") } == ["start alpha", "ban 192.0.2.40 restored=1 bancount=2"])
+        #expect(access(marks.dir + "/mail", F_OK) != 0, "a norestored action ran for a restored ban")
+        // A new ban is not restored.
+        await c.record(jail: "alpha", events: failures("192.0.2.42", 3))
+        #expect(await c.waitForActions())
+        let after = String(decoding: try readAll(marks.dir + "/record"), as: UTF8.self)
+        #expect(after.hasSuffix("ban 192.0.2.42 restored=0 bancount=1\n"))
+        #expect(String(decoding: try readAll(marks.dir + "/mail"), as: UTF8.self) == "ban 192.0.2.42\n")
+        await c.shutdown()
+    }
+
+    @Test func stopAndRemovalLiftCommandActionBansLikeFail2ban() async throws {
+        // fail2ban 1.0.2 at stop (and for a jail a reload removes): each action's actionflush when it has one, else
+        // actionunban for every ban, then actionstop. Without it a ban made by a command action outlived the stop
+        // (a route, a cloud firewall entry), and the restart's restored actionban added it a second time.
+        let marks = try Tree()
+        let tree = try Tree(
+            extra: """
+                action = %(banaction)s[port="%(port)s", protocol="tcp"]
+                         each
+                         flush
+                """)
+        mkdir(tree.dir + "/action.d", 0o755)
+        try tree.write(
+            "action.d/each.conf",
+            "[Definition]\nactionban = echo ban <ip> >> \(marks.dir)/<name>-each\n"
+                + "actionunban = echo unban <ip> >> \(marks.dir)/<name>-each\nactionstop = echo stop >> \(marks.dir)/<name>-each\n")
+        try tree.write(
+            "action.d/flush.conf",
+            "[Definition]\nactionban = echo ban <ip> >> \(marks.dir)/<name>-flush\n"
+                + "actionunban = echo unban <ip> >> \(marks.dir)/<name>-flush\n"
+                + "actionflush = echo flush >> \(marks.dir)/<name>-flush\nactionstop = echo stop >> \(marks.dir)/<name>-flush\n")
+        let c = coordinator(RecordingFirewall())
+        try await c.start(try tree.setups(clock: clock))
+        await c.record(jail: "alpha", events: failures("192.0.2.50", 3))
+        await c.record(jail: "alpha", events: failures("192.0.2.51", 3))
+        await c.record(jail: "beta", events: failures("192.0.2.52", 3))
+        #expect(await c.waitForActions())
+        // A reload that removes beta lifts its ban; alpha keeps its bans.
+        let onlyAlpha = try tree.setups(clock: clock).filter { $0.name == "alpha" }
+        try await c.reload(onlyAlpha)
+        #expect(await c.waitForActions())
+        func lines(_ name: String) throws -> [String] {
+            String(decoding: try readAll(marks.dir + "/" + name), as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        // The removed jail's runner finishes its queue on its own thread.
+        for _ in 0..<1000 where (try? lines("beta-flush").count) != 3 || (try? lines("beta-each").count) != 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try lines("beta-each") == ["ban 192.0.2.52", "unban 192.0.2.52", "stop"])
+        #expect(try lines("beta-flush") == ["ban 192.0.2.52", "flush", "stop"])
+        #expect(try lines("alpha-each") == ["ban 192.0.2.50", "ban 192.0.2.51"])
+        await c.shutdown()
+        #expect(try lines("alpha-each") == ["ban 192.0.2.50", "ban 192.0.2.51", "unban 192.0.2.50", "unban 192.0.2.51", "stop"])
+        #expect(try lines("alpha-flush") == ["ban 192.0.2.50", "ban 192.0.2.51", "flush", "stop"])
     }
 
     func readAll(_ path: String) throws -> [UInt8] {

@@ -42,7 +42,10 @@ import Testing
 
     @Test func parsesTargetsAndLevels() {
         #expect(LogTarget("STDOUT") == .standardOutput)
-        #expect(LogTarget("syslog") == .syslog)
+        #expect(LogTarget("syslog") == .syslog(facility: 3))
+        #expect(LogTarget("SYSLOG[facility=auth]") == .syslog(facility: 4))
+        #expect(LogTarget("SYSTEMD-JOURNAL") == .journal)
+        #expect(LogTarget("sysout") == .systemOutput)
         #expect(LogTarget("/var/log/portcullis.log") == .file("/var/log/portcullis.log"))
         #expect(FailLogHandler.level(fromConfig: "NOTICE") == .notice)
         #expect(FailLogHandler.level(fromConfig: "bogus") == nil)

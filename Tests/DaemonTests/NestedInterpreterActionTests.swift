@@ -15,6 +15,8 @@ import Testing
         var template: String
         /// What `<out>` holds for a value (nil: only "no payload" is asserted).
         var expected: (@Sendable (String) -> String)?
+        /// Read by awk, sed or Python rather than a shell: tried with payloads in those languages.
+        var foreign = false
         var description: String { name }
     }
 
@@ -30,19 +32,26 @@ import Testing
         Shape(
             name: "sh <<-\"EOF\"",
             template: "sh <<-\"EOF\"\n\tprintf '%s' \"<F-USER>\" > <out>\n\tEOF", expected: { $0 }),
-        Shape(name: "awk program", template: "awk 'BEGIN { printf \"%s\", \"<matches>\" }' > /dev/null", expected: nil),
-        Shape(name: "sed script", template: "printf 'a\\n' | sed 's/a/<F-USER>/' > /dev/null", expected: nil),
+        Shape(name: "alias body", template: "alias p='printf \"%s\" \"<matches>\"'\np > <out>", expected: { $0 }),
+        Shape(name: "trap handler", template: "trap 'printf \"%s\" \"<F-USER>\" > <out>' EXIT; true", expected: { $0 }),
+        Shape(
+            name: "find -exec sh -c", template: "find /dev/null -exec sh -c 'printf \"%s\" \"<matches>\" > <out>' \\;",
+            expected: { $0 }),
+        Shape(
+            name: "awk program", template: "awk 'BEGIN { printf \"%s\", \"<matches>\" }' > /dev/null", expected: nil,
+            foreign: true),
+        Shape(name: "sed script", template: "printf 'a\\n' | sed 's/a/<F-USER>/' > /dev/null", expected: nil, foreign: true),
         Shape(
             name: "python3 -c", template: "python3 -c 'import sys; sys.stdout.write(\"<matches>\")' > /dev/null",
-            expected: nil),
+            expected: nil, foreign: true),
         Shape(
             name: "python3 on a quoted here-document",
-            template: "python3 - <<'PY' > /dev/null\nprint(\"\"\"<matches>\"\"\")\nPY", expected: nil),
+            template: "python3 - <<'PY' > /dev/null\nprint(\"\"\"<matches>\"\"\")\nPY", expected: nil, foreign: true),
     ]
 
-    /// The shell payloads of the corpus, and payloads in each interpreter's own syntax.
-    static func payloads(marker: String) -> [String] {
-        Corpus.hostileValues(marker: marker) + [
+    /// Payloads in awk, sed and Python syntax, and a few of the corpus's shell ones.
+    static func foreignPayloads(marker: String) -> [String] {
+        Array(Corpus.hostileValues(marker: marker).prefix(4)) + [
             "\" ; system(\"touch \(marker)\") ; \"",
             "\"); system(\"touch \(marker)\"); (\"",
             "x/;1e touch \(marker)\n#",
@@ -59,7 +68,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let marker = dir + "/pwned"
         let out = dir + "/out"
-        for value in Self.payloads(marker: marker) {
+        for value in shape.foreign ? Self.foreignPayloads(marker: marker) : Corpus.hostileValues(marker: marker) {
             unlink(out)
             let values = ActionValues(
                 ["out": out, "ip": "192.0.2.1"], untrusted: ["matches": value], captures: ["user": value])

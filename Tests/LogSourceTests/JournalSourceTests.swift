@@ -162,6 +162,29 @@ struct JournalSourceTests {
         #expect(c.all.first?.contains("user u10 ") == true)
     }
 
+    @Test("started at the tail, the first cursor reported is the last entry's: entries written before a restart are read")
+    func tailReportsItsStartingCursor() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.file("t.journal")
+        try JournalWriter.append((0..<3).map { JournalWriter.sshd($0, realtime: Self.base + UInt64($0)) }, to: path)
+        let first = JournalCollector()
+        let s1 = source([path], start: .tail, into: first)
+        try s1.start()
+        await s1.sync()
+        s1.stop()
+        #expect(first.count == 0)
+        // The daemon stores this cursor; it ends before any new entry arrives (a SIGKILL, a stop).
+        let stored = try #require(first.cursors.withLock { $0.first })
+        try JournalWriter.append((3..<5).map { JournalWriter.sshd($0, realtime: Self.base + 10 + UInt64($0)) }, to: path)
+        let second = JournalCollector()
+        let s2 = source([path], start: .cursor(stored), into: second)
+        try s2.start()
+        await s2.sync()
+        s2.stop()
+        #expect(second.all.map { $0.contains("user u3 ") || $0.contains("user u4 ") } == [true, true])
+    }
+
     @Test("a journal directory, started at a point in time")
     func directoryFromTime() async throws {
         let dir = TempDir()

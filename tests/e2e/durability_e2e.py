@@ -12,6 +12,8 @@
    written; a restart on a flushed ruleset brings every ban back.
 3. A damaged database (cut short; garbage) is moved aside with a log line naming both paths, a new one is created
    and the bans still in the kernel are adopted into it.
+4. The SIGKILL invariant for a journal jail (backend = systemd, a journal file written by systemd-journal-remote):
+   1,500 addresses, 5 kills; the stored cursor must cover every entry's work.
 
 Never touches the host's ruleset; the namespace and the tmpfs are removed at the end. Run as root:
     tests/e2e/durability_e2e.py [--portcullis .build/debug/portcullis] [--seed N]
@@ -73,7 +75,7 @@ def addresses(base, n):
 
 
 class Daemon:
-    def __init__(self, exe, tmp, dbdir):
+    def __init__(self, exe, tmp, dbdir, journal=None):
         self.exe = exe
         self.tmp = tmp
         self.conf = f"{tmp}/conf"
@@ -88,12 +90,14 @@ class Daemon:
             f.write(f"[Definition]\nloglevel = INFO\nlogtarget = {self.daemon_log}\nsocket = {self.sock}\n"
                     f"pidfile = {tmp}/portcullis.pid\ndbfile = {self.db}\n")
         with open(f"{self.conf}/filter.d/dur.conf", "w") as f:
-            f.write("[Definition]\nfailregex = ^\\s*\\S+ dur\\[\\d+\\]: authentication failure from <HOST>$\n")
+            f.write("[Definition]\nfailregex = ^\\s*\\S+ dur\\[\\d+\\]: authentication failure from <HOST>$\n"
+                    "journalmatch = SYSLOG_IDENTIFIER=dur\n")
+        source = f"backend = systemd[journalfiles={journal}]" if journal else f"logpath = {self.log}"
         with open(f"{self.conf}/jail.conf", "w") as f:
             f.write(f"[DEFAULT]\nmaxretry = {MAXRETRY}\nfindtime = 1h\nbantime = 1d\nignoreself = true\n"
                     "banaction = nftables-multiport\nprotocol = tcp\n"
                     "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
-                    f"[{JAIL}]\nenabled = true\nfilter = dur\nport = 22\nlogpath = {self.log}\n")
+                    f"[{JAIL}]\nenabled = true\nfilter = dur\nport = 22\n{source}\n")
         open(self.log, "a").close()
 
     def start(self):
@@ -241,6 +245,82 @@ def sigkill_invariant(exe, tmp, rng):
     d.stop()
 
 
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+
+
+def journal_append(path, addrs, first_monotonic):
+    """Appends one `dur` failure entry per address to the journal file at `path` (systemd-journal-remote)."""
+    now = int(time.time() * 1e6)
+    text = "".join(
+        f"__REALTIME_TIMESTAMP={now + i}\n__MONOTONIC_TIMESTAMP={first_monotonic + i}\n"
+        f"_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=server\nSYSLOG_IDENTIFIER=dur\n_PID={1000 + i % 50}\n"
+        f"MESSAGE=authentication failure from {a}\n\n" for i, a in enumerate(addrs))
+    subprocess.run([JOURNAL_REMOTE, f"--output={path}", "-"], input=text.encode(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def journal_sigkill_invariant(exe, tmp, rng):
+    print("--- SIGKILL at random points of a 1,500-address journal burst, 5 times, restarting on a flushed ruleset")
+    if not check("systemd-journal-remote installed (scripts/deps.sh --test)", os.path.exists(JOURNAL_REMOTE)):
+        return
+    base = f"{tmp}/journal"
+    os.makedirs(base)
+    journal = f"{base}/dur.journal"
+    targets = addresses("198.18.64.0", 1500)
+    order = []
+    for r in range(MAXRETRY):
+        round_ = list(targets)
+        rng.shuffle(round_)
+        order += round_
+    journal_append(journal, ["192.0.2.200"], 1)  # the file exists before the daemon starts
+    d = Daemon(exe, base, base, journal=journal)
+    check("journal: daemon starts", d.start())
+    done = threading.Event()
+    written = [0]
+
+    def writer():
+        chunk = 100
+        for i in range(0, len(order), chunk):
+            journal_append(journal, order[i:i + chunk], 10 + i)
+            written[0] = i + chunk
+            time.sleep(0.05)
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    violations = []
+    for k in range(5):
+        # Spread over the burst: each kill once a further fifth of it is written, at a random moment after that.
+        wait_until(lambda: written[0] >= len(order) * k // 5, 60, 0.02)
+        time.sleep(rng.uniform(0.05, 0.6))
+        d.kill()
+        logged = set(d.ban_lines())
+        d.delete_table()
+        if not d.start():
+            check(f"journal: restart {k + 1} answers ping", False)
+            break
+        missing = logged - d.kernel_set()
+        if missing:
+            violations.append((k + 1, len(missing), sorted(missing)[:5]))
+        print(f"     kill {k + 1} ({written[0] * 100 // len(order)}% of the burst written): {len(logged)} addresses "
+              f"with a Ban line, all in the kernel after restart: {not missing}", flush=True)
+    t.join()
+    check("journal: every address with a logged Ban is in the kernel right after each restart", not violations,
+          f"{violations}")
+    complete = wait_until(lambda: len(d.kernel_set() & set(targets)) == len(targets), 60, 0.25)
+    kernel = d.kernel_set() & set(targets)
+    wait_until(lambda: len(d.ban_lines()) >= len(targets), 10, 0.25)
+    counts = d.ban_lines()
+    twice = {a: n for a, n in counts.items() if n != 1}
+    never = [a for a in targets if a not in counts]
+    print(f"     banned {len(kernel)}/{len(targets)}; Ban lines: {sum(counts.values())}; "
+          f"addresses with more than one: {len(twice)}; without one: {len(never)}")
+    check("journal: in the end all 1,500 are in the kernel set", complete, f"{len(kernel)}/{len(targets)}")
+    check("journal: every address has exactly one Ban line (none banned twice)", not twice and not never,
+          f"twice: {list(twice.items())[:5]} never: {never[:5]}")
+    d.stop()
+
+
 def store_failures(exe, tmp, rng):
     print("--- the store cannot write: full disk, locked by another process")
     dbdir = f"{tmp}/store-db"
@@ -374,7 +454,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--portcullis", default=os.path.join(ROOT, ".build/debug/portcullis"))
     p.add_argument("--seed", type=int, default=int(time.time()))
-    p.add_argument("--only", choices=["kill", "store", "damaged"])
+    p.add_argument("--only", choices=["kill", "store", "damaged", "journal"])
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("durability_e2e.py: run as root")
@@ -391,6 +471,8 @@ def main():
             store_failures(exe, tmp, rng)
         if args.only in (None, "damaged"):
             damaged_database(exe, tmp, rng)
+        if args.only in (None, "journal"):
+            journal_sigkill_invariant(exe, tmp, rng)
     except Exception as e:  # report, never hide
         check("unexpected error", False, repr(e))
     finally:
