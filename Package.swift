@@ -11,6 +11,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // Prometheus exposition (depends only on swift-atomics and swift-metrics' CoreMetrics: no SwiftNIO).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, each wrapped once.
@@ -37,12 +39,15 @@ let package = Package(
         .target(name: "HostFirewall", dependencies: ["CNetlink", "Core", "Firewall", "Policy"]),
         .target(name: "Control", dependencies: ["Core"]),
         .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
+        // Prometheus metrics: the registry and a minimal HTTP responder for GET /metrics.
+        .target(name: "MetricsExport", dependencies: ["Core", .product(name: "Prometheus", package: "swift-prometheus")]),
         // Fleet sharing through PostgreSQL (libpq, on a dedicated thread).
         .target(name: "Fleet", dependencies: ["CLibPQ", "Core"]),
         .target(
             name: "Daemon",
             dependencies: [
                 "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "CNetlink", "Fleet",
+                "MetricsExport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -88,6 +93,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "portcullis-store-probe", "PortcullisTestKit"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Core", "PortcullisTestKit"]),
         .testTarget(name: "LogSourceTests", dependencies: ["LogSource", "PortcullisTestKit"]),
+        .testTarget(name: "MetricsExportTests", dependencies: ["MetricsExport", "Core", "PortcullisTestKit"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", "Configuration", "Filter", "Core", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["PortcullisTestKit"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),

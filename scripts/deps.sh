@@ -3,8 +3,10 @@
 set -euo pipefail
 PKGS=(libpcre2-dev libnftables-dev libsystemd-dev libsqlite3-dev libpq-dev nftables iproute2 fail2ban python3 netbase)
 if [[ "${1:-}" == "--test" ]]; then
-    # openssh-server: the policy stage's real sshd (started only inside its namespace).
-    PKGS+=(systemd-journal-remote python3-systemd iptables nmap postgresql openssh-server openssh-client)
+    # openssh-server: the policy stage's real sshd (started only inside its namespace). The metrics test's parser; the
+    # package stage's tools (dpkg-shlibdeps, strip, man -w, lintian).
+    PKGS+=(systemd-journal-remote python3-systemd iptables nmap postgresql openssh-server openssh-client
+        python3-prometheus-client dpkg-dev binutils man-db lintian)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,7 +2,8 @@
 # Sets up and runs every test: unit and integration tests (swift test, including real-kernel nftables tests in
 # private network namespaces and the real fail2ban-client against fail2ban-server and the Portcullis daemon),
 # fail2ban's sample suite, the agreement of failure ids with fail2ban-regex, the daemon end to end in namespaces,
-# real sshd/Postfix/Dovecot in namespaces, and 20 s of fuzzing per libFuzzer target. Run as root on Debian 12 with Swift 6.
+# real sshd/Postfix/Dovecot in namespaces, Prometheus metrics, the Debian package (built, installed, purged), and
+# 20 s of fuzzing per libFuzzer target. Run as root on Debian 12 with Swift 6.
 #
 # Every step is a stage (see `stage` below). A stage passes only when its command exits 0, prints its summary line
 # with no failure in it, and reports no skip; a stage that cannot run (tool missing, not root) fails. The last line
@@ -88,6 +89,10 @@ stage compare-ids '^compare-ids: [1-9][0-9]* identical, 0 different$' \
 stage e2e '^e2e: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/netns_e2e.py --portcullis "$BIN/portcullis"
 
+# Prometheus metrics of a running daemon (real nftables in a namespace), parsed with the Prometheus text parser.
+stage metrics '^metrics: [1-9][0-9]* passed, 0 failed$' \
+    tests/e2e/metrics_e2e.py --portcullis "$BIN/portcullis"
+
 # The host firewall policy in namespaces: plan, errors with file:line, the SSH-session guard, apply + revert after the
 # timeout, apply + confirm, reachability per family and source group, bogons, the port-scan guard, bans winning over
 # the policy, import of iptables-save dumps, the audit against a probe from another namespace (Debian's sshd on port
@@ -112,6 +117,12 @@ stage bounds '^bounds: [1-9][0-9]* passed, 0 failed$' \
 
 stage realdaemons '^\[realdaemons\] summary: [1-9][0-9]* passed, 0 failed$' \
     env PCL_BIN="$BIN/portcullis" bash tests/realdaemons/run.sh
+
+# The Debian package: a release build (several minutes; once per run), lintian without errors, then dpkg -i,
+# --version, check, man -w and a purge that leaves nothing behind, twice (next to an enabled fail2ban: nothing enabled;
+# and without it). Nothing starts: there is no systemd here, and the test checks that no daemon runs.
+stage package '^package: [1-9][0-9]* passed, 0 failed$' \
+    tests/package/package_test.sh
 
 # libFuzzer targets (Sources/FuzzTargets), built into .build-fuzz with -sanitize=fuzzer,address, 20 s each; any
 # crash, hang or out-of-memory input fails the stage (the inputs are in .build-fuzz/artifacts).

@@ -335,8 +335,21 @@ extension ConfigTree {
             for spec in jail.actions {
                 do {
                     jail.actionConfigurations.append(try loadAction(spec, jail: jail))
-                } catch  where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
+                } catch where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
                     // Portcullis bans natively in nftables; the action file is optional for these.
+                } catch {
+                    var e = error
+                    let banaction = jail.banaction.map { Spec.splitList($0).first ?? $0 }?.trimmedWhitespace()
+                    let isBanaction = banaction.map { (try? Spec.parse($0))?.name == spec.name } ?? false
+                    if e.location == nil { e.location = isBanaction ? locations["banaction"] : locations["action"] }
+                    if e.code == .notFound, isBanaction {
+                        // Most often a banaction of another firewall (shorewall, ufw, pf, …) with no action.d file.
+                        e.message = "[\(name)] banaction '\(spec.name)': " + e.message
+                        e.hint =
+                            "Portcullis bans with nftables: write banaction = nftables-multiport and "
+                            + "banaction_allports = nftables-allports (iptables-* and firewallcmd-* are translated)"
+                    }
+                    throw e
                 }
             }
         }

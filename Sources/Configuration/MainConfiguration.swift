@@ -27,6 +27,10 @@ public struct MainConfiguration: Sendable {
     public var dbpurgeageText: String
     /// Every resolved option of `[Definition]` (and DEFAULT), and `[Thread]` options as `thread.name`.
     public var values: [String: String]
+    /// `metrics`: where Prometheus metrics are served (`127.0.0.1:9191`); nil (the default) serves none.
+    public var metrics: MetricsEndpoint? = nil
+    /// Where each option of `[Definition]` was written.
+    public var locations: [String: SourceLocation] = [:]
 
     /// fail2ban's defaults for options the file does not set.
     public static let defaults: [String: String] = [
@@ -84,6 +88,10 @@ extension ConfigTree {
             allowipv6: value("allowipv6"), dbfile: value("dbfile"), dbmaxmatches: dbmaxmatches,
             dbpurgeage: try Self.time(purge, "dbpurgeage", location("dbpurgeage")), dbpurgeageText: purge,
             values: values)
+        for option in names { main.locations[option] = location(option) }
+        if let text = values["metrics"] {
+            main.metrics = try MetricsEndpoint(parsing: text, location: location("metrics"))
+        }
         main.logformat = format
         return main
     }

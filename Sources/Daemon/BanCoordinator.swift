@@ -2,6 +2,7 @@ import Core
 import Firewall
 import Jail
 import Logging
+import MetricsExport
 import Store
 import Synchronization
 
@@ -99,6 +100,9 @@ public actor BanCoordinator {
     let banLog: @Sendable ([String]) -> Void
     /// One command-action runner per jail that has command actions; the coordinator only enqueues to them.
     var runners: [String: ActionRunner] = [:]
+    /// Bans lifted (expired or unbanned) and bans restored from the store, per jail since the start (metrics).
+    private var unbanTotals: [String: Int] = [:]
+    private var restoreTotals: [String: Int] = [:]
     private let makeLogger: (String) -> Logger
     /// Most matched lines stored with a ban (`dbmaxmatches`, fail2ban's default 10; changed by `set dbmaxmatches`).
     public let storeMatchLimit = Atomic<Int>(10)
@@ -303,6 +307,7 @@ public actor BanCoordinator {
             let remaining = r.end.map { $0 - now }
             if let remaining, remaining <= 0 { continue }
             restored.append(r)
+            restoreTotals[r.jail, default: 0] += 1
             // Noted before the transaction, so failures recorded while it runs see the address as banned.
             states[r.jail]?.noteBanned(r.address, until: r.end)
             if setup.firewall != nil {
@@ -692,6 +697,7 @@ public actor BanCoordinator {
             }
         }
         for k in keys {
+            unbanTotals[k.jail, default: 0] += 1
             actionsLog.notice("[\(k.jail)] Unban \(k.address)")
             enqueueActions(jail: k.jail, phase: "actionunban", ticket: ActionTicket(address: k.address, time: clock(), bantime: nil))
         }
@@ -705,6 +711,7 @@ public actor BanCoordinator {
             // Re-read after every suspension: a reload may have removed the jail.
             endPrefixBans(jail: name, now: now)
             guard let ended = states[name]?.purge(now: now), let s = setups[name] else { continue }
+            unbanTotals[name, default: 0] += ended.count
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
                 enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
@@ -752,6 +759,35 @@ public actor BanCoordinator {
 
     /// The setup of `jail` (for `get`).
     public func setup(jail: String) -> JailSetup? { setups[jail] }
+
+    /// Every running jail's totals and current numbers, and the store's, for the metrics endpoint; `lineCounts`
+    /// gives a jail's line counters (kept by the log sources).
+    func metricsSnapshot(lineCounts: (String) -> LineCounts) -> MetricsSnapshot {
+        var snapshot = MetricsSnapshot()
+        for name in jailNames {
+            guard let state = states[name] else { continue }
+            var j = JailMetricsSnapshot(jail: name)
+            let lines = lineCounts(name)
+            j.linesRead = lines.lines
+            j.filterNanoseconds = lines.filterNanoseconds
+            j.linesTooLong = lines.tooLong
+            j.linesAtMatchLimit = lines.matchLimit
+            j.failures = state.totalFailed
+            j.bans = state.totalBanned
+            j.unbans = unbanTotals[name] ?? 0
+            j.restores = restoreTotals[name] ?? 0
+            // O(1): expired bans leave the count within a second (housekeeping), so no per-scrape walk over every ban.
+            j.banned = state.currentlyBanned
+            j.failing = state.currentlyFailed
+            j.actionQueueDrops = runners[name].map { $0.counters.dropped + $0.counters.abandoned } ?? 0
+            snapshot.jails.append(j)
+        }
+        if let health = writer?.health {
+            snapshot.storeErrors = health.failures
+            snapshot.storeQueued = health.queued
+        }
+        return snapshot
+    }
 
     /// Jails in which `address` is banned now.
     public func jailsBanning(_ address: IPAddress) -> [String] {

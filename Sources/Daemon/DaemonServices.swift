@@ -1,13 +1,15 @@
 import Control
 import Logging
+import MetricsExport
 import ServiceLifecycle
 import UnixSignals
 
 // The running daemon's parts, each a `Service` in one `ServiceGroup` (`PortcullisDaemon.run()`). The group shuts
 // them down in the reverse of their order there, each finished before the next is told, and that order is the
-// daemon's stop sequence: the control socket and the reload trigger go first (no command and no reload after the
-// stop began), then the housekeeping tick, then the log sources (readers stopped, the channel finished), and last
-// the consumer, which records what the readers had already handed over and ends when the channel is empty.
+// daemon's stop sequence: the metrics endpoint (when configured), the control socket and the reload trigger go
+// first (no command and no reload after the stop began), then the housekeeping tick, then the log sources (readers
+// stopped, the channel finished), and last the consumer, which records what the readers had already handed over and
+// ends when the channel is empty.
 
 /// Moves everything the log sources read into the coordinator. It does not stop on graceful shutdown: it ends when
 /// ``SourcesService`` has finished the channel and the queue is empty, so no failure already read is lost, and the
@@ -84,6 +86,15 @@ struct HangupService: Service {
 /// The control socket (fail2ban-client's protocol and JSON lines); closed on graceful shutdown, first of all.
 struct ControlService: Service {
     let server: ControlServer
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await server.run() }
+    }
+}
+
+/// The Prometheus endpoint (`metrics = ADDR:PORT`); closed on graceful shutdown, first of all.
+struct MetricsService: Service {
+    let server: MetricsServer
 
     func run() async {
         await cancelWhenGracefulShutdown { await server.run() }

@@ -31,6 +31,9 @@ public struct JailSetup: Sendable {
     public var journalMatch: [[String]]
     /// Warnings to log at start (e.g. an iptables banaction served by nftables).
     public var warnings: [String]
+    /// For a warning of `warnings`, the option it is about (`banaction`, `ignorecommand`), so that
+    /// `portcullis check` can name the file and line.
+    public var warningOptions: [String: String] = [:]
     /// `maxtracked`: most addresses with failures below `maxretry` the jail keeps (oldest forgotten first);
     /// nil = no limit (`maxtracked = 0`).
     public var maxTracked: Int? = JailSetup.defaultMaxTracked
@@ -61,12 +64,8 @@ public struct JailSetup: Sendable {
         guard let filterConfiguration = jail.filter else {
             throw ConfigError(.notFound, "jail '\(name)': filter '\(jail.filterSpec)' could not be loaded", at: location)
         }
-        // `usedns`: host names in log lines are resolved (yes/warn) or not (no/raw), as fail2ban does.
         let usedns = JailSettings.useDNS(jail.usedns)
-        let datePattern: String? = jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 }
-        var options = FilterOptions(
-            timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines)
-        options.setDNS(usedns)
+        let options = filterOptions(jail, now: now)
         let filter: CompiledFilter
         do throws(FilterError) {
             filter = try CompiledFilter(filterConfiguration, options: options)
@@ -104,11 +103,14 @@ public struct JailSetup: Sendable {
         policy.prefix = try prefixPolicy(jail)
 
         var warnings: [String] = []
+        var warningOptions: [String: String] = [:]
         if !jail.ignorecommand.allSatisfy(\.isWhitespace) {
             // Running a command per failure would sit on the counting path; say so rather than ban silently.
-            warnings.append(
+            let text =
                 "ignorecommand is not run by Portcullis: addresses it would spare can be banned "
-                    + "(list them in ignoreip instead)")
+                + "(list them in ignoreip instead)"
+            warnings.append(text)
+            warningOptions[text] = "ignorecommand"
         }
         var firewall: JailFirewall? = nil
         var commands: [CommandAction] = []
@@ -125,11 +127,26 @@ public struct JailSetup: Sendable {
                         blocktype: args["blocktype"] ?? jail.blocktype ?? "reject",
                         banforward: args["banforward"] ?? jail.values["banforward"] ?? "auto", resolver: ports)
                     firewall = rule
-                    if let warning { warnings.append(warning) }
+                    if let warning {
+                        warnings.append(warning)
+                        let banaction = jail.banaction.flatMap { try? Spec.parse($0) }?.name
+                        warningOptions[warning] = action.name == banaction ? "banaction" : "action"
+                    }
                 } catch {
-                    let at = error.code == .invalidForwardBanning ? jail.locations["banforward"] : nil
-                    throw ConfigError(
-                        .badValue, error.message, at: at ?? jail.locations["action"] ?? jail.locations["port"])
+                    // The line of the value at fault when the jail gives it, else the action line.
+                    let option: String?
+                    switch error.code {
+                    case .unknownPort, .invalidPort: option = "port"
+                    case .invalidProtocol: option = "protocol"
+                    case .invalidBlockType: option = "blocktype"
+                    case .unsupportedBanAction: option = "banaction"
+                    case .invalidForwardBanning: option = "banforward"
+                    default: option = nil
+                    }
+                    // The jail's own option, unless the action passes a value of its own.
+                    let fromJail = option.map { args[$0] == nil || args[$0] == jail.values[$0] } ?? false
+                    let at = (fromJail ? option.flatMap { jail.locations[$0] } : nil) ?? jail.locations["action"]
+                    throw ConfigError(.badValue, error.message, at: at ?? jail.locations["port"])
                 }
             } else if let loadAction {
                 do {
@@ -167,8 +184,20 @@ public struct JailSetup: Sendable {
             journalMatch: filterConfiguration.journalmatch, warnings: warnings, filterDefinition: filterConfiguration,
             filterOptions: options, settings: JailSettings(jail, useDNS: usedns))
         setup.maxTracked = maxTracked
+        setup.warningOptions = warningOptions
         setup.actionProperties = jail.actionConfigurations.map(ActionProperties.init)
         return setup
+    }
+}
+
+extension JailSetup {
+    /// The options the jail's filter is compiled with: its `usedns`, `logtimezone`, `datepattern`, `maxlines`.
+    static func filterOptions(_ jail: JailConfiguration, now: @escaping @Sendable () -> Double) -> FilterOptions {
+        // `usedns`: host names in log lines are resolved (yes/warn) or not (no/raw), as fail2ban does.
+        let datePattern: String? = jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 }
+        var options = FilterOptions(timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines)
+        options.setDNS(JailSettings.useDNS(jail.usedns))
+        return options
     }
 }
 

@@ -6,6 +6,7 @@ import Firewall
 import Jail
 import LogSource
 import Logging
+import MetricsExport
 import ServiceLifecycle
 import Store
 import Synchronization
@@ -125,6 +126,10 @@ public final class PortcullisDaemon: Service, Sendable {
         /// Mistakes in the text of a file the load read (`ConfigError.stopsStart`): the start, or the reload,
         /// does not go ahead.
         var fatal: [ConfigError]
+        /// The errors behind `broken`, by jail (`portcullis check` reports their file and line).
+        var brokenErrors: [String: ConfigError] = [:]
+        /// Every jail as resolved (enabled or not); an enabled jail missing here did not resolve.
+        var configurations: [JailConfiguration] = []
     }
 
     /// Loads the jails of `tree`: the ones that build, the reasons of those that do not, and the errors that
@@ -134,10 +139,16 @@ public final class PortcullisDaemon: Service, Sendable {
     ) -> LoadedJails {
         let result = tree.loadJails()
         var broken: [String: String] = [:]
+        var brokenErrors: [String: ConfigError] = [:]
         var fatal: [ConfigError] = []
         for (name, error) in result.errors.sorted(by: { $0.key < $1.key }) {
             // "" is the jail configuration itself (jail.conf, jail.local, jail.d): nothing can run without it.
-            if name.isEmpty || error.stopsStart { fatal.append(error) } else { broken[name] = error.description }
+            if name.isEmpty || error.stopsStart {
+                fatal.append(error)
+            } else {
+                broken[name] = error.description
+                brokenErrors[name] = error
+            }
         }
         var setups: [JailSetup] = []
         let own = HostAddresses.own()
@@ -160,10 +171,16 @@ public final class PortcullisDaemon: Service, Sendable {
                                 conditionalTags: action.conditionalTags, noRestored: action.flags["norestored"] ?? false)
                         }))
             } catch {
-                if error.stopsStart { fatal.append(error) } else { broken[jail.name] = error.description }
+                if error.stopsStart {
+                    fatal.append(error)
+                } else {
+                    broken[jail.name] = error.description
+                    brokenErrors[jail.name] = error
+                }
             }
         }
-        return LoadedJails(setups: setups, broken: broken, fatal: fatal)
+        return LoadedJails(
+            setups: setups, broken: broken, fatal: fatal, brokenErrors: brokenErrors, configurations: result.jails)
     }
 
     /// The text of a `DaemonError` or control reply for configuration errors: one line per error
@@ -242,6 +259,9 @@ public final class PortcullisDaemon: Service, Sendable {
             store = nil
         }
 
+        // Metrics (off unless `metrics = ADDR:PORT`): nothing is created, and nothing measured, without them.
+        let metrics: PortcullisMetrics? = main.metrics == nil ? nil : PortcullisMetrics()
+
         // Firewall.
         let firewall: (any FirewallBackend)?
         var nft: NFTablesFirewall? = nil
@@ -253,7 +273,8 @@ public final class PortcullisDaemon: Service, Sendable {
                 let fwLog = makeLogger("fail2ban.actions")
                 let f = try NFTablesFirewall(
                     configuration: FirewallConfiguration(keepTableOnStop: settings.keepTableOnStop, networkNamespace: ns),
-                    onEvent: { event in fwLog.warning("nftables: \(event)") })
+                    onEvent: { event in fwLog.warning("nftables: \(event)") },
+                    onTransaction: metrics.map { m in { @Sendable duration in m.recordTransaction(duration) } })
                 nft = f
                 firewall = f
             } catch {
@@ -386,6 +407,21 @@ public final class PortcullisDaemon: Service, Sendable {
             await coordinator.shutdown()
             throw DaemonError("\(error)")
         }
+        var metricsServer: MetricsServer? = nil
+        if let metrics, let endpoint = main.metrics {
+            do {
+                metricsServer = try MetricsServer(address: endpoint.address, port: endpoint.port) {
+                    var snapshot = await coordinator.metricsSnapshot(lineCounts: { sources.lineCounts(jail: $0) })
+                    snapshot.readerWaits = channel.backPressure.waits
+                    return metrics.exposition(snapshot)
+                }
+            } catch {
+                sources.stop()
+                await coordinator.shutdown()
+                throw DaemonError("\(error)")
+            }
+            log.info("Serving metrics on http://\(endpoint)/metrics")
+        }
         log.info("Portcullis ready: \(setups.count) jails, socket \(socketPath)")
         markReady()
 
@@ -409,7 +445,7 @@ public final class PortcullisDaemon: Service, Sendable {
                             reload: { _ = await reload(ReloadRequest(jail: nil)) },
                             flushLogs: { _ = server.flushLogs() })),
                     .init(service: ControlService(server: control)),
-                ],
+                ] + (metricsServer.map { [.init(service: MetricsService(server: $0))] } ?? []),
                 logger: Logger(label: "portcullis.services", factory: { _ in SwiftLogNoOpLogHandler() })))
         await withTaskGroup(of: Bool.self) { tasks in
             tasks.addTask {

@@ -12,11 +12,17 @@ public struct LineCounts: Sendable, Equatable {
     public var tooLong = 0
     /// Lines on which a regex hit PCRE2's match limit and nothing matched.
     public var matchLimit = 0
+    /// Lines handed to the filter (metrics).
+    public var lines = 0
+    /// Time the filter spent on them, in nanoseconds (metrics).
+    public var filterNanoseconds: UInt64 = 0
 
     /// Zero counts.
-    public init(tooLong: Int = 0, matchLimit: Int = 0) {
+    public init(tooLong: Int = 0, matchLimit: Int = 0, lines: Int = 0, filterNanoseconds: UInt64 = 0) {
         self.tooLong = tooLong
         self.matchLimit = matchLimit
+        self.lines = lines
+        self.filterNanoseconds = filterNanoseconds
     }
 
     /// The entries `status JAIL` adds to its Filter section.
@@ -28,12 +34,17 @@ public struct LineCounts: Sendable, Equatable {
 final class LineCounters: Sendable {
     let tooLong = Atomic<Int>(0)
     let matchLimit = Atomic<Int>(0)
+    /// Lines read and the filter's time on them: added once per batch (or journal entry), never per line.
+    let lines = Atomic<Int>(0)
+    let filterNanoseconds = Atomic<UInt64>(0)
     /// Whether the first line at the match limit (or, from the journal, too long) was logged.
     let loggedMatchLimit = Atomic<Bool>(false)
     let loggedTooLong = Atomic<Bool>(false)
 
     var counts: LineCounts {
-        LineCounts(tooLong: tooLong.load(ordering: .relaxed), matchLimit: matchLimit.load(ordering: .relaxed))
+        LineCounts(
+            tooLong: tooLong.load(ordering: .relaxed), matchLimit: matchLimit.load(ordering: .relaxed),
+            lines: lines.load(ordering: .relaxed), filterNanoseconds: filterNanoseconds.load(ordering: .relaxed))
     }
 }
 
@@ -81,7 +92,10 @@ final class JailReader: @unchecked Sendable {
     /// (the tailer logs the first of each file), then every line is processed; `take()` collects the failures.
     func consume(_ batch: LineBatch) {
         skippedTooLong(batch.skippedLines, length: batch.skippedLength, source: batch.path)
+        let started = SourceChannel.monotonicNanoseconds()
         for line in batch { consume(line) }
+        counters.lines.add(batch.count, ordering: .relaxed)
+        counters.filterNanoseconds.add(SourceChannel.monotonicNanoseconds() &- started, ordering: .relaxed)
     }
 
     /// One journal entry (the journal source's handler). The journal line starts with the entry's date and a
@@ -89,7 +103,10 @@ final class JailReader: @unchecked Sendable {
     func consume(entry: JournalEntry) {
         let line = entry.line
         let body = line.firstIndex(of: 0x20).map { UnsafeBufferPointer(rebasing: line[($0 + 1)...]) } ?? line
+        let started = SourceChannel.monotonicNanoseconds()
         consume(body, time: Double(entry.realtime) / 1_000_000)
+        counters.lines.add(1, ordering: .relaxed)
+        counters.filterNanoseconds.add(SourceChannel.monotonicNanoseconds() &- started, ordering: .relaxed)
     }
 
     /// Lines skipped as longer than the limit (by the line reader, the journal source or the filter); the

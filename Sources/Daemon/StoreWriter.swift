@@ -36,6 +36,8 @@ final class StoreWriter: Sendable {
         var transactions: Int
         var totalMilliseconds: Double
         var longestMilliseconds: Double
+        /// Transactions that failed (each retry counts).
+        var failures = 0
     }
 
     struct State {
@@ -50,6 +52,7 @@ final class StoreWriter: Sendable {
         var transactions = 0
         var totalNanoseconds: UInt64 = 0
         var longestNanoseconds: UInt64 = 0
+        var failures = 0
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -106,7 +109,8 @@ final class StoreWriter: Sendable {
         lock.withLock { s in
             Health(
                 error: s.error, failingSince: s.failingSince, queued: s.queuedChanges, transactions: s.transactions,
-                totalMilliseconds: Double(s.totalNanoseconds) / 1e6, longestMilliseconds: Double(s.longestNanoseconds) / 1e6)
+                totalMilliseconds: Double(s.totalNanoseconds) / 1e6, longestMilliseconds: Double(s.longestNanoseconds) / 1e6,
+                failures: s.failures)
         }
     }
 
@@ -182,6 +186,7 @@ final class StoreWriter: Sendable {
                     s.queue.replaceSubrange(0..<works.count, with: [Work(changes: merged, afterCommit: nil)])
                     s.queuedChanges += merged.count - changes.count
                     let changed = s.errorKind != kind
+                    s.failures += 1
                     if s.failingSince == nil { s.failingSince = now }
                     s.error = text
                     s.errorKind = kind

@@ -31,14 +31,18 @@ public final class NFTablesFirewall: FirewallBackend {
 
     /// Starts the backend thread (entering the namespace if configured). Nothing is changed until ``setUp(jails:)``.
     ///
-    /// - Parameter onEvent: called on the backend thread when the table was restored (or restoring failed).
+    /// - Parameters:
+    ///   - onEvent: called on the backend thread when the table was restored (or restoring failed).
+    ///   - onTransaction: called on the backend thread with the time libnftables took for each transaction it
+    ///     applied (bans, unbans, set-up, rebuilds); nil (the default) measures nothing.
     public init(
-        configuration: FirewallConfiguration, onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in }
+        configuration: FirewallConfiguration, onEvent: @escaping @Sendable (FirewallEvent) -> Void = { _ in },
+        onTransaction: (@Sendable (Duration) -> Void)? = nil
     ) throws(FirewallError) {
         try validateIdentifier(configuration.tableName, what: "table name")
         try validateIdentifier(configuration.chainName, what: "chain name")
         let ruleset = NFTRuleset(configuration: configuration)
-        let state = StateBox(onEvent: onEvent)
+        let state = StateBox(onEvent: onEvent, onTransaction: onTransaction)
         self.ruleset = ruleset
         self.state = state
         executor = try NFTExecutor(
@@ -171,9 +175,11 @@ private final class StateBox: @unchecked Sendable {
     var isSetUp = false
     let clock = ContinuousClock()
     let onEvent: @Sendable (FirewallEvent) -> Void
+    let onTransaction: (@Sendable (Duration) -> Void)?
 
-    init(onEvent: @escaping @Sendable (FirewallEvent) -> Void) {
+    init(onEvent: @escaping @Sendable (FirewallEvent) -> Void, onTransaction: (@Sendable (Duration) -> Void)?) {
         self.onEvent = onEvent
+        self.onTransaction = onTransaction
     }
 
     func requireJail(_ name: String) throws(FirewallError) {
@@ -190,7 +196,14 @@ private final class StateBox: @unchecked Sendable {
         // Its notifications may overflow the socket: an overrun right after is this transaction's own echo.
         if transaction.elementCount > 2000 || transaction.commands.contains(where: \.isStructural) { ownBulk = true }
         do {
-            try context.run(transaction.rendered(syntax), json: syntax == .json)
+            let text = transaction.rendered(syntax)
+            if let onTransaction {
+                let started = clock.now
+                defer { onTransaction(started.duration(to: clock.now)) }
+                try context.run(text, json: syntax == .json)
+            } else {
+                try context.run(text, json: syntax == .json)
+            }
         } catch {
             throw FirewallError(code: .nftables, message: "nftables rejected the transaction", underlying: error)
         }

@@ -18,6 +18,7 @@ struct Portcullis: AsyncParsableCommand {
             RestartCommand.self, PingCommand.self, StatusCommand.self, ReloadCommand.self, SetCommand.self,
             GetCommand.self, BannedCommand.self, UnbanCommand.self, AddCommand.self, FlushLogsCommand.self,
             EchoCommand.self, VersionCommand.self, RawCommand.self,
+            CheckCommand.self,
         ]
     )
 
@@ -58,13 +59,21 @@ enum GlobalOptionsOrder {
         "-f", "--foreground", "-b", "--background", "-x", "--force", "-v", "-vv", "-vvv", "-q", "-qq", "--json",
     ]
 
-    /// `["-c", "D", "-f", "start"]` → `["start", "-c", "D", "-f"]`; anything else is returned as it is.
+    /// fail2ban-client's `-t` / `--test` (test the configuration): the `check` command.
+    static let test: Set<String> = ["-t", "--test"]
+
+    /// `["-c", "D", "-f", "start"]` → `["start", "-c", "D", "-f"]`; `["-c", "D", "-t"]` → `["check", "-c", "D"]`;
+    /// anything else is returned as it is.
     static func reorder(_ args: [String]) -> [String] {
         var leading: [String] = []
+        var testing = false
         var i = 0
         while i < args.count {
             let a = args[i]
-            if withValue.contains(a), i + 1 < args.count {
+            if test.contains(a) {
+                testing = true
+                i += 1
+            } else if withValue.contains(a), i + 1 < args.count {
                 leading += [a, args[i + 1]]
                 i += 2
             } else if flags.contains(a) {
@@ -74,6 +83,7 @@ enum GlobalOptionsOrder {
                 break
             }
         }
+        if testing { return ["check"] + leading + args[i...] }
         guard !leading.isEmpty, i < args.count else { return args }
         return [args[i]] + leading + args[(i + 1)...]
     }

@@ -480,6 +480,17 @@ func printError(_ text: String) {
 
 /// This process's environment as `NAME=value` strings.
 enum ProcessEnvironment {
+    /// The environment by name (the first of duplicate names wins, as `getenv` does).
+    static var dictionary: [String: String] {
+        var out: [String: String] = [:]
+        for entry in current {
+            guard let eq = entry.firstIndex(of: "=") else { continue }
+            let name = String(entry[..<eq])
+            if out[name] == nil { out[name] = String(entry[entry.index(after: eq)...]) }
+        }
+        return out
+    }
+
     static var current: [String] {
         var out: [String] = []
         var p = environ

@@ -31,11 +31,14 @@ enum CLI {
         productsDirectory.appendingPathComponent(name).path
     }
 
-    /// Runs `portcullis` with `arguments`, feeding `stdin` when given.
-    static func run(_ arguments: [String], stdin: Data? = nil, executable: String = "portcullis") throws -> Result {
+    /// Runs `portcullis` with `arguments`, feeding `stdin` when given; `environment` replaces the inherited one.
+    static func run(
+        _ arguments: [String], stdin: Data? = nil, executable: String = "portcullis", environment: [String: String]? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary(executable))
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe()
         // stderr goes to a file, so reading stdout to the end can never dead-lock on a full stderr pipe.
         let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-cli-\(UUID()).err")
