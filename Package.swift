@@ -47,7 +47,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "CNetlink", "Fleet",
-                "MetricsExport",
+                "MetricsExport", "Policy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

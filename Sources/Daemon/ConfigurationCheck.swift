@@ -3,7 +3,9 @@ import Core
 import Filter
 import Firewall
 import Jail
+import Fleet
 import LogSource
+import Policy
 
 #if canImport(Glibc)
 import Glibc
@@ -82,6 +84,9 @@ public struct CheckReport: Sendable {
     public var filtersCompiled = 0
     /// The main configuration file read.
     public var mainFile: String?
+    /// What the check found out that is not a problem but decides behaviour: which jails ban forwarded
+    /// connections and why, what the host policy does with forwarded packets. Printed before the summary.
+    public var notes: [String] = []
 
     /// Number of errors.
     public var errors: Int { findings.filter { $0.severity == .error }.count }
@@ -111,6 +116,7 @@ public struct CheckReport: Sendable {
                     ("errors", .int(errors)), ("warnings", .int(warnings)),
                 ])
             ),
+            ("notes", .array(notes.map { .string($0) })),
             ("status", .int(Int(exitStatus))),
         ])
     }
@@ -135,15 +141,19 @@ public struct ConfigurationCheck: Sendable {
     public var sshClient: IPAddress?
     /// The clock the filters are compiled with.
     public var clock: @Sendable () -> Double
+    /// Whether the host forwards (sysctls, Docker's chains), which decides `banforward = auto` and the host
+    /// policy's `forward = auto`; nil when unknown (then the check says what each setting would do either way).
+    public var forwarding: ForwardingState?
 
     /// A check of `configDirectory`.
     public init(
         configDirectory: String, servicesPath: String = "/etc/services", sshClient: IPAddress? = nil,
-        clock: @escaping @Sendable () -> Double = { FilterClock.now() }
+        forwarding: ForwardingState? = nil, clock: @escaping @Sendable () -> Double = { FilterClock.now() }
     ) {
         self.configDirectory = configDirectory
         self.servicesPath = servicesPath
         self.sshClient = sshClient
+        self.forwarding = forwarding
         self.clock = clock
     }
 
@@ -229,6 +239,10 @@ public struct ConfigurationCheck: Sendable {
         if let sshClient {
             report.findings += sshFindings(sshClient, jails: names.compactMap { setups[$0] })
         }
+        let running = names.compactMap { setups[$0] }
+        if let main { report.findings += fleetFindings(main, jails: names) }
+        report.findings += forwardFindings(running, notes: &report.notes)
+        report.findings += policyFindings(tree, ports: ports, notes: &report.notes)
         if names.isEmpty && loaded.fatal.isEmpty {
             report.findings.append(
                 CheckFinding(
@@ -492,6 +506,146 @@ public struct ConfigurationCheck: Sendable {
         var g = glob_t()
         defer { globfree(&g) }
         return glob(path, 0, nil, &g) == 0 && g.gl_pathc > 0
+    }
+
+    /// `[fleet]` of the main configuration: what a start would refuse (no url or name, a bad value, no database
+    /// for the outbox), and shared jails that are not enabled here.
+    func fleetFindings(_ main: MainConfiguration, jails: [String]) -> [CheckFinding] {
+        let configuration: FleetConfiguration?
+        do {
+            configuration = try FleetConfiguration.parse(main.values)
+        } catch {
+            // The message starts with FILE:LINE when the value has a place.
+            var message = error.message
+            var location: SourceLocation? = nil
+            let chars = Array(message)
+            if let i = chars.indices.dropLast().first(where: { chars[$0] == ":" && chars[$0 + 1] == " " }),
+                let loc = Self.location(String(chars[..<i]))
+            {
+                location = loc
+                message = String(chars[(i + 2)...])
+            }
+            return [
+                CheckFinding(
+                    .error, message, at: location ?? main.locations["fleet.url"] ?? SourceLocation(file: main.file, line: 0),
+                    hint: "the daemon does not start with this [fleet]")
+            ]
+        }
+        guard let configuration else { return [] }
+        var out: [CheckFinding] = []
+        let url = main.values["fleet.@url"].flatMap(Self.location) ?? SourceLocation(file: main.file, line: 0)
+        let db = String(main.dbfile.filter { !$0.isWhitespace }).lowercased()
+        if db.isEmpty || db == "none" || db == ":memory:" {
+            out.append(
+                CheckFinding(
+                    .error, "[fleet] needs the database (dbfile) for its outbox, and dbfile = \(main.dbfile)",
+                    at: main.locations["dbfile"] ?? url, hint: "set dbfile to a file, or remove [fleet]"))
+        }
+        let place = main.values["fleet.@jails"].flatMap(Self.location) ?? url
+        for jail in configuration.jails where !jails.contains(jail) {
+            out.append(
+                CheckFinding(
+                    .warning, "[fleet] jails lists '\(jail)', which is not an enabled jail here: nothing is shared from it",
+                    at: place, hint: "enable the jail or remove it from the list"))
+        }
+        return out
+    }
+
+    /// `FILE:LINE` as `MainConfiguration.values` keeps a place.
+    static func location(_ text: String) -> SourceLocation? {
+        guard let colon = text.lastIndex(of: ":"), let line = Int(text[text.index(after: colon)...]) else { return nil }
+        return SourceLocation(file: String(text[..<colon]), line: line)
+    }
+
+    /// Which jails' bans also refuse forwarded connections (`banforward`), as a start on this host would decide
+    /// it; a warning for `banforward = no` on a host that forwards (a banned address still reaches forwarded
+    /// services such as Docker's published ports).
+    func forwardFindings(_ jails: [JailSetup], notes: inout [String]) -> [CheckFinding] {
+        let rules = jails.compactMap { setup in setup.firewall.map { (setup, $0) } }
+        guard !rules.isEmpty else { return [] }
+        var out: [CheckFinding] = []
+        var yes: [String] = []
+        var no: [String] = []
+        var auto: [String] = []
+        for (setup, rule) in rules {
+            switch rule.banForward {
+            case .yes: yes.append(setup.name)
+            case .no:
+                no.append(setup.name)
+                if let state = forwarding, state.forwards {
+                    out.append(
+                        CheckFinding(
+                            .warning,
+                            "jail '\(setup.name)': banforward = no while this host forwards (\(state)): a banned "
+                                + "address still reaches forwarded services (Docker's published ports, routed hosts)",
+                            at: setup.configuration.locations["banforward"], jail: setup.name,
+                            hint: "remove banforward = no (auto follows the host's forwarding)"))
+                }
+            case .auto: auto.append(setup.name)
+            }
+        }
+        func list(_ names: [String]) -> String { names.joined(separator: ", ") }
+        if let state = forwarding {
+            if state.forwards { yes += auto } else { no += auto }
+            var text = "forwarding: \(state): "
+            text += yes.isEmpty ? "no jail bans forwarded connections" : "bans refuse forwarded connections too in \(list(yes))"
+            if !yes.isEmpty && !no.isEmpty { text += "; " }
+            if !no.isEmpty && !yes.isEmpty { text += "only connections to this host in \(list(no))" }
+            if !auto.isEmpty {
+                text += " (banforward = auto: \(state.forwards ? "the host forwards" : "the host does not forward"))"
+            }
+            notes.append(text)
+        } else {
+            var parts: [String] = []
+            if !auto.isEmpty { parts.append("\(list(auto)): as the host's forwarding decides at start (banforward = auto)") }
+            if !yes.isEmpty { parts.append("\(list(yes)): always (banforward = yes)") }
+            if !no.isEmpty { parts.append("\(list(no)): never (banforward = no)") }
+            notes.append("forwarding: not read; bans refuse forwarded connections in " + parts.joined(separator: "; "))
+        }
+        return out
+    }
+
+    /// The host policy (`firewall.conf`, `.local`, `firewall.d/`) when the tree has one: what `firewall plan`
+    /// would refuse, and what the policy does with forwarded packets on this host.
+    func policyFindings(_ tree: ConfigTree, ports: PortResolver, notes: inout [String]) -> [CheckFinding] {
+        let root = tree.root
+        guard Self.exists(root + "/firewall.conf") || Self.exists(root + "/firewall.local") || Self.exists(root + "/firewall.d")
+        else { return [] }
+        let policy: HostPolicy
+        do {
+            policy = try PolicyLoader.load(tree: tree, services: ports)
+        } catch {
+            var f = Self.finding(error, severity: .error)
+            f.hint = f.hint.isEmpty ? "portcullis firewall plan refuses the host policy" : f.hint
+            return [f]
+        }
+        let place = policy.forwardLocation ?? policy.files.first.map { SourceLocation(file: $0, line: 0) }
+        let docker = forwarding?.docker ?? false
+        let forwards = forwarding?.forwards
+        let effect: String
+        switch policy.forward {
+        case .auto:
+            switch forwards {
+            case true?: effect = "no forward chain: the host forwards, so Docker or the router decide"
+            case false?: effect = "forwarded packets are rejected (the host does not forward)"
+            case nil: effect = "no forward chain if the host forwards, else forwarded packets are rejected"
+            }
+        case .none: effect = "no forward chain: forwarding is left to whoever set it up"
+        case .reject: effect = "forwarded packets other than replies are rejected"
+        case .drop: effect = "forwarded packets other than replies are dropped"
+        case .accept: effect = "forwarded packets are accepted by Portcullis's table"
+        }
+        notes.append("host policy: forward = \(policy.forward.rawValue): \(effect)")
+        if docker && (policy.forward == .reject || policy.forward == .drop) {
+            return [
+                CheckFinding(
+                    .warning,
+                    "the host policy's forward = \(policy.forward.rawValue) refuses the traffic of Docker's containers "
+                        + "and published ports (Docker's chains are loaded)",
+                    at: place, hint: "write forward = auto (Docker decides) or accept")
+            ]
+        }
+        return []
     }
 
     /// The admin's SSH address against every jail's `ignoreip` (and `ignoreself`): one finding per place

@@ -51,6 +51,8 @@ public struct HostPolicy: Hashable, Sendable {
     public var logPrefix = "portcullis-policy refused: "
     /// The forward hook (`forward`).
     public var forward: Forward = .auto
+    /// Where `forward` was written (nil: the default).
+    public var forwardLocation: SourceLocation?
     /// Named address groups (`[groups]`), in file order.
     public var groups: [AddressGroup] = []
     /// Allowed services (`[services]`), in file order.

@@ -112,6 +112,7 @@ public enum PolicyLoader {
                     throw ConfigError(.badValue, "forward must be auto, none, reject, drop or accept, not '\(v)'", at: at)
                 }
                 policy.forward = f
+                policy.forwardLocation = at
             default:
                 throw ConfigError(
                     .badValue, "unknown option '\(name)' in [firewall]", at: at,

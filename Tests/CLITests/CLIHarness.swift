@@ -31,12 +31,13 @@ enum CLI {
         productsDirectory.appendingPathComponent(name).path
     }
 
-    /// Runs `portcullis` with `arguments`, feeding `stdin` when given; `environment` replaces the inherited one.
+    /// Runs `portcullis` (or another product, or an absolute path) with `arguments`, feeding `stdin` when given;
+    /// `environment` replaces the inherited one.
     static func run(
         _ arguments: [String], stdin: Data? = nil, executable: String = "portcullis", environment: [String: String]? = nil
     ) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary(executable))
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : binary(executable))
         process.arguments = arguments
         if let environment { process.environment = environment }
         let out = Pipe()

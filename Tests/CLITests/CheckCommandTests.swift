@@ -68,6 +68,110 @@ private func place(_ tree: URL, _ file: String, _ text: String) throws -> String
     return "\(tree.path)/\(file):\(index + 1)"
 }
 
+/// Runs `portcullis check` in a new network namespace whose forwarding is set as asked (the sysctls are per
+/// namespace), with Docker's `DOCKER` chain loaded there when `docker` is true: the host's own state is untouched.
+private func checkInNamespace(_ tree: URL, ipv4Forward: Bool, docker: Bool = false, _ extra: [String] = []) throws
+    -> CLI.Result
+{
+    var script = "set -e; sysctl -q -w net.ipv4.ip_forward=\(ipv4Forward ? 1 : 0)\n"
+    if docker { script += "nft add table ip filter; nft add chain ip filter DOCKER\n" }
+    script += "exec \"$0\" \"$@\"\n"
+    return try CLI.run(
+        ["-n", "sh", "-c", script, CLI.binary(), "check", "-c", tree.path] + extra, executable: "/usr/bin/unshare",
+        environment: plainEnvironment)
+}
+
+@Suite("portcullis check: forwarding, the host policy and [fleet]", .blocking)
+struct CheckForwardingPolicyFleetTests {
+    @Test("forwarding decides banforward = auto, and check says which jails ban forwarded connections")
+    func forwardingNotes() throws {
+        let tree = try checkTree()
+        let routed = try checkInNamespace(tree, ipv4Forward: true)
+        #expect(routed.status == 0, "\(routed.stdout) \(routed.stderr)")
+        #expect(
+            routed.stdout.contains(
+                "note: forwarding: net.ipv4.ip_forward = 1, net.ipv6.conf.all.forwarding = 0, no Docker chains: "
+                    + "bans refuse forwarded connections too in demo (banforward = auto: the host forwards)"),
+            "\(routed.stdout)")
+        let plain = try checkInNamespace(tree, ipv4Forward: false)
+        #expect(
+            plain.stdout.contains(
+                "note: forwarding: net.ipv4.ip_forward = 0, net.ipv6.conf.all.forwarding = 0, no Docker chains: "
+                    + "no jail bans forwarded connections (banforward = auto: the host does not forward)"),
+            "\(plain.stdout)")
+        let docker = try checkInNamespace(tree, ipv4Forward: false, docker: true)
+        #expect(docker.stdout.contains("Docker's chains loaded: bans refuse forwarded connections too in demo"), "\(docker.stdout)")
+    }
+
+    @Test("banforward = no on a host that forwards: a warning at its line")
+    func banforwardNoWhileForwarding() throws {
+        let tree = try checkTree(jailExtra: "banforward = no")
+        let r = try checkInNamespace(tree, ipv4Forward: true)
+        #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        let at = try place(tree, "jail.conf", "banforward = no")
+        #expect(
+            r.stdout.contains("\(at): warning: jail 'demo': banforward = no while this host forwards"), "\(r.stdout)")
+        // Not a problem where nothing is forwarded.
+        let quiet = try checkInNamespace(tree, ipv4Forward: false)
+        #expect(quiet.status == 0, "\(quiet.stdout)")
+        #expect(quiet.stdout.contains("only connections to this host") || quiet.stdout.contains("no jail bans forwarded"))
+    }
+
+    @Test("the host policy: an error at its line, and what forward does, with Docker's chains a warning")
+    func hostPolicy() throws {
+        let tree = try checkTree()
+        try CLI.write("[firewall]\nforward = sideways\n", to: "firewall.conf", in: tree)
+        let bad = try checkInNamespace(tree, ipv4Forward: false)
+        #expect(bad.status == 2, "\(bad.stdout)")
+        #expect(
+            bad.stdout.contains(
+                "\(tree.path)/firewall.conf:2: error: forward must be auto, none, reject, drop or accept, not 'sideways'"),
+            "\(bad.stdout)")
+
+        try CLI.write("[firewall]\nforward = auto\n\n[services]\nssh = ssh\n", to: "firewall.conf", in: tree)
+        let routed = try checkInNamespace(tree, ipv4Forward: true)
+        #expect(routed.status == 0, "\(routed.stdout)")
+        #expect(
+            routed.stdout.contains(
+                "note: host policy: forward = auto: no forward chain: the host forwards, so Docker or the router decide"),
+            "\(routed.stdout)")
+        let plain = try checkInNamespace(tree, ipv4Forward: false)
+        #expect(
+            plain.stdout.contains("note: host policy: forward = auto: forwarded packets are rejected (the host does not forward)"),
+            "\(plain.stdout)")
+
+        try CLI.write("[firewall]\nforward = reject\n", to: "firewall.conf", in: tree)
+        let docker = try checkInNamespace(tree, ipv4Forward: true, docker: true)
+        #expect(docker.status == 1, "\(docker.stdout)")
+        #expect(
+            docker.stdout.contains(
+                "\(tree.path)/firewall.conf:2: warning: the host policy's forward = reject refuses the traffic of Docker's containers"),
+            "\(docker.stdout)")
+    }
+
+    @Test("[fleet]: what a start refuses is an error at its line; a shared jail that is not enabled, a warning")
+    func fleet() throws {
+        let noName = try checkTree(mainExtra: "\n[fleet]\nurl = postgresql://portcullis@/portcullis\n")
+        let r = try check(noName)
+        #expect(r.status == 2, "\(r.stdout)")
+        let at = try place(noName, "portcullis.conf", "url = postgresql")
+        #expect(r.stdout.contains("\(at): error: [fleet] needs name = THIS-HOST"), "\(r.stdout)")
+
+        let badNumber = try checkTree(
+            mainExtra: "\n[fleet]\nurl = postgresql://p@/p\nname = web1\nescalate-after = many\n")
+        let b = try check(badNumber)
+        let at2 = try place(badNumber, "portcullis.conf", "escalate-after")
+        #expect(b.stdout.contains("\(at2): error: escalate-after must be a whole number of hosts"), "\(b.stdout)")
+
+        let unknownJail = try checkTree(mainExtra: "\n[fleet]\nurl = postgresql://p@/p\nname = web1\njails = demo, nosuch\n")
+        let u = try check(unknownJail)
+        #expect(u.status == 1, "\(u.stdout)")
+        let at3 = try place(unknownJail, "portcullis.conf", "jails = demo")
+        #expect(u.stdout.contains("\(at3): warning: [fleet] jails lists 'nosuch', which is not an enabled jail here"), "\(u.stdout)")
+        #expect(!u.stdout.contains("'demo', which"))
+    }
+}
+
 @Suite("portcullis check", .blocking)
 struct CheckCommandTests {
     @Test("a clean tree: exit 0 and the summary")
@@ -75,7 +179,9 @@ struct CheckCommandTests {
         let tree = try checkTree()
         let r = try check(tree)
         #expect(r.status == 0, "stdout: \(r.stdout) stderr: \(r.stderr)")
-        #expect(r.stdout == "check: 1 jail enabled, 1 resolve; 1 filter, 1 compile; 0 errors, 0 warnings\n")
+        // Notes (what the host's forwarding decides) are not findings.
+        let lines = r.stdout.split(separator: "\n").filter { !$0.hasPrefix("note: ") }
+        #expect(lines == ["check: 1 jail enabled, 1 resolve; 1 filter, 1 compile; 0 errors, 0 warnings"], "\(r.stdout)")
     }
 
     @Test("every regex that does not compile, each with its file and line; exit 2")
@@ -287,7 +393,7 @@ struct CheckCommandTests {
 
     @Test("start refuses what check calls fatal, and starts what check passes (they share the loader)")
     func agreesWithStart() throws {
-        let tree = try checkTree(jailExtra: "filter = nosuch-either")
+        let tree = try checkTree()
         try CLI.write("[INCLUDES]\nbefore = missing.conf\n", to: "jail.local", in: tree)
         let c = try check(tree)
         #expect(c.status == 2)
