@@ -40,13 +40,15 @@ let package = Package(
         .target(name: "Control", dependencies: ["Core"]),
         .target(name: "LogSource", dependencies: ["Core", "CSystemd"]),
         // Prometheus metrics: the registry and a minimal HTTP responder for GET /metrics.
-        .target(name: "MetricsExport", dependencies: ["Core", .product(name: "Prometheus", package: "swift-prometheus")]),
+        .target(
+            name: "MetricsExport", dependencies: ["Core", .product(name: "Prometheus", package: "swift-prometheus")]),
         // Fleet sharing through PostgreSQL (libpq, on a dedicated thread).
         .target(name: "Fleet", dependencies: ["CLibPQ", "Core"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "CNetlink", "Fleet",
+                "Core", "Configuration", "Filter", "Jail", "Firewall", "Store", "Control", "LogSource", "CNetlink",
+                "Fleet",
                 "MetricsExport", "Policy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,9 +72,11 @@ let package = Package(
         .executableTarget(name: "portcullis-store-probe", dependencies: ["Store", "Core"], path: "Tests/StoreProbe"),
 
         // Firewall benchmark (run by bench/firewall.sh inside a namespace).
-        .executableTarget(name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
+        .executableTarget(
+            name: "portcullis-firewall-bench", dependencies: ["Firewall", "Core"], path: "bench/firewall-bench"),
         // Filter engine benchmark (run by bench/filter.sh).
-        .executableTarget(name: "portcullis-filter-bench", dependencies: ["Filter", "Configuration"], path: "bench/filter-bench"),
+        .executableTarget(
+            name: "portcullis-filter-bench", dependencies: ["Filter", "Configuration"], path: "bench/filter-bench"),
         // Date detection benchmark (run by bench/dates.sh).
         .executableTarget(name: "portcullis-date-bench", dependencies: ["Filter"], path: "bench/date-bench"),
 
@@ -94,7 +98,12 @@ let package = Package(
         .testTarget(name: "ControlTests", dependencies: ["Control", "Core", "PortcullisTestKit"]),
         .testTarget(name: "LogSourceTests", dependencies: ["LogSource", "PortcullisTestKit"]),
         .testTarget(name: "MetricsExportTests", dependencies: ["MetricsExport", "Core", "PortcullisTestKit"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "PortcullisTestKit", "Configuration", "Filter", "Core", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "Daemon", "PortcullisTestKit", "Configuration", "Filter", "Core",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "CLITests", dependencies: ["PortcullisTestKit"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "RealDaemonTests", dependencies: ["Configuration", "Filter", "Firewall", "Core"]),

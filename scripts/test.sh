@@ -2,7 +2,7 @@
 # Sets up and runs every test: unit and integration tests (swift test, including real-kernel nftables tests in
 # private network namespaces and the real fail2ban-client against fail2ban-server and the Portcullis daemon),
 # fail2ban's sample suite, the agreement of failure ids with fail2ban-regex, the daemon end to end in namespaces,
-# real sshd/Postfix/Dovecot in namespaces, Prometheus metrics, the Debian package (built, installed, purged), and
+# real sshd/Postfix/Dovecot in namespaces, house style (swift format lint), Prometheus metrics, the Debian package (built, installed, purged), and
 # 20 s of fuzzing per libFuzzer target. Run as root on Debian 12 with Swift 6.
 #
 # Every step is a stage (see `stage` below). A stage passes only when its command exits 0, prints its summary line
@@ -56,6 +56,9 @@ block() { blocked=$1; }
 
 BIN=.build/debug
 stage deps - scripts/deps.sh --test || block "dependencies missing"
+# House style: swift format lint --strict with the checked-in .swift-format, every Swift file (no build needed).
+stage format '^format: [1-9][0-9]* files, 0 findings$' scripts/format-lint.sh
+
 HIDE='^\[[0-9]+/[0-9]+\] ' stage build '^Build complete!' swift build --build-tests || block "build failed"
 BIN="$(swift build --show-bin-path 2>/dev/null || echo .build/debug)"
 

@@ -130,7 +130,8 @@ struct IniFile: Sendable {
             let key = sections[s].name + "\u{0}" + name
             if let first = optionLines[key] {
                 throw ConfigError(
-                    .syntax, "option '\(name)' in section [\(sections[s].name)] already set at line \(first) of this file",
+                    .syntax,
+                    "option '\(name)' in section [\(sections[s].name)] already set at line \(first) of this file",
                     at: SourceLocation(file: path, line: lineNumber),
                     hint: "keep one of the two lines; fail2ban refuses such a file too")
             }

@@ -281,7 +281,8 @@ extension ConfigTree {
                 for word in text.split(whereSeparator: { $0.isWhitespace }) {
                     guard let d = Double(word), d.isFinite, abs(d) <= 1e12 else {
                         throw ConfigError(
-                            .badValue, "[\(name)] bantime.multipliers: '\(word)' is not a finite number (at most 10^12)",
+                            .badValue,
+                            "[\(name)] bantime.multipliers: '\(word)' is not a finite number (at most 10^12)",
                             at: locations["bantime.multipliers"], hint: "write e.g. bantime.multipliers = 1 2 4 8")
                     }
                     out.append(d)
@@ -335,7 +336,7 @@ extension ConfigTree {
             for spec in jail.actions {
                 do {
                     jail.actionConfigurations.append(try loadAction(spec, jail: jail))
-                } catch where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
+                } catch  where error.code == .notFound && JailConfiguration.isNativeBanAction(spec.name) {
                     // Portcullis bans natively in nftables; the action file is optional for these.
                 } catch {
                     var e = error

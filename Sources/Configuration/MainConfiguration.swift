@@ -79,7 +79,8 @@ extension ConfigTree {
         let format = (values["logformat"]?.trimmedWhitespace() ?? "text").lowercased()
         guard format == "text" || format == "json" else {
             throw ConfigError(
-                .badValue, "logformat must be text or json, not '\(values["logformat"] ?? "")'", at: location("logformat"),
+                .badValue, "logformat must be text or json, not '\(values["logformat"] ?? "")'",
+                at: location("logformat"),
                 hint: "write logformat = text (fail2ban's layout) or logformat = json")
         }
         var main = MainConfiguration(
@@ -97,7 +98,9 @@ extension ConfigTree {
     }
 
     /// A time option, its error naming the option.
-    private static func time(_ text: String, _ option: String, _ location: SourceLocation?) throws(ConfigError)
+    private static func time(
+        _ text: String, _ option: String, _ location: SourceLocation?
+    ) throws(ConfigError)
         -> TimeSpan
     {
         do {

@@ -34,7 +34,9 @@ struct TagSubstitution {
         return try resolved(name, location: location, stack: &stack)
     }
 
-    private mutating func substitute(_ text: String, location: SourceLocation?, stack: inout [String])
+    private mutating func substitute(
+        _ text: String, location: SourceLocation?, stack: inout [String]
+    )
         throws(ConfigError) -> String
     {
         var current = text
@@ -81,7 +83,9 @@ struct TagSubstitution {
             at: location, hint: "check for tags whose values produce new tags endlessly")
     }
 
-    private mutating func resolved(_ name: String, location: SourceLocation?, stack: inout [String])
+    private mutating func resolved(
+        _ name: String, location: SourceLocation?, stack: inout [String]
+    )
         throws(ConfigError) -> String?
     {
         if ignored.contains(name) { return nil }

@@ -1,4 +1,5 @@
 import Core
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -44,7 +45,8 @@ public struct ControlClient: Sendable {
     public func send(_ command: [String]) async -> ControlResponse {
         await withCheckedContinuation { continuation in
             let started =
-                (try? DedicatedThread.detached { [self] in continuation.resume(returning: sendBlocking(command)) }) != nil
+                (try? DedicatedThread.detached { [self] in continuation.resume(returning: sendBlocking(command)) })
+                != nil
             if !started {
                 continuation.resume(returning: .failure(ControlError(.connection, "cannot start a client thread")))
             }

@@ -17,7 +17,10 @@ public enum ControlReplies {
 
     /// `status`: `[("Number of jail", n), ("Jail list", "a, b")]`.
     public static func serverStatus(jails: [String]) -> ControlValue {
-        [.tuple(["Number of jail", .int(jails.count)]), .tuple(["Jail list", .string(jails.joined(separator: ", "))])]
+        [
+            .tuple(["Number of jail", .int(jails.count)]),
+            .tuple(["Jail list", .string(jails.joined(separator: ", "))]),
+        ]
     }
 
     /// `status JAIL`: the Filter and Actions sections. `skipped` (Portcullis only, shown after the source
@@ -45,7 +48,8 @@ public enum ControlReplies {
             sourceEntry = .tuple(["Journal matches", .list([.string(text)])])
         }
         var filter: [ControlValue] = [
-            .tuple(["Currently failed", .int(currentlyFailed)]), .tuple(["Total failed", .int(totalFailed)]), sourceEntry,
+            .tuple(["Currently failed", .int(currentlyFailed)]), .tuple(["Total failed", .int(totalFailed)]),
+            sourceEntry,
         ]
         for (name, count) in skipped where count > 0 { filter.append(.tuple([.string(name), .int(count)])) }
         return [

@@ -43,7 +43,9 @@ struct ControlSession {
         guard !failed else { return nil }
         if dialect == nil {
             guard let first = buffer.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else {
-                if buffer.count > maxRequestBytes { return fail(.requestTooLarge, "request larger than \(maxRequestBytes) bytes") }
+                if buffer.count > maxRequestBytes {
+                    return fail(.requestTooLarge, "request larger than \(maxRequestBytes) bytes")
+                }
                 return nil
             }
             dialect = first == UInt8(ascii: "{") ? .json : .pickle
@@ -106,7 +108,8 @@ struct ControlSession {
             }
             if isBlank { continue }
             guard line.count <= maxRequestBytes else {
-                return .error(ControlError(.requestTooLarge, "request larger than \(maxRequestBytes) bytes"), close: false)
+                return .error(
+                    ControlError(.requestTooLarge, "request larger than \(maxRequestBytes) bytes"), close: false)
             }
             do {
                 return .request(try JSONWire.command(fromLine: line))

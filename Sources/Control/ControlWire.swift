@@ -124,7 +124,8 @@ public enum PickleWire {
         case .bytes(let b): return .string(String(decoding: b, as: UTF8.self))
         case .list(let items), .set(let items): return .list(items.map(controlValue))
         case .tuple(let items): return .tuple(items.map(controlValue))
-        case .dict(let pairs): return .dict(pairs.map { ControlValue.Pair(controlValue($0.key), controlValue($0.value)) })
+        case .dict(let pairs):
+            return .dict(pairs.map { ControlValue.Pair(controlValue($0.key), controlValue($0.value)) })
         case .global(let module, let name): return .string("\(module).\(name)")
         case .call(let callable, let args):
             let name = controlValue(callable).stringValue ?? "object"

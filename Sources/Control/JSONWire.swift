@@ -61,7 +61,8 @@ public enum JSONWire {
         let error = value["error"]
         let code = error?["code"]?.stringValue.flatMap(ControlError.Code.init(rawValue:)) ?? .failed
         return .failure(
-            ControlError(code, error?["message"]?.stringValue ?? "unknown error", filename: error?["filename"]?.stringValue))
+            ControlError(
+                code, error?["message"]?.stringValue ?? "unknown error", filename: error?["filename"]?.stringValue))
     }
 }
 
@@ -98,7 +99,8 @@ public enum JSONValue {
         case .bool(let b): return .bool(b)
         case .null: return .null
         case .array(let items): return .list(items.map(controlValue))
-        case .object(let members): return .dict(members.map { ControlValue.Pair(.string($0.key), controlValue($0.value)) })
+        case .object(let members):
+            return .dict(members.map { ControlValue.Pair(.string($0.key), controlValue($0.value)) })
         }
     }
 

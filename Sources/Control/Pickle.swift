@@ -630,7 +630,9 @@ public struct PickleEncoder: Sendable {
         case .float(let d):
             out.append(0x47)
             let bits = d.bitPattern
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                out.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift)))
+            }
         case .string(let s): writeString(s, into: &out, memo: &memo)
         case .bytes(let b):
             if b.count < 256 {

@@ -52,7 +52,9 @@ public enum PythonRepr {
                 } else if scalar.value < 0x20 || (0x7F...0xA0).contains(scalar.value) || scalar.value == 0xAD {
                     out += "\\x" + hex(scalar.value, width: 2)
                 } else if isNonPrintable(scalar) {
-                    out += scalar.value > 0xFFFF ? "\\U" + hex(scalar.value, width: 8) : "\\u" + hex(scalar.value, width: 4)
+                    out +=
+                        scalar.value > 0xFFFF
+                        ? "\\U" + hex(scalar.value, width: 8) : "\\u" + hex(scalar.value, width: 4)
                 } else {
                     out.unicodeScalars.append(scalar)
                 }

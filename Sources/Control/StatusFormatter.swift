@@ -77,7 +77,8 @@ public enum StatusFormatter {
             if pair[0] == .null { return "Current date pattern set to: " + PythonRepr.str(pair[1]) }
             return "Current date pattern set to: \(PythonRepr.str(pair[0])) (\(PythonRepr.str(pair[1])))"
         case "ignoreip", "addignoreip", "delignoreip":
-            return tree(value, empty: "No IP address/network is ignored", title: "These IP addresses/networks are ignored:")
+            return tree(
+                value, empty: "No IP address/network is ignored", title: "These IP addresses/networks are ignored:")
         case "failregex", "addfailregex", "delfailregex", "ignoreregex", "addignoreregex", "delignoreregex":
             guard let items = strings(value) else { return nil }
             if items.isEmpty { return "No regular expression is defined" }

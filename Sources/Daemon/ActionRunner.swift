@@ -87,7 +87,8 @@ public final class ActionRunner: Sendable {
 
     /// A runner for `jail`. `after`: a runner this one replaces (reload); its jobs finish before this one's start.
     public init(
-        jail: String, actions: [CommandAction], capacity: Int = ActionRunner.defaultCapacity, after: ActionRunner? = nil,
+        jail: String, actions: [CommandAction], capacity: Int = ActionRunner.defaultCapacity,
+        after: ActionRunner? = nil,
         log: Logger
     ) {
         self.jail = jail
@@ -100,7 +101,11 @@ public final class ActionRunner: Sendable {
     /// Queues `job`; false (counted and logged) when the queue is full or the runner is finished.
     @discardableResult
     public func enqueue(_ job: Job) -> Bool {
-        enum Outcome { case queued(startWorker: Bool), full(Int), closed }
+        enum Outcome {
+            case queued(startWorker: Bool)
+            case full(Int)
+            case closed
+        }
         let outcome: Outcome = state.withLock { s in
             if s.closed { return .closed }
             if s.queue.count - s.head >= capacity {
@@ -122,7 +127,8 @@ public final class ActionRunner: Sendable {
             // One line for the first drop and then one per thousand: an overload must not flood the log too.
             if dropped == 1 || dropped % 1000 == 0 {
                 log.error(
-                    "[\(jail)] action queue full (\(capacity) waiting): \(job.phase) \(job.subject) not run; \(dropped) dropped so far")
+                    "[\(jail)] action queue full (\(capacity) waiting): \(job.phase) \(job.subject) not run; \(dropped) dropped so far"
+                )
             }
             return false
         case .closed:
@@ -200,7 +206,10 @@ public final class ActionRunner: Sendable {
     }
 
     private func workerLoop() {
-        if let before = state.withLock({ s -> ActionRunner? in defer { s.predecessor = nil }; return s.predecessor }) {
+        if let before = state.withLock({ s -> ActionRunner? in
+            defer { s.predecessor = nil }
+            return s.predecessor
+        }) {
             before.joinWorker()
         }
         while true {
@@ -243,16 +252,20 @@ public final class ActionRunner: Sendable {
         for action in actions where !(restored && action.noRestored) {
             if job.phase == "actionflush", !action.has("actionflush") {
                 for each in job.unbanEach {
-                    guard let result = action.runBlocking("actionunban", values: each), result.status != 0 else { continue }
+                    guard let result = action.runBlocking("actionunban", values: each), result.status != 0 else {
+                        continue
+                    }
                     log.error(
-                        "[\(jail)] \(action.name) actionunban \(each.trusted["ip"] ?? "") failed with status \(result.status)\(result.timedOut ? " (timed out after \(action.timeout) s)" : ""): \(result.command)")
+                        "[\(jail)] \(action.name) actionunban \(each.trusted["ip"] ?? "") failed with status \(result.status)\(result.timedOut ? " (timed out after \(action.timeout) s)" : ""): \(result.command)"
+                    )
                 }
                 continue
             }
             guard let result = action.runBlocking(job.phase, values: values) else { continue }
             if result.status != 0 {
                 log.error(
-                    "[\(jail)] \(action.name) \(job.phase) \(job.subject) failed with status \(result.status)\(result.timedOut ? " (timed out after \(action.timeout) s)" : ""): \(result.command)")
+                    "[\(jail)] \(action.name) \(job.phase) \(job.subject) failed with status \(result.status)\(result.timedOut ? " (timed out after \(action.timeout) s)" : ""): \(result.command)"
+                )
             }
         }
     }

@@ -113,7 +113,8 @@ public struct ActionValues: Sendable, Hashable {
     public var captures: [String: String]
 
     /// Values by kind.
-    public init(_ trusted: [String: String] = [:], untrusted: [String: String] = [:], captures: [String: String] = [:]) {
+    public init(_ trusted: [String: String] = [:], untrusted: [String: String] = [:], captures: [String: String] = [:])
+    {
         self.trusted = trusted
         self.untrusted = untrusted
         self.captures = captures
@@ -202,7 +203,9 @@ struct ShellTemplateRenderer {
         var i = start + 1
         while i < input.count {
             let c = input[i]
-            if c == UInt8(ascii: ">") { return i > start + 1 ? (String(decoding: input[(start + 1)..<i], as: UTF8.self), i + 1) : nil }
+            if c == UInt8(ascii: ">") {
+                return i > start + 1 ? (String(decoding: input[(start + 1)..<i], as: UTF8.self), i + 1) : nil
+            }
             if c == UInt8(ascii: "<") || c == UInt8(ascii: " ") { return nil }
             i += 1
             if i - start > 256 { return nil }
@@ -584,8 +587,12 @@ struct ShellTemplateRenderer {
             guard input[i] == UInt8(ascii: "<"), let (name, end) = Self.tag(in: input, at: i),
                 registry.resolve(name) != nil
             else { return nil }
-            let word = "PCL_TAG_" + String(name.unicodeScalars.map { s in
-                s.properties.isAlphabetic && s.isASCII || ("0"..."9").contains(s) ? Character(s) : "_" })
+            let word =
+                "PCL_TAG_"
+                + String(
+                    name.unicodeScalars.map { s in
+                        s.properties.isAlphabetic && s.isASCII || ("0"..."9").contains(s) ? Character(s) : "_"
+                    })
             return (Array(word.utf8), end)
         }
         while pos < input.count {
@@ -676,7 +683,8 @@ struct ShellTemplateRenderer {
     private mutating func copyHeredocBody(_ body: [UInt8]) {
         var i = 0
         while i < body.count {
-            if body[i] == UInt8(ascii: "<"), let (name, end) = Self.tag(in: body, at: i), let r = registry.resolve(name) {
+            if body[i] == UInt8(ascii: "<"), let (name, end) = Self.tag(in: body, at: i), let r = registry.resolve(name)
+            {
                 switch r {
                 case .reference(let n, _): emit("${\(ActionScript.variablePrefix)\(n)}")
                 case .inline(let t): emit(t)
@@ -728,17 +736,27 @@ struct ShellTemplateRenderer {
             s.commandStart = Self.reserved.contains(w)
             switch s.cases.last {
             case .expectWord: s.cases[s.cases.count - 1] = .expectIn
-            case .expectIn: if w == "in" { s.cases[s.cases.count - 1] = .pattern; s.commandStart = false }
+            case .expectIn:
+                if w == "in" {
+                    s.cases[s.cases.count - 1] = .pattern
+                    s.commandStart = false
+                }
             case .pattern: if w == "esac" { s.cases.removeLast() }
             case .body:
-                if wasStart, w == "esac" { s.cases.removeLast() } else if wasStart, w == "case" { s.cases.append(.expectWord) }
+                if wasStart, w == "esac" {
+                    s.cases.removeLast()
+                } else if wasStart, w == "case" {
+                    s.cases.append(.expectWord)
+                }
             case nil:
                 if wasStart, w == "case" { s.cases.append(.expectWord) }
             }
         }
     }
 
-    private static let reserved: Set<String> = ["then", "do", "else", "elif", "if", "while", "until", "!", "{", "}", "time"]
+    private static let reserved: Set<String> = [
+        "then", "do", "else", "elif", "if", "while", "until", "!", "{", "}", "time",
+    ]
 
     static func isPlainWordByte(_ c: UInt8) -> Bool {
         (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == UInt8(ascii: "_")

@@ -58,7 +58,8 @@ public final class AdminGuard: Sendable {
     /// Why `address` must not be banned without `--force`, nil when it may be.
     public func protection(of address: IPAddress) -> String? {
         if let a = accepted.withLock({ $0[address] }) {
-            return "it has an authenticated session (sshd accepted user \(a.user) from it at \(BanCoordinator.timestamp(a.time)))"
+            return
+                "it has an authenticated session (sshd accepted user \(a.user) from it at \(BanCoordinator.timestamp(a.time)))"
         }
         if let who = utmpSessions()[address] {
             return "it has a login session in utmp (user \(who))"
@@ -147,7 +148,8 @@ public final class AdminGuard: Sendable {
         let words = rest.split(separator: " ", omittingEmptySubsequences: false)
         // METHOD for USER from ADDR port N [ssh2[: …]]
         // Exactly sshd's shapes: `… port N`, `… port N ssh2`, `… port N ssh2: KEYTYPE FINGERPRINT`.
-        let tail = words.count == 7 || (words.count == 8 && words[7] == "ssh2") || (words.count == 10 && words[7] == "ssh2:")
+        let tail =
+            words.count == 7 || (words.count == 8 && words[7] == "ssh2") || (words.count == 10 && words[7] == "ssh2:")
         guard tail, words[1] == "for", words[3] == "from", words[5] == "port",
             !words[0].isEmpty, !words[2].isEmpty, UInt16(words[6]) != nil,
             let address = IPAddress(words[4])
@@ -172,7 +174,9 @@ public final class AdminGuard: Sendable {
                 }
             }
             // stat: "PID (COMM) STATE PPID …"; COMM may hold spaces and parentheses: read after the last ')'.
-            guard let stat = readFile("\(proc)/\(current)/stat"), let close = stat.lastIndex(of: 0x29) else { return nil }
+            guard let stat = readFile("\(proc)/\(current)/stat"), let close = stat.lastIndex(of: 0x29) else {
+                return nil
+            }
             let fields = stat[(close + 1)...].split(separator: 0x20)
             guard fields.count >= 2, let ppid = Int32(String(decoding: fields[1], as: UTF8.self)) else { return nil }
             current = ppid

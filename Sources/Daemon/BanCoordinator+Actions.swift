@@ -90,7 +90,9 @@ public struct ActionTicket: Sendable, Hashable {
 extension ActionTicket {
     /// Adds, on the runner's thread, what takes time to find: the reverse DNS name (`ip-host`) when a command
     /// uses it, and matches merged from this address's earlier bans (`ipmatches`, `ipjailmatches`).
-    static func enrich(address: IPAddress?, jail: String, store: BanStore?)
+    static func enrich(
+        address: IPAddress?, jail: String, store: BanStore?
+    )
         -> @Sendable (inout ActionValues, (String) -> Bool) -> Void
     {
         { values, uses in
@@ -109,7 +111,8 @@ extension ActionTicket {
             values.untrusted["ipmatches"] = all.joined(separator: "\n")
             values.untrusted["ipjailmatches"] = inJail.joined(separator: "\n")
             values.trusted["ipfailures"] = String(earlier.reduce(failures) { $0 + $1.failures })
-            values.trusted["ipjailfailures"] = String(earlier.filter { $0.jail == jail }.reduce(failures) { $0 + $1.failures })
+            values.trusted["ipjailfailures"] = String(
+                earlier.filter { $0.jail == jail }.reduce(failures) { $0 + $1.failures })
         }
     }
 }
@@ -142,7 +145,9 @@ enum HostNames {
             guard inet_pton(AF_INET, address.description, &sin.sin_addr) == 1 else { return nil }
             rc = withUnsafePointer(to: &sin) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
+                    getnameinfo(
+                        $0, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD
+                    )
                 }
             }
         } else {
@@ -151,7 +156,9 @@ enum HostNames {
             guard inet_pton(AF_INET6, address.description, &sin6.sin6_addr) == 1 else { return nil }
             rc = withUnsafePointer(to: &sin6) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in6>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
+                    getnameinfo(
+                        $0, socklen_t(MemoryLayout<sockaddr_in6>.size), &host, socklen_t(host.count), nil, 0,
+                        NI_NAMEREQD)
                 }
             }
         }

@@ -20,7 +20,8 @@ extension BanCoordinator {
     func withheld(jail: String, _ address: IPAddress) -> Bool {
         guard let why = adminProtection(jail: jail, address, client: nil) else { return false }
         actionsLog.warning(
-            "[\(jail)] Ban of \(address) withheld: \(why); add it to ignoreip, or ban it with `set \(jail) banip --force \(address)`")
+            "[\(jail)] Ban of \(address) withheld: \(why); add it to ignoreip, or ban it with `set \(jail) banip --force \(address)`"
+        )
         return true
     }
 }

@@ -57,7 +57,8 @@ extension BanCoordinator {
         let now = clock()
         var out: [StoreChange] = []
         for k in keys where k.scope == .address && fleet.configuration.jails.contains(k.jail) {
-            out.append(.fleetOutbox(FleetOutboxRow(jail: k.jail, address: k.address, kind: "unban", time: now, end: nil)))
+            out.append(
+                .fleetOutbox(FleetOutboxRow(jail: k.jail, address: k.address, kind: "unban", time: now, end: nil)))
             fleetHosts[k.address]?[fleet.configuration.name] = nil
         }
         return out
@@ -71,14 +72,17 @@ extension BanCoordinator {
         var unbans: [BanKey] = []
         for r in records {
             guard fleet.configuration.trust.contains(r.host) else {
-                actionsLog.info("[\(r.jail)] fleet: ignored \(r.kind.rawValue) of \(r.address) from \(r.host), not in trust")
+                actionsLog.info(
+                    "[\(r.jail)] fleet: ignored \(r.kind.rawValue) of \(r.address) from \(r.host), not in trust")
                 continue
             }
             guard fleet.configuration.jails.contains(r.jail), let setup = setups[r.jail] else { continue }
             switch r.kind {
             case .ban:
                 if let why = setup.ignore.reason(for: r.address) {
-                    actionsLog.warning("[\(r.jail)] fleet: ban of \(r.address) from \(r.host) not applied: covered by ignoreip (\(why))")
+                    actionsLog.warning(
+                        "[\(r.jail)] fleet: ban of \(r.address) from \(r.host) not applied: covered by ignoreip (\(why))"
+                    )
                     continue
                 }
                 if let why = adminGuard?.protection(of: r.address) {
@@ -91,7 +95,8 @@ extension BanCoordinator {
                 if setup.firewall != nil {
                     bans.append(
                         BanRequest(
-                            address: r.address, jail: r.jail, duration: r.end.map { .timeout(.seconds($0 - now)) } ?? .permanent,
+                            address: r.address, jail: r.jail,
+                            duration: r.end.map { .timeout(.seconds($0 - now)) } ?? .permanent,
                             scope: .fleet))
                 }
                 actionsLog.notice("[\(r.jail)] Fleet Ban \(r.address) (from \(r.host))")
@@ -106,10 +111,14 @@ extension BanCoordinator {
         }
         guard let firewall else { return }
         if !bans.isEmpty {
-            do { try await firewall.ban(bans) } catch { actionsLog.error("nftables refused \(bans.count) fleet bans: \(error)") }
+            do { try await firewall.ban(bans) } catch {
+                actionsLog.error("nftables refused \(bans.count) fleet bans: \(error)")
+            }
         }
         if !unbans.isEmpty {
-            do { try await firewall.unban(unbans) } catch { actionsLog.error("nftables refused a fleet unban: \(error)") }
+            do { try await firewall.unban(unbans) } catch {
+                actionsLog.error("nftables refused a fleet unban: \(error)")
+            }
         }
     }
 
@@ -124,9 +133,11 @@ extension BanCoordinator {
         let end: Double? = ends.contains { $0 == nil } ? nil : ends.compactMap { $0 }.max()
         fleetEscalated[address] = .some(end)
         actionsLog.notice(
-            "Fleet escalation: \(address) is banned by \(hosts.count) hosts (\(hosts.keys.sorted().joined(separator: ", "))): banned on every port")
+            "Fleet escalation: \(address) is banned by \(hosts.count) hosts (\(hosts.keys.sorted().joined(separator: ", "))): banned on every port"
+        )
         return BanRequest(
-            address: address, jail: Self.escalatedJail, duration: end.map { .timeout(.seconds($0 - now)) } ?? .permanent)
+            address: address, jail: Self.escalatedJail, duration: end.map { .timeout(.seconds($0 - now)) } ?? .permanent
+        )
     }
 
     /// `status JAIL` entries for the bans from peers: `ADDR (HOST)`.

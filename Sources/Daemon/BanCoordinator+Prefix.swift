@@ -26,13 +26,15 @@ extension BanCoordinator {
             if setup.firewall?.prefixSets == true {
                 requests.append(
                     BanRequest(
-                        address: p.prefix.network, jail: jail, duration: p.duration.map { .timeout(.seconds($0)) } ?? .permanent,
+                        address: p.prefix.network, jail: jail,
+                        duration: p.duration.map { .timeout(.seconds($0)) } ?? .permanent,
                         scope: .prefix(p.prefix.prefixLength)))
             }
             stored.append(
                 .prefixBan(
                     PrefixBanRecord(
-                        jail: jail, prefix: p.prefix, timeOfBan: p.start, banTime: p.duration ?? -1, addresses: p.addresses)))
+                        jail: jail, prefix: p.prefix, timeOfBan: p.start, banTime: p.duration ?? -1,
+                        addresses: p.addresses)))
             let members = p.addresses.map(\.description).joined(separator: ", ")
             lines.append(
                 "[\(jail)] Ban \(p.prefix) (prefix: \(p.addresses.count) addresses banned within findtime: \(members))")
@@ -85,7 +87,8 @@ extension BanCoordinator {
                         scope: .prefix(r.prefix.prefixLength)))
             } else if setup.firewall != nil {
                 actionsLog.warning(
-                    "[\(r.jail)] prefix ban \(r.prefix) is in the database but the jail no longer bans prefixes (prefixbans = 0): not applied in nftables")
+                    "[\(r.jail)] prefix ban \(r.prefix) is in the database but the jail no longer bans prefixes (prefixbans = 0): not applied in nftables"
+                )
             }
         }
         if let firewall, !requests.isEmpty {
@@ -123,11 +126,16 @@ extension BanCoordinator {
     private func liftPrefixes(_ keys: [BanKey]) async {
         guard !keys.isEmpty else { return }
         writer?.submit(
-            keys.map { .prefixUnban(prefix: Subnet(address: $0.address, prefixLength: $0.scope.prefixLength ?? 128), jail: $0.jail) })
+            keys.map {
+                .prefixUnban(
+                    prefix: Subnet(address: $0.address, prefixLength: $0.scope.prefixLength ?? 128), jail: $0.jail)
+            })
         if let firewall {
             let native = keys.filter { setups[$0.jail]?.firewall?.prefixSets == true }
             if !native.isEmpty {
-                do { try await firewall.unban(native) } catch { actionsLog.error("nftables refused a prefix unban: \(error)") }
+                do { try await firewall.unban(native) } catch {
+                    actionsLog.error("nftables refused a prefix unban: \(error)")
+                }
             }
         }
         for k in keys {

@@ -24,7 +24,9 @@ extension BanCoordinator {
     public func change(
         jail: String, _ body: @Sendable (inout JailSetup) -> Result<ControlValue, ControlError>
     ) async -> Change {
-        guard let before = setups[jail] else { return Change(response: .failure(.unknownJail(jail)), sourcesChanged: false) }
+        guard let before = setups[jail] else {
+            return Change(response: .failure(.unknownJail(jail)), sourcesChanged: false)
+        }
         var setup = before
         let value: ControlValue
         switch body(&setup) {
@@ -185,7 +187,8 @@ extension BanCoordinator {
             states[jail]?.noteBanned(address, until: end)
             if setup.firewall != nil {
                 requests.append(
-                    BanRequest(address: address, jail: jail, duration: end.map { .timeout(.seconds($0 - now)) } ?? .permanent))
+                    BanRequest(
+                        address: address, jail: jail, duration: end.map { .timeout(.seconds($0 - now)) } ?? .permanent))
             }
         }
         // Every row of the jail takes the new length, then the prolonged bans get their own back.
@@ -216,7 +219,8 @@ extension BanCoordinator {
             if setups[jail]?.firewall != nil {
                 requests.append(
                     BanRequest(
-                        address: address, jail: jail, duration: ban.end.map { .timeout(.seconds(max(1, $0 - now))) } ?? .permanent))
+                        address: address, jail: jail,
+                        duration: ban.end.map { .timeout(.seconds(max(1, $0 - now))) } ?? .permanent))
             }
         }
         if let firewall, !requests.isEmpty {

@@ -120,7 +120,9 @@ public actor BanCoordinator {
         self.clock = clock
         self.actionsLog = logger("fail2ban.actions")
         self.filterLog = logger("fail2ban.filter")
-        self.writer = store.map { StoreWriter(store: $0, path: storePath, log: logger("fail2ban.database"), clock: clock) }
+        self.writer = store.map {
+            StoreWriter(store: $0, path: storePath, log: logger("fail2ban.database"), clock: clock)
+        }
         self.makeLogger = logger
     }
 
@@ -312,7 +314,9 @@ public actor BanCoordinator {
             states[r.jail]?.noteBanned(r.address, until: r.end)
             if setup.firewall != nil {
                 requests.append(
-                    BanRequest(address: r.address, jail: r.jail, duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
+                    BanRequest(
+                        address: r.address, jail: r.jail,
+                        duration: remaining.map { .timeout(.seconds($0)) } ?? .permanent))
             }
         }
         let read = timer.now
@@ -351,10 +355,13 @@ public actor BanCoordinator {
                     bancount: r.banCount, matches: r.matches, restored: true))
         }
         if !restored.isEmpty {
-            func ms(_ d: Duration) -> Int { Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) }
+            func ms(_ d: Duration) -> Int {
+                Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+            }
             let end = timer.now
             actionsLog.info(
-                "Restored \(restored.count) bans in \(ms(started.duration(to: end))) ms (database and state \(ms(started.duration(to: read))) ms, nftables \(ms(read.duration(to: applied))) ms, log \(ms(applied.duration(to: end))) ms)")
+                "Restored \(restored.count) bans in \(ms(started.duration(to: end))) ms (database and state \(ms(started.duration(to: read))) ms, nftables \(ms(read.duration(to: applied))) ms, log \(ms(applied.duration(to: end))) ms)"
+            )
         }
         return restored.count
     }
@@ -382,7 +389,8 @@ public actor BanCoordinator {
                 states[name]?.noteBanned(e.address, until: remaining.map { now + $0 })
                 changes.append(
                     .banCountingHistory(
-                        BanRecord(jail: name, address: e.address, timeOfBan: now, banTime: remaining ?? -1), acrossJails: false))
+                        BanRecord(jail: name, address: e.address, timeOfBan: now, banTime: remaining ?? -1),
+                        acrossJails: false))
                 actionsLog.notice("[\(name)] Adopt Ban \(e.address) (in the kernel, not in the database)")
             }
             adopted += changes.count
@@ -425,7 +433,9 @@ public actor BanCoordinator {
         }
         await finishRunners()
         if let firewall {
-            do { try await firewall.tearDown() } catch { actionsLog.error("cannot remove the nftables table: \(error)") }
+            do { try await firewall.tearDown() } catch {
+                actionsLog.error("cannot remove the nftables table: \(error)")
+            }
         }
         writer?.stop()
     }
@@ -479,7 +489,9 @@ public actor BanCoordinator {
             for (jail, address) in touched where seen.insert(BanKey(address: address, jail: jail)).inserted {
                 let p = states[jail]?.pending(address)
                 pending.append(
-                    .pending(PendingFailureRecord(jail: jail, address: address, times: p?.times ?? [], matches: p?.matches ?? [])))
+                    .pending(
+                        PendingFailureRecord(
+                            jail: jail, address: address, times: p?.times ?? [], matches: p?.matches ?? [])))
             }
         }
         await apply(decisions, then: pending + progress)
@@ -489,7 +501,8 @@ public actor BanCoordinator {
     /// Counts `events` in `jail`'s state machine; returns the bans it decided on.
     private func recordFailures(
         jail: String, events: [FailureEvent], now: Double, touched: inout [(jail: String, address: IPAddress)],
-        captures: inout [IPAddress: [String: String]], prolonged: inout [(jail: String, address: IPAddress, ban: JailState.Ban)]
+        captures: inout [IPAddress: [String: String]],
+        prolonged: inout [(jail: String, address: IPAddress, ban: JailState.Ban)]
     ) -> [BanDecision] {
         guard let setup = setups[jail], states[jail] != nil else { return [] }
         let droppedBefore = states[jail]?.droppedTracked ?? 0
@@ -497,7 +510,8 @@ public actor BanCoordinator {
             let droppedAfter = states[jail]?.droppedTracked ?? 0
             if droppedBefore == 0, droppedAfter > 0, let cap = setup.maxTracked {
                 filterLog.warning(
-                    "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest")
+                    "[\(jail)] more than \(cap) addresses with failures below maxretry (maxtracked): forgetting the ones whose last failure is oldest"
+                )
             }
         }
         var decisions: [BanDecision] = []
@@ -579,13 +593,17 @@ public actor BanCoordinator {
                 }
             }
             let duration = setup.policy.duration(previousBans: previous)
-            let d = BanDecision(address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
+            let d = BanDecision(
+                address: a, start: now, duration: duration, failures: 0, matches: [], previousBans: previous)
             states[jail]?.noteBanned(a, until: d.end)
             decisions.append(d)
         }
-        let pending = writer == nil ? [] : decisions.map {
-            StoreChange.pending(PendingFailureRecord(jail: jail, address: $0.address, times: []))
-        }
+        let pending =
+            writer == nil
+            ? []
+            : decisions.map {
+                StoreChange.pending(PendingFailureRecord(jail: jail, address: $0.address, times: []))
+            }
         await apply([(jail, decisions, [:])], then: pending)
         await extend(prolonged)
         return (decisions.count, refused)
@@ -613,13 +631,16 @@ public actor BanCoordinator {
             for d in list {
                 if setup.firewall != nil {
                     requests.append(
-                        BanRequest(address: d.address, jail: jail, duration: d.duration.map { .timeout(.seconds($0)) } ?? .permanent))
+                        BanRequest(
+                            address: d.address, jail: jail,
+                            duration: d.duration.map { .timeout(.seconds($0)) } ?? .permanent))
                 }
                 let record = BanRecord(
                     jail: jail, address: d.address, timeOfBan: d.start, banTime: d.duration ?? -1,
                     banCount: d.previousBans + 1, failures: d.failures,
                     matches: Array(d.matches.suffix(max(0, storeMatchLimit.load(ordering: .relaxed)))))
-                stored.append(setup.policy.increment != nil ? .ban(record) : .banCountingHistory(record, acrossJails: overall))
+                stored.append(
+                    setup.policy.increment != nil ? .ban(record) : .banCountingHistory(record, acrossJails: overall))
                 lines.append("[\(jail)] Ban \(d.address)")
             }
         }
@@ -689,17 +710,23 @@ public actor BanCoordinator {
         guard !keys.isEmpty else { return }
         // The writer retries until the store takes it: a lifted ban never comes back at the next start.
         let shared = fleetOutbox(unbans: keys)
-        writer?.submit(keys.map { .unban(address: $0.address, jail: $0.jail) } + shared, afterCommit: shared.isEmpty ? nil : fleet?.wake)
+        writer?.submit(
+            keys.map { .unban(address: $0.address, jail: $0.jail) } + shared,
+            afterCommit: shared.isEmpty ? nil : fleet?.wake)
         if let firewall {
             let native = keys.filter { setups[$0.jail]?.firewall != nil }
             if !native.isEmpty {
-                do { try await firewall.unban(native) } catch { actionsLog.error("nftables refused an unban: \(error)") }
+                do { try await firewall.unban(native) } catch {
+                    actionsLog.error("nftables refused an unban: \(error)")
+                }
             }
         }
         for k in keys {
             unbanTotals[k.jail, default: 0] += 1
             actionsLog.notice("[\(k.jail)] Unban \(k.address)")
-            enqueueActions(jail: k.jail, phase: "actionunban", ticket: ActionTicket(address: k.address, time: clock(), bantime: nil))
+            enqueueActions(
+                jail: k.jail, phase: "actionunban",
+                ticket: ActionTicket(address: k.address, time: clock(), bantime: nil))
         }
     }
 
@@ -714,7 +741,8 @@ public actor BanCoordinator {
             unbanTotals[name, default: 0] += ended.count
             for a in ended {
                 actionsLog.notice("[\(name)] Unban \(a)")
-                enqueueActions(jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
+                enqueueActions(
+                    jail: s.name, phase: "actionunban", ticket: ActionTicket(address: a, time: now, bantime: nil))
             }
         }
     }
@@ -852,7 +880,8 @@ public actor BanCoordinator {
                 next[s.name] = old
             } else {
                 next[s.name] = ActionRunner(
-                    jail: s.name, actions: s.commandActions, after: runners[s.name], log: makeLogger("fail2ban.actions"))
+                    jail: s.name, actions: s.commandActions, after: runners[s.name], log: makeLogger("fail2ban.actions")
+                )
             }
         }
         for (name, old) in runners where next[name] !== old { old.retire() }

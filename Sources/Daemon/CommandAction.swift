@@ -138,7 +138,6 @@ public struct CommandAction: Sendable, Hashable {
         public var timedOut: Bool
     }
 
-
     static func runShell(_ rendered: ActionScript, timeout: Double) -> Result {
         let command = rendered.script
         var pid: pid_t = 0

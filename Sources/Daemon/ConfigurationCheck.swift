@@ -2,8 +2,8 @@ import Configuration
 import Core
 import Filter
 import Firewall
-import Jail
 import Fleet
+import Jail
 import LogSource
 import Policy
 
@@ -213,7 +213,8 @@ public struct ConfigurationCheck: Sendable {
             if let error = loaded.brokenErrors[name] {
                 var f = Self.finding(error, severity: .error, jail: name)
                 if f.location == nil { f.location = jail?.locations["enabled"] }
-                f.hint = f.hint.isEmpty ? "the jail does not start; the others do" : f.hint + "; the jail does not start"
+                f.hint =
+                    f.hint.isEmpty ? "the jail does not start; the others do" : f.hint + "; the jail does not start"
                 found.append(f)
             }
             if let jail {
@@ -231,7 +232,8 @@ public struct ConfigurationCheck: Sendable {
                 found += logProblems(setup)
             }
             // The load's own error and the detailed probes often say the same thing: once is enough.
-            for f in found where !report.findings.contains(where: { $0.message == f.message && $0.location == f.location }) {
+            for f in found
+            where !report.findings.contains(where: { $0.message == f.message && $0.location == f.location }) {
                 report.findings.append(f)
             }
         }
@@ -272,7 +274,8 @@ public struct ConfigurationCheck: Sendable {
                 continue
             }
             let key = Key(
-                severity: f.severity, location: f.location, hint: f.hint, rest: String(f.message.dropFirst(prefix.count)))
+                severity: f.severity, location: f.location, hint: f.hint,
+                rest: String(f.message.dropFirst(prefix.count)))
             if let i = index[key] {
                 var g = out[i]
                 if let first = g.jail {
@@ -313,7 +316,9 @@ public struct ConfigurationCheck: Sendable {
                 CheckFinding(
                     .warning, "metrics = \(metrics) serves /metrics to other hosts (jail names, ban counts)",
                     at: main.locations["metrics"],
-                    hint: "keep 127.0.0.1:PORT and let a local Prometheus or a reverse proxy with access control read it"))
+                    hint:
+                        "keep 127.0.0.1:PORT and let a local Prometheus or a reverse proxy with access control read it")
+            )
         }
         return out
     }
@@ -454,7 +459,8 @@ public struct ConfigurationCheck: Sendable {
             var hint = ""
             switch option {
             case "banaction":
-                hint = "write banaction = nftables-multiport and banaction_allports = nftables-allports in [DEFAULT] "
+                hint =
+                    "write banaction = nftables-multiport and banaction_allports = nftables-allports in [DEFAULT] "
                     + "of jail.local to say what happens"
             case "action": hint = "name an nftables-* action to say what happens"
             default: break
@@ -482,16 +488,19 @@ public struct ConfigurationCheck: Sendable {
             var message = "jail '\(setup.name)': log file \(path) \(what)"
             var hint: String
             if fallsBack {
-                message += hasJournalMatch
+                message +=
+                    hasJournalMatch
                     ? "; with backend = auto the jail reads the systemd journal instead"
                     : "; with backend = auto the jail reads the whole systemd journal instead (its filter has no journalmatch)"
-                hint = hasJournalMatch
+                hint =
+                    hasJournalMatch
                     ? "on Debian 12 \(setup.name) logs only to the journal unless rsyslog is installed: write "
                         + "backend = systemd in [\(setup.name)] of jail.local to say so"
                     : "point logpath at the file the service writes, or write backend = systemd with a journalmatch"
             } else {
                 message += "; the jail reads nothing from it until it appears"
-                hint = hasJournalMatch
+                hint =
+                    hasJournalMatch
                     ? "fix logpath, or write backend = systemd in [\(setup.name)] of jail.local if the service logs "
                         + "to the journal (Debian 12 sshd does)"
                     : "fix logpath"
@@ -527,7 +536,8 @@ public struct ConfigurationCheck: Sendable {
             }
             return [
                 CheckFinding(
-                    .error, message, at: location ?? main.locations["fleet.url"] ?? SourceLocation(file: main.file, line: 0),
+                    .error, message,
+                    at: location ?? main.locations["fleet.url"] ?? SourceLocation(file: main.file, line: 0),
                     hint: "the daemon does not start with this [fleet]")
             ]
         }
@@ -545,7 +555,8 @@ public struct ConfigurationCheck: Sendable {
         for jail in configuration.jails where !jails.contains(jail) {
             out.append(
                 CheckFinding(
-                    .warning, "[fleet] jails lists '\(jail)', which is not an enabled jail here: nothing is shared from it",
+                    .warning,
+                    "[fleet] jails lists '\(jail)', which is not an enabled jail here: nothing is shared from it",
                     at: place, hint: "enable the jail or remove it from the list"))
         }
         return out
@@ -588,7 +599,9 @@ public struct ConfigurationCheck: Sendable {
         if let state = forwarding {
             if state.forwards { yes += auto } else { no += auto }
             var text = "forwarding: \(state): "
-            text += yes.isEmpty ? "no jail bans forwarded connections" : "bans refuse forwarded connections too in \(list(yes))"
+            text +=
+                yes.isEmpty
+                ? "no jail bans forwarded connections" : "bans refuse forwarded connections too in \(list(yes))"
             if !yes.isEmpty && !no.isEmpty { text += "; " }
             if !no.isEmpty && !yes.isEmpty { text += "only connections to this host in \(list(no))" }
             if !auto.isEmpty {
@@ -597,7 +610,9 @@ public struct ConfigurationCheck: Sendable {
             notes.append(text)
         } else {
             var parts: [String] = []
-            if !auto.isEmpty { parts.append("\(list(auto)): as the host's forwarding decides at start (banforward = auto)") }
+            if !auto.isEmpty {
+                parts.append("\(list(auto)): as the host's forwarding decides at start (banforward = auto)")
+            }
             if !yes.isEmpty { parts.append("\(list(yes)): always (banforward = yes)") }
             if !no.isEmpty { parts.append("\(list(no)): never (banforward = no)") }
             notes.append("forwarding: not read; bans refuse forwarded connections in " + parts.joined(separator: "; "))
@@ -609,7 +624,9 @@ public struct ConfigurationCheck: Sendable {
     /// would refuse, and what the policy does with forwarded packets on this host.
     func policyFindings(_ tree: ConfigTree, ports: PortResolver, notes: inout [String]) -> [CheckFinding] {
         let root = tree.root
-        guard Self.exists(root + "/firewall.conf") || Self.exists(root + "/firewall.local") || Self.exists(root + "/firewall.d")
+        guard
+            Self.exists(root + "/firewall.conf") || Self.exists(root + "/firewall.local")
+                || Self.exists(root + "/firewall.d")
         else { return [] }
         let policy: HostPolicy
         do {

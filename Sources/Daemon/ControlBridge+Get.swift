@@ -96,7 +96,8 @@ extension ControlBridge {
                 // fail2ban would try to send the method (or compiled regex) itself, which cannot be pickled.
                 return .failure(ControlError(.failed, "\(c[4]) of action \(c[3]) is not a value: call it with set"))
             }
-            return .failure(ControlError(.attributeError, "'CommandAction' object has no attribute \(PythonRepr.quote(c[4]))"))
+            return .failure(
+                ControlError(.attributeError, "'CommandAction' object has no attribute \(PythonRepr.quote(c[4]))"))
         }
     }
 

@@ -45,7 +45,9 @@ extension ControlBridge {
             guard v == "on" || v == "off" else {
                 return .failure(ControlError(.failed, "Invalid idle option, must be 'on' or 'off'"))
             }
-            guard let now = await coordinator.setIdle(jail: name, v == "on") else { return .failure(.unknownJail(name)) }
+            guard let now = await coordinator.setIdle(jail: name, v == "on") else {
+                return .failure(.unknownJail(name))
+            }
             return .success(.bool(now))
         case "addignoreip":
             // Host names are resolved here, on a thread of their own: never on the coordinator or the pool.
@@ -56,7 +58,9 @@ extension ControlBridge {
             }
         case "addlogpath":
             guard let path = args.first else { return .failure(Self.missingArgument) }
-            if args.count > 2 { return .failure(ControlError(.invalidArgument, "Only one file can be added at a time")) }
+            if args.count > 2 {
+                return .failure(ControlError(.invalidArgument, "Only one file can be added at a time"))
+            }
             let option = args.count == 2 ? args[1].lowercased() : "head"
             guard option == "head" || option == "tail" else {
                 return .failure(ControlError(.invalidArgument, "File option must be 'head' or 'tail'"))
@@ -183,7 +187,9 @@ extension ControlBridge {
             let fail = property == "addfailregex"
             return .success { s in
                 let value = ConfigValue(v)
-                if let e = s.recompile({ d, _ in if fail { d.failregex.append(value) } else { d.ignoreregex.append(value) } }) {
+                if let e = s.recompile({ d, _ in
+                    if fail { d.failregex.append(value) } else { d.ignoreregex.append(value) }
+                }) {
                     return .failure(Self.regexError(e, v))
                 }
                 return .success(Self.strings(fail ? s.filter.failregexExpanded : s.filter.ignoreregexExpanded))
@@ -342,15 +348,21 @@ extension ControlBridge {
             s.policy.maxRetry = max(1, n)
             return .success(.int(n))
         default:  // maxlines
-            guard n > 0 else { return .failure(ControlError(.invalidArgument, "maxlines must be integer greater than zero")) }
-            if let e = s.recompile({ _, o in o.maxLines = n }) { return .failure(ControlError(.invalidArgument, e.message)) }
+            guard n > 0 else {
+                return .failure(ControlError(.invalidArgument, "maxlines must be integer greater than zero"))
+            }
+            if let e = s.recompile({ _, o in o.maxLines = n }) {
+                return .failure(ControlError(.invalidArgument, e.message))
+            }
             return .success(.int(n))
         }
     }
 
     /// `set JAIL bantime.KEY VALUE`: fail2ban keeps the value (an empty one removes the key) and builds the
     /// increment from them; the reply is what it keeps.
-    static func setBanTimeExtra(_ key: String, _ text: String, in s: inout JailSetup) -> Result<ControlValue, ControlError> {
+    static func setBanTimeExtra(
+        _ key: String, _ text: String, in s: inout JailSetup
+    ) -> Result<ControlValue, ControlError> {
         var extra = s.settings.banTimeExtra
         if text.isEmpty {
             extra.removeAll { $0.key == key }
@@ -358,7 +370,11 @@ extension ControlBridge {
             switch JailSettings.banTimeValue(key, text) {
             case .failure(let e): return .failure(e)
             case .success(let value):
-                if let i = extra.firstIndex(where: { $0.key == key }) { extra[i].value = value } else { extra.append((key, value)) }
+                if let i = extra.firstIndex(where: { $0.key == key }) {
+                    extra[i].value = value
+                } else {
+                    extra.append((key, value))
+                }
             }
         }
         switch JailSetup.increment(extra) {
@@ -374,7 +390,8 @@ extension ControlBridge {
         switch e.code {
         case .noFailureID: return ControlError(.regexError, "No failure-id group in \(PythonRepr.quote(regex))")
         case .emptyRegex: return ControlError(.regexError, "Cannot add empty regex")
-        case .badRegex: return ControlError(.regexError, "Unable to compile regular expression '\(regex)':\n\(e.message)")
+        case .badRegex:
+            return ControlError(.regexError, "Unable to compile regular expression '\(regex)':\n\(e.message)")
         default: return ControlError(.invalidArgument, e.message)
         }
     }
@@ -403,7 +420,8 @@ extension ControlBridge {
         }
         guard await coordinator.setup(jail: jail) != nil else { return .failure(.unknownJail(jail)) }
         let client = ControlPeer.processID.flatMap { AdminGuard.sshClientAddress(pid: $0) }
-        let (count, refused) = await coordinator.banManually(jail: jail, addresses: addresses, force: force, client: client)
+        let (count, refused) = await coordinator.banManually(
+            jail: jail, addresses: addresses, force: force, client: client)
         if count == 0, !refused.isEmpty {
             return .failure(ControlError(.invalidArgument, refused.joined(separator: "; ")))
         }

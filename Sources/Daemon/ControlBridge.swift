@@ -161,7 +161,9 @@ public struct ControlBridge: ControlHandler {
             // fail2ban lists the jails sorted by name.
             var reply = ControlReplies.serverStatus(jails: await coordinator.jailNames.sorted())
             // Only while something is wrong, so the usual reply stays byte for byte fail2ban-server's.
-            if let store = await coordinator.storeHealth(), let error = store.health.error, case .list(var items) = reply {
+            if let store = await coordinator.storeHealth(), let error = store.health.error,
+                case .list(var items) = reply
+            {
                 items.append(
                     .tuple([
                         "Database error",
@@ -262,7 +264,8 @@ extension ControlReplies {
         guard case .list(let sections) = reply else { return reply }
         return .list(
             sections.map { section in
-                guard case .tuple(let pair) = section, pair.count == 2, pair[0] == "Actions", case .list(let entries) = pair[1]
+                guard case .tuple(let pair) = section, pair.count == 2, pair[0] == "Actions",
+                    case .list(let entries) = pair[1]
                 else { return section }
                 return .tuple(["Actions", .list(entries.filter { $0.elements?.first != "Banned IP list" })])
             })

@@ -265,13 +265,15 @@ public struct FailLogHandler: LogHandler {
                 case .journal:
                     for r in records {
                         JournalLogWriter.send([
-                            ("MESSAGE", Self.singleLine(r.message)), ("PRIORITY", String(Self.journalPriority(r.level))),
+                            ("MESSAGE", Self.singleLine(r.message)),
+                            ("PRIORITY", String(Self.journalPriority(r.level))),
                             ("SYSLOG_IDENTIFIER", "portcullis"), ("SYSLOG_FACILITY", "3"), ("LOGGER", r.label),
                         ])
                     }
                 case .syslog(let facility):
                     for r in records {
-                        let line = "<\(facility * 8 + Self.syslogSeverity(r.level))>"
+                        let line =
+                            "<\(facility * 8 + Self.syslogSeverity(r.level))>"
                             + Self.text(r, pid: r.pid ?? pid, withTime: false, padding: false)
                         // Ended with a NUL, as Python's SysLogHandler (fail2ban's) sends them.
                         let bytes = Array(line.utf8) + [0]
@@ -288,7 +290,9 @@ public struct FailLogHandler: LogHandler {
                         if sent == .dropped, syslogDropped.add(1, ordering: .relaxed).newValue == 1 {
                             Self.writeAll(
                                 2,
-                                Array("portcullis: the syslog socket \(out.syslogPath ?? "") is full; dropping log lines until it reads again\n".utf8))
+                                Array(
+                                    "portcullis: the syslog socket \(out.syslogPath ?? "") is full; dropping log lines until it reads again\n"
+                                        .utf8))
                         }
                     }
                 default:
@@ -297,7 +301,8 @@ public struct FailLogHandler: LogHandler {
                     for r in records {
                         let line =
                             format == .json
-                            ? Self.json(r, pid: r.pid ?? pid) : Self.text(r, pid: r.pid ?? pid, withTime: withTime, padding: true)
+                            ? Self.json(r, pid: r.pid ?? pid)
+                            : Self.text(r, pid: r.pid ?? pid, withTime: withTime, padding: true)
                         bytes.append(contentsOf: line.utf8)
                         bytes.append(0x0A)
                     }
@@ -398,7 +403,8 @@ public struct FailLogHandler: LogHandler {
             line += "["
             line += String(pid)
             line += "]: "
-            line += padding ? (FailLogHandler.levelFields[r.level] ?? "INFO    ") : FailLogHandler.levelName(r.level) + " "
+            line +=
+                padding ? (FailLogHandler.levelFields[r.level] ?? "INFO    ") : FailLogHandler.levelName(r.level) + " "
             line += singleLine(r.message)
             return line
         }
@@ -510,15 +516,15 @@ public struct FailLogHandler: LogHandler {
     public static func level(fromConfig value: String) -> Logger.Level? {
         let level: Logger.Level? =
             switch value.uppercased() {
-        case "CRITICAL", "FATAL", "50": .critical
-        case "ERROR", "40": .error
-        case "WARNING", "WARN", "30": .warning
-        case "NOTICE", "25": .notice
-        case "INFO", "MSG", "20": .info
-        case "DEBUG", "10": .debug
-        case "TRACEDEBUG", "HEAVYDEBUG", "NOTSET", "0", "5", "7", "9": .trace
-        default: nil
-        }
+            case "CRITICAL", "FATAL", "50": .critical
+            case "ERROR", "40": .error
+            case "WARNING", "WARN", "30": .warning
+            case "NOTICE", "25": .notice
+            case "INFO", "MSG", "20": .info
+            case "DEBUG", "10": .debug
+            case "TRACEDEBUG", "HEAVYDEBUG", "NOTSET", "0", "5", "7", "9": .trace
+            default: nil
+            }
         if let level { return level }
         // Python's logging takes any number: the nearest level at or below it.
         guard let n = Int(value), n >= 0 else { return nil }
@@ -539,7 +545,8 @@ public struct FailLogHandler: LogHandler {
         if !metadata.isEmpty {
             text += " " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
-        return Sink.text(Record(label: label, level: level, message: text, time: time), pid: pid, withTime: true, padding: true)
+        return Sink.text(
+            Record(label: label, level: level, message: text, time: time), pid: pid, withTime: true, padding: true)
     }
 
     /// Level names padded to 7 columns plus the separating space (`%(levelname)-7s `).

@@ -147,9 +147,11 @@ public struct JailSettings: Sendable {
     static func isKnownEncoding(_ name: String) -> Bool {
         let n = String(name.lowercased().map { $0 == "_" ? "-" : $0 })
         let known: Set<String> = [
-            "auto", "utf-8", "utf8", "u8", "utf", "utf-8-sig", "utf-16", "utf-32", "ascii", "us-ascii", "646", "latin-1",
+            "auto", "utf-8", "utf8", "u8", "utf", "utf-8-sig", "utf-16", "utf-32", "ascii", "us-ascii", "646",
+            "latin-1",
             "latin1", "latin", "l1", "iso-8859-1", "iso8859-1", "8859", "cp819", "iso-8859-15", "iso8859-15", "latin-9",
-            "cp1252", "windows-1252", "koi8-r", "cp1251", "windows-1251", "euc-jp", "shift-jis", "gbk", "gb2312", "big5",
+            "cp1252", "windows-1252", "koi8-r", "cp1251", "windows-1251", "euc-jp", "shift-jis", "gbk", "gb2312",
+            "big5",
         ]
         return known.contains(n)
     }
@@ -181,7 +183,9 @@ public struct ActionProperties: Sendable {
             for (k, v) in tags { p["\(k)?\(condition)"] = .string(v) }
         }
         p["actname"] = .string(action.name)
-        if let t = action.values["timeout"] ?? action.arguments["timeout"], let seconds = try? PythonValues.seconds(t).get() {
+        if let t = action.values["timeout"] ?? action.arguments["timeout"],
+            let seconds = try? PythonValues.seconds(t).get()
+        {
             p["timeout"] = seconds.value
         }
         properties = p
@@ -191,9 +195,10 @@ public struct ActionProperties: Sendable {
     /// lists among its properties.
     static let emptyCommandAction: [String: ControlValue] = {
         var p: [String: ControlValue] = ["timeout": .int(60), "banEpoch": .int(0)]
-        for k in ["actionban", "actioncheck", "actionflush", "actionreban", "actionreload", "actionrepair", "actionstart",
-            "actionstop", "actionunban"]
-        {
+        for k in [
+            "actionban", "actioncheck", "actionflush", "actionreban", "actionreload", "actionrepair", "actionstart",
+            "actionstop", "actionunban",
+        ] {
             p[k] = .string("")
         }
         return p
@@ -204,7 +209,8 @@ public struct ActionProperties: Sendable {
 
     /// The methods of a fail2ban command action (`get JAIL actionmethods ACT`).
     static let methods = [
-        "ban", "clearAllParams", "consistencyCheck", "escapeTag", "executeCmd", "flush", "invalidateBanEpoch", "prolong",
+        "ban", "clearAllParams", "consistencyCheck", "escapeTag", "executeCmd", "flush", "invalidateBanEpoch",
+        "prolong",
         "reban", "reload", "replaceDynamicTags", "replaceTag", "start", "stop", "unban",
     ]
 

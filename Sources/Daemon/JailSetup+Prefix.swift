@@ -4,7 +4,9 @@ import Jail
 extension JailSetup {
     /// Reads `prefix4`, `prefix6` and `prefixbans` (also from `[DEFAULT]`), each a whole number in range.
     static func prefixPolicy(_ jail: JailConfiguration) throws(ConfigError) -> PrefixPolicy {
-        func number(_ key: String, _ range: ClosedRange<Int>, _ fallback: Int, _ example: String) throws(ConfigError) -> Int {
+        func number(
+            _ key: String, _ range: ClosedRange<Int>, _ fallback: Int, _ example: String
+        ) throws(ConfigError) -> Int {
             guard let raw = jail.values[key] else { return fallback }
             let text = String(raw.filter { $0 != " " && $0 != "\t" })
             if text.isEmpty { return fallback }

@@ -62,7 +62,8 @@ public struct JailSetup: Sendable {
         let name = jail.name
         let location = jail.locations["filter"]
         guard let filterConfiguration = jail.filter else {
-            throw ConfigError(.notFound, "jail '\(name)': filter '\(jail.filterSpec)' could not be loaded", at: location)
+            throw ConfigError(
+                .notFound, "jail '\(name)': filter '\(jail.filterSpec)' could not be loaded", at: location)
         }
         let usedns = JailSettings.useDNS(jail.usedns)
         let options = filterOptions(jail, now: now)
@@ -99,7 +100,8 @@ public struct JailSetup: Sendable {
         // fail2ban keeps 5 matches per ticket unless `maxmatches` is set (the stock jail.conf sets it to maxretry).
         var policy = BanPolicy(
             maxRetry: jail.maxretry, findTime: jail.findtime.seconds, banTime: jail.bantime.seconds,
-            increment: increment, maxMatches: jail.values["maxmatches"] == nil ? JailSettings.defaultMaxMatches : jail.maxmatches)
+            increment: increment,
+            maxMatches: jail.values["maxmatches"] == nil ? JailSettings.defaultMaxMatches : jail.maxmatches)
         policy.prefix = try prefixPolicy(jail)
 
         var warnings: [String] = []
@@ -154,7 +156,8 @@ public struct JailSetup: Sendable {
                 } catch let error as ConfigError {
                     throw error
                 } catch {
-                    throw ConfigError(.badValue, "jail '\(name)': action '\(action.name)': \(error)", at: jail.locations["action"])
+                    throw ConfigError(
+                        .badValue, "jail '\(name)': action '\(action.name)': \(error)", at: jail.locations["action"])
                 }
             }
         }
@@ -165,10 +168,13 @@ public struct JailSetup: Sendable {
             throw ConfigError(.badValue, "jail '\(name)': \(error.message)", at: jail.locations["backend"])
         }
         var maxTracked: Int? = defaultMaxTracked
-        if let raw = jail.values["maxtracked"], case let text = String(raw.filter { $0 != " " && $0 != "\t" }), !text.isEmpty {
+        if let raw = jail.values["maxtracked"], case let text = String(raw.filter { $0 != " " && $0 != "\t" }),
+            !text.isEmpty
+        {
             guard let n = Int(text), n >= 0 else {
                 throw ConfigError(
-                    .badValue, "jail '\(name)': maxtracked must be a whole number of addresses (0 = no limit), not '\(text)'",
+                    .badValue,
+                    "jail '\(name)': maxtracked must be a whole number of addresses (0 = no limit), not '\(text)'",
                     at: jail.locations["maxtracked"], hint: "write e.g. maxtracked = 200000")
             }
             maxTracked = n == 0 ? nil : n
@@ -195,7 +201,8 @@ extension JailSetup {
     static func filterOptions(_ jail: JailConfiguration, now: @escaping @Sendable () -> Double) -> FilterOptions {
         // `usedns`: host names in log lines are resolved (yes/warn) or not (no/raw), as fail2ban does.
         let datePattern: String? = jail.values["datepattern"].flatMap { $0.isEmpty ? nil : $0 }
-        var options = FilterOptions(timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines)
+        var options = FilterOptions(
+            timeZone: jail.logtimezone, now: now, datePattern: datePattern, maxLines: jail.maxlines)
         options.setDNS(JailSettings.useDNS(jail.usedns))
         return options
     }

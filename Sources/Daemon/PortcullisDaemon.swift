@@ -114,7 +114,10 @@ public final class PortcullisDaemon: Service, Sendable {
 
     private func markReady() {
         isReady.withLock { $0 = true }
-        for c in ready.withLock({ l in defer { l = [] }; return l }) { c.resume() }
+        for c in ready.withLock({ l in
+            defer { l = [] }
+            return l
+        }) { c.resume() }
     }
 
     /// The jails of a configuration tree as loaded for a start or a reload.
@@ -168,7 +171,8 @@ public final class PortcullisDaemon: Service, Sendable {
                             }
                             return CommandAction(
                                 name: action.name, commands: commands, timeout: timeout, staticTags: action.tags,
-                                conditionalTags: action.conditionalTags, noRestored: action.flags["norestored"] ?? false)
+                                conditionalTags: action.conditionalTags, noRestored: action.flags["norestored"] ?? false
+                            )
                         }))
             } catch {
                 if error.stopsStart {
@@ -205,7 +209,8 @@ public final class PortcullisDaemon: Service, Sendable {
         let logLevelText = settings.logLevel ?? main.loglevel
         guard let level = FailLogHandler.level(fromConfig: logLevelText) else {
             throw DaemonError(
-                "\(main.file): loglevel '\(logLevelText)' is not a level: write CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG or a number")
+                "\(main.file): loglevel '\(logLevelText)' is not a level: write CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG or a number"
+            )
         }
         let sink = FailLogHandler.Sink(
             target: LogTarget(logTargetText), level: level, format: LogFormat(rawValue: main.logformat) ?? .text,
@@ -250,7 +255,8 @@ public final class PortcullisDaemon: Service, Sendable {
             if BanStore.isFail2banDatabase(path: dbfile) {
                 let own = Self.directory(of: dbfile) + "/portcullis.sqlite3"
                 log.warning(
-                    "dbfile \(dbfile) is fail2ban's database: left as it is; Portcullis keeps its bans in \(own) (set dbfile in fail2ban.local or portcullis.local to choose another file)")
+                    "dbfile \(dbfile) is fail2ban's database: left as it is; Portcullis keeps its bans in \(own) (set dbfile in fail2ban.local or portcullis.local to choose another file)"
+                )
                 dbfile = own
             }
             Self.makeParentDirectory(dbfile)
@@ -272,7 +278,8 @@ public final class PortcullisDaemon: Service, Sendable {
             do {
                 let fwLog = makeLogger("fail2ban.actions")
                 let f = try NFTablesFirewall(
-                    configuration: FirewallConfiguration(keepTableOnStop: settings.keepTableOnStop, networkNamespace: ns),
+                    configuration: FirewallConfiguration(
+                        keepTableOnStop: settings.keepTableOnStop, networkNamespace: ns),
                     onEvent: { event in fwLog.warning("nftables: \(event)") },
                     onTransaction: metrics.map { m in { @Sendable duration in m.recordTransaction(duration) } })
                 nft = f
@@ -290,7 +297,10 @@ public final class PortcullisDaemon: Service, Sendable {
             firewall: firewall, store: store, clock: settings.clock, logger: makeLogger, storePath: dbfile,
             banLog: { lines in
                 let now = FailLogHandler.now()
-                sink.log(lines.map { FailLogHandler.Record(label: "fail2ban.actions", level: .notice, message: $0, time: now) })
+                sink.log(
+                    lines.map {
+                        FailLogHandler.Record(label: "fail2ban.actions", level: .notice, message: $0, time: now)
+                    })
             })
         let server = ServerControls(
             main: main, logLevel: logLevelText, logTarget: logTargetText, sink: sink,
@@ -318,7 +328,8 @@ public final class PortcullisDaemon: Service, Sendable {
         // Sources → filters → coordinator, through a bounded channel (a reader waits when it is full).
         let channel = SourceChannel(log: makeLogger("fail2ban.filter"))
         let sources = SourceSet(
-            store: store, clock: settings.clock, readExisting: settings.readExistingContent, logger: makeLogger("fail2ban.filter"),
+            store: store, clock: settings.clock, readExisting: settings.readExistingContent,
+            logger: makeLogger("fail2ban.filter"),
             channel: channel, admin: admin)
         sources.start(setups)
 
@@ -353,7 +364,8 @@ public final class PortcullisDaemon: Service, Sendable {
                     ControlError(
                         .failed,
                         Self.describe(
-                            refusals, outcome: "reload refused: the running configuration is kept; fix it and reload again"
+                            refusals,
+                            outcome: "reload refused: the running configuration is kept; fix it and reload again"
                         )))
             }
             let (newSetups, newBroken) = (loaded.setups, loaded.broken)
@@ -478,7 +490,8 @@ public final class PortcullisDaemon: Service, Sendable {
         if let store = await coordinator.storeHealth() {
             let h = store.health
             log.info(
-                "Database writer: \(h.transactions) transactions, \(Int(h.totalMilliseconds)) ms in all, longest \((h.longestMilliseconds * 10).rounded() / 10) ms (off the coordinator); readers waited \(waits) times, \(waited) ms")
+                "Database writer: \(h.transactions) transactions, \(Int(h.totalMilliseconds)) ms in all, longest \((h.longestMilliseconds * 10).rounded() / 10) ms (off the coordinator); readers waited \(waits) times, \(waited) ms"
+            )
         }
         log.info("Exiting Portcullis")
     }

@@ -24,7 +24,8 @@ enum PythonValues {
                 ControlError(.invalidArgument, "invalid literal for int() with base 10: \(PythonRepr.quote(text))"))
         }
         let plain = digits.filter { $0 != "_" }.drop { $0 == "0" }
-        guard plain.count <= 10, let magnitude = Int(plain.isEmpty ? "0" : String(plain)), magnitude <= Bounds.maximumCount
+        guard plain.count <= 10, let magnitude = Int(plain.isEmpty ? "0" : String(plain)),
+            magnitude <= Bounds.maximumCount
         else {
             return .failure(
                 ControlError(.invalidArgument, "\(text) is out of range: at most \(Bounds.maximumCount) in magnitude"))

@@ -35,7 +35,8 @@ public final class ServerControls: Sendable {
         let purge = (try? PythonValues.seconds(main.dbpurgeageText).get()) ?? (main.dbpurgeage.seconds, .int(86400))
         state = Mutex(
             State(
-                logLevel: logLevel.uppercased(), logTarget: Self.withoutOptions(logTarget), syslogSocket: main.syslogsocket,
+                logLevel: logLevel.uppercased(), logTarget: Self.withoutOptions(logTarget),
+                syslogSocket: main.syslogsocket,
                 dbMaxMatches: main.dbmaxmatches, dbPurgeAge: purge.seconds, dbPurgeAgeValue: purge.value))
         self.sink = sink
         self.dbFile = dbFile
@@ -101,7 +102,8 @@ public final class ServerControls: Sendable {
                 return .failure(ControlError(.runtimeError, "Cannot change database when there are jails present"))
             }
             return .failure(
-                ControlError(.runtimeError, "Portcullis cannot change its database while running: set dbfile and restart"))
+                ControlError(
+                    .runtimeError, "Portcullis cannot change its database while running: set dbfile and restart"))
         case "dbmaxmatches":
             guard dbFile != nil else { return .success(.null) }
             switch PythonValues.int(value) {
@@ -131,7 +133,9 @@ public final class ServerControls: Sendable {
         let socket = state.withLock { $0.syslogSocket }
         if let problem = sink.retarget(target, syslogSocket: socket) {
             log.error("\(problem)")
-            if case .file = target { log.info("Logging to previous target \(PythonRepr.quote(state.withLock { $0.logTarget }))") }
+            if case .file = target {
+                log.info("Logging to previous target \(PythonRepr.quote(state.withLock { $0.logTarget }))")
+            }
             return .failure(ControlError(.failed, "Failed to change log target"))
         }
         let name = Self.withoutOptions(text)

@@ -64,7 +64,8 @@ final class SourceChannel: Sendable {
         var started: UInt64 = 0
         if !lock.withLock({ fits($0) }) { started = Self.monotonicNanoseconds() }
         var report: (Int, UInt64)? = nil
-        let (accepted, consumer) = lock.wait(until: fits) { s, _ -> (Bool, CheckedContinuation<[SourceBatch]?, Never>?) in
+        let (accepted, consumer) = lock.wait(until: fits) {
+            s, _ -> (Bool, CheckedContinuation<[SourceBatch]?, Never>?) in
             if started != 0 {
                 let now = Self.monotonicNanoseconds()
                 s.waits += 1
@@ -86,7 +87,8 @@ final class SourceChannel: Sendable {
         consumer?.resume(returning: [batch])
         if let (waits, ms) = report {
             log?.warning(
-                "log readers wait for the ban coordinator (more than \(capacity) failures queued): \(waits) waits, \(ms) ms so far; nothing is lost, positions follow what is stored")
+                "log readers wait for the ban coordinator (more than \(capacity) failures queued): \(waits) waits, \(ms) ms so far; nothing is lost, positions follow what is stored"
+            )
         }
         return accepted
     }

@@ -116,7 +116,8 @@ final class JailReader: @unchecked Sendable {
         counters.tooLong.add(count, ordering: .relaxed)
         if source == nil, !counters.loggedTooLong.exchange(true, ordering: .relaxed) {
             logger?.warning(
-                "[\(jail)] skipped a line of \(length) bytes, longer than \(processor.filter.options.maxLineLength): not matched (later ones are only counted in status)")
+                "[\(jail)] skipped a line of \(length) bytes, longer than \(processor.filter.options.maxLineLength): not matched (later ones are only counted in status)"
+            )
         }
     }
 
@@ -124,7 +125,8 @@ final class JailReader: @unchecked Sendable {
         counters.matchLimit.add(1, ordering: .relaxed)
         if !counters.loggedMatchLimit.exchange(true, ordering: .relaxed) {
             logger?.warning(
-                "[\(jail)] a line of \(length) bytes hit the regex match limit and was not matched (later ones are only counted in status)")
+                "[\(jail)] a line of \(length) bytes hit the regex match limit and was not matched (later ones are only counted in status)"
+            )
         }
     }
 
@@ -199,7 +201,8 @@ final class SourceSet: Sendable {
                 case .closed(let path): log.info("Removed logfile: '\(path)'")
                 case .lineTooLong(let path, let length, let limit):
                     log.warning(
-                        "\(path): skipped a line of \(length) bytes, longer than \(limit): not matched (later ones are only counted in status)")
+                        "\(path): skipped a line of \(length) bytes, longer than \(limit): not matched (later ones are only counted in status)"
+                    )
                 case .failed(let e): log.error("\(e)")
                 }
             },
@@ -209,7 +212,8 @@ final class SourceSet: Sendable {
                         failures: staging.take(),
                         progress: .logPosition(
                             LogPosition(
-                                path: p.path, position: Int64(clamping: p.offset), firstLineHash: Self.hashText(p.firstLineHash),
+                                path: p.path, position: Int64(clamping: p.offset),
+                                firstLineHash: Self.hashText(p.firstLineHash),
                                 inode: p.inode))))
             })
     }
@@ -276,14 +280,16 @@ final class SourceSet: Sendable {
             if let journalLocation {
                 if !setup.source.isJournal {
                     logger.notice(
-                        "[\(setup.name)] none of its log files exist (\(setup.logPaths.joined(separator: ", "))); reading the systemd journal instead")
+                        "[\(setup.name)] none of its log files exist (\(setup.logPaths.joined(separator: ", "))); reading the systemd journal instead"
+                    )
                 }
                 let cursorKey = "jail:\(setup.name)"
                 var stored: String? = nil
                 do {
                     stored = try store?.journalCursor(source: cursorKey)
                 } catch {
-                    logger.error("[\(setup.name)] cannot read the stored journal cursor: \(error); starting at the tail")
+                    logger.error(
+                        "[\(setup.name)] cannot read the stored journal cursor: \(error); starting at the tail")
                 }
                 let channel = self.channel
                 let jail = setup.name
@@ -294,13 +300,16 @@ final class SourceSet: Sendable {
                     batchEnd: { cursor in
                         channel.send(
                             SourceBatch(
-                                failures: [(jail, reader.take())], progress: .journalCursor(source: cursorKey, cursor: cursor)))
+                                failures: [(jail, reader.take())],
+                                progress: .journalCursor(source: cursorKey, cursor: cursor)))
                     },
                     tooLong: { length in reader.skippedTooLong(1, length: length, source: nil) })
                 do {
                     try source.start()
                     journals.append(source)
-                    logger.info("[\(setup.name)] reading the systemd journal (\(JournalMatch(alternatives: setup.journalMatch)))")
+                    logger.info(
+                        "[\(setup.name)] reading the systemd journal (\(JournalMatch(alternatives: setup.journalMatch)))"
+                    )
                 } catch {
                     logger.error("[\(setup.name)] cannot read the systemd journal: \(error)")
                 }
@@ -310,7 +319,8 @@ final class SourceSet: Sendable {
             // stored position), unless the daemon was told to read existing content.
             let head = setup.logPaths.filter { readExisting || setup.headPaths.contains($0) }
             let tail = setup.logPaths.filter { !head.contains($0) }
-            for (paths, start) in [(head, StartPosition.beginning), (tail, .end)] where !paths.isEmpty || start == .end {
+            for (paths, start) in [(head, StartPosition.beginning), (tail, .end)] where !paths.isEmpty || start == .end
+            {
                 requests.append(
                     FileTailer.Request(
                         paths, startAt: start, resume: storedPositions(paths),

@@ -53,7 +53,8 @@ extension PortcullisDaemon {
             for await batch in records { await coordinator.applyFleet(batch) }
         }
         logger.info(
-            "fleet: sharing jails \(configuration.jails.joined(separator: ", ")) as \(configuration.name); trusting \(configuration.trust.joined(separator: ", "))")
+            "fleet: sharing jails \(configuration.jails.joined(separator: ", ")) as \(configuration.name); trusting \(configuration.trust.joined(separator: ", "))"
+        )
         return service
     }
 }

@@ -109,7 +109,8 @@ final class StoreWriter: Sendable {
         lock.withLock { s in
             Health(
                 error: s.error, failingSince: s.failingSince, queued: s.queuedChanges, transactions: s.transactions,
-                totalMilliseconds: Double(s.totalNanoseconds) / 1e6, longestMilliseconds: Double(s.longestNanoseconds) / 1e6,
+                totalMilliseconds: Double(s.totalNanoseconds) / 1e6,
+                longestMilliseconds: Double(s.longestNanoseconds) / 1e6,
                 failures: s.failures)
         }
     }
@@ -128,7 +129,8 @@ final class StoreWriter: Sendable {
     private func run() {
         var retryMilliseconds = 1000
         while true {
-            let (works, stopping) = lock.wait(until: { !$0.queue.isEmpty || $0.stopping }) { s, _ in
+            let workOrStop: (State) -> Bool = { !$0.queue.isEmpty || $0.stopping }
+            let (works, stopping) = lock.wait(until: workOrStop) { s, _ in
                 s.busy = !s.queue.isEmpty
                 return (s.queue, s.stopping)
             }
@@ -150,7 +152,8 @@ final class StoreWriter: Sendable {
                         try store.apply([.banLogged(upTo: lastBan)])
                     } catch {
                         lock.withLock { s in
-                            s.queue.insert(Work(changes: [.banLogged(upTo: lastBan)], afterCommit: nil), at: works.count)
+                            s.queue.insert(
+                                Work(changes: [.banLogged(upTo: lastBan)], afterCommit: nil), at: works.count)
                             s.queuedChanges += 1
                         }
                     }
@@ -213,7 +216,8 @@ final class StoreWriter: Sendable {
                 }
                 finishIdle()
                 // Wait before retrying, unless asked to stop (which makes one more attempt).
-                lock.wait(until: { $0.stopping }, timeoutMilliseconds: retryMilliseconds) { _, _ in }
+                let stopping: (State) -> Bool = { $0.stopping }
+                lock.wait(until: stopping, timeoutMilliseconds: retryMilliseconds) { _, _ in }
                 retryMilliseconds = min(retryMilliseconds * 2, 30_000)
             }
         }

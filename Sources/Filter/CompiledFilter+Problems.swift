@@ -26,7 +26,9 @@ extension CompiledFilter {
         bare.prefregex = nil
         var found: [FilterError] = []
         func note(_ e: FilterError?) {
-            guard let e, !found.contains(where: { $0.message == e.message && $0.location == e.location }) else { return }
+            guard let e, !found.contains(where: { $0.message == e.message && $0.location == e.location }) else {
+                return
+            }
             found.append(e)
         }
         // Options and the date pattern alone.

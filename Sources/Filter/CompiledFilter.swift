@@ -201,7 +201,8 @@ public final class CompiledFilter: @unchecked Sendable {
             combinedBranchGroups = numbers
             // When every failregex is anchored at the start (single-line mode), the first branch that matches is
             // the first failregex that matches: the engine can go straight to it.
-            combinedSelectsRegex = pattern != nil && !multiline && fails.allSatisfy(\.pattern.isAnchored)
+            combinedSelectsRegex =
+                pattern != nil && !multiline && fails.allSatisfy(\.pattern.isAnchored)
                 && pattern?.captureCount == next - 1
         } else {
             combined = nil

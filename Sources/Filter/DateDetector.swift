@@ -1,9 +1,9 @@
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Where a log line's timestamp was found, and what time it denotes.
@@ -549,7 +549,8 @@ public final class DateDetector {
     /// Reads `line`'s leading date in `format` when the line has the usual shape, returning the date's length and
     /// time; nil when it has not (or the date is not valid): the template's regex then decides. It accepts only
     /// text on which the regex's first (greedy) path succeeds, so it finds the same span and fields.
-    private func fastRead(_ format: FastDateFormat, _ line: UnsafeBufferPointer<UInt8>) -> (length: Int, time: Double)? {
+    private func fastRead(_ format: FastDateFormat, _ line: UnsafeBufferPointer<UInt8>) -> (length: Int, time: Double)?
+    {
         let n = line.count
         @inline(__always) func digit(_ i: Int) -> Int? {
             guard i < n else { return nil }
@@ -614,8 +615,9 @@ public final class DateDetector {
                 break
             }
             guard endsWord(p) else { return nil }
-            guard let time = compose(
-                year: y, month: mo, day: d, yearDay: nil, hour: h, minute: mi, second: s, zone: zone ?? defaultZone)
+            guard
+                let time = compose(
+                    year: y, month: mo, day: d, yearDay: nil, hour: h, minute: mi, second: s, zone: zone ?? defaultZone)
             else { return nil }
             return (p, time)
         case .syslog:
@@ -642,8 +644,9 @@ public final class DateDetector {
             if byte(p) == 0x2E { return nil }
             if byte(p) == 0x20, digit(p + 1) != nil { return nil }
             guard endsWord(p) else { return nil }
-            guard let time = compose(
-                year: nil, month: mo, day: d, yearDay: nil, hour: h, minute: mi, second: s, zone: defaultZone)
+            guard
+                let time = compose(
+                    year: nil, month: mo, day: d, yearDay: nil, hour: h, minute: mi, second: s, zone: defaultZone)
             else { return nil }
             return (p, time)
         }

@@ -82,7 +82,8 @@ public struct FilterOptions: Sendable {
     /// Creates options; the defaults match a jail with no overrides.
     public init(
         timeZone: String? = nil, now: @escaping @Sendable () -> Double = { FilterClock.now() },
-        datePattern: String? = nil, maxLines: Int? = nil, maxLineLength: Int = Bounds.maximumLineLength, dnsMode: DNSMode = .raw,
+        datePattern: String? = nil, maxLines: Int? = nil, maxLineLength: Int = Bounds.maximumLineLength,
+        dnsMode: DNSMode = .raw,
         resolver: (@Sendable (String) -> [IPAddress])? = nil, checkAllRegex: Bool = false
     ) {
         self.timeZone = timeZone

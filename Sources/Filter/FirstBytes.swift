@@ -136,7 +136,8 @@ enum FirstBytes {
                 case UInt8(ascii: "["):
                     if peek(1) == UInt8(ascii: ":") {
                         var k = i + 2
-                        while k + 1 < bytes.count, !(bytes[k] == UInt8(ascii: ":") && bytes[k + 1] == UInt8(ascii: "]")) {
+                        while k + 1 < bytes.count, !(bytes[k] == UInt8(ascii: ":") && bytes[k + 1] == UInt8(ascii: "]"))
+                        {
                             k += 1
                         }
                         guard k + 1 < bytes.count else { return false }

@@ -388,7 +388,9 @@ public final class LineProcessor {
                 }
                 m = MatchView(matcher: failMatchers[i], offset: 0)
             }
-            if !ignoreMatchers.isEmpty, ignoreHit(ignoreSubject(m, regex, subject, starts, contentReplaced), ascii: ascii) != nil {
+            if !ignoreMatchers.isEmpty,
+                ignoreHit(ignoreSubject(m, regex, subject, starts, contentReplaced), ascii: ascii) != nil
+            {
                 ignored = true
                 removeMatchedLines(m, regex, org: org, lineStarts: starts, contentReplaced: contentReplaced)
                 rebuild = starts != nil && !contentReplaced
@@ -398,7 +400,8 @@ public final class LineProcessor {
             var current: DraftLines = .original
             if starts != nil && !contentReplaced {
                 current = .lines(
-                    linesOfMatch(m, regex, org: org, original: original, lineStarts: starts,
+                    linesOfMatch(
+                        m, regex, org: org, original: original, lineStarts: starts,
                         contentReplaced: contentReplaced))
             } else {
                 keepLine(original)
@@ -534,8 +537,7 @@ public final class LineProcessor {
                 failure.address = Self.dottedQuad(ip) ?? IPAddress(ip)
                 // fail2ban reports an IPv4 as written (so `192.030.0.6` stays as it is) and an IPv6 normalised.
                 failure.host = ip4 != nil ? ip : (failure.address?.description ?? ip)
-                if let address = failure.address, let cidr = fields["cidr"], let n = Int(cidr), n < address.bitWidth
-                {
+                if let address = failure.address, let cidr = fields["cidr"], let n = Int(cidr), n < address.bitWidth {
                     // <SUBNET>/<CIDR>: the failure is the network.
                     let subnet = Subnet(address: address, prefixLength: max(0, n))
                     failure.subnet = subnet

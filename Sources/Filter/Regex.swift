@@ -223,7 +223,9 @@ public final class Matcher {
     }
 
     @inline(__always)
-    private func _match(_ code: OpaquePointer, _ subject: UnsafeBufferPointer<UInt8>, start: Int, options: UInt32)
+    private func _match(
+        _ code: OpaquePointer, _ subject: UnsafeBufferPointer<UInt8>, start: Int, options: UInt32
+    )
         -> Bool
     {
         let base = subject.baseAddress ?? UnsafePointer(bitPattern: 1)!
@@ -247,7 +249,10 @@ public final class Matcher {
         // An empty buffer may have a nil base; give PCRE2 a valid pointer.
         let base = subject.baseAddress ?? UnsafePointer(bitPattern: 1)!
         let rc = pcre2_match_8(pattern.code, base, subject.count, start, options, matchData, context)
-        if rc >= 0 { lastError = 0; return true }
+        if rc >= 0 {
+            lastError = 0
+            return true
+        }
         lastError = rc == PCRE2_ERROR_NOMATCH ? 0 : rc
         return false
     }

@@ -416,9 +416,11 @@ public enum FirewallEvent: Hashable, Sendable, CustomStringConvertible {
             let shown = addresses.prefix(10).map(\.description).joined(separator: ", ")
             let more = addresses.count > 10 ? " and \(addresses.count - 10) more" : ""
             let who = pid.map { " by process \($0)" } ?? ""
-            return "[\(jail)] \(addresses.count) active bans were deleted from the kernel\(who); restored in \(Self.ms(took)) ms: \(shown)\(more)"
+            return
+                "[\(jail)] \(addresses.count) active bans were deleted from the kernel\(who); restored in \(Self.ms(took)) ms: \(shown)\(more)"
         case .refilledAfterOverrun(let bans, let took):
-            return "change notifications were lost (buffer full); re-added all \(bans) active bans in \(Self.ms(took)) ms"
+            return
+                "change notifications were lost (buffer full); re-added all \(bans) active bans in \(Self.ms(took)) ms"
         case .monitorUnavailable(let why):
             return "cannot follow nftables changes, deleted bans are noticed only when the table is damaged: \(why)"
         }

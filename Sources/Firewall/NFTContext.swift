@@ -45,7 +45,9 @@ public final class NFTContext {
     /// - Returns: the output buffer (listings), empty for most changes.
     /// - Throws: ``NFTError`` with libnftables' error text when the command is rejected; nothing was changed.
     @discardableResult
-    public func run(_ commands: String, json: Bool = false, terse: Bool = false, stateless: Bool = false)
+    public func run(
+        _ commands: String, json: Bool = false, terse: Bool = false, stateless: Bool = false
+    )
         throws(NFTError) -> String
     {
         var flags = UInt32(NFT_CTX_OUTPUT_NUMERIC_PROTO) | UInt32(NFT_CTX_OUTPUT_NUMERIC_TIME)

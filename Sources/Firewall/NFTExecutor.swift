@@ -4,7 +4,7 @@ import Core
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// One dedicated thread that owns an ``NFTContext`` and runs every libnftables call serially.
@@ -217,7 +217,9 @@ enum Syscall {
             waitReadable(fd, timeoutMilliseconds: timeoutMilliseconds)
             return false
         }
-        var p = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: watched, events: Int16(POLLIN), revents: 0)]
+        var p = [
+            pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: watched, events: Int16(POLLIN), revents: 0),
+        ]
         var rc: Int32
         repeat { rc = poll(&p, 2, timeoutMilliseconds) } while rc < 0 && errno == EINTR
         guard rc > 0 else { return false }

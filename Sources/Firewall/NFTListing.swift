@@ -40,7 +40,8 @@ enum NFTListing {
                     elements.append(NFTListedElement(address: address, timeoutSeconds: nil, expiresSeconds: nil))
                 } else if let (address, length) = prefix(raw) {
                     elements.append(
-                        NFTListedElement(address: address, timeoutSeconds: nil, expiresSeconds: nil, prefixLength: length))
+                        NFTListedElement(
+                            address: address, timeoutSeconds: nil, expiresSeconds: nil, prefixLength: length))
                 } else if let elem = raw["elem"], let val = elem["val"] {
                     var element: NFTListedElement
                     if let text = val.stringValue, let address = IPAddress(text) {

@@ -2,7 +2,7 @@ internal import CNetlink
 import Core
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The kernel's nf_tables change notifications (what `nft monitor` prints), read from a netlink socket subscribed

@@ -193,7 +193,8 @@ public struct NFTTransaction: Hashable, Sendable {
         case .addSet(let name, let family):
             out += "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags timeout; }"
         case .addIntervalSet(let name, let family):
-            out += "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags interval, timeout; }"
+            out +=
+                "add set \(t) \(name) { type \(family == .v4 ? "ipv4_addr" : "ipv6_addr"); flags interval, timeout; }"
         case .deleteSet(let name): out += "delete set \(t) \(name)"
         case .flushSet(let name): out += "flush set \(t) \(name)"
         case .addRule(let rule):
@@ -252,11 +253,13 @@ public struct NFTTransaction: Hashable, Sendable {
             out += "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"timeout\"]}}}"
         case .addIntervalSet(let name, let family):
             out += "{\"add\": {\"set\": {\(tableObject), \"name\": \"\(name)\", "
-            out += "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"interval\", \"timeout\"]}}}"
+            out +=
+                "\"type\": \"\(family == .v4 ? "ipv4_addr" : "ipv6_addr")\", \"flags\": [\"interval\", \"timeout\"]}}}"
         case .deleteSet(let name): out += "{\"delete\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
         case .flushSet(let name): out += "{\"flush\": {\"set\": {\(tableObject), \"name\": \"\(name)\"}}}"
         case .addRule(let rule):
-            out += "{\"add\": {\"rule\": {\(tableObject), \"chain\": \"\(rule.forward ? forwardChain : chain)\", \"expr\": ["
+            out +=
+                "{\"add\": {\"rule\": {\(tableObject), \"chain\": \"\(rule.forward ? forwardChain : chain)\", \"expr\": ["
             switch rule.layer4 {
             case .any: break
             case .proto(let p):
@@ -389,9 +392,10 @@ public struct NFTRuleset: Hashable, Sendable {
     public func rules(for jail: JailFirewall, family: IPAddress.Family, kind: BanScope.Kind) -> [NFTRule] {
         let input = inputRules(for: jail, family: family, kind: kind)
         guard jail.banForward == .yes else { return input }
-        return input + input.map {
-            NFTRule(layer4: $0.layer4, family: $0.family, set: $0.set, verdict: $0.verdict, forward: true)
-        }
+        return input
+            + input.map {
+                NFTRule(layer4: $0.layer4, family: $0.family, set: $0.set, verdict: $0.verdict, forward: true)
+            }
     }
 
     /// The input chain's rules of one jail for one family on the set of `kind` (the same ports and verdicts).
@@ -441,7 +445,9 @@ public struct NFTRuleset: Hashable, Sendable {
             for kind in jail.scopes {
                 for family in [IPAddress.Family.v4, .v6] {
                     let name = setName(jail: jail.name, family: family, kind: kind)
-                    commands.append(kind == .prefix ? .addIntervalSet(name: name, family: family) : .addSet(name: name, family: family))
+                    commands.append(
+                        kind == .prefix
+                            ? .addIntervalSet(name: name, family: family) : .addSet(name: name, family: family))
                 }
             }
         }

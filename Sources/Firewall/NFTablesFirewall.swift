@@ -48,10 +48,8 @@ public final class NFTablesFirewall: FirewallBackend {
         executor = try NFTExecutor(
             networkNamespace: configuration.networkNamespace, tickInterval: configuration.healthCheckInterval,
             watch: { configuration.followsChanges ? state.openMonitor() : nil },
-            onReadable: { context in state.monitorReadable(context: context, ruleset: ruleset) }
-        ) { context in
-            state.healthCheck(context: context, ruleset: ruleset)
-        }
+            onReadable: { context in state.monitorReadable(context: context, ruleset: ruleset) },
+            tick: { context in state.healthCheck(context: context, ruleset: ruleset) })
     }
 
     /// Stops the backend thread after the queued calls (does not touch the table; call ``tearDown()`` first for
@@ -189,7 +187,9 @@ private final class StateBox: @unchecked Sendable {
         }
     }
 
-    func send(_ transaction: NFTTransaction, context: NFTContext, syntax: FirewallConfiguration.Syntax)
+    func send(
+        _ transaction: NFTTransaction, context: NFTContext, syntax: FirewallConfiguration.Syntax
+    )
         throws(FirewallError)
     {
         guard !transaction.isEmpty else { return }
@@ -247,7 +247,9 @@ private final class StateBox: @unchecked Sendable {
         var kept: [NFTListedSet] = []
         for set in existing {
             let interval = jailOfSet[set.name]?.kind == .prefix
-            if wanted[set.name] == set.type && set.flags.contains("timeout") && set.flags.contains("interval") == interval {
+            if wanted[set.name] == set.type && set.flags.contains("timeout")
+                && set.flags.contains("interval") == interval
+            {
                 kept.append(set)
             } else {
                 stale.append(set.name)
@@ -546,10 +548,13 @@ private final class StateBox: @unchecked Sendable {
         guard !requests.isEmpty else { return }
         do {
             try send(ruleset.ban(requests), context: context, syntax: ruleset.configuration.syntax)
-            onEvent(.refilled(jail: jail, addresses: requests.map(\.address), by: by, took: now.duration(to: clock.now)))
+            onEvent(
+                .refilled(jail: jail, addresses: requests.map(\.address), by: by, took: now.duration(to: clock.now)))
         } catch {
             // The set itself may be gone: rebuild the table.
-            if isIntact(context: context, ruleset: ruleset) == false { try? restore(context: context, ruleset: ruleset) }
+            if isIntact(context: context, ruleset: ruleset) == false {
+                try? restore(context: context, ruleset: ruleset)
+            }
         }
     }
 
@@ -563,7 +568,9 @@ private final class StateBox: @unchecked Sendable {
             ownBulk = true
             onEvent(.refilledAfterOverrun(bans: requests.count, took: now.duration(to: clock.now)))
         } catch {
-            if isIntact(context: context, ruleset: ruleset) == false { try? restore(context: context, ruleset: ruleset) }
+            if isIntact(context: context, ruleset: ruleset) == false {
+                try? restore(context: context, ruleset: ruleset)
+            }
         }
     }
 }

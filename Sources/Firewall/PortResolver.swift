@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Resolves a jail's `port =` value at configuration load: numbers, ranges, `all`, and service names from
@@ -100,7 +100,9 @@ public struct PortResolver: Sendable {
     }
 
     /// A number or a known name; nil when `allowUnknown` and the text is neither (it may be a range).
-    private func endpoint(_ text: String, jail: String, whole: String, allowUnknown: Bool) throws(FirewallError)
+    private func endpoint(
+        _ text: String, jail: String, whole: String, allowUnknown: Bool
+    ) throws(FirewallError)
         -> UInt16?
     {
         if text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {

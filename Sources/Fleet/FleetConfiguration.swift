@@ -49,7 +49,8 @@ public struct FleetConfiguration: Sendable, Hashable {
         func place(_ key: String) -> String { values["fleet.@" + key].map { "\($0): " } ?? "[fleet] " }
         guard let url = get("url") else {
             if values.keys.contains(where: { $0.hasPrefix("fleet.") && !$0.hasPrefix("fleet.@") }) {
-                throw FleetError("[fleet] has no url: write e.g. url = postgresql://portcullis@/portcullis?host=/run/postgresql")
+                throw FleetError(
+                    "[fleet] has no url: write e.g. url = postgresql://portcullis@/portcullis?host=/run/postgresql")
             }
             return nil
         }
@@ -57,14 +58,17 @@ public struct FleetConfiguration: Sendable, Hashable {
             throw FleetError("\(place("url"))[fleet] needs name = THIS-HOST (how the peers' trust lists call it)")
         }
         func list(_ key: String) -> [String] {
-            (get(key) ?? "").split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+            (get(key) ?? "").split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == "\n" }).map(
+                String.init)
         }
         let ok = { (s: String) in !s.isEmpty && s.utf8.count <= 64 && s.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } }
         guard ok(name) else { throw FleetError("\(place("name"))name '\(name)': 1-64 printable characters, no spaces") }
         var escalate = 0
         if let text = get("escalate-after") {
             guard let n = Int(text), n >= 0, n <= 100_000 else {
-                throw FleetError("\(place("escalate-after"))escalate-after must be a whole number of hosts (0 = never), not '\(text)'")
+                throw FleetError(
+                    "\(place("escalate-after"))escalate-after must be a whole number of hosts (0 = never), not '\(text)'"
+                )
             }
             escalate = n
         }

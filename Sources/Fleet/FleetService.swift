@@ -109,7 +109,10 @@ public final class FleetService: Sendable {
                     log(.info, "fleet: connected to PostgreSQL as host \(configuration.name)")
                 } catch {
                     if error.message != lastError {
-                        log(.error, "fleet: PostgreSQL unreachable or refused (\(error.message)); bans are kept in the local outbox and sent when it is back")
+                        log(
+                            .error,
+                            "fleet: PostgreSQL unreachable or refused (\(error.message)); bans are kept in the local outbox and sent when it is back"
+                        )
                         lastError = error.message
                     }
                     sleepOrWake(seconds: backoff)
@@ -186,7 +189,10 @@ public final class FleetService: Sendable {
             do {
                 try outbox.delivered(upTo: last)
             } catch {
-                log(.error, "fleet: cannot mark the outbox as sent in the local store: \(error) (records may be sent again; the table keeps each once)")
+                log(
+                    .error,
+                    "fleet: cannot mark the outbox as sent in the local store: \(error) (records may be sent again; the table keeps each once)"
+                )
                 return
             }
         }
@@ -209,7 +215,9 @@ public final class FleetService: Sendable {
                     [String(cursor)])
             } catch {
                 if c.isOK {
-                    log(.error, "fleet: cannot read \(Self.table) (\(error.message)); was the table altered by hand? Retrying")
+                    log(
+                        .error,
+                        "fleet: cannot read \(Self.table) (\(error.message)); was the table altered by hand? Retrying")
                     sleepOrWake(seconds: 5)
                     return
                 }
@@ -221,7 +229,9 @@ public final class FleetService: Sendable {
                 guard let idText = row[0], let id = Int64(idText) else { continue }
                 cursor = max(cursor, id)
                 guard let r = Self.record(row, id: id) else {
-                    log(.warning, "fleet: row \(id) of \(Self.table) is not a ban Portcullis wrote (altered by hand?); skipped")
+                    log(
+                        .warning,
+                        "fleet: row \(id) of \(Self.table) is not a ban Portcullis wrote (altered by hand?); skipped")
                     continue
                 }
                 if r.host != configuration.name { records.append(r) }
@@ -238,7 +248,8 @@ public final class FleetService: Sendable {
     /// A row as a record; nil when a field does not parse.
     static func record(_ row: [String?], id: Int64) -> FleetRecord? {
         guard row.count == 7, let host = row[1], let jail = row[2], let addressText = row[3],
-            let address = IPAddress(addressText), let kindText = row[4], let kind = FleetRecord.Kind(rawValue: kindText),
+            let address = IPAddress(addressText), let kindText = row[4],
+            let kind = FleetRecord.Kind(rawValue: kindText),
             let atText = row[5], let at = Double(atText), at.isFinite, at >= 0, at <= Bounds.maximumSeconds,
             !host.isEmpty, host.utf8.count <= 64, !jail.isEmpty, jail.utf8.count <= 200
         else { return nil }
@@ -252,14 +263,20 @@ public final class FleetService: Sendable {
 
     /// Waits up to a second for a notification or a wake-up; notifications that are not ours are logged.
     private func waitForWork(_ c: PGConnection) throws(FleetError) {
-        var fds = [pollfd(fd: c.socket, events: Int16(POLLIN), revents: 0), pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: c.socket, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0),
+        ]
         let n = poll(&fds, 2, 1000)
         if n < 0 { return }
         if fds[1].revents != 0 { drainWake() }
         // Also when nothing is readable: consumeInput notices a connection the server closed.
         for note in try c.notifications() {
             if !Self.isOurs(note.channel, note.payload) {
-                log(.warning, "fleet: ignored a notification on \(note.channel) that is not Portcullis's: '\(String(note.payload.prefix(80)))'")
+                log(
+                    .warning,
+                    "fleet: ignored a notification on \(note.channel) that is not Portcullis's: '\(String(note.payload.prefix(80)))'"
+                )
             }
         }
         guard c.isOK else { throw FleetError("connection closed") }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The module's system calls: small files, renames, signals, the detached reverter's spawn. EINTR is retried.

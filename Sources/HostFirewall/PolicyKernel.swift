@@ -105,14 +105,15 @@ public struct PolicyKernel: Sendable {
         do {
             return try nft.run(commands, stateless: stateless)
         } catch {
-            throw FirewallError(code: .nftables, message: "nftables refused the policy table command", underlying: error)
+            throw FirewallError(
+                code: .nftables, message: "nftables refused the policy table command", underlying: error)
         }
     }
 }
 
 #if canImport(Glibc)
-    import Glibc
-    func errnoValue() -> Int32 { errno }
+import Glibc
+func errnoValue() -> Int32 { errno }
 #endif
 
 extension Substring {

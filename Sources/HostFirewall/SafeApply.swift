@@ -2,7 +2,7 @@ import Firewall
 import Policy
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `apply` with a dead man's switch: the policy is loaded in one transaction, and a detached reverter process
@@ -107,7 +107,8 @@ public struct SafeApply: Sendable {
             }
             let saved = before.map { "present\n" + $0 } ?? "absent\n"
             if let code = HostSys.writeAtomically(previousPath, saved) {
-                throw Failure(message: "cannot save the current policy table to \(previousPath): \(HostSys.describe(code))")
+                throw Failure(
+                    message: "cannot save the current policy table to \(previousPath): \(HostSys.describe(code))")
             }
             wrotePrevious = true
         }

@@ -3,7 +3,7 @@ import Firewall
 import Policy
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The listening TCP and UDP sockets of the calling thread's network namespace, read from
@@ -20,9 +20,10 @@ public enum SocketTable {
     /// `IPV6_V6ONLY` on a lone IPv6 socket is then over-reported as reachable over IPv4.
     public static func listening(procRoot: String = "/proc") -> [ListeningSocket] {
         var raw: [(ListeningSocket, inode: String)] = []
-        for (file, proto, v6) in [("tcp", TransportProtocol.tcp, false), ("tcp6", .tcp, true), ("udp", .udp, false),
-            ("udp6", .udp, true)]
-        {
+        for (file, proto, v6) in [
+            ("tcp", TransportProtocol.tcp, false), ("tcp6", .tcp, true), ("udp", .udp, false),
+            ("udp6", .udp, true),
+        ] {
             guard let text = HostSys.readFile("\(procRoot)/net/\(file)") else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let f = line.split(separator: " ")
@@ -109,7 +110,9 @@ public enum SocketTable {
                 let inode = String(link.dropFirst(8).dropLast())
                 if owners[inode] != nil { continue }
                 if comm == nil {
-                    comm = HostSys.readFile("\(procRoot)/\(pid)/comm")?.split(separator: "\n").first.map(String.init) ?? "?"
+                    comm =
+                        HostSys.readFile("\(procRoot)/\(pid)/comm")?.split(separator: "\n").first.map(String.init)
+                        ?? "?"
                 }
                 owners[inode] = (pid, comm!)
             }

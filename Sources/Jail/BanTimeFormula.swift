@@ -131,7 +131,8 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
         mutating func enter() throws(ParseError) {
             nesting += 1
             guard nesting <= BanTimeFormula.maximumNesting else {
-                throw ParseError(offset: index, message: "formula nested too deeply (over \(BanTimeFormula.maximumNesting) levels)")
+                throw ParseError(
+                    offset: index, message: "formula nested too deeply (over \(BanTimeFormula.maximumNesting) levels)")
             }
         }
 
@@ -244,14 +245,21 @@ public struct BanTimeFormula: Sendable, Hashable, CustomStringConvertible {
                     if peekOperator([")"]) == nil {
                         while true {
                             args.append(try parseExpression())
-                            if peekOperator([","]) != nil { take(","); continue }
+                            if peekOperator([","]) != nil {
+                                take(",")
+                                continue
+                            }
                             break
                         }
                     }
                     guard peekOperator([")"]) != nil else { throw ParseError(offset: index, message: "expected ')'") }
                     take(")")
-                    let known = ["min", "max", "int", "float", "abs", "round", "math.exp", "math.log", "math.pow", "math.sqrt"]
-                    guard known.contains(name) else { throw ParseError(offset: start, message: "unknown function '\(name)'") }
+                    let known = [
+                        "min", "max", "int", "float", "abs", "round", "math.exp", "math.log", "math.pow", "math.sqrt",
+                    ]
+                    guard known.contains(name) else {
+                        throw ParseError(offset: start, message: "unknown function '\(name)'")
+                    }
                     return try node(.call(name, args))
                 }
                 _ = try node(.number(0))

@@ -40,7 +40,9 @@ public struct IgnoreList: Sendable, Hashable {
     public var networks: [(Subnet, String)] {
         var out: [(Subnet, String)] = []
         for e in list { for s in e.subnets { out.append((s, e.written)) } }
-        if ignoresSelf { for a in selfAddresses { out.append((Subnet(address: a, prefixLength: a.bitWidth), "ignoreself")) } }
+        if ignoresSelf {
+            for a in selfAddresses { out.append((Subnet(address: a, prefixLength: a.bitWidth), "ignoreself")) }
+        }
         return out
     }
 
@@ -99,10 +101,12 @@ public struct IgnoreList: Sendable, Hashable {
         let entry: Entry
         if let net = Self.network(written) {
             entry = Entry(
-                written: written, text: Self.text(net), subnets: [net], isSingle: net.prefixLength == net.network.bitWidth)
+                written: written, text: Self.text(net), subnets: [net],
+                isSingle: net.prefixLength == net.network.bitWidth)
         } else {
             entry = Entry(
-                written: written, text: written, subnets: resolved.map { Subnet(address: $0, prefixLength: $0.bitWidth) },
+                written: written, text: written,
+                subnets: resolved.map { Subnet(address: $0, prefixLength: $0.bitWidth) },
                 isSingle: false)
         }
         guard !list.contains(where: { $0.text == entry.text }) else { return false }

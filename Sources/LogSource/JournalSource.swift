@@ -1,11 +1,11 @@
-import Core
 internal import CSystemd
+import Core
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// One journal entry as a line for the filters, valid only during the delivery call.
@@ -231,7 +231,9 @@ final class JournalReader: @unchecked Sendable {
     private var startCursor: String?
     private var formatter: JournalLineFormatter
 
-    init(location: JournalSource.Location, match: JournalMatch, start: JournalSource.Start, maxLineLength: Int)
+    init(
+        location: JournalSource.Location, match: JournalMatch, start: JournalSource.Start, maxLineLength: Int
+    )
         throws(LogSourceError)
     {
         var j: OpaquePointer?

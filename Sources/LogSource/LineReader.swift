@@ -1,9 +1,9 @@
 import Core
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// Reads one file in big chunks into a reusable buffer and splits it into lines on `0x0A`: the one line reader

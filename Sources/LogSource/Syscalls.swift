@@ -1,8 +1,9 @@
 import Core
+
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// The one place in LogSource that calls libc for files, inotify, poll and pipes. Every call retries `EINTR`
@@ -60,7 +61,9 @@ enum Sys {
     }
 
     /// `pread` retrying EINTR; returns the byte count (0 at end of file).
-    static func pread(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, at offset: UInt64)
+    static func pread(
+        _ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, at offset: UInt64
+    )
         -> Result<Int, Errno>
     {
         while true {

@@ -56,7 +56,9 @@ public enum MetricsHTTP {
     }
 
     /// The whole response: status line, headers (`Connection: close`), and `body` unless `head`.
-    public static func response(status: Int, reason: String, contentType: String, body: [UInt8], head: Bool = false)
+    public static func response(
+        status: Int, reason: String, contentType: String, body: [UInt8], head: Bool = false
+    )
         -> [UInt8]
     {
         var text = "HTTP/1.1 \(status) \(reason)\r\n"

@@ -122,7 +122,8 @@ public final class MetricsServer: Sendable {
     }
 
     private func serve(_ fd: Int32) {
-        let limit = UInt64(deadline.components.seconds) * 1_000_000_000
+        let limit =
+            UInt64(deadline.components.seconds) * 1_000_000_000
             + UInt64(deadline.components.attoseconds / 1_000_000_000)
         let until = TCP.monotonicNanoseconds() + limit
         var buffer: [UInt8] = []

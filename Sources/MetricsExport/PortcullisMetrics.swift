@@ -179,7 +179,8 @@ public final class PortcullisMetrics: Sendable {
         let labels = [("jail", jail)]
         for (name, help) in Self.jailCounters {
             series.counters[name] = registry.makeCounter(
-                descriptor: MetricNameDescriptor(metricName: String(name.dropLast(6)), unitName: "total", helpText: help),
+                descriptor: MetricNameDescriptor(
+                    metricName: String(name.dropLast(6)), unitName: "total", helpText: help),
                 labels: labels)
         }
         for (name, help) in Self.jailGauges {

@@ -146,10 +146,12 @@ public enum ExposureAudit {
                 < (b.socket.proto.rawValue, b.socket.port, b.family == .v4 ? 0 : 1, b.socket.address.description)
         }
         var findings: [AuditFinding] = []
-        let policyName = intended.files.first.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "the policy"
+        let policyName =
+            intended.files.first.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "the policy"
         for e in entries {
             let fam = e.family == .v4 ? "ipv4" : "ipv6"
-            let what = "\(e.socket.proto.rawValue)/\(e.socket.port) (\(fam == "ipv4" ? "IPv4" : "IPv6"), \(e.socket.owner) on \(e.socket.address))"
+            let what =
+                "\(e.socket.proto.rawValue)/\(e.socket.port) (\(fam == "ipv4" ? "IPv4" : "IPv6"), \(e.socket.owner) on \(e.socket.address))"
             switch (e.intended, e.reachable) {
             case (.closed, .closed): break
             case (.closed, _):
@@ -163,13 +165,17 @@ public enum ExposureAudit {
                     AuditFinding(
                         kind: .widerThanPolicy, proto: e.socket.proto, port: e.socket.port, family: fam,
                         process: e.socket.owner,
-                        message: "\(what) is reachable from anywhere; \(policyName) allows only \(allowed.joined(separator: ", "))"))
+                        message:
+                            "\(what) is reachable from anywhere; \(policyName) allows only \(allowed.joined(separator: ", "))"
+                    ))
             case (.only(let allowed), .only(let have)) where !have.allSatisfy(allowed.contains):
                 findings.append(
                     AuditFinding(
                         kind: .widerThanPolicy, proto: e.socket.proto, port: e.socket.port, family: fam,
                         process: e.socket.owner,
-                        message: "\(what) is reachable from \(have.joined(separator: ", ")); \(policyName) allows only \(allowed.joined(separator: ", "))"))
+                        message:
+                            "\(what) is reachable from \(have.joined(separator: ", ")); \(policyName) allows only \(allowed.joined(separator: ", "))"
+                    ))
             default: break
             }
         }
@@ -202,14 +208,20 @@ public enum ExposureAudit {
                             AuditFinding(
                                 kind: .familyMismatch, proto: ports.proto, port: range.lower, family: fam,
                                 process: "-",
-                                message: "\(label) (service '\(service.name)') is allowed over \(fam == "ipv4" ? "IPv4" : "IPv6") but listens only on \(other)"))
+                                message:
+                                    "\(label) (service '\(service.name)') is allowed over \(fam == "ipv4" ? "IPv4" : "IPv6") but listens only on \(other)"
+                            ))
                     }
                 }
             }
         }
         var seen = Set<String>()
         findings = findings.filter { seen.insert("\($0.kind)|\($0.proto)|\($0.port)|\($0.family)").inserted }
-        findings.sort { ($0.proto.rawValue, $0.port, $0.family, $0.kind.rawValue) < ($1.proto.rawValue, $1.port, $1.family, $1.kind.rawValue) }
+        findings.sort {
+            ($0.proto.rawValue, $0.port, $0.family, $0.kind.rawValue) < (
+                $1.proto.rawValue, $1.port, $1.family, $1.kind.rawValue
+            )
+        }
         let loadedName: String
         switch loaded {
         case .absent: loadedName = "absent"

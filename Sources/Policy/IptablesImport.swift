@@ -130,7 +130,11 @@ public enum IptablesImport {
                 consumed.insert(r.line)
                 if let t = r.target?.lowercased(), chains[t] != nil, !builtin.contains(t) {
                     if isUnconditional(r) {
-                        if depth < 8 { walk(t, depth: depth + 1) } else { b.unmapped(r.line, r.text, "user chains nest too deeply") }
+                        if depth < 8 {
+                            walk(t, depth: depth + 1)
+                        } else {
+                            b.unmapped(r.line, r.text, "user chains nest too deeply")
+                        }
                         continue
                     }
                     // A conditional jump to a chain that only logs and drops is a drop with these conditions.
@@ -146,7 +150,8 @@ public enum IptablesImport {
                         classify(asDrop, &b, trailing: &trailingVerdicts)
                         continue
                     }
-                    b.unmapped(r.line, r.text, "jump to chain \(r.target!) under conditions: the policy has no sub-chains")
+                    b.unmapped(
+                        r.line, r.text, "jump to chain \(r.target!) under conditions: the policy has no sub-chains")
                     continue
                 }
                 classify(r, &b, trailing: &trailingVerdicts)
@@ -176,7 +181,9 @@ public enum IptablesImport {
                 }
             case "output":
                 if p.policy != "ACCEPT" {
-                    b.unmapped(p.line, p.text, "OUTPUT policy \(p.policy): the policy filters incoming and forwarded traffic only")
+                    b.unmapped(
+                        p.line, p.text,
+                        "OUTPUT policy \(p.policy): the policy filters incoming and forwarded traffic only")
                 } else {
                     b.result.mapped += 1
                 }
@@ -186,14 +193,17 @@ public enum IptablesImport {
         if !b.defaultSet {
             b.result.policy.defaultAction = .reject
             b.result.notes.append(
-                "the INPUT chain accepts by default and ends without a REJECT or DROP: the policy rejects everything it does not allow")
+                "the INPUT chain accepts by default and ends without a REJECT or DROP: the policy rejects everything it does not allow"
+            )
         }
         // Everything not read from INPUT.
         for r in allRules where !consumed.contains(r.line) {
             if r.table != "filter" {
                 b.unmapped(r.line, r.text, "table \(r.table): only the filter table maps to the host policy")
             } else if r.chain.lowercased() == "forward" {
-                b.unmapped(r.line, r.text, "FORWARD rules (Docker, routing) are not carried over; forward = none leaves forwarding to them")
+                b.unmapped(
+                    r.line, r.text,
+                    "FORWARD rules (Docker, routing) are not carried over; forward = none leaves forwarding to them")
             } else if r.chain.lowercased() == "output" {
                 b.unmapped(r.line, r.text, "OUTPUT rules: the policy filters incoming and forwarded traffic only")
             } else {
@@ -227,7 +237,8 @@ public enum IptablesImport {
         if !r.destinations.isEmpty {
             b.unmapped(
                 r.line, r.text,
-                "destination match -d \(r.destinations.joined(separator: ",")): the policy applies to every address of the host")
+                "destination match -d \(r.destinations.joined(separator: ",")): the policy applies to every address of the host"
+            )
             return
         }
         if let o = r.outInterface {
@@ -236,7 +247,9 @@ public enum IptablesImport {
         }
         let isICMP = ["icmp", "ipv6-icmp", "icmpv6", "icmp6", "1", "58"].contains(r.proto ?? "")
         // Loopback.
-        if target == "ACCEPT", r.inInterface == "lo", r.proto == nil, r.sources.isEmpty, r.dports.isEmpty, r.states.isEmpty {
+        if target == "ACCEPT", r.inInterface == "lo", r.proto == nil, r.sources.isEmpty, r.dports.isEmpty,
+            r.states.isEmpty
+        {
             b.result.policy.loopback = true
             b.result.mapped += 1
             return
@@ -261,7 +274,10 @@ public enum IptablesImport {
             b.sawICMPAccept = true
             let t = (r.icmpType ?? "any").lowercased()
             if t == "any" || t == "echo-request" || t == "8" || t == "128" { b.sawPing = true }
-            if r.limit != nil { b.result.notes.append("line \(r.line): ICMP rate limit dropped (the policy accepts the ICMP a host needs without one)") }
+            if r.limit != nil {
+                b.result.notes.append(
+                    "line \(r.line): ICMP rate limit dropped (the policy accepts the ICMP a host needs without one)")
+            }
             b.result.mapped += 1
             return
         }
@@ -279,27 +295,32 @@ public enum IptablesImport {
             b.result.mapped += 1
             return
         }
-        if (target == "DROP" || target == "REJECT"), r.recentUpdate || r.hashAbove != nil, r.sources.isEmpty {
+        if target == "DROP" || target == "REJECT", r.recentUpdate || r.hashAbove != nil, r.sources.isEmpty {
             var g = b.result.policy.portscan ?? PortscanGuard()
             if let above = r.hashAbove {
                 g.rate = above
                 g.burst = r.hashBurst ?? 5
             } else if let hits = r.recentHits, let seconds = r.recentSeconds, seconds > 0 {
-                let (count, unit) = seconds % 3600 == 0 ? (hits * 3600 / seconds, Rate.Unit.hour)
-                    : seconds % 60 == 0 ? (max(1, hits * 60 / seconds), Rate.Unit.minute)
-                    : (max(1, hits / seconds), Rate.Unit.second)
+                let (count, unit) =
+                    seconds % 3600 == 0
+                    ? (hits * 3600 / seconds, Rate.Unit.hour)
+                    : seconds % 60 == 0
+                        ? (max(1, hits * 60 / seconds), Rate.Unit.minute)
+                        : (max(1, hits / seconds), Rate.Unit.second)
                 g.rate = Rate(count: max(1, count), unit: unit)
                 g.burst = hits
                 g.blockSeconds = max(1, seconds)
                 b.result.notes.append(
-                    "line \(r.line): -m recent (\(hits) hits in \(seconds) s) became the port-scan guard at \(g.rate) burst \(hits)")
+                    "line \(r.line): -m recent (\(hits) hits in \(seconds) s) became the port-scan guard at \(g.rate) burst \(hits)"
+                )
             } else {
                 b.unmapped(r.line, r.text, "-m recent without --seconds and --hitcount cannot be expressed as a rate")
                 return
             }
             if !r.dports.isEmpty {
                 b.result.notes.append(
-                    "line \(r.line): the rate limit applied to ports \(r.dports.map(\.description).joined(separator: ",")) only; the port-scan guard counts new connections to every port")
+                    "line \(r.line): the rate limit applied to ports \(r.dports.map(\.description).joined(separator: ",")) only; the port-scan guard counts new connections to every port"
+                )
             }
             b.result.policy.portscan = g
             b.result.mapped += 1
@@ -314,7 +335,9 @@ public enum IptablesImport {
             return
         }
         // Bogons.
-        if (target == "DROP" || target == "REJECT"), !r.sources.isEmpty, r.proto == nil, r.dports.isEmpty, r.states.isEmpty {
+        if target == "DROP" || target == "REJECT", !r.sources.isEmpty, r.proto == nil, r.dports.isEmpty,
+            r.states.isEmpty
+        {
             b.bogon(r.sources, interface: r.inInterface)
             b.result.mapped += 1
             return
@@ -326,28 +349,34 @@ public enum IptablesImport {
                 return
             }
             if !r.states.isEmpty && !r.states.contains("NEW") {
-                b.unmapped(r.line, r.text, "accept limited to states \(r.states.sorted().joined(separator: ",")) has no service equivalent")
+                b.unmapped(
+                    r.line, r.text,
+                    "accept limited to states \(r.states.sorted().joined(separator: ",")) has no service equivalent")
                 return
             }
             if r.limit != nil || r.hashAbove != nil {
-                b.result.notes.append("line \(r.line): the rate limit on this accept was dropped; the port-scan guard limits new connections per source")
+                b.result.notes.append(
+                    "line \(r.line): the rate limit on this accept was dropped; the port-scan guard limits new connections per source"
+                )
             }
             b.accept(proto: proto, ranges: PortResolver.mergedRanges(r.dports), sources: r.sources, comment: r.comment)
             b.result.mapped += 1
             return
         }
         if target == "ACCEPT", r.proto != nil, r.dports.isEmpty, !isICMP {
-            b.unmapped(r.line, r.text, "accepts a whole protocol (\(r.proto!)) on every port: list the ports in [services]")
+            b.unmapped(
+                r.line, r.text, "accepts a whole protocol (\(r.proto!)) on every port: list the ports in [services]")
             return
         }
         if target == "ACCEPT", r.proto == nil, !r.sources.isEmpty, r.dports.isEmpty {
             b.unmapped(
                 r.line, r.text,
-                "accepts everything from \(r.sources.map(\.description).joined(separator: ",")): the policy allows services, not whole sources")
+                "accepts everything from \(r.sources.map(\.description).joined(separator: ",")): the policy allows services, not whole sources"
+            )
             return
         }
         // Explicit closes: what the default does anyway.
-        if (target == "DROP" || target == "REJECT"), r.sources.isEmpty, r.inInterface == nil {
+        if target == "DROP" || target == "REJECT", r.sources.isEmpty, r.inInterface == nil {
             if r.proto == nil && r.dports.isEmpty && r.states.isEmpty && r.limit == nil {
                 b.result.policy.defaultAction = target == "DROP" ? .drop : .reject
                 b.defaultSet = true
@@ -404,7 +433,11 @@ public enum IptablesImport {
                 } else if ends.count == 2 {
                     let lo = ends[0].isEmpty ? 0 : UInt16(ends[0])
                     let hi = ends[1].isEmpty ? 65535 : UInt16(ends[1])
-                    if let lo, let hi, lo <= hi { r.dports.append(PortRange(lo, hi)) } else { r.problems.append("malformed port range '\(part)'") }
+                    if let lo, let hi, lo <= hi {
+                        r.dports.append(PortRange(lo, hi))
+                    } else {
+                        r.problems.append("malformed port range '\(part)'")
+                    }
                 } else {
                     r.problems.append("port '\(part)' is not a number (iptables-save writes numbers)")
                 }
@@ -420,7 +453,8 @@ public enum IptablesImport {
                     continue
                 }
                 r.negated = true
-            case "-p", "--protocol": r.proto = next()?.lowercased()
+            case "-p", "--protocol":
+                r.proto = next()?.lowercased()
                 if r.proto == "ipv6-icmp" || r.proto == "icmpv6" { r.family = .v6 }
                 if r.proto == "icmp" { r.family = r.family ?? .v4 }
             case "-s", "--source", "--src": addresses(next())
@@ -435,7 +469,9 @@ public enum IptablesImport {
                     }
                 }
             case "--dport", "--destination-port", "--dports", "--destination-ports": ports(next())
-            case "--sport", "--source-port", "--sports", "--source-ports": _ = next(); r.sportSeen = true
+            case "--sport", "--source-port", "--sports", "--source-ports":
+                _ = next()
+                r.sportSeen = true
             case "--ctstate", "--state":
                 if let v = next() { r.states = Set(v.uppercased().split(separator: ",").map(String.init)) }
             case "--icmp-type", "--icmpv6-type": r.icmpType = next()
@@ -456,7 +492,9 @@ public enum IptablesImport {
             case "--hashlimit-above": r.hashAbove = next().flatMap(Rate.init(parsing:))
             case "--hashlimit-upto":
                 _ = next()
-                r.problems.append("hashlimit --hashlimit-upto (accept under a rate) has no equivalent; the port-scan guard drops above a rate")
+                r.problems.append(
+                    "hashlimit --hashlimit-upto (accept under a rate) has no equivalent; the port-scan guard drops above a rate"
+                )
             case "--hashlimit-burst": r.hashBurst = next().flatMap { Int($0) }
             case "--hashlimit-mode":
                 if let v = next(), v != "srcip" {

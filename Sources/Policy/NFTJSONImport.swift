@@ -28,7 +28,8 @@ public enum NFTJSONImport {
         var index = 0
         for item in items {
             guard let c = item["chain"] else { continue }
-            let key = "\(c["family"]?.stringValue ?? "") \(c["table"]?.stringValue ?? "") \(c["name"]?.stringValue ?? "")"
+            let key =
+                "\(c["family"]?.stringValue ?? "") \(c["table"]?.stringValue ?? "") \(c["name"]?.stringValue ?? "")"
             if c["table"]?.stringValue == "portcullis" { continue }
             switch c["hook"]?.stringValue {
             case "input":
@@ -47,7 +48,9 @@ public enum NFTJSONImport {
             switch c["family"]?.stringValue {
             case "ip": b.result.sawV4 = true
             case "ip6": b.result.sawV6 = true
-            case "inet": b.result.sawV4 = true; b.result.sawV6 = true
+            case "inet":
+                b.result.sawV4 = true
+                b.result.sawV6 = true
             default: break
             }
         }
@@ -56,7 +59,8 @@ public enum NFTJSONImport {
         var dynamicSets: Set<String> = []
         for item in items {
             guard let s = item["set"] else { continue }
-            let key = "\(s["family"]?.stringValue ?? "") \(s["table"]?.stringValue ?? "") \(s["name"]?.stringValue ?? "")"
+            let key =
+                "\(s["family"]?.stringValue ?? "") \(s["table"]?.stringValue ?? "") \(s["name"]?.stringValue ?? "")"
             sets[key] = (s["elem"]?.arrayValue ?? []).compactMap(subnet)
             let flags = s["flags"]?.arrayValue?.compactMap(\.stringValue) ?? [s["flags"]?.stringValue ?? ""]
             if flags.contains("dynamic") { dynamicSets.insert(key) }
@@ -90,7 +94,9 @@ public enum NFTJSONImport {
 
     static func subnet(_ v: JSON) -> Subnet? {
         if let s = v.stringValue { return Subnet(s) }
-        if let p = v["prefix"], let a = p["addr"]?.stringValue, let l = p["len"]?.intValue { return Subnet("\(a)/\(l)") }
+        if let p = v["prefix"], let a = p["addr"]?.stringValue, let l = p["len"]?.intValue {
+            return Subnet("\(a)/\(l)")
+        }
         if let e = v["elem"], let inner = e["val"] { return subnet(inner) }
         return nil
     }
@@ -199,7 +205,12 @@ public enum NFTJSONImport {
                         iifNot = op == "!="
                     case "l4proto", "nfproto":
                         if let v = right.stringValue {
-                            if ["icmp", "ipv6-icmp", "icmpv6"].contains(v) { icmp = true; ping = true } else { proto = v }
+                            if ["icmp", "ipv6-icmp", "icmpv6"].contains(v) {
+                                icmp = true
+                                ping = true
+                            } else {
+                                proto = v
+                            }
                         }
                     default: problem = "meta \(meta["key"]?.stringValue ?? "?") match has no equivalent"
                     }
@@ -220,7 +231,8 @@ public enum NFTJSONImport {
             } else if e["reject"] != nil {
                 verdict = "REJECT"
             } else if let l = e["limit"] {
-                if let rate = l["rate"]?.intValue, let per = l["per"]?.stringValue, let unit = Rate.Unit(rawValue: per) {
+                if let rate = l["rate"]?.intValue, let per = l["per"]?.stringValue, let unit = Rate.Unit(rawValue: per)
+                {
                     limit = Rate(count: rate, unit: unit)
                 }
             } else if let l = e["log"] {
@@ -228,7 +240,8 @@ public enum NFTJSONImport {
                 logPrefix = l["prefix"]?.stringValue
             } else if e["counter"] != nil {
             } else if let m = e["meter"] ?? e["set"], let stmt = m["stmt"]?.arrayValue,
-                let l = stmt.first?["limit"], let rate = l["rate"]?.intValue, let per = l["per"]?.stringValue, let unit = Rate.Unit(rawValue: per)
+                let l = stmt.first?["limit"], let rate = l["rate"]?.intValue, let per = l["per"]?.stringValue,
+                let unit = Rate.Unit(rawValue: per)
             {
                 meter = (Rate(count: rate, unit: unit), l["burst"]?.intValue ?? 5)
             } else if e["set"] != nil {

@@ -30,7 +30,11 @@ public struct PolicyImport: Sendable {
     struct Builder {
         var result = PolicyImport()
         /// (proto, ranges) → sources (empty = anywhere); order of first appearance.
-        var accepts: [(key: String, proto: TransportProtocol, ranges: [PortRange], sources: [Subnet], open: Bool, comment: String?)] = []
+        var accepts:
+            [(
+                key: String, proto: TransportProtocol, ranges: [PortRange], sources: [Subnet], open: Bool,
+                comment: String?
+            )] = []
         var sawICMPAccept = false
         var sawPing = false
         var defaultSet = false
@@ -81,7 +85,8 @@ public struct PolicyImport: Sendable {
             var groupCount = 0
             var usedNames: Set<String> = []
             func uniqueName(_ base: String) -> String {
-                var clean = String(base.lowercased().map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "-" })
+                var clean = String(
+                    base.lowercased().map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "-" })
                 while clean.hasPrefix("-") { clean.removeFirst() }
                 if clean.isEmpty || ["any", "anywhere", "all", "from"].contains(clean) { clean = "service" }
                 clean = String(clean.prefix(40))
@@ -133,19 +138,26 @@ public struct PolicyImport: Sendable {
                 let v4Bogons = result.policy.antispoof.bogons.flatMap(\.networks)
                 var extra: [Subnet] = []
                 if v4Bogons.contains(where: { $0.description.hasPrefix("127.") }) { extra.append(Subnet("::1/128")!) }
-                if v4Bogons.contains(where: { ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].contains($0.description) }) {
+                if v4Bogons.contains(where: {
+                    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].contains($0.description)
+                }) {
                     extra.append(Subnet("fc00::/7")!)
                 }
-                if !extra.isEmpty, let i = result.policy.antispoof.bogons.firstIndex(where: { $0.interface == nil }) ?? result.policy.antispoof.bogons.indices.first {
+                if !extra.isEmpty,
+                    let i = result.policy.antispoof.bogons.firstIndex(where: { $0.interface == nil })
+                        ?? result.policy.antispoof.bogons.indices.first
+                {
                     for n in extra where !result.policy.antispoof.bogons[i].networks.contains(n) {
                         result.policy.antispoof.bogons[i].networks.append(n)
                     }
                     result.notes.append(
-                        "IPv6 equivalents of the IPv4 bogons were added: \(extra.map(\.description).joined(separator: ", "))")
+                        "IPv6 equivalents of the IPv4 bogons were added: \(extra.map(\.description).joined(separator: ", "))"
+                    )
                 }
                 for g in result.policy.groups where g.networks(.v6).isEmpty {
                     result.notes.append(
-                        "group '\(g.name)' has IPv4 networks only: its services stay closed over IPv6 until you add its IPv6 networks")
+                        "group '\(g.name)' has IPv4 networks only: its services stay closed over IPv6 until you add its IPv6 networks"
+                    )
                 }
             }
             return result

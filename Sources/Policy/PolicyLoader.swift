@@ -31,14 +31,18 @@ public enum PolicyLoader {
     /// Reads `ROOT/firewall.*` from a configuration tree.
     ///
     /// - Throws: ``ConfigError`` with file:line.
-    public static func load(tree: ConfigTree, services: PortResolver, base: String = "firewall") throws(ConfigError)
+    public static func load(
+        tree: ConfigTree, services: PortResolver, base: String = "firewall"
+    ) throws(ConfigError)
         -> HostPolicy
     {
         try load(tree.loadSections(base), services: services)
     }
 
     /// Builds the policy from already read sections.
-    public static func load(_ config: SectionedConfiguration, services: PortResolver) throws(ConfigError)
+    public static func load(
+        _ config: SectionedConfiguration, services: PortResolver
+    ) throws(ConfigError)
         -> HostPolicy
     {
         var policy = HostPolicy()
@@ -46,7 +50,8 @@ public enum PolicyLoader {
         for section in config.sections where !sections.contains(section.name.lowercased()) {
             throw ConfigError(
                 .badValue, "unknown section [\(section.name)] in the firewall policy",
-                at: section.options.first?.value.location ?? config.files.first.map { SourceLocation(file: $0, line: 0) },
+                at: section.options.first?.value.location
+                    ?? config.files.first.map { SourceLocation(file: $0, line: 0) },
                 hint: "use [firewall], [groups], [services], [antispoof] or [portscan]")
         }
         if let s = config.section("firewall") { try readFirewall(s, into: &policy) }
@@ -109,7 +114,8 @@ public enum PolicyLoader {
                 policy.logPrefix = p
             case "forward":
                 guard let f = HostPolicy.Forward(rawValue: v.lowercased()) else {
-                    throw ConfigError(.badValue, "forward must be auto, none, reject, drop or accept, not '\(v)'", at: at)
+                    throw ConfigError(
+                        .badValue, "forward must be auto, none, reject, drop or accept, not '\(v)'", at: at)
                 }
                 policy.forward = f
                 policy.forwardLocation = at

@@ -52,8 +52,7 @@ public struct PolicyRenderer: Sendable {
     /// The table as nft text (`table inet portcullis-policy { … }`).
     public func ruleset(_ policy: HostPolicy, forwarding: Bool) -> String {
         var out = "table inet \(table) {\n"
-        func set(_ name: String, _ family: IPAddress.Family, flags: String, extra: [String] = [], elements: [Subnet])
-        {
+        func set(_ name: String, _ family: IPAddress.Family, flags: String, extra: [String] = [], elements: [Subnet]) {
             out += "\tset \(name) {\n\t\ttype \(family == .v4 ? "ipv4_addr" : "ipv6_addr")\n"
             for e in extra { out += "\t\t\(e)\n" }
             out += "\t\tflags \(flags)\n"
@@ -68,7 +67,8 @@ public struct PolicyRenderer: Sendable {
             }
         }
         for (name, bogons) in bogonSets(policy) {
-            for family in [IPAddress.Family.v4, .v6] where !bogons.networks.filter({ $0.network.family == family }).isEmpty {
+            for family in [IPAddress.Family.v4, .v6]
+            where !bogons.networks.filter({ $0.network.family == family }).isEmpty {
                 set(
                     "\(name)-\(family == .v4 ? "v4" : "v6")", family, flags: "interval",
                     elements: bogons.networks.filter { $0.network.family == family })
@@ -77,7 +77,9 @@ public struct PolicyRenderer: Sendable {
         if let scan = policy.portscan {
             for family in [IPAddress.Family.v4, .v6] {
                 let f = family == .v4 ? "v4" : "v6"
-                set("portscan-meter-\(f)", family, flags: "dynamic,timeout", extra: ["size 65535", "timeout 1m"], elements: [])
+                set(
+                    "portscan-meter-\(f)", family, flags: "dynamic,timeout", extra: ["size 65535", "timeout 1m"],
+                    elements: [])
                 set(
                     "portscan-block-\(f)", family, flags: "dynamic,timeout",
                     extra: ["size 65535", "timeout \(Self.duration(scan.blockSeconds))"], elements: [])
@@ -147,7 +149,8 @@ public struct PolicyRenderer: Sendable {
                 let (ip, f) = family == .v4 ? ("ip", "v4") : ("ip6", "v6")
                 var rule = "ct state new"
                 for g in scan.exempt { rule += " \(ip) saddr != @\(Self.groupSet(g, family))" }
-                rule += " add @portscan-meter-\(f) { \(ip) saddr limit rate over \(scan.rate) burst \(scan.burst) packets }"
+                rule +=
+                    " add @portscan-meter-\(f) { \(ip) saddr limit rate over \(scan.rate) burst \(scan.burst) packets }"
                 rule += " add @portscan-block-\(f) { \(ip) saddr } drop"
                 rules.append(rule)
             }
@@ -206,7 +209,9 @@ public struct PolicyRenderer: Sendable {
                     }
                 }
                 if !literal.isEmpty {
-                    let set = literal.count == 1 ? literal[0].description : "{ \(literal.map(\.description).joined(separator: ", ")) }"
+                    let set =
+                        literal.count == 1
+                        ? literal[0].description : "{ \(literal.map(\.description).joined(separator: ", ")) }"
                     rules.append("\(ip) saddr \(set) \(match) accept \(comment)")
                 }
             }

@@ -50,7 +50,8 @@ public enum PolicyWriter {
         }
         out += "\n[antispoof]\nrpfilter = \(yes(p.antispoof.reversePath))\n"
         for b in p.antispoof.bogons {
-            out += "bogons\(b.interface.map { ".\($0)" } ?? "") = \(b.networks.map(\.description).joined(separator: ", "))\n"
+            out +=
+                "bogons\(b.interface.map { ".\($0)" } ?? "") = \(b.networks.map(\.description).joined(separator: ", "))\n"
         }
         out += "\n[portscan]\n"
         if let g = p.portscan {

@@ -37,7 +37,9 @@ public struct LongLineAttack: Sendable {
     }
 
     /// A file line (with `fileHead` and the identifier) whose forged tail ends at byte `cut`.
-    public func line(cut: Int) -> String { Self.fileHead + prefix + message(cut: cut, headLength: Self.fileHead.utf8.count + prefix.utf8.count) }
+    public func line(cut: Int) -> String {
+        Self.fileHead + prefix + message(cut: cut, headLength: Self.fileHead.utf8.count + prefix.utf8.count)
+    }
 
     /// `identifier[pid]: ` as file lines carry it.
     public var prefix: String { "\(identifier)[4242]: " }
@@ -59,7 +61,8 @@ public struct LongLineAttack: Sendable {
     /// Our dovecot filter: `user=<NAME>` before `rip=`.
     public static let dovecot = LongLineAttack(
         name: "dovecot", filter: "dovecot", stock: false, identifier: "dovecot",
-        body: "imap-login: Info: Disconnected: Aborted login by logging out (auth failed, 1 attempts in 1 secs): user=<",
+        body:
+            "imap-login: Info: Disconnected: Aborted login by logging out (auth failed, 1 attempts in 1 secs): user=<",
         forged: ">, method=PLAIN, rip=\(fake), lip=203.0.113.25",
         after: ">, method=PLAIN, rip=\(real), lip=203.0.113.25, session=<RwSwF3Rh3OjAAAIH>",
         neighbour: {
@@ -69,7 +72,8 @@ public struct LongLineAttack: Sendable {
     /// Our postfix filter: the HELO name, after the address (a cut cannot move it; the sweep proves it stays so).
     public static let postfix = LongLineAttack(
         name: "postfix", filter: "postfix", stock: false, identifier: "postfix/smtpd",
-        body: "NOQUEUE: reject: RCPT from unknown[\(real)]: 550 5.1.1 <nosuchuser@example.test>: Recipient address rejected: User unknown in local recipient table; from=<probe@example.org> to=<nosuchuser@example.test> proto=ESMTP helo=<",
+        body:
+            "NOQUEUE: reject: RCPT from unknown[\(real)]: 550 5.1.1 <nosuchuser@example.test>: Recipient address rejected: User unknown in local recipient table; from=<probe@example.org> to=<nosuchuser@example.test> proto=ESMTP helo=<",
         forged: "> from unknown[\(fake)]: 550 5.1.1",
         after: ">",
         neighbour: {
@@ -82,7 +86,9 @@ public struct LongLineAttack: Sendable {
         body: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser=",
         forged: " rhost=\(fake)",
         after: " rhost=\(real)  user=root",
-        neighbour: { "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=\($0)  user=root" })
+        neighbour: {
+            "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=\($0)  user=root"
+        })
 
     /// Every attack.
     public static let all = [sshd, dovecot, postfix, pamGeneric]

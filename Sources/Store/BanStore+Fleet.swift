@@ -70,12 +70,14 @@ extension BanStore {
     public func fleetOutbox(limit: Int) throws(DatabaseError) -> [FleetOutboxRow] {
         let rows: [FleetOutboxRow?] = try read { db throws(DatabaseError) in
             try db.query(
-                "SELECT seq, jail, address, kind, time, ends FROM fleet_outbox ORDER BY seq LIMIT ?", [.integer(Int64(limit))]
+                "SELECT seq, jail, address, kind, time, ends FROM fleet_outbox ORDER BY seq LIMIT ?",
+                [.integer(Int64(limit))]
             ) { row in
                 guard let address = IPAddress(row.text(2)) else { return nil }
                 let end: Double? = row.isNull(5) ? nil : row.double(5)
                 return FleetOutboxRow(
-                    seq: row.int64(0), jail: row.text(1), address: address, kind: row.text(3), time: row.double(4), end: end)
+                    seq: row.int64(0), jail: row.text(1), address: address, kind: row.text(3), time: row.double(4),
+                    end: end)
             }
         }
         return rows.compactMap { $0 }
@@ -88,7 +90,9 @@ extension BanStore {
 
     /// How many rows wait in the outbox.
     public func fleetOutboxCount() throws(DatabaseError) -> Int {
-        try read { db throws(DatabaseError) in try db.query("SELECT COUNT(*) FROM fleet_outbox") { $0.int(0) }.first ?? 0 }
+        try read { db throws(DatabaseError) in
+            try db.query("SELECT COUNT(*) FROM fleet_outbox") { $0.int(0) }.first ?? 0
+        }
     }
 
     /// The highest shared-table id read (0 at first).

@@ -185,7 +185,10 @@ public final class BanStore: @unchecked Sendable {
         if version < 4 { try migrateToVersion4(db) }
         // Reading every table once finds a file that is not a database, or one cut short, now rather than at the
         // first ban (SQLite reads pages lazily).
-        for table in ["bans", "log_positions", "journal_cursors", "pending_failures", "ban_log", "prefix_bans", "fleet_outbox", "fleet_cursor"] {
+        for table in [
+            "bans", "log_positions", "journal_cursors", "pending_failures", "ban_log", "prefix_bans", "fleet_outbox",
+            "fleet_cursor",
+        ] {
             _ = try db.query("SELECT COUNT(*) FROM \(table)") { $0.int(0) }
         }
     }
@@ -233,7 +236,6 @@ public final class BanStore: @unchecked Sendable {
             }
         }
     }
-
 
     /// Every ban still in force at `now` (permanent, or ending after `now`), optionally of one jail, oldest
     /// first. Rows whose address no longer parses are skipped.
@@ -353,7 +355,11 @@ public final class BanStore: @unchecked Sendable {
         try read { db throws(DatabaseError) in
             try db.query(
                 "SELECT path, position, first_line_hash, inode FROM log_positions WHERE path = ?", [.text(path)]
-            ) { LogPosition(path: $0.text(0), position: $0.int64(1), firstLineHash: $0.text(2), inode: UInt64(bitPattern: $0.int64(3))) }
+            ) {
+                LogPosition(
+                    path: $0.text(0), position: $0.int64(1), firstLineHash: $0.text(2),
+                    inode: UInt64(bitPattern: $0.int64(3)))
+            }
             .first
         }
     }
@@ -546,7 +552,8 @@ extension BanStore {
         case .pending(let p):
             if p.times.isEmpty {
                 try db.run(
-                    "DELETE FROM pending_failures WHERE jail = ? AND address = ?", [.text(p.jail), .text(p.address.description)])
+                    "DELETE FROM pending_failures WHERE jail = ? AND address = ?",
+                    [.text(p.jail), .text(p.address.description)])
             } else {
                 try db.run(
                     """
@@ -609,14 +616,18 @@ extension BanStore {
         if let count {
             countArguments = [count]
         } else {
-            countArguments = across ? [.text(ban.address.description)] : [.text(ban.address.description), .text(ban.jail)]
+            countArguments =
+                across ? [.text(ban.address.description)] : [.text(ban.address.description), .text(ban.jail)]
         }
         try db.run(
             """
             INSERT INTO bans (jail, address, time_of_ban, ban_time, ban_count, failures, matches, active)
             VALUES (?, ?, ?, ?, \(countSQL), ?, ?, 1)
             """,
-            [.text(ban.jail), .text(ban.address.description), .real(ban.timeOfBan), .real(ban.banTime < 0 ? -1 : ban.banTime)]
+            [
+                .text(ban.jail), .text(ban.address.description), .real(ban.timeOfBan),
+                .real(ban.banTime < 0 ? -1 : ban.banTime),
+            ]
                 + countArguments
                 + [.integer(Int64(ban.failures)), .text(JSON.array(ban.matches.map { .string($0) }).encoded())])
     }

@@ -186,7 +186,8 @@ public final class Database {
             try execute("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")  // the body's error is the one to report; SQLite rolls back by itself if this fails
+            // The body's error is the one to report; SQLite rolls back by itself if this fails.
+            try? execute("ROLLBACK")
             throw error
         }
     }

@@ -186,7 +186,9 @@ struct Condition {
             case .word("name"): return .name
             case .word("opts"):
                 if take(.symbol("[")) {
-                    guard i < tokens.count, case .string(let key) = tokens[i] else { throw error("expected opts['key']") }
+                    guard i < tokens.count, case .string(let key) = tokens[i] else {
+                        throw error("expected opts['key']")
+                    }
                     i += 1
                     try need(.symbol("]"))
                     return .opt(key, .none)
@@ -194,7 +196,9 @@ struct Condition {
                 try need(.symbol("."))
                 try need(.word("get"))
                 try need(.symbol("("))
-                guard i < tokens.count, case .string(let key) = tokens[i] else { throw error("expected opts.get('key')") }
+                guard i < tokens.count, case .string(let key) = tokens[i] else {
+                    throw error("expected opts.get('key')")
+                }
                 i += 1
                 var fallback = Value.none
                 if take(.symbol(",")) {

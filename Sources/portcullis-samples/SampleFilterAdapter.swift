@@ -13,7 +13,8 @@ final class SampleFilterAdapter: SampleFilter {
     /// Loads `name[options]` from `confDir` with the sample suite's settings: every failregex tried, raw hosts,
     /// "now" = 2005-08-14T10:00:00Z.
     static func load(confDir: String, name: String, options: [(String, String)]) throws -> SampleFilter {
-        let spec = name + (options.isEmpty ? "" : "[" + options.map { "\($0)=\(quote($1))" }.joined(separator: ", ") + "]")
+        let spec =
+            name + (options.isEmpty ? "" : "[" + options.map { "\($0)=\(quote($1))" }.joined(separator: ", ") + "]")
         let config = try ConfigTree(root: confDir).loadFilter(spec)
         let now = SampleRunner.testNow
         let filter = try CompiledFilter(

@@ -149,7 +149,11 @@ final class SampleRunner {
                         for item in list {
                             var opts = commonOpts
                             for (k, v) in item.members {
-                                if let i = opts.firstIndex(where: { $0.0 == k }) { opts[i].1 = v } else { opts.append((k, v)) }
+                                if let i = opts.firstIndex(where: { $0.0 == k }) {
+                                    opts[i].1 = v
+                                } else {
+                                    opts.append((k, v))
+                                }
                             }
                             if let cond = SampleRunner.option(opts, "test.condition"), cond.isTruthy {
                                 ignoreBlock = !evaluate(cond, name: name, opts: opts, at: "\(filename):\(lineNumber)")
@@ -180,7 +184,11 @@ final class SampleRunner {
                 if let key = annotation, outcomes[key] == nil { skipped.insert(key) }
                 if ignoreBlock { continue }
                 if variants == nil || variants!.isEmpty {
-                    if let v = variant(name, opts: [], confDir: confDir, cache: &cache) { variants = [v] } else { return }
+                    if let v = variant(name, opts: [], confDir: confDir, cache: &cache) {
+                        variants = [v]
+                    } else {
+                        return
+                    }
                 }
                 while let last = line.last, last == "\r" || last == "\n" { line.removeLast() }
                 for v in variants! {
@@ -211,7 +219,9 @@ final class SampleRunner {
         }
     }
 
-    private func evaluate(_ expression: JSONValue, name: String, opts: [(String, JSONValue)], at location: String)
+    private func evaluate(
+        _ expression: JSONValue, name: String, opts: [(String, JSONValue)], at location: String
+    )
         -> Bool
     {
         guard let text = expression.stringValue else { return expression.isTruthy }

@@ -38,7 +38,8 @@ struct AuditCommand: ParsableCommand {
                     loaded = .differs(read)
                     note = "the loaded policy table differs from the policy files (run `portcullis firewall plan`)"
                 } else {
-                    note = "the loaded policy table differs from the policy files and could not be read back; "
+                    note =
+                        "the loaded policy table differs from the policy files and could not be read back; "
                         + "treating every listening port as reachable"
                 }
             } else {

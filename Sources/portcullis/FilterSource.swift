@@ -86,8 +86,13 @@ struct FilterSource {
     private static func load(
         file: String, root: String?, name: String, options: [(String, String)]
     ) throws(CLIError) -> FilterConfiguration {
-        let spec = (root != nil ? name : file) + (options.isEmpty ? "" : "[" + options.map { "\($0)=\(quoted($1))" }
-            .joined(separator: ", ") + "]")
+        let spec =
+            (root != nil ? name : file)
+            + (options.isEmpty
+                ? ""
+                : "["
+                    + options.map { "\($0)=\(quoted($1))" }
+                    .joined(separator: ", ") + "]")
         let tree = ConfigTree(root: root ?? dirName(file))
         do {
             return try tree.loadFilter(spec)
@@ -126,7 +131,9 @@ struct FilterSource {
             }
             let key = part[..<eq].trimmingSpaces()
             var v = part[part.index(after: eq)...].trimmingSpaces()
-            if v.count >= 2, let f = v.first, f == "\"" || f == "'", v.last == f { v = String(v.dropFirst().dropLast()) }
+            if v.count >= 2, let f = v.first, f == "\"" || f == "'", v.last == f {
+                v = String(v.dropFirst().dropLast())
+            }
             options.append((key, v))
         }
         return (name, options)

@@ -5,7 +5,7 @@ import HostFirewall
 import Policy
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `portcullis firewall plan|apply|confirm|import`: the host firewall policy of `firewall.conf`.

@@ -88,4 +88,3 @@ enum GlobalOptionsOrder {
         return [args[i]] + leading + args[(i + 1)...]
     }
 }
-

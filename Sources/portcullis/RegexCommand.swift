@@ -129,7 +129,9 @@ struct RegexCommand: ParsableCommand {
 
         let logIsFile = log == "-" || isRegularFile(log)
         if !logIsFile && log.contains("/") && !log.contains(" ") {
-            throw CLIError(.io, "log file '\(log)' does not exist or is not a regular file (give a file, '-' for stdin, or a log line)")
+            throw CLIError(
+                .io,
+                "log file '\(log)' does not exist or is not a regular file (give a file, '-' for stdin, or a log line)")
         }
         let talk = out == nil && !json
         if talk {

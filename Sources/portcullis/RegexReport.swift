@@ -1,4 +1,5 @@
 import Core
+
 /// What `portcullis regex` gathered in one run, printed like fail2ban-regex or as JSON.
 struct RegexReport {
     /// A failregex or ignoreregex with its hit count.
@@ -62,8 +63,10 @@ struct RegexReport {
     static let printLimit = 20
 
     /// The text block printed after processing ("Results" … time taken … kept lines).
-    func text(printAllMatched: Bool, printAllIgnored: Bool, printAllMissed: Bool, printNoIgnored: Bool,
-              printNoMissed: Bool) -> String {
+    func text(
+        printAllMatched: Bool, printAllIgnored: Bool, printAllMissed: Bool, printNoIgnored: Bool,
+        printNoMissed: Bool
+    ) -> String {
         var out: [String] = ["", "Results", "======="]
         if let prefregex {
             out.append("")
@@ -111,7 +114,9 @@ struct RegexReport {
     /// The line without trailing white space (fail2ban-regex prints kept lines so).
     static func rstrip(_ s: String) -> String {
         var t = Substring(s)
-        while let l = t.last, l == " " || l == "\t" || l == "\r" || l == "\n" || l == "\u{0B}" || l == "\u{0C}" { t = t.dropLast() }
+        while let l = t.last, l == " " || l == "\t" || l == "\r" || l == "\n" || l == "\u{0B}" || l == "\u{0C}" {
+            t = t.dropLast()
+        }
         return String(t)
     }
 
@@ -131,49 +136,81 @@ struct RegexReport {
     func json(filter: String, log: String) -> String {
         var o = JSONWriter()
         o.beginObject()
-        o.key("filter"); o.string(filter)
-        o.key("log"); o.string(log)
+        o.key("filter")
+        o.string(filter)
+        o.key("log")
+        o.string(log)
         if let prefregex {
-            o.key("prefregex"); o.beginObject()
-            o.key("regex"); o.string(prefregex)
-            o.key("hits"); o.number(prefregexHits)
+            o.key("prefregex")
+            o.beginObject()
+            o.key("regex")
+            o.string(prefregex)
+            o.key("hits")
+            o.number(prefregexHits)
             o.endObject()
         }
         for (name, list) in [("failregex", failregexes), ("ignoreregex", ignoreregexes)] {
-            o.key(name); o.beginArray()
+            o.key(name)
+            o.beginArray()
             for (i, r) in list.enumerated() {
                 o.beginObject()
-                o.key("index"); o.number(i + 1)
-                o.key("regex"); o.string(r.source)
-                o.key("hits"); o.number(r.hits)
+                o.key("index")
+                o.number(i + 1)
+                o.key("regex")
+                o.string(r.source)
+                o.key("hits")
+                o.number(r.hits)
                 o.endObject()
             }
             o.endArray()
         }
-        o.key("dateTemplates"); o.beginArray()
+        o.key("dateTemplates")
+        o.beginArray()
         for (name, hits) in dateTemplates {
             o.beginObject()
-            o.key("template"); o.string(name)
-            o.key("hits"); o.number(hits)
+            o.key("template")
+            o.string(name)
+            o.key("hits")
+            o.number(hits)
             o.endObject()
         }
         o.endArray()
-        o.key("lines"); o.beginObject()
-        o.key("total"); o.number(lines)
-        o.key("ignored"); o.number(ignored)
-        o.key("matched"); o.number(matched)
-        o.key("missed"); o.number(missed)
-        o.key("tooLong"); o.number(tooLongLines)
-        o.key("matchLimit"); o.number(matchLimitLines)
+        o.key("lines")
+        o.beginObject()
+        o.key("total")
+        o.number(lines)
+        o.key("ignored")
+        o.number(ignored)
+        o.key("matched")
+        o.number(matched)
+        o.key("missed")
+        o.number(missed)
+        o.key("tooLong")
+        o.number(tooLongLines)
+        o.key("matchLimit")
+        o.number(matchLimitLines)
         o.endObject()
-        o.key("seconds"); o.number(seconds)
-        o.key("failures"); o.beginArray()
+        o.key("seconds")
+        o.number(seconds)
+        o.key("failures")
+        o.beginArray()
         for f in failures {
             o.beginObject()
-            o.key("id"); o.string(f.id)
-            if let t = f.time { o.key("time"); o.number(t) } else { o.key("time"); o.null() }
-            o.key("failregex"); o.number(f.regex)
-            for (k, v) in f.fields where !["id", "time", "failregex"].contains(k) { o.key(k); o.string(v) }
+            o.key("id")
+            o.string(f.id)
+            if let t = f.time {
+                o.key("time")
+                o.number(t)
+            } else {
+                o.key("time")
+                o.null()
+            }
+            o.key("failregex")
+            o.number(f.regex)
+            for (k, v) in f.fields where !["id", "time", "failregex"].contains(k) {
+                o.key(k)
+                o.string(v)
+            }
             o.endObject()
         }
         o.endArray()

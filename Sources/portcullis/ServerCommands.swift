@@ -13,10 +13,13 @@ import Musl
 
 /// fail2ban-client's global options, accepted before the command word: `portcullis -c DIR -s SOCK -f start`.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: [.customShort("c"), .customLong("conf")], help: "Configuration directory (default /etc/portcullis, else /etc/fail2ban).")
+    @Option(
+        name: [.customShort("c"), .customLong("conf")],
+        help: "Configuration directory (default /etc/portcullis, else /etc/fail2ban).")
     var conf: String?
 
-    @Option(name: [.customShort("s"), .customLong("socket")], help: "Control socket path (default from the configuration).")
+    @Option(
+        name: [.customShort("s"), .customLong("socket")], help: "Control socket path (default from the configuration).")
     var socket: String?
 
     @Option(name: [.customShort("p"), .customLong("pidfile")], help: "PID file (default from the configuration).")
@@ -28,7 +31,9 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: [.customShort("b"), .customLong("background")], help: "Run the server in the background (default).")
     var background = false
 
-    @Flag(name: [.customShort("x"), .customLong("force")], help: "Remove a stale socket before starting; with `set JAIL banip`: ban even an admin's session address.")
+    @Flag(
+        name: [.customShort("x"), .customLong("force")],
+        help: "Remove a stale socket before starting; with `set JAIL banip`: ban even an admin's session address.")
     var force = false
 
     @Flag(name: .customShort("v"), help: "More output (repeatable).")
@@ -179,7 +184,9 @@ struct StartCommand: AsyncParsableCommand {
         let own = dirfd(dir)
         var inherited: [Int32] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
             if let fd = Int32(name), fd > 2, fd != own { inherited.append(fd) }
         }
         closedir(dir)
@@ -275,7 +282,8 @@ struct StartCommand: AsyncParsableCommand {
     static func executablePath() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+        return n > 0
+            ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     }
 }
 
@@ -401,9 +409,12 @@ struct StatusCommand: PassthroughCommand {
 struct ReloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reload",
-        abstract: "Reread the configuration (all jails, or one); bans are kept unless --unban; --restart starts jails afresh.")
+        abstract:
+            "Reread the configuration (all jails, or one); bans are kept unless --unban; --restart starts jails afresh."
+    )
     @OptionGroup var options: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: "[--restart] [--unban] [--all] [--if-exists] [JAIL]") var words: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "[--restart] [--unban] [--all] [--if-exists] [JAIL]") var words:
+        [String] = []
 
     func run() async throws {
         try await sendAndPrint(["reload"] + ReloadWords.request(words, restart: false), options: options)
@@ -459,7 +470,8 @@ struct BannedCommand: PassthroughCommand {
 
 struct UnbanCommand: PassthroughCommand {
     static let configuration = CommandConfiguration(
-        commandName: "unban", abstract: "unban --all | unban ADDR…: lift bans in every jail (a network lifts those it covers).")
+        commandName: "unban",
+        abstract: "unban --all | unban ADDR…: lift bans in every jail (a network lifts those it covers).")
     static let verb = "unban"
     @OptionGroup var options: GlobalOptions
     @Argument(parsing: .allUnrecognized, help: "--all, or addresses and networks.") var words: [String] = []

@@ -14,8 +14,9 @@ enum CLI {
 
     /// Directory holding the build products (the test bundle lives there too).
     static let productsDirectory: URL = {
-        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0])
+        let exe = URL(
+            fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0])
         var dir = exe.deletingLastPathComponent()
         // Inside an .xctest bundle directory (Darwin layout), climb out of it.
         while dir.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) { dir.deleteLastPathComponent() }
@@ -34,7 +35,8 @@ enum CLI {
     /// Runs `portcullis` (or another product, or an absolute path) with `arguments`, feeding `stdin` when given;
     /// `environment` replaces the inherited one.
     static func run(
-        _ arguments: [String], stdin: Data? = nil, executable: String = "portcullis", environment: [String: String]? = nil
+        _ arguments: [String], stdin: Data? = nil, executable: String = "portcullis",
+        environment: [String: String]? = nil
     ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : binary(executable))

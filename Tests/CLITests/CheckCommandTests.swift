@@ -54,7 +54,9 @@ private let plainEnvironment: [String: String] = {
     return env
 }()
 
-private func check(_ tree: URL, _ extra: [String] = [], environment: [String: String] = plainEnvironment) throws
+private func check(
+    _ tree: URL, _ extra: [String] = [], environment: [String: String] = plainEnvironment
+) throws
     -> CLI.Result
 {
     try CLI.run(["check", "-c", tree.path] + extra, environment: environment)
@@ -70,7 +72,9 @@ private func place(_ tree: URL, _ file: String, _ text: String) throws -> String
 
 /// Runs `portcullis check` in a new network namespace whose forwarding is set as asked (the sysctls are per
 /// namespace), with Docker's `DOCKER` chain loaded there when `docker` is true: the host's own state is untouched.
-private func checkInNamespace(_ tree: URL, ipv4Forward: Bool, docker: Bool = false, _ extra: [String] = []) throws
+private func checkInNamespace(
+    _ tree: URL, ipv4Forward: Bool, docker: Bool = false, _ extra: [String] = []
+) throws
     -> CLI.Result
 {
     var script = "set -e; sysctl -q -w net.ipv4.ip_forward=\(ipv4Forward ? 1 : 0)\n"
@@ -100,7 +104,9 @@ struct CheckForwardingPolicyFleetTests {
                     + "no jail bans forwarded connections (banforward = auto: the host does not forward)"),
             "\(plain.stdout)")
         let docker = try checkInNamespace(tree, ipv4Forward: false, docker: true)
-        #expect(docker.stdout.contains("Docker's chains loaded: bans refuse forwarded connections too in demo"), "\(docker.stdout)")
+        #expect(
+            docker.stdout.contains("Docker's chains loaded: bans refuse forwarded connections too in demo"),
+            "\(docker.stdout)")
     }
 
     @Test("banforward = no on a host that forwards: a warning at its line")
@@ -114,7 +120,8 @@ struct CheckForwardingPolicyFleetTests {
         // Not a problem where nothing is forwarded.
         let quiet = try checkInNamespace(tree, ipv4Forward: false)
         #expect(quiet.status == 0, "\(quiet.stdout)")
-        #expect(quiet.stdout.contains("only connections to this host") || quiet.stdout.contains("no jail bans forwarded"))
+        #expect(
+            quiet.stdout.contains("only connections to this host") || quiet.stdout.contains("no jail bans forwarded"))
     }
 
     @Test("the host policy: an error at its line, and what forward does, with Docker's chains a warning")
@@ -125,7 +132,8 @@ struct CheckForwardingPolicyFleetTests {
         #expect(bad.status == 2, "\(bad.stdout)")
         #expect(
             bad.stdout.contains(
-                "\(tree.path)/firewall.conf:2: error: forward must be auto, none, reject, drop or accept, not 'sideways'"),
+                "\(tree.path)/firewall.conf:2: error: forward must be auto, none, reject, drop or accept, not 'sideways'"
+            ),
             "\(bad.stdout)")
 
         try CLI.write("[firewall]\nforward = auto\n\n[services]\nssh = ssh\n", to: "firewall.conf", in: tree)
@@ -133,11 +141,13 @@ struct CheckForwardingPolicyFleetTests {
         #expect(routed.status == 0, "\(routed.stdout)")
         #expect(
             routed.stdout.contains(
-                "note: host policy: forward = auto: no forward chain: the host forwards, so Docker or the router decide"),
+                "note: host policy: forward = auto: no forward chain: the host forwards, so Docker or the router decide"
+            ),
             "\(routed.stdout)")
         let plain = try checkInNamespace(tree, ipv4Forward: false)
         #expect(
-            plain.stdout.contains("note: host policy: forward = auto: forwarded packets are rejected (the host does not forward)"),
+            plain.stdout.contains(
+                "note: host policy: forward = auto: forwarded packets are rejected (the host does not forward)"),
             "\(plain.stdout)")
 
         try CLI.write("[firewall]\nforward = reject\n", to: "firewall.conf", in: tree)
@@ -145,7 +155,8 @@ struct CheckForwardingPolicyFleetTests {
         #expect(docker.status == 1, "\(docker.stdout)")
         #expect(
             docker.stdout.contains(
-                "\(tree.path)/firewall.conf:2: warning: the host policy's forward = reject refuses the traffic of Docker's containers"),
+                "\(tree.path)/firewall.conf:2: warning: the host policy's forward = reject refuses the traffic of Docker's containers"
+            ),
             "\(docker.stdout)")
     }
 
@@ -163,11 +174,14 @@ struct CheckForwardingPolicyFleetTests {
         let at2 = try place(badNumber, "portcullis.conf", "escalate-after")
         #expect(b.stdout.contains("\(at2): error: escalate-after must be a whole number of hosts"), "\(b.stdout)")
 
-        let unknownJail = try checkTree(mainExtra: "\n[fleet]\nurl = postgresql://p@/p\nname = web1\njails = demo, nosuch\n")
+        let unknownJail = try checkTree(
+            mainExtra: "\n[fleet]\nurl = postgresql://p@/p\nname = web1\njails = demo, nosuch\n")
         let u = try check(unknownJail)
         #expect(u.status == 1, "\(u.stdout)")
         let at3 = try place(unknownJail, "portcullis.conf", "jails = demo")
-        #expect(u.stdout.contains("\(at3): warning: [fleet] jails lists 'nosuch', which is not an enabled jail here"), "\(u.stdout)")
+        #expect(
+            u.stdout.contains("\(at3): warning: [fleet] jails lists 'nosuch', which is not an enabled jail here"),
+            "\(u.stdout)")
         #expect(!u.stdout.contains("'demo', which"))
     }
 }
@@ -211,7 +225,8 @@ struct CheckCommandTests {
 
     @Test("ignoreregexes that do not compile are all listed")
     func badIgnoreRegexes() throws {
-        let tree = try checkTree(filterExtra: "ignoreregex = ^ok (unclosed$\n            ^fine$\n            ^also (unclosed$")
+        let tree = try checkTree(
+            filterExtra: "ignoreregex = ^ok (unclosed$\n            ^fine$\n            ^also (unclosed$")
         let r = try check(tree)
         #expect(r.status == 2, "stdout: \(r.stdout)")
         let lines = r.stdout.split(separator: "\n").filter { $0.contains(": error: jail 'demo': unable to compile") }
@@ -222,7 +237,8 @@ struct CheckCommandTests {
     @Test("a jail that does not resolve: its filter does not exist")
     func jailDoesNotResolve() throws {
         let tree = try checkTree(jailExtra: "")
-        try CLI.write("[other]\nenabled = true\nfilter = nosuch\nlogpath = \(tree.path)/auth.log\n", to: "jail.local", in: tree)
+        try CLI.write(
+            "[other]\nenabled = true\nfilter = nosuch\nlogpath = \(tree.path)/auth.log\n", to: "jail.local", in: tree)
         let r = try check(tree)
         #expect(r.status == 2, "stdout: \(r.stdout)")
         let at = try place(tree, "jail.local", "filter = nosuch")
@@ -239,7 +255,8 @@ struct CheckCommandTests {
         let at = try place(tree, "jail.conf", "banaction = iptables-multiport")
         #expect(
             r.stdout.contains(
-                "\(at): warning: jail 'demo': banaction iptables-multiport is served by Portcullis's nftables multiport rule"),
+                "\(at): warning: jail 'demo': banaction iptables-multiport is served by Portcullis's nftables multiport rule"
+            ),
             "\(r.stdout)")
         #expect(r.stdout.contains("write banaction = nftables-multiport"), "\(r.stdout)")
     }
@@ -250,14 +267,17 @@ struct CheckCommandTests {
         let r = try check(tree)
         #expect(r.status == 2, "stdout: \(r.stdout)")
         let at = try place(tree, "jail.conf", "banaction = shorewall")
-        #expect(r.stdout.contains("\(at): error: [demo] banaction 'shorewall': action 'shorewall' not found"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("\(at): error: [demo] banaction 'shorewall': action 'shorewall' not found"), "\(r.stdout)"
+        )
         #expect(r.stdout.contains("write banaction = nftables-multiport"), "\(r.stdout)")
     }
 
     @Test("a banaction of another firewall with an action file runs as commands: a warning")
     func foreignBanactionWithFile() throws {
         let tree = try checkTree(jailExtra: "banaction = shorewall")
-        try CLI.write("[Definition]\nactionban = true <ip>\nactionunban = true <ip>\n", to: "action.d/shorewall.conf", in: tree)
+        try CLI.write(
+            "[Definition]\nactionban = true <ip>\nactionunban = true <ip>\n", to: "action.d/shorewall.conf", in: tree)
         let r = try check(tree)
         #expect(r.status == 1, "stdout: \(r.stdout)")
         let at = try place(tree, "jail.conf", "banaction = shorewall")
@@ -286,7 +306,8 @@ struct CheckCommandTests {
         let at = try place(tree, "jail.conf", "logpath =")
         #expect(
             r.stdout.contains(
-                "\(at): warning: jail 'demo': log file \(tree.path)/auth.log does not exist; with backend = auto the jail reads the systemd journal instead"),
+                "\(at): warning: jail 'demo': log file \(tree.path)/auth.log does not exist; with backend = auto the jail reads the systemd journal instead"
+            ),
             "\(r.stdout)")
         #expect(r.stdout.contains("write backend = systemd in [demo] of jail.local"), "\(r.stdout)")
 
@@ -332,7 +353,9 @@ struct CheckCommandTests {
         var r = try check(tree)
         #expect(r.status == 2, "stdout: \(r.stdout)")
         var at = try place(tree, "jail.conf", "findtime = 0")
-        #expect(r.stdout.contains("\(at): error: jail 'demo': maxretry = 3 can never be reached with findtime = 0"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("\(at): error: jail 'demo': maxretry = 3 can never be reached with findtime = 0"),
+            "\(r.stdout)")
 
         try CLI.write("[demo]\nfindtime = 10m\nbantime = 0\n", to: "jail.local", in: tree)
         r = try check(tree)
@@ -344,7 +367,8 @@ struct CheckCommandTests {
         r = try check(tree)
         #expect(r.status == 1, "stdout: \(r.stdout)")
         at = try place(tree, "jail.local", "bantime = 30d")
-        #expect(r.stdout.contains("\(at): warning: jail 'demo': bans of up to 30d outlive dbpurgeage = 8d"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("\(at): warning: jail 'demo': bans of up to 30d outlive dbpurgeage = 8d"), "\(r.stdout)")
     }
 
     @Test("a syntax error stops everything: reported at its line")
@@ -434,7 +458,9 @@ struct CheckCommandTests {
             if m.contains("ignorecommand") { return "ignorecommand not run" }
             return "\(f["severity"] ?? ""): \(m)"
         }
-        print("check on stock fail2ban 1.0.2, every jail enabled: \(sections.count) sections; " + (text.stdout.split(separator: "\n").last.map(String.init) ?? ""))
+        print(
+            "check on stock fail2ban 1.0.2, every jail enabled: \(sections.count) sections; "
+                + (text.stdout.split(separator: "\n").last.map(String.init) ?? ""))
         for (kind, list) in kinds.sorted(by: { $0.key < $1.key }) { print("  \(list.count) × \(kind)") }
 
         #expect(summary["jails_enabled"] == sections.count)

@@ -37,7 +37,8 @@ struct Fail2banDatabaseTests {
             """, to: "fail2ban.conf", in: dir)
         _ = try CLI.write("[Definition]\nfailregex = ^x from <HOST>$\n", to: "filter.d/demo.conf", in: dir)
         _ = try CLI.write(
-            "[demo]\nenabled = true\nfilter = demo\naction =\nlogpath = \(dir.path)/auth.log\n", to: "jail.conf", in: dir)
+            "[demo]\nenabled = true\nfilter = demo\naction =\nlogpath = \(dir.path)/auth.log\n", to: "jail.conf",
+            in: dir)
         _ = try CLI.write("", to: "auth.log", in: dir)
 
         let start = try CLI.run(["-c", dir.path, "start", "--no-firewall"])

@@ -50,7 +50,9 @@ private final class DatagramListener {
             for (i, b) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = b }
         }
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard rc == 0 else { throw CLIError("bind \(path): \(errno)") }
     }
@@ -120,7 +122,8 @@ struct LogTargetTests {
         #expect(flush.stdout == "logs: rolled over\n" && flush.status == 0, "\(flush)")
         #expect(try CLI.run(["-c", tree.path, "set", "demo", "banip", "192.0.2.7"]).stdout == "1\n")
         #expect(await waitForText("Ban 192.0.2.7", in: log), "no Ban line in the new file: \(contents(log))")
-        #expect(contents(log + ".1").contains("Portcullis ready"), "the old file keeps the start: \(contents(log + ".1"))")
+        #expect(
+            contents(log + ".1").contains("Portcullis ready"), "the old file keeps the start: \(contents(log + ".1"))")
         #expect(!contents(log + ".1").contains("Ban 192.0.2.7"))
 
         // Every line is one JSON object; a jail event names the jail, the event and the address.
@@ -130,8 +133,12 @@ struct LogTargetTests {
         for line in lines {
             let object = try #require(
                 try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
-            for key in ["time", "logger", "pid", "level", "message"] { #expect(object[key] != nil, "\(key) missing: \(line)") }
-            #expect((object["time"] as? String)?.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$"#, options: .regularExpression) != nil)
+            for key in ["time", "logger", "pid", "level", "message"] {
+                #expect(object[key] != nil, "\(key) missing: \(line)")
+            }
+            #expect(
+                (object["time"] as? String)?.range(
+                    of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$"#, options: .regularExpression) != nil)
             if object["message"] as? String == "[demo] Ban 192.0.2.7" {
                 sawBan = true
                 #expect(object["logger"] as? String == "fail2ban.actions")
@@ -156,7 +163,8 @@ struct LogTargetTests {
         let start = try CLI.run(["-c", tree.path, "start", "--no-firewall"])
         try #require(start.status == 0, "\(start.stderr)")
         defer { _ = try? CLI.run(["-c", tree.path, "stop"]) }
-        let pid = try #require(Int32(contents(tree.path + "/portcullis.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(contents(tree.path + "/portcullis.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
 
         // fail2ban answers the target without its options.
         #expect(try CLI.run(["-c", tree.path, "get", "logtarget"]).stdout == "Current logging target is:\n`- SYSLOG\n")
@@ -179,7 +187,9 @@ struct LogTargetTests {
         // lines beyond are dropped, nothing waits. An unban logs from the coordinator itself: it must answer.
         _ = listener.messages()
         for i in 100..<125 {
-            #expect(try CLI.run(["-c", tree.path, "--timeout", "10", "set", "demo", "banip", "192.0.2.\(i)"]).stdout == "1\n")
+            #expect(
+                try CLI.run(["-c", tree.path, "--timeout", "10", "set", "demo", "banip", "192.0.2.\(i)"]).stdout
+                    == "1\n")
         }
         try await Task.sleep(for: .milliseconds(500))
         let unban = try CLI.run(["-c", tree.path, "--timeout", "10", "set", "demo", "unbanip", "192.0.2.100"])
@@ -197,7 +207,9 @@ struct LogTargetTests {
     /// Runs `portcullis -c TREE start --no-firewall` in a private mount namespace whose /run is empty, with
     /// `journalDirectory` (when given) as /run/systemd/journal: journald's socket is then the test's own.
     private func startInPrivateRun(_ tree: URL, journalDirectory: String?) throws -> CLI.Result {
-        let bind = journalDirectory.map { "mkdir -p /run/systemd/journal && mount --bind '\($0)' /run/systemd/journal && " } ?? ""
+        let bind =
+            journalDirectory.map { "mkdir -p /run/systemd/journal && mount --bind '\($0)' /run/systemd/journal && " }
+            ?? ""
         let script =
             "mount -t tmpfs tmpfs /run && \(bind)exec '\(CLI.binary())' -c '\(tree.path)' start --no-firewall"
         let process = Process()
@@ -209,7 +221,8 @@ struct LogTargetTests {
         try process.run()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: "", stderr: String(decoding: errData, as: UTF8.self))
+        return CLI.Result(
+            status: process.terminationStatus, stdout: "", stderr: String(decoding: errData, as: UTF8.self))
     }
 
     @Test("SYSTEMD-JOURNAL: entries reach journald's socket (a test socket in a private mount namespace)")
@@ -243,7 +256,9 @@ struct LogTargetTests {
         try #require(start.status == 0, "\(start.stderr)")
         defer { _ = try? CLI.run(["-c", tree.path, "stop"]) }
         #expect(try CLI.run(["-c", tree.path, "set", "demo", "banip", "192.0.2.7"]).stdout == "1\n")
-        #expect(try CLI.run(["-c", tree.path, "get", "logtarget"]).stdout == "Current logging target is:\n`- SYSTEMD-JOURNAL\n")
+        #expect(
+            try CLI.run(["-c", tree.path, "get", "logtarget"]).stdout
+                == "Current logging target is:\n`- SYSTEMD-JOURNAL\n")
         #expect(try CLI.run(["-c", tree.path, "banned", "192.0.2.7"]).stdout == "[['demo']]\n")
     }
 
@@ -264,23 +279,32 @@ struct LogTargetTests {
             _ = try? CLI.run(["-c", tree.path, "stop"])
             daemon.waitUntilExit()
         }
-        for _ in 0..<200 where try CLI.run(["-c", tree.path, "ping"]).status != 0 { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<200 where try CLI.run(["-c", tree.path, "ping"]).status != 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let pid = daemon.processIdentifier
         let stamp = #"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "#
         func has(_ pattern: String) -> Bool { contents(out).range(of: pattern, options: .regularExpression) != nil }
 
-        #expect(try CLI.run(["-c", tree.path, "set", "logtarget", "STDOUT"]).stdout == "Current logging target is:\n`- STDOUT\n")
+        #expect(
+            try CLI.run(["-c", tree.path, "set", "logtarget", "STDOUT"]).stdout
+                == "Current logging target is:\n`- STDOUT\n")
         #expect(try CLI.run(["-c", tree.path, "flushlogs"]).stdout == "logs: flushed\n")
-        #expect(has("(?m)^" + stamp + #"fail2ban\.server +\[\#(pid)\]: INFO    flush performed on STDOUT$"#), "\(contents(out))")
+        #expect(
+            has("(?m)^" + stamp + #"fail2ban\.server +\[\#(pid)\]: INFO    flush performed on STDOUT$"#),
+            "\(contents(out))")
         #expect(try CLI.run(["-c", tree.path, "set", "logtarget", "SYSOUT"]).status == 0)
-        #expect(has(#"(?m)^fail2ban\.server +\[\#(pid)\]: INFO    Changed logging target to SYSOUT for Portcullis$"#), "\(contents(out))")
+        #expect(
+            has(#"(?m)^fail2ban\.server +\[\#(pid)\]: INFO    Changed logging target to SYSOUT for Portcullis$"#),
+            "\(contents(out))")
         #expect(try CLI.run(["-c", tree.path, "set", "logtarget", "STDERR"]).status == 0)
         let bad = try CLI.run(["-c", tree.path, "set", "logtarget", "/nonexistent/dir/x.log"])
         #expect(bad.status == 255 && bad.stderr == "ERROR: Failed to change log target\n", "\(bad)")
         #expect(has(#"ERROR   cannot open log file /nonexistent/dir/x.log"#), "\(contents(out))")
         let file = tree.path + "/later.log"
         #expect(try CLI.run(["-c", tree.path, "set", "logtarget", file]).status == 0)
-        #expect(try CLI.run(["-c", tree.path, "set", "loglevel", "NOTICE"]).stdout == "Current logging level is 'NOTICE'\n")
+        #expect(
+            try CLI.run(["-c", tree.path, "set", "loglevel", "NOTICE"]).stdout == "Current logging level is 'NOTICE'\n")
         #expect(try CLI.run(["-c", tree.path, "set", "demo", "banip", "192.0.2.7"]).stdout == "1\n")
         #expect(await waitForText("NOTICE  [demo] Ban 192.0.2.7", in: file))
         // INFO lines are below the level now (the one before is the switch to this file).

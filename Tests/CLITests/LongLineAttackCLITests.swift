@@ -9,7 +9,9 @@ import Testing
 struct LongLineAttackCLITests {
     static let limit = 64 * 1024
 
-    @Test("every cut position around the limit, our sshd/dovecot/postfix and stock pam-generic", arguments: LongLineAttack.all.map(\.name))
+    @Test(
+        "every cut position around the limit, our sshd/dovecot/postfix and stock pam-generic",
+        arguments: LongLineAttack.all.map(\.name))
     func sweep(_ name: String) throws {
         let attack = try #require(LongLineAttack.all.first { $0.name == name })
         let conf = attack.stock ? "/etc/fail2ban" : CLI.packageRoot.appendingPathComponent("config").path
@@ -39,9 +41,13 @@ struct LongLineAttackCLITests {
 
         let text = try CLI.run(["regex", "--conf", conf, "--print-no-missed", log.path, attack.filter])
         #expect(text.status == 0, "\(text.stderr)")
-        #expect(text.stdout.contains("[\(longer) line(s) longer than \(Self.limit) bytes skipped, not matched]"), "\(text.stdout.suffix(400))")
+        #expect(
+            text.stdout.contains("[\(longer) line(s) longer than \(Self.limit) bytes skipped, not matched]"),
+            "\(text.stdout.suffix(400))")
         let json = try CLI.run(["regex", "--conf", conf, "--json", log.path, attack.filter])
-        #expect(json.stdout.contains("\"tooLong\":\(longer)") || json.stdout.contains("\"tooLong\": \(longer)"), "\(json.stdout.prefix(300))")
+        #expect(
+            json.stdout.contains("\"tooLong\":\(longer)") || json.stdout.contains("\"tooLong\": \(longer)"),
+            "\(json.stdout.prefix(300))")
 
         // A single over-long line given on the command line is skipped the same way (the filter's own limit).
         let one = try CLI.run(["regex", "--conf", conf, "--out", "ip", attack.line(cut: Self.limit), attack.filter])

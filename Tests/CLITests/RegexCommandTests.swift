@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import PortcullisTestKit
+import Testing
 
 /// A tiny config tree of our own: one filter whose failregex captures a user and an address, with an ignoreregex.
 private func demoTree() throws -> URL {
@@ -39,7 +39,9 @@ struct RegexCommandTests {
         #expect(r.stdout.contains("Lines: 5 lines, 1 ignored, 3 matched, 1 missed"))
         #expect(r.stdout.contains("Use   failregex filter file : demo, basedir: \(tree.path)"))
         #expect(r.stdout.contains("Use         log file : \(log)"))
-        #expect(r.stdout.contains("|   1) [3] demo-auth\\[\\d+\\]: Login failed for user <F-USER>\\S+</F-USER> from <HOST>$"))
+        #expect(
+            r.stdout.contains(
+                "|   1) [3] demo-auth\\[\\d+\\]: Login failed for user <F-USER>\\S+</F-USER> from <HOST>$"))
         #expect(r.stdout.contains("Ignoreregex: 1 total"))
         #expect(r.stdout.hasPrefix("\nRunning tests\n=============\n"))
     }
@@ -81,7 +83,9 @@ struct RegexCommandTests {
     @Test("a raw failregex and a single log line")
     func rawRegexSingleLine() throws {
         let line = "2026-11-29T10:00:00 gate sshd[7]: Failed password for root from 198.51.100.9 port 22 ssh2"
-        let r = try CLI.run(["regex", "--conf", "/nonexistent-is-not-needed-for-raw", line, "Failed \\S+ for \\S+ from <HOST>"])
+        let r = try CLI.run([
+            "regex", "--conf", "/nonexistent-is-not-needed-for-raw", line, "Failed \\S+ for \\S+ from <HOST>",
+        ])
         // --conf must exist: a clear error, not a crash.
         #expect(r.status != 0)
         let ok = try CLI.run(["regex", "-o", "id", line, "Failed \\S+ for \\S+ from <HOST>"])
@@ -175,7 +179,9 @@ struct RegexErrorTests {
     @Test("bad regex in a filter file names the file and line")
     func badRegexInFile() throws {
         let tree = try demoTree()
-        try CLI.write("[Definition]\n\nfailregex = ^ok from <HOST>$\n            ^broken [from <HOST>\n", to: "filter.d/broken.conf", in: tree)
+        try CLI.write(
+            "[Definition]\n\nfailregex = ^ok from <HOST>$\n            ^broken [from <HOST>\n",
+            to: "filter.d/broken.conf", in: tree)
         let log = try CLI.write(demoLog, to: "auth.log", in: tree)
         let r = try CLI.run(["regex", "--conf", tree.path, log, "broken"])
         expectCleanError(r, mentioning: ["broken.conf:4"])
@@ -227,7 +233,8 @@ struct HelpTests {
 
 @Suite("portcullis regex agrees with fail2ban-regex", .blocking)
 struct Fail2banAgreementTests {
-    static let available = FileManager.default.isExecutableFile(atPath: "/usr/bin/fail2ban-regex")
+    static let available =
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/fail2ban-regex")
         && FileManager.default.fileExists(atPath: "/etc/fail2ban/filter.d/sshd.conf")
 
     private func fail2banRegex(_ arguments: [String]) throws -> String {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import PortcullisTestKit
+import Testing
 
 /// `portcullis-samples` on a config tree and annotated log of our own: filter variants, constraints, fields,
 /// times (in the harness's CET/CEST zone), un-annotated lines, and one deliberately wrong annotation.
@@ -41,12 +41,15 @@ struct SamplesHarnessTests {
     @Test("counts passed and failed annotations and prints the failing one")
     func summary() throws {
         let dir = try fixture()
-        let args = ["--conf", dir.appendingPathComponent("conf").path, "--logs", dir.appendingPathComponent("logs").path]
+        let args = [
+            "--conf", dir.appendingPathComponent("conf").path, "--logs", dir.appendingPathComponent("logs").path,
+        ]
         let r = try CLI.run(args, executable: "portcullis-samples")
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.last == "samples: 4 passed, 1 failed", "\(r.stdout)")
-        #expect(lines.contains { $0.hasPrefix("demo:12 [demo]: host: expected \"192.0.2.99\", got \"192.0.2.5\"") },
+        #expect(
+            lines.contains { $0.hasPrefix("demo:12 [demo]: host: expected \"192.0.2.99\", got \"192.0.2.5\"") },
             "\(r.stdout)")
         #expect(lines.filter { $0.hasPrefix("demo:12 ") }.count == 2, "one report per variant")
         let strict = try CLI.run(args + ["--strict"], executable: "portcullis-samples")

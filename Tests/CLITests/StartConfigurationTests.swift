@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import PortcullisTestKit
+import Testing
 
 /// A tree that starts cleanly with `--no-firewall`: one jail `demo` on a log file of its own, with a command action
 /// (so that an action file is read too), everything (socket, pid file, database, log) inside the tree.

@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Configuration
-import PortcullisTestKit
 
 /// Every filter in /etc/fail2ban/filter.d, in every mode it offers, resolved by us and by fail2ban's reader.
 @Suite("Filter oracle", .blocking)

@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Configuration
-import PortcullisTestKit
 
 /// Hand-written filters exercising the INI and substitution rules, resolved by us and by fail2ban's reader.
 @Suite("INI rules against the oracle", .blocking)

@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Configuration
-import PortcullisTestKit
 
 /// Every jail of /etc/fail2ban/jail.conf, enabled in a scratch copy, resolved by us and by fail2ban.
 @Suite("Jail oracle", .blocking)
@@ -45,7 +45,9 @@ struct JailOracleTests {
 
     /// Runs the oracle on a scratch copy of /etc/fail2ban (it writes jail.local there) and loads the same copy.
     /// The caller removes the copy (`tree.root`) when done.
-    static func run(files: [String: String] = [:]) throws -> (
+    static func run(
+        files: [String: String] = [:]
+    ) throws -> (
         expected: [String: Expected], result: JailsLoadResult, tree: ConfigTree, order: [String]
     ) {
         let root = try Oracle.copyTree("/etc/fail2ban")

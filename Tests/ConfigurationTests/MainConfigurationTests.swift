@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Configuration
-import PortcullisTestKit
 
 @Suite("Main configuration", .blocking)
 struct MainConfigurationTests {

@@ -46,7 +46,8 @@ struct NumberBoundsTests {
         try t.write("filter.d/f.conf", "[Definition]\nfailregex = ^<HOST>\n")
         try t.write(
             "jail.conf",
-            "[DEFAULT]\nfilter = f\nlogpath = /var/log/x.log\n[good]\nenabled = true\n[bad]\nenabled = true\n\(option) = \(value)\n")
+            "[DEFAULT]\nfilter = f\nlogpath = /var/log/x.log\n[good]\nenabled = true\n[bad]\nenabled = true\n\(option) = \(value)\n"
+        )
         let result = t.tree.loadJails()
         #expect(result.jails.contains { $0.name == "good" })
         let e = try #require(result.errors["bad"], "\(option) = \(value) was accepted")
@@ -58,9 +59,10 @@ struct NumberBoundsTests {
 
     @Test("fail2ban.conf: dbpurgeage and dbmaxmatches out of range are errors naming the option")
     func mainConfiguration() throws {
-        for (option, value) in [("dbpurgeage", "300000000000y"), ("dbpurgeage", "1e999"), ("dbmaxmatches", "-1"),
-            ("dbmaxmatches", "99999999999999999999999")]
-        {
+        for (option, value) in [
+            ("dbpurgeage", "300000000000y"), ("dbpurgeage", "1e999"), ("dbmaxmatches", "-1"),
+            ("dbmaxmatches", "99999999999999999999999"),
+        ] {
             let t = try TempTree()
             defer { t.remove() }
             try t.write("fail2ban.conf", "[Definition]\n\(option) = \(value)\n")

@@ -30,10 +30,10 @@ struct ControlJamTests {
     func floodKeepsStatusFast() async throws {
         try #require(Self.raiseDescriptorLimit(to: 8192), "cannot raise RLIMIT_NOFILE to 8192")
         let defaults = ControlServer.Configuration(path: "/unused")
-        try await withServer(
-            handler: FakeJails.reference(logDir: "/l"),
-            configure: { $0.requestTimeoutSeconds = defaults.requestTimeoutSeconds }
-        ) { socket in
+        let configure: (inout ControlServer.Configuration) -> Void = {
+            $0.requestTimeoutSeconds = defaults.requestTimeoutSeconds
+        }
+        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: configure) { socket in
             let attack = Attack(socket: socket, held: 1900, tricklers: 100)
             attack.start()
             defer { attack.stop() }
@@ -47,7 +47,8 @@ struct ControlJamTests {
             while clock.now < end {
                 let dialect: ControlClient.Dialect = i % 2 == 0 ? .pickle : .json
                 let started = clock.now
-                let reply = await ControlClient(socketPath: socket, dialect: dialect, timeoutSeconds: 5).send(["status"])
+                let reply = await ControlClient(socketPath: socket, dialect: dialect, timeoutSeconds: 5).send(["status"]
+                )
                 let elapsed = clock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 latencies.append(seconds)
@@ -74,9 +75,8 @@ struct ControlJamTests {
 
     @Test("a connection that trickles a request for longer than the deadline is dropped")
     func tricklerIsDropped() async throws {
-        try await withServer(
-            handler: FakeJails.reference(logDir: "/l"), configure: { $0.requestTimeoutSeconds = 1 }
-        ) { socket in
+        let configure: (inout ControlServer.Configuration) -> Void = { $0.requestTimeoutSeconds = 1 }
+        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: configure) { socket in
             let slow = try RawConnection(socket)
             defer { slow.close() }
             let clock = ContinuousClock()
@@ -102,7 +102,8 @@ struct ControlJamTests {
         try await withServer(handler: FakeJails.reference(logDir: "/l")) { socket in
             // Each sends four requests whose error replies name a 100 KB jail, and never reads: the replies outgrow
             // the socket buffer (about 200 KB), so the server's write blocks (up to its 30 s send timeout).
-            let one = PickleWire.encodeRequest(["status", String(repeating: "j", count: 100_000)]) + PickleWire.endMarker
+            let one =
+                PickleWire.encodeRequest(["status", String(repeating: "j", count: 100_000)]) + PickleWire.endMarker
             let request = Array([[UInt8]](repeating: one, count: 4).joined())
             let fds = await offPool { () -> [Int32] in
                 var fds: [Int32] = []
@@ -121,23 +122,29 @@ struct ControlJamTests {
             let clock = ContinuousClock()
             for i in 0..<20 {
                 let started = clock.now
-                let reply = await ControlClient(socketPath: socket, dialect: i % 2 == 0 ? .pickle : .json, timeoutSeconds: 5)
-                    .send(["status"])
+                let reply = await ControlClient(
+                    socketPath: socket, dialect: i % 2 == 0 ? .pickle : .json, timeoutSeconds: 5
+                )
+                .send(["status"])
                 let elapsed = clock.now - started
                 latencies.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
                 if case .failure(let error) = reply { failures.append("\(error)") }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            print("control jam, non-readers: 20 status samples, max \(Int((latencies.max() ?? 0) * 1000)) ms: \(latencies.map { Int($0 * 1000) })")
-            #expect(failures.isEmpty, "status failed \(failures.count) times of 20 while 300 clients did not read: \(failures.prefix(3))")
+            print(
+                "control jam, non-readers: 20 status samples, max \(Int((latencies.max() ?? 0) * 1000)) ms: \(latencies.map { Int($0 * 1000) })"
+            )
+            #expect(
+                failures.isEmpty,
+                "status failed \(failures.count) times of 20 while 300 clients did not read: \(failures.prefix(3))")
             #expect((latencies.max() ?? 0) < 1.0)
         }
     }
 
     @Test("a full server evicts the connection that waited longest, never one running a command")
     func evictsOldestIdle() async throws {
-        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: { $0.maxConnections = 3 }) {
-            socket in
+        let configure: (inout ControlServer.Configuration) -> Void = { $0.maxConnections = 3 }
+        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: configure) { socket in
             let first = try RawConnection(socket)
             defer { first.close() }
             try await Task.sleep(for: .milliseconds(100))

@@ -36,7 +36,8 @@ struct ControlRepliesTests {
                    `- Banned IP list:\t
                 """)
         #expect(
-            StatusFormatter.format(ControlReplies.journalMatch([["_SYSTEMD_UNIT=ssh.service"], ["_COMM=sshd"]]),
+            StatusFormatter.format(
+                ControlReplies.journalMatch([["_SYSTEMD_UNIT=ssh.service"], ["_COMM=sshd"]]),
                 for: ["get", "jsd", "journalmatch"])
                 == "Current match filter:\n_SYSTEMD_UNIT=ssh.service + _COMM=sshd")
     }
@@ -46,17 +47,22 @@ struct ControlRepliesTests {
         func reply(_ command: [String]) throws -> [UInt8] {
             bytes(hex: try #require(Golden.exchanges.first { $0.command == command }).reply)
         }
-        #expect(PickleWire.encodeReply(.success(ControlReplies.serverStatus(jails: ["sshd", "web"]))) == (try reply(["status"])))
+        #expect(
+            PickleWire.encodeReply(.success(ControlReplies.serverStatus(jails: ["sshd", "web"])))
+                == (try reply(["status"])))
         let sshd = ControlReplies.jailStatus(
             currentlyFailed: 0, totalFailed: 0, source: .files(["/tmp/f2bcap/auth.log"]), currentlyBanned: 0,
             totalBanned: 0, bannedAddresses: [])
         #expect(PickleWire.encodeReply(.success(sshd)) == (try reply(["status", "sshd"])))
-        #expect(PickleWire.encodeReply(.failure(ControlReplies.invalidCommand)) == (try reply(["get", "sshd", "nosuchprop"])))
+        #expect(
+            PickleWire.encodeReply(.failure(ControlReplies.invalidCommand))
+                == (try reply(["get", "sshd", "nosuchprop"])))
         #expect(PickleWire.encodeReply(.failure(ControlReplies.incompleteCommand)) == (try reply(["get", "sshd"])))
         // The captured `banned` reply wraps addresses in str subclasses; compare decoded values.
         let banned = ControlReplies.banned(byJail: [("sshd", ["192.0.2.1", "192.0.2.2"]), ("web", ["2001:db8::1"])])
         #expect(PickleWire.response(from: try PickleDecoder().decode(try reply(["banned"]))) == .success(banned))
-        #expect(StatusFormatter.format(ControlReplies.banned(jailsPerAddress: [["sshd"], []]), for: ["banned", "a", "b"])
-            == "[['sshd'], []]")
+        #expect(
+            StatusFormatter.format(ControlReplies.banned(jailsPerAddress: [["sshd"], []]), for: ["banned", "a", "b"])
+                == "[['sshd'], []]")
     }
 }

@@ -143,14 +143,18 @@ struct ControlServerTests {
                 Issue.record("status failed: \(status)")
                 return
             }
-            #expect(StatusFormatter.format(value, for: ["status", "sshd"]).hasSuffix("`- Banned IP list:\t192.0.2.1 192.0.2.2"))
-            #expect(await send(["banned"]) == .success([["sshd": ["192.0.2.1", "192.0.2.2"]], ["web": ["2001:db8::1"]]]))
+            #expect(
+                StatusFormatter.format(value, for: ["status", "sshd"]).hasSuffix(
+                    "`- Banned IP list:\t192.0.2.1 192.0.2.2"))
+            #expect(
+                await send(["banned"]) == .success([["sshd": ["192.0.2.1", "192.0.2.2"]], ["web": ["2001:db8::1"]]]))
             #expect(await send(["banned", "192.0.2.1", "198.51.100.1"]) == .success([["sshd"], []]))
             #expect(await send(["get", "web", "bantime"]) == .success(-1))
             #expect(await send(["status", "nosuch"]) == .failure(.unknownJail("nosuch")))
             #expect(await send(["unban", "--all"]) == .success(3))
-            #expect(await send(["set", "sshd", "maxretry", "abc"])
-                == .failure(ControlError(.invalidArgument, "invalid literal for int() with base 10: 'abc'")))
+            #expect(
+                await send(["set", "sshd", "maxretry", "abc"])
+                    == .failure(ControlError(.invalidArgument, "invalid literal for int() with base 10: 'abc'")))
             #expect(await send(["reload", "--all"]) == .success("OK"))
         }
         if transport != .inProcess {
@@ -213,23 +217,30 @@ struct ControlServerTests {
             }
             c.send(PickleWire.encodeRequest([]) + PickleWire.endMarker)  // empty command
             // fail2ban's pickle replies carry a plain Exception: the client sees the message.
-            #expect(pickleReply(await c.read(until: PickleWire.endMarker)) == .failure(ControlError(.failed, "empty command")))
+            #expect(
+                pickleReply(await c.read(until: PickleWire.endMarker))
+                    == .failure(ControlError(.failed, "empty command")))
             c.send(PickleWire.closeMarker + PickleWire.endMarker)
             #expect(await c.isClosedByPeer())
         }
     }
 
-    @Test("replies use the pickle protocol of the request, so older Pythons can read them", .enabled(if: Python.available), .blocking)
+    @Test(
+        "replies use the pickle protocol of the request, so older Pythons can read them",
+        .enabled(if: Python.available), .blocking)
     func replyProtocol() async throws {
         try await withServer(handler: FakeJails.reference(logDir: "/l")) { socket in
             for version in 2...5 {
-                let request = try Python.run("import sys, pickle; sys.stdout.buffer.write(pickle.dumps(['status'], \(version)))")
+                let request = try Python.run(
+                    "import sys, pickle; sys.stdout.buffer.write(pickle.dumps(['status'], \(version)))")
                 let c = try RawConnection(socket)
                 defer { c.close() }
                 c.send(request + PickleWire.endMarker)
                 let reply = await c.read(until: PickleWire.endMarker)
                 #expect(Array(reply.prefix(2)) == [0x80, UInt8(version)])
-                #expect(pickleReply(reply) == .success([.tuple(["Number of jail", 2]), .tuple(["Jail list", "sshd, web"])]))
+                #expect(
+                    pickleReply(reply)
+                        == .success([.tuple(["Number of jail", 2]), .tuple(["Jail list", "sshd, web"])]))
             }
         }
     }
@@ -244,15 +255,16 @@ struct ControlServerTests {
             #expect({ if case .failure(let e) = bad { return e.code == .malformedRequest } else { return false } }())
             c.send("{\"command\": {\"not\": \"a list\"}}\n\n{\"command\": [\"ping\"]}\n")
             let notList = JSONWire.response(fromLine: await c.read(until: [0x0A]).dropLast())
-            #expect({ if case .failure(let e) = notList { return e.code == .malformedRequest } else { return false } }())
+            #expect(
+                { if case .failure(let e) = notList { return e.code == .malformedRequest } else { return false } }())
             #expect(JSONWire.response(fromLine: await c.read(until: [0x0A]).dropLast()) == .success("pong"))
         }
     }
 
     @Test("an oversized request is refused, the connection closed, and the server keeps serving")
     func oversized() async throws {
-        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: { $0.maxRequestBytes = 1024 }) {
-            socket in
+        let configure: (inout ControlServer.Configuration) -> Void = { $0.maxRequestBytes = 1024 }
+        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: configure) { socket in
             let c = try RawConnection(socket)
             defer { c.close() }
             c.send([0x80, 0x05] + [UInt8](repeating: 0x41, count: 4096))
@@ -330,8 +342,8 @@ struct ControlServerTests {
 
     @Test("users outside the allowed set are disconnected")
     func peerCredentials() async throws {
-        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: { $0.allowedUserIDs = [4_000_000] }) {
-            socket in
+        let configure: (inout ControlServer.Configuration) -> Void = { $0.allowedUserIDs = [4_000_000] }
+        try await withServer(handler: FakeJails.reference(logDir: "/l"), configure: configure) { socket in
             let reply = await ControlClient(socketPath: socket, dialect: .pickle).send(["ping"])
             #expect({ if case .failure(let e) = reply { return e.code == .connection } else { return false } }())
         }

@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Control
-import PortcullisTestKit
 
 private let clientPath = "/usr/bin/fail2ban-client"
 private let serverPath = "/usr/bin/fail2ban-server"
@@ -44,7 +44,9 @@ private final class TwoServers {
         for sub in ["conf", "conf/filter.d", "conf/action.d", "conf/jail.d"] {
             try fm.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
         }
-        func write(_ path: String, _ text: String) throws { try text.write(toFile: "\(dir)/\(path)", atomically: true, encoding: .utf8) }
+        func write(_ path: String, _ text: String) throws {
+            try text.write(toFile: "\(dir)/\(path)", atomically: true, encoding: .utf8)
+        }
         for log in ["auth.log", "other.log", "sshd.log", "new.log"] { try write(log, "") }
         // Each server its own log file: fail2ban-server reads fail2ban.conf (and applies it again at every reload),
         // Portcullis prefers portcullis.conf when there is one.
@@ -137,7 +139,9 @@ private final class TwoServers {
             for (i, b) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = b }
         }
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard rc == 0 else { throw Exec.Failure(description: "bind \(path) failed: \(errno)") }
         return fd
@@ -158,18 +162,24 @@ private final class TwoServers {
     /// Waits until both servers have started both jails (fail2ban-server answers `ping`, and `status` with no
     /// jails, while it is still reading its configuration).
     func waitUntilReady() async -> String? {
-        let ready: ControlResponse = .success(.list([.tuple(["Number of jail", 2]), .tuple(["Jail list", "sshd, web"])]))
+        let ready: ControlResponse = .success(
+            .list([.tuple(["Number of jail", 2]), .tuple(["Jail list", "sshd, web"])]))
         for (socket, process, name) in [(realSocket, real, "fail2ban"), (oursSocket, ours, "portcullis")] {
             var up = false
             for _ in 0..<600 {
-                if await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5).send(["status"]) == ready {
+                if await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5).send(["status"])
+                    == ready
+                {
                     up = true
                     break
                 }
                 guard process.isRunning else { break }
                 try? await Task.sleep(for: .milliseconds(100))
             }
-            if !up { return "\(name) did not start: \((try? String(contentsOfFile: "\(dir)/\(name).out", encoding: .utf8)) ?? "")" }
+            if !up {
+                return
+                    "\(name) did not start: \((try? String(contentsOfFile: "\(dir)/\(name).out", encoding: .utf8)) ?? "")"
+            }
         }
         return nil
     }
@@ -192,8 +202,9 @@ private final class TwoServers {
 
     /// A jail's (Total failed, Total banned) as one server reports them.
     static func totals(socket: String, jail: String) async -> (failed: Int, banned: Int)? {
-        guard case .success(let value) = await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5)
-            .send(["status", jail])
+        guard
+            case .success(let value) = await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5)
+                .send(["status", jail])
         else { return nil }
         func find(_ key: String, in v: ControlValue) -> Int? {
             switch v {
@@ -204,7 +215,9 @@ private final class TwoServers {
             default: return nil
             }
         }
-        guard let failed = find("Total failed", in: value), let banned = find("Total banned", in: value) else { return nil }
+        guard let failed = find("Total failed", in: value), let banned = find("Total banned", in: value) else {
+            return nil
+        }
         return (failed, banned)
     }
 
@@ -218,7 +231,9 @@ private final class TwoServers {
                 for e in expected {
                     let t = await Self.totals(socket: socket, jail: e.jail)
                     if t?.failed != e.failed || t?.banned != e.banned {
-                        missing.append("\(name) \(e.jail): \(t.map { "\($0.failed) failed, \($0.banned) banned" } ?? "no reply"), expected \(e.failed), \(e.banned)")
+                        missing.append(
+                            "\(name) \(e.jail): \(t.map { "\($0.failed) failed, \($0.banned) banned" } ?? "no reply"), expected \(e.failed), \(e.banned)"
+                        )
                     }
                 }
             }
@@ -240,7 +255,8 @@ private final class TwoServers {
                 let theirs = await Self.totals(socket: realSocket, jail: jail)
                 let ours = await Self.totals(socket: oursSocket, jail: jail)
                 if theirs == nil || theirs?.failed != ours?.failed || theirs?.banned != ours?.banned {
-                    differing.append("\(jail): fail2ban \(String(describing: theirs)), portcullis \(String(describing: ours))")
+                    differing.append(
+                        "\(jail): fail2ban \(String(describing: theirs)), portcullis \(String(describing: ours))")
                 }
             }
             if differing.isEmpty {
@@ -325,7 +341,10 @@ private let acceptedDifferences: [(name: String, reason: String, pattern: String
         #"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (fail2ban[\w.]*)(\s+)\[\d+\]: "#, "<time> $1$2[<client pid>]: "
     ),
     ("times", "ban times: the two servers banned a moment apart", #"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"#, "<time>"),
-    ("log target", "each server writes its own log file", #"/tmp/pcl-f2b-[^/\s]+/(fail2ban|portcullis)\.log"#, "<logtarget>"),
+    (
+        "log target", "each server writes its own log file", #"/tmp/pcl-f2b-[^/\s]+/(fail2ban|portcullis)\.log"#,
+        "<logtarget>"
+    ),
 ]
 
 private func normalised(_ run: ClientRun) -> (ClientRun, Set<String>) {
@@ -349,7 +368,8 @@ private enum Step: Sendable {
     /// same (an honest reason); nil: they must be the same.
     case run([String], differs: String? = nil)
     /// Appends failure lines to a log, then waits until both servers report these totals.
-    case fail(log: LogFile, address: String, count: Int, text: String = "pcltest failure from",
+    case fail(
+        log: LogFile, address: String, count: Int, text: String = "pcltest failure from",
         then: [(jail: String, failed: Int, banned: Int)])
     /// Appends failure lines to a log without waiting (nobody reads it yet, or the lines are ignored).
     case write(log: LogFile, address: String, count: Int)
@@ -389,7 +409,8 @@ struct Fail2banClientTests {
         var s: [Step] = [
             .run(["ping"]), .run(["version"]), .run(["echo", "hello", "world"]), .run(["echo"]),
             .run(["status"]), .run(["status", "sshd"]), .run(["status", "web"]), .run(["status", "nosuch"]),
-            .run(["status", "sshd", "short"]), .run(["status", "sshd", "basic"]), .run(["status", "sshd", "basic", "x"]),
+            .run(["status", "sshd", "short"]), .run(["status", "sshd", "basic"]),
+            .run(["status", "sshd", "basic", "x"]),
             // Client-side: the server answers ping, so the client refuses to start another.
             .run(["start"]),
         ]
@@ -415,16 +436,19 @@ struct Fail2banClientTests {
             .fail(log: .auth, address: "198.51.100.10", count: 1, then: [("sshd", 3, 0), ("web", 3, 1)]),
             .run(["status", "sshd"]), .run(["status", "web"]), .run(["banned"]), .run(["banned", "198.51.100.10"]),
             .run(["get", "web", "banip"]), .run(["get", "web", "banned"]),
-            .run(["get", "web", "banned", "198.51.100.10"]), .run(["get", "web", "banned", "198.51.100.10", "192.0.2.1"]),
+            .run(["get", "web", "banned", "198.51.100.10"]),
+            .run(["get", "web", "banned", "198.51.100.10", "192.0.2.1"]),
             .run(["get", "web", "banip", "--with-time"]), .run(["get", "web", "banip", ","]),
             // Only web reads other.log.
             .fail(log: .other, address: "203.0.113.7", count: 3, then: [("sshd", 3, 0), ("web", 6, 2)]),
             .run(["status", "sshd"]), .run(["status", "web"]), .run(["banned"]),
             // Manual bans.
-            .run(["set", "sshd", "banip", "198.51.100.1", "198.51.100.2"]), .run(["get", "sshd", "banip", "--with-time"]),
+            .run(["set", "sshd", "banip", "198.51.100.1", "198.51.100.2"]),
+            .run(["get", "sshd", "banip", "--with-time"]),
             // Banned again: the ban is prolonged, so it ends last (its length then counts the seconds between the
             // two bans, which each server measures itself: not shown with times).
-            .run(["set", "sshd", "banip", "198.51.100.1"]), .run(["get", "sshd", "banip"]), .run(["set", "sshd", "banip"]),
+            .run(["set", "sshd", "banip", "198.51.100.1"]), .run(["get", "sshd", "banip"]),
+            .run(["set", "sshd", "banip"]),
             .run(["set", "sshd", "unbanip", "198.51.100.1"]), .run(["set", "sshd", "banip", "198.51.100.1"]),
             .run(["status", "sshd"]), .run(["banned"]), .run(["get", "sshd", "banip", "--with-time"]),
             // Four failures: below sshd's maxretry, web bans at the third and counts the fourth.
@@ -438,7 +462,8 @@ struct Fail2banClientTests {
             .run(["set", "sshd", "bantime", "3600"]), .run(["get", "sshd", "bantime"]),
             .run(["set", "sshd", "findtime", "300"]), .run(["set", "sshd", "findtime", "3600"]),
             .cli(["set", "sshd", "maxretry", "4"]), .cli(["set", "sshd", "maxretry", "5"]),
-            .run(["set", "sshd", "addignoreip", "198.51.100.0/24"]), .run(["set", "sshd", "delignoreip", "198.51.100.0/24"]),
+            .run(["set", "sshd", "addignoreip", "198.51.100.0/24"]),
+            .run(["set", "sshd", "delignoreip", "198.51.100.0/24"]),
             .run(["set", "loglevel", "INFO"]),
             // The fifth failure: sshd bans now; web had banned already (the failure still counts).
             .fail(log: .auth, address: "203.0.113.50", count: 1, then: [("sshd", 8, 4), ("web", 11, 4)]),
@@ -448,7 +473,8 @@ struct Fail2banClientTests {
             .cli(["set", "sshd", "unbanip", "--report-absent", "203.0.113.99"]), .cli(["set", "sshd", "unbanip"]),
             .cli(["unban", "2001:db8::1"]), .cli(["unban"]), .run(["status", "sshd"]), .run(["banned"]),
             // Bad input that changes nothing.
-            .run(["get", "nosuch", "maxretry"]), .run(["get", "sshd"]), .run(["get"]), .run(["get", "sshd", "nosuchprop"]),
+            .run(["get", "nosuch", "maxretry"]), .run(["get", "sshd"]), .run(["get"]),
+            .run(["get", "sshd", "nosuchprop"]),
             .run(["get", "nosuch", "nosuchprop"]), .run(["set", "sshd", "nosuchprop", "1"]), .run(["set", "sshd"]),
             .run(["set", "nosuch", "bantime", "10"]), .run(["set", "sshd", "bantime"]),
             .run(["stats"]), .run(["nosuchcommand"]),
@@ -517,7 +543,8 @@ struct Fail2banClientTests {
         // A new bantime applies to the bans in force too.
         .run(["set", "sshd", "bantime", "600"]), .run(["get", "sshd", "banip", "--with-time"]),
         .run(["set", "sshd", "bantime", "1h"]), .run(["get", "sshd", "banip", "--with-time"]),
-        .cli(["set", "sshd", "bantime", "abc"]), .run(["get", "sshd", "bantime"]), .cli(["set", "sshd", "bantime", "-1"]),
+        .cli(["set", "sshd", "bantime", "abc"]), .run(["get", "sshd", "bantime"]),
+        .cli(["set", "sshd", "bantime", "-1"]),
         .cli(["get", "sshd", "banip", "--with-time"]), .cli(["set", "sshd", "bantime", "1h"]),
         .run(["set", "sshd", "findtime", "1.5h"]), .run(["get", "sshd", "findtime"]),
         .run(["set", "sshd", "findtime", "1h"]), .run(["set", "sshd", "findtime", "abc"]),
@@ -533,12 +560,15 @@ struct Fail2banClientTests {
         .run(["set", "sshd", "ignoreself", "true"]),
         .run(["set", "sshd", "ignorecommand", "/bin/false"]), .run(["get", "sshd", "ignorecommand"]),
         .run(["set", "sshd", "ignorecommand", ""]), .run(["get", "sshd", "ignorecommand"]),
-        .run(["set", "sshd", "ignorecache", "key=\"<ip>\",max-count=10,max-time=1m"]), .run(["get", "sshd", "ignorecache"]),
+        .run(["set", "sshd", "ignorecache", "key=\"<ip>\",max-count=10,max-time=1m"]),
+        .run(["get", "sshd", "ignorecache"]),
         .run(["set", "sshd", "logencoding", "latin-1"]), .run(["get", "sshd", "logencoding"]),
         .run(["set", "sshd", "logencoding", "bogus"]), .run(["set", "sshd", "logencoding", "auto"]),
-        .run(["set", "sshd", "usedns", "no"]), .run(["get", "sshd", "usedns"]), .run(["set", "sshd", "usedns", "bogus"]),
+        .run(["set", "sshd", "usedns", "no"]), .run(["get", "sshd", "usedns"]),
+        .run(["set", "sshd", "usedns", "bogus"]),
         .run(["set", "sshd", "usedns", "warn"]),
-        .run(["set", "sshd", "maxlines", "2"]), .run(["get", "sshd", "maxlines"]), .run(["set", "sshd", "maxlines", "0"]),
+        .run(["set", "sshd", "maxlines", "2"]), .run(["get", "sshd", "maxlines"]),
+        .run(["set", "sshd", "maxlines", "0"]),
         .run(["set", "sshd", "maxlines", "abc"]), .run(["set", "sshd", "maxlines", "1"]),
         .run(["set", "sshd", "maxmatches", "3"]), .run(["get", "sshd", "maxmatches"]),
         .run(["set", "sshd", "maxmatches", "abc"]), .run(["set", "sshd", "maxmatches", "5"]),
@@ -552,7 +582,8 @@ struct Fail2banClientTests {
         .run(["set", "sshd", "prefregex", ""]), .run(["get", "sshd", "prefregex"]),
         // A failregex added at run time matches the next line.
         .run(["set", "sshd", "addfailregex", "^\\s*pcltest other failure from (?P<ip4>\\S+)$"], differs: hostText),
-        .fail(log: .sshd, address: "203.0.113.74", count: 1, text: "pcltest other failure from", then: [("sshd", 14, 6)]),
+        .fail(
+            log: .sshd, address: "203.0.113.74", count: 1, text: "pcltest other failure from", then: [("sshd", 14, 6)]),
         .run(["set", "sshd", "delfailregex", "1"], differs: hostText),
         .run(["set", "sshd", "delfailregex", "7"], differs: hostText), .run(["set", "sshd", "delfailregex", "abc"]),
         .run(["set", "sshd", "addfailregex", "^no host here$"]),
@@ -572,17 +603,20 @@ struct Fail2banClientTests {
         .fail(log: .sshd, address: "203.0.113.77", count: 1, then: [("sshd", 18, 6)]),
         .run(["status", "sshd"]),
         // Failures reported by hand: the matches count as attempts, the failure once.
-        .run(["set", "sshd", "attempt", "203.0.113.78"]), .run(["set", "sshd", "attempt", "203.0.113.78", "one", "two"]),
+        .run(["set", "sshd", "attempt", "203.0.113.78"]),
+        .run(["set", "sshd", "attempt", "203.0.113.78", "one", "two"]),
         .run(["status", "sshd"]),
         .run(["set", "sshd", "attempt", "203.0.113.79", "a", "b", "c", "d", "e"]),
         .wait([("sshd", 21, 7)]),
-        .run(["status", "sshd"]), .run(["get", "sshd", "banned"]), .run(["get", "sshd", "banned", "203.0.113.79", "192.0.2.1"]),
+        .run(["status", "sshd"]), .run(["get", "sshd", "banned"]),
+        .run(["get", "sshd", "banned", "203.0.113.79", "192.0.2.1"]),
         .run(["get", "sshd", "banned", "203.0.113.79"]),
         // bantime.* keys.
         .run(["get", "sshd", "bantime.increment"]), .run(["set", "sshd", "bantime.increment", "true"]),
         .run(["get", "sshd", "bantime.increment"]), .run(["set", "sshd", "bantime.factor", "2"]),
         .run(["set", "sshd", "bantime.maxtime", "1w"]), .run(["set", "sshd", "bantime.rndtime", "10m"]),
-        .run(["set", "sshd", "bantime.formula", "ban.Time * 2"]), .run(["set", "sshd", "bantime.multipliers", "1 2 4"]),
+        .run(["set", "sshd", "bantime.formula", "ban.Time * 2"]),
+        .run(["set", "sshd", "bantime.multipliers", "1 2 4"]),
         .run(["set", "sshd", "bantime.overalljails", "true"]), .run(["get", "sshd", "bantime.multipliers"]),
         .run(["get", "sshd", "bantime.maxtime"]), .run(["set", "sshd", "bantime.maxtime", "abc"]),
         .cli(["set", "sshd", "bantime.rndtime", ""]), .run(["get", "sshd", "bantime.rndtime"]),
@@ -602,7 +636,8 @@ struct Fail2banClientTests {
         .run(["get", "web", "action", "pclnote"]), .run(["get", "web", "actionproperties", "nosuch"]),
         .run(["set", "web", "action", "pclnote", "actionban", "true banned"]),
         .run(["get", "web", "action", "pclnote", "actionban"]),
-        .run(["set", "web", "action", "pclnote", "timeout", "30"]), .run(["get", "web", "action", "pclnote", "timeout"]),
+        .run(["set", "web", "action", "pclnote", "timeout", "30"]),
+        .run(["get", "web", "action", "pclnote", "timeout"]),
         .run(["set", "web", "action", "pclnote", "myprop", "5"]), .run(["get", "web", "actionproperties", "pclnote"]),
         .run(["set", "web", "action", "pclnote"]), .run(["set", "web", "action", "pclnote", "timeout"]),
         .run(["set", "web", "action", "nosuch", "actionban", "x"]),
@@ -616,28 +651,31 @@ struct Fail2banClientTests {
     ]
 
     /// Jails added, configured, started and stopped at run time.
-    private static let jailControl: [Step] = [
-        .run(["add", "newjail", "polling"]), .run(["add", "newjail", "polling"]), .run(["add", "--all"]),
-        .run(["add", "j3", "bogus"]), .run(["add"]), .run(["status"]), .run(["status", "newjail"]),
-    ] + [
-        "maxretry", "bantime", "findtime", "ignoreip", "ignoreself", "usedns", "maxlines", "maxmatches", "logencoding",
-        "datepattern", "failregex", "logpath", "journalmatch", "actions", "prefregex", "bantime.increment",
-    ].map { Step.run(["get", "newjail", $0]) } + [
-        .run(["set", "newjail", "addlogpath", "{dir}/new.log"]),
-        .run(["set", "newjail", "addfailregex", "^\\s*pcltest failure from (?P<ip4>\\S+)$"]),
-        .run(["get", "newjail", "failregex"]),
-        .run(["set", "newjail", "addjournalmatch", "_COMM=sshd"]), .run(["get", "newjail", "journalmatch"]),
-        .run(["start", "newjail"]), .run(["start", "newjail"]), .run(["start", "nosuch"]),
-        .fail(log: .new, address: "203.0.113.100", count: 3, then: [("newjail", 3, 1)]),
-        .run(["status", "newjail"]), .run(["banned"]), .run(["banned", "203.0.113.100"]),
-        .cli(["stop", "newjail"]), .cli(["stop", "newjail"]), .run(["status"]), .run(["banned"]),
-        // A journal jail (not started): its matches.
-        .cli(["add", "j2", "systemd"]), .run(["get", "j2", "journalmatch"]),
-        .run(["set", "j2", "addjournalmatch", "_SYSTEMD_UNIT=sshd.service", "+", "_COMM=sshd"]),
-        .run(["set", "j2", "addjournalmatch", "_COMM=x"]), .run(["set", "j2", "deljournalmatch", "_COMM=x"]),
-        .run(["set", "j2", "deljournalmatch", "_COMM=nosuch"]), .run(["get", "j2", "journalmatch"]),
-        .run(["get", "j2", "logpath"]), .run(["status", "j2"]), .run(["stop", "j2"]), .run(["status"]),
-    ]
+    private static let jailControl: [Step] =
+        [
+            .run(["add", "newjail", "polling"]), .run(["add", "newjail", "polling"]), .run(["add", "--all"]),
+            .run(["add", "j3", "bogus"]), .run(["add"]), .run(["status"]), .run(["status", "newjail"]),
+        ]
+        + [
+            "maxretry", "bantime", "findtime", "ignoreip", "ignoreself", "usedns", "maxlines", "maxmatches",
+            "logencoding",
+            "datepattern", "failregex", "logpath", "journalmatch", "actions", "prefregex", "bantime.increment",
+        ].map { Step.run(["get", "newjail", $0]) } + [
+            .run(["set", "newjail", "addlogpath", "{dir}/new.log"]),
+            .run(["set", "newjail", "addfailregex", "^\\s*pcltest failure from (?P<ip4>\\S+)$"]),
+            .run(["get", "newjail", "failregex"]),
+            .run(["set", "newjail", "addjournalmatch", "_COMM=sshd"]), .run(["get", "newjail", "journalmatch"]),
+            .run(["start", "newjail"]), .run(["start", "newjail"]), .run(["start", "nosuch"]),
+            .fail(log: .new, address: "203.0.113.100", count: 3, then: [("newjail", 3, 1)]),
+            .run(["status", "newjail"]), .run(["banned"]), .run(["banned", "203.0.113.100"]),
+            .cli(["stop", "newjail"]), .cli(["stop", "newjail"]), .run(["status"]), .run(["banned"]),
+            // A journal jail (not started): its matches.
+            .cli(["add", "j2", "systemd"]), .run(["get", "j2", "journalmatch"]),
+            .run(["set", "j2", "addjournalmatch", "_SYSTEMD_UNIT=sshd.service", "+", "_COMM=sshd"]),
+            .run(["set", "j2", "addjournalmatch", "_COMM=x"]), .run(["set", "j2", "deljournalmatch", "_COMM=x"]),
+            .run(["set", "j2", "deljournalmatch", "_COMM=nosuch"]), .run(["get", "j2", "journalmatch"]),
+            .run(["get", "j2", "logpath"]), .run(["status", "j2"]), .run(["stop", "j2"]), .run(["status"]),
+        ]
 
     /// restart JAIL, reload with options.
     private static let restarts: [Step] = [
@@ -658,11 +696,15 @@ struct Fail2banClientTests {
         .timeLimit(.minutes(40)))
     func sameOutputAsFail2ban() async throws {
         for tool in [clientPath, serverPath, portcullisPath] {
-            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) missing (scripts/deps.sh, swift build)")
+            try #require(
+                FileManager.default.isExecutableFile(atPath: tool), "\(tool) missing (scripts/deps.sh, swift build)")
         }
         let servers = try TwoServers()
         defer { servers.stop() }
-        if let why = await servers.waitUntilReady() { Issue.record(Comment(rawValue: why)); return }
+        if let why = await servers.waitUntilReady() {
+            Issue.record(Comment(rawValue: why))
+            return
+        }
 
         func path(_ log: LogFile) -> String {
             switch log {
@@ -689,18 +731,24 @@ struct Fail2banClientTests {
             case .wait(let expected):
                 if let why = await servers.waitFor(expected) { Issue.record("waiting for \(expected): \(why)") }
             case .agree(let jails):
-                if let why = await servers.waitUntilAgreed(jails) { Issue.record("waiting for \(jails) to agree: \(why)") }
+                if let why = await servers.waitUntilAgreed(jails) {
+                    Issue.record("waiting for \(jails) to agree: \(why)")
+                }
             case .syslogHas(let expected):
                 // Both servers wrote this line to the socket, each with its own PID, as Python's SysLogHandler
                 // sends it: `<PRI>NAME[PID]: LEVEL MESSAGE` and a NUL (daemon.notice: 29).
                 try await Task.sleep(for: .milliseconds(300))
                 let messages = servers.syslogMessages().map { String(decoding: $0, as: UTF8.self) }
-                for (name, pid) in [("fail2ban", servers.real.processIdentifier), ("portcullis", servers.ours.processIdentifier)] {
+                for (name, pid) in [
+                    ("fail2ban", servers.real.processIdentifier), ("portcullis", servers.ours.processIdentifier),
+                ] {
                     let line = "<29>" + expected.replacingOccurrences(of: "PID", with: String(pid)) + "\u{0}"
                     #expect(messages.contains(line), "\(name) sent no \(line.debugDescription) to syslog: \(messages)")
                 }
             case .cli(let template):
-                let (conf, realSocket, oursSocket, dir) = (servers.conf, servers.realSocket, servers.oursSocket, servers.dir)
+                let (conf, realSocket, oursSocket, dir) = (
+                    servers.conf, servers.realSocket, servers.oursSocket, servers.dir
+                )
                 let words = template.map { $0.replacingOccurrences(of: "{dir}", with: dir) }
                 async let theirs = runClient(conf: conf, socket: realSocket, words)
                 async let mine = runPortcullis(socket: oursSocket, words)
@@ -718,11 +766,15 @@ struct Fail2banClientTests {
                     identical += 1
                 } else {
                     different.append(command)
-                    print("client: different: \(command) (UNEXPECTED)\n    fail2ban:   \(expected)\n    portcullis: \(actual)")
+                    print(
+                        "client: different: \(command) (UNEXPECTED)\n    fail2ban:   \(expected)\n    portcullis: \(actual)"
+                    )
                     Issue.record("\(command): fail2ban-client \(expected) vs portcullis \(actual)")
                 }
             case .run(let template, let differs):
-                let (conf, realSocket, oursSocket, dir) = (servers.conf, servers.realSocket, servers.oursSocket, servers.dir)
+                let (conf, realSocket, oursSocket, dir) = (
+                    servers.conf, servers.realSocket, servers.oursSocket, servers.dir
+                )
                 func words(_ log: String) -> [String] {
                     template.map {
                         $0.replacingOccurrences(of: "{dir}", with: dir).replacingOccurrences(of: "{log}", with: log)
@@ -733,7 +785,9 @@ struct Fail2banClientTests {
                 let (expected, actual) = try await (theirs, mine)
                 // Our own CLI with the same words against Portcullis, for commands that change nothing (running
                 // a change twice would change the state).
-                if ["get", "status", "banned", "echo", "ping", "version", "stats", "nosuchcommand"].contains(template.first ?? "") {
+                if ["get", "status", "banned", "echo", "ping", "version", "stats", "nosuchcommand"].contains(
+                    template.first ?? "")
+                {
                     let ownWords = words(dir + "/portcullis.log")
                     async let text = runPortcullis(socket: oursSocket, ownWords)
                     async let json = runPortcullis(socket: oursSocket, ["--json"] + ownWords)
@@ -745,13 +799,17 @@ struct Fail2banClientTests {
                         cliSame += 1
                     }
                 }
-                let command = "fail2ban-client " + template.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }
+                let command =
+                    "fail2ban-client "
+                    + template.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }
                     .joined(separator: " ")
                 let (e, usedE) = normalised(expected)
                 let (a, usedA) = normalised(actual)
                 if e == a {
                     identical += 1
-                    for name in usedE.union(usedA) where expected != actual { accepted[name, default: []].append(command) }
+                    for name in usedE.union(usedA) where expected != actual {
+                        accepted[name, default: []].append(command)
+                    }
                     if let differs { print("client: now identical (was: \(differs)): \(command)") }
                 } else {
                     different.append(command)
@@ -763,7 +821,9 @@ struct Fail2banClientTests {
             }
         }
         for a in acceptedDifferences where accepted[a.name] != nil {
-            print("client: accepted difference '\(a.name)' (\(a.reason)) in: \(accepted[a.name]!.joined(separator: ", "))")
+            print(
+                "client: accepted difference '\(a.name)' (\(a.reason)) in: \(accepted[a.name]!.joined(separator: ", "))"
+            )
         }
         for d in cliDifferent { print("cli: different: \(d)") }
         print("\ncli: \(cliSame) the same as fail2ban-client, \(cliDifferent.count) different")

@@ -74,10 +74,15 @@ final class FakeJails: ControlHandler {
             ])
         case "banned":
             if c.count == 1 {
-                return .success(.list(jails.map { .dict([ControlValue.Pair(.string($0.name), .list($0.banned.map { .string($0) }))]) }))
+                return .success(
+                    .list(
+                        jails.map { .dict([ControlValue.Pair(.string($0.name), .list($0.banned.map { .string($0) }))]) }
+                    ))
             }
             return .success(
-                .list(c.dropFirst().map { ip in .list(jails.filter { $0.banned.contains(ip) }.map { .string($0.name) }) }))
+                .list(
+                    c.dropFirst().map { ip in .list(jails.filter { $0.banned.contains(ip) }.map { .string($0.name) }) })
+            )
         case "unban":
             guard c.count > 1 else { return .failure(ControlError(.incompleteCommand, "list index out of range")) }
             var count = 0
@@ -117,7 +122,8 @@ final class FakeJails: ControlHandler {
             case "maxretry":
                 guard c.count > 3, let v = Int(c[3]) else {
                     return .failure(
-                        ControlError(.invalidArgument, "invalid literal for int() with base 10: '\(c.count > 3 ? c[3] : "")'"))
+                        ControlError(
+                            .invalidArgument, "invalid literal for int() with base 10: '\(c.count > 3 ? c[3] : "")'"))
                 }
                 jails[j].maxRetry = v
                 return .success(.int(v))

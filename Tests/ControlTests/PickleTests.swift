@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Control
-import PortcullisTestKit
 
 func bytes(hex: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -143,13 +143,16 @@ struct PickleTests {
         for (value, hex) in zip(sampleValues, hexes) {
             // Python frames big payloads in 64 KiB pieces; compare the rest exactly.
             if hex.count > 2 * 60_000 { continue }
-            #expect(PickleEncoder().encode(PickleWire.pickle(value)) == bytes(hex: hex), "\(PythonRepr.render(value).prefix(60))")
+            #expect(
+                PickleEncoder().encode(PickleWire.pickle(value)) == bytes(hex: hex),
+                "\(PythonRepr.render(value).prefix(60))")
         }
     }
 
     @Test("every truncation of a valid pickle is an error, never a crash")
     func truncations() {
-        for exchange in Golden.exchanges + [Golden.Exchange(command: [], request: Golden.reloads[0].request, reply: "")] {
+        for exchange in Golden.exchanges + [Golden.Exchange(command: [], request: Golden.reloads[0].request, reply: "")]
+        {
             let full = bytes(hex: exchange.request)
             for cut in 0..<full.count {
                 #expect(throws: PickleError.self) { try PickleDecoder().decode(full[..<cut]) }
@@ -160,7 +163,8 @@ struct PickleTests {
     @Test("random corruption of valid pickles never crashes")
     func fuzz() {
         var rng = SplitMix(seed: 0x5EED)
-        let seeds = Golden.exchanges.flatMap { [bytes(hex: $0.request), bytes(hex: $0.reply)] }
+        let seeds =
+            Golden.exchanges.flatMap { [bytes(hex: $0.request), bytes(hex: $0.reply)] }
             + Golden.reloads.map { bytes(hex: $0.request) }
         var decoded = 0
         for round in 0..<20_000 {
@@ -220,15 +224,18 @@ struct PickleTests {
     @Test("requests that are not lists of strings are refused")
     func badRequests() throws {
         let cases: [PickleValue] = [
-            .string("status"), .int(1), .list([]), .list([.dict([])]), .list([.string("x"), .list([.string("a"), .list([])])]),
+            .string("status"), .int(1), .list([]), .list([.dict([])]),
+            .list([.string("x"), .list([.string("a"), .list([])])]),
         ]
         for value in cases {
             #expect(throws: ControlError.self) { try PickleWire.command(from: value) }
         }
-        #expect(try PickleWire.command(from: .list([.string("set"), .string("j"), .string("maxretry"), .int(5)]))
-            == ["set", "j", "maxretry", "5"])
-        #expect(try PickleWire.command(from: .tuple([.string("echo"), .bool(true), .none, .float(0.5)]))
-            == ["echo", "True", "None", "0.5"])
+        #expect(
+            try PickleWire.command(from: .list([.string("set"), .string("j"), .string("maxretry"), .int(5)]))
+                == ["set", "j", "maxretry", "5"])
+        #expect(
+            try PickleWire.command(from: .tuple([.string("echo"), .bool(true), .none, .float(0.5)]))
+                == ["echo", "True", "None", "0.5"])
     }
 }
 

@@ -24,7 +24,9 @@ enum Exec {
         var description: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], input: [UInt8] = [], check: Bool = true) throws
+    static func run(
+        _ executable: String, _ arguments: [String], input: [UInt8] = [], check: Bool = true
+    ) throws
         -> Result
     {
         let process = Process()
@@ -48,7 +50,8 @@ enum Exec {
         while !errData.isSet { usleep(1000) }
         let result = Result(stdout: Array(out), stderr: Array(errData.get()), status: process.terminationStatus)
         if check, result.status != 0 {
-            throw Failure(description: "\(executable) exited \(result.status): \(String(decoding: result.stderr, as: UTF8.self))")
+            throw Failure(
+                description: "\(executable) exited \(result.status): \(String(decoding: result.stderr, as: UTF8.self))")
         }
         return result
     }
@@ -61,7 +64,12 @@ final class Mutex2<T>: @unchecked Sendable {
     private var value: T
     private(set) var isSetFlag = false
     init(_ value: T) { self.value = value }
-    func set(_ v: T) { lock.withLock { value = v; isSetFlag = true } }
+    func set(_ v: T) {
+        lock.withLock {
+            value = v
+            isSetFlag = true
+        }
+    }
     func get() -> T { lock.withLock { value } }
     var isSet: Bool { lock.withLock { isSetFlag } }
 }

@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Control
-import PortcullisTestKit
 
 /// (command, reply) pairs covering every branch fail2ban-client's output formatting has.
 let formatterCases: [([String], ControlValue)] = [
@@ -93,7 +93,8 @@ struct StatusFormatterTests {
         // The oracle: fail2ban's own client-side formatter, fed the same command and value.
         var input = ""
         for (command, value) in formatterCases {
-            input += PythonRepr.render(.list(command.map { .string($0) })) + "\u{1}" + PythonRepr.render(value) + "\u{0}"
+            input +=
+                PythonRepr.render(.list(command.map { .string($0) })) + "\u{1}" + PythonRepr.render(value) + "\u{0}"
         }
         let script = """
             import sys, ast
@@ -123,26 +124,33 @@ struct StatusFormatterTests {
 
     @Test("errors print like fail2ban-client and exit 255")
     func errors() {
-        #expect(StatusFormatter.render(.failure(.unknownJail("nosuch")), for: ["status", "nosuch"])
-            == ("Sorry but the jail 'nosuch' does not exist", 255))
-        #expect(StatusFormatter.render(.failure(ControlError(.incompleteCommand, "list index out of range")), for: ["get"])
-            == ("Sorry but the command is invalid", 255))
-        #expect(StatusFormatter.render(.failure(ControlError(.duplicateJail, "sshd")), for: ["add", "sshd"])
-            == ("The jail 'sshd' already exists", 255))
+        #expect(
+            StatusFormatter.render(.failure(.unknownJail("nosuch")), for: ["status", "nosuch"])
+                == ("Sorry but the jail 'nosuch' does not exist", 255))
+        #expect(
+            StatusFormatter.render(.failure(ControlError(.incompleteCommand, "list index out of range")), for: ["get"])
+                == ("Sorry but the command is invalid", 255))
+        #expect(
+            StatusFormatter.render(.failure(ControlError(.duplicateJail, "sshd")), for: ["add", "sshd"])
+                == ("The jail 'sshd' already exists", 255))
         #expect(StatusFormatter.render(.failure(ControlError(.invalidArgument, "bad")), for: ["set"]) == ("bad", 255))
         #expect(StatusFormatter.render(.success(2), for: ["set", "sshd", "banip", "a", "b"]) == ("2", 0))
     }
 
     @Test("Python repr of strings picks quotes and escapes like Python", .enabled(if: Python.available))
     func reprMatchesPython() throws {
-        let strings = ["plain", "it's", "say \"hi\"", "both ' and \"", "tab\t nl\n cr\r bs\\", "\u{0}\u{1f}\u{7f}\u{85}",
-            "é ✓ 😀", "\u{200b}\u{2028}\u{a0}\u{ad}", "\u{e000}"]
+        let strings = [
+            "plain", "it's", "say \"hi\"", "both ' and \"", "tab\t nl\n cr\r bs\\", "\u{0}\u{1f}\u{7f}\u{85}",
+            "é ✓ 😀", "\u{200b}\u{2028}\u{a0}\u{ad}", "\u{e000}",
+        ]
         let script = """
             import sys
             sys.stdout.write('\\x00'.join(repr(s) for s in sys.stdin.read().split('\\x01')))
             """
-        let expected = String(decoding: try Python.run(script, input: Array(strings.joined(separator: "\u{1}").utf8)), as: UTF8.self)
-            .split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+        let expected = String(
+            decoding: try Python.run(script, input: Array(strings.joined(separator: "\u{1}").utf8)), as: UTF8.self
+        )
+        .split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
         #expect(expected == strings.map(PythonRepr.quote))
     }
 }

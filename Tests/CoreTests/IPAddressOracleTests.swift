@@ -30,8 +30,9 @@ struct IPAddressOracleTests {
             if text.contains("%") { #expect(ours == nil, "zone id accepted: \(text.debugDescription)") }
             #expect(pton[i] == (text.contains("%") ? nil : ipaddress[i]), "oracles differ on \(text.debugDescription)")
             if ours != expected || oursBytes != expected {
-                disagreements.append("\(text.debugDescription): ours \(String(describing: ours)), "
-                    + "bytes \(String(describing: oursBytes)), python \(String(describing: expected))")
+                disagreements.append(
+                    "\(text.debugDescription): ours \(String(describing: ours)), "
+                        + "bytes \(String(describing: oursBytes)), python \(String(describing: expected))")
             }
             // The allocation-free dotted-quad parser: the same answer for IPv4 text, nil for anything else.
             let quadExpected = expected.flatMap { $0.family == 4 && !text.contains(":") ? $0 : nil }
@@ -110,7 +111,8 @@ struct IPAddressOracleTests {
                 print(py(s), pton(s), sep="|")
             """#
         let input = corpus.map { text in text.utf8.map { String(format: "%02x", $0) }.joined() + "\n" }.joined()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pcl-ip-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pcl-ip-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let inURL = dir.appendingPathComponent("in")
@@ -177,7 +179,7 @@ struct IPAddressOracleTests {
                 let to = from + Int(rng.next() % UInt64(groups.count - from + 1))
                 text = groups[..<from].joined(separator: ":") + "::" + groups[to...].joined(separator: ":")
                 if tail != nil, to < groups.count || from == to { text += ":" }
-                if tail != nil, to == groups.count, from != to { /* `::` already ends in a colon */ }
+                // With `::` at the end (to == groups.count, from != to) the text already ends in a colon.
             } else {
                 text = groups.joined(separator: ":") + (tail != nil ? ":" : "")
             }
@@ -185,10 +187,12 @@ struct IPAddressOracleTests {
         }
         let fixed = [
             "192.0.2.018", "0.0.0.0", "255.255.255.255", "256.0.0.0", "1.2.3.04", "01.1.1.1", "1.2.3", "192.0.2.4.5",
-            "::", ":::", "::1", "1::", "1::2::3", "::ffff:192.0.2.4", "::ffff:1.2.3.04", "::192.0.2.4", "1:2:3:4:5:6:7::",
+            "::", ":::", "::1", "1::", "1::2::3", "::ffff:192.0.2.4", "::ffff:1.2.3.04", "::192.0.2.4",
+            "1:2:3:4:5:6:7::",
             "::2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "1:2:3:4:5:6:192.0.2.4", "1:2:3:4:5:6:7:192.0.2.4",
             "12345::1", "fe80::1%eth0", "fe80::1%", "2001:db8::1 ", " 2001:db8::1", "2001:db8::1\n", "192.0.2.4\0",
-            "::1\0", "１.2.3.4", "0x7f.0.0.1", "1.2.3.-4", "+192.0.2.4", "192.0.2.4/32", "::ffff:", "1:", ":1", "1::1.2.3",
+            "::1\0", "１.2.3.4", "0x7f.0.0.1", "1.2.3.-4", "+192.0.2.4", "192.0.2.4/32", "::ffff:", "1:", ":1",
+            "1::1.2.3",
         ]
         out += fixed
         var valid: [String] = []

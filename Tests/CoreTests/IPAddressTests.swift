@@ -1,5 +1,5 @@
-import Testing
 import Core
+import Testing
 
 @Suite struct IPAddressTests {
     @Test func parsesAndNormalises() throws {

@@ -65,7 +65,9 @@ import Testing
         json.dump(results, open(sys.argv[2], "w"))
         """#
 
-    @Test("the nine shapes and nested shells: no payload in either; Portcullis prints what fail2ban prints, or the exact value")
+    @Test(
+        "the nine shapes and nested shells: no payload in either; Portcullis prints what fail2ban prints, or the exact value"
+    )
     func nineShapes() throws {
         try #require(Corpus.exists("/usr/bin/python3"), "python3 with fail2ban 1.0.2 is the oracle")
         let dir = try Corpus.makeDirectory()
@@ -78,7 +80,8 @@ import Testing
         for shape in Self.shapes {
             for value in values {
                 cases.append([
-                    "template": shape.template.replacing("OUT", with: out), "value": value, "out": out, "marker": marker,
+                    "template": shape.template.replacing("OUT", with: out), "value": value, "out": out,
+                    "marker": marker,
                 ])
             }
         }
@@ -100,19 +103,24 @@ import Testing
             for value in values {
                 let f2b = results[index]
                 index += 1
-                #expect(f2b["ran"] as? Bool == false, "fail2ban ran the payload in \(shape.name): \(value.debugDescription)")
+                #expect(
+                    f2b["ran"] as? Bool == false, "fail2ban ran the payload in \(shape.name): \(value.debugDescription)"
+                )
                 let fail2banOut = (f2b["out"] as? String).map { Data(hexString: $0) }
                 unlink(out)
                 let rendered = ActionScript.render(
                     shape.template.replacing("OUT", with: out),
                     values: ActionValues(["ip": "192.0.2.1"], untrusted: ["matches": value], captures: ["user": value]))
                 _ = CommandAction.runShell(rendered, timeout: 10)
-                #expect(!Corpus.exists(marker), "Portcullis ran the payload in \(shape.name): \(value.debugDescription)")
+                #expect(
+                    !Corpus.exists(marker), "Portcullis ran the payload in \(shape.name): \(value.debugDescription)")
                 unlink(marker)
                 let ours = FileManager.default.contents(atPath: out)
                 if let unexpanded = shape.unexpanded {
                     let theirs = fail2banOut.map { String(decoding: $0, as: UTF8.self) }
-                    #expect(ours == Data(unexpanded.utf8), "\(shape.name) with \(value.debugDescription): \(ours.debugDescription)")
+                    #expect(
+                        ours == Data(unexpanded.utf8),
+                        "\(shape.name) with \(value.debugDescription): \(ours.debugDescription)")
                     // fail2ban writes a value with none of the characters it escapes into the script as it is.
                     let inlined = !value.contains(where: { "\\#&;`|*?~<>^()[]{}$'\"\n\r".contains($0) })
                     #expect(

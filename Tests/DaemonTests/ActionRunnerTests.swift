@@ -235,7 +235,9 @@ import Testing
         let expected = try #require(
             JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: String])
         for (tag, value) in expected {
-            #expect(got[tag] == value, "<\(tag)>: Portcullis \(got[tag].debugDescription), fail2ban \(value.debugDescription)")
+            #expect(
+                got[tag] == value,
+                "<\(tag)>: Portcullis \(got[tag].debugDescription), fail2ban \(value.debugDescription)")
         }
     }
 }

@@ -78,7 +78,7 @@ enum Corpus {
         let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         let cenv: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }
-        defer { cenv?.forEach { free($0) } }
+        defer { for p in cenv ?? [] { free(p) } }
         let rc: Int32
         if let cenv {
             rc = posix_spawn(&pid, argv[0], nil, nil, cargs, cenv)
@@ -124,7 +124,9 @@ enum Corpus {
         Shape(
             name: "mixed quotes", template: "printf '%s' \"a\"'<matches>'\"b\"c<matches> > <out>",
             expected: { "a${_pcl_1}bc\($0)" }),
-        Shape(name: "apostrophe in double quotes", template: "printf '%s' \"it's <matches>\" > <out>", expected: { "it's \($0)" }),
+        Shape(
+            name: "apostrophe in double quotes", template: "printf '%s' \"it's <matches>\" > <out>",
+            expected: { "it's \($0)" }),
         Shape(name: "escaped quotes", template: "printf '%s' \"\\\"<matches>\\\"\" > <out>", expected: { "\"\($0)\"" }),
         Shape(
             name: "msg=$(printf '%s' \"…\") (issue shape)",
@@ -135,7 +137,9 @@ enum Corpus {
         Shape(
             name: "backquotes in double quotes",
             template: "printf '%s' \"`printf '%s' \"<matches>\"`\" > <out>", expected: trimmed),
-        Shape(name: "backquote assignment", template: "x=`printf '%s' \"<matches>\"`; printf '%s' \"$x\" > <out>", expected: trimmed),
+        Shape(
+            name: "backquote assignment", template: "x=`printf '%s' \"<matches>\"`; printf '%s' \"$x\" > <out>",
+            expected: trimmed),
         Shape(name: "echo `echo \"…\"` (issue shape)", template: "echo `echo \"<matches>\"` > <out>", expected: nil),
         Shape(
             name: "nested backquotes",
@@ -146,16 +150,20 @@ enum Corpus {
             template: "cat > <out> <<'EOF'\nliteral $HOME `x` \\ \\$ <matches>\nEOF",
             expected: { _ in "literal $HOME `x` \\ \\$ ${_pcl_1}\n" }),
         Shape(name: "here-document <<-", template: "cat > <out> <<-EOF\n\t<matches>\n\tEOF", expected: line),
-        Shape(name: "here-document <<- quoted", template: "cat > <out> <<-\"EOF\"\n\t<matches>\n\tEOF", expected: { _ in "${_pcl_1}\n" }),
+        Shape(
+            name: "here-document <<- quoted", template: "cat > <out> <<-\"EOF\"\n\t<matches>\n\tEOF",
+            expected: { _ in "${_pcl_1}\n" }),
         Shape(
             name: "two here-documents on one line",
-            template: "cat <<A > <out>; cat <<'B' >> <out>\n<matches>\nA\n<matches>\nB", expected: { "\($0)\n${_pcl_1}\n" }),
+            template: "cat <<A > <out>; cat <<'B' >> <out>\n<matches>\nA\n<matches>\nB",
+            expected: { "\($0)\n${_pcl_1}\n" }),
         Shape(
             name: "here-document in $( )",
             template: "x=$(cat <<EOF\n<matches>\nEOF\n); printf '%s' \"$x\" > <out>", expected: trimmed),
         Shape(
             name: "here-document then command",
-            template: "cat > <out> <<EOF\n<matches>\nEOF\nprintf '%s' \"<matches>\" >> <out>", expected: { "\($0)\n\($0)" }),
+            template: "cat > <out> <<EOF\n<matches>\nEOF\nprintf '%s' \"<matches>\" >> <out>",
+            expected: { "\($0)\n\($0)" }),
         Shape(
             name: "comment with apostrophe (issue shape)",
             template: "# don't do this\nprintf '%s' \"<matches>\" > <out>", expected: exact),
@@ -164,8 +172,11 @@ enum Corpus {
             template: "true # it's \"quoted\" `x`\nprintf '%s' \"<matches>\" > <out>", expected: exact),
         Shape(
             name: "comment in $( )",
-            template: "x=$(printf '%s' \"<matches>\" # it's a comment\n); printf '%s' \"$x\" > <out>", expected: trimmed),
-        Shape(name: "case", template: "case \"<matches>\" in *) printf '%s' \"<matches>\" > <out>;; esac", expected: exact),
+            template: "x=$(printf '%s' \"<matches>\" # it's a comment\n); printf '%s' \"$x\" > <out>", expected: trimmed
+        ),
+        Shape(
+            name: "case", template: "case \"<matches>\" in *) printf '%s' \"<matches>\" > <out>;; esac", expected: exact
+        ),
         Shape(
             name: "case in $( )",
             template: "r=$(case x in x) printf '%s' \"<matches>\";; (y) true;; esac); printf '%s' \"$r\" > <out>",
@@ -179,25 +190,36 @@ enum Corpus {
         Shape(name: "subshell", template: "(printf '%s' \"<matches>\") > <out>", expected: exact),
         Shape(name: "pipe", template: "printf '%s' \"<matches>\" | cat > <out>", expected: exact),
         Shape(name: "F-USER capture", template: "printf '%s' \"<F-USER>\" > <out>", expected: exact),
-        Shape(name: "printf %b (stock mail shape)", template: "printf %b \"Lines:\\n<matches>\\n\" > <out>", expected: nil),
+        Shape(
+            name: "printf %b (stock mail shape)", template: "printf %b \"Lines:\\n<matches>\\n\" > <out>", expected: nil
+        ),
         Shape(name: "echo (stock shape)", template: "echo \"<matches>\" > <out>", expected: nil),
         Shape(name: "arithmetic", template: "printf '%s' \"$(( <failures> + 1 ))\" > <out>", expected: { _ in "4" }),
         Shape(
             name: "trusted values in here-documents",
-            template: "cat > <out> <<EOF\n<ip> <failures>\nEOF\ncat >> <out> <<'Q'\n<ip>\nQ", expected: { _ in "192.0.2.1 3\n192.0.2.1\n" }),
+            template: "cat > <out> <<EOF\n<ip> <failures>\nEOF\ncat >> <out> <<'Q'\n<ip>\nQ",
+            expected: { _ in "192.0.2.1 3\n192.0.2.1\n" }),
         // Odd and broken shapes: only "no payload" is asserted.
         Shape(name: "unterminated double quote", template: "printf '%s' \"<matches> > <out>", expected: nil),
         Shape(name: "unterminated single quote", template: "printf '%s' '<matches> > <out>", expected: nil),
         Shape(name: "unterminated $(", template: "x=$(printf '%s' <matches>", expected: nil),
         Shape(name: "unterminated backquote", template: "x=`printf '%s' <matches>", expected: nil),
-        Shape(name: "tag as here-document delimiter", template: "cat << <matches>\n<matches>\n<matches>", expected: nil),
+        Shape(
+            name: "tag as here-document delimiter", template: "cat << <matches>\n<matches>\n<matches>", expected: nil),
         Shape(name: "<<< after <<", template: "cat <<<matches> > <out>\n<matches>", expected: nil),
-        Shape(name: "here-document in backquotes", template: "x=`cat <<EOF\n<matches>\nEOF\n`; printf '%s' \"$x\" > <out>", expected: nil),
+        Shape(
+            name: "here-document in backquotes",
+            template: "x=`cat <<EOF\n<matches>\nEOF\n`; printf '%s' \"$x\" > <out>", expected: nil),
         Shape(name: "arithmetic with a log value", template: "printf '%s' \"$(( <matches> ))\" > <out>", expected: nil),
         Shape(name: "${#…} with a tag", template: "printf '%s' \"${#<matches>}\" > <out>", expected: nil),
-        Shape(name: "tag at command position", template: "<matches>\n<F-USER> arg\n$(<matches>)\n`<matches>`", expected: nil),
-        Shape(name: "tag after a backslash", template: "printf '%s' \\<matches> \"\\<matches>\" > <out>", expected: nil),
-        Shape(name: "quote closed by case pattern", template: "case '<matches>' in (*) printf '%s' \"<matches>\";; esac > <out>", expected: nil),
+        Shape(
+            name: "tag at command position", template: "<matches>\n<F-USER> arg\n$(<matches>)\n`<matches>`",
+            expected: nil),
+        Shape(
+            name: "tag after a backslash", template: "printf '%s' \\<matches> \"\\<matches>\" > <out>", expected: nil),
+        Shape(
+            name: "quote closed by case pattern",
+            template: "case '<matches>' in (*) printf '%s' \"<matches>\";; esac > <out>", expected: nil),
     ]
 
     @Test("control: the same payloads pasted into the script text do run (the marker check can fail)")
@@ -228,14 +250,16 @@ enum Corpus {
                 captures: ["user": value])
             let rendered = ActionScript.render(shape.template, values: values)
             let status = CommandAction.runShell(rendered, timeout: 10).status
-            #expect(!Corpus.exists(marker), "payload ran: \(shape.name) with \(value.debugDescription)\n\(rendered.script)")
+            #expect(
+                !Corpus.exists(marker), "payload ran: \(shape.name) with \(value.debugDescription)\n\(rendered.script)")
             unlink(marker)
             #expect(!rendered.script.contains("MARKER") && !rendered.script.contains(marker), "value in script text")
             if let expected = shape.expected {
                 #expect(status == 0, "\(shape.name) failed with \(value.debugDescription): \(rendered.script)")
                 #expect(
                     Corpus.read(out) == expected(value),
-                    "\(shape.name) with \(value.debugDescription) received \(Corpus.read(out).debugDescription)\n\(rendered.script)")
+                    "\(shape.name) with \(value.debugDescription) received \(Corpus.read(out).debugDescription)\n\(rendered.script)"
+                )
             }
         }
     }
@@ -244,7 +268,9 @@ enum Corpus {
     func valuesNeverInScript() {
         for shape in Self.shapes {
             let r = ActionScript.render(
-                shape.template, values: ActionValues(["out": "/o"], untrusted: ["matches": "PAYLOAD$(x)"], captures: ["user": "PAYLOAD"]))
+                shape.template,
+                values: ActionValues(
+                    ["out": "/o"], untrusted: ["matches": "PAYLOAD$(x)"], captures: ["user": "PAYLOAD"]))
             #expect(!r.script.contains("PAYLOAD"))
         }
     }

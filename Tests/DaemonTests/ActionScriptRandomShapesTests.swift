@@ -47,13 +47,16 @@ import Testing
             let text = template.joined()
             for value in values {
                 let rendered = ActionScript.render(
-                    text, values: ActionValues(["ip": "192.0.2.1"], untrusted: ["matches": value], captures: ["user": value]))
+                    text,
+                    values: ActionValues(["ip": "192.0.2.1"], untrusted: ["matches": value], captures: ["user": value]))
                 // Redirections in random shapes create files: in the test's directory, never the working one.
                 var confined = rendered
                 confined.script = "cd '\(dir)' || exit 99\n" + rendered.script
                 _ = CommandAction.runShell(confined, timeout: 5)
                 runs += 1
-                #expect(!Corpus.exists(marker), "payload ran for \(text.debugDescription) with \(value.debugDescription)\n\(rendered.script)")
+                #expect(
+                    !Corpus.exists(marker),
+                    "payload ran for \(text.debugDescription) with \(value.debugDescription)\n\(rendered.script)")
                 unlink(marker)
             }
         }

@@ -8,6 +8,7 @@ import PortcullisTestKit
 import Store
 import Synchronization
 import Testing
+
 @testable import Daemon
 
 /// The coordinator's lifecycle at its suspension points: reloads and stops while a ban is in flight, one-jail
@@ -48,7 +49,9 @@ import Testing
             try write("filter.d/testauth.conf", "[Definition]\nfailregex = ^auth failure from <HOST>$\n")
             try write("jail.conf", jails ?? Self.jails(extra: extra))
         }
-        static func jails(alpha: String = "alpha", maxretry: Int = 3, bantime: String = "600", extra: String = "")
+        static func jails(
+            alpha: String = "alpha", maxretry: Int = 3, bantime: String = "600", extra: String = ""
+        )
             -> String
         {
             """
@@ -250,8 +253,10 @@ import Testing
             "[Definition]\nnorestored = 1\nactionban = echo ban <ip> >> \(marks.dir)/mail\n")
         let store = try BanStore(path: marks.dir + "/bans.sqlite3")
         try store.addBan(
-            BanRecord(jail: "alpha", address: IPAddress("192.0.2.40")!, timeOfBan: clock.now - 60, banTime: 600, banCount: 2))
-        try store.addBan(BanRecord(jail: "alpha", address: IPAddress("192.0.2.41")!, timeOfBan: clock.now - 900, banTime: 600))
+            BanRecord(
+                jail: "alpha", address: IPAddress("192.0.2.40")!, timeOfBan: clock.now - 60, banTime: 600, banCount: 2))
+        try store.addBan(
+            BanRecord(jail: "alpha", address: IPAddress("192.0.2.41")!, timeOfBan: clock.now - 900, banTime: 600))
         let c = BanCoordinator(
             firewall: RecordingFirewall(), store: store, clock: clock.reading, logger: { [log] in log.logger($0) })
         #expect(try await c.start(try tree.setups(clock: clock)) == 1)
@@ -259,7 +264,10 @@ import Testing
         let record = String(decoding: try readAll(marks.dir + "/record"), as: UTF8.self)
         // alpha's actionstart first, then its restored ban (the ended one is not restored); beta's runner is
         // another thread.
-        #expect(record.split(separator: "\n").filter { !$0.hasPrefix("start beta") } == ["start alpha", "ban 192.0.2.40 restored=1 bancount=2"])
+        #expect(
+            record.split(separator: "\n").filter { !$0.hasPrefix("start beta") } == [
+                "start alpha", "ban 192.0.2.40 restored=1 bancount=2",
+            ])
         #expect(access(marks.dir + "/mail", F_OK) != 0, "a norestored action ran for a restored ban")
         // A new ban is not restored.
         await c.record(jail: "alpha", events: failures("192.0.2.42", 3))
@@ -285,12 +293,14 @@ import Testing
         try tree.write(
             "action.d/each.conf",
             "[Definition]\nactionban = echo ban <ip> >> \(marks.dir)/<name>-each\n"
-                + "actionunban = echo unban <ip> >> \(marks.dir)/<name>-each\nactionstop = echo stop >> \(marks.dir)/<name>-each\n")
+                + "actionunban = echo unban <ip> >> \(marks.dir)/<name>-each\nactionstop = echo stop >> \(marks.dir)/<name>-each\n"
+        )
         try tree.write(
             "action.d/flush.conf",
             "[Definition]\nactionban = echo ban <ip> >> \(marks.dir)/<name>-flush\n"
                 + "actionunban = echo unban <ip> >> \(marks.dir)/<name>-flush\n"
-                + "actionflush = echo flush >> \(marks.dir)/<name>-flush\nactionstop = echo stop >> \(marks.dir)/<name>-flush\n")
+                + "actionflush = echo flush >> \(marks.dir)/<name>-flush\nactionstop = echo stop >> \(marks.dir)/<name>-flush\n"
+        )
         let c = coordinator(RecordingFirewall())
         try await c.start(try tree.setups(clock: clock))
         await c.record(jail: "alpha", events: failures("192.0.2.50", 3))
@@ -315,7 +325,10 @@ import Testing
         try await c.reload(jail: "alpha", setup: onlyAlpha.first, restart: true)
         #expect(await c.waitForActions())
         for _ in 0..<1000 where (try? lines("alpha-flush").count) != 4 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(try lines("alpha-each") == ["ban 192.0.2.50", "ban 192.0.2.51", "unban 192.0.2.50", "unban 192.0.2.51", "stop"])
+        #expect(
+            try lines("alpha-each") == [
+                "ban 192.0.2.50", "ban 192.0.2.51", "unban 192.0.2.50", "unban 192.0.2.51", "stop",
+            ])
         #expect(try lines("alpha-flush") == ["ban 192.0.2.50", "ban 192.0.2.51", "flush", "stop"])
         await c.record(jail: "alpha", events: failures("192.0.2.53", 3))
         await c.shutdown()

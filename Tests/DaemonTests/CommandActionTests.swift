@@ -1,12 +1,16 @@
 import Glibc
 import Testing
+
 @testable import Daemon
 
 @Suite struct CommandActionTests {
     @Test func referencesPerShellContext() {
         let values = ActionValues(["ip": "192.0.2.1", "name": "sshd"], untrusted: ["matches": "x'$(id)"])
         let r = ActionScript.render("echo <matches> \"<matches>\" '<matches>' <ip> <name> <unknown>", values: values)
-        #expect(r.script == "_pcl_1=${1}; export _pcl_1; set --\necho \"${_pcl_1}\" \"${_pcl_1}\" '${_pcl_1}' 192.0.2.1 sshd <unknown>")
+        #expect(
+            r.script
+                == "_pcl_1=${1}; export _pcl_1; set --\necho \"${_pcl_1}\" \"${_pcl_1}\" '${_pcl_1}' 192.0.2.1 sshd <unknown>"
+        )
         #expect(r.arguments == ["x'$(id)"])
         // No value, no prefix.
         #expect(ActionScript.render("ban <ip>", values: values).script == "ban 192.0.2.1")

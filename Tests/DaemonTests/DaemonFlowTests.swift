@@ -4,6 +4,7 @@ import Firewall
 import Glibc
 import PortcullisTestKit
 import Testing
+
 @testable import Daemon
 
 /// The daemon end to end on a temporary configuration tree, a real log file, a real control socket and a
@@ -17,7 +18,9 @@ import Testing
             dir = String(cString: p)
             mkdir(dir + "/filter.d", 0o755)
             mkdir(dir + "/jail.d", 0o755)
-            try write("portcullis.conf", """
+            try write(
+                "portcullis.conf",
+                """
                 [Definition]
                 loglevel = INFO
                 logtarget = \(dir)/portcullis.log
@@ -26,12 +29,16 @@ import Testing
                 dbfile = \(dir)/portcullis.sqlite3
                 dbpurgeage = 1d
                 """)
-            try write("filter.d/testauth.conf", """
+            try write(
+                "filter.d/testauth.conf",
+                """
                 [Definition]
                 failregex = ^\\s*\\S+ testauth\\[\\d+\\]: auth failure for .* from <HOST>$
                 ignoreregex =
                 """)
-            try write("jail.conf", """
+            try write(
+                "jail.conf",
+                """
                 [DEFAULT]
                 maxretry = 3
                 findtime = 10m
@@ -145,7 +152,9 @@ import Testing
             return StatusFormatter.format(v, for: ["status", "testauth"]).contains("Total failed:\t2")
         }
         #expect(firewall.bannedKeys.isEmpty)
-        fx.append([Self.line("192.0.2.7"), Self.line("198.51.100.5"), Self.line("198.51.100.5"), Self.line("198.51.100.5")])
+        fx.append([
+            Self.line("192.0.2.7"), Self.line("198.51.100.5"), Self.line("198.51.100.5"), Self.line("198.51.100.5"),
+        ])
         try await waitFor("the ban") { firewall.bannedKeys.count == 1 }
         #expect(firewall.bannedKeys == [BanKey(address: IPAddress("192.0.2.7")!, jail: "testauth")])
 
@@ -155,8 +164,12 @@ import Testing
             return
         }
         let text = StatusFormatter.format(status, for: ["status", "testauth"])
-        #expect(text.contains("|- Filter\n|  |- Currently failed:\t0\n|  |- Total failed:\t3\n|  `- File list:\t\(fx.dir)/auth.log"))
-        #expect(text.contains("`- Actions\n   |- Currently banned:\t1\n   |- Total banned:\t1\n   `- Banned IP list:\t192.0.2.7"))
+        #expect(
+            text.contains(
+                "|- Filter\n|  |- Currently failed:\t0\n|  |- Total failed:\t3\n|  `- File list:\t\(fx.dir)/auth.log"))
+        #expect(
+            text.contains(
+                "`- Actions\n   |- Currently banned:\t1\n   |- Total banned:\t1\n   `- Banned IP list:\t192.0.2.7"))
         #expect(await client.send(["get", "testauth", "maxretry"]) == .success(3))
         #expect(await client.send(["get", "testauth", "bantime"]) == .success(3600))
         #expect(await client.send(["banned", "192.0.2.7"]) == .success([["testauth"]]))
@@ -178,7 +191,9 @@ import Testing
         #expect(!firewall.bannedKeys.contains(BanKey(address: IPAddress("203.0.113.9")!, jail: "testauth")))
 
         // The fail2ban log has the Ban line recidive reads.
-        #expect(fx.read("portcullis.log").contains("fail2ban.actions        [\(getpid())]: NOTICE  [testauth] Ban 192.0.2.7"))
+        #expect(
+            fx.read("portcullis.log").contains(
+                "fail2ban.actions        [\(getpid())]: NOTICE  [testauth] Ban 192.0.2.7"))
 
         #expect(await client.send(["stop"]) == .success(.null))
         try await task.value
@@ -217,6 +232,8 @@ import Testing
         }
         let log = fx.read("portcullis.log")
         #expect(log.components(separatedBy: "Exiting Portcullis").count == 13)
-        #expect(!log.contains("ended unexpectedly"), "\(log.split(separator: "\n").filter { $0.contains("ended unexpectedly") }.prefix(2))")
+        #expect(
+            !log.contains("ended unexpectedly"),
+            "\(log.split(separator: "\n").filter { $0.contains("ended unexpectedly") }.prefix(2))")
     }
 }

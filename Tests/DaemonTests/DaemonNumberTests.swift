@@ -5,6 +5,7 @@ import Glibc
 import PortcullisTestKit
 import Store
 import Testing
+
 @testable import Daemon
 
 /// Issue 7 item 3 through the running daemon: extreme configured times, an exploding `bantime.formula`, a
@@ -13,7 +14,9 @@ import Testing
     @Test("extreme values from configuration, the store and the socket never crash the daemon")
     func extremeValues() async throws {
         let fx = try DaemonFlowTests.Fixture()
-        try fx.write("jail.conf", """
+        try fx.write(
+            "jail.conf",
+            """
             [DEFAULT]
             maxretry = 3
             findtime = 1000000000000
@@ -33,7 +36,9 @@ import Testing
         // A store row as someone might have left it: ban time 10^300, count Int64.max.
         do {
             let store = try BanStore(path: fx.dir + "/portcullis.sqlite3")
-            try store.addBan(BanRecord(jail: "testauth", address: IPAddress("192.0.2.77")!, timeOfBan: Double(time(nil)), banTime: 600))
+            try store.addBan(
+                BanRecord(
+                    jail: "testauth", address: IPAddress("192.0.2.77")!, timeOfBan: Double(time(nil)), banTime: 600))
             let db = try Database(path: fx.dir + "/portcullis.sqlite3")
             try db.execute("UPDATE bans SET ban_time = 1e300, ban_count = 9223372036854775807")
         }
@@ -61,7 +66,10 @@ import Testing
         #expect(await client.send(["set", "testauth", "unbanip", "192.0.2.77"]) == .success(1))
         #expect(await client.send(["set", "testauth", "banip", "192.0.2.77"]) == .success(1))
         // Failures from the log under the exploding formula ban with a finite length.
-        fx.append([DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5")])
+        fx.append([
+            DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5"),
+            DaemonFlowTests.line("203.0.113.5"),
+        ])
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline,
             !firewall.bannedKeys.contains(BanKey(address: IPAddress("203.0.113.5")!, jail: "testauth"))

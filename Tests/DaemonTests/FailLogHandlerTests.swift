@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import Testing
+
 @testable import Daemon
 
 @Suite struct FailLogHandlerTests {
@@ -17,7 +18,8 @@ import Testing
         let sink = FailLogHandler.Sink(target: .standardError)
         let h = FailLogHandler(label: "fail2ban.actions", sink: sink, clock: { 1_700_000_000.25 }, pid: 4242)
         let line = h.format(level: .notice, message: "[sshd] Ban 192.0.2.7", at: 1_700_000_000.25)
-        #expect(line == "\(strftimeStamp(1_700_000_000)),250 fail2ban.actions        [4242]: NOTICE  [sshd] Ban 192.0.2.7")
+        #expect(
+            line == "\(strftimeStamp(1_700_000_000)),250 fail2ban.actions        [4242]: NOTICE  [sshd] Ban 192.0.2.7")
     }
 
     @Test func newlinesInMessagesCannotForgeEntries() {

@@ -1,6 +1,7 @@
 import Core
 import Jail
 import Testing
+
 @testable import Daemon
 
 /// Host names reach getaddrinfo (an `ignoreip` entry that is not an address, a host name in a log line with
@@ -10,8 +11,10 @@ import Testing
 @Suite struct HostAddressesTests {
     @Test(
         "inet_aton spellings are not resolved to an address",
-        arguments: ["192.0.2.010", "192.0.2.08", "0300.0.2.1", "0xc0.0.2.1", "0xc0000201", "3221225985", "192.0.513",
-            "192.513", "0x7f.1", "127.1", "192.0.2.1 "])
+        arguments: [
+            "192.0.2.010", "192.0.2.08", "0300.0.2.1", "0xc0.0.2.1", "0xc0000201", "3221225985", "192.0.513",
+            "192.513", "0x7f.1", "127.1", "192.0.2.1 ",
+        ])
     func numericSpellingsRefused(name: String) {
         #expect(HostAddresses.resolve(name) == [], "\(name) resolved to \(HostAddresses.resolve(name))")
     }
@@ -30,4 +33,3 @@ import Testing
         #expect(HostAddresses.resolve("localhost").contains(IPAddress("127.0.0.1")!))
     }
 }
-

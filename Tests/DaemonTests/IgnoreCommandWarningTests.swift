@@ -1,5 +1,6 @@
 import PortcullisTestKit
 import Testing
+
 @testable import Daemon
 
 /// `ignorecommand` is read but never run: a jail that relies on it (fail2ban's apache-fakegooglebot shape) would

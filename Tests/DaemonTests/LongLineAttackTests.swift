@@ -1,14 +1,15 @@
 import Configuration
-import Firewall
 import Control
 import Core
 import Filter
+import Firewall
 import Foundation
 import Jail
 import LogSource
 import PortcullisTestKit
 import Synchronization
 import Testing
+
 @testable import Daemon
 
 /// Issue 7 item 1: a long line can never move the address. The padded-user-name attack (the forged tail ends
@@ -50,7 +51,9 @@ struct LongLineAttackTests {
     }
 
     /// The lines of one sweep: neighbour, attack, neighbour, attack, …, neighbour.
-    static func sweep(_ attack: LongLineAttack, line: (Int) -> String, neighbour: (String) -> String)
+    static func sweep(
+        _ attack: LongLineAttack, line: (Int) -> String, neighbour: (String) -> String
+    )
         -> (lines: [String], neighbours: [String], longer: Int, fitting: Int)
     {
         var lines: [String] = []
@@ -226,7 +229,10 @@ extension JailReader {
         let attack = DaemonFlowTests.line(LongLineAttack.real, user: pad + forged)
         #expect(String(attack.utf8.prefix(Bounds.maximumLineLength))!.hasSuffix(forged))
         fx.append([attack, attack, attack])
-        fx.append([DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5")])
+        fx.append([
+            DaemonFlowTests.line("203.0.113.5"), DaemonFlowTests.line("203.0.113.5"),
+            DaemonFlowTests.line("203.0.113.5"),
+        ])
         let deadline = ContinuousClock.now + .seconds(60)
         var text = ""
         while ContinuousClock.now < deadline {

@@ -25,7 +25,9 @@ import Testing
         Shape(name: "sh -c '…<tag>…' unquoted", template: "sh -c 'printf \"%s\" <matches> > /dev/null'", expected: nil),
         Shape(name: "eval '…'", template: "eval 'printf \"%s\" \"<matches>\"' > <out>", expected: { $0 }),
         Shape(name: "F-USER in sh -c", template: "/bin/sh -c 'printf \"%s\" \"<F-USER>\" > <out>'", expected: { $0 }),
-        Shape(name: "sh -c with -e and a label", template: "sh -e -c 'u=\"<F-USER>\"; printf \"%s\" \"$u\" > <out>' label", expected: { $0 }),
+        Shape(
+            name: "sh -c with -e and a label",
+            template: "sh -e -c 'u=\"<F-USER>\"; printf \"%s\" \"$u\" > <out>' label", expected: { $0 }),
         Shape(
             name: "sh <<'EOF' (a script on standard input)",
             template: "sh <<'EOF'\nprintf '%s' \"<matches>\" > <out>\nEOF", expected: { $0 }),
@@ -40,7 +42,9 @@ import Testing
         Shape(
             name: "awk program", template: "awk 'BEGIN { printf \"%s\", \"<matches>\" }' > /dev/null", expected: nil,
             foreign: true),
-        Shape(name: "sed script", template: "printf 'a\\n' | sed 's/a/<F-USER>/' > /dev/null", expected: nil, foreign: true),
+        Shape(
+            name: "sed script", template: "printf 'a\\n' | sed 's/a/<F-USER>/' > /dev/null", expected: nil,
+            foreign: true),
         Shape(
             name: "python3 -c", template: "python3 -c 'import sys; sys.stdout.write(\"<matches>\")' > /dev/null",
             expected: nil, foreign: true),
@@ -74,13 +78,15 @@ import Testing
                 ["out": out, "ip": "192.0.2.1"], untrusted: ["matches": value], captures: ["user": value])
             let rendered = ActionScript.render(shape.template, values: values)
             let status = CommandAction.runShell(rendered, timeout: 10).status
-            #expect(!Corpus.exists(marker), "payload ran: \(shape.name) with \(value.debugDescription)\n\(rendered.script)")
+            #expect(
+                !Corpus.exists(marker), "payload ran: \(shape.name) with \(value.debugDescription)\n\(rendered.script)")
             unlink(marker)
             if let expected = shape.expected {
                 #expect(status == 0, "\(shape.name) failed with \(value.debugDescription): \(rendered.script)")
                 #expect(
                     Corpus.read(out) == expected(value),
-                    "\(shape.name) with \(value.debugDescription) received \(Corpus.read(out).debugDescription)\n\(rendered.script)")
+                    "\(shape.name) with \(value.debugDescription) received \(Corpus.read(out).debugDescription)\n\(rendered.script)"
+                )
             }
         }
     }

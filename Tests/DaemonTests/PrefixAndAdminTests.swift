@@ -7,6 +7,7 @@ import Jail
 import PortcullisTestKit
 import Store
 import Testing
+
 @testable import Daemon
 
 /// Prefix escalation and the admin guard through the coordinator and the control bridge (fake clock, recording
@@ -36,13 +37,18 @@ import Testing
         let setups = try tree.setups(clock: clock)
         #expect(setups.first?.firewall?.prefixSets == true)
         try await c.start(setups)
-        #expect(firewall.transactions.first?.text.contains("add set inet portcullis net6-set-alpha { type ipv6_addr; flags interval, timeout; }") == true)
+        #expect(
+            firewall.transactions.first?.text.contains(
+                "add set inet portcullis net6-set-alpha { type ipv6_addr; flags interval, timeout; }") == true)
         for a in ["2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:8::1", "2001:db8:7:7::3"] {
             await c.record(jail: "alpha", events: failures(a, 3))
         }
         let prefix = BanKey(address: IPAddress("2001:db8:7:7::")!, jail: "alpha", scope: .prefix(64))
         #expect(firewall.bannedKeys.contains(prefix))
-        #expect(firewall.transactions.contains { $0.text.contains("add element inet portcullis net6-set-alpha { 2001:db8:7:7::/64 timeout 10m }") })
+        #expect(
+            firewall.transactions.contains {
+                $0.text.contains("add element inet portcullis net6-set-alpha { 2001:db8:7:7::/64 timeout 10m }")
+            })
         // A new address inside is already banned (not counted, no ban of its own).
         await c.record(jail: "alpha", events: failures("2001:db8:7:7::99", 3))
         #expect(!firewall.bannedKeys.contains(BanKey(address: IPAddress("2001:db8:7:7::99")!, jail: "alpha")))
@@ -57,7 +63,10 @@ import Testing
         #expect(text.contains("Banned prefix list:\t2001:db8:7:7::/64"), "\(text)")
         // The store has it, and its Ban line is written after the commit.
         await c.waitUntilStored()
-        #expect(log.all.contains { $0.hasPrefix("notice [alpha] Ban 2001:db8:7:7::/64 (prefix: 3 addresses banned within findtime") })
+        #expect(
+            log.all.contains {
+                $0.hasPrefix("notice [alpha] Ban 2001:db8:7:7::/64 (prefix: 3 addresses banned within findtime")
+            })
 
         let stored = try BanStore(path: dbPath).activePrefixBans(now: clock.now)
         #expect(stored.map(\.prefix) == [Subnet("2001:db8:7:7::/64")!])
@@ -69,7 +78,9 @@ import Testing
             Issue.record("expected an error, got \(reply)")
             return
         }
-        #expect(error.message.contains("2001:db8:7:7::2 is inside the banned prefix 2001:db8:7:7::/64 of jail alpha and stays blocked"))
+        #expect(
+            error.message.contains(
+                "2001:db8:7:7::2 is inside the banned prefix 2001:db8:7:7::/64 of jail alpha and stays blocked"))
         #expect(error.message.contains("1 ban(s) lifted"))
         #expect(firewall.bannedKeys.contains(prefix))
         // Lifting the prefix lifts the bans of the addresses inside it too, as fail2ban unbans a network: the prefix
@@ -117,8 +128,9 @@ import Testing
         let bad = try Tree(extra: "prefix6 = 129")
         let loaded = PortcullisDaemon.loadJails(
             ConfigTree(root: bad.dir), ports: try PortResolver(servicesPath: "/etc/services"), clock: clock.reading)
-        #expect(loaded.broken.values.contains { $0.contains("prefix6 must be a whole number from 0 to 128, not '129'") }
-            || loaded.fatal.contains { $0.description.contains("prefix6 must be a whole number from 0 to 128") })
+        #expect(
+            loaded.broken.values.contains { $0.contains("prefix6 must be a whole number from 0 to 128, not '129'") }
+                || loaded.fatal.contains { $0.description.contains("prefix6 must be a whole number from 0 to 128") })
     }
 
     // MARK: Admin guard
@@ -128,19 +140,34 @@ import Testing
     }
 
     @Test func acceptedLoginsAreReadOnlyFromSshdsOwnMessage() {
-        let ok = "Mar  1 12:00:01 host sshd[4242]: Accepted publickey for admin from 198.51.100.20 port 50022 ssh2: ED25519 SHA256:abc"
+        let ok =
+            "Mar  1 12:00:01 host sshd[4242]: Accepted publickey for admin from 198.51.100.20 port 50022 ssh2: ED25519 SHA256:abc"
         #expect(line(ok).map { "\($0.0) \($0.1)" } == "198.51.100.20 admin")
-        #expect(line("Mar  1 12:00:01 host sshd-session[7]: Accepted password for root from 2001:db8::25 port 22 ssh2")?.0 == IPAddress("2001:db8::25"))
+        #expect(
+            line("Mar  1 12:00:01 host sshd-session[7]: Accepted password for root from 2001:db8::25 port 22 ssh2")?.0
+                == IPAddress("2001:db8::25"))
         // Attacker text inside a failure line never counts.
-        #expect(line("Mar  1 12:00:01 host sshd[4242]: Invalid user ]: Accepted password for root from 203.0.113.9 port 22 ssh2 from 203.0.113.9 port 4 ssh2") == nil)
+        #expect(
+            line(
+                "Mar  1 12:00:01 host sshd[4242]: Invalid user ]: Accepted password for root from 203.0.113.9 port 22 ssh2 from 203.0.113.9 port 4 ssh2"
+            ) == nil)
         // sshd's tag must come right before the marker: `user x]: Accepted …` is preceded by `x`, not `sshd[N`.
-        #expect(line("Mar  1 12:00:01 host sshd[4242]: Failed password for invalid user x]: Accepted password for r from 203.0.113.9 port 22 ssh2") == nil)
+        #expect(
+            line(
+                "Mar  1 12:00:01 host sshd[4242]: Failed password for invalid user x]: Accepted password for r from 203.0.113.9 port 22 ssh2"
+            ) == nil)
         // A user name that imitates sshd's tag comes after the first `]: `, so it cannot forge one either.
-        #expect(line("Mar  1 12:00:01 host sshd[4242]: Failed password for invalid user sshd[5]: Accepted password for r from 203.0.113.9 port 22 ssh2 from 203.0.113.9 port 4 ssh2") == nil)
+        #expect(
+            line(
+                "Mar  1 12:00:01 host sshd[4242]: Failed password for invalid user sshd[5]: Accepted password for r from 203.0.113.9 port 22 ssh2 from 203.0.113.9 port 4 ssh2"
+            ) == nil)
         #expect(line("Mar  1 12:00:01 host su[4242]: Accepted password for root from 203.0.113.9 port 22 ssh2") == nil)
-        #expect(line("Mar  1 12:00:01 host sshd[4242]: Accepted password for root from 203.0.113.9 port 22 ssh2 extra") == nil)
+        #expect(
+            line("Mar  1 12:00:01 host sshd[4242]: Accepted password for root from 203.0.113.9 port 22 ssh2 extra")
+                == nil)
         #expect(line("Mar  1 12:00:01 host sshd[]: Accepted password for root from 203.0.113.9 port 22 ssh2") == nil)
-        #expect(line("Mar  1 12:00:01 host sshd[1]: Accepted password for root from not-an-address port 22 ssh2") == nil)
+        #expect(
+            line("Mar  1 12:00:01 host sshd[1]: Accepted password for root from not-an-address port 22 ssh2") == nil)
     }
 
     @Test func anAdminsAddressIsNotBannedWithoutForceAndTheLogSaysWhy() async throws {
@@ -153,7 +180,12 @@ import Testing
         guardian.noteAccepted(IPAddress("198.51.100.20")!, user: "admin")
         await c.record(jail: "alpha", events: failures("198.51.100.20", 5))
         #expect(firewall.bannedKeys.isEmpty)
-        #expect(log.all.contains { $0.hasPrefix("warning [alpha] Ban of 198.51.100.20 withheld: it has an authenticated session (sshd accepted user admin") })
+        #expect(
+            log.all.contains {
+                $0.hasPrefix(
+                    "warning [alpha] Ban of 198.51.100.20 withheld: it has an authenticated session (sshd accepted user admin"
+                )
+            })
         // Others are banned as usual.
         await c.record(jail: "alpha", events: failures("203.0.113.9", 3))
         #expect(firewall.bannedKeys.map(\.address) == [IPAddress("203.0.113.9")!])
@@ -170,9 +202,11 @@ import Testing
         #expect(firewall.bannedKeys.contains(BanKey(address: IPAddress("198.51.100.20")!, jail: "alpha")))
 
         // The SSH session running the command (SSH_CONNECTION of the client process or a parent).
-        let refusedSelf = await c.banManually(jail: "beta", addresses: [IPAddress("192.0.2.50")!], client: IPAddress("192.0.2.50"))
+        let refusedSelf = await c.banManually(
+            jail: "beta", addresses: [IPAddress("192.0.2.50")!], client: IPAddress("192.0.2.50"))
         #expect(refusedSelf.banned == 0)
-        #expect(refusedSelf.refused.first?.contains("it is the address of the SSH session running this command") == true)
+        #expect(
+            refusedSelf.refused.first?.contains("it is the address of the SSH session running this command") == true)
     }
 
     @Test func sshClientAddressIsFoundInTheClientOrAParent() throws {
@@ -223,7 +257,9 @@ import Testing
         #expect(sessions[IPAddress("198.51.100.21")!] == "admin")
         #expect(sessions[IPAddress("2001:db8::26")!] == "admin")
         let guardian = AdminGuard(utmpPath: path, clock: clock.reading)
-        #expect(guardian.protection(of: IPAddress("198.51.100.21")!)?.contains("login session in utmp (user admin)") == true)
+        #expect(
+            guardian.protection(of: IPAddress("198.51.100.21")!)?.contains("login session in utmp (user admin)") == true
+        )
         #expect(guardian.protection(of: IPAddress("198.51.100.22")!) == nil)
     }
 }

@@ -1,5 +1,6 @@
 import Control
 import Testing
+
 @testable import Daemon
 
 /// Arguments read as fail2ban-server reads them, with its replies for bad ones.
@@ -9,8 +10,12 @@ import Testing
         #expect(try PythonValues.int(" 42 ").get() == 42)
         #expect(try PythonValues.int("-1").get() == -1)
         #expect(try PythonValues.int("1_000").get() == 1000)
-        #expect(PythonValues.int("abc") == .failure(ControlError(.invalidArgument, "invalid literal for int() with base 10: 'abc'")))
-        #expect(PythonValues.int("1.5") == .failure(ControlError(.invalidArgument, "invalid literal for int() with base 10: '1.5'")))
+        #expect(
+            PythonValues.int("abc")
+                == .failure(ControlError(.invalidArgument, "invalid literal for int() with base 10: 'abc'")))
+        #expect(
+            PythonValues.int("1.5")
+                == .failure(ControlError(.invalidArgument, "invalid literal for int() with base 10: '1.5'")))
         #expect((try? PythonValues.int("99999999999999999999").get()) == nil)
     }
 
@@ -32,7 +37,8 @@ import Testing
 
     @Test("_as_bool")
     func bools() {
-        #expect(PythonValues.bool("True") && PythonValues.bool("on") && PythonValues.bool("1") && PythonValues.bool("yes"))
+        #expect(
+            PythonValues.bool("True") && PythonValues.bool("on") && PythonValues.bool("1") && PythonValues.bool("yes"))
         #expect(!PythonValues.bool("false") && !PythonValues.bool("maybe"))
     }
 }

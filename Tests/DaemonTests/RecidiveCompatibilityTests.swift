@@ -2,6 +2,7 @@ import Configuration
 import Core
 import Filter
 import Testing
+
 @testable import Daemon
 
 /// Portcullis writes its log in fail2ban's format so fail2ban's own stock recidive filter, read unmodified from

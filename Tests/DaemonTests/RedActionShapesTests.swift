@@ -62,11 +62,15 @@ import Testing
             unlink(out)
             let values = ActionValues(
                 ["out": out, "failures": "3", "ip": "192.0.2.1"],
-                untrusted: ["matches": value, "ip-host": value, "fid": value, "ipmatches": value, "ipjailmatches": value],
+                untrusted: [
+                    "matches": value, "ip-host": value, "fid": value, "ipmatches": value, "ipjailmatches": value,
+                ],
                 captures: ["user": value])
             let rendered = ActionScript.render(template, values: values)
             _ = CommandAction.runShell(rendered, timeout: 10)
-            #expect(!Corpus.exists(marker), "payload ran: \(template.debugDescription) with \(value.debugDescription)\n\(rendered.script)")
+            #expect(
+                !Corpus.exists(marker),
+                "payload ran: \(template.debugDescription) with \(value.debugDescription)\n\(rendered.script)")
             unlink(marker)
         }
     }

@@ -4,6 +4,7 @@ import Firewall
 import Glibc
 import PortcullisTestKit
 import Testing
+
 @testable import Daemon
 
 /// A reload that cannot read the configuration, or cannot build a running jail, changes nothing: the jails, their

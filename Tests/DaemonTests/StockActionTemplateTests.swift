@@ -121,7 +121,9 @@ import Testing
                         #expect(!script.contains("<F-"), "\(name) \(phase): an <F-*> tag left unsubstituted")
                         let bytes = Array(script.utf8)
                         for i in bytes.indices where bytes[i] == UInt8(ascii: "<") {
-                            if let (tag, _) = ShellTemplateRenderer.tag(in: bytes, at: i) { leftover.insert("\(name): <\(tag)>") }
+                            if let (tag, _) = ShellTemplateRenderer.tag(in: bytes, at: i) {
+                                leftover.insert("\(name): <\(tag)>")
+                            }
                         }
                         if checked.insert(script).inserted {
                             scripts += 1
@@ -146,6 +148,8 @@ import Testing
         #expect(loadErrors.isEmpty, "stock actions Portcullis cannot load: \(loadErrors)")
         #expect(loaded >= 40)
         print("tags left as written: \(leftover.sorted())")
-        print("stock action.d: \(loaded) actions, \(scripts) distinct scripts checked by sh -n, \(runs) runs with hostile values")
+        print(
+            "stock action.d: \(loaded) actions, \(scripts) distinct scripts checked by sh -n, \(runs) runs with hostile values"
+        )
     }
 }

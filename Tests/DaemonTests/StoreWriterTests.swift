@@ -1,10 +1,11 @@
 import Core
 import Jail
 import Logging
+import PortcullisTestKit
 import Store
 import Synchronization
 import Testing
-import PortcullisTestKit
+
 @testable import Daemon
 
 #if canImport(Glibc)

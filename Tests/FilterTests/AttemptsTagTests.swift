@@ -29,7 +29,8 @@ import Testing
                 "2024-03-01 10:00:00 fail from 192.0.2.1 n=3", "2024-03-01 10:00:00 fail from 192.0.2.2",
                 "2024-03-01 10:00:00 fail from 192.0.2.3 n=", "2024-03-01 10:00:00 fail from 192.0.2.4 n=0",
                 "2024-03-01 10:00:00 fail from 192.0.2.5 n=x7", "2024-03-01 10:00:00 fail from 192.0.2.6 n=100",
-                "2024-03-01 10:00:00 fail from 192.0.2.7 n=101", "2024-03-01 10:00:00 fail from 192.0.2.8 n=99999999999999999999",
+                "2024-03-01 10:00:00 fail from 192.0.2.7 n=101",
+                "2024-03-01 10:00:00 fail from 192.0.2.8 n=99999999999999999999",
             ])
         #expect(found.map(\.countedAttempts) == [3, 1, 1, 1, 1, 100, 100, 100])
         // fail2ban's `attempts` (the lines of a failure) is unchanged by the tag.

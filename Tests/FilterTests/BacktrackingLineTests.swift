@@ -14,8 +14,10 @@ import Testing
 
     static func lines(_ make: (String) -> String) -> [String] {
         sizes.flatMap { n in
-            [make(String(repeating: "a ", count: n / 2)), make(String(repeating: " rhost=x", count: n / 8)),
-             make(String(repeating: " for ", count: n / 5))]
+            [
+                make(String(repeating: "a ", count: n / 2)), make(String(repeating: " rhost=x", count: n / 8)),
+                make(String(repeating: " for ", count: n / 5)),
+            ]
         }.filter { $0.utf8.count <= Bounds.maximumLineLength }
     }
 
@@ -43,7 +45,10 @@ import Testing
         let lines = Self.lines(c.line)
         let problems = try Differential.compare(
             config, spec: ["filter": c.filter], lines: lines, dates: .syslog, compareTime: false)
-        #expect(problems.isEmpty, "\(problems.count) differences\n\(problems.prefix(4).map { String($0.prefix(400)) }.joined(separator: "\n"))")
+        #expect(
+            problems.isEmpty,
+            "\(problems.count) differences\n\(problems.prefix(4).map { String($0.prefix(400)) }.joined(separator: "\n"))"
+        )
         let p = try CompiledFilter.testing(config, dates: .syslog).makeProcessor()
         for line in lines { _ = p.process(line) }
         #expect(p.stats.matchLimit == 0)

@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
-import PortcullisTestKit
 
 /// Compares `DateDetector` with fail2ban 1.0.2's own date detection on fail2ban's sample logs.
 @Suite(.serialized, .blocking) struct DateOracleTests {

@@ -1,8 +1,8 @@
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
-import PortcullisTestKit
 
 /// Stresses fail2ban's template choice and reordering: long sequences of mixed formats, dates in the middle of
 /// lines, several dates per line, invalid dates — generated from a fixed seed and compared with fail2ban.
@@ -75,7 +75,9 @@ import PortcullisTestKit
     }
 
     /// Runs `lines` through fail2ban and through us; returns the differences.
-    static func check(_ lines: [String], datePattern: String?, timeZone: String? = nil, label: String) throws
+    static func check(
+        _ lines: [String], datePattern: String?, timeZone: String? = nil, label: String
+    ) throws
         -> (agree: Int, total: Int, differences: [String])
     {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pcl-dates-\(UUID().uuidString)")

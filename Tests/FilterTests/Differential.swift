@@ -53,9 +53,11 @@ extension CompiledFilter {
     static func testing(
         _ def: FilterConfiguration, options: FilterOptions = .init(), dates: TestDates.Kind? = .iso
     ) throws -> CompiledFilter {
-        try CompiledFilter(def, options: options, dateFinder: { () throws(FilterError) -> LineDateFinder? in
-            dates.map { TestDates($0) }
-        })
+        try CompiledFilter(
+            def, options: options,
+            dateFinder: { () throws(FilterError) -> LineDateFinder? in
+                dates.map { TestDates($0) }
+            })
     }
 }
 

@@ -1,9 +1,9 @@
 import Configuration
 import Core
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
-import PortcullisTestKit
 
 /// Each address tag accepts what fail2ban's accepts: checked line by line against fail2ban.
 @Suite(.enabled(if: Oracle.available), .blocking) struct FailTagsTests {
@@ -45,7 +45,8 @@ import PortcullisTestKit
     }
 
     @Test func fieldsAndAlternativeGroups() throws {
-        let regex = #"^ user (?:<F-USER>\d+</F-USER>|<F-ALT_USER>\S+</F-ALT_USER>) port <F-PORT>\d+</F-PORT> (?:id <F-ID>\S+</F-ID> )?from <HOST>$"#
+        let regex =
+            #"^ user (?:<F-USER>\d+</F-USER>|<F-ALT_USER>\S+</F-ALT_USER>) port <F-PORT>\d+</F-PORT> (?:id <F-ID>\S+</F-ID> )?from <HOST>$"#
         let lines = [
             "2024-05-01 12:00:00 user bob port 22 from 192.0.2.1",
             "2024-05-01 12:00:01 user 1000 port 22 from 192.0.2.2",
@@ -75,9 +76,11 @@ import PortcullisTestKit
 
     @Test func hostNamesResolveThroughThePluggableResolver() throws {
         let def = FilterConfiguration(name: "t", file: "t.conf", failregex: [ConfigValue("^ from <HOST>$")])
-        let options = FilterOptions(dnsMode: .yes, resolver: { name in
-            name == "mail.example.org" ? [IPAddress("192.0.2.25")!, IPAddress("2001:db8::25")!] : []
-        })
+        let options = FilterOptions(
+            dnsMode: .yes,
+            resolver: { name in
+                name == "mail.example.org" ? [IPAddress("192.0.2.25")!, IPAddress("2001:db8::25")!] : []
+            })
         let p = try CompiledFilter.testing(def, options: options).makeProcessor()
         #expect(p.process("2024-05-01 12:00:01 from mail.example.org") == .matched)
         #expect(p.failures.map(\.address) == [IPAddress("192.0.2.25"), IPAddress("2001:db8::25")])

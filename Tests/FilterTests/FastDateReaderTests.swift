@@ -33,8 +33,10 @@ import Testing
             "2026-11-01T0:00:01", "2026-11-01t00:00:01", "2026-11-01T00:00",
         ]
         let fractions = ["", ".5", ".55", ".554089", ".5540891", ",554089", ".", ".x"]
-        let zones = ["", "Z", "+00:00", "-05:30", "+02:00", "+0200", "+2:00", "+20:00", "+01:0", " UTC", " GMT",
-            "UTC", "  +01:00", " Zeus", " +01:00", "\t+01:00", "Q"]
+        let zones = [
+            "", "Z", "+00:00", "-05:30", "+02:00", "+0200", "+2:00", "+20:00", "+01:0", " UTC", " GMT",
+            "UTC", "  +01:00", " Zeus", " +01:00", "\t+01:00", "Q",
+        ]
         let tails = ["", " web01 sshd[1]: x", "  x", " ", "x", "1", "_", ":", "\u{E9}t\u{E9}", "\u{A0}UTC", " 2026"]
         for d in dates {
             for f in fractions {
@@ -52,8 +54,10 @@ import Testing
         let months = ["Nov", "nov", "NOV", "Feb", "Sep", "Dec", "Nox", "N0v", "Mon", "\u{17F}ep"]
         let days = ["28", " 8", "08", "8", "30", "31", "29", "32", "00", " 0", "3"]
         let times = ["09:16:05", "23:59:59", "24:00:00", "9:16:05", "09:60:05", "09:16:60", "19:16:5", "29:00:00"]
-        let tails = ["", " web1 sshd[1]: x", " 2026 host", " 2026", ".123 host", ".", "x", "1", " ", "  host",
-            "\u{E9}", " 1999 x", ":", "_"]
+        let tails = [
+            "", " web1 sshd[1]: x", " 2026 host", " 2026", ".123 host", ".", "x", "1", " ", "  host",
+            "\u{E9}", " 1999 x", ":", "_",
+        ]
         for m in months {
             for d in days {
                 for t in times {
@@ -94,7 +98,8 @@ import Testing
     /// A stream that switches formats: the readers run only while their template is the last one used.
     @Test func mixedStreamAgrees() throws {
         let (fast, slow) = try detectors("{^LN-BEG}", zone: nil)
-        let lines = Self.isoLines.prefix(400) + Self.syslogLines.prefix(400) + ["14/Aug/2005:12:00:00 +0200 x"]
+        let lines =
+            Self.isoLines.prefix(400) + Self.syslogLines.prefix(400) + ["14/Aug/2005:12:00:00 +0200 x"]
             + Self.isoLines.suffix(400)
         for line in lines {
             #expect(run(fast, line) == run(slow, line), "\(line.debugDescription)")

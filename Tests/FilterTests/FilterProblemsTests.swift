@@ -21,7 +21,8 @@ struct FilterProblemsTests {
         let def = FilterConfiguration(
             name: "t", file: "f.conf",
             failregex: [
-                value("^fail from <HOST>$", line: 2), value("^bad ( <HOST>$", line: 3), value("^no address here$", line: 4),
+                value("^fail from <HOST>$", line: 2), value("^bad ( <HOST>$", line: 3),
+                value("^no address here$", line: 4),
                 value("^worse [z-a] <HOST>$", line: 5),
             ],
             ignoreregex: [value("^ok$", line: 6), value("^broken (", line: 7)])

@@ -6,7 +6,8 @@ import Testing
 /// `FirstBytes`: the bytes a start-anchored regex's match can begin with; nil whenever it cannot tell.
 @Suite struct FirstBytesTests {
     func chars(_ regex: String) -> String? {
-        FirstBytes.of(regex).map { set in String(decoding: (0..<128).filter { set[$0] }.map(UInt8.init), as: UTF8.self) }
+        FirstBytes.of(regex).map { set in String(decoding: (0..<128).filter { set[$0] }.map(UInt8.init), as: UTF8.self)
+        }
     }
 
     @Test func literalsClassesGroupsAndAlternatives() {

@@ -1,10 +1,10 @@
 import Configuration
 import Core
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
-import PortcullisTestKit
 
 func definition(
     _ failregex: [String], ignore: [String] = [], prefregex: String? = nil, maxlines: Int? = nil
@@ -19,8 +19,11 @@ func definition(
         let def = FilterConfiguration(
             name: "t", file: "/etc/fail2ban/filter.d/t.conf",
             failregex: [
-                ConfigValue("^ok from <HOST>$", location: SourceLocation(file: "/etc/fail2ban/filter.d/t.conf", line: 3)),
-                ConfigValue("^user <F-USER>\\S+</F-USER>$", location: SourceLocation(file: "/etc/fail2ban/filter.d/t.conf", line: 4)),
+                ConfigValue(
+                    "^ok from <HOST>$", location: SourceLocation(file: "/etc/fail2ban/filter.d/t.conf", line: 3)),
+                ConfigValue(
+                    "^user <F-USER>\\S+</F-USER>$",
+                    location: SourceLocation(file: "/etc/fail2ban/filter.d/t.conf", line: 4)),
             ])
         #expect {
             try CompiledFilter(def)
@@ -32,9 +35,12 @@ func definition(
     }
 
     @Test func prefregexAddressOrIdSatisfiesTheRule() throws {
-        _ = try CompiledFilter(definition(["^failed$"], prefregex: "^<F-MLFID>\\S+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$"))
+        _ = try CompiledFilter(
+            definition(["^failed$"], prefregex: "^<F-MLFID>\\S+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$"))
         _ = try CompiledFilter(definition(["^failed$"], prefregex: "^<HOST> <F-CONTENT>.+</F-CONTENT>$"))
-        #expect(throws: FilterError.self) { try CompiledFilter(definition(["^failed$"], prefregex: "^\\S+ <F-CONTENT>.+</F-CONTENT>$")) }
+        #expect(throws: FilterError.self) {
+            try CompiledFilter(definition(["^failed$"], prefregex: "^\\S+ <F-CONTENT>.+</F-CONTENT>$"))
+        }
     }
 
     @Test func badRegexCarriesPCRE2MessageAndLocation() {
@@ -71,10 +77,22 @@ func definition(
     @Test(.enabled(if: sshd != nil)) func attackerControlledUserCannotChooseTheAddress() throws {
         let p = try CompiledFilter.testing(try #require(Self.sshd), dates: .syslog).makeProcessor()
         let cases = [
-            ("Nov 28 09:16:05 srv sshd[32310]: Failed password for invalid user root from 192.0.2.9 port 22 from 198.51.100.7 port 4242 ssh2", "198.51.100.7"),
-            ("Nov 28 09:16:05 srv sshd[32311]: Failed password for root from 192.0.2.9 port 22 from 198.51.100.7 port 4242 ssh2", "198.51.100.7"),
-            ("Nov 28 09:16:05 srv sshd[32312]: Invalid user root from 192.0.2.9 from 198.51.100.8 port 4242", "198.51.100.8"),
-            ("Nov 28 09:16:05 srv sshd[32313]: Connection closed by authenticating user root from 192.0.2.9 port 22 198.51.100.9 port 4242 [preauth]", "198.51.100.9"),
+            (
+                "Nov 28 09:16:05 srv sshd[32310]: Failed password for invalid user root from 192.0.2.9 port 22 from 198.51.100.7 port 4242 ssh2",
+                "198.51.100.7"
+            ),
+            (
+                "Nov 28 09:16:05 srv sshd[32311]: Failed password for root from 192.0.2.9 port 22 from 198.51.100.7 port 4242 ssh2",
+                "198.51.100.7"
+            ),
+            (
+                "Nov 28 09:16:05 srv sshd[32312]: Invalid user root from 192.0.2.9 from 198.51.100.8 port 4242",
+                "198.51.100.8"
+            ),
+            (
+                "Nov 28 09:16:05 srv sshd[32313]: Connection closed by authenticating user root from 192.0.2.9 port 22 198.51.100.9 port 4242 [preauth]",
+                "198.51.100.9"
+            ),
         ]
         for (line, address) in cases {
             #expect(p.process(line) == .matched, "\(line)")
@@ -85,7 +103,8 @@ func definition(
     @Test func badBytesAreProcessedWithoutCrashing() throws {
         let p = try CompiledFilter.testing(definition(["^ Failed for \\S* from <HOST>( port \\d+)?$"])).makeProcessor()
         // Invalid UTF-8 in the user name, the address is still found.
-        var line = Array("2024-05-01 12:00:00 Failed for ".utf8) + [0xFF, 0xC3, 0x28, 0x80] + Array(" from 192.0.2.3".utf8)
+        var line =
+            Array("2024-05-01 12:00:00 Failed for ".utf8) + [0xFF, 0xC3, 0x28, 0x80] + Array(" from 192.0.2.3".utf8)
         #expect(line.withUnsafeBufferPointer { p.process($0) } == .matched)
         #expect(p.failures.first?.address == IPAddress("192.0.2.3"))
         // NUL bytes.
@@ -117,7 +136,8 @@ func definition(
     }
 
     @Test func firstMatchingFailregexWinsAndStatsCount() throws {
-        let def = definition(["^ a from <HOST>", "^ a from (?:<HOST>)", "^ b from <HOST>"], ignore: ["^ b from 192\\.0\\.2\\.9$"])
+        let def = definition(
+            ["^ a from <HOST>", "^ a from (?:<HOST>)", "^ b from <HOST>"], ignore: ["^ b from 192\\.0\\.2\\.9$"])
         let p = try CompiledFilter.testing(def).makeProcessor()
         #expect(p.process("2024-05-01 12:00:00 a from 192.0.2.1") == .matched)
         #expect(p.failures.map(\.regexIndex) == [0])
@@ -175,12 +195,17 @@ func definition(
         // Fewer failregexes than ignoreregexes + 3: ignoreregex only after a failregex matched.
         try agree(["^ a from <HOST>"], ignore: ["trusted"], lines)
         // Many failregexes: fail2ban checks ignoreregex first, so an ignore-only line is "ignored".
-        try agree(["^ a from <HOST>", "^ b from <HOST>", "^ c from <HOST>", "^ d from <HOST>"], ignore: ["trusted"], lines)
+        try agree(
+            ["^ a from <HOST>", "^ b from <HOST>", "^ c from <HOST>", "^ d from <HOST>"], ignore: ["trusted"], lines)
     }
 
     @Test func multiLineBuffer() throws {
         let lines = (0..<12).map { i in
-            "2024-05-01 12:00:\(String(format: "%02d", i)) " + ["x", "a from 192.0.2.1", "y", "b", "z", "c from 192.0.2.2", "d", "e", "a from 192.0.2.3", "q", "r", "b"][i]
+            "2024-05-01 12:00:\(String(format: "%02d", i)) "
+                + [
+                    "x", "a from 192.0.2.1", "y", "b", "z", "c from 192.0.2.2", "d", "e", "a from 192.0.2.3", "q", "r",
+                    "b",
+                ][i]
         }
         try agree(["^ a from <HOST>\\n(?:.*\\n)*? b$", "^ c from <HOST><SKIPLINES> e$"], maxlines: 3, lines)
         try agree(["^ a from <HOST>\\n(?:.*\\n)*? b$"], maxlines: 5, lines)
@@ -188,17 +213,23 @@ func definition(
 
     @Test func multiLineBufferWithPrefregex() throws {
         let lines = (0..<8).map { i in
-            "2024-05-01 12:00:0\(i) " + ["p: a from 192.0.2.1", "p: a from 192.0.2.4", "p: b", "q: c", "p: a from 192.0.2.2", "p: a from 192.0.2.3", "p: b", "p: b"][i]
+            "2024-05-01 12:00:0\(i) "
+                + [
+                    "p: a from 192.0.2.1", "p: a from 192.0.2.4", "p: b", "q: c", "p: a from 192.0.2.2",
+                    "p: a from 192.0.2.3", "p: b", "p: b",
+                ][i]
         }
         try agree(
-            ["^a from <HOST>$", "^a from <HOST>\\n(?:.*\\n)*?b$"], prefregex: "^ p: <F-CONTENT>.+</F-CONTENT>$", maxlines: 3,
+            ["^a from <HOST>$", "^a from <HOST>\\n(?:.*\\n)*?b$"], prefregex: "^ p: <F-CONTENT>.+</F-CONTENT>$",
+            maxlines: 3,
             lines)
     }
 }
 
 @Suite struct CombinedPrecheckTests {
     @Test func anchoredFailregexesLetTheCombinedMatchPickTheRegex() throws {
-        let anchored = try CompiledFilter(definition(["^a (?P<x>x)? from <HOST>", "^b from <HOST>", "^(?:c|d) from <HOST>"]))
+        let anchored = try CompiledFilter(
+            definition(["^a (?P<x>x)? from <HOST>", "^b from <HOST>", "^(?:c|d) from <HOST>"]))
         #expect(anchored.combined != nil && anchored.combinedSelectsRegex)
         #expect(anchored.combinedBranchGroups == [1, 6, 10])  // <HOST> has three groups
         let p = try anchored.makeProcessor()
@@ -231,7 +262,8 @@ func definition(
 extension LineSemanticsTests {
     @Test func ignoreregexIsNotMultiLine() throws {
         let lines = (0..<6).map { i in
-            "2024-05-01 12:00:0\(i) " + ["a from 192.0.2.1", "x", "a from 192.0.2.2", "a from 192.0.2.3", "y", "a from 192.0.2.4"][i]
+            "2024-05-01 12:00:0\(i) "
+                + ["a from 192.0.2.1", "x", "a from 192.0.2.2", "a from 192.0.2.3", "y", "a from 192.0.2.4"][i]
         }
         try agree(["^ a from <HOST>$"], ignore: ["^ a from 192\\.0\\.2\\.[23]$", "^ x$"], maxlines: 2, lines)
     }

@@ -1,8 +1,8 @@
 import Configuration
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
-import PortcullisTestKit
 
 /// The `<F-MLFID>` cache, compared line by line with fail2ban on sequences that exercise each rule.
 @Suite(.enabled(if: Oracle.available), .blocking) struct MultiLineFailureTests {
@@ -19,7 +19,9 @@ import PortcullisTestKit
         #"^gainednf <F-MLFGAINED>ok</F-MLFGAINED> <F-USER>\S+</F-USER>$"#,
     ]
     static var definition: FilterConfiguration {
-        FilterConfiguration(name: "test", file: "test.conf", failregex: failregex.map { ConfigValue($0) }, prefregex: ConfigValue(prefregex))
+        FilterConfiguration(
+            name: "test", file: "test.conf", failregex: failregex.map { ConfigValue($0) },
+            prefregex: ConfigValue(prefregex))
     }
     static var spec: [String: Any] { ["failregex": failregex, "prefregex": prefregex] }
 
@@ -28,20 +30,31 @@ import PortcullisTestKit
     }
 
     static let sequences: [[String]] = [
-        ["[1] conn from 192.0.2.4", "[1] fail bob from 192.0.2.4", "[1] fail al from 192.0.2.4",
-         "[1] forget from 192.0.2.4", "[1] fail x from 192.0.2.4"],
-        ["[2] nofail root from 192.0.2.5", "[2] nofail sudoer from 192.0.2.5", "[2] gained known from 192.0.2.5",
-         "[2] fail x from 192.0.2.5"],
+        [
+            "[1] conn from 192.0.2.4", "[1] fail bob from 192.0.2.4", "[1] fail al from 192.0.2.4",
+            "[1] forget from 192.0.2.4", "[1] fail x from 192.0.2.4",
+        ],
+        [
+            "[2] nofail root from 192.0.2.5", "[2] nofail sudoer from 192.0.2.5", "[2] gained known from 192.0.2.5",
+            "[2] fail x from 192.0.2.5",
+        ],
         ["[3] nofail root from 192.0.2.6", "[3] nofail root from 192.0.2.6", "[3] gained known from 192.0.2.6"],
-        ["[4] nofail root from 192.0.2.7", "[4] gained root from 192.0.2.7", "[4] nofail root from 192.0.2.7", "[4] fail root from 192.0.2.7"],
+        [
+            "[4] nofail root from 192.0.2.7", "[4] gained root from 192.0.2.7", "[4] nofail root from 192.0.2.7",
+            "[4] fail root from 192.0.2.7",
+        ],
         ["[5] conn from 192.0.2.8", "[5] user bob", "[5] fail2 al", "[5] nfforget", "[5] fail2 z"],
         ["[6] fail bob from 192.0.2.9", "[6] nfforget from 192.0.2.9", "[6] nfforget"],
-        ["[7] gainednf ok bob", "[7] fail al from 192.0.2.1", "[8] nofail root from 192.0.2.2",
-         "[8] gainednf ok root", "[8] fail al from 192.0.2.2", "[9] fail x from 192.0.2.3",
-         "[9] nofail x from 192.0.2.3", "[9] fail y from 192.0.2.3"],
+        [
+            "[7] gainednf ok bob", "[7] fail al from 192.0.2.1", "[8] nofail root from 192.0.2.2",
+            "[8] gainednf ok root", "[8] fail al from 192.0.2.2", "[9] fail x from 192.0.2.3",
+            "[9] nofail x from 192.0.2.3", "[9] fail y from 192.0.2.3",
+        ],
         // Interleaved connections and an IPv6 address learnt from a later line.
-        ["[10] user a", "[11] conn from 2001:db8::1", "[10] fail2 a", "[11] fail b from 2001:db8::1",
-         "[10] forget from 192.0.2.10", "[11] nfforget"],
+        [
+            "[10] user a", "[11] conn from 2001:db8::1", "[10] fail2 a", "[11] fail b from 2001:db8::1",
+            "[10] forget from 192.0.2.10", "[11] nfforget",
+        ],
     ]
 
     @Test(arguments: 0..<sequences.count) func sequenceMatchesFail2ban(index: Int) throws {

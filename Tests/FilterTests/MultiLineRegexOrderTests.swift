@@ -1,10 +1,10 @@
 import Configuration
 import Core
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
-import PortcullisTestKit
 
 /// Several failregexes matching one multi-line buffer (maxlines > 1, every regex checked): once one takes its
 /// lines, the next ones search the lines left. The old engine kept the first subject and its line positions for
@@ -82,9 +82,11 @@ enum FilterTestSupport {
             line.hasPrefix("before") && line.hasSuffix("common.conf") ? "before = common.conf" : String(line)
         }.joined(separator: "\n")
         #expect(rewritten != text, "the test filter no longer includes common.conf by path")
-        try rewritten.write(to: filterDir.appendingPathComponent("zzz-sshd-obsolete-multiline.conf"),
+        try rewritten.write(
+            to: filterDir.appendingPathComponent("zzz-sshd-obsolete-multiline.conf"),
             atomically: true, encoding: .utf8)
-        try fm.copyItem(atPath: "/etc/fail2ban/filter.d/common.conf",
+        try fm.copyItem(
+            atPath: "/etc/fail2ban/filter.d/common.conf",
             toPath: filterDir.appendingPathComponent("common.conf").path)
         let conf = filterDir.appendingPathComponent("zzz-sshd-obsolete-multiline.conf").path
 
@@ -113,8 +115,12 @@ enum FilterTestSupport {
         #expect(!theirsLines.contains(" 0 matched"), "fail2ban matched nothing: the test exercises nothing")
         #expect(linesSummary(oursAll.out) == theirsLines)
 
-        let oursIDs = try run(ours, ["regex", "--conf", tree.path, "--out", "id", Self.sshdLog,
-            "zzz-sshd-obsolete-multiline"])
+        let oursIDs = try run(
+            ours,
+            [
+                "regex", "--conf", tree.path, "--out", "id", Self.sshdLog,
+                "zzz-sshd-obsolete-multiline",
+            ])
         let theirsIDs = try run("/usr/bin/fail2ban-regex", ["--out", "id", Self.sshdLog, conf])
         #expect(oursIDs.status == 0 && theirsIDs.status == 0)
         #expect(!theirsIDs.out.isEmpty)
@@ -123,8 +129,9 @@ enum FilterTestSupport {
 
     /// Directory holding the build products (the test bundle and `portcullis` live there).
     static let productsDirectory: URL = {
-        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0])
+        let exe = URL(
+            fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0])
         var dir = exe.deletingLastPathComponent()
         while dir.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) { dir.deleteLastPathComponent() }
         return dir

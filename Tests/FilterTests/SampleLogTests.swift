@@ -1,9 +1,9 @@
 import Configuration
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
-import PortcullisTestKit
 
 /// fail2ban's own filters on fail2ban's sample logs (both read from the installed package at test time),
 /// compared line by line with fail2ban itself.
@@ -33,14 +33,18 @@ import PortcullisTestKit
     ]
 
     @Test(arguments: cases) func filterAgreesWithFail2ban(_ c: Case) throws {
-        let spec = c.opts.isEmpty ? c.filter : c.filter + "[" + c.opts.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + "]"
+        let spec =
+            c.opts.isEmpty
+            ? c.filter : c.filter + "[" + c.opts.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + "]"
         let config = try ConfigTree(root: "/etc/fail2ban").loadFilter(spec)
         let lines = try Self.sampleLines(c.filter)
         for checkAll in [false, true] {
             let problems = try Differential.compare(
                 config, spec: ["filter": c.filter, "opts": c.opts], lines: lines, checkAll: checkAll, dates: .syslog,
                 compareTime: false)
-            #expect(problems.isEmpty, "checkAll=\(checkAll): \(problems.count) differences\n\(problems.prefix(8).joined(separator: "\n"))")
+            #expect(
+                problems.isEmpty,
+                "checkAll=\(checkAll): \(problems.count) differences\n\(problems.prefix(8).joined(separator: "\n"))")
         }
     }
 }

@@ -102,7 +102,8 @@ import Testing
         let forwarding = JailFirewall(name: "sshd", ports: .ports([PortRange(22)]), banForward: .yes)
         #expect(!NFTListing.isIntact(listing, ruleset: ruleset, jails: [forwarding]))
         let withForward = listing.replacingOccurrences(
-            of: "\t}\n}", with: """
+            of: "\t}\n}",
+            with: """
                 \t}
 
                 \tchain bans-forward {
@@ -114,7 +115,8 @@ import Testing
                 """)
         #expect(NFTListing.isIntact(withForward, ruleset: ruleset, jails: [forwarding]))
         let forwardAccept = withForward.replacingOccurrences(
-            of: "priority filter - 1; policy accept;\n\t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset\n\t\ttcp dport 22 ip6",
+            of:
+                "priority filter - 1; policy accept;\n\t\ttcp dport 22 ip saddr @addr-set-sshd reject with tcp reset\n\t\ttcp dport 22 ip6",
             with: "priority filter - 1; policy accept;\n\t\taccept\n\t\ttcp dport 22 ip6")
         #expect(forwardAccept != withForward)
         #expect(!NFTListing.isIntact(forwardAccept, ruleset: ruleset, jails: [forwarding]))

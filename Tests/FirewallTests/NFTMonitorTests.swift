@@ -1,12 +1,14 @@
 import Core
 import Testing
+
 @testable import Firewall
 
 /// The notification parser on hand-built netlink messages (the namespace tests prove the kernel's own).
 @Suite struct NFTMonitorTests {
     static func attribute(_ type: UInt16, _ payload: [UInt8]) -> [UInt8] {
         let length = UInt16(4 + payload.count)
-        var out = withUnsafeBytes(of: length.littleEndian, Array.init) + withUnsafeBytes(of: type.littleEndian, Array.init)
+        var out =
+            withUnsafeBytes(of: length.littleEndian, Array.init) + withUnsafeBytes(of: type.littleEndian, Array.init)
         out += payload
         while out.count % 4 != 0 { out.append(0) }
         return out

@@ -102,7 +102,9 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             json.contains(
                 "{\"add\": {\"chain\": {\"family\": \"inet\", \"table\": \"portcullis\", \"name\": \"bans-forward\", "
                     + "\"type\": \"filter\", \"hook\": \"forward\", \"prio\": -1, \"policy\": \"accept\"}}}"))
-        #expect(json.contains("{\"add\": {\"rule\": {\"family\": \"inet\", \"table\": \"portcullis\", \"chain\": \"bans-forward\""))
+        #expect(
+            json.contains(
+                "{\"add\": {\"rule\": {\"family\": \"inet\", \"table\": \"portcullis\", \"chain\": \"bans-forward\""))
         // An allports drop jail: one rule per family in each chain.
         let recidive = JailFirewall(name: "recidive", ports: .all, protocols: .all, blockType: .drop, banForward: .yes)
         #expect(
@@ -118,9 +120,11 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             name: "web", ports: .ports([PortRange(80)]), banForward: .yes, prefixSets: true, fleetSets: true)
         let text = ruleset.setUp(jails: [web]).text
         for set in ["addr-set-web", "net-set-web", "fleet-set-web"] {
-            #expect(text.contains("add rule inet portcullis bans tcp dport { 80 } ip saddr @\(set) reject with tcp reset"))
             #expect(
-                text.contains("add rule inet portcullis bans-forward tcp dport { 80 } ip saddr @\(set) reject with tcp reset"))
+                text.contains("add rule inet portcullis bans tcp dport { 80 } ip saddr @\(set) reject with tcp reset"))
+            #expect(
+                text.contains(
+                    "add rule inet portcullis bans-forward tcp dport { 80 } ip saddr @\(set) reject with tcp reset"))
         }
         #expect(text.components(separatedBy: "add rule inet portcullis bans-forward ").count - 1 == 6)
         let resolved = JailFirewall(name: "w", ports: .all, prefixSets: true, fleetSets: true)
@@ -260,8 +264,11 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(rebuild.commands.dropFirst().first == .deleteTable)
         #expect(
             Array(rebuild.commands.dropFirst(2)) == ruleset.setUp(jails: [sshd]).commands.filter {
-                ![.ensureChain, .flushChain, .deleteChain, .ensureForwardChain, .flushForwardChain, .deleteForwardChain]
-                    .contains($0)
+                ![
+                    .ensureChain, .flushChain, .deleteChain, .ensureForwardChain, .flushForwardChain,
+                    .deleteForwardChain,
+                ]
+                .contains($0)
             }
                 + [.addElements(set: "addr-set-sshd", [NFTElement(address: ip("192.0.2.1"), timeout: nil)])])
     }
@@ -368,8 +375,12 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         let text = ruleset.setUp(jails: [sshd]).text
         #expect(text.contains("add set inet portcullis net-set-sshd { type ipv4_addr; flags interval, timeout; }\n"))
         #expect(text.contains("add set inet portcullis net6-set-sshd { type ipv6_addr; flags interval, timeout; }\n"))
-        #expect(text.contains("add rule inet portcullis bans tcp dport { 22 } ip6 saddr @net6-set-sshd reject with tcp reset\n"))
-        #expect(text.contains("add rule inet portcullis bans tcp dport { 22 } ip saddr @net-set-sshd reject with tcp reset\n"))
+        #expect(
+            text.contains(
+                "add rule inet portcullis bans tcp dport { 22 } ip6 saddr @net6-set-sshd reject with tcp reset\n"))
+        #expect(
+            text.contains(
+                "add rule inet portcullis bans tcp dport { 22 } ip saddr @net-set-sshd reject with tcp reset\n"))
         // The address sets are as before.
         #expect(text.contains("add set inet portcullis addr6-set-sshd { type ipv6_addr; flags timeout; }\n"))
     }
@@ -378,7 +389,8 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         let ban = BanRequest(
             address: ip("2001:db8:1:2::77"), jail: "sshd", duration: .timeout(.seconds(600)), scope: .prefix(64))
         #expect(ban.address == ip("2001:db8:1:2::"))  // host bits cleared
-        #expect(ruleset.ban([ban]).text == "add element inet portcullis net6-set-sshd { 2001:db8:1:2::/64 timeout 10m }\n")
+        #expect(
+            ruleset.ban([ban]).text == "add element inet portcullis net6-set-sshd { 2001:db8:1:2::/64 timeout 10m }\n")
         #expect(
             ruleset.unban([ban.key]).text == """
                 add element inet portcullis net6-set-sshd { 2001:db8:1:2::/64 }

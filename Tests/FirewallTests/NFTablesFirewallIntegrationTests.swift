@@ -1,9 +1,9 @@
 import Core
 import Firewall
 import Foundation
+import PortcullisTestKit
 import Synchronization
 import Testing
-import PortcullisTestKit
 
 /// Real-kernel tests: every nftables change happens inside namespaces created by ``NetnsLab`` (deleted afterwards).
 @Suite(.serialized, .blocking, .enabled(if: NetnsLab.isRoot, "needs root for network namespaces"))
@@ -106,9 +106,11 @@ struct NFTablesFirewallIntegrationTests {
             }
             #expect(lifted)
             #expect(
-                !(try await lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(NetnsLab.attackerV4)))
+                !(try await lab.nft(["list", "set", "inet", "portcullis", "addr-set-sshd"]).contains(
+                    NetnsLab.attackerV4)))
             #expect(
-                !(try await lab.nft(["list", "set", "inet", "portcullis", "addr6-set-sshd"]).contains(NetnsLab.attackerV6)))
+                !(try await lab.nft(["list", "set", "inet", "portcullis", "addr6-set-sshd"]).contains(
+                    NetnsLab.attackerV6)))
             // The table itself stays (keepTableOnStop).
             #expect(try await lab.nft(["list", "tables"]).contains("table inet portcullis"))
         }
@@ -129,7 +131,9 @@ struct NFTablesFirewallIntegrationTests {
             // 1. nft flush ruleset
             try await lab.nft(["flush", "ruleset"])
             #expect(
-                try await NetnsLab.eventually { try await lab.nft(["list", "tables"]).contains("table inet portcullis") })
+                try await NetnsLab.eventually {
+                    try await lab.nft(["list", "tables"]).contains("table inet portcullis")
+                })
             #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try await lab.connect(from: NetnsLab.attackerV6) == .refused)
             #expect(try await lab.connect(from: NetnsLab.otherV4) == .connected)
@@ -149,7 +153,9 @@ struct NFTablesFirewallIntegrationTests {
                     }
                     """)
             #expect(
-                try await NetnsLab.eventually { try await lab.nft(["list", "tables"]).contains("table inet portcullis") })
+                try await NetnsLab.eventually {
+                    try await lab.nft(["list", "tables"]).contains("table inet portcullis")
+                })
             #expect(try await lab.nft(["list", "tables"]).contains("table inet filter"))
             #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
 
@@ -157,7 +163,9 @@ struct NFTablesFirewallIntegrationTests {
             try await fw.unban([BanKey(address: ip(NetnsLab.attackerV6), jail: "sshd")])
             try await lab.nft(["delete", "table", "inet", "portcullis"])
             #expect(
-                try await NetnsLab.eventually { try await lab.nft(["list", "tables"]).contains("table inet portcullis") })
+                try await NetnsLab.eventually {
+                    try await lab.nft(["list", "tables"]).contains("table inet portcullis")
+                })
             #expect(try await lab.connect(from: NetnsLab.attackerV4) == .refused)
             #expect(try await lab.connect(from: NetnsLab.attackerV6) == .connected)
 

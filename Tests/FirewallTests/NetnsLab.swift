@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Two throw-away network namespaces joined by a veth pair: `defended` (192.0.2.1, 2001:db8::1, a TCP listener)

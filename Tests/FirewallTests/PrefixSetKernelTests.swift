@@ -19,7 +19,9 @@ struct PrefixSetKernelTests {
     }
 
     @Test(arguments: [FirewallConfiguration.Syntax.text, .json])
-    func aPrefixBanRefusesEveryAddressInsideAndItsUnbanLetsThemBack(syntax: FirewallConfiguration.Syntax)
+    func aPrefixBanRefusesEveryAddressInsideAndItsUnbanLetsThemBack(
+        syntax: FirewallConfiguration.Syntax
+    )
         async throws
     {
         try await NetnsLab.with(ports: [8022]) { lab in
@@ -52,7 +54,8 @@ struct PrefixSetKernelTests {
             var healed = false
             for _ in 0..<50 where !healed {
                 try await Task.sleep(for: .milliseconds(100))
-                healed = (try? await lab.nft(["list", "set", "inet", "portcullis", "net6-set-sshd"]))?
+                healed =
+                    (try? await lab.nft(["list", "set", "inet", "portcullis", "net6-set-sshd"]))?
                     .contains("2001:db8::/64") ?? false
             }
             #expect(healed)

@@ -1,8 +1,8 @@
 import Core
 import Firewall
+import PortcullisTestKit
 import Synchronization
 import Testing
-import PortcullisTestKit
 
 /// Bans deleted from the kernel by someone else (`nft flush set`, `nft delete element`) come back within a
 /// second, noticed from the kernel's change notifications (the periodic health check is switched off here, so

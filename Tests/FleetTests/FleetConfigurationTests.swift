@@ -1,5 +1,6 @@
 import Core
 import Testing
+
 @testable import Fleet
 
 /// `[fleet]` parsing and the shared table's row and payload checks (no PostgreSQL needed; the real thing runs in
@@ -33,15 +34,23 @@ import Testing
         #expect(message(["fleet.name": "a"]).contains("[fleet] has no url"))
         #expect(message(["fleet.url": "postgresql:///x"]).contains("needs name ="))
         #expect(
-            message(["fleet.url": "postgresql:///x", "fleet.name": "a", "fleet.escalate-after": "two", "fleet.@escalate-after": "/etc/portcullis/portcullis.conf:9"])
-                == "/etc/portcullis/portcullis.conf:9: escalate-after must be a whole number of hosts (0 = never), not 'two'")
+            message([
+                "fleet.url": "postgresql:///x", "fleet.name": "a", "fleet.escalate-after": "two",
+                "fleet.@escalate-after": "/etc/portcullis/portcullis.conf:9",
+            ])
+                == "/etc/portcullis/portcullis.conf:9: escalate-after must be a whole number of hosts (0 = never), not 'two'"
+        )
         #expect(message(["fleet.url": "postgresql:///x", "fleet.name": "two words"]).contains("no spaces"))
     }
 
     @Test func rowsThatAreNotOursAreRefused() {
         let good: [String?] = ["7", "web2", "sshd", "203.0.113.9", "ban", "1700000000.5", nil]
         let r = FleetService.record(good, id: 7)
-        #expect(r == FleetRecord(id: 7, host: "web2", jail: "sshd", address: IPAddress("203.0.113.9")!, kind: .ban, time: 1_700_000_000.5, end: nil))
+        #expect(
+            r
+                == FleetRecord(
+                    id: 7, host: "web2", jail: "sshd", address: IPAddress("203.0.113.9")!, kind: .ban,
+                    time: 1_700_000_000.5, end: nil))
         var bad = good
         bad[3] = "203.0.113.999"
         #expect(FleetService.record(bad, id: 7) == nil)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Jail
 
 /// A `bantime.formula` is parsed and evaluated recursively: a deeply nested or very long one must be refused with

@@ -1,5 +1,6 @@
-import Testing
 import Core
+import Testing
+
 @testable import Jail
 
 @Suite struct BanTimeFormulaTests {
@@ -24,7 +25,8 @@ import Core
         #expect(try BanTimeFormula("-2 ** 2").evaluate(time: 0, count: 0, factor: 0) == -4)
         #expect(try BanTimeFormula("7 // 2 + 7 % 2").evaluate(time: 0, count: 0, factor: 0) == 4)
         #expect(try BanTimeFormula("1 << 3 < 9").evaluate(time: 0, count: 0, factor: 0) == 1)
-        #expect(try BanTimeFormula("max(ban.Time, 10) if ban.Count else 5").evaluate(time: 3, count: 1, factor: 0) == 10)
+        #expect(
+            try BanTimeFormula("max(ban.Time, 10) if ban.Count else 5").evaluate(time: 3, count: 1, factor: 0) == 10)
     }
 
     @Test func errorsNamePosition() {
@@ -45,7 +47,10 @@ import Core
 struct BanLengthBoundsTests {
     @Test("a formula or multiplier that explodes gives at most Bounds.maximumSeconds, never inf or NaN")
     func explodingFormula() throws {
-        for source in ["ban.Time << 999", "ban.Time * 10 ** 300 * 10 ** 300", "ban.Time ** 400", "(ban.Time << 999) - (ban.Time << 999)"] {
+        for source in [
+            "ban.Time << 999", "ban.Time * 10 ** 300 * 10 ** 300", "ban.Time ** 400",
+            "(ban.Time << 999) - (ban.Time << 999)",
+        ] {
             let formula = try BanTimeFormula(source)
             let policy = BanPolicy(banTime: 3600, increment: BanTimeIncrement(factor: 1, formula: formula))
             for previous in [0, 1, 1_000_000_000, Int.max] {
@@ -55,7 +60,8 @@ struct BanLengthBoundsTests {
         }
         let multiplied = BanPolicy(banTime: 1e12, increment: BanTimeIncrement(multipliers: [1, 1e12]))
         #expect(multiplied.duration(previousBans: 5) == Bounds.maximumSeconds)
-        #expect(BanPolicy(banTime: 600, increment: BanTimeIncrement()).duration(previousBans: Int.max)
-            .map { $0 <= Bounds.maximumSeconds } == true)
+        #expect(
+            BanPolicy(banTime: 600, increment: BanTimeIncrement()).duration(previousBans: Int.max)
+                .map { $0 <= Bounds.maximumSeconds } == true)
     }
 }

@@ -1,5 +1,6 @@
 import Core
 import Testing
+
 @testable import Jail
 
 @Suite struct JailStateTests {
@@ -7,7 +8,8 @@ import Testing
     let b = IPAddress("2001:db8::7")!
 
     func jail(_ policy: BanPolicy = BanPolicy(maxRetry: 3, findTime: 600, banTime: 3600)) throws -> JailState {
-        JailState(name: "sshd", policy: policy, ignore: try IgnoreList(entries: ["127.0.0.1/8 ::1", "198.51.100.0/24"]))
+        JailState(
+            name: "sshd", policy: policy, ignore: try IgnoreList(entries: ["127.0.0.1/8 ::1", "198.51.100.0/24"]))
     }
 
     @Test func bansAtMaxRetryWithinFindTime() throws {
@@ -72,9 +74,13 @@ import Testing
 
     @Test func ignoredAddressesAreNeverBanned() throws {
         var j = try jail(BanPolicy(maxRetry: 1))
-        #expect(j.record(FailureEvent(address: IPAddress("127.0.0.5")!, time: 1), now: 1) == .ignored("ignoreip 127.0.0.1/8"))
+        #expect(
+            j.record(FailureEvent(address: IPAddress("127.0.0.5")!, time: 1), now: 1)
+                == .ignored("ignoreip 127.0.0.1/8"))
         #expect(j.record(FailureEvent(address: IPAddress("::1")!, time: 1), now: 1) == .ignored("ignoreip ::1"))
-        #expect(j.record(FailureEvent(address: IPAddress("198.51.100.200")!, time: 1), now: 1) == .ignored("ignoreip 198.51.100.0/24"))
+        #expect(
+            j.record(FailureEvent(address: IPAddress("198.51.100.200")!, time: 1), now: 1)
+                == .ignored("ignoreip 198.51.100.0/24"))
         if case .ban = j.record(FailureEvent(address: a, time: 1), now: 1) {} else { Issue.record("expected ban") }
     }
 
@@ -134,7 +140,8 @@ import Testing
 @Suite struct JailStateBoundsTests {
     func jail(maxTracked: Int?) throws -> JailState {
         var j = JailState(
-            name: "sshd", policy: BanPolicy(maxRetry: 3, findTime: 600, banTime: 60), ignore: try IgnoreList(entries: []))
+            name: "sshd", policy: BanPolicy(maxRetry: 3, findTime: 600, banTime: 60),
+            ignore: try IgnoreList(entries: []))
         j.maxTracked = maxTracked
         return j
     }

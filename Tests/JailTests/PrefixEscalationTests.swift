@@ -1,11 +1,14 @@
 import Core
 import Testing
+
 @testable import Jail
 
 /// The prefix escalation policy as a state machine with an injected clock: K different addresses of one prefix
 /// banned within findtime ban the prefix.
 @Suite struct PrefixEscalationTests {
-    func jail(prefix: PrefixPolicy = PrefixPolicy(prefix4: 32, prefix6: 64, bans: 3), findTime: Double = 600) throws
+    func jail(
+        prefix: PrefixPolicy = PrefixPolicy(prefix4: 32, prefix6: 64, bans: 3), findTime: Double = 600
+    ) throws
         -> JailState
     {
         var policy = BanPolicy(maxRetry: 1, findTime: findTime, banTime: 3600)
@@ -89,8 +92,12 @@ import Testing
         var j = try jail()
         for i in 1...5 {
             // ignoreip 2001:db8:ffff::/48: never banned, so never counted.
-            #expect(j.record(FailureEvent(address: IPAddress("2001:db8:ffff:1::\(i)")!, time: 1000), now: 1000) != .ban(
-                BanDecision(address: IPAddress("2001:db8:ffff:1::\(i)")!, start: 1000, duration: 3600, failures: 1, matches: [], previousBans: 0)))
+            #expect(
+                j.record(FailureEvent(address: IPAddress("2001:db8:ffff:1::\(i)")!, time: 1000), now: 1000)
+                    != .ban(
+                        BanDecision(
+                            address: IPAddress("2001:db8:ffff:1::\(i)")!, start: 1000, duration: 3600, failures: 1,
+                            matches: [], previousBans: 0)))
         }
         #expect(j.bannedPrefixes(now: 1001).isEmpty)
     }
@@ -100,7 +107,8 @@ import Testing
         // A /48 banned earlier (say with prefix6 = 48 before a reload) covers this /64.
         j.noteBanned(prefix: Subnet("2001:db8:1::/48")!, until: 5000)
         var decision = BanDecision(
-            address: IPAddress("2001:db8:1:2::1")!, start: 1000, duration: 600, failures: 1, matches: [], previousBans: 0)
+            address: IPAddress("2001:db8:1:2::1")!, start: 1000, duration: 600, failures: 1, matches: [],
+            previousBans: 0)
         #expect(j.escalation(after: decision, now: 1000) == nil)
         decision.address = IPAddress("2001:db8:1:2::2")!
         #expect(j.escalation(after: decision, now: 1001) == nil)

@@ -1,5 +1,6 @@
 import Core
 import Testing
+
 @testable import Jail
 
 /// What fail2ban-client's runtime commands rely on in the jail's state: ban order, ban times, prolonged bans,

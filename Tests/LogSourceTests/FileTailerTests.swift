@@ -3,7 +3,7 @@ import Testing
 @testable import LogSource
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite("FileTailer", .serialized)

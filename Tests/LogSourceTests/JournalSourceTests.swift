@@ -1,9 +1,9 @@
 import Foundation
+import PortcullisTestKit
 import Synchronization
 import Testing
 
 @testable import LogSource
-import PortcullisTestKit
 
 /// Collects journal lines (copied), their times and the batch cursors.
 final class JournalCollector: Sendable {
@@ -162,7 +162,8 @@ struct JournalSourceTests {
         #expect(c.all.first?.contains("user u10 ") == true)
     }
 
-    @Test("started at the tail, the first cursor reported is the last entry's: entries written before a restart are read")
+    @Test(
+        "started at the tail, the first cursor reported is the last entry's: entries written before a restart are read")
     func tailReportsItsStartingCursor() async throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -176,7 +177,8 @@ struct JournalSourceTests {
         #expect(first.count == 0)
         // The daemon stores this cursor; it ends before any new entry arrives (a SIGKILL, a stop).
         let stored = try #require(first.cursors.withLock { $0.first })
-        try JournalWriter.append((3..<5).map { JournalWriter.sshd($0, realtime: Self.base + 10 + UInt64($0)) }, to: path)
+        try JournalWriter.append(
+            (3..<5).map { JournalWriter.sshd($0, realtime: Self.base + 10 + UInt64($0)) }, to: path)
         let second = JournalCollector()
         let s2 = source([path], start: .cursor(stored), into: second)
         try s2.start()
@@ -304,7 +306,10 @@ struct JournalLineFormatterTests {
     @Test("a newline in a field is written as \\n, and counts two bytes towards the limit")
     func newlines() {
         #expect(
-            body(format([("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "a\nb"), ("_PID", "9"), ("MESSAGE", "x\nsshd[1]: y\n")]).0)
+            body(
+                format([
+                    ("_HOSTNAME", "h"), ("SYSLOG_IDENTIFIER", "a\nb"), ("_PID", "9"), ("MESSAGE", "x\nsshd[1]: y\n"),
+                ]).0)
                 == "h a\\nb[9]: x\\nsshd[1]: y\\n")
         var f = JournalLineFormatter(maxLineLength: 60)
         f.reset()
@@ -331,7 +336,9 @@ struct JournalLineFormatterTests {
         func compose(_ message: String, parts: Int = 1) -> JournalLineFormatter {
             var f = JournalLineFormatter(maxLineLength: 200)
             f.reset()
-            for item in [Array("SYSLOG_IDENTIFIER=a".utf8)] + Array(repeating: Array("MESSAGE=\(message)".utf8), count: parts) {
+            for item in [Array("SYSLOG_IDENTIFIER=a".utf8)]
+                + Array(repeating: Array("MESSAGE=\(message)".utf8), count: parts)
+            {
                 item.withUnsafeBytes { f.take(field: $0) }
             }
             _ = f.compose(entryRealtime: 1_700_000_000_000_000, entryMonotonic: 1)

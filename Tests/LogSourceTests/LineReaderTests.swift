@@ -7,17 +7,24 @@ import Testing
 /// longer one never (not even its head), wherever the read chunks split it.
 @Suite("LineReader")
 struct LineReaderTests {
-    func read(_ bytes: [UInt8], limit: Int, chunk: Int, includeUnterminated: Bool = false) throws
+    func read(
+        _ bytes: [UInt8], limit: Int, chunk: Int, includeUnterminated: Bool = false
+    ) throws
         -> (lines: [[UInt8]], reader: LineReader, unterminated: Bool)
     {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pcl-lines-lr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pcl-lines-lr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        ).path
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         defer { unlink(path) }
         let fd = open(path, O_RDONLY)
         defer { close(fd) }
         let reader = LineReader(maxLineLength: limit, chunkSize: chunk)
         var lines: [[UInt8]] = []
-        let r = try reader.forEachLine(fd: fd, includeUnterminated: includeUnterminated) { lines.append(Array($0)); return true }
+        let r = try reader.forEachLine(fd: fd, includeUnterminated: includeUnterminated) {
+            lines.append(Array($0))
+            return true
+        }
         return (lines, reader, r.unterminated)
     }
 
@@ -29,8 +36,10 @@ struct LineReaderTests {
         var expected: [[UInt8]] = []
         var skipped = 0
         for i in 0..<3000 {
-            let length = [limit - 1, limit, limit + 1, limit + 2, 0, 1, Int.random(in: 0...3 * limit, using: &rng),
-                          Int.random(in: 0...2000, using: &rng)][i % 8]
+            let length = [
+                limit - 1, limit, limit + 1, limit + 2, 0, 1, Int.random(in: 0...3 * limit, using: &rng),
+                Int.random(in: 0...2000, using: &rng),
+            ][i % 8]
             let cr = Bool.random(using: &rng)
             let content = (0..<length).map { _ in UInt8.random(in: 0x20...0x7E, using: &rng) }
             bytes += content + (cr ? [0x0D, 0x0A] : [0x0A])
@@ -58,7 +67,8 @@ struct LineReaderTests {
 
     @Test("the length of a skipped line is known, for the log")
     func skippedLength() throws {
-        let r = try read([UInt8](repeating: 0x41, count: 12345) + [0x0D, 0x0A] + Array("ok\n".utf8), limit: 100, chunk: 512)
+        let r = try read(
+            [UInt8](repeating: 0x41, count: 12345) + [0x0D, 0x0A] + Array("ok\n".utf8), limit: 100, chunk: 512)
         #expect(r.lines == [Array("ok".utf8)])
         #expect(r.reader.lastSkippedLength == 12345)
     }

@@ -4,7 +4,7 @@ import Testing
 @testable import LogSource
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A fresh temporary directory, removed (with its files) by `remove()`.

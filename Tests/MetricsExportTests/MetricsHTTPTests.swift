@@ -39,7 +39,8 @@ struct MetricsHTTPTests {
     @Test("responses close the connection and give the length")
     func response() {
         let r = String(
-            decoding: MetricsHTTP.response(status: 200, reason: "OK", contentType: "text/plain", body: Array("x\n".utf8)),
+            decoding: MetricsHTTP.response(
+                status: 200, reason: "OK", contentType: "text/plain", body: Array("x\n".utf8)),
             as: UTF8.self)
         #expect(r == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nx\n")
         let head = MetricsHTTP.response(status: 200, reason: "OK", contentType: "t", body: [1, 2, 3], head: true)

@@ -16,7 +16,9 @@ private func exchange(_ port: UInt16, send text: [UInt8], closeAfterSend: Bool =
     sa.sin_port = port.bigEndian
     sa.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
     let rc = withUnsafePointer(to: &sa) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard rc == 0 else { return "connect failed" }
     var timeout = timeval(tv_sec: 10, tv_usec: 0)
@@ -128,7 +130,9 @@ struct PortcullisMetricsTests {
         s.jails = [a, JailMetricsSnapshot(jail: "b")]
         var text = String(decoding: metrics.exposition(s), as: UTF8.self)
         #expect(text.contains("portcullis_bans_total{jail=\"a\"} 3\n"), "\(text)")
-        #expect(text.contains("portcullis_banned{jail=\"a\"} 2.0\n") || text.contains("portcullis_banned{jail=\"a\"} 2\n"), "\(text)")
+        #expect(
+            text.contains("portcullis_banned{jail=\"a\"} 2.0\n") || text.contains("portcullis_banned{jail=\"a\"} 2\n"),
+            "\(text)")
         a.bans = 5
         s.jails = [a]
         text = String(decoding: metrics.exposition(s), as: UTF8.self)

@@ -6,13 +6,15 @@ import Testing
 @Suite struct ExposureAuditTests {
     static func policy() throws -> HostPolicy {
         try loadPolicy(
-            "[groups]\nadmin = 198.51.100.0/24\n[services]\nssh = ssh\nmunin = 4949 from admin\ndns = udp/53\nweb = http\n")
+            "[groups]\nadmin = 198.51.100.0/24\n[services]\nssh = ssh\nmunin = 4949 from admin\ndns = udp/53\nweb = http\n"
+        )
     }
 
     static let sockets = [
         ListeningSocket(proto: .tcp, address: IPAddress("0.0.0.0")!, port: 22, pid: 10, process: "sshd"),
         ListeningSocket(proto: .tcp, address: IPAddress("::")!, port: 22, pid: 10, process: "sshd"),
-        ListeningSocket(proto: .tcp, address: IPAddress("::")!, port: 4949, dualStack: true, pid: 11, process: "munin-node"),
+        ListeningSocket(
+            proto: .tcp, address: IPAddress("::")!, port: 4949, dualStack: true, pid: 11, process: "munin-node"),
         ListeningSocket(proto: .tcp, address: IPAddress("::")!, port: 8081, dualStack: true, pid: 12, process: "stray"),
         ListeningSocket(proto: .udp, address: IPAddress("0.0.0.0")!, port: 53, pid: 13, process: "named"),
         ListeningSocket(proto: .tcp, address: IPAddress("127.0.0.1")!, port: 5432, pid: 14, process: "postgres"),
@@ -46,7 +48,8 @@ import Testing
 
     @Test func loadedPolicyWiderThanFiles() throws {
         let loaded = try loadPolicy("[services]\nssh = ssh\nmunin = 4949\n")
-        let r = ExposureAudit.run(sockets: Array(Self.sockets.prefix(3)), intended: try Self.policy(), loaded: .differs(loaded))
+        let r = ExposureAudit.run(
+            sockets: Array(Self.sockets.prefix(3)), intended: try Self.policy(), loaded: .differs(loaded))
         #expect(r.findings.contains { $0.kind == .widerThanPolicy && $0.port == 4949 && $0.family == "ipv4" })
         #expect(r.findings.contains { $0.kind == .exposedNotInPolicy && $0.port == 4949 && $0.family == "ipv6" })
     }

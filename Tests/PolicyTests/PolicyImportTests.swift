@@ -50,7 +50,10 @@ import Testing
         #expect(p.portscan?.burst == 30)
         #expect(p.services.map(\.name) == ["web-server", "ssh", "udp-6000"])
         #expect(p.services[1].sources == [.group("sources1")])
-        #expect(p.groups == [AddressGroup(name: "sources1", networks: [Subnet("192.0.2.0/24")!, Subnet("2001:db8:1::/48")!])])
+        #expect(
+            p.groups == [
+                AddressGroup(name: "sources1", networks: [Subnet("192.0.2.0/24")!, Subnet("2001:db8:1::/48")!])
+            ])
         #expect(p.services[2].ports == [ServicePorts(.udp, [PortRange(6000, 6010)])])
         #expect(p.forward == .none)
         #expect(

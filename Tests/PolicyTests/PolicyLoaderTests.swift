@@ -91,8 +91,11 @@ import Testing
             policyError("[groups]\nadmin = 192.0.2.0/33\n")
                 == "DIR/firewall.conf:2: group 'admin': '192.0.2.0/33' is not an address or network "
                 + "(write e.g. 192.0.2.0/24 or 2001:db8::/32)")
-        #expect(policyError("[services]\nx = 22 from 192.0.2.300\n")?.hasPrefix("DIR/firewall.conf:2: service 'x'") == true)
-        #expect(policyError("[antispoof]\nbogons = 10.0.0.0/8, banana\n")?.hasPrefix("DIR/firewall.conf:2: bogon list") == true)
+        #expect(
+            policyError("[services]\nx = 22 from 192.0.2.300\n")?.hasPrefix("DIR/firewall.conf:2: service 'x'") == true)
+        #expect(
+            policyError("[antispoof]\nbogons = 10.0.0.0/8, banana\n")?.hasPrefix("DIR/firewall.conf:2: bogon list")
+                == true)
     }
 
     @Test func undefinedGroupNamesFileAndLine() {
@@ -107,14 +110,29 @@ import Testing
     }
 
     @Test func unknownOptionsAndSectionsAreErrors() {
-        #expect(policyError("[firewall]\ndefualt = drop\n")?.hasPrefix("DIR/firewall.conf:2: unknown option 'defualt' in [firewall]") == true)
-        #expect(policyError("[firewall]\ndefault = deny\n") == "DIR/firewall.conf:2: default must be reject or drop, not 'deny'")
-        #expect(policyError("[service]\nssh = ssh\n")?.hasPrefix("DIR/firewall.conf:2: unknown section [service]") == true)
-        #expect(policyError("[portscan]\nrate = fast\n") == "DIR/firewall.conf:2: rate must look like 10/second, not 'fast'")
-        #expect(policyError("[services]\nall = 22\n")?.hasPrefix("DIR/firewall.conf:2: 'all' cannot name a service") == true)
-        #expect(policyError("[services]\nweb = all\n")?.hasPrefix("DIR/firewall.conf:2: service 'web': 'all' would open every port") == true)
-        #expect(policyError("[services]\nweb = 70000\n")?.hasPrefix("DIR/firewall.conf:2: service 'web': malformed port '70000'") == true)
-        #expect(policyError("[services]\nweb = icmp/80\n")?.hasPrefix("DIR/firewall.conf:2: service 'web': unknown protocol in 'icmp/80'") == true)
+        #expect(
+            policyError("[firewall]\ndefualt = drop\n")?.hasPrefix(
+                "DIR/firewall.conf:2: unknown option 'defualt' in [firewall]") == true)
+        #expect(
+            policyError("[firewall]\ndefault = deny\n")
+                == "DIR/firewall.conf:2: default must be reject or drop, not 'deny'")
+        #expect(
+            policyError("[service]\nssh = ssh\n")?.hasPrefix("DIR/firewall.conf:2: unknown section [service]") == true)
+        #expect(
+            policyError("[portscan]\nrate = fast\n") == "DIR/firewall.conf:2: rate must look like 10/second, not 'fast'"
+        )
+        #expect(
+            policyError("[services]\nall = 22\n")?.hasPrefix("DIR/firewall.conf:2: 'all' cannot name a service") == true
+        )
+        #expect(
+            policyError("[services]\nweb = all\n")?.hasPrefix(
+                "DIR/firewall.conf:2: service 'web': 'all' would open every port") == true)
+        #expect(
+            policyError("[services]\nweb = 70000\n")?.hasPrefix(
+                "DIR/firewall.conf:2: service 'web': malformed port '70000'") == true)
+        #expect(
+            policyError("[services]\nweb = icmp/80\n")?.hasPrefix(
+                "DIR/firewall.conf:2: service 'web': unknown protocol in 'icmp/80'") == true)
         #expect(policyError("services]\n")?.hasPrefix("DIR/firewall.conf:1:") == true)
     }
 

@@ -128,7 +128,10 @@ import Testing
     @Test func loadScriptReplacesOnlyItsTable() throws {
         let p = try loadPolicy("[services]\nssh = ssh\n[portscan]\nenabled = no\n[antispoof]\nrpfilter = no\n")
         let script = PolicyRenderer().loadScript(p, forwarding: true)
-        #expect(script.hasPrefix("add table inet portcullis-policy\ndelete table inet portcullis-policy\ntable inet portcullis-policy {\n"))
+        #expect(
+            script.hasPrefix(
+                "add table inet portcullis-policy\ndelete table inet portcullis-policy\ntable inet portcullis-policy {\n"
+            ))
         // forward = auto on a forwarding host: no forward chain.
         #expect(!script.contains("chain forward"))
         #expect(!script.contains("portscan"))

@@ -3,7 +3,7 @@ import Firewall
 import Policy
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A temporary configuration directory with the given files (relative path → text), removed by `remove()`.

@@ -91,12 +91,36 @@ final class ConfigCopy {
 /// attacker's (192.0.2.7 / 2001:db8:bad::7), never the smuggled legitimate client's (198.51.100.8).
 @Suite struct InjectionTests {
     static let cases: [(String, String, String)] = [
-        ("sshd", "2026-11-30T00:51:36.994042+00:00 mail sshd[395]: Failed password for invalid user root from 198.51.100.8 port 22 from 192.0.2.7 port 34358 ssh2", "192.0.2.7"),
-        ("sshd", "Nov 30 00:51:43 mail sshd[830]: error: PAM: Authentication failure for illegal user root from 198.51.100.8 port 22 ssh2 from 192.0.2.7", "192.0.2.7"),
-        ("sshd", "Nov 30 00:53:09 mail sshd[6779]: Failed password for invalid user invalid user x from 198.51.100.8 port 22 from 2001:db8:bad::7 port 35636 ssh2", "2001:db8:bad::7"),
-        ("dovecot", "Nov 30 01:00:44 mail dovecot: imap-login: Disconnected: Aborted login by logging out (auth failed, 1 attempts in 4 secs): user=<admin>, rip=198.51.100.8>, method=PLAIN, rip=192.0.2.7, lip=203.0.113.25, TLS, session=<i/VB8HNh2tjAAAIH>", "192.0.2.7"),
-        ("dovecot[mode=verbose]", "Nov 30 01:01:11 mail dovecot: auth: plain(?,192.0.2.7,<Nakz8XNhJsTAAAIH>): Username character disallowed by auth_username_chars: 0x2c (username: y,198.51.100.8,<z>)", "192.0.2.7"),
-        ("postfix[mode=auth]", "Nov 30 01:06:12 mail postfix/submission/smtpd[8663]: warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: (reason unavailable), sasl_username=a]: SASL PLAIN authentication failed: [198.51.100.8", "192.0.2.7"),
+        (
+            "sshd",
+            "2026-11-30T00:51:36.994042+00:00 mail sshd[395]: Failed password for invalid user root from 198.51.100.8 port 22 from 192.0.2.7 port 34358 ssh2",
+            "192.0.2.7"
+        ),
+        (
+            "sshd",
+            "Nov 30 00:51:43 mail sshd[830]: error: PAM: Authentication failure for illegal user root from 198.51.100.8 port 22 ssh2 from 192.0.2.7",
+            "192.0.2.7"
+        ),
+        (
+            "sshd",
+            "Nov 30 00:53:09 mail sshd[6779]: Failed password for invalid user invalid user x from 198.51.100.8 port 22 from 2001:db8:bad::7 port 35636 ssh2",
+            "2001:db8:bad::7"
+        ),
+        (
+            "dovecot",
+            "Nov 30 01:00:44 mail dovecot: imap-login: Disconnected: Aborted login by logging out (auth failed, 1 attempts in 4 secs): user=<admin>, rip=198.51.100.8>, method=PLAIN, rip=192.0.2.7, lip=203.0.113.25, TLS, session=<i/VB8HNh2tjAAAIH>",
+            "192.0.2.7"
+        ),
+        (
+            "dovecot[mode=verbose]",
+            "Nov 30 01:01:11 mail dovecot: auth: plain(?,192.0.2.7,<Nakz8XNhJsTAAAIH>): Username character disallowed by auth_username_chars: 0x2c (username: y,198.51.100.8,<z>)",
+            "192.0.2.7"
+        ),
+        (
+            "postfix[mode=auth]",
+            "Nov 30 01:06:12 mail postfix/submission/smtpd[8663]: warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: (reason unavailable), sasl_username=a]: SASL PLAIN authentication failed: [198.51.100.8",
+            "192.0.2.7"
+        ),
     ]
 
     @Test(arguments: cases.indices)

@@ -10,13 +10,15 @@ import Testing
 struct BanStoreBoundsTests {
     @Test("absurd times and counts are clamped or the row is skipped; nothing traps")
     func absurdRows() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pcl-lines-store-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pcl-lines-store-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("bans.sqlite3").path
         let store = try BanStore(path: path)
         for (i, _) in (0..<6).enumerated() {
-            try store.addBan(BanRecord(jail: "sshd", address: IPAddress("192.0.2.\(i + 1)")!, timeOfBan: 1000, banTime: 600))
+            try store.addBan(
+                BanRecord(jail: "sshd", address: IPAddress("192.0.2.\(i + 1)")!, timeOfBan: 1000, banTime: 600))
         }
         let db = try Database(path: path)
         try db.execute("UPDATE bans SET ban_time = 1e300, ban_count = 9223372036854775807 WHERE address = '192.0.2.1'")

@@ -1,8 +1,8 @@
 import Core
 import Foundation
+import PortcullisTestKit
 import Store
 import Testing
-import PortcullisTestKit
 
 private func ip(_ s: String) -> IPAddress { IPAddress(s)! }
 
@@ -87,7 +87,8 @@ struct BanStoreTests {
     func removeAll() throws {
         let store = try BanStore(path: ":memory:")
         for (n, jail) in ["sshd", "sshd", "web"].enumerated() {
-            try store.addBan(BanRecord(jail: jail, address: IPAddress(v4: 0xC000_0200 + UInt32(n)), timeOfBan: 1, banTime: -1))
+            try store.addBan(
+                BanRecord(jail: jail, address: IPAddress(v4: 0xC000_0200 + UInt32(n)), timeOfBan: 1, banTime: -1))
         }
         #expect(try store.removeAll(jail: "sshd") == 2)
         #expect(try store.activeBans(now: 5).map(\.jail) == ["web"])
@@ -163,7 +164,8 @@ struct BanStoreTests {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/kill.sqlite3"
         let exe = try #require(try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-        let probe = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("portcullis-store-probe")
+        let probe = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(
+            "portcullis-store-probe")
         #expect(FileManager.default.isExecutableFile(atPath: probe.path), "probe missing at \(probe.path)")
 
         let process = Process()
@@ -203,7 +205,8 @@ struct BanStoreTests {
             group.addTask {
                 for n in 0..<total {
                     try writer.addBan(
-                        BanRecord(jail: "sshd", address: IPAddress(v4: 0xC612_0000 + UInt32(n)), timeOfBan: 1, banTime: -1))
+                        BanRecord(
+                            jail: "sshd", address: IPAddress(v4: 0xC612_0000 + UInt32(n)), timeOfBan: 1, banTime: -1))
                 }
                 return total
             }

@@ -3,7 +3,7 @@
 import Filter
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 func seconds() -> Double {

@@ -39,7 +39,8 @@ func syntheticLog(_ count: Int) -> [UInt8] {
     let users = ["root", "admin", "test", "oracle", "ubuntu", "postgres", "git", "user1"]
     for i in 0..<count {
         let sec = i / 50
-        let stamp = String(format: "Nov %2d %02d:%02d:%02d", 1 + (sec / 86400) % 28, (sec / 3600) % 24, (sec / 60) % 60, sec % 60)
+        let stamp = String(
+            format: "Nov %2d %02d:%02d:%02d", 1 + (sec / 86400) % 28, (sec / 3600) % 24, (sec / 60) % 60, sec % 60)
         let pid = 1000 + rng.next(30000)
         let ip = "203.0.\(rng.next(256)).\(rng.next(256))"
         let good = "198.51.100.\(rng.next(256))"
@@ -50,20 +51,33 @@ func syntheticLog(_ count: Int) -> [UInt8] {
         // 4/16 failures
         case 0: line = "\(stamp) web1 sshd[\(pid)]: Failed password for \(user) from \(ip) port \(port) ssh2"
         case 1: line = "\(stamp) web1 sshd[\(pid)]: Invalid user \(user) from \(ip) port \(port)"
-        case 2: line = "\(stamp) web1 sshd[\(pid)]: Failed password for invalid user \(user) from \(ip) port \(port) ssh2"
-        case 3: line = "\(stamp) web1 sshd[\(pid)]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=\(ip)  user=\(user)"
+        case 2:
+            line = "\(stamp) web1 sshd[\(pid)]: Failed password for invalid user \(user) from \(ip) port \(port) ssh2"
+        case 3:
+            line =
+                "\(stamp) web1 sshd[\(pid)]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=\(ip)  user=\(user)"
         // 12/16 ordinary traffic
-        case 4: line = "\(stamp) web1 CRON[\(pid)]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"
+        case 4:
+            line = "\(stamp) web1 CRON[\(pid)]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"
         case 5: line = "\(stamp) web1 CRON[\(pid)]: pam_unix(cron:session): session closed for user root"
-        case 6: line = "\(stamp) web1 sshd[\(pid)]: Accepted publickey for deploy from \(good) port \(port) ssh2: ED25519 SHA256:Qf3kT0dNfGm1f0v2Z4lYv8mB7q9p0C1xW2yZ3a4b5c6"
-        case 7: line = "\(stamp) web1 sshd[\(pid)]: pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)"
+        case 6:
+            line =
+                "\(stamp) web1 sshd[\(pid)]: Accepted publickey for deploy from \(good) port \(port) ssh2: ED25519 SHA256:Qf3kT0dNfGm1f0v2Z4lYv8mB7q9p0C1xW2yZ3a4b5c6"
+        case 7:
+            line =
+                "\(stamp) web1 sshd[\(pid)]: pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)"
         case 8: line = "\(stamp) web1 systemd-logind[612]: New session \(pid) of user deploy."
-        case 9: line = "\(stamp) web1 sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx"
-        case 10: line = "\(stamp) web1 sshd[\(pid)]: Received disconnect from \(good) port \(port):11: disconnected by user"
+        case 9:
+            line =
+                "\(stamp) web1 sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx"
+        case 10:
+            line = "\(stamp) web1 sshd[\(pid)]: Received disconnect from \(good) port \(port):11: disconnected by user"
         case 11: line = "\(stamp) web1 sshd[\(pid)]: Disconnected from user deploy \(good) port \(port)"
         case 12: line = "\(stamp) web1 sshd[\(pid)]: pam_unix(sshd:session): session closed for user deploy"
         case 13: line = "\(stamp) web1 systemd[1]: Started Session \(pid) of User deploy."
-        case 14: line = "\(stamp) web1 kernel: [12345.678901] [UFW BLOCK] IN=eth0 OUT= MAC=00:00 SRC=\(ip) DST=192.0.2.1 LEN=40 PROTO=TCP SPT=\(port) DPT=23"
+        case 14:
+            line =
+                "\(stamp) web1 kernel: [12345.678901] [UFW BLOCK] IN=eth0 OUT= MAC=00:00 SRC=\(ip) DST=192.0.2.1 LEN=40 PROTO=TCP SPT=\(port) DPT=23"
         default: line = "\(stamp) web1 systemd-logind[612]: Session \(pid) logged out. Waiting for processes to exit."
         }
         out.append(contentsOf: line.utf8)
@@ -105,10 +119,16 @@ data.withUnsafeBufferPointer { all in
 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 let cpu = cpuSeconds() - cpuStart
 let s = processor.stats
-print("filter \(filterSpec): \(s.lines) lines, \(s.matched) matched, \(s.ignored) ignored, \(s.missed) missed, \(failures) failures")
+print(
+    "filter \(filterSpec): \(s.lines) lines, \(s.matched) matched, \(s.ignored) ignored, \(s.missed) missed, \(failures) failures"
+)
 print("hits per failregex: \(s.failregexHits)")
 print(String(format: "wall %.3f s: %.0f lines/s", seconds, Double(s.lines) / seconds))
-print(String(format: "cpu  %.3f s: %.0f lines/s, %.0f ns/line (one core; the machine is shared, so CPU time is the steadier figure)", cpu, Double(s.lines) / cpu, cpu * 1e9 / Double(s.lines)))
+print(
+    String(
+        format:
+            "cpu  %.3f s: %.0f lines/s, %.0f ns/line (one core; the machine is shared, so CPU time is the steadier figure)",
+        cpu, Double(s.lines) / cpu, cpu * 1e9 / Double(s.lines)))
 if let out = ProcessInfo.processInfo.environment["FILTER_BENCH_WRITE"] {
     FileManager.default.createFile(atPath: out, contents: Data(data))
 }

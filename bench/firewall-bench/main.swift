@@ -38,7 +38,9 @@ func parseOptions() -> Options {
 /// `n` addresses from `base` up, inside the benchmarking range 198.18.0.0/15 (RFC 2544) or 203.0.113.0/24.
 func requests(_ n: Int, base: UInt32, timeout: Duration = .seconds(3600)) -> [BanRequest] {
     precondition(n <= 32_768, "at most 32768 addresses per block (each block is a quarter of 198.18.0.0/15)")
-    return (0..<n).map { BanRequest(address: IPAddress(v4: base + UInt32($0)), jail: "sshd", duration: .timeout(timeout)) }
+    return (0..<n).map {
+        BanRequest(address: IPAddress(v4: base + UInt32($0)), jail: "sshd", duration: .timeout(timeout))
+    }
 }
 
 func ms(_ d: Duration) -> String {

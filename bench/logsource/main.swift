@@ -3,11 +3,11 @@
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 typealias CountFn = @convention(c) () -> UInt
-let allocCount: CountFn? = dlsym(nil /* RTLD_DEFAULT */, "pcl_alloc_count")
+let allocCount: CountFn? = dlsym(nil, "pcl_alloc_count")  // nil: RTLD_DEFAULT
     .map { unsafeBitCast($0, to: CountFn.self) }
 func allocations() -> UInt { allocCount?() ?? 0 }
 
@@ -165,7 +165,12 @@ if access(tool, X_OK) == 0 {
     var idleSince = now()
     while count.load(ordering: .relaxed) < entries {
         let c = count.load(ordering: .relaxed)
-        if c != last { last = c; idleSince = now() } else if now() - idleSince > 2 { break }
+        if c != last {
+            last = c
+            idleSince = now()
+        } else if now() - idleSince > 2 {
+            break
+        }
         usleep(200)
     }
     let j1 = count.load(ordering: .relaxed) < entries ? idleSince : now()

@@ -33,7 +33,8 @@ public func portcullisFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int
 /// Called by libFuzzer once, before the first input (not timed): builds the target's shared state.
 @_cdecl("LLVMFuzzerInitialize")
 public func portcullisFuzzInitialize(
-    _ argc: UnsafeMutablePointer<Int32>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?
+    _ argc: UnsafeMutablePointer<Int32>?,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?
 ) -> Int32 {
     FuzzTargets.prepare(selectedTarget)
     return 0
