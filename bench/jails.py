@@ -43,15 +43,14 @@ ignoreip =
 ignoreself = false
 bantime = 1h
 findtime = 400d
-maxretry = 100000000
-banaction = nftables-multiport
-banaction_allports = nftables-allports
+maxretry = 5
 logencoding = utf-8
 """
 
 JAIL = """
 [{name}]
 enabled = true
+action =
 backend = {{backend}}
 logpath = {{log}}
 """
