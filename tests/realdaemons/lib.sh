@@ -74,13 +74,14 @@ rd_leg() { ip netns exec "$RD_NS_LEG" "$@"; }
 # their children), the holder itself excepted.
 rd_holder_pids() {
     [[ -n $RD_HOLDER ]] || return 0
-    local mnt pid
+    local mnt dir
     mnt=$(readlink "/proc/$RD_HOLDER/ns/mnt" 2>/dev/null) || return 0
-    for pid in /proc/[0-9]*; do
-        pid=${pid#/proc/}
-        [[ $pid != "$RD_HOLDER" && $(readlink "/proc/$pid/ns/mnt" 2>/dev/null) == "$mnt" ]] && echo "$pid"
+    # mnt:[INODE]; one find over /proc, not a readlink per process.
+    find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/mnt' -lname "mnt:?${mnt//[^0-9]/}?" -printf '%h\n' \
+        2>/dev/null | while read -r dir; do
+        dir=${dir#/proc/}
+        [[ ${dir%/ns} == "$RD_HOLDER" ]] || echo "${dir%/ns}"
     done
-    return 0
 }
 
 rd_cleanup() {
@@ -112,33 +113,50 @@ rd_cleanup() {
 # gone: it answers kill -0 all the same).
 rd_alive() {
     local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
     stat=${stat##*) }
     [[ ${stat:0:1} != Z ]]
 }
 
-# rd_stop_pidfile stops the process named in a pid file, waiting for it to go.
-rd_stop_pidfile() {
-    local f=$1 pid i
-    [[ -s $f ]] || return 0
-    pid=$(head -n1 "$f" | tr -dc 0-9)
-    [[ -n $pid ]] || return 0
-    rd_alive "$pid" || return 0
-    kill "$pid" 2>/dev/null
-    for i in $(seq 100); do rd_alive "$pid" || return 0; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null
+# rd_stop PID…: stops the processes (TERM, then KILL for those still there after 5 s), waiting for them to go.
+rd_stop() {
+    local pid i left=("$@")
+    ((${#left[@]})) || return 0
+    kill "${left[@]}" 2>/dev/null || true
+    for i in $(seq 100); do
+        local still=()
+        for pid in "${left[@]}"; do if rd_alive "$pid"; then still+=("$pid"); fi; done
+        ((${#still[@]})) || return 0
+        left=("${still[@]}")
+        sleep 0.05
+    done
+    kill -9 "${left[@]}" 2>/dev/null || true
 }
 
+# rd_pid_of FILE: the PID in a pid file, when that process runs.
+rd_pid_of() {
+    local pid
+    [[ -s $1 ]] || return 1
+    pid=$(head -n1 "$1" | tr -dc 0-9)
+    [[ -n $pid ]] && rd_alive "$pid" && echo "$pid"
+}
+
+# rd_stop_pidfile stops the process named in a pid file, waiting for it to go.
+rd_stop_pidfile() {
+    local pid
+    pid=$(rd_pid_of "$1") || return 0
+    rd_stop "$pid"
+}
+
+# rd_stop_all stops every daemon at once, then our rsyslogd (which logs their goodbyes).
 rd_stop_all() {
     [[ -n $RD_T && -d $RD_T ]] || return 0
-    rd_stop_pidfile "$RD_T/run/sshd.pid"
-    rd_stop_pidfile "$RD_T/dovecot/run/master.pid"
-    rd_stop_pidfile "$RD_T/postfix/spool/pid/master.pid"
-    rd_stop_pidfile "$RD_T/run/dnsd.pid"
-    rd_stop_pidfile "$RD_T/run/munin-node.pid"
+    local f pids=()
+    for f in run/sshd.pid dovecot/run/master.pid postfix/spool/pid/master.pid run/dnsd.pid run/munin-node.pid; do
+        f=$(rd_pid_of "$RD_T/$f") && pids+=("$f")
+    done
+    rd_stop "${pids[@]}" "${RD_PIDS[@]}"
     rd_stop_pidfile "$RD_T/run/rsyslogd.pid"
-    local pid
-    for pid in "${RD_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
 }
 
 # rd_netns creates the three namespaces and the two veth links (idempotent: stale ones are removed first).
