@@ -332,8 +332,8 @@ rd_tmpdir() {
 # rd_setup prepares everything common to every daemon, in three namespaces of its own; call it first. RD_T is the
 # temporary directory.
 rd_setup() {
-    rd_deps
     rd_tmpdir
+    rd_deps
     rd_netns
     rd_private_root
     rd_certs
