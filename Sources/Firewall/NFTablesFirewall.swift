@@ -296,7 +296,6 @@ private final class StateBox: @unchecked Sendable {
         for jail in Set(requests.map(\.jail)) { try requireJail(jail) }
         // An expired entry still in `active` only costs a harmless delete + re-add; pruning happens in the tick.
         let replacing = Set(requests.lazy.map(\.key).filter { self.active[$0] != nil })
-        let before = active
         do {
             try send(
                 ruleset.ban(requests, replacing: replacing), context: context, syntax: ruleset.configuration.syntax)
@@ -304,11 +303,15 @@ private final class StateBox: @unchecked Sendable {
         } catch {
             // The table may have vanished since the last health check: rebuild it with these bans included.
             guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            // Only these keys change: their previous entries are kept (not a copy of every ban), to put back.
+            var seen: Set<BanKey> = []
+            let previous = requests.filter { seen.insert($0.key).inserted }.map { ($0.key, active[$0.key]) }
             record(requests)
             do {
                 try restore(context: context, ruleset: ruleset)
             } catch {
-                active = before
+                // nil: it was not there; .some(nil): permanent; .some(deadline).
+                for (key, entry) in previous { active[key] = entry }
                 throw error
             }
         }
