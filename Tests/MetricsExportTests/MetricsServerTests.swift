@@ -52,7 +52,9 @@ struct MetricsServerTests {
             address: IPAddress("127.0.0.1")!, port: 0, maxRequestBytes: maxRequestBytes, deadline: deadline
         ) { metrics.exposition(frozen) }
         #expect(server.port != 0)
-        let task = Task { await server.run() }
+        // Off the cooperative pool, like the test itself: the tests' blocking reads below must not wait on a pool
+        // that other suites keep busy (a CI run once left the server's task unscheduled for the whole test).
+        let task = Task(executorPreference: ThreadPerJobExecutor.shared) { await server.run() }
         defer { task.cancel() }
         try await body(server.port)
         server.stop()
