@@ -80,6 +80,64 @@ def rss_kib(pid):
         return None
 
 
+def memory(pid):
+    """Where the server's pages go, KiB: smaps_rollup's Rss, Pss, private and shared (clean + dirty), and per mapping
+    class from smaps (the executable, [heap], anonymous, [stack], each shared library) its Rss, Pss and private."""
+    def field(line):
+        return int(line.split()[1])
+    try:
+        total = {"rss": 0, "pss": 0, "private": 0, "shared": 0}
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key = line.split(":")[0]
+                if key == "Rss":
+                    total["rss"] = field(line)
+                elif key == "Pss":
+                    total["pss"] = field(line)
+                elif key.startswith("Private_"):
+                    total["private"] += field(line)
+                elif key.startswith("Shared_"):
+                    total["shared"] += field(line)
+        exe = os.path.realpath(f"/proc/{pid}/exe")
+        by = {}
+        name = None
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    path = head[5] if len(head) > 5 else ""
+                    name = ("binary" if path == exe else path if path.startswith("[") else
+                            os.path.basename(path).split(".so")[0] if ".so" in path else "anonymous" if not path
+                            else "other files")
+                    by.setdefault(name, {"rss": 0, "pss": 0, "private": 0})
+                elif head[0] == "Rss:":
+                    by[name]["rss"] += int(head[1])
+                elif head[0] == "Pss:":
+                    by[name]["pss"] += int(head[1])
+                elif head[0].startswith("Private_"):
+                    by[name]["private"] += int(head[1])
+        total["by"] = by
+        return total
+    except OSError:
+        return None
+
+
+def memory_text(m):
+    """Two lines: the totals, then the mapping classes by private KiB (libraries summed, the largest named)."""
+    if not m:
+        return "n/a"
+    by = m["by"]
+    libs = {k: v for k, v in by.items() if k not in ("binary", "anonymous", "other files") and not k.startswith("[")}
+    parts = [f"{k} rss {v['rss']} pss {v['pss']} private {v['private']}" for k, v in sorted(
+        ((k, v) for k, v in by.items() if k not in libs), key=lambda kv: -kv[1]["rss"])]
+    lib_sum = {key: sum(v[key] for v in libs.values()) for key in ("rss", "pss", "private")}
+    top = sorted(libs.items(), key=lambda kv: -kv[1]["rss"])[:6]
+    parts.append(f"{len(libs)} libraries rss {lib_sum['rss']} pss {lib_sum['pss']} private {lib_sum['private']} "
+                 "(largest rss/private: " + ", ".join(f"{k} {v['rss']}/{v['private']}" for k, v in top) + ")")
+    return (f"RSS {m['rss']} KiB = private {m['private']} + shared {m['shared']}; PSS {m['pss']} KiB\n    by mapping, "
+            "KiB: " + "; ".join(parts))
+
+
 def children(pid):
     out = []
     try:
@@ -186,30 +244,34 @@ findtime = 1d
 
 
 class Impl:
-    def __init__(self, name, tmp, ns):
-        self.name, self.tmp, self.ns = name, tmp, ns
+    """One server in a namespace on a throw-away copy of a tree (fail2ban: /etc/fail2ban; Portcullis: the project's
+    config/, or /etc/fail2ban when `tree` says so): `jails` is jail.local's text, formatted with {tmp}, {backend} and
+    the keyword arguments of `prepare`; `start_args` go after portcullis's `start`."""
+
+    def __init__(self, name, tmp, ns, jails=JAILS, start_args=(), tree=None):
+        self.name, self.tmp, self.ns, self.tree = name, tmp, ns, tree
+        self.jails, self.start_args = jails, list(start_args)
         self.sock = f"{tmp}/server.sock"
         self.proc = None
+        self.t0 = None
 
-    def prepare(self):
+    def prepare(self, **fields):
         for f in ("auth.log", "mail.log", "server.log"):
             open(f"{self.tmp}/{f}", "w").close()
-        if self.name == "fail2ban":
-            conf = f"{self.tmp}/conf"
+        conf = f"{self.tmp}/conf"
+        backend = "pyinotify" if self.name == "fail2ban" else "auto"
+        if self.name == "fail2ban" or self.tree == "/etc/fail2ban":
             shutil.copytree("/etc/fail2ban", conf)  # a throw-away copy in /tmp, not part of the project
-            backend = "pyinotify"
             main = "fail2ban.local"
         else:
-            conf = f"{self.tmp}/conf"
             shutil.copytree(os.path.join(ROOT, "config"), conf)
-            backend = "auto"
             main = "portcullis.local"
         for d in ("jail.d",):
             os.makedirs(f"{conf}/{d}", exist_ok=True)
             for f in os.listdir(f"{conf}/{d}"):
                 os.remove(f"{conf}/{d}/{f}")
         with open(f"{conf}/jail.local", "w") as f:
-            f.write(JAILS.format(tmp=self.tmp, backend=backend))
+            f.write(self.jails.format(tmp=self.tmp, backend=backend, **fields))
         with open(f"{conf}/{main}", "w") as f:
             f.write(f"[Definition]\nlogtarget = {self.tmp}/server.log\nloglevel = INFO\nsocket = {self.sock}\n"
                     f"pidfile = {self.tmp}/server.pid\ndbfile = {self.tmp}/db.sqlite3\n")
@@ -221,7 +283,8 @@ class Impl:
         else:
             exe = os.environ.get("PORTCULLIS", os.path.join(ROOT, ".build/release/portcullis"))
             cmd = [exe, "-c", self.conf, "-s", self.sock, "-p", f"{self.tmp}/server.pid", "-f", "start"]
-        t0 = time.monotonic()
+            cmd += self.start_args
+        t0 = self.t0 = time.monotonic()
         self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns] + cmd,
                                      stdout=open(f"{self.tmp}/stdout", "w"), stderr=subprocess.STDOUT)
         while time.monotonic() - t0 < 30:
@@ -262,6 +325,7 @@ def bench(name, args):
         result["startup_s"] = impl.start()
         time.sleep(2)
         result["rss_idle_kib"] = rss_kib(impl.server_pid())
+        result["memory_idle"] = memory(impl.server_pid())
         mon = Monitor(ns)
         mon.start()
         time.sleep(0.3)
@@ -300,6 +364,7 @@ def bench(name, args):
             result["burst_banned"] = sum(1 for a in addrs if a in mon.seen)
             time.sleep(1)
             result["rss_after_burst_kib"] = rss_kib(impl.server_pid())
+            result["memory_after_burst"] = memory(impl.server_pid())
     finally:
         if mon:
             mon.stop()
@@ -353,7 +418,10 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench/daemon.py: run as root (it creates network namespaces)")
     impls = ["portcullis", "fail2ban"] if args.impl == "both" else [args.impl]
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
     results = [bench(i, args) for i in impls]
+    print(f"load average {load} at the start, {' '.join(open('/proc/loadavg').read().split()[:3])} at the end, on "
+          f"{os.cpu_count()} CPU(s); portcullis {os.environ.get('PORTCULLIS', os.path.join(ROOT, '.build/release/portcullis'))}")
     floor = nft_floor([address(i + 1, 11) for i in range(args.burst)]) if args.burst else None
     keys = [("startup_s", " s"), ("rss_idle_kib", " KiB"), ("bans", ""), ("latency_p50_ms", " ms"),
             ("latency_p99_ms", " ms"), ("latency_max_ms", " ms"), ("burst_s", " s"), ("burst_banned", ""),
@@ -364,6 +432,10 @@ def main():
         if len(results) == 2 and all(isinstance(r.get(k), (int, float)) and r.get(k) for r in results) and k not in ("bans", "burst_banned"):
             row += f"    {results[1][k] / results[0][k]:.1f}x"
         print(row)
+    for r in results:
+        for k in ("memory_idle", "memory_after_burst"):
+            if k in r:
+                print(f"{r['impl']} {k[7:].replace('_', ' ')}: {memory_text(r[k])}")
     if floor is not None:
         print(f"{'nft -f floor':<22}{fmt(floor, ' s'):>16}   (one nft -f of the same {args.burst} elements, same run)")
         for r in results:

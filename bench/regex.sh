@@ -2,7 +2,7 @@
 # Benchmark: `portcullis regex` against `fail2ban-regex` with fail2ban's sshd filter on a generated
 # 500,000-line Debian auth.log (about a quarter sshd failures from many IPv4/IPv6 addresses).
 # Prints lines/s for each, the ratio, and whether matched/ignored/missed counts agree.
-# Usage: bench/regex.sh [LINES]   (targets, issue 11: >= 1,200,000 lines per CPU-second and >= 60x fail2ban-regex)
+# Usage: bench/regex.sh [LINES]   (env PORTCULLIS: the binary, default a release build made here; targets, issue 11: >= 1,200,000 lines per CPU-second and >= 60x fail2ban-regex)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-500000}
@@ -12,9 +12,14 @@ LOG="$WORK/auth-$LINES.log"
 [[ -s "$LOG" ]] || python3 bench/gen-authlog.py "$LINES" "$LOG"
 echo "==> log: $LOG ($(wc -l <"$LOG") lines, $(du -h "$LOG" | cut -f1))"
 
-echo "==> swift build -c release --product portcullis"
-swift build -c release --product portcullis 2>&1 | tail -1
-BIN=$(swift build -c release --show-bin-path)/portcullis
+if [[ -n "${PORTCULLIS:-}" ]]; then
+    BIN=$PORTCULLIS
+else
+    echo "==> swift build -c release --product portcullis"
+    swift build -c release --product portcullis 2>&1 | tail -1
+    BIN=$(swift build -c release --show-bin-path)/portcullis
+fi
+echo "==> binary: $BIN"
 
 counts() { grep -E '^Lines: ' "$1" | sed -E 's/^Lines: //'; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }

@@ -98,8 +98,9 @@ stage metrics '^metrics: [1-9][0-9]* passed, 0 failed$' \
 
 # The host firewall policy in namespaces: plan, errors with file:line, the SSH-session guard, apply + revert after the
 # timeout, apply + confirm, reachability per family and source group, bogons, the port-scan guard, bans winning over
-# the policy, import of iptables-save dumps, the audit against a probe from another namespace (Debian's sshd on port
-# 22), and bans on forwarded connections in a router namespace (banforward, repair after a flush) (about 55 s).
+# the policy, import of iptables-save dumps, the audit against a probe and nmap from another namespace, with Debian's
+# real sshd, Postfix (25, 465, 587), Dovecot (993, 995) and munin-node (4949, admin group only) in the server
+# namespace, and bans on forwarded connections in a router namespace (banforward, repair after a flush) (about 65 s).
 stage policy '^policy: [1-9][0-9]* passed, 0 failed$' \
     tests/e2e/policy_e2e.py --portcullis "$BIN/portcullis"
 

@@ -301,9 +301,11 @@ public actor BanCoordinator {
         var requests: [BanRequest] = []
         var restored: [BanRecord] = []
         // In the order fail2ban restores them (by address text), so the ban lists read the same.
-        let ordered = records.filter { jails.contains($0.jail) }.sorted {
-            Array($0.address.description.utf8).lexicographicallyPrecedes(Array($1.address.description.utf8))
-        }
+        // The text of each address is made once (a comparison that made it would cost two strings per step).
+        let ordered = records.lazy.filter { jails.contains($0.jail) }
+            .map { (text: Array($0.address.description.utf8), record: $0) }
+            .sorted { $0.text.lexicographicallyPrecedes($1.text) }
+            .map(\.record)
         for r in ordered {
             guard let setup = setups[r.jail] else { continue }
             let remaining = r.end.map { $0 - now }
@@ -335,15 +337,15 @@ public actor BanCoordinator {
         } catch {
             actionsLog.error("cannot read which bans were logged from the database: \(error)")
         }
-        var late: [String] = []
+        // One batch of lines (one write to the log file), in the restore order.
+        var lines: [String] = []
+        lines.reserveCapacity(restored.count)
         for r in restored {
-            if unlogged.contains(BanKeyText(jail: r.jail, address: r.address.description)) {
-                late.append("[\(r.jail)] Ban \(r.address)")
-            } else {
-                actionsLog.notice("[\(r.jail)] Restore Ban \(r.address)")
-            }
+            let text = r.address.description
+            let late = !unlogged.isEmpty && unlogged.contains(BanKeyText(jail: r.jail, address: text))
+            lines.append("[\(r.jail)] \(late ? "Ban" : "Restore Ban") \(text)")
         }
-        if !late.isEmpty { banLog(late) }
+        if !lines.isEmpty { banLog(lines) }
         if !unlogged.isEmpty { writer?.submit([.banLogged(upTo: nil)]) }
         // Command actions get the restored bans as fail2ban gives them: actionban with <restored> = 1, after the
         // jail's actionstart (an action that rebuilt its state there, an ipset say, would lose them otherwise).

@@ -296,7 +296,6 @@ private final class StateBox: @unchecked Sendable {
         for jail in Set(requests.map(\.jail)) { try requireJail(jail) }
         // An expired entry still in `active` only costs a harmless delete + re-add; pruning happens in the tick.
         let replacing = Set(requests.lazy.map(\.key).filter { self.active[$0] != nil })
-        let before = active
         do {
             try send(
                 ruleset.ban(requests, replacing: replacing), context: context, syntax: ruleset.configuration.syntax)
@@ -304,11 +303,15 @@ private final class StateBox: @unchecked Sendable {
         } catch {
             // The table may have vanished since the last health check: rebuild it with these bans included.
             guard isIntact(context: context, ruleset: ruleset) == false else { throw error }
+            // Only these keys change: their previous entries are kept (not a copy of every ban), to put back.
+            var seen: Set<BanKey> = []
+            let previous = requests.filter { seen.insert($0.key).inserted }.map { ($0.key, active[$0.key]) }
             record(requests)
             do {
                 try restore(context: context, ruleset: ruleset)
             } catch {
-                active = before
+                // nil: it was not there; .some(nil): permanent; .some(deadline).
+                for (key, entry) in previous { active[key] = entry }
                 throw error
             }
         }
@@ -425,6 +428,8 @@ private final class StateBox: @unchecked Sendable {
 
     var lastPrune: ContinuousClock.Instant?
     var lastFullCheck: ContinuousClock.Instant?
+    /// How long the last full check took.
+    var fullCheckCost: Duration = .zero
 
     /// Every tick: is the chain there (cheap)? Every `fullCheckInterval`: are all sets and rules there?
     func healthCheck(context: NFTContext, ruleset: NFTRuleset) {
@@ -435,9 +440,14 @@ private final class StateBox: @unchecked Sendable {
         }
         guard isSetUp else { return }
         let intact: Bool?
-        if lastFullCheck.map({ $0.duration(to: now) >= ruleset.configuration.fullCheckInterval }) ?? true {
-            lastFullCheck = now
+        // libnftables fetches every set element for the full listing, and the kernel's set dump slows down with the
+        // set's size (seconds of CPU at 100,000 bans): the interval grows to 100× the last full check's cost, so it
+        // never takes more than ~1 % of a core. Deletions by others are still seen at once through the monitor.
+        let interval = max(ruleset.configuration.fullCheckInterval, fullCheckCost * 100)
+        if lastFullCheck.map({ $0.duration(to: now) >= interval }) ?? true {
             intact = isIntact(context: context, ruleset: ruleset)
+            lastFullCheck = clock.now
+            fullCheckCost = now.duration(to: lastFullCheck!)
         } else {
             intact = hasTableAndChain(context: context, ruleset: ruleset)
         }

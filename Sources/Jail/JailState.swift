@@ -186,14 +186,15 @@ public struct JailState: Sendable {
         if isBanned(event.address, now: now) {
             // Counted like any failure (fail2ban's `Currently failed` shows it); reaching maxretry again only
             // starts the count over, the address being banned already.
-            var record = failing[event.address] ?? FailureRecord()
+            // Taken out of the dictionary while it changes: a copy left there would make every append copy the
+            // arrays (quadratic in the failures of one address).
+            var record = failing.removeValue(forKey: event.address) ?? FailureRecord()
             for _ in 0..<min(attempts, max(policy.maxRetry, 1)) { record.times.append(event.time) }
             record.last = max(record.last, event.time)
             guard record.times.count >= policy.maxRetry else {
                 failing[event.address] = record
                 return .alreadyBanned
             }
-            failing[event.address] = nil
             if let ban = prolong(event.address, at: event.time) { return .prolonged(event.address, end: ban.end) }
             return .alreadyBanned
         }
@@ -204,7 +205,8 @@ public struct JailState: Sendable {
         eventsSincePurge += 1
         if eventsSincePurge >= max(1024, failing.count) { trimFailures(now: now) }
 
-        let known = failing[event.address]
+        // Taken out while it changes (see above); put back below unless it leads to a ban.
+        let known = failing.removeValue(forKey: event.address)
         if known == nil, let cap = maxTracked, failing.count >= cap { dropOldestTracked(cap: cap) }
         var record = known ?? FailureRecord()
         // Each attempt is a failure at the line's time (no more than maxretry of them can matter).
@@ -227,7 +229,6 @@ public struct JailState: Sendable {
             failing[event.address] = record
             return .counted(failures: record.times.count)
         }
-        failing[event.address] = nil
         let count = previousBans(event.address)
         let decision = BanDecision(
             address: event.address, start: now, duration: policy.duration(previousBans: count, random: random),

@@ -4,15 +4,22 @@
 Three namespaces: a server (192.0.2.1, 2001:db8::1 toward the outside; 198.51.100.1, 2001:db8:1::1 toward the
 admin network), an outside client namespace (192.0.2.2 and .3, 2001:db8::2 and ::3, plus a "bogon" source
 203.0.113.9 / 2001:db8:bad::9 the server routes back) and an admin namespace (198.51.100.2, 2001:db8:1::2). The
-server runs Debian's OpenSSH server on 22 and TCP listeners (smtp 25, http 80, munin 4949, a stray 8081 on every address) and UDP echo
-listeners (dns 53, a stray 5355). Checks, through `portcullis firewall plan|apply|confirm` and `portcullis audit`:
-plan output and errors (file:line, nothing loaded), the SSH-session guard, reachability per service and family,
-admin-only munin, the bogon drop, the revert after the timeout (measured), apply + confirm, a second apply reverted
-to the confirmed policy, the port-scan guard, the daemon's bans winning over the policy, and the audit against a
-probe of every listening port from the outside namespace, before and after the policy.
+server runs the admin's real daemons from Debian, started by tests/realdaemons/serve.sh (the real-daemon scripts'
+configuration, certificates and private mounts) on every address: OpenSSH on 22, Postfix on smtp 25, submission 587
+and smtps 465 (SMTP AUTH through Dovecot), Dovecot on imaps 993 and pop3s 995, munin-node on 4949 (answering the admin
+network only, by its own cidr_allow); and Python listeners for http 80, a stray TCP 8081 on every address, UDP echo on
+dns 53 and a stray 5355. Checks, through `portcullis firewall plan|apply|confirm` and `portcullis audit`: each daemon
+answers in its own protocol (TLS where it should), plan output and errors (file:line, nothing loaded), the
+SSH-session guard, reachability per service, family and source group (munin from the admin namespace only), the
+bogon drop, the revert after the timeout (measured), apply + confirm, a second apply reverted to the confirmed
+policy, the port-scan guard, the daemon's bans winning over the policy on every allowed port, and the audit (what
+listens, which process, what the policy allows) against a probe of every listening port and nmap (TCP SYN and UDP)
+from the outside namespace, before and after the policy.
 
 Never touches the host's ruleset; the namespaces and temporary files are removed at the end. Run as root:
     tests/e2e/policy_e2e.py [--portcullis .build/debug/portcullis]
+Namespace names start with $PCL_NS_PREFIX (default pcl-policy) and end with the PID; RD_KEEP=1 keeps the real
+daemons' directory (configuration and logs, named in serve.sh's `kept` line).
 Ends with one line: `policy: N passed, M failed`.
 """
 import argparse
@@ -27,14 +34,21 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PID = os.getpid()
-S, O, A = f"pcl-policy-s-{PID}", f"pcl-policy-o-{PID}", f"pcl-policy-a-{PID}"
+NS = os.environ.get("PCL_NS_PREFIX", "pcl-policy")
+S, O, A = f"{NS}-s-{PID}", f"{NS}-o-{PID}", f"{NS}-a-{PID}"
 SO, OS_, SA, AS = (f"vps{PID % 100000}", f"vpo{PID % 100000}", f"vpa{PID % 100000}", f"vpb{PID % 100000}")
 SERVER4, CLIENT4, SCANNER4, BANNED4, BOGON4 = "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "203.0.113.9"
 SERVER6, CLIENT6, SCANNER6, BOGON6 = "2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8:bad::9"
 ADMIN_SERVER4, ADMIN4, ADMIN_SERVER6, ADMIN6 = "198.51.100.1", "198.51.100.2", "2001:db8:1::1", "2001:db8:1::2"
-TCP_PORTS = [22, 25, 80, 4949, 8081]
+TCP_PORTS = [22, 25, 80, 465, 587, 993, 995, 4949, 8081]
 UDP_PORTS = [53, 5355]
-R, C, V = f"pcl-policy-r-{PID}", f"pcl-policy-c-{PID}", f"pcl-policy-v-{PID}"
+# The real daemons (serve.sh) and the processes that may own their listening sockets (the first owner the audit finds:
+# the master process, or a child that inherited the socket).
+SERVE = ROOT + "/tests/realdaemons/serve.sh"
+POSTFIX, DOVECOT = {"master", "smtpd"}, {"dovecot", "imap-login", "pop3-login"}
+OWNERS = {22: {"sshd"}, 25: POSTFIX, 465: POSTFIX, 587: POSTFIX, 993: DOVECOT, 995: DOVECOT, 4949: {"munin-node"}}
+MAIL_PORTS = [25, 465, 587, 993, 995]
+R, C, V = f"{NS}-r-{PID}", f"{NS}-c-{PID}", f"{NS}-v-{PID}"
 RC, CR, RV, VR = (f"vfr{PID % 100000}", f"vfc{PID % 100000}", f"vfs{PID % 100000}", f"vft{PID % 100000}")
 ROUTER_C4, FWD_CLIENT4, FWD_OTHER4 = "198.51.100.1", "198.51.100.2", "198.51.100.3"
 ROUTER_V4, FWD_SERVER4 = "203.0.113.1", "203.0.113.2"
@@ -53,9 +67,10 @@ admin = 198.51.100.0/24, 2001:db8:1::/48
 
 [services]
 ssh = ssh
-mail = smtp
+mail = smtp, submission, submissions
+mailbox = imaps, pop3s
 web = http
-munin = 4949 from admin
+munin = munin from admin
 dns = udp/53
 
 [antispoof]
@@ -108,7 +123,7 @@ def udp(fam, addr, port):
         data, peer = s.recvfrom(512)
         s.sendto(b"echo " + data, peer)
 threads = []
-for port in ((25, 80, 4949) if "--no-ssh" in sys.argv else (22, 25, 80, 4949)):
+for port in map(int, sys.argv[1:]):
     threads.append(threading.Thread(target=tcp, args=(socket.AF_INET, "0.0.0.0", port, True), daemon=True))
     threads.append(threading.Thread(target=tcp, args=(socket.AF_INET6, "::", port, True), daemon=True))
 # The stray service: one dual-stack socket on every address.
@@ -121,6 +136,7 @@ print("listening", flush=True)
 threads[0].join()
 """
 
+# TCP: "open" when the handshake completes (what nmap's SYN scan calls open); UDP: "open" when the echo answers.
 PROBE = r"""
 import socket, sys, time, json
 src, dst = sys.argv[1], sys.argv[2]
@@ -131,8 +147,7 @@ for item in sys.argv[3:]:
     if proto == "tcp":
         s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(1.0); s.bind((src, 0))
         try:
-            s.connect((dst, port)); data = s.recv(16)
-            out[item] = "open" if data.startswith(b"hello") or data.startswith(b"SSH-2.0-") else "nodata"
+            s.connect((dst, port)); out[item] = "open"
         except ConnectionRefusedError: out[item] = "refused"
         except (socket.timeout, TimeoutError): out[item] = "timeout"
         except OSError as e: out[item] = "error " + str(e)
@@ -167,6 +182,70 @@ print("scanned", count)
 """
 
 
+# Each daemon in its own protocol: the first line it sends (after the TLS handshake on 465, 993 and 995); on 587 the
+# greeting, then STARTTLS and the AUTH line of the EHLO reply inside TLS (SASL through Dovecot); on 4949 the banner and
+# the answer to `version`. "closed" when the server ends the connection without a word (munin-node to a network it
+# does not allow), else refused / timeout / error.
+GREET = r"""
+import json, socket, ssl, sys
+src, dst = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def lines(s, until):
+    f = s.makefile("rb"); out = []
+    while True:
+        l = f.readline(1024).decode("utf-8", "replace").rstrip("\r\n"); out.append(l)
+        if not l or until(l): return out
+def talk(port):
+    s = socket.create_connection((dst, port), 3, (src, 0))
+    if port in (465, 993, 995):
+        s = ctx.wrap_socket(s)
+    first = lines(s, lambda l: True)[0]
+    if port == 587 and first.startswith("220 "):
+        s.sendall(b"EHLO client.example.test\r\n"); caps = lines(s, lambda l: not l.startswith("250-"))
+        if "250-STARTTLS" in caps:
+            s.sendall(b"STARTTLS\r\n"); lines(s, lambda l: True)
+            s = ctx.wrap_socket(s); s.sendall(b"EHLO client.example.test\r\n")
+            caps = lines(s, lambda l: not l.startswith("250-"))
+            first += " | STARTTLS " + s.version() + " | " + " ".join(c for c in caps if c.startswith("250-AUTH "))
+    if port == 4949 and first.startswith("# munin node at "):
+        s.sendall(b"version\n"); first += " | " + lines(s, lambda l: True)[0]
+    s.close()
+    return first or "closed"
+out = {}
+for port in map(int, sys.argv[3:]):
+    try: out[port] = talk(port)
+    except ConnectionRefusedError: out[port] = "refused"
+    except (socket.timeout, TimeoutError): out[port] = "timeout"
+    except (OSError, ssl.SSLError) as e: out[port] = "error " + str(e)
+print(json.dumps(out))
+"""
+
+# What each real daemon says (host name mail.example.test: lib.sh's certificate and configuration).
+REAL = {22: ("SSH-2.0-OpenSSH_",), 25: ("220 mail.example.test ESMTP",), 465: ("220 mail.example.test ESMTP",),
+        587: ("220 mail.example.test ESMTP", "| STARTTLS TLSv1.", "250-AUTH PLAIN"),
+        993: ("* OK [CAPABILITY IMAP4rev1", "Dovecot (Debian) ready."), 995: ("+OK Dovecot (Debian) ready.",),
+        4949: ("# munin node at mail.example.test", "| munins node on mail.example.test version: 2.")}
+
+
+def greet(ns, src, dst, ports):
+    """The first words of each daemon, seen from namespace ns with source address src: {port: text}."""
+    r = sh("/usr/bin/python3", "-c", GREET, src, dst, *map(str, ports), ns=ns, check_rc=False)
+    try:
+        return {int(k): v for k, v in json.loads(r.stdout).items()}
+    except ValueError:
+        return {"error": r.stdout + r.stderr}
+
+
+def real(port, text):
+    """The text is what the real daemon on that port says: every expected piece, the first one at the start."""
+    want = REAL[port]
+    return isinstance(text, str) and text.startswith(want[0]) and all(w in text for w in want[1:])
+
+
+def answers(seen, ports):
+    return all(real(p, seen.get(p)) for p in ports)
+
+
 def probe(ns, src, dst, items, gap=0.06):
     env = dict(os.environ, PROBE_GAP=str(gap))
     r = sh("/usr/bin/python3", "-c", PROBE, src, dst, *items, ns=ns, check_rc=False, env=env)
@@ -196,11 +275,19 @@ class Env:
         self.daemon = None
         self.server = None
         self.router_daemon = None
-        self.sshd = None
+        self.serve = None
 
     def setup(self):
         for ns in (S, O, A):
             sh("ip", "netns", "add", ns)
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+        # The real daemons (serve.sh: private mounts in the server namespace, every address) start while the links
+        # are made; they run until we close serve.sh's standard input. munin-node answers the admin group only.
+        t0 = time.monotonic()
+        self.serve = subprocess.Popen(
+            ["bash", SERVE, S, "sshd", "dovecot", "postfix", "munin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(f"{self.tmp}/serve.log", "w"), text=True,
+            env=dict(os.environ, RD_MUNIN_ALLOW="198.51.100.0/24 2001:db8:1::/48", RD_SSHD_EXTRA="MaxStartups 200"))
         sh("ip", "link", "add", SO, "type", "veth", "peer", "name", OS_)
         sh("ip", "link", "add", SA, "type", "veth", "peer", "name", AS)
         sh("ip", "link", "set", SO, "netns", S)
@@ -221,29 +308,18 @@ class Env:
         sh("ip", "-6", "addr", "add", f"{ADMIN6}/64", "dev", AS, "nodad", ns=A)
         for ns, dev in ((S, SO), (S, SA), (O, OS_), (A, AS)):
             sh("ip", "link", "set", dev, "up", ns=ns)
-        for ns in (S, O, A):
-            sh("ip", "link", "set", "lo", "up", ns=ns)
         # The bogon sources are routed back through the outside link, so only the bogon list can stop them.
         sh("ip", "route", "add", "203.0.113.0/24", "dev", SO, ns=S)
         sh("ip", "-6", "route", "add", "2001:db8:bad::/48", "dev", SO, ns=S)
         sh("ip", "route", "add", "192.0.2.0/24", "dev", OS_, "src", CLIENT4, ns=O, check_rc=False)
-        # Port 22 is Debian's OpenSSH server (its own /run in the namespace's private mount namespace; no PAM,
-        # only its banner matters here); the other services are Python listeners.
-        os.makedirs(f"{self.tmp}/ssh")
-        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{self.tmp}/ssh/host_ed25519")
-        with open(f"{self.tmp}/ssh/sshd_config", "w") as f:
-            f.write(f"ListenAddress 0.0.0.0\nListenAddress [::]\nPort 22\nHostKey {self.tmp}/ssh/host_ed25519\n"
-                    "PidFile none\nUsePAM no\nPasswordAuthentication no\nMaxStartups 200\nLogLevel INFO\n")
-        self.sshd = subprocess.Popen(
-            ["ip", "netns", "exec", S, "unshare", "--mount", "--propagation", "private", "sh", "-ec",
-             'mount -t tmpfs -o mode=755 pcl-policy-run /run && mkdir -m 755 /run/sshd && '
-             f'exec /usr/sbin/sshd -D -e -f "{self.tmp}/ssh/sshd_config"'],
-            stdout=subprocess.DEVNULL, stderr=open(f"{self.tmp}/ssh/sshd.log", "w"))
-        self.listener = subprocess.Popen(["ip", "netns", "exec", S, "/usr/bin/python3", "-c", LISTEN, "--no-ssh"],
+        # The rest are Python listeners.
+        self.listener = subprocess.Popen(["ip", "netns", "exec", S, "/usr/bin/python3", "-c", LISTEN, "80"],
                                          stdout=subprocess.PIPE, text=True)
         self.listener.stdout.readline()
-        if not wait_until(lambda: sh("ss", "-Hltn", "sport = :22", ns=S).stdout.count("LISTEN") >= 2, 10, 0.05):
-            raise RuntimeError("sshd does not listen on port 22: " + open(f"{self.tmp}/ssh/sshd.log").read())
+        ready = self.serve.stdout.readline().split()
+        if ready[:1] != ["ready"]:
+            raise RuntimeError("serve.sh did not start the daemons: " + open(f"{self.tmp}/serve.log").read()[-2000:])
+        print(f"policy: real daemons listening {time.monotonic() - t0:.1f} s after start", flush=True)
         os.makedirs(self.conf)
         with open(f"{self.conf}/firewall.conf", "w") as f:
             f.write(POLICY)
@@ -265,7 +341,15 @@ class Env:
         return r.stdout if r.returncode == 0 else None
 
     def cleanup(self):
-        for p in (self.daemon, self.listener, self.router_daemon, self.server, self.sshd):
+        if self.serve and self.serve.poll() is None:
+            # serve.sh stops its daemons by PID and undoes its mounts when its standard input closes.
+            self.serve.stdin.close()
+            try:
+                self.serve.wait(20)
+            except subprocess.TimeoutExpired:
+                self.serve.terminate()
+                self.serve.wait(10)
+        for p in (self.daemon, self.listener, self.router_daemon, self.server):
             if p and p.poll() is None:
                 p.terminate()
                 try:
@@ -294,16 +378,28 @@ def outside_items():
     return [f"tcp/{p}" for p in TCP_PORTS] + [f"udp/{p}" for p in UDP_PORTS]
 
 
-def ssh_banner(ns, src, dst):
-    code = ("import socket,sys; s=socket.create_connection((sys.argv[2],22),2,(sys.argv[1],0)); "
-            "print(s.recv(64).decode(errors='replace').strip())")
-    return sh("/usr/bin/python3", "-c", code, src, dst, ns=ns, check_rc=False).stdout.strip()
+# From outside under the policy: every service the policy allows is open, munin (admin group only) and the strays are
+# refused.
+WANT = {**{f"tcp/{p}": "open" for p in TCP_PORTS}, "tcp/4949": "refused", "tcp/8081": "refused", "udp/53": "open",
+        "udp/5355": "refused"}
+
+
+def real_daemons(label, munin_outside):
+    """Each real daemon answers in its own protocol from outside (both families), munin-node from the admin network;
+    from outside munin is `munin_outside` (closed by munin-node itself, or refused by the policy)."""
+    for fam, src, dst in (("IPv4", CLIENT4, SERVER4), ("IPv6", CLIENT6, SERVER6)):
+        seen = greet(O, src, dst, [22] + MAIL_PORTS + [4949])
+        check(f"{label}, outside {fam}: OpenSSH, Postfix (25, 465, 587 with STARTTLS and AUTH) and Dovecot (993, 995) "
+              "answer", answers(seen, [22] + MAIL_PORTS), seen)
+        check(f"{label}, outside {fam}: munin {munin_outside}", seen.get(4949) == munin_outside, seen.get(4949))
+    adm = greet(A, ADMIN4, ADMIN_SERVER4, [4949]), greet(A, ADMIN6, ADMIN_SERVER6, [4949])
+    check(f"{label}: munin-node answers the admin namespace (banner and version, IPv4 and IPv6)",
+          all(real(4949, a.get(4949)) for a in adm), adm)
 
 
 def run_tests(env):
-    banners = [ssh_banner(O, CLIENT4, SERVER4), ssh_banner(O, CLIENT6, SERVER6)]
-    check("the real OpenSSH server answers on port 22 from outside (IPv4 and IPv6)",
-          all(b.startswith("SSH-2.0-OpenSSH") for b in banners), banners)
+    # munin-node's own allow list (cidr_allow: the admin group) ends an outsider's connection without a word.
+    real_daemons("no policy", "closed")
     audit_before(env)
     # Before any policy: everything listening is reachable, the bogon source too (it is routed back).
     before4 = probe(O, CLIENT4, SERVER4, outside_items())
@@ -362,10 +458,8 @@ def run_tests(env):
     check("apply loaded table inet portcullis-policy", env.table() is not None)
     out4 = probe(O, CLIENT4, SERVER4, outside_items())
     out6 = probe(O, CLIENT6, SERVER6, outside_items())
-    want = {"tcp/22": "open", "tcp/25": "open", "tcp/80": "open", "tcp/4949": "refused", "tcp/8081": "refused",
-            "udp/53": "open", "udp/5355": "refused"}
-    check("outside IPv4: services open, munin and the stray refused", out4 == want, out4)
-    check("outside IPv6: services open, munin and the stray refused", out6 == want, out6)
+    check("outside IPv4: services open, munin and the stray refused", out4 == WANT, out4)
+    check("outside IPv6: services open, munin and the stray refused", out6 == WANT, out6)
     adm4 = probe(A, ADMIN4, ADMIN_SERVER4, ["tcp/4949", "tcp/8081"])
     adm6 = probe(A, ADMIN6, ADMIN_SERVER6, ["tcp/4949", "tcp/8081"])
     check("admin IPv4: munin open, stray refused", adm4 == {"tcp/4949": "open", "tcp/8081": "refused"}, adm4)
@@ -392,6 +486,7 @@ def run_tests(env):
     check("confirm keeps it", r.returncode == 0 and "confirmed" in r.stdout, r.stderr)
     time.sleep(5)
     check("confirmed policy still loaded after the timeout", env.table() is not None)
+    real_daemons("policy", "refused")
     r = env.fw("plan", "--diff-only")
     check("plan after apply: no difference from the kernel", "difference from the kernel: none" in r.stdout,
           r.stdout + r.stderr)
@@ -446,7 +541,8 @@ def ban_over_policy(env):
     with open(f"{d}/jail.conf", "w") as f:
         f.write("[DEFAULT]\nbanaction = nftables-multiport\nprotocol = tcp\n"
                 "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
-                f"[e2e]\nenabled = true\nfilter = e2e\nport = ssh,smtp,http\nlogpath = {d}/auth.log\n"
+                f"[e2e]\nenabled = true\nfilter = e2e\nport = ssh,smtp,submissions,submission,imaps,pop3s,http\n"
+                f"logpath = {d}/auth.log\n"
                 "bantime = 1h\nmaxretry = 3\n")
     open(f"{d}/auth.log", "w").close()
     env.daemon = subprocess.Popen(["ip", "netns", "exec", S, env.exe, "-c", d, "-f", "start"],
@@ -456,13 +552,14 @@ def ban_over_policy(env):
         return
     r = sh(env.exe, "-s", f"{d}/p.sock", "set", "e2e", "banip", BANNED4, check_rc=False)
     check("banip through the daemon", r.returncode == 0, r.stderr)
-    res = probe(O, BANNED4, SERVER4, ["tcp/22", "tcp/25", "tcp/80"])
-    check("banned address refused on every port the policy allows", res == {"tcp/22": "refused",
-          "tcp/25": "refused", "tcp/80": "refused"}, res)
+    allowed = [f"tcp/{p}" for p in TCP_PORTS if p not in (4949, 8081)]
+    res = probe(O, BANNED4, SERVER4, allowed)
+    check("banned address refused on every TCP port the policy allows (sshd, Postfix, Dovecot, http)",
+          res == {item: "refused" for item in allowed}, res)
     check("the ban table and the policy table are both loaded",
           "table inet portcullis\n" in sh("nft", "list", "tables", ns=S).stdout + "\n" and env.table() is not None)
-    res = probe(O, CLIENT4, SERVER4, ["tcp/22", "tcp/25"])
-    check("an address not banned still connects", res == {"tcp/22": "open", "tcp/25": "open"}, res)
+    seen = greet(O, CLIENT4, SERVER4, [22] + MAIL_PORTS)
+    check("an address not banned still reaches sshd, Postfix and Dovecot", answers(seen, [22] + MAIL_PORTS), seen)
     sh(env.exe, "-s", f"{d}/p.sock", "stop", check_rc=False)
     try:
         env.daemon.wait(10)
@@ -497,7 +594,7 @@ def forwarding(env):
     sh("ip", "route", "add", "default", "via", ROUTER_V4, ns=V)
     sh("ip", "-6", "route", "add", "default", "via", ROUTER_V6, ns=V)
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", ns=R)
-    env.server = subprocess.Popen(["ip", "netns", "exec", V, "/usr/bin/python3", "-c", LISTEN],
+    env.server = subprocess.Popen(["ip", "netns", "exec", V, "/usr/bin/python3", "-c", LISTEN, "22", "80"],
                                   stdout=subprocess.PIPE, text=True)
     env.server.stdout.readline()
     with open(f"{d}/portcullis.conf", "w") as f:
@@ -616,10 +713,12 @@ def audit_against_probe(env, label, expect_findings):
     check(f"audit {label}: exit status {1 if expect_findings else 0}", rc == (1 if expect_findings else 0),
           report.get("error", ""))
     listed = {(s["proto"], s["port"]) for s in report["sockets"]}
-    check(f"audit {label}: every test listener is listed with its process",
-          {(p, n) for p in ("tcp",) for n in TCP_PORTS} | {("udp", n) for n in UDP_PORTS} <= listed
-          and all(s["process"] == ("sshd" if s["port"] == 22 else "python3") and s["pid"] for s in report["sockets"]
-                  if (s["proto"], s["port"]) in listed), sorted(listed))
+    owners = sorted({(s["proto"], s["port"], s["family"], s["process"]) for s in report["sockets"]})
+    check(f"audit {label}: exactly the real daemons and the test listeners are listed, each with its process",
+          listed == {("tcp", n) for n in TCP_PORTS} | {("udp", n) for n in UDP_PORTS}
+          and all(s["process"] in OWNERS.get(s["port"], {"python3"}) and s["pid"] for s in report["sockets"]), owners)
+    print(f"policy: audit {label}: " + ", ".join(dict.fromkeys(f"{p}/{n} {proc}" for p, n, _, proc in owners)),
+          flush=True)
     agree = {}
     for family, src, dst in (("ipv4", CLIENT4, SERVER4), ("ipv6", CLIENT6, SERVER6)):
         audit_open = {f"{s['proto']}/{s['port']}" for s in report["sockets"]
@@ -717,12 +816,11 @@ def import_seed(env):
     r = env.pcl("firewall", "apply", "-c", conf2, "--run-dir", env.run, "--timeout", "30")
     check("the imported policy applies", r.returncode == 0, r.stderr)
     time.sleep(1.5)  # the scans above filled the port-scan meters; let the client's bucket refill
-    want = {"tcp/22": "open", "tcp/25": "open", "tcp/80": "open", "tcp/4949": "refused", "tcp/8081": "refused",
-            "udp/53": "open", "udp/5355": "refused"}
     out4 = probe(O, CLIENT4, SERVER4, outside_items(), gap=0.08)
     out6 = probe(O, CLIENT6, SERVER6, outside_items(), gap=0.08)
-    check("imported policy, outside IPv4: same reachability", out4 == want, out4)
-    check("imported policy, outside IPv6: same reachability", out6 == want, out6)
+    check("imported policy, outside IPv4: same reachability", out4 == WANT, out4)
+    check("imported policy, outside IPv6: same reachability", out6 == WANT, out6)
+    real_daemons("imported policy", "refused")
     adm = (probe(A, ADMIN4, ADMIN_SERVER4, ["tcp/4949"]), probe(A, ADMIN6, ADMIN_SERVER6, ["tcp/4949"]))
     check("imported policy: munin from the admin namespace on both families",
           adm == ({"tcp/4949": "open"}, {"tcp/4949": "open"}), adm)
@@ -737,7 +835,8 @@ def import_seed(env):
         f.write(js)
     r = env.pcl("firewall", "import", f"{env.tmp}/loaded.json", ns=None)
     check("nft JSON of the loaded table imports back to the same services",
-          r.returncode == 0 and "ssh = ssh" in r.stdout and "smtp-http = smtp, http" in r.stdout
+          r.returncode == 0 and "ssh = ssh" in r.stdout
+          and "= smtp, http, submissions, submission, imaps, pop3s" in r.stdout
           and "udp/53" in r.stdout and "198.51.100.0/24" in r.stdout, r.stdout + r.stderr)
     print(f"policy: import of nft JSON: {(r.stderr.splitlines() or [''])[0].removeprefix('import: ')}", flush=True)
 
@@ -750,7 +849,9 @@ def main():
         print("policy: must run as root (network namespaces, nftables)")
         print("policy: 0 passed, 1 failed")
         return 1
-    for tool in ("ip", "nft", "iptables-restore", "iptables-save", "nmap", "/usr/sbin/sshd", "ssh-keygen", "unshare"):
+    for tool in ("ip", "nft", "iptables-restore", "iptables-save", "nmap", "/usr/sbin/sshd", "ssh-keygen", "unshare",
+                 "nsenter", "openssl", "/usr/sbin/postfix", "/usr/sbin/dovecot", "/usr/sbin/munin-node",
+                 "/usr/sbin/rsyslogd"):
         if shutil.which(tool) is None:
             print(f"policy: {tool} is missing")
             print("policy: 0 passed, 1 failed")

@@ -78,7 +78,7 @@ class Postgres:
 
 
 class Daemon:
-    def __init__(self, exe, tmp, name, trust, pg, ignore=""):
+    def __init__(self, exe, tmp, name, trust, pg, ignore="", fleet=True):
         self.exe, self.name = exe, name
         self.ns = f"pcl-fleet-{PID}-{name}"
         self.dir = f"{tmp}/{name}"
@@ -89,8 +89,9 @@ class Daemon:
         os.makedirs(f"{self.conf}/filter.d")
         with open(f"{self.conf}/portcullis.conf", "w") as f:
             f.write(f"[Definition]\nloglevel = INFO\nlogtarget = {self.logfile}\nsocket = {self.sock}\n"
-                    f"pidfile = {self.dir}/portcullis.pid\ndbfile = {self.db}\n\n"
-                    f"[fleet]\nurl = {pg.url()}\nname = {name}\njails = demo\ntrust = {trust}\nescalate-after = 2\n")
+                    f"pidfile = {self.dir}/portcullis.pid\ndbfile = {self.db}\n\n")
+            if fleet:
+                f.write(f"[fleet]\nurl = {pg.url()}\nname = {name}\njails = demo\ntrust = {trust}\nescalate-after = 2\n")
         with open(f"{self.conf}/filter.d/demo.conf", "w") as f:
             f.write("[Definition]\nfailregex = ^auth failure from <HOST>$\n")
         with open(f"{self.conf}/jail.conf", "w") as f:
@@ -128,6 +129,18 @@ class Daemon:
                 if isinstance(v, str):
                     out.add(v)
         return out
+
+    def memory(self):
+        """(VmRSS, Pss, Private) in kB of the daemon process."""
+        def field(path, key):
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        return int(line.split()[1])
+            return 0
+        rollup = f"/proc/{self.proc.pid}/smaps_rollup"
+        private = field(rollup, "Private_Clean") + field(rollup, "Private_Dirty")
+        return field(f"/proc/{self.proc.pid}/status", "VmRSS"), field(rollup, "Pss"), private
 
     def fleet_set(self):
         return self.set_elements("fleet-set-demo")
@@ -188,6 +201,21 @@ def main():
             check(f"daemon {d.name} starts with [fleet]", d.start(), d.log()[-2000:])
         wait_until(lambda: all("fleet: connected" in d.log() for d in daemons), 10)
         check("all three connected to PostgreSQL", all("fleet: connected" in d.log() for d in daemons))
+
+        # The client's cost: the same daemon and jail without [fleet], both idle for 3 s.
+        z = Daemon(exe, tmp, "z", "", pg, fleet=False)
+        daemons.append(z)
+        check("a daemon without [fleet] starts", z.start(), z.log()[-2000:])
+        time.sleep(3)
+        (ra, pa, qa), (rz, pz, qz) = a.memory(), z.memory()
+        print(f"FIGURE idle memory with [fleet] (connected) vs without: VmRSS {ra} vs {rz} kB ({ra - rz:+d}), "
+              f"Pss {pa} vs {pz} kB ({pa - pz:+d}), private {qa} vs {qz} kB ({qa - qz:+d}); "
+              f"binary {os.path.getsize(exe)} bytes", flush=True)
+        check("the daemon without [fleet] starts no fleet service", "fleet: " not in z.log() and "Fleet " not in z.log(),
+              z.log()[-500:])
+        z.stop()
+        z.remove()
+        daemons.remove(z)
 
         # 1. Propagation latency over N bans, one at a time.
         latencies = []

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Shared functions for the real-daemon scripts: network namespaces, a private syslog, OpenSSH, Dovecot and Postfix
-# started from configuration files in a temporary directory, and the clients that attack them.
+# Shared functions for the real-daemon scripts: network namespaces, a private syslog, OpenSSH, Dovecot, Postfix and
+# munin-node started from configuration files in a temporary directory, and the clients that attack them.
 #
 # Source this file; do not run it. Everything runs as root and is undone by `rd_cleanup` (installed as an EXIT trap
-# by `rd_setup`): processes are stopped by the PIDs we recorded, namespaces deleted, the temporary directory removed.
+# by `rd_setup` or `rd_attach`): processes are stopped by the PIDs we recorded, the namespaces we made deleted, the
+# temporary directory removed.
 # The host is not touched: the daemons live in the "server" network namespace, inside a private mount and UTS
 # namespace where /dev, /run, /var/log, /etc/passwd and /etc/shadow are private copies; nothing is enabled in systemd.
 #
@@ -26,7 +27,16 @@ RD_PY=/usr/bin/python3
 RD_LEGIT_USER=alice RD_LEGIT_PASS='Corr3ct-Horse-Battery'
 RD_OTHER_USER=bob RD_OTHER_PASS='Bob-s3cret-Pass'
 
-RD_T="" RD_HOLDER="" RD_PIDS=()
+# Where the daemons listen: "server" (the server's two addresses above) or "any" (every address, as on a host that
+# faces several networks; serve.sh).
+RD_LISTEN=${RD_LISTEN:-server}
+# The DNS blocklist zone Postfix consults, answered by dnsd.py on the namespace's 127.0.0.1; empty: no DNS server in
+# the namespace, no blocklist, and smtpd looks up no client names (it would wait for an answer that never comes).
+RD_RBL_ZONE=${RD_RBL_ZONE-rbl.example.test}
+# The networks munin-node answers besides loopback (cidr_allow), separated by spaces.
+RD_MUNIN_ALLOW=${RD_MUNIN_ALLOW:-}
+
+RD_T="" RD_HOLDER="" RD_PIDS=() RD_OWNED_NS=()
 
 # rd_note_user records a user name a client tried, so that the annotator knows the true user of each line.
 rd_note_user() { grep -qxF -- "$1" "$RD_T/logs/users.txt" 2>/dev/null || printf '%s\n' "$1" >>"$RD_T/logs/users.txt"; }
@@ -60,13 +70,32 @@ rd_srv() { nsenter -t "$RD_HOLDER" -n -m -u -- "$@"; }
 rd_atk() { ip netns exec "$RD_NS_ATK" "$@"; }
 rd_leg() { ip netns exec "$RD_NS_LEG" "$@"; }
 
+# rd_holder_pids prints the PIDs of the processes in the holder's mount namespace (the daemons we started there and
+# their children), the holder itself excepted.
+rd_holder_pids() {
+    [[ -n $RD_HOLDER ]] || return 0
+    local mnt dir
+    mnt=$(readlink "/proc/$RD_HOLDER/ns/mnt" 2>/dev/null) || return 0
+    # mnt:[INODE]; one find over /proc, not a readlink per process.
+    find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/mnt' -lname "mnt:?${mnt//[^0-9]/}?" -printf '%h\n' \
+        2>/dev/null | while read -r dir; do
+        dir=${dir#/proc/}
+        [[ ${dir%/ns} == "$RD_HOLDER" ]] || echo "${dir%/ns}"
+    done
+}
+
 rd_cleanup() {
-    local rc=$? pid f
+    local rc=$? pid f ns
     set +e
     rd_log "cleaning up"
     rd_stop_all
+    # What is left in the holder's mount namespace was started by us (in a namespace we did not make, the only way
+    # to tell our processes from the owner's).
+    for pid in $(rd_holder_pids); do kill "$pid" 2>/dev/null; done
+    sleep 0.2
+    for pid in $(rd_holder_pids); do kill -9 "$pid" 2>/dev/null; done
     if [[ -n $RD_HOLDER ]] && kill -0 "$RD_HOLDER" 2>/dev/null; then kill "$RD_HOLDER"; fi
-    for ns in "$RD_NS_SRV" "$RD_NS_ATK" "$RD_NS_LEG"; do
+    for ns in "${RD_OWNED_NS[@]}"; do
         if ip netns list | grep -qw "$ns"; then
             # Anything still running in our namespaces was started by us: stop it by PID.
             for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
@@ -80,27 +109,54 @@ rd_cleanup() {
     return $rc
 }
 
-# rd_stop_pidfile stops the process named in a pid file, waiting for it to go.
-rd_stop_pidfile() {
-    local f=$1 pid i
-    [[ -s $f ]] || return 0
-    pid=$(head -n1 "$f" | tr -dc 0-9)
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill "$pid" 2>/dev/null
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
+# rd_alive PID: the process runs (a zombie that its parent, or an init that reaps slowly, has not collected yet is
+# gone: it answers kill -0 all the same).
+rd_alive() {
+    local stat
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
 }
 
+# rd_stop PID…: stops the processes (TERM, then KILL for those still there after 5 s), waiting for them to go.
+rd_stop() {
+    local pid i left=("$@")
+    ((${#left[@]})) || return 0
+    kill "${left[@]}" 2>/dev/null || true
+    for i in $(seq 100); do
+        local still=()
+        for pid in "${left[@]}"; do if rd_alive "$pid"; then still+=("$pid"); fi; done
+        ((${#still[@]})) || return 0
+        left=("${still[@]}")
+        sleep 0.05
+    done
+    kill -9 "${left[@]}" 2>/dev/null || true
+}
+
+# rd_pid_of FILE: the PID in a pid file, when that process runs.
+rd_pid_of() {
+    local pid
+    [[ -s $1 ]] || return 1
+    pid=$(head -n1 "$1" | tr -dc 0-9)
+    [[ -n $pid ]] && rd_alive "$pid" && echo "$pid"
+}
+
+# rd_stop_pidfile stops the process named in a pid file, waiting for it to go.
+rd_stop_pidfile() {
+    local pid
+    pid=$(rd_pid_of "$1") || return 0
+    rd_stop "$pid"
+}
+
+# rd_stop_all stops every daemon at once, then our rsyslogd (which logs their goodbyes).
 rd_stop_all() {
     [[ -n $RD_T && -d $RD_T ]] || return 0
-    rd_stop_pidfile "$RD_T/run/sshd.pid"
-    rd_stop_pidfile "$RD_T/dovecot/run/master.pid"
-    rd_stop_pidfile "$RD_T/postfix/spool/pid/master.pid"
-    rd_stop_pidfile "$RD_T/run/dnsd.pid"
+    local f pids=()
+    for f in run/sshd.pid dovecot/run/master.pid postfix/spool/pid/master.pid run/dnsd.pid run/munin-node.pid; do
+        f=$(rd_pid_of "$RD_T/$f") && pids+=("$f")
+    done
+    rd_stop "${pids[@]}" "${RD_PIDS[@]}"
     rd_stop_pidfile "$RD_T/run/rsyslogd.pid"
-    local pid
-    for pid in "${RD_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
 }
 
 # rd_netns creates the three namespaces and the two veth links (idempotent: stale ones are removed first).
@@ -113,6 +169,7 @@ rd_netns() {
             ip netns del "$ns"
         fi
         ip netns add "$ns"
+        RD_OWNED_NS+=("$ns")
         ip -n "$ns" link set lo up
     done
     ip link add "${RD_PREFIX}-a0" netns "$RD_NS_SRV" type veth peer name "${RD_PREFIX}-a1" netns "$RD_NS_ATK"
@@ -215,6 +272,18 @@ rd_wait_port() {
     rd_die "nothing listens on port $port"
 }
 
+# rd_listen DAEMON: the listening addresses in DAEMON's configuration syntax, after RD_LISTEN.
+rd_listen() {
+    case $1:$RD_LISTEN in
+    sshd:any) printf 'ListenAddress 0.0.0.0\nListenAddress [::]\n' ;;
+    sshd:*) printf 'ListenAddress %s\nListenAddress %s\n' "$RD_SRV4" "$RD_SRV6" ;;
+    dovecot:any) echo "*, ::" ;;
+    dovecot:*) echo "$RD_SRV4, $RD_SRV6" ;;
+    postfix:any) echo all ;;
+    postfix:*) echo "$RD_SRV4, [$RD_SRV6]" ;;
+    esac
+}
+
 rd_sshd_keys() {
     ssh-keygen -q -t ed25519 -N '' -f "$RD_T/ssh/host_ed25519" <<<y >/dev/null
     ssh-keygen -q -t ed25519 -N '' -f "$RD_T/ssh/attacker_key" -C attacker <<<y >/dev/null
@@ -226,9 +295,8 @@ rd_sshd() {
     rd_stop_pidfile "$RD_T/run/sshd.pid"
     [[ -s $RD_T/ssh/host_ed25519 ]] || rd_sshd_keys
     cat >"$RD_T/ssh/sshd_config" <<CONF
-# Debian 12's defaults, listening on the namespace's address only.
-ListenAddress $RD_SRV4
-ListenAddress $RD_SRV6
+# Debian 12's defaults, listening on the namespace's address only (or on every address).
+$(rd_listen sshd)
 Port 22
 HostKey $RD_T/ssh/host_ed25519
 PidFile $RD_T/run/sshd.pid
@@ -250,17 +318,34 @@ CONF
     rd_wait_port 22
 }
 
-# rd_setup prepares everything common to every daemon; call it first. RD_T is the temporary directory.
-rd_setup() {
+# rd_tmpdir makes the temporary directory RD_T and installs the cleanup.
+rd_tmpdir() {
     [[ $(id -u) == 0 ]] || rd_die "run as root"
-    rd_deps
     RD_T=$(mktemp -d /tmp/pcl-realdaemons.XXXXXX)
     chmod 755 "$RD_T"
     trap rd_cleanup EXIT
     trap 'exit 130' INT TERM
     mkdir -p "$RD_T"/{run,logs,ssh,tls,capture}
     chmod 755 "$RD_T/run" "$RD_T/logs"
+}
+
+# rd_setup prepares everything common to every daemon, in three namespaces of its own; call it first. RD_T is the
+# temporary directory.
+rd_setup() {
+    rd_tmpdir
+    rd_deps
     rd_netns
+    rd_private_root
+    rd_certs
+    rd_rsyslog
+}
+
+# rd_attach NETNS: the same in an existing network namespace that the caller made, addressed and will delete
+# (tests/e2e/policy_e2e.py through serve.sh); installs nothing and leaves the namespace and its other processes alone.
+rd_attach() {
+    ip netns list | grep -qw -- "$1" || rd_die "no network namespace $1"
+    RD_NS_SRV=$1
+    rd_tmpdir
     rd_private_root
     rd_certs
     rd_rsyslog
@@ -369,6 +454,7 @@ rd_capture_sshd() {
 # rd_dovecot VERBOSE LOG [DISABLE_PLAINTEXT]: (re)starts Dovecot. VERBOSE is auth_verbose (yes|no; Debian's default
 # is no); LOG is "syslog" or "file" (log_path = $RD_T/logs/dovecot.log); DISABLE_PLAINTEXT is
 # disable_plaintext_auth (no here by default so that ports 143 and 110 accept passwords; Debian's default is yes).
+# RD_DOVECOT_TLS_ONLY=1: no listener on 143 and 110, only imaps (993) and pop3s (995).
 rd_dovecot() {
     local verbose=${1:-yes} log=${2:-syslog} plaintext=${3:-no} d=$RD_T/dovecot
     rd_stop_pidfile "$d/run/master.pid"
@@ -387,7 +473,7 @@ USERS
     cat >"$d/dovecot.conf" <<CONF
 # Dovecot 2.3 as Debian 12 ships it, reduced to what a mail server with IMAP, POP3 and SMTP AUTH needs.
 protocols = imap pop3
-listen = $RD_SRV4, $RD_SRV6
+listen = $(rd_listen dovecot)
 base_dir = $d/run
 state_dir = $d/state
 
@@ -421,7 +507,7 @@ service auth {
 }
 service imap-login {
   inet_listener imap {
-    port = 143
+    port = $( [[ ${RD_DOVECOT_TLS_ONLY:-} == 1 ]] && echo 0 || echo 143 )
   }
   inet_listener imaps {
     port = 993
@@ -430,7 +516,7 @@ service imap-login {
 }
 service pop3-login {
   inet_listener pop3 {
-    port = 110
+    port = $( [[ ${RD_DOVECOT_TLS_ONLY:-} == 1 ]] && echo 0 || echo 110 )
   }
   inet_listener pop3s {
     port = 995
@@ -558,7 +644,6 @@ rd_capture_dovecot() {
 # Postfix: SMTP (25), SMTPS (465) and submission (587), SMTP AUTH through Dovecot's auth socket, a DNS blocklist
 # answered by dnsd.py inside the namespace.
 
-RD_RBL_ZONE=rbl.example.test
 
 rd_dnsd() {
     [[ -s $RD_T/run/dnsd.pid ]] && kill -0 "$(cat "$RD_T/run/dnsd.pid")" 2>/dev/null && return 0
@@ -574,7 +659,7 @@ rd_dnsd() {
 rd_postfix() {
     local log=${1:-syslog} p=$RD_T/postfix running=0
     [[ -s $p/etc/main.cf ]] && rd_srv postfix -c "$p/etc" status >/dev/null 2>&1 && running=1
-    rd_dnsd
+    [[ -z $RD_RBL_ZONE ]] || rd_dnsd
     mkdir -p "$p"/{etc,spool,data}
     chown postfix "$p/data"
     local maillog=""
@@ -594,7 +679,7 @@ myhostname = mail.example.test
 mydomain = example.test
 myorigin = \$mydomain
 mydestination = \$myhostname, localhost, example.test
-inet_interfaces = $RD_SRV4, [$RD_SRV6]
+inet_interfaces = $(rd_listen postfix)
 inet_protocols = all
 mynetworks = 127.0.0.0/8 [::1]/128
 alias_maps =
@@ -614,8 +699,9 @@ smtpd_helo_required = yes
 smtpd_helo_restrictions = reject_invalid_helo_hostname
 smtpd_sender_restrictions = reject_non_fqdn_sender
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
-smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unlisted_recipient,
-    reject_rbl_client $RD_RBL_ZONE
+smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unlisted_recipient
+    ${RD_RBL_ZONE:+reject_rbl_client $RD_RBL_ZONE}
+$([[ -n $RD_RBL_ZONE ]] || echo "smtpd_peername_lookup = no")
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 3
 smtpd_hard_error_limit = 6
@@ -738,4 +824,43 @@ rd_capture_postfix() {
     rd_postfix file
     rd_postfix_legit "$RD_SRV6"
     rd_postfix_attacks "$RD_SRV4"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# munin-node: Debian's node on 4949, in the foreground (so its PID is ours), answering loopback and RD_MUNIN_ALLOW.
+
+# rd_munin: (re)starts munin-node with its own configuration file: Debian's, with our paths, host name and allowed
+# networks. It binds one dual-stack socket on every address, as Debian's does (`host *`).
+rd_munin() {
+    local m=$RD_T/munin net
+    rd_stop_pidfile "$RD_T/run/munin-node.pid"
+    mkdir -p "$m"
+    {
+        cat <<CONF
+# munin-node 2.0 as Debian 12 ships it; the paths, the host name and the networks it answers are ours.
+log_level 4
+log_file $RD_T/logs/munin-node.log
+pid_file $RD_T/run/munin-node.pid
+background 0
+setsid 0
+user root
+group root
+ignore_file [\#~]\$
+ignore_file DEADJOE\$
+ignore_file \.bak\$
+ignore_file %\$
+ignore_file \.dpkg-(tmp|new|old|dist)\$
+ignore_file \.rpm(save|new)\$
+ignore_file \.pod\$
+host_name $RD_HOSTNAME.example.test
+allow ^127\.0\.0\.1\$
+allow ^::1\$
+host *
+port 4949
+CONF
+        for net in $RD_MUNIN_ALLOW; do echo "cidr_allow $net"; done
+    } >"$m/munin-node.conf"
+    rd_srv munin-node --config "$m/munin-node.conf" --foreground </dev/null >>"$RD_T/logs/munin-node.out" 2>&1 &
+    RD_PIDS+=($!)
+    rd_wait_port 4949
 }
