@@ -27,11 +27,12 @@ configuration=release
 build=.build-fuzz
 
 flags=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
+mkdir -p "$build"
 if ! nice -n 10 swift build -c "$configuration" --build-path "$build" --product portcullis-fuzz "${flags[@]}" \
-    >"$build-long.log" 2>&1; then
-    grep -E "error:" "$build-long.log" | head -20
+    >"$build/long-build.log" 2>&1; then
+    grep -E "error:" "$build/long-build.log" | head -20
     echo "fuzz-long: 0 targets, 0 execs, 0 s, 1 crashes"
-    echo "fuzz-long.sh: the fuzz build failed (see $build-long.log)" >&2
+    echo "fuzz-long.sh: the fuzz build failed (see $build/long-build.log)" >&2
     exit 1
 fi
 bin="$build/$configuration/portcullis-fuzz"
