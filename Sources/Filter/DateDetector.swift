@@ -207,26 +207,14 @@ public final class DateDetector {
         var parts = tm()
         localtime_r(&clock, &parts)
         let currentYear = Int(parts.tm_year) + 1900
-        let (specs, patterns) = try Self.compiledTemplates(datePattern: datePattern, currentYear: currentYear)
-        let compiler = DatePatternCompiler(currentYear: currentYear)
-        exYears = compiler.exYears
-        // A template gets a fast reader only when it is exactly the default one (same regex, same options).
-        let iso = try? compiler.template("{^LN-BEG}" + DatePatternCompiler.basePatterns[0])
-        let syslog = try? compiler.template("{^LN-BEG}" + DatePatternCompiler.basePatterns[1])
+        let shared = try Self.compiledTemplates(datePattern: datePattern, currentYear: currentYear)
+        exYears = shared.exYears
+        templateNames = shared.names
+        // Only the match data is per detector; everything else was prepared once for this datepattern and year.
         var compiled: [Template] = []
-        for (spec, pattern) in zip(specs, patterns) {
-            var fast: FastDateFormat? = nil
-            if spec.kind == .fields, let iso, spec.regex == iso.regex, spec.caseless == iso.caseless,
-                spec.flags == iso.flags
-            {
-                fast = .iso
-            } else if spec.kind == .fields, let syslog, spec.regex == syslog.regex,
-                spec.caseless == syslog.caseless, spec.flags == syslog.flags
-            {
-                fast = .syslog
-            }
-            compiled.append(
-                Template(spec: spec, matcher: pattern.makeMatcher(), groups: Groups(pattern.names), fast: fast))
+        compiled.reserveCapacity(shared.prototypes.count)
+        for p in shared.prototypes {
+            compiled.append(Template(spec: p.spec, matcher: p.pattern.makeMatcher(), groups: p.groups, fast: p.fast))
         }
         templates = compiled
         count = compiled.count
@@ -242,37 +230,88 @@ public final class DateDetector {
         }
         cursor = .allocate(capacity: 1)
         cursor.initialize(to: Cursor())
-        templateNames = specs.map(\.name)
     }
 
-    /// Compiled templates by (datepattern, current year). A compiled `Pattern` is immutable and shared, so every
+    /// What every detector with the same datepattern and year shares (immutable): each template's spec, compiled
+    /// pattern, group numbers and fast reader, the template names and the `%ExY` range.
+    private struct SharedTemplates {
+        struct Prototype {
+            let spec: DateTemplateSpec
+            let pattern: Pattern
+            let groups: Groups
+            let fast: FastDateFormat?
+        }
+        let prototypes: [Prototype]
+        let names: [String]
+        let exYears: ClosedRange<Int>
+    }
+
+    /// Shared templates by (datepattern, current year). A compiled `Pattern` is immutable and shared, so every
     /// detector with the same datepattern (one per processor: each jail and each log file) reuses one PCRE2 compile
-    /// and JIT; only the per-detector match data is new.
-    private static let templateCache = Mutex<[String: ([DateTemplateSpec], [Pattern])]>([:])
+    /// and JIT and the work of preparing them; only the per-detector match data is new. At most
+    /// `templateCacheLimit` datepatterns are kept (reloads with edited patterns must not grow it without end): past
+    /// that the cache starts over; detectors already made keep their patterns.
+    private static let templateCache = Mutex<[String: SharedTemplates]>([:])
+    static let templateCacheLimit = 256
 
     private static func compiledTemplates(
         datePattern: String?, currentYear: Int
-    ) throws(DateError) -> ([DateTemplateSpec], [Pattern]) {
+    ) throws(DateError) -> SharedTemplates {
         let key = "\(currentYear)\u{0}" + (datePattern.map { "p" + $0 } ?? "default")
         if let hit = templateCache.withLock({ $0[key] }) { return hit }
-        let specs = try DatePatternCompiler(currentYear: currentYear).templates(for: datePattern)
-        var patterns: [Pattern] = []
+        let compiler = DatePatternCompiler(currentYear: currentYear)
+        let specs = try compiler.templates(for: datePattern)
+        let (iso, syslog) = fastTemplateSpecs(compiler, currentYear: currentYear)
+        var prototypes: [SharedTemplates.Prototype] = []
         for spec in specs {
             // Datepatterns are Python regular expressions: translate the syntax PCRE2 reads differently.
             let translation = PythonRegex.translate(spec.regex)
             var options: Pattern.Options = translation.ascii ? [.utf] : [.utf, .ucp]
             if spec.caseless { options.insert(.caseless) }
+            let pattern: Pattern
             do {
-                patterns.append(try Pattern(translation.pattern, options: options))
+                pattern = try Pattern(translation.pattern, options: options)
             } catch {
                 throw DateError(
                     code: .badPattern, value: spec.name,
                     message: "does not compile as a regular expression: \(error.message) at offset \(error.offset)")
             }
+            var fast: FastDateFormat? = nil
+            if spec.kind == .fields, let iso, spec.regex == iso.regex, spec.caseless == iso.caseless,
+                spec.flags == iso.flags
+            {
+                fast = .iso
+            } else if spec.kind == .fields, let syslog, spec.regex == syslog.regex,
+                spec.caseless == syslog.caseless, spec.flags == syslog.flags
+            {
+                fast = .syslog
+            }
+            prototypes.append(.init(spec: spec, pattern: pattern, groups: Groups(pattern.names), fast: fast))
         }
-        templateCache.withLock { $0[key] = (specs, patterns) }
-        return (specs, patterns)
+        let shared = SharedTemplates(prototypes: prototypes, names: specs.map(\.name), exYears: compiler.exYears)
+        templateCache.withLock {
+            if $0.count >= templateCacheLimit { $0.removeAll() }
+            $0[key] = shared
+        }
+        return shared
     }
+
+    /// The two default templates that have a fast reader, compiled once per year: a template gets a fast reader
+    /// only when it is exactly one of them (same regex, same options).
+    private static let fastTemplateCache = Mutex<(year: Int, iso: DateTemplateSpec?, syslog: DateTemplateSpec?)?>(nil)
+
+    private static func fastTemplateSpecs(
+        _ compiler: DatePatternCompiler, currentYear: Int
+    ) -> (iso: DateTemplateSpec?, syslog: DateTemplateSpec?) {
+        if let hit = fastTemplateCache.withLock({ $0 }), hit.year == currentYear { return (hit.iso, hit.syslog) }
+        let iso = try? compiler.template("{^LN-BEG}" + DatePatternCompiler.basePatterns[0])
+        let syslog = try? compiler.template("{^LN-BEG}" + DatePatternCompiler.basePatterns[1])
+        fastTemplateCache.withLock { $0 = (currentYear, iso, syslog) }
+        return (iso, syslog)
+    }
+
+    /// How many datepatterns the shared-template cache holds (tests check its bound).
+    static var templateCacheCount: Int { templateCache.withLock { $0.count } }
 
     deinit {
         order.deallocate()

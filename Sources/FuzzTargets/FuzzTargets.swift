@@ -29,7 +29,7 @@ public enum FuzzTargets {
         case "ini": _ = IniTarget.shared
         case "date": _ = DateTarget.detectors
         case "line": _ = LineTarget.shared
-        case "tags": _ = TagsTarget.shared
+        case "tags": _ = (TagsTarget.shared, TagsTarget.hostileShapes)
         default: break
         }
     }

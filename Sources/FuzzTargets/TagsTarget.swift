@@ -57,8 +57,18 @@ final class TagsTarget {
         ActionValues(["ip": "192.0.2.1", "name": "demo"], untrusted: ["matches": value], captures: ["user": value])
     }
 
-    /// The structural check: the script is the same whatever the untrusted values are.
-    static func checkStructure(_ template: String, _ value: String) {
+    /// The value the structural check renders every template with a second time.
+    static let hostileValue = "x'\"$(pwn)`pwn`;\n"
+    /// Each shape rendered with `hostileValue`, once (the shapes are fixed; rendering them again per input would
+    /// compute the same script).
+    static let hostileShapes = shapes.map { ActionScript.render($0.template, values: values(hostileValue)) }
+
+    /// The structural check: the script is the same whatever the untrusted values are. `other` is the template
+    /// rendered with `hostileValue` when already known. Returns the rendering with `value`.
+    @discardableResult
+    static func checkStructure(
+        _ template: String, _ value: String, other knownOther: ActionScript? = nil
+    ) -> ActionScript {
         let rendered = ActionScript.render(template, values: values(value))
         // Arguments are the values (a trusted one may be referenced too, e.g. inside a quoted here-document).
         let known: Set<String> = [value, "192.0.2.1", "demo"]
@@ -66,17 +76,18 @@ final class TagsTarget {
             FuzzTargets.fail("tags", "argument \(argument.debugDescription) is none of the values")
         }
         // An empty capture is written as nothing (fail2ban's empty `<F-*>`): nothing of the log reaches the script.
-        guard !value.isEmpty else { return }
+        guard !value.isEmpty else { return rendered }
         // A number is written into `$((…))` as itself (the renderer's rule); any other value never is.
         var digits = Substring(value).utf8[...]
         if digits.first == UInt8(ascii: "-") { digits = digits.dropFirst() }
-        guard digits.isEmpty || !digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return }
-        let other = ActionScript.render(template, values: values("x'\"$(pwn)`pwn`;\n"))
+        guard digits.isEmpty || !digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return rendered }
+        let other = knownOther ?? ActionScript.render(template, values: values(hostileValue))
         if other.script != rendered.script {
             FuzzTargets.fail(
                 "tags",
                 "the script depends on the value \(value.debugDescription):\n\(rendered.script)\n---\n\(other.script)")
         }
+        return rendered
     }
 
     func run(_ data: UnsafeRawBufferPointer) {
@@ -86,12 +97,11 @@ final class TagsTarget {
         if parts.count > 1 { Self.checkStructure(String(decoding: parts[1], as: UTF8.self), value) }
         let shapeIndex = Int(first) % Self.shapes.count
         let shape = Self.shapes[shapeIndex]
-        Self.checkStructure(shape.template, value)
+        let rendered = Self.checkStructure(shape.template, value, other: Self.hostileShapes[shapeIndex])
         var hash: UInt32 = 2_166_136_261
         for byte in data { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         guard hash % 4 == 0 || contains(parts[0], Array("pwn".utf8)) else { return }
         // The shell cannot carry NUL: values with one are only checked for the canary.
-        let rendered = ActionScript.render(shape.template, values: Self.values(value))
         let output = runShell(rendered)
         if access(canary, F_OK) == 0 {
             unlink(canary)
