@@ -6,7 +6,8 @@ Measures, per implementation:
   - ban latency: append of the line that crosses maxretry → the address appears in the kernel set
     (seen through `nft monitor` inside the namespace), p50 / p99 / max over --bans addresses;
   - burst: --burst distinct addresses written at once → the last one in the kernel set;
-  - RSS (VmRSS of the server process) idle with the jails sshd, postfix[mode=auth], recidive, and after the burst.
+  - RSS (VmRSS of the server process) idle with the jails sshd, postfix[mode=auth], recidive, after the burst,
+    and 35 s later (settled).
 
 Only namespaces this script creates are touched; they are removed at the end. Run as root:
     bench/daemon.py --impl both --bans 100 --burst 10000
@@ -365,6 +366,9 @@ def bench(name, args):
             time.sleep(1)
             result["rss_after_burst_kib"] = rss_kib(impl.server_pid())
             result["memory_after_burst"] = memory(impl.server_pid())
+            # Settled: Portcullis gives freed heap back every 30 s (malloc_trim); fail2ban has no such step.
+            time.sleep(35)
+            result["rss_settled_kib"] = rss_kib(impl.server_pid())
     finally:
         if mon:
             mon.stop()
@@ -425,7 +429,7 @@ def main():
     floor = nft_floor([address(i + 1, 11) for i in range(args.burst)]) if args.burst else None
     keys = [("startup_s", " s"), ("rss_idle_kib", " KiB"), ("bans", ""), ("latency_p50_ms", " ms"),
             ("latency_p99_ms", " ms"), ("latency_max_ms", " ms"), ("burst_s", " s"), ("burst_banned", ""),
-            ("rss_after_burst_kib", " KiB")]
+            ("rss_after_burst_kib", " KiB"), ("rss_settled_kib", " KiB")]
     print(f"{'metric':<22}" + "".join(f"{r['impl']:>16}" for r in results) + ("    ratio" if len(results) == 2 else ""))
     for k, unit in keys:
         row = f"{k:<22}" + "".join(f"{fmt(r.get(k), unit):>16}" for r in results)

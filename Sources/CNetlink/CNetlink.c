@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/netlink.h>
+#include <malloc.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -40,4 +41,8 @@ int portcullis_nft_monitor_open(int buffer) {
 
 int portcullis_utmpx_name(const char *path) {
     return utmpxname(path);
+}
+
+int portcullis_malloc_trim(void) {
+    return malloc_trim(0);
 }

@@ -1,6 +1,6 @@
 #ifndef PORTCULLIS_CNETLINK_H
 #define PORTCULLIS_CNETLINK_H
-/* Small Linux system-call helpers the Firewall needs and Swift's Glibc module cannot express (setns(2) needs
+/* Small Linux system-call and glibc helpers the daemon needs and Swift's Glibc module cannot express (setns(2) needs
    _GNU_SOURCE; netlink constants). This header includes no system header on purpose: a C module that includes
    <sys/socket.h> or <unistd.h> redefines glibc's types (fd_set) beside SwiftGlibc's, and clang then refuses the
    build depending on the order the modules are loaded. The definitions live in CNetlink.c. */
@@ -22,4 +22,8 @@ int portcullis_nft_monitor_open(int buffer);
 
 /** utmpxname(3) (a GNU extension): the file the next setutxent/getutxent read. Returns 0 or -1. */
 int portcullis_utmpx_name(const char *path);
+
+/** malloc_trim(0) (glibc): gives the free memory at the top of the heap and in the arenas back to the system.
+    Returns 1 when memory was released, else 0. */
+int portcullis_malloc_trim(void);
 #endif
