@@ -6,7 +6,8 @@ admin network), an outside client namespace (192.0.2.2 and .3, 2001:db8::2 and :
 203.0.113.9 / 2001:db8:bad::9 the server routes back) and an admin namespace (198.51.100.2, 2001:db8:1::2). The
 server runs the admin's real daemons from Debian, started by tests/realdaemons/serve.sh (the real-daemon scripts'
 configuration, certificates and private mounts) on every address: OpenSSH on 22, Postfix on smtp 25, submission 587
-and smtps 465 (SMTP AUTH through Dovecot), Dovecot on imaps 993 and pop3s 995, munin-node on 4949 (answering the admin
+and smtps 465 (SMTP AUTH through Dovecot), Dovecot on imap 143, pop3 110, imaps 993 and pop3s 995 (the plain-text
+ports listen but the policy allows only the TLS ones), munin-node on 4949 (answering the admin
 network only, by its own cidr_allow); and Python listeners for http 80, a stray TCP 8081 on every address, UDP echo on
 dns 53 and a stray 5355. Checks, through `portcullis firewall plan|apply|confirm` and `portcullis audit`: each daemon
 answers in its own protocol (TLS where it should), plan output and errors (file:line, nothing loaded), the
@@ -40,13 +41,16 @@ SO, OS_, SA, AS = (f"vps{PID % 100000}", f"vpo{PID % 100000}", f"vpa{PID % 10000
 SERVER4, CLIENT4, SCANNER4, BANNED4, BOGON4 = "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "203.0.113.9"
 SERVER6, CLIENT6, SCANNER6, BOGON6 = "2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8:bad::9"
 ADMIN_SERVER4, ADMIN4, ADMIN_SERVER6, ADMIN6 = "198.51.100.1", "198.51.100.2", "2001:db8:1::1", "2001:db8:1::2"
-TCP_PORTS = [22, 25, 80, 465, 587, 993, 995, 4949, 8081]
+TCP_PORTS = [22, 25, 80, 110, 143, 465, 587, 993, 995, 4949, 8081]
 UDP_PORTS = [53, 5355]
 # The real daemons (serve.sh) and the processes that may own their listening sockets (the first owner the audit finds:
 # the master process, or a child that inherited the socket).
 SERVE = ROOT + "/tests/realdaemons/serve.sh"
 POSTFIX, DOVECOT = {"master", "smtpd"}, {"dovecot", "imap-login", "pop3-login"}
-OWNERS = {22: {"sshd"}, 25: POSTFIX, 465: POSTFIX, 587: POSTFIX, 993: DOVECOT, 995: DOVECOT, 4949: {"munin-node"}}
+OWNERS = {22: {"sshd"}, 25: POSTFIX, 465: POSTFIX, 587: POSTFIX, 110: DOVECOT, 143: DOVECOT, 993: DOVECOT, 995: DOVECOT,
+          4949: {"munin-node"}}
+# Dovecot's plain-text ports: the seed's server listens there, its ruleset (and the policy) allow only the TLS ones.
+PLAIN_MAIL = [110, 143]
 MAIL_PORTS = [25, 465, 587, 993, 995]
 R, C, V = f"{NS}-r-{PID}", f"{NS}-c-{PID}", f"{NS}-v-{PID}"
 RC, CR, RV, VR = (f"vfr{PID % 100000}", f"vfc{PID % 100000}", f"vfs{PID % 100000}", f"vft{PID % 100000}")
@@ -381,7 +385,7 @@ def outside_items():
 # From outside under the policy: every service the policy allows is open, munin (admin group only) and the strays are
 # refused.
 WANT = {**{f"tcp/{p}": "open" for p in TCP_PORTS}, "tcp/4949": "refused", "tcp/8081": "refused", "udp/53": "open",
-        "udp/5355": "refused"}
+        "udp/5355": "refused", **{f"tcp/{p}": "refused" for p in PLAIN_MAIL}}
 
 
 def real_daemons(label, munin_outside):
@@ -552,7 +556,7 @@ def ban_over_policy(env):
         return
     r = sh(env.exe, "-s", f"{d}/p.sock", "set", "e2e", "banip", BANNED4, check_rc=False)
     check("banip through the daemon", r.returncode == 0, r.stderr)
-    allowed = [f"tcp/{p}" for p in TCP_PORTS if p not in (4949, 8081)]
+    allowed = [f"tcp/{p}" for p in TCP_PORTS if p not in [4949, 8081] + PLAIN_MAIL]
     res = probe(O, BANNED4, SERVER4, allowed)
     check("banned address refused on every TCP port the policy allows (sshd, Postfix, Dovecot, http)",
           res == {item: "refused" for item in allowed}, res)
@@ -753,6 +757,9 @@ def audit_before(env):
           ("exposed-not-in-policy", "tcp", 8081, "ipv4") in kinds and ("exposed-not-in-policy", "tcp", 8081, "ipv6") in kinds,
           sorted(kinds))
     check("audit: the stray UDP service is reported", ("exposed-not-in-policy", "udp", 5355, "ipv4") in kinds)
+    check("audit: Dovecot's plain-text IMAP and POP3 (143, 110), which the policy does not allow, are reported",
+          all(("exposed-not-in-policy", "tcp", p, fam) in kinds for p in PLAIN_MAIL for fam in ("ipv4", "ipv6")),
+          sorted(kinds))
     check("audit: admin-only munin reachable from anywhere is wider than the policy",
           ("wider-than-policy", "tcp", 4949, "ipv4") in kinds and ("wider-than-policy", "tcp", 4949, "ipv6") in kinds)
     r = env.pcl("audit", "-c", env.conf)

@@ -3,15 +3,15 @@
 # standard input closes (or SIGTERM); then stops them and removes what it made. Used by tests/e2e/policy_e2e.py,
 # whose server namespace faces two networks.
 #
-#   serve.sh NETNS DAEMON…     DAEMON: sshd (22), postfix (25, 465, 587; SMTP AUTH through Dovecot), dovecot (993
-#                              and 995 only), munin (munin-node on 4949)
+#   serve.sh NETNS DAEMON…     DAEMON: sshd (22), postfix (25, 465, 587; SMTP AUTH through Dovecot), dovecot (143,
+#                              110, 993, 995; RD_DOVECOT_TLS_ONLY=1: 993 and 995 only), munin (munin-node on 4949)
 #
 # Environment: RD_MUNIN_ALLOW (networks munin-node answers besides loopback), RD_SSHD_EXTRA (sshd_config lines).
 # Prints `ready DIR` (the temporary directory: configuration, logs/) once every daemon listens. The daemons run in a
 # private mount and UTS namespace inside NETNS (see lib.sh); the namespace itself and its other processes are left
 # alone. Run as root.
 set -euo pipefail
-RD_LISTEN=any RD_RBL_ZONE='' RD_DOVECOT_TLS_ONLY=1
+RD_LISTEN=any RD_RBL_ZONE='' RD_DOVECOT_TLS_ONLY=${RD_DOVECOT_TLS_ONLY:-}
 source "$(dirname "$0")/lib.sh"
 (($# >= 2)) || rd_die "usage: serve.sh NETNS DAEMON…"
 rd_attach "$1"
