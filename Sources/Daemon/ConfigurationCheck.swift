@@ -524,20 +524,11 @@ public struct ConfigurationCheck: Sendable {
         do {
             configuration = try FleetConfiguration.parse(main.values)
         } catch {
-            // The message starts with FILE:LINE when the value has a place.
-            var message = error.message
-            var location: SourceLocation? = nil
-            let chars = Array(message)
-            if let i = chars.indices.dropLast().first(where: { chars[$0] == ":" && chars[$0 + 1] == " " }),
-                let loc = Self.location(String(chars[..<i]))
-            {
-                location = loc
-                message = String(chars[(i + 2)...])
-            }
             return [
                 CheckFinding(
-                    .error, message,
-                    at: location ?? main.locations["fleet.url"] ?? SourceLocation(file: main.file, line: 0),
+                    .error, error.detail,
+                    at: error.place.flatMap(Self.location) ?? main.locations["fleet.url"]
+                        ?? SourceLocation(file: main.file, line: 0),
                     hint: "the daemon does not start with this [fleet]")
             ]
         }

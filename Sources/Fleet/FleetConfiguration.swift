@@ -46,7 +46,10 @@ public struct FleetConfiguration: Sendable, Hashable {
         func get(_ key: String) -> String? {
             values["fleet." + key].map { trim($0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
-        func place(_ key: String) -> String { values["fleet.@" + key].map { "\($0): " } ?? "[fleet] " }
+        // An error at the key's place, or prefixed with the section when the value has none.
+        func error(_ key: String, _ text: String) -> FleetError {
+            values["fleet.@" + key].map { FleetError(text, at: $0) } ?? FleetError("[fleet] " + text)
+        }
         guard let url = get("url") else {
             if values.keys.contains(where: { $0.hasPrefix("fleet.") && !$0.hasPrefix("fleet.@") }) {
                 throw FleetError(
@@ -55,20 +58,19 @@ public struct FleetConfiguration: Sendable, Hashable {
             return nil
         }
         guard let name = get("name") else {
-            throw FleetError("\(place("url"))[fleet] needs name = THIS-HOST (how the peers' trust lists call it)")
+            throw error("url", "[fleet] needs name = THIS-HOST (how the peers' trust lists call it)")
         }
         func list(_ key: String) -> [String] {
             (get(key) ?? "").split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == "\n" }).map(
                 String.init)
         }
         let ok = { (s: String) in !s.isEmpty && s.utf8.count <= 64 && s.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } }
-        guard ok(name) else { throw FleetError("\(place("name"))name '\(name)': 1-64 printable characters, no spaces") }
+        guard ok(name) else { throw error("name", "name '\(name)': 1-64 printable characters, no spaces") }
         var escalate = 0
         if let text = get("escalate-after") {
             guard let n = Int(text), n >= 0, n <= 100_000 else {
-                throw FleetError(
-                    "\(place("escalate-after"))escalate-after must be a whole number of hosts (0 = never), not '\(text)'"
-                )
+                throw error(
+                    "escalate-after", "escalate-after must be a whole number of hosts (0 = never), not '\(text)'")
             }
             escalate = n
         }

@@ -4,12 +4,19 @@ internal import CLibPQ
 import Glibc
 #endif
 
-/// A PostgreSQL error: what failed and libpq's message.
+/// A PostgreSQL or `[fleet]` configuration error: what failed and libpq's message, or the value's place.
 public struct FleetError: Error, Sendable, CustomStringConvertible {
-    /// One line for the log.
-    public let message: String
+    /// What is wrong, without the place.
+    public let detail: String
+    /// Where the offending configuration value was written (`FILE:LINE`), nil for other errors.
+    public let place: String?
     /// An error.
-    public init(_ message: String) { self.message = message }
+    public init(_ detail: String, at place: String? = nil) {
+        self.detail = detail
+        self.place = place
+    }
+    /// One line for the log: `FILE:LINE: detail`, or the detail alone.
+    public var message: String { place.map { "\($0): \(detail)" } ?? detail }
     public var description: String { message }
 }
 
