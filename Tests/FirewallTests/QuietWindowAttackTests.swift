@@ -82,7 +82,8 @@ struct QuietWindowAttackTests {
             // 60 bans the other process deletes one by one.
             let targets = (0..<60).map { IPAddress(v4: 0xC633_6400 | UInt32($0)) }  // 198.51.100.0-249
             try await fw.ban(targets.map { BanRequest(address: $0, jail: "sshd", duration: .permanent) })
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pcl-aq-\(getpid())-\(lab.defended)")
+            let dir = FileManager.default.temporaryDirectory
+                .appendingPathComponent("pcl-aq-\(getpid())-\(lab.defended)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
             // Its own table: a set refilled with 5,000 elements in every commit (a long commit).
