@@ -210,9 +210,13 @@ private final class StateBox: @unchecked Sendable {
         var committed = false
         defer {
             if let quiet {
-                _ = quiet.monitor.subscribe(true)
+                if !quiet.monitor.subscribe(true), !monitorDeaf {
+                    // No notifications from now on: the periodic full check takes over at every size.
+                    monitorDeaf = true
+                    onEvent(.monitorUnavailable("cannot rejoin the notification group: \(Syscall.errorText())"))
+                }
                 let after = NFTMonitor.generation()
-                if after.map({ $0 - quiet.generation > (committed ? 1 : 0) }) ?? true { missedWhileQuiet = true }
+                if after.map({ ($0 - quiet.generation) & 0xffff_ffff > (committed ? 1 : 0) }) ?? true { missedWhileQuiet = true }
             }
         }
         do {
@@ -474,7 +478,7 @@ private final class StateBox: @unchecked Sendable {
         // more than `fullCheckLimit` bans and the monitor open it is not run at all: the monitor reports every
         // deletion of an element, a set, a rule, the chain or the table, and each tick still checks the chain.
         let interval = max(ruleset.configuration.fullCheckInterval, fullCheckCost * 100)
-        let affordable = monitor == nil || active.count <= Self.fullCheckLimit
+        let affordable = monitor == nil || monitorDeaf || active.count <= Self.fullCheckLimit
         if affordable, lastFullCheck.map({ $0.duration(to: now) >= interval }) ?? true {
             intact = isIntact(context: context, ruleset: ruleset)
             lastFullCheck = clock.now
@@ -528,6 +532,8 @@ private final class StateBox: @unchecked Sendable {
     static let quietElements = 2000
     /// Another process committed while the group was left: the next tick checks the table and refills the sets.
     var missedWhileQuiet = false
+    /// The socket could not rejoin the notification group after a large transaction (see `send`).
+    var monitorDeaf = false
     /// False while `settleMissed` repairs: its transactions keep the notification group.
     var mayGoQuiet = true
     /// The executor thread's id: the kernel names the committing thread of each transaction.
