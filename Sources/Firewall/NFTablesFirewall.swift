@@ -216,7 +216,9 @@ private final class StateBox: @unchecked Sendable {
                     onEvent(.monitorUnavailable("cannot rejoin the notification group: \(Syscall.errorText())"))
                 }
                 let after = NFTMonitor.generation()
-                if after.map({ ($0 - quiet.generation) & 0xffff_ffff > (committed ? 1 : 0) }) ?? true { missedWhileQuiet = true }
+                if after.map({ ($0 - quiet.generation) & 0xffff_ffff > (committed ? 1 : 0) }) ?? true {
+                    missedWhileQuiet = true
+                }
             }
         }
         do {
