@@ -121,7 +121,8 @@ public final class ThreadExecutor: SerialExecutor {
                 done.withLock { $0 = result }
                 done.broadcast()
             })
-        let result = done.wait(until: { $0 != nil }) { state, _ in
+        let finished: (Result<T, E>?) -> Bool = { $0 != nil }
+        let result = done.wait(until: finished) { state, _ in
             let result = state!
             state = nil
             return result
