@@ -404,6 +404,9 @@ public enum FirewallEvent: Hashable, Sendable, CustomStringConvertible {
     case refilledAfterOverrun(bans: Int, took: Duration)
     /// Change notifications are not available: deletions of single bans are not noticed.
     case monitorUnavailable(String)
+    /// Another process changed the ruleset while a large own transaction ran without notifications; the table is
+    /// checked and every active ban added again.
+    case missedWhileQuiet
 
     /// One line for the log.
     public var description: String {
@@ -423,6 +426,9 @@ public enum FirewallEvent: Hashable, Sendable, CustomStringConvertible {
                 "change notifications were lost (buffer full); re-added all \(bans) active bans in \(Self.ms(took)) ms"
         case .monitorUnavailable(let why):
             return "cannot follow nftables changes, deleted bans are noticed only when the table is damaged: \(why)"
+        case .missedWhileQuiet:
+            return
+                "another process changed the ruleset during a large transaction; checking the table and re-adding all bans"
         }
     }
 }

@@ -30,6 +30,16 @@ final class NFTMonitor {
 
     deinit { close(fd) }
 
+    /// Leaves (false) or joins again (true) the notification group. Returns whether it worked.
+    func subscribe(_ on: Bool) -> Bool { portcullis_nft_monitor_join(fd, on ? 1 : 0) == 0 }
+
+    /// The nf_tables generation of the calling thread's network namespace (one more per committed transaction);
+    /// nil when the kernel cannot be asked.
+    static func generation() -> Int64? {
+        let g = portcullis_nft_generation()
+        return g < 0 ? nil : g
+    }
+
     /// What one read of the socket brought.
     enum Read {
         /// Some bytes (one or more netlink messages).

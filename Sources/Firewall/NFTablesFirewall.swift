@@ -90,6 +90,7 @@ public final class NFTablesFirewall: FirewallBackend {
         let state = state
         try await state.run { state, context throws(FirewallError) in
             try state.ban(requests, context: context, ruleset: ruleset)
+            state.settleMissed(context: context, ruleset: ruleset)
         }
     }
 
@@ -224,8 +225,27 @@ private actor StateBox {
         throws(FirewallError)
     {
         guard !transaction.isEmpty else { return }
-        // Its notifications may overflow the socket: an overrun right after is this transaction's own echo.
-        if transaction.elementCount > 2000 || transaction.commands.contains(where: \.isStructural) { ownBulk = true }
+        // A large transaction runs with the notification group left: the kernel would otherwise build one
+        // notification per element for this socket (three times the kernel time of the transaction itself, and an
+        // overrun of the buffer anyway). What another process commits meanwhile is found by the generation count:
+        // it grew by more than this transaction's one commit.
+        var quiet: (monitor: NFTMonitor, generation: Int64)?
+        if transaction.elementCount > Self.quietElements, let monitor, let before = NFTMonitor.generation(),
+            monitor.subscribe(false)
+        {
+            quiet = (monitor, before)
+        } else if transaction.elementCount > 2000 || transaction.commands.contains(where: \.isStructural) {
+            // Its notifications may overflow the socket: an overrun right after is this transaction's own echo.
+            ownBulk = true
+        }
+        var committed = false
+        defer {
+            if let quiet {
+                _ = quiet.monitor.subscribe(true)
+                let after = NFTMonitor.generation()
+                if after.map({ $0 - quiet.generation > (committed ? 1 : 0) }) ?? true { missedWhileQuiet = true }
+            }
+        }
         do {
             let text = transaction.rendered(syntax)
             if let onTransaction {
@@ -235,6 +255,7 @@ private actor StateBox {
             } else {
                 try context.run(text, json: syntax == .json)
             }
+            committed = true
         } catch {
             throw FirewallError(code: .nftables, message: "nftables rejected the transaction", underlying: error)
         }
@@ -350,6 +371,7 @@ private actor StateBox {
 
     private func record(_ requests: [BanRequest]) {
         let now = clock.now
+        active.reserveCapacity(active.count + requests.count)
         for r in requests {
             let key = r.key
             switch r.duration {
@@ -461,6 +483,8 @@ private actor StateBox {
     var lastFullCheck: ContinuousClock.Instant?
     /// How long the last full check took.
     var fullCheckCost: Duration = .zero
+    /// Above this many bans the periodic full check is left to the monitor (see `healthCheck`).
+    static let fullCheckLimit = 20000
 
     /// Every tick: is the chain there (cheap)? Every `fullCheckInterval`: are all sets and rules there?
     func healthCheck(context: NFTContext, ruleset: NFTRuleset) {
@@ -470,12 +494,19 @@ private actor StateBox {
             lastPrune = now
         }
         guard isSetUp else { return }
+        if missedWhileQuiet {
+            settleMissed(context: context, ruleset: ruleset)
+            return
+        }
         let intact: Bool?
         // libnftables fetches every set element for the full listing, and the kernel's set dump slows down with the
-        // set's size (seconds of CPU at 100,000 bans): the interval grows to 100× the last full check's cost, so it
-        // never takes more than ~1 % of a core. Deletions by others are still seen at once through the monitor.
+        // square of the set's size (seconds of CPU at 100,000 bans, minutes at 1,000,000, all on this thread): the
+        // interval grows to 100× the last full check's cost, so it never takes more than ~1 % of a core, and with
+        // more than `fullCheckLimit` bans and the monitor open it is not run at all: the monitor reports every
+        // deletion of an element, a set, a rule, the chain or the table, and each tick still checks the chain.
         let interval = max(ruleset.configuration.fullCheckInterval, fullCheckCost * 100)
-        if lastFullCheck.map({ $0.duration(to: now) >= interval }) ?? true {
+        let affordable = monitor == nil || active.count <= Self.fullCheckLimit
+        if affordable, lastFullCheck.map({ $0.duration(to: now) >= interval }) ?? true {
             intact = isIntact(context: context, ruleset: ruleset)
             lastFullCheck = clock.now
             fullCheckCost = now.duration(to: lastFullCheck!)
@@ -484,6 +515,29 @@ private actor StateBox {
         }
         guard intact == false else { return }
         try? restore(context: context, ruleset: ruleset)
+    }
+
+    /// When another process committed while a large own transaction ran without notifications: checks the table
+    /// (rebuilt when damaged) and adds every active ban again. Runs after each large ban and at each tick; a
+    /// commit by others during that repair's own transaction is repaired again, up to three times here, then at
+    /// the next tick.
+    func settleMissed(context: NFTContext, ruleset: NFTRuleset) {
+        var rounds = 0
+        while missedWhileQuiet, isSetUp, rounds < 3 {
+            rounds += 1
+            missedWhileQuiet = false
+            onEvent(.missedWhileQuiet)
+            // The full listing only while it is cheap (see `healthCheck`); else the chain, and the refill fails
+            // (and rebuilds) when a set is gone.
+            let intact =
+                active.count <= Self.fullCheckLimit
+                ? isIntact(context: context, ruleset: ruleset) : hasTableAndChain(context: context, ruleset: ruleset)
+            if intact == false {
+                try? restore(context: context, ruleset: ruleset)
+            } else {
+                refillAll(context: context, ruleset: ruleset)
+            }
+        }
     }
 
     // MARK: Change notifications
@@ -498,6 +552,10 @@ private actor StateBox {
     var pendingStructural = false
     /// An own transaction touched many elements since the last read: a buffer overrun is then its own echo.
     var ownBulk = false
+    /// Transactions with more elements than this run with the notification group left (see `send`).
+    static let quietElements = 2000
+    /// Another process committed while the group was left: the next tick checks the table and refills the sets.
+    var missedWhileQuiet = false
     /// The executor thread's id: the kernel names the committing thread of each transaction.
     var ownThread: Int32 = -1
 

@@ -1,5 +1,6 @@
 import Core
 import Firewall
+import Foundation
 import PortcullisTestKit
 import Synchronization
 import Testing
@@ -109,6 +110,52 @@ struct SetRefillTests {
             #expect(!listing.contains(v4[0] + " "), "unbanned address came back")
             #expect(!listing.contains(v4[1]), "flushed address came back")
             #expect(refilled(events) == [[ip(v4[2])]])
+        }
+    }
+
+    /// A large own transaction runs with the notifications left (the kernel would build one per element, three
+    /// times the transaction's own kernel time). Another process deleting a ban and committing all the while is
+    /// caught by the generation count: the table is checked and every ban added again, so in the end, within a
+    /// second of the others stopping, every ban is in the kernel, the small transactions' notifications still work,
+    /// and the repair was reported.
+    @Test func foreignCommitsDuringALargeBanAreFoundAndRepaired() async throws {
+        try await NetnsLab.with { lab in
+            let events = Events()
+            let fw = try backend(lab, events: events)
+            defer { fw.shutdown() }
+            try await fw.setUp(jails: [Self.sshd])
+            try await fw.ban([BanRequest(address: ip(v4[0]), jail: "sshd", duration: .permanent)])
+            let others = Process()
+            others.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            others.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
+            others.arguments = [
+                "ip", "netns", "exec", lab.defended, "sh", "-c",
+                "while :; do nft delete element inet portcullis addr-set-sshd '{ \(v4[0]) }' 2>/dev/null;"
+                    + " nft add table inet others; nft delete table inet others; done",
+            ]
+            others.standardOutput = FileHandle.nullDevice
+            others.standardError = FileHandle.nullDevice
+            try others.run()
+            let many = (0..<40000).map { IPAddress(v6High: 0x2001_0db8_0001_0000, low: UInt64($0)) }
+            for chunk in stride(from: 0, to: many.count, by: 10000) {
+                try await fw.ban(
+                    many[chunk..<(chunk + 10000)].map { BanRequest(address: $0, jail: "sshd", duration: .permanent) })
+            }
+            others.terminate()
+            others.waitUntilExit()
+            #expect(try await backWithinASecond(lab, "addr-set-sshd", [v4[0]]))
+            let listed = try await fw.list(jail: "sshd")
+            let missing = Set(many + [ip(v4[0])]).subtracting(listed.map(\.address))
+            #expect(missing.isEmpty, "\(missing.count) bans missing from the kernel, e.g. \(missing.prefix(3))")
+            #expect(listed.count == many.count + 1)
+            #expect(events.withLock { $0 }.contains { if case .missedWhileQuiet = $0 { true } else { false } })
+            // Back to notifications after the large bans: a single deletion is refilled from them.
+            try await lab.nft(["delete", "element", "inet", "portcullis", "addr6-set-sshd", "{ 2001:db8:1::7 }"])
+            let back = try await NetnsLab.eventually(within: .seconds(1)) {
+                try await fw.list(jail: "sshd").contains { $0.address == ip("2001:db8:1::7") }
+            }
+            #expect(back)
+            #expect(refilled(events).last == [ip("2001:db8:1::7")])
         }
     }
 
