@@ -27,8 +27,8 @@ import Darwin
 /// ```
 ///
 /// ``shutdown()`` runs what is queued, ends the thread and joins it. A job that arrives after the thread ended runs
-/// on the thread that enqueues it, one at a time (so an actor's code still never runs twice at once); code that
-/// needs the thread itself checks ``isOnThread`` and refuses.
+/// on a short-lived thread, one at a time (so an actor's code still never runs twice at once, and no caller waits
+/// forever); code that needs the executor's own thread checks ``isOnThread`` and refuses.
 public final class ThreadExecutor: SerialExecutor {
     private enum Work {
         case job(UnownedJob)
@@ -164,7 +164,7 @@ public final class ThreadExecutor: SerialExecutor {
     public var isStopping: Bool { queue.withLock { $0.stopping } }
 
     /// Runs the work queued so far, ends the thread and waits for it (on the thread itself it returns at once and
-    /// the thread ends after the current job). Later work runs on the thread that enqueues it. Idempotent.
+    /// the thread ends after the current job). Later work runs on a short-lived thread. Idempotent.
     public func shutdown() {
         let (already, started) = queue.withLock { q -> (Bool, Bool) in
             defer { q.stopping = true }
@@ -216,7 +216,18 @@ public final class ThreadExecutor: SerialExecutor {
         switch next {
         case .wake: wake()
         case .nothing: break
-        case .late: drainLate()
+        case .late: drainLateElsewhere()
+        }
+    }
+
+    /// Runs late work on a short-lived thread of its own. Not inline: the work may be the continuation of a task
+    /// that drops the last reference to this executor, and the enqueuing thread (inside the runtime's task switch)
+    /// must not run it. Inline only when no thread can be started, holding a reference meanwhile.
+    private func drainLateElsewhere() {
+        do {
+            try DedicatedThread.detached { [self] in drainLate() }
+        } catch {
+            withExtendedLifetime(self) { drainLate() }
         }
     }
 
@@ -262,6 +273,8 @@ public final class ThreadExecutor: SerialExecutor {
             } else {
                 nextTick = nil
             }
+            // Once stopping, the wake-up of `shutdown` may have been read already (with the last jobs): no waiting.
+            if queue.withLock({ $0.stopping }) { timeout = 0 }
             let watchedReadable = Self.waitReadable(wakeFD, or: h.watched, timeoutMilliseconds: timeout)
             let (work, stopping) = queue.withLock { q -> ([Work], Bool) in
                 let work = q.work

@@ -106,7 +106,12 @@ actor StoreWriter {
     }
 
     private nonisolated func scheduleDrain() {
-        executor.execute { [self] in assumeIsolated { $0.drain() } }
+        // Weak: a writer released without `stop` (never started, in tests) is not kept alive by its own queue.
+        executor.execute { [weak self] in self?.assumeIsolated { $0.drain() } }
+    }
+
+    deinit {
+        executor.shutdown()
     }
 
     /// Returns once everything queued before the call was written (or tried once more, when writing fails).

@@ -202,7 +202,7 @@ private actor StateBox {
     }
 
     /// Runs one call of the backend with the context. After ``ThreadExecutor/shutdown()`` the executor runs late
-    /// jobs on the caller's thread: they fail with `.stopped` and never touch the context there.
+    /// jobs on another thread: they fail with `.stopped` and never touch the context there.
     func run<T: Sendable>(
         _ body: @Sendable (isolated StateBox, NFTContext) throws(FirewallError) -> T
     ) throws(FirewallError) -> T {

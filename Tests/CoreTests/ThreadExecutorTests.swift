@@ -115,7 +115,7 @@ private struct Refused: Error, Equatable { var reason: String }
         #expect(value == 1)
     }
 
-    @Test func shutdownRunsWhatIsQueuedAndJoinsLaterWorkRunsOnTheCaller() async throws {
+    @Test func shutdownRunsWhatIsQueuedAndJoinsLaterWorkRunsOffTheThread() async throws {
         let executor = ThreadExecutor(name: "test")
         try executor.start()
         let actor = Confined(executor: executor)
@@ -136,7 +136,7 @@ private struct Refused: Error, Equatable { var reason: String }
         stopper.join()
         #expect(ran.withLock { $0 } == 20)
         #expect(executor.isStopping)
-        // The thread is gone: a later call still runs (on the caller's thread), one at a time.
+        // The thread is gone: a later call still runs (on a short-lived thread), one at a time.
         await actor.record(7)
         #expect(await actor.order == [7])
         #expect(await actor.onThread() == false)
@@ -162,15 +162,16 @@ private struct Refused: Error, Equatable { var reason: String }
     }
 
     @Test func theWatchedDescriptorCallsItsHandlerOnTheThread() async throws {
-        let executor = ThreadExecutor(name: "test")
-        try executor.start()
-        defer { executor.shutdown() }
         var fds: [Int32] = [-1, -1]
         #expect(pipe(&fds) == 0)
         defer {
             close(fds[0])
             close(fds[1])
         }
+        // Stopped before the pipe is closed: the number may be reused by the next descriptor opened.
+        let executor = ThreadExecutor(name: "test")
+        try executor.start()
+        defer { executor.shutdown() }
         _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
         let readFD = fds[0]
         let got = Mutex<[UInt8]>([])
