@@ -48,6 +48,37 @@ final class LineCounters: Sendable {
     }
 }
 
+/// The dates of one batch's lines, found once for every jail of a group (same file subscription, same date
+/// settings: `CompiledFilter.dateSharingKey`) instead of once per jail. The tailer hands a batch to the group's
+/// jails one after the other: the first one finds the dates, the others reuse them.
+final class BatchDates: @unchecked Sendable {
+    // SAFETY: used only by the file tailer's one thread, which delivers every batch of every subscription
+    // (`FileTailer`), through the handlers `SourceSet.start` makes; never touched elsewhere.
+    let finder: SharedDateFinder
+    let maxLineLength: Int
+    private var batch: LineBatch.Identity?
+    private var dates: [FoundDate?] = []
+    /// Batches whose dates were looked for (tests: once per batch, whatever the number of jails).
+    private(set) var batchesDated = 0
+
+    init(finder: SharedDateFinder, maxLineLength: Int) {
+        self.finder = finder
+        self.maxLineLength = maxLineLength
+    }
+
+    /// The date of each line of `batch` (looked for once per batch; nil for a line over the limit, which no
+    /// processor looks at).
+    func dates(of batch: LineBatch) -> [FoundDate?] {
+        let id = batch.identity
+        guard id != self.batch else { return dates }
+        self.batch = id
+        batchesDated += 1
+        dates.removeAll(keepingCapacity: true)
+        for line in batch { dates.append(line.count <= maxLineLength ? finder.find(line) : nil) }
+        return dates
+    }
+}
+
 /// Feeds one jail's filter from its source thread and collects the failures it finds for the batch's hand-over.
 final class JailReader: @unchecked Sendable {
     // SAFETY: `processor` and `pending` are used only by the one source thread that delivers this jail's lines,
@@ -74,7 +105,11 @@ final class JailReader: @unchecked Sendable {
     /// One line; `time` is the entry's own timestamp for journal lines.
     @inline(__always)
     func consume(_ line: UnsafeBufferPointer<UInt8>, time: Double? = nil) {
-        let outcome = time.map { processor.process(line, time: $0) } ?? processor.process(line)
+        handle(line, outcome: time.map { processor.process(line, time: $0) } ?? processor.process(line))
+    }
+
+    @inline(__always)
+    private func handle(_ line: UnsafeBufferPointer<UInt8>, outcome: LineOutcome) {
         guard outcome == .matched else {
             if let admin, outcome == .missed || outcome == .ignored { admin.scan(line) }
             if outcome == .tooLong { skippedTooLong(1, length: line.count, source: nil) }
@@ -90,10 +125,20 @@ final class JailReader: @unchecked Sendable {
 
     /// One batch of a file's lines (the tailer's handler): over-long lines the reader skipped are counted
     /// (the tailer logs the first of each file), then every line is processed; `take()` collects the failures.
-    func consume(_ batch: LineBatch) {
+    ///
+    /// `dates`: the batch's dates, shared with the other jails of the same subscription and date settings.
+    func consume(_ batch: LineBatch, dates sharedDates: BatchDates? = nil) {
         skippedTooLong(batch.skippedLines, length: batch.skippedLength, source: batch.path)
         let started = SourceChannel.monotonicNanoseconds()
-        for line in batch { consume(line) }
+        if let sharedDates {
+            let dates = sharedDates.dates(of: batch)
+            for i in batch.indices {
+                let line = batch[i]
+                handle(line, outcome: processor.process(line, date: dates[i]))
+            }
+        } else {
+            for line in batch { consume(line) }
+        }
         counters.lines.add(batch.count, ordering: .relaxed)
         counters.filterNanoseconds.add(SourceChannel.monotonicNanoseconds() &- started, ordering: .relaxed)
     }
@@ -254,6 +299,17 @@ final class SourceSet: Sendable {
 
         var requests: [FileTailer.Request] = []
         var journals: [JournalSource] = []
+        // Jails reading the same files from the same start with the same date settings find each date once.
+        var groups: [String: BatchDates] = [:]
+        func sharedDates(_ filter: CompiledFilter, paths: [String], start: StartPosition) -> BatchDates? {
+            guard let key = filter.dateSharingKey else { return nil }
+            let group = "\(key)\u{1}\(start)\u{1}\(paths.joined(separator: "\u{0}"))"
+            if let dates = groups[group] { return dates }
+            guard let finder = try? filter.makeSharedDateFinder() else { return nil }
+            let dates = BatchDates(finder: finder, maxLineLength: filter.options.maxLineLength)
+            groups[group] = dates
+            return dates
+        }
         for setup in setups {
             let processor: LineProcessor
             do {
@@ -321,11 +377,12 @@ final class SourceSet: Sendable {
             let tail = setup.logPaths.filter { !head.contains($0) }
             for (paths, start) in [(head, StartPosition.beginning), (tail, .end)] where !paths.isEmpty || start == .end
             {
+                let dates = sharedDates(setup.filter, paths: paths, start: start)
                 requests.append(
                     FileTailer.Request(
                         paths, startAt: start, resume: storedPositions(paths),
                         handler: { [staging] batch in
-                            reader.consume(batch)
+                            reader.consume(batch, dates: dates)
                             // Handed over with the position at the batch's end (the tailer's `batchEnd`).
                             staging.add(reader.jail, reader.take())
                         }))

@@ -124,6 +124,8 @@ public final class CompiledFilter: @unchecked Sendable {
     /// The date pattern in force (jail's, else filter's), if any.
     public let datePattern: String?
     let makeDateFinder: @Sendable () throws(FilterError) -> LineDateFinder?
+    /// Whether `makeDateFinder` is the standard one (not injected by a test).
+    let usesDefaultDateFinder: Bool
 
     /// The failregexes as written, in order.
     public var failregexSources: [String] { failregex.map(\.source) }
@@ -212,6 +214,7 @@ public final class CompiledFilter: @unchecked Sendable {
 
         let pattern = options.datePattern ?? definition.datepattern?.value
         datePattern = pattern
+        usesDefaultDateFinder = dateFinder == nil
         if let dateFinder {
             makeDateFinder = dateFinder
         } else {

@@ -110,13 +110,21 @@ public final class LineProcessor {
     /// end right after an address the attacker wrote).
     @discardableResult
     public func process(_ line: UnsafeBufferPointer<UInt8>) -> LineOutcome {
-        process(line, knownTime: nil)
+        process(line, knownTime: nil, shared: nil)
     }
 
     /// Processes a line whose time is already known (journal entries): no date is searched or cut.
     @discardableResult
     public func process(_ line: UnsafeBufferPointer<UInt8>, time: Double) -> LineOutcome {
-        process(line, knownTime: time)
+        process(line, knownTime: time, shared: nil)
+    }
+
+    /// Processes a line whose date was already looked for by a ``SharedDateFinder`` of this filter's date
+    /// settings (``CompiledFilter/dateSharingKey``): `date` is what it found in this very line (nil: none), so
+    /// jails reading the same lines detect each date once between them.
+    @discardableResult
+    public func process(_ line: UnsafeBufferPointer<UInt8>, date: FoundDate?) -> LineOutcome {
+        process(line, knownTime: nil, shared: .some(date))
     }
 
     /// Convenience for tests and cold paths.
@@ -126,7 +134,9 @@ public final class LineProcessor {
         return s.withUTF8 { process($0) }
     }
 
-    private func process(_ raw: UnsafeBufferPointer<UInt8>, knownTime: Double?) -> LineOutcome {
+    private func process(
+        _ raw: UnsafeBufferPointer<UInt8>, knownTime: Double?, shared: FoundDate?? = nil
+    ) -> LineOutcome {
         if !built.isEmpty { built.removeAll(keepingCapacity: true) }
         if !drafts.isEmpty { drafts.removeAll(keepingCapacity: true) }
         lineCopyCount = -1
@@ -140,9 +150,17 @@ public final class LineProcessor {
 
         var dateRange: Range<Int>? = nil
         let time: Double
+        let found: (range: Range<Int>, time: Double)?
+        if knownTime != nil {
+            found = nil
+        } else if let shared {
+            found = shared.map { ($0.range, $0.time) }
+        } else {
+            found = dates?.findDate(line)
+        }
         if let knownTime {
             time = knownTime
-        } else if let dates, let found = dates.findDate(line) {
+        } else if let found {
             dateRange = found.range.clamped(to: 0..<line.count)
             if found.range.isEmpty {
                 // An optional date (`^WARNING:()**`) that matched empty: fail2ban takes the last known date when

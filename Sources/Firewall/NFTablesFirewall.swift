@@ -230,7 +230,7 @@ private actor StateBox {
         // overrun of the buffer anyway). What another process commits meanwhile is found by the generation count:
         // it grew by more than this transaction's one commit.
         var quiet: (monitor: NFTMonitor, generation: Int64)?
-        if transaction.elementCount > Self.quietElements, let monitor, let before = NFTMonitor.generation(),
+        if transaction.elementCount > Self.quietElements, mayGoQuiet, let monitor, let before = NFTMonitor.generation(),
             monitor.subscribe(false)
         {
             quiet = (monitor, before)
@@ -518,10 +518,13 @@ private actor StateBox {
     }
 
     /// When another process committed while a large own transaction ran without notifications: checks the table
-    /// (rebuilt when damaged) and adds every active ban again. Runs after each large ban and at each tick; a
-    /// commit by others during that repair's own transaction is repaired again, up to three times here, then at
-    /// the next tick.
+    /// (rebuilt when damaged) and adds every active ban again. Runs after each large ban and at each tick. The
+    /// repair itself keeps the notifications on: what others delete while it runs is seen and refilled as usual.
+    /// (Run quiet, a process that commits all the time, a container runtime say, made every repair miss again:
+    /// all bans re-added three times after every ban and at every tick, seconds per single ban at 25,000.)
     func settleMissed(context: NFTContext, ruleset: NFTRuleset) {
+        mayGoQuiet = false
+        defer { mayGoQuiet = true }
         var rounds = 0
         while missedWhileQuiet, isSetUp, rounds < 3 {
             rounds += 1
@@ -556,6 +559,8 @@ private actor StateBox {
     static let quietElements = 2000
     /// Another process committed while the group was left: the next tick checks the table and refills the sets.
     var missedWhileQuiet = false
+    /// False while `settleMissed` repairs: its transactions keep the notification group.
+    var mayGoQuiet = true
     /// The executor thread's id: the kernel names the committing thread of each transaction.
     var ownThread: Int32 = -1
 

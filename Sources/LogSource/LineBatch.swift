@@ -39,6 +39,24 @@ public struct LineBatch: RandomAccessCollection {
         self.ranges = ranges
     }
 
+    /// Equal for two values only when they are the same delivery of the same lines (one batch handed to several
+    /// jails): the file, where it ends, how many lines, and the reader's buffers they lie in.
+    public var identity: Identity {
+        Identity(
+            file: position.device, inode: position.inode, end: position.offset, count: ranges.count,
+            base: UInt(bitPattern: base), ranges: UInt(bitPattern: ranges.baseAddress))
+    }
+
+    /// See ``identity``.
+    public struct Identity: Hashable, Sendable {
+        let file: UInt64
+        let inode: UInt64
+        let end: UInt64
+        let count: Int
+        let base: UInt
+        let ranges: UInt
+    }
+
     /// Index of the first line.
     public var startIndex: Int { 0 }
     /// One past the last line.
