@@ -8,16 +8,20 @@ import Glibc
 import Musl
 #endif
 
-/// The store's one writer: a dedicated thread that commits the coordinator's changes (bans, unbans, pending
-/// failures, log positions, journal cursors) in order, one transaction for everything queued, so SQLite never
-/// holds the coordinator.
+/// The store's one writer: an actor on its own thread (a ``Core/ThreadExecutor``) that commits the coordinator's
+/// changes (bans, unbans, pending failures, log positions, journal cursors) in order, one transaction for everything
+/// queued, so SQLite never holds the coordinator.
 ///
 /// When a transaction fails (full disk, read-only file, a lock held by another process) nothing is lost: the
 /// changes stay queued in memory, in order, and are retried (1 s, doubling up to 30 s) until the store takes them.
 /// The failure is logged once when it starts (again only when the error changes, or every 10 minutes), its end
 /// once, and `health` shows it for `status`. Positions are among the queued changes, so a position is never
 /// stored ahead of the bans and failures read before it.
-final class StoreWriter: Sendable {
+///
+/// The coordinator hands changes over without waiting (``submit(_:afterCommit:)`` only queues them and schedules
+/// one ``drain()`` on the thread); `status` reads ``health`` at any time. Both go through `lock`, which also lets
+/// ``stop()`` cut a retry wait short.
+actor StoreWriter {
     struct Work {
         var changes: [StoreChange]
         /// Runs right after the changes are committed (or when the first attempt fails): the `Ban` log lines.
@@ -45,6 +49,8 @@ final class StoreWriter: Sendable {
         var queuedChanges = 0
         var stopping = false
         var busy = false
+        /// A drain is queued on the thread or running: it runs until the queue is empty.
+        var scheduled = false
         var error: String?
         var errorKind: String?
         var failingSince: Double?
@@ -56,12 +62,17 @@ final class StoreWriter: Sendable {
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    let store: BanStore
-    let path: String
-    let log: Logger
-    let clock: @Sendable () -> Double
-    private let lock = ConditionLock(State())
-    private let thread = ConditionLock<DedicatedThread?>(nil)
+    nonisolated let store: BanStore
+    nonisolated let path: String
+    nonisolated let log: Logger
+    nonisolated let clock: @Sendable () -> Double
+    /// The queue (filled by the coordinator), the figures for `status` and the stop flag.
+    private nonisolated let lock = ConditionLock(State())
+    /// The writer's thread: every isolated method runs there.
+    private nonisolated let executor = ThreadExecutor(name: "store writer")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    /// The wait before the next attempt while writing fails.
+    private var retryMilliseconds = 1000
 
     init(store: BanStore, path: String, log: Logger, clock: @escaping @Sendable () -> Double) {
         self.store = store
@@ -71,30 +82,40 @@ final class StoreWriter: Sendable {
     }
 
     /// Starts the writer thread (idempotent).
-    func start() {
-        thread.withLock { t in
-            guard t == nil else { return }
-            do {
-                t = try DedicatedThread { [self] in run() }
-            } catch {
-                log.critical("cannot start the database writer thread: \(error); bans are not stored")
-            }
+    nonisolated func start() {
+        do {
+            try executor.start()
+        } catch {
+            log.critical("cannot start the database writer thread: \(error); bans are not stored")
         }
     }
 
     /// Queues `changes`; `afterCommit` runs on the writer thread once they are committed (or when the first
     /// attempt fails: bans are in the kernel by then, and their log lines are not held back by the store).
-    func submit(_ changes: [StoreChange], afterCommit: (@Sendable () -> Void)? = nil) {
+    nonisolated func submit(_ changes: [StoreChange], afterCommit: (@Sendable () -> Void)? = nil) {
         guard !changes.isEmpty || afterCommit != nil else { return }
-        lock.withLock { s in
+        let schedule = lock.withLock { s -> Bool in
             s.queue.append(Work(changes: changes, afterCommit: afterCommit))
             s.queuedChanges += changes.count
+            // After `stop` nothing more is written.
+            guard !s.scheduled && !s.stopping else { return false }
+            s.scheduled = true
+            return true
         }
-        lock.broadcast()
+        if schedule { scheduleDrain() }
+    }
+
+    private nonisolated func scheduleDrain() {
+        // Weak: a writer released without `stop` (never started, in tests) is not kept alive by its own queue.
+        executor.execute { [weak self] in self?.assumeIsolated { $0.drain() } }
+    }
+
+    deinit {
+        executor.shutdown()
     }
 
     /// Returns once everything queued before the call was written (or tried once more, when writing fails).
-    func waitUntilWritten() async {
+    nonisolated func waitUntilWritten() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = lock.withLock { s -> Bool in
                 if s.queue.isEmpty && !s.busy { return true }
@@ -105,7 +126,7 @@ final class StoreWriter: Sendable {
         }
     }
 
-    var health: Health {
+    nonisolated var health: Health {
         lock.withLock { s in
             Health(
                 error: s.error, failingSince: s.failingSince, queued: s.queuedChanges, transactions: s.transactions,
@@ -116,22 +137,19 @@ final class StoreWriter: Sendable {
     }
 
     /// Writes what is queued (one last attempt when writing fails) and ends the thread.
-    func stop() {
+    nonisolated func stop() {
         lock.withLock { $0.stopping = true }
         lock.broadcast()
-        let t = thread.withLock { t -> DedicatedThread? in
-            defer { t = nil }
-            return t
-        }
-        t?.join()
+        executor.shutdown()
     }
 
-    private func run() {
-        var retryMilliseconds = 1000
+    /// Writes everything queued, in order, one transaction per attempt; returns when the queue is empty (or, once
+    /// stopping, after the last attempt). While writing fails it waits on the thread between attempts.
+    private func drain() {
         while true {
-            let workOrStop: (State) -> Bool = { !$0.queue.isEmpty || $0.stopping }
-            let (works, stopping) = lock.wait(until: workOrStop) { s, _ in
+            let (works, stopping) = lock.withLock { s -> ([Work], Bool) in
                 s.busy = !s.queue.isEmpty
+                if s.queue.isEmpty { s.scheduled = false }
                 return (s.queue, s.stopping)
             }
             if works.isEmpty {
@@ -210,12 +228,14 @@ final class StoreWriter: Sendable {
                     lock.withLock { s in
                         s.queue.removeAll()
                         s.queuedChanges = 0
+                        s.scheduled = false
                     }
                     finishIdle()
                     return
                 }
                 finishIdle()
-                // Wait before retrying, unless asked to stop (which makes one more attempt).
+                // Wait before retrying, unless asked to stop (which makes one more attempt). The thread is the
+                // writer's own: nothing else waits behind this.
                 let stopping: (State) -> Bool = { $0.stopping }
                 lock.wait(until: stopping, timeoutMilliseconds: retryMilliseconds) { _, _ in }
                 retryMilliseconds = min(retryMilliseconds * 2, 30_000)
@@ -223,7 +243,7 @@ final class StoreWriter: Sendable {
         }
     }
 
-    private func finishIdle(onlyWhenEmpty: Bool = false) {
+    private nonisolated func finishIdle(onlyWhenEmpty: Bool = false) {
         let waiters = lock.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.busy = false
             if onlyWhenEmpty && !s.queue.isEmpty { return [] }

@@ -7,7 +7,7 @@ internal import CNFTables
 /// it applies completely or not at all.
 ///
 /// libnftables works in the network namespace of the calling thread and a context is not thread-safe: create and
-/// use it on one thread (``NFTExecutor`` does that for the firewall backend).
+/// use it on one thread (the firewall backend keeps it in an actor on its ``NFTExecutor`` thread).
 ///
 /// ```swift
 /// let nft = try NFTContext()

@@ -24,9 +24,10 @@ public final class NFTablesFirewall: FirewallBackend {
     /// The configuration.
     public var configuration: FirewallConfiguration { ruleset.configuration }
     /// The named network namespace the backend works in; nil for the daemon's own.
-    public var networkNamespace: String? { executor.networkNamespace }
+    public let networkNamespace: String?
 
-    private let executor: NFTExecutor
+    /// The backend's thread (see ``NFTExecutor``), and the actor that owns the context and all state on it.
+    private let executor: ThreadExecutor
     private let state: StateBox
 
     /// Starts the backend thread (entering the namespace if configured). Nothing is changed until ``setUp(jails:)``.
@@ -42,14 +43,23 @@ public final class NFTablesFirewall: FirewallBackend {
         try validateIdentifier(configuration.tableName, what: "table name")
         try validateIdentifier(configuration.chainName, what: "chain name")
         let ruleset = NFTRuleset(configuration: configuration)
-        let state = StateBox(onEvent: onEvent, onTransaction: onTransaction)
+        let (executor, context) = try NFTExecutor.start(networkNamespace: configuration.networkNamespace)
+        let state = StateBox(executor: executor, context: context, onEvent: onEvent, onTransaction: onTransaction)
         self.ruleset = ruleset
+        self.networkNamespace = configuration.networkNamespace
+        self.executor = executor
         self.state = state
-        executor = try NFTExecutor(
-            networkNamespace: configuration.networkNamespace, tickInterval: configuration.healthCheckInterval,
-            watch: { configuration.followsChanges ? state.openMonitor() : nil },
-            onReadable: { context in state.monitorReadable(context: context, ruleset: ruleset) },
-            tick: { context in state.healthCheck(context: context, ruleset: ruleset) })
+        // The notification socket is opened on the thread, in its namespace; both hooks run there between jobs.
+        if configuration.followsChanges,
+            let fd = executor.perform({ state.assumeIsolated { $0.openMonitor() } })
+        {
+            executor.watch(fd) {
+                state.assumeIsolated { $0.monitorReadable(context: $0.context, ruleset: ruleset) }
+            }
+        }
+        executor.tick(every: configuration.healthCheckInterval) {
+            state.assumeIsolated { $0.healthCheck(context: $0.context, ruleset: ruleset) }
+        }
     }
 
     /// Stops the backend thread after the queued calls (does not touch the table; call ``tearDown()`` first for
@@ -68,7 +78,7 @@ public final class NFTablesFirewall: FirewallBackend {
         for jail in jails { try validateIdentifier(jail.name, what: "jail name", jail: jail.name) }
         let ruleset = ruleset
         let state = state
-        try await executor.run { context throws(FirewallError) in
+        try await state.run { state, context throws(FirewallError) in
             try state.setUp(jails: jails, context: context, ruleset: ruleset)
         }
     }
@@ -78,7 +88,7 @@ public final class NFTablesFirewall: FirewallBackend {
         guard !requests.isEmpty else { return }
         let ruleset = ruleset
         let state = state
-        try await executor.run { context throws(FirewallError) in
+        try await state.run { state, context throws(FirewallError) in
             try state.ban(requests, context: context, ruleset: ruleset)
             state.settleMissed(context: context, ruleset: ruleset)
         }
@@ -89,7 +99,7 @@ public final class NFTablesFirewall: FirewallBackend {
         guard !keys.isEmpty else { return }
         let ruleset = ruleset
         let state = state
-        try await executor.run { context throws(FirewallError) in
+        try await state.run { state, context throws(FirewallError) in
             try state.unban(keys, context: context, ruleset: ruleset)
         }
     }
@@ -98,7 +108,7 @@ public final class NFTablesFirewall: FirewallBackend {
     public func flush(jail: String) async throws(FirewallError) {
         let ruleset = ruleset
         let state = state
-        try await executor.run { context throws(FirewallError) in
+        try await state.run { state, context throws(FirewallError) in
             try state.flush(jail: jail, context: context, ruleset: ruleset)
         }
     }
@@ -107,7 +117,7 @@ public final class NFTablesFirewall: FirewallBackend {
     public func list(jail: String) async throws(FirewallError) -> [BannedEntry] {
         let ruleset = ruleset
         let state = state
-        return try await executor.run { context throws(FirewallError) in
+        return try await state.run { state, context throws(FirewallError) in
             try state.requireJail(jail)
             var entries: [BannedEntry] = []
             for family in [IPAddress.Family.v4, .v6] {
@@ -136,7 +146,7 @@ public final class NFTablesFirewall: FirewallBackend {
     public func tearDown() async throws(FirewallError) {
         let ruleset = ruleset
         let state = state
-        try await executor.run { context throws(FirewallError) in
+        try await state.run { state, context throws(FirewallError) in
             state.isSetUp = false
             // Later bans are refused (unknown jail) rather than rebuilding the table.
             state.jails = []
@@ -150,7 +160,7 @@ public final class NFTablesFirewall: FirewallBackend {
     /// `banforward = auto`), and which jails ban forwarded connections.
     public func forwarding() async throws(FirewallError) -> (state: ForwardingState, jails: [String]) {
         let state = state
-        return try await executor.run { _ throws(FirewallError) in
+        return try await state.run { state, _ throws(FirewallError) in
             (state.forwarding, state.jails.filter { $0.banForward == .yes }.map(\.name))
         }
     }
@@ -158,16 +168,21 @@ public final class NFTablesFirewall: FirewallBackend {
     /// How many bans the backend believes are active (expired ones not counted).
     public func activeBanCount() async throws(FirewallError) -> Int {
         let state = state
-        return try await executor.run { _ throws(FirewallError) in
+        return try await state.run { state, _ throws(FirewallError) in
             state.pruneExpired()
             return state.active.count
         }
     }
 }
 
-/// The backend's memory, touched only on the executor thread.
-private final class StateBox: @unchecked Sendable {
-    // SAFETY: every access happens inside an NFTExecutor job or tick, all on the executor's single thread.
+/// The backend's memory and its libnftables context: an actor on the backend's thread, so every access (the
+/// calls' jobs, the health-check tick, the notification reads) runs there, one at a time.
+private actor StateBox {
+    nonisolated let executor: ThreadExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    /// Created on the thread (in the backend's namespace), used only there.
+    let context: NFTContext
+
     var jails: [JailFirewall] = []
     /// Active bans: deadline, or nil for permanent.
     var active: [BanKey: ContinuousClock.Instant?] = [:]
@@ -176,9 +191,25 @@ private final class StateBox: @unchecked Sendable {
     let onEvent: @Sendable (FirewallEvent) -> Void
     let onTransaction: (@Sendable (Duration) -> Void)?
 
-    init(onEvent: @escaping @Sendable (FirewallEvent) -> Void, onTransaction: (@Sendable (Duration) -> Void)?) {
+    init(
+        executor: ThreadExecutor, context: sending NFTContext, onEvent: @escaping @Sendable (FirewallEvent) -> Void,
+        onTransaction: (@Sendable (Duration) -> Void)?
+    ) {
+        self.executor = executor
+        self.context = context
         self.onEvent = onEvent
         self.onTransaction = onTransaction
+    }
+
+    /// Runs one call of the backend with the context. After ``ThreadExecutor/shutdown()`` the executor runs late
+    /// jobs on another thread: they fail with `.stopped` and never touch the context there.
+    func run<T: Sendable>(
+        _ body: @Sendable (isolated StateBox, NFTContext) throws(FirewallError) -> T
+    ) throws(FirewallError) -> T {
+        guard executor.isOnThread else {
+            throw FirewallError(code: .stopped, message: "the firewall backend was shut down")
+        }
+        return try body(self, context)
     }
 
     func requireJail(_ name: String) throws(FirewallError) {

@@ -71,21 +71,20 @@ public struct LogPosition: Sendable, Hashable {
 /// Persistent bans, log positions and journal cursors in one SQLite file (WAL, full sync).
 ///
 /// Every write is committed before the method returns, so a ban that was recorded survives even `SIGKILL`.
-/// Safe to share between tasks: the connection is guarded by a mutex. Open another `BanStore` on the same file
-/// for a concurrent reader.
+/// Safe to share between tasks: the connection lives inside a `Mutex`, so it is only reachable with the lock held.
+/// Open another `BanStore` on the same file for a concurrent reader.
 ///
 /// ```swift
 /// let store = try BanStore(path: "/var/lib/portcullis/portcullis.sqlite3")
 /// try store.addBan(BanRecord(jail: "sshd", address: IPAddress("192.0.2.1")!, timeOfBan: now, banTime: 600))
 /// for ban in try store.activeBans(now: now) { firewall.ban(ban.address, jail: ban.jail) }
 /// ```
-public final class BanStore: @unchecked Sendable {
-    // SAFETY: `database` is only used inside `lock.withLock`, which serialises every access.
+public final class BanStore: Sendable {
     /// The schema version this code writes (`PRAGMA user_version`).
     public static let schemaVersion = 4
 
-    private let database: Database
-    private let lock = Mutex(())
+    /// The connection, reachable only with the lock held.
+    private let database: Mutex<Database>
 
     /// True when `path` is fail2ban's own database (it has fail2ban's `fail2banDb` table): the `dbfile` of a
     /// fail2ban tree (`portcullis -c /etc/fail2ban`). Read without writing anything; false when it cannot be read.
@@ -104,7 +103,7 @@ public final class BanStore: @unchecked Sendable {
     public init(path: String, options: Database.Options = Database.Options()) throws(DatabaseError) {
         let database = try Database(path: path, options: options)
         try BanStore.migrate(database)
-        self.database = database
+        self.database = Mutex(database)
     }
 
     private static func migrate(_ db: Database) throws(DatabaseError) {
@@ -193,9 +192,9 @@ public final class BanStore: @unchecked Sendable {
         }
     }
 
-    func write<T: Sendable>(_ body: (Database) throws -> T) throws(DatabaseError) -> T {
+    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(DatabaseError) -> T {
         do {
-            return try lock.withLock { _ in try database.transaction { try body(database) } }
+            return try database.withLock { database in try database.transaction { try body(database) } }
         } catch let error as DatabaseError {
             throw error
         } catch {
@@ -203,8 +202,8 @@ public final class BanStore: @unchecked Sendable {
         }
     }
 
-    func read<T: Sendable>(_ body: (Database) throws(DatabaseError) -> T) throws(DatabaseError) -> T {
-        try lock.withLock { _ throws(DatabaseError) in try body(database) }
+    func read<T: Sendable>(_ body: @Sendable (Database) throws(DatabaseError) -> T) throws(DatabaseError) -> T {
+        try database.withLock { database throws(DatabaseError) in try body(database) }
     }
 
     // MARK: Bans
@@ -484,7 +483,9 @@ extension BanStore {
     /// `COMMIT`. Nothing is written when it throws; the caller keeps the changes to try again.
     /// Returns the row id of the last ban inserted (nil when there was none), for ``StoreChange/banLogged(upTo:)``.
     @discardableResult
-    public func apply(_ changes: [StoreChange], beforeCommit: () -> Void = {}) throws(DatabaseError) -> Int64? {
+    public func apply(
+        _ changes: [StoreChange], beforeCommit: @Sendable () -> Void = {}
+    ) throws(DatabaseError) -> Int64? {
         guard !changes.isEmpty else {
             beforeCommit()
             return nil
