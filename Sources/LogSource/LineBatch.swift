@@ -43,13 +43,13 @@ public struct LineBatch: RandomAccessCollection {
     /// jails): the file, where it ends, how many lines, and the reader's buffers they lie in.
     public var identity: Identity {
         Identity(
-            file: position.device, inode: position.inode, end: position.offset, count: ranges.count,
+            device: position.device, inode: position.inode, end: position.offset, count: ranges.count,
             base: UInt(bitPattern: base), ranges: UInt(bitPattern: ranges.baseAddress))
     }
 
     /// See ``identity``.
     public struct Identity: Hashable, Sendable {
-        let file: UInt64
+        let device: UInt64
         let inode: UInt64
         let end: UInt64
         let count: Int

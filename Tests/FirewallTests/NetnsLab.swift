@@ -168,6 +168,20 @@ final class NetnsLab: @unchecked Sendable {
         return try await Self.offPool { try Self.sh(argv, input: input) }
     }
 
+    /// Runs `script` with sh inside the defended namespace, in the background (another process committing to
+    /// nftables); the caller terminates it.
+    func background(_ script: String) throws -> Process {
+        precondition(defended.hasPrefix("pcl-fw-"))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
+        p.arguments = ["ip", "netns", "exec", defended, "sh", "-c", script]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     /// Polls `condition` every 100 ms until it holds or `limit` passes; returns whether it held.
     static func eventually(
         within limit: Duration = .seconds(8), _ condition: () async throws -> Bool

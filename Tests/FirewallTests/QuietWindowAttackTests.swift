@@ -18,18 +18,6 @@ struct QuietWindowAttackTests {
         try SetRefillTests().backend(lab, events: events)
     }
 
-    /// Runs `script` with sh inside the defended namespace until terminated.
-    func foreign(_ lab: NetnsLab, _ script: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
-        p.arguments = ["ip", "netns", "exec", lab.defended, "sh", "-c", script]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
-    }
-
     func missing(_ fw: NFTablesFirewall, _ wanted: [IPAddress]) async throws -> Set<IPAddress> {
         Set(wanted).subtracting(try await fw.list(jail: "sshd").map(\.address))
     }
@@ -95,7 +83,7 @@ struct QuietWindowAttackTests {
             let script =
                 "i=0; while [ $i -lt 60 ]; do printf 'include \"\(dir.path)/bulk.nft\"\\n"
                 + "delete element inet portcullis addr-set-sshd { 198.51.100.%d }\\n' $i | nft -f -; i=$((i+1)); done"
-            let others = try foreign(lab, script)
+            let others = try lab.background(script)
             // Large own bans all the while.
             var own: [IPAddress] = []
             var round: UInt64 = 0
@@ -127,7 +115,7 @@ struct QuietWindowAttackTests {
             try await fw.setUp(jails: [SetRefillTests.sshd])
             let many = (0..<25000).map { IPAddress(v6High: 0x2001_0db8_0004_0000, low: UInt64($0)) }
             try await fw.ban(many.map { BanRequest(address: $0, jail: "sshd", duration: .permanent) })
-            let others = try foreign(lab, "while :; do nft add table inet churn; nft delete table inet churn; done")
+            let others = try lab.background("while :; do nft add table inet churn; nft delete table inet churn; done")
             defer { if others.isRunning { others.terminate() } }
             let clock = ContinuousClock()
             var singles: [IPAddress] = []

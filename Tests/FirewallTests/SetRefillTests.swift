@@ -125,17 +125,9 @@ struct SetRefillTests {
             defer { fw.shutdown() }
             try await fw.setUp(jails: [Self.sshd])
             try await fw.ban([BanRequest(address: ip(v4[0]), jail: "sshd", duration: .permanent)])
-            let others = Process()
-            others.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            others.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
-            others.arguments = [
-                "ip", "netns", "exec", lab.defended, "sh", "-c",
+            let others = try lab.background(
                 "while :; do nft delete element inet portcullis addr-set-sshd '{ \(v4[0]) }' 2>/dev/null;"
-                    + " nft add table inet others; nft delete table inet others; done",
-            ]
-            others.standardOutput = FileHandle.nullDevice
-            others.standardError = FileHandle.nullDevice
-            try others.run()
+                    + " nft add table inet others; nft delete table inet others; done")
             let many = (0..<40000).map { IPAddress(v6High: 0x2001_0db8_0001_0000, low: UInt64($0)) }
             for chunk in stride(from: 0, to: many.count, by: 10000) {
                 try await fw.ban(
