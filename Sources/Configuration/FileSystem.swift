@@ -32,7 +32,10 @@ enum FileSystem {
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        // Sized to the file (configuration files are small), so a read of a few hundred bytes does not clear 64 KiB.
+        var st = stat()
+        let size = fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+        var chunk = [UInt8](repeating: 0, count: min(max(size + 1, 512), 65536))
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {

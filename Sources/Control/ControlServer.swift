@@ -32,7 +32,8 @@ public struct ControlServerError: Error, Sendable, CustomStringConvertible {
 /// ```
 ///
 /// Blocking socket reads happen on one thread per connection (at most `maxConnections`, each short-lived);
-/// commands run as child tasks of ``run()``. The socket cannot be jammed: a connection must send each whole
+/// commands run as child tasks of ``run()``, except those the handler answers at once
+/// (``ControlHandler/immediateReply(to:)``, e.g. `ping`), which are answered on the connection's thread. The socket cannot be jammed: a connection must send each whole
 /// request within `requestTimeoutSeconds` (5 s), and when all `maxConnections` (256) are taken the one that has
 /// waited longest for its request (or for the client to read its reply) is evicted to make room for the newcomer.
 public final class ControlServer: Sendable {
@@ -260,7 +261,8 @@ public final class ControlServer: Sendable {
                     guard Sys.writeAll(fd, session.encode(.failure(error))), !close else { return }
                 case .request(let command):
                     setWaiting(fd, false)
-                    let reply = session.encode(dispatch(command, peerPID: peerPID))
+                    let response = handler.immediateReply(to: command) ?? dispatch(command, peerPID: peerPID)
+                    let reply = session.encode(response)
                     // Evictable again while the reply is written: a client that does not read blocks this write
                     // (up to the send timeout) and must not hold its slot against newcomers.
                     setWaiting(fd, true)

@@ -180,4 +180,14 @@ public enum ControlResponse: Sendable, Hashable {
 public protocol ControlHandler: Sendable {
     /// Runs a command and returns its reply.
     func handle(_ command: [String]) async -> ControlResponse
+
+    /// The reply to a command that needs no daemon state (`ping`), given synchronously on the connection's own
+    /// thread, so that it never waits for a busy task pool; nil sends the command to ``handle(_:)``.
+    /// fail2ban-client's `start` decides whether a server is running from a `ping` answered within 0.1 s.
+    func immediateReply(to command: [String]) -> ControlResponse?
+}
+
+extension ControlHandler {
+    /// No immediate replies: every command goes to ``handle(_:)``.
+    public func immediateReply(to command: [String]) -> ControlResponse? { nil }
 }

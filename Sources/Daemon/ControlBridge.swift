@@ -89,12 +89,20 @@ public struct ControlBridge: ControlHandler {
 
     static func strings(_ s: [String]) -> ControlValue { .list(s.map { .string($0) }) }
 
-    public func handle(_ command: [String]) async -> ControlResponse {
-        guard let verb = command.first else { return .failure(Self.missingArgument) }
-        switch verb {
+    /// `ping`, `version` and `echo` need no daemon state: the server answers them on the connection's thread.
+    public func immediateReply(to command: [String]) -> ControlResponse? {
+        switch command.first {
         case "ping": return .success("pong")
         case "version": return .success("1.0.2")
         case "echo": return .success(Self.strings(Array(command.dropFirst())))
+        default: return nil
+        }
+    }
+
+    public func handle(_ command: [String]) async -> ControlResponse {
+        guard let verb = command.first else { return .failure(Self.missingArgument) }
+        if let reply = immediateReply(to: command) { return reply }
+        switch verb {
         case "server-status": return .success("Server ready")
         case "stop": return await stop(command)
         case "start": return await start(command)

@@ -1,6 +1,12 @@
 internal import CPCRE2
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// An error raised when a pattern does not compile.
 public struct PatternError: Error, CustomStringConvertible, Sendable {
     /// The pattern that failed, as given to PCRE2.
@@ -160,12 +166,11 @@ public final class Matcher {
     private let ovector: UnsafeMutablePointer<Int>
     private let groupSlots: Int
     private let context: OpaquePointer?
-    private let jitStack: OpaquePointer?
 
-    /// Largest JIT stack of one matcher. PCRE2's default (32 KiB) runs out on lines of a few KiB that make a regex
-    /// backtrack (a user name of 4,000 `a `: the stock sshd filter fails with "JIT stack limit reached" where fail2ban
-    /// matches and bans). The stock sshd filter needs 1 MiB on a 64 KiB line (the longest read); twice that here.
-    /// It starts at 32 KiB and grows only as deep as a match goes.
+    /// Largest JIT stack. PCRE2's default (32 KiB) runs out on lines of a few KiB that make a regex backtrack (a
+    /// user name of 4,000 `a `: the stock sshd filter fails with "JIT stack limit reached" where fail2ban matches and
+    /// bans). The stock sshd filter needs 1 MiB on a 64 KiB line (the longest read); twice that here. It starts at
+    /// 32 KiB and grows only as deep as a match goes. One stack per thread (``JITStacks``), not per matcher.
     static let jitStackMaximum = 2 << 20
     /// The result code of the last failed match when it was an error (not a plain no-match), else 0.
     // Unchecked exclusivity: written once per match on a per-worker object; the check cost a runtime call.
@@ -181,14 +186,12 @@ public final class Matcher {
         pcre2_set_match_limit_8(ctx, 1_000_000)
         pcre2_set_depth_limit_8(ctx, 10_000)
         self.context = ctx
-        jitStack = pattern.isJIT ? pcre2_jit_stack_create_8(32 * 1024, Self.jitStackMaximum, nil) : nil
-        if let jitStack { pcre2_jit_stack_assign_8(ctx, nil, UnsafeMutableRawPointer(jitStack)) }
+        if pattern.isJIT { pcre2_jit_stack_assign_8(ctx, { _ in JITStacks.current() }, nil) }
     }
 
     deinit {
         pcre2_match_data_free_8(matchData)
         pcre2_match_context_free_8(context)
-        if let jitStack { pcre2_jit_stack_free_8(jitStack) }
     }
 
     /// Searches `subject` from `start`. Returns true on a match; offsets are then available via `range(_:)`.
@@ -284,5 +287,32 @@ public final class Matcher {
         var buffer = [UInt8](repeating: 0, count: 256)
         let n = pcre2_get_error_message_8(code, &buffer, buffer.count)
         return n > 0 ? String(decoding: buffer[0..<Int(n)], as: UTF8.self) : "error \(code)"
+    }
+}
+
+/// The JIT stacks: one per thread, made on the thread's first JIT match and freed when the thread exits, shared by
+/// every matcher that runs there (a match runs to its end on one thread, and matches never nest). A stack per
+/// matcher reserved 2 MiB of address space for each of a filter's dozens of patterns and mapped and unmapped it
+/// with every processor made.
+enum JITStacks {
+    /// The thread-local slot; nil only if the process ran out of keys (matches then use PCRE2's 32 KiB default).
+    private static let key: pthread_key_t? = {
+        var key = pthread_key_t()
+        let made = pthread_key_create(&key) { stack in
+            if let stack { pcre2_jit_stack_free_8(OpaquePointer(stack)) }
+        }
+        return made == 0 ? key : nil
+    }()
+
+    /// This thread's stack, made on first use; nil (PCRE2's default stack) when it cannot be made.
+    static func current() -> OpaquePointer? {
+        guard let key else { return nil }
+        if let stack = pthread_getspecific(key) { return OpaquePointer(stack) }
+        guard let stack = pcre2_jit_stack_create_8(32 * 1024, Matcher.jitStackMaximum, nil) else { return nil }
+        guard pthread_setspecific(key, UnsafeRawPointer(stack)) == 0 else {
+            pcre2_jit_stack_free_8(stack)
+            return nil
+        }
+        return stack
     }
 }

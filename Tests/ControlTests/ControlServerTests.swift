@@ -349,6 +349,43 @@ struct ControlServerTests {
         }
     }
 
+    @Test("ping is answered on the connection's thread while every handled command is stuck")
+    func pingWhileStuck() async throws {
+        /// Holds every command in `handle` until released; answers ping itself.
+        final class Stuck: ControlHandler {
+            let release = DispatchSemaphore(value: 0)
+            let entered = DispatchSemaphore(value: 0)
+            func handle(_ command: [String]) async -> ControlResponse {
+                await offPool {
+                    self.entered.signal()
+                    self.release.wait()
+                }
+                return .success("handled")
+            }
+            func immediateReply(to command: [String]) -> ControlResponse? {
+                command == ["ping"] ? .success("pong") : nil
+            }
+        }
+        let stuck = Stuck()
+        try await withServer(handler: stuck) { socket in
+            async let status = ControlClient(socketPath: socket, dialect: .pickle).send(["status"])
+            await offPool { stuck.entered.wait() }
+            let started = ContinuousClock.now
+            // fail2ban-client start's own check: a ping answered within 0.1 s means a server is running.
+            let ping = await ControlClient(socketPath: socket, dialect: .pickle, timeoutSeconds: 5).send(["ping"])
+            let took = ContinuousClock.now - started
+            #expect(ping == .success("pong"))
+            #expect(took < .seconds(2), "ping took \(took) while a command was stuck")
+            // A command without an immediate reply still goes to the (stuck) handler.
+            async let other = ControlClient(socketPath: socket, dialect: .json).send(["version"])
+            await offPool { stuck.entered.wait() }
+            stuck.release.signal()
+            stuck.release.signal()
+            #expect(await status == .success("handled"))
+            #expect(await other == .success("handled"))
+        }
+    }
+
     @Test("a stop command that shuts the server down still gets its reply")
     func stopReplies() async throws {
         /// Cancels the server's task from inside the handler, as the daemon does for `stop`.

@@ -1,6 +1,7 @@
 import Configuration
 import Core
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Filter
@@ -52,5 +53,32 @@ import Testing
         let p = try CompiledFilter.testing(config, dates: .syslog).makeProcessor()
         for line in lines { _ = p.process(line) }
         #expect(p.stats.matchLimit == 0)
+    }
+
+    @Test("deep matches on four threads at once: each thread's own JIT stack, the same verdicts as on one")
+    func concurrentThreads() throws {
+        let config = try ConfigTree(root: "/etc/fail2ban").loadFilter("sshd")
+        let filter = try CompiledFilter.testing(config, dates: .syslog)
+        let lines = Self.lines(Self.cases[0].line)
+        @Sendable func run() -> (failures: Int, matchLimit: Int) {
+            guard let p = try? filter.makeProcessor() else { return (-1, -1) }
+            var failures = 0
+            for _ in 0..<3 {
+                for line in lines {
+                    _ = p.process(line)
+                    failures += p.failures.count
+                }
+            }
+            return (failures, p.stats.matchLimit)
+        }
+        let alone = run()
+        #expect(alone.failures > 0 && alone.matchLimit == 0, "\(alone) for \(lines.count) lines")
+        let results = Mutex<[(failures: Int, matchLimit: Int)]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            let r = run()
+            results.withLock { $0.append(r) }
+        }
+        #expect(results.withLock { $0.count } == 4)
+        for r in results.withLock({ $0 }) { #expect(r == alone) }
     }
 }
