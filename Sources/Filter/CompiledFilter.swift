@@ -117,6 +117,10 @@ public final class CompiledFilter: @unchecked Sendable {
     /// the failregexes that can match it (bit i = failregex i; `FirstBytes`). A line whose bit set is empty
     /// cannot match any; otherwise only those run, one by one. Nil when it cannot tell for most of them.
     let firstByteCandidates: [UInt64]?
+    /// The prefilter (`RequiredLiterals`): strings one of which every prefregex match contains, and strings one of
+    /// which every match of any failregex contains (nil: no condition, or `FilterOptions.prefilter` is `.off`).
+    let prefregexLiterals: LiteralSet?
+    let failregexLiterals: LiteralSet?
     /// Options in force.
     public let options: FilterOptions
     /// Lines kept for multi-line regexes (fail2ban's `maxlines`, at least 1).
@@ -185,6 +189,13 @@ public final class CompiledFilter: @unchecked Sendable {
         ignoreregex = ignores
 
         firstByteCandidates = CompiledFilter.firstByteTable(fails, multiline: multiline)
+        if options.prefilter == .off {
+            prefregexLiterals = nil
+            failregexLiterals = nil
+        } else {
+            prefregexLiterals = pref.flatMap { RequiredLiterals.of($0.translated) }.map(LiteralSet.init)
+            failregexLiterals = CompiledFilter.requiredFailregexLiterals(fails).map(LiteralSet.init)
+        }
         if fails.count > 1, fails.allSatisfy(\.combinable) {
             var options: Pattern.Options = [.utf, .dupNames]
             if !fails.contains(where: \.ascii) { options.insert(.ucp) }
@@ -222,6 +233,18 @@ public final class CompiledFilter: @unchecked Sendable {
         }
         // Fail early on a bad date pattern.
         _ = try makeDateFinder()
+    }
+
+    /// The union of every failregex's required literals; nil when one of them has none (or the union is large).
+    static func requiredFailregexLiterals(_ fails: [FilterRegex]) -> [[UInt8]]? {
+        var union: [[UInt8]] = []
+        for f in fails {
+            guard let l = RequiredLiterals.of(f.translated) else { return nil }
+            union += l
+        }
+        var seen = Set<[UInt8]>()
+        union = union.filter { seen.insert($0).inserted }
+        return union.isEmpty || union.count > 64 ? nil : union
     }
 
     /// See `firstByteCandidates`: nil for multi-line filters (`^` matches at every line there), more than 64

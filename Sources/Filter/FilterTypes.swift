@@ -78,6 +78,9 @@ public struct FilterOptions: Sendable {
     /// Try every failregex on each line instead of stopping at the first match (fail2ban-regex's default,
     /// and what fail2ban's sample suite uses); `nofail` matches are then reported too, flagged `isNoFail`.
     public var checkAllRegex: Bool
+    /// Whether lines are first looked for the literals every match must contain (`RequiredLiterals`), so that a
+    /// line without them skips the filter's regexes. Default `.on`.
+    public var prefilter: Prefilter = .on
 
     /// Creates options; the defaults match a jail with no overrides.
     public init(
@@ -95,6 +98,20 @@ public struct FilterOptions: Sendable {
         self.resolver = resolver
         self.checkAllRegex = checkAllRegex
     }
+}
+
+/// How `LineProcessor` uses the literals a match must contain (`CompiledFilter.prefilterLiterals`). Every mode gives
+/// the same verdicts, failures and counters, except where said.
+public enum Prefilter: Sendable {
+    /// Every regex runs on every line.
+    case off
+    /// A line without the prefregex's literals, or without any failregex's literals, is missed without running
+    /// a regex. The failregexes' literals are looked for before the prefregex (single-line filters), so
+    /// `FilterStats.prefregexMatched` counts only the lines that have them (the daemon does not show it).
+    case on
+    /// As `.on`, but the failregexes' literals are looked for only after the prefregex ran, so that
+    /// `prefregexMatched` counts every line the prefregex matches (`portcullis regex` prints it).
+    case keepPrefregexCount
 }
 
 /// The wall clock used by default.

@@ -15,6 +15,13 @@ public final class LineProcessor {
     private let combinedMatcher: Matcher?
     private let checkIgnoreFirst: Bool
     private let checkAllRegex: Bool
+    /// The prefilter (`CompiledFilter.prefregexLiterals`, `failregexLiterals`): the prefregex's literals, looked for
+    /// before it runs; the failregexes' literals, looked for before the prefregex (`failBeforePrefregex`) when
+    /// skipping it changes nothing but `prefregexMatched` — single-line filters in `.on` mode, or no prefregex; a
+    /// multi-line prefregex's `<F-CONTENT>` replaces the buffered lines, which a skip would leave — else after it.
+    private let prefLiterals: LiteralSet?
+    private let failLiterals: LiteralSet?
+    private let failBeforePrefregex: Bool
     /// `CompiledFilter.firstByteCandidates`, copied where reading it costs no reference counting (nil: none).
     private let candidateTable: UnsafeMutablePointer<UInt64>?
 
@@ -76,6 +83,10 @@ public final class LineProcessor {
         combinedMatcher = filter.combined?.makeMatcher()
         checkIgnoreFirst = !filter.ignoreregex.isEmpty && filter.ignoreregex.count < filter.failregex.count - 2
         checkAllRegex = filter.options.checkAllRegex
+        prefLiterals = filter.prefregexLiterals
+        failLiterals = filter.failregexLiterals
+        failBeforePrefregex =
+            filter.prefregex == nil || (filter.maxLines == 1 && filter.options.prefilter == .on)
         if let table = filter.firstByteCandidates {
             let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
             p.initialize(from: table, count: 256)
@@ -332,6 +343,12 @@ public final class LineProcessor {
         let ascii = Self.isASCII(whole)
         if checkIgnoreFirst, ignoreHit(whole, ascii: ascii) != nil { return .ignored }
 
+        // The prefilter: a subject without the literals every match contains matches nothing. What the regexes
+        // would have searched is `whole` or a part of it (a literal has no newline, so it cannot straddle the
+        // newline after `<F-CONTENT>` or between buffered lines), and a line no regex matches changes no state.
+        if let prefLiterals, !prefLiterals.occurs(in: whole) { return .missed }
+        if failBeforePrefregex, let failLiterals, !failLiterals.occurs(in: whole) { return .missed }
+
         var subject = whole
         var contentReplaced = false
         if let prefMatcher, let pref = filter.prefregex {
@@ -355,6 +372,7 @@ public final class LineProcessor {
                     buffered = [(Array(UnsafeBufferPointer(start: content, count: r.count)), Array(original))]
                 }
             }
+            if !failBeforePrefregex, let failLiterals, !failLiterals.occurs(in: subject) { return .missed }
         }
         var firstRegex = 0
         var combinedMatched = false

@@ -104,9 +104,11 @@ struct RegexCommand: ParsableCommand {
             source.definition.ignoreregex += values
             source.useLines.append(use)
         }
-        let options = FilterOptions(
+        var options = FilterOptions(
             datePattern: datePattern, maxLines: maxLines, maxLineLength: LineReader.defaultMaxLineLength,
             dnsMode: raw ? .raw : .yes, resolver: raw ? nil : HostResolver.resolve, checkAllRegex: out == nil)
+        // The report prints how many lines the prefregex matched, as fail2ban-regex does.
+        options.prefilter = .keepPrefregexCount
         let compiled: CompiledFilter
         do {
             compiled = try CompiledFilter(source.definition, options: options)
