@@ -84,6 +84,8 @@ enum RequiredLiterals {
     struct Parser {
         let bytes: [UInt8]
         var i = 0
+        /// Branches of the alternation parsed last (nested ones finish before the one around them).
+        var lastBranches = 0
 
         func peek(_ k: Int = 0) -> UInt8? { i + k < bytes.count ? bytes[i + k] : nil }
 
@@ -91,7 +93,10 @@ enum RequiredLiterals {
         mutating func alternation() -> Info? {
             var exact: [[UInt8]]? = []
             var required: [[UInt8]]? = []
+            var count = 0
+            defer { lastBranches = count }
             while true {
+                count += 1
                 guard let s = sequence() else { return nil }
                 if let e = exact, let se = s.exact { exact = bounded(e + se) } else { exact = nil }
                 if let r = required, let sr = usable(s.required) { required = bounded(r + sr) } else { required = nil }
@@ -251,14 +256,47 @@ enum RequiredLiterals {
                     }
                 case UInt8(ascii: "'"):
                     guard skipName(from: i + 1, end: UInt8(ascii: "'")) else { return nil }
+                case UInt8(ascii: "("):
+                    return conditional()
                 default:
-                    return nil  // flags, conditionals, recursion, callouts
+                    return nil  // flags, recursion, callouts
                 }
             }
             guard let inner = alternation(), peek() == UInt8(ascii: ")") else { return nil }
             i += 1
             // A lookaround's text is checked, not consumed: it requires nothing of the match itself here.
             return zeroWidth ? .empty : inner
+        }
+
+        /// `(?(NAME)yes|no)` after `(?`, where NAME is a group's name or number (`<name>` and `'name'` too): the
+        /// group matches what its yes or its no branch matches (no `no` branch: the empty string). Other conditions
+        /// (assertions, `DEFINE`, recursion tests, `VERSION`) are not modelled.
+        mutating func conditional() -> Info? {
+            i += 1  // (
+            var open: UInt8? = nil
+            if let c = peek(), c == UInt8(ascii: "<") || c == UInt8(ascii: "'") {
+                open = c
+                i += 1
+            }
+            let start = i
+            while let c = peek(), FirstBytes.Parser.isNameByte(c) { i += 1 }
+            let name = bytes[start..<i]
+            guard !name.isEmpty, name.first != UInt8(ascii: "R"), !name.elementsEqual("DEFINE".utf8) else { return nil }
+            if let open {
+                guard peek() == (open == UInt8(ascii: "<") ? UInt8(ascii: ">") : open) else { return nil }
+                i += 1
+            }
+            guard peek() == UInt8(ascii: ")") else { return nil }
+            i += 1
+            guard var inner = alternation(), peek() == UInt8(ascii: ")") else { return nil }
+            i += 1
+            guard lastBranches <= 2 else { return nil }
+            if lastBranches == 1 {
+                // Only a yes branch: when the condition fails the group matches the empty string.
+                inner.exact = inner.exact.flatMap { bounded($0 + [[]]) }
+                inner.required = nil
+            }
+            return inner
         }
 
         /// Skips a group name `[A-Za-z_][A-Za-z0-9_]*` and its closing `end`; false when it is not one.
@@ -306,12 +344,14 @@ enum RequiredLiterals {
     }
 }
 
-/// A set of byte strings looked for in a subject, without PCRE2: `memmem` for up to four strings, else one pass
-/// over the subject's byte pairs (a 4096-bit table of the strings' first two bytes) that compares the strings
-/// starting at each pair found.
+/// A set of byte strings looked for in a subject, without PCRE2: for up to four strings, `memchr` for each string's
+/// rarest-looking byte and a comparison around each hit; for more, one pass over the subject's byte pairs (a
+/// 4096-bit table of the strings' first two bytes) comparing the strings that start with each pair found.
 final class LiteralSet: @unchecked Sendable {
     // SAFETY: immutable after init.
     let strings: [[UInt8]]
+    /// Per string: the offset of the byte `memchr` looks for.
+    private let anchors: [Int]
     private let pairs: [UInt64]
     /// Per pair hash: indexes into `strings`.
     private let byPair: [Int: [Int]]
@@ -319,6 +359,7 @@ final class LiteralSet: @unchecked Sendable {
     init(_ strings: [[UInt8]]) {
         precondition(strings.allSatisfy { $0.count >= 2 })
         self.strings = strings
+        anchors = strings.map { s in s.indices.min { Self.commonness(s[$0]) < Self.commonness(s[$1]) } ?? 0 }
         var pairs = [UInt64](repeating: 0, count: 64)
         var byPair: [Int: [Int]] = [:]
         for (k, s) in strings.enumerated() {
@@ -330,6 +371,20 @@ final class LiteralSet: @unchecked Sendable {
         self.byPair = byPair
     }
 
+    /// How often a byte is guessed to appear in log lines (higher: more often).
+    static func commonness(_ b: UInt8) -> Int {
+        switch b {
+        case 0x20: return 10
+        case UInt8(ascii: "e"), UInt8(ascii: "a"), UInt8(ascii: "o"), UInt8(ascii: "i"), UInt8(ascii: "n"),
+            UInt8(ascii: "s"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            return 8
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: ":"): return 7
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return 5
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return 3
+        default: return 4
+        }
+    }
+
     @inline(__always)
     static func hash(_ a: UInt8, _ b: UInt8) -> Int { (Int(a) << 4 ^ Int(b)) & 0xFFF }
 
@@ -338,9 +393,19 @@ final class LiteralSet: @unchecked Sendable {
         guard let base = subject.baseAddress else { return false }
         let n = subject.count
         if strings.count <= 4 {
-            for s in strings {
-                let found = s.withUnsafeBytes { needle in
-                    memmem(base, n, needle.baseAddress, needle.count) != nil
+            for (s, anchor) in zip(strings, anchors) where s.count <= n {
+                let found = s.withUnsafeBytes { needle -> Bool in
+                    let key = Int32(needle[anchor])
+                    // The anchor byte can be at positions anchor ..< n - (count - anchor) + 1.
+                    var from = anchor
+                    let last = n - (s.count - anchor)
+                    while from <= last {
+                        guard let hit = memchr(base + from, key, last - from + 1) else { return false }
+                        let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                        if memcmp(base + (at - anchor), needle.baseAddress!, s.count) == 0 { return true }
+                        from = at + 1
+                    }
+                    return false
                 }
                 if found { return true }
             }
@@ -353,7 +418,7 @@ final class LiteralSet: @unchecked Sendable {
                 if table[h >> 6] & (1 << UInt64(h & 63)) != 0, let candidates = byPair[h] {
                     for c in candidates {
                         let s = strings[c]
-                        if k + s.count <= n, s.withUnsafeBytes({ memcmp(base + k, $0.baseAddress, s.count) == 0 }) {
+                        if k + s.count <= n, s.withUnsafeBytes({ memcmp(base + k, $0.baseAddress!, s.count) == 0 }) {
                             return true
                         }
                     }

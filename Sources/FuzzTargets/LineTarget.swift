@@ -12,7 +12,9 @@ import Musl
 /// `/etc/fail2ban/filter.d` (read at fuzz time, never copied), each also in its `aggressive` mode. The first two
 /// bytes pick the filter; the rest is log lines. A failure's host must be text of the input or the canonical text of
 /// its address (the log decides nothing else), a failure with an address must carry that address's text, and a line
-/// over the length limit is skipped whole (`.tooLong`, no failure).
+/// over the length limit is skipped whole (`.tooLong`, no failure). Each line also goes through the same filter with
+/// the prefilter off (`FilterOptions.prefilter`): both must give the same outcome and the same failures (a line the
+/// prefilter rejects may be `.missed` where every regex ran into PCRE2's match limit without it: it cannot match).
 ///
 /// The processors use `maxLineLength` 4 KiB instead of the daemon's 64 KiB: no line of a fuzz input can be longer
 /// (`scripts/fuzz.sh` passes `-max_len=4096`), so every line gets the same verdict under either limit, and the
@@ -24,22 +26,25 @@ final class LineTarget {
 
     /// Compiled filters; each input gets fresh processors, so multi-line state (the mlfid cache, buffered lines)
     /// never carries a host over from an earlier input and the "host is text of this input" check stays exact.
-    let filters: [(name: String, filter: CompiledFilter)]
+    let filters: [(name: String, filter: CompiledFilter, unfiltered: CompiledFilter)]
     /// The processors' line length limit (see the type's comment).
     static let maxLineLength = 4096
 
     init() {
-        var made: [(String, CompiledFilter)] = []
+        var made: [(String, CompiledFilter, CompiledFilter)] = []
         let options = FilterOptions(now: { 1_764_806_400 }, maxLineLength: Self.maxLineLength, dnsMode: .raw)
+        var optionsOff = options
+        optionsOff.prefilter = .off
         for root in [FuzzTargets.ownConfig, FuzzTargets.stockConfig] {
             let tree = ConfigTree(root: root)
             for name in confNames(in: root + "/filter.d") {
                 for spec in [name, name + "[mode=aggressive]"] {
                     guard let definition = try? tree.loadFilter(spec), !definition.failregex.isEmpty,
                         let filter = try? CompiledFilter(definition, options: options),
+                        let unfiltered = try? CompiledFilter(definition, options: optionsOff),
                         (try? filter.makeProcessor()) != nil
                     else { continue }
-                    made.append(("\(root):\(spec)", filter))
+                    made.append(("\(root):\(spec)", filter, unfiltered))
                 }
             }
         }
@@ -50,14 +55,21 @@ final class LineTarget {
     func run(_ data: UnsafeRawBufferPointer) {
         guard data.count >= 2 else { return }
         let index = (Int(data[0]) << 8 | Int(data[1])) % filters.count
-        let (name, filter) = filters[index]
-        guard let processor = try? filter.makeProcessor() else {
+        let (name, filter, unfiltered) = filters[index]
+        guard let processor = try? filter.makeProcessor(), let reference = try? unfiltered.makeProcessor() else {
             FuzzTargets.fail("line", "\(name): a processor could be made at start but not now")
         }
         let input = Array(data[2...])
         let text = String(validating: input, as: UTF8.self)
         for line in splitLines(UnsafeRawBufferPointer(rebasing: data[2...])) {
             let outcome = line.withUnsafeBufferPointer { processor.process($0) }
+            let expected = line.withUnsafeBufferPointer { reference.process($0) }
+            if outcome != expected, !(outcome == .missed && expected == .matchLimit) {
+                FuzzTargets.fail("line", "\(name): \(outcome) with the prefilter, \(expected) without")
+            }
+            if processor.failures != reference.failures {
+                FuzzTargets.fail("line", "\(name): the prefilter changed the failures of a line")
+            }
             if (line.count > Self.maxLineLength) != (outcome == .tooLong) {
                 FuzzTargets.fail("line", "\(name): a line of \(line.count) bytes gave \(outcome)")
             }

@@ -9,9 +9,7 @@ import Testing
 /// names, runs over every line of fail2ban's sample logs (read at test time), in file order and then shuffled with
 /// mutated copies, with the prefilter off, on, and on keeping the prefregex count; outcomes, failures and counters
 /// must be the same line by line (`.on` may count fewer prefregex matches, as documented).
-@Suite(.enabled(if: FileManager.default.fileExists(atPath: PrefilterDifferentialTests.logs))) struct
-    PrefilterDifferentialTests
-{
+@Suite struct PrefilterDifferentialTests {
     static let logs = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/"
     static let ownConfig = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("config").path
@@ -69,42 +67,53 @@ import Testing
         return out
     }
 
-    /// Every sample line in file order, then all of them with mutated copies, shuffled.
+    /// Every sample line in file order, then all of them with one mutated copy each, shuffled.
+    static let lines: [[UInt8]] = (try? corpus()) ?? []
+
     static func corpus() throws -> [[UInt8]] {
         let logs = try sampleLogs()
         var rng = SplitMix(seed: 0xF11E)
         var all: [[UInt8]] = logs.flatMap(\.lines)
         var extra: [[UInt8]] = []
-        for line in all { extra += mutations(line, &rng) }
+        for line in all {
+            let variants = mutations(line, &rng)
+            if !variants.isEmpty { extra.append(variants[rng.below(variants.count)]) }
+        }
         var shuffled = all + extra
         for k in stride(from: shuffled.count - 1, to: 0, by: -1) { shuffled.swapAt(k, rng.below(k + 1)) }
         all += shuffled
         return all
     }
 
-    static let specs: [(root: String, spec: String)] = {
+    static let specs: [Spec] = {
         var modesByFilter: [String: Set<[String: String]>] = [:]
         for log in (try? sampleLogs()) ?? [] {
             let name = (log.name as NSString).lastPathComponent
             modesByFilter[name, default: []].formUnion(log.modes)
         }
-        var out: [(String, String)] = []
+        var out: [Spec] = []
         for root in ["/etc/fail2ban", ownConfig] {
             let names =
                 ((try? FileManager.default.contentsOfDirectory(atPath: root + "/filter.d")) ?? [])
                 .filter { $0.hasSuffix(".conf") }.map { String($0.dropLast(5)) }.sorted()
             for name in names {
-                out.append((root, name))
+                out.append(Spec(root: root, spec: name))
                 var modes = modesByFilter[name] ?? []
                 modes.insert(["mode": "aggressive"])
                 for mode in modes.sorted(by: { "\($0)" < "\($1)" }) where !mode.isEmpty {
                     let opts = mode.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-                    out.append((root, name + "[" + opts + "]"))
+                    out.append(Spec(root: root, spec: name + "[" + opts + "]"))
                 }
             }
         }
         return out
     }()
+
+    struct Spec: Sendable, CustomStringConvertible {
+        var root: String
+        var spec: String
+        var description: String { (root == "/etc/fail2ban" ? "stock " : "own ") + spec }
+    }
 
     /// Runs `lines` through the filter with the prefilter off, on, and keeping the prefregex count; returns the
     /// the differences.
@@ -116,12 +125,14 @@ import Testing
         }
         let off = try make(.off)
         let on = try make(.on)
-        let keep = try make(.keepPrefregexCount)
+        // Without a prefregex both modes take the same path.
+        let keep = definition.prefregex == nil ? nil : try make(.keepPrefregexCount)
         var problems: [String] = []
         for (n, line) in lines.enumerated() {
             let want = line.withUnsafeBufferPointer { off.process($0) }
             let wantFailures = off.failures
             for (label, p) in [("on", on), ("keepPrefregexCount", keep)] {
+                guard let p else { continue }
                 let got = line.withUnsafeBufferPointer { p.process($0) }
                 let gotFailures = p.failures
                 if got != want || gotFailures != wantFailures {
@@ -130,38 +141,47 @@ import Testing
                             + "\(wantFailures.map { $0.host ?? "-" }): \(String(decoding: line, as: UTF8.self))")
                 }
             }
-            if problems.count > 10 { break }
+            if problems.count >= 6 { break }
         }
         var onStats = on.stats
         if onStats.prefregexMatched > off.stats.prefregexMatched {
             problems.append("on: more prefregex matches (\(onStats.prefregexMatched)) than off")
         }
         onStats.prefregexMatched = off.stats.prefregexMatched
-        if onStats != off.stats { problems.append("on: counters \(onStats) instead of \(off.stats)") }
-        if keep.stats != off.stats { problems.append("keepPrefregexCount: counters \(keep.stats) instead of \(off.stats)") }
+        func counters(_ s: FilterStats) -> String {
+            "lines \(s.lines) matched \(s.matched) ignored \(s.ignored) missed \(s.missed) match limit \(s.matchLimit) "
+                + "prefregex \(s.prefregexMatched) failregex \(s.failregexHits) ignoreregex \(s.ignoreregexHits)"
+        }
+        if onStats != off.stats { problems.append("on: counters \(counters(onStats)) instead of \(counters(off.stats))") }
+        if let keep, keep.stats != off.stats {
+            problems.append("keepPrefregexCount: counters \(counters(keep.stats)) instead of \(counters(off.stats))")
+        }
         return problems
     }
 
-    @Test func everyFilterGivesTheSameVerdictsWithAndWithoutThePrefilter() throws {
-        let lines = try Self.corpus()
-        #expect(lines.count > 5000)
-        var compared = 0
+    @Test func theCorpusAndTheFiltersAreThere() {
+        #expect(Self.lines.count > 3000)
+        #expect(Self.specs.count > 100)
         var withLiterals = 0
-        for (root, spec) in Self.specs {
-            guard let definition = try? ConfigTree(root: root).loadFilter(spec), !definition.failregex.isEmpty,
+        for s in Self.specs {
+            guard let definition = try? ConfigTree(root: s.root).loadFilter(s.spec),
                 let filter = try? CompiledFilter(definition)
             else { continue }
             if filter.prefregexLiterals != nil || filter.failregexLiterals != nil { withLiterals += 1 }
-            compared += 1
-            for checkAll in [false, true] {
-                let problems = try Self.compare(definition, lines: lines, checkAll: checkAll)
-                #expect(
-                    problems.isEmpty,
-                    "\(root) \(spec) checkAll=\(checkAll):\n\(problems.prefix(10).joined(separator: "\n"))")
-            }
         }
-        // Every stock filter and ours were compared, and most of them do have a prefilter.
-        #expect(compared > 100)
-        #expect(withLiterals * 2 > compared, "\(withLiterals) of \(compared) filters have literals")
+        // Most filters do have a prefilter (the rest use `(?i)`, back-references… and run every regex).
+        #expect(withLiterals * 4 > Self.specs.count * 3, "\(withLiterals) of \(Self.specs.count) filters have literals")
+    }
+
+    @Test(arguments: specs) func sameVerdictsWithAndWithoutThePrefilter(_ s: Spec) throws {
+        // Some specs name a mode a filter does not have, or a filter that needs a jail's settings: skipped here,
+        // but most load (checked above).
+        guard let definition = try? ConfigTree(root: s.root).loadFilter(s.spec), !definition.failregex.isEmpty,
+            (try? CompiledFilter(definition)) != nil
+        else { return }
+        for checkAll in [false, true] {
+            let problems = try Self.compare(definition, lines: Self.lines, checkAll: checkAll)
+            #expect(problems.isEmpty, "checkAll=\(checkAll):\n\(problems.prefix(10).joined(separator: "\n"))")
+        }
     }
 }
