@@ -346,29 +346,69 @@ enum RequiredLiterals {
 
 /// A set of byte strings looked for in a subject, without PCRE2: for up to four strings, `memchr` for each string's
 /// rarest-looking byte and a comparison around each hit; for more, one pass over the subject's byte pairs (a
-/// 4096-bit table of the strings' first two bytes) comparing the strings that start with each pair found.
+/// 4096-bit table of the strings' first two bytes) comparing the strings that start with each pair found. The
+/// strings and tables are in flat buffers, so a look costs no reference counting.
 final class LiteralSet: @unchecked Sendable {
-    // SAFETY: immutable after init.
+    // SAFETY: immutable after init (the buffers are written only there and freed in deinit).
     let strings: [[UInt8]]
+    private let count: Int
+    /// The strings one after another; string k is `bytes[starts[k] ..< starts[k + 1]]`.
+    private let bytes: UnsafeMutablePointer<UInt8>
+    private let starts: UnsafeMutablePointer<Int>
     /// Per string: the offset of the byte `memchr` looks for.
-    private let anchors: [Int]
-    private let pairs: [UInt64]
-    /// Per pair hash: indexes into `strings`.
-    private let byPair: [Int: [Int]]
+    private let anchors: UnsafeMutablePointer<Int>
+    /// Bit h set: some string's first two bytes hash to h.
+    private let pairs: UnsafeMutablePointer<UInt64>
+    /// The strings per pair hash: `members[firstMember[h] ..< firstMember[h + 1]]`.
+    private let firstMember: UnsafeMutablePointer<Int32>
+    private let members: UnsafeMutablePointer<Int32>
 
     init(_ strings: [[UInt8]]) {
         precondition(strings.allSatisfy { $0.count >= 2 })
         self.strings = strings
-        anchors = strings.map { s in s.indices.min { Self.commonness(s[$0]) < Self.commonness(s[$1]) } ?? 0 }
-        var pairs = [UInt64](repeating: 0, count: 64)
-        var byPair: [Int: [Int]] = [:]
+        count = strings.count
+        let total = strings.reduce(0) { $0 + $1.count }
+        bytes = .allocate(capacity: max(1, total))
+        starts = .allocate(capacity: count + 1)
+        anchors = .allocate(capacity: max(1, count))
+        var at = 0
+        for (k, s) in strings.enumerated() {
+            starts[k] = at
+            for b in s {
+                bytes[at] = b
+                at += 1
+            }
+            anchors[k] = s.indices.min { Self.commonness(s[$0]) < Self.commonness(s[$1]) } ?? 0
+        }
+        starts[count] = at
+        pairs = .allocate(capacity: 64)
+        pairs.initialize(repeating: 0, count: 64)
+        var buckets = [[Int32]](repeating: [], count: 4096)
         for (k, s) in strings.enumerated() {
             let h = Self.hash(s[0], s[1])
             pairs[h >> 6] |= 1 << UInt64(h & 63)
-            byPair[h, default: []].append(k)
+            buckets[h].append(Int32(k))
         }
-        self.pairs = pairs
-        self.byPair = byPair
+        firstMember = .allocate(capacity: 4097)
+        members = .allocate(capacity: max(1, count))
+        var m = 0
+        for h in 0..<4096 {
+            firstMember[h] = Int32(m)
+            for k in buckets[h] {
+                members[m] = k
+                m += 1
+            }
+        }
+        firstMember[4096] = Int32(m)
+    }
+
+    deinit {
+        bytes.deallocate()
+        starts.deallocate()
+        anchors.deallocate()
+        pairs.deallocate()
+        firstMember.deallocate()
+        members.deallocate()
     }
 
     /// How often a byte is guessed to appear in log lines (higher: more often).
@@ -392,40 +432,36 @@ final class LiteralSet: @unchecked Sendable {
     func occurs(in subject: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = subject.baseAddress else { return false }
         let n = subject.count
-        if strings.count <= 4 {
-            for (s, anchor) in zip(strings, anchors) where s.count <= n {
-                let found = s.withUnsafeBytes { needle -> Bool in
-                    let key = Int32(needle[anchor])
-                    // The anchor byte can be at positions anchor ..< n - (count - anchor) + 1.
-                    var from = anchor
-                    let last = n - (s.count - anchor)
-                    while from <= last {
-                        guard let hit = memchr(base + from, key, last - from + 1) else { return false }
-                        let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                        if memcmp(base + (at - anchor), needle.baseAddress!, s.count) == 0 { return true }
-                        from = at + 1
-                    }
-                    return false
+        if count <= 4 {
+            for k in 0..<count {
+                let needle = bytes + starts[k]
+                let length = starts[k + 1] - starts[k]
+                let anchor = anchors[k]
+                let key = Int32(needle[anchor])
+                // The anchor byte can be at positions anchor ... n - (length - anchor).
+                var from = anchor
+                let last = n - (length - anchor)
+                while from <= last {
+                    guard let hit = memchr(base + from, key, last - from + 1) else { break }
+                    let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(base + (at - anchor), needle, length) == 0 { return true }
+                    from = at + 1
                 }
-                if found { return true }
             }
             return false
         }
-        return pairs.withUnsafeBufferPointer { table in
-            var k = 0
-            while k + 1 < n {
-                let h = Self.hash(base[k], base[k + 1])
-                if table[h >> 6] & (1 << UInt64(h & 63)) != 0, let candidates = byPair[h] {
-                    for c in candidates {
-                        let s = strings[c]
-                        if k + s.count <= n, s.withUnsafeBytes({ memcmp(base + k, $0.baseAddress!, s.count) == 0 }) {
-                            return true
-                        }
-                    }
+        var k = 0
+        while k + 1 < n {
+            let h = Self.hash(base[k], base[k + 1])
+            if pairs[h >> 6] & (1 << UInt64(h & 63)) != 0 {
+                for m in Int(firstMember[h])..<Int(firstMember[h + 1]) {
+                    let c = Int(members[m])
+                    let length = starts[c + 1] - starts[c]
+                    if k + length <= n, memcmp(base + k, bytes + starts[c], length) == 0 { return true }
                 }
-                k += 1
             }
-            return false
+            k += 1
         }
+        return false
     }
 }
