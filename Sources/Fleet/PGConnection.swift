@@ -101,7 +101,9 @@ final class PGConnection {
         for r in 0..<n {
             var row: [String?] = []
             for c in 0..<m {
-                row.append(portcullis_PQgetisnull(result, r, c) == 1 ? nil : String(cString: portcullis_PQgetvalue(result, r, c)))
+                row.append(
+                    portcullis_PQgetisnull(result, r, c) == 1
+                        ? nil : String(cString: portcullis_PQgetvalue(result, r, c)))
             }
             rows.append(row)
         }
@@ -111,7 +113,9 @@ final class PGConnection {
     /// Reads what the server sent (after `poll` said readable) and returns the notifications received, as
     /// (channel, payload). Throws when the connection broke.
     func notifications() throws(FleetError) -> [(channel: String, payload: String)] {
-        guard portcullis_PQconsumeInput(handle) == 1 else { throw FleetError(Self.text(portcullis_PQerrorMessage(handle))) }
+        guard portcullis_PQconsumeInput(handle) == 1 else {
+            throw FleetError(Self.text(portcullis_PQerrorMessage(handle)))
+        }
         var out: [(channel: String, payload: String)] = []
         while let n = portcullis_PQnotifies(handle) {
             out.append((String(cString: n.pointee.relname), String(cString: n.pointee.extra)))
