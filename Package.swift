@@ -20,7 +20,8 @@ let package = Package(
         .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // libpq, loaded with dlopen when [fleet] is configured (its header from libpq-dev at build time).
+        .target(name: "CLibPQ"),
         // Linux system calls Swift's Glibc module cannot express (setns, gettid, the nf_tables netlink monitor).
         .target(name: "CNetlink"),
 

@@ -6,7 +6,8 @@ and its VmRSS read from /proc; repeated, the median printed. With --metrics the 
 
     bench/idle_rss.py --portcullis before/portcullis --portcullis after/portcullis [--metrics] [--runs 5]
 
-Prints one line per binary: `idle RSS: 9.8 MiB (median of 5; runs …) BINARY [metrics]`.
+Prints one line per binary: `idle RSS: 9.8 MiB (median of 5; runs …), PSS 7.0 MiB, private 5.1 MiB BINARY [metrics]`
+(PSS and private pages from /proc/PID/smaps_rollup, medians).
 """
 import argparse
 import os
@@ -69,9 +70,17 @@ def one(exe, metrics, idle):
         time.sleep(idle)
         with open(f"/proc/{proc.pid}/status") as f:
             kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        # PSS (shared pages divided among the processes that map them) and private pages, from smaps_rollup.
+        rollup = {}
+        with open(f"/proc/{proc.pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[1].isdigit():
+                    rollup[parts[0].rstrip(":")] = int(parts[1])
+        private = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
         subprocess.run([exe, "-s", sock, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         proc.wait(15)
-        return kib
+        return kib, rollup.get("Pss", 0), private
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -88,9 +97,12 @@ def main():
     args = p.parse_args()
     for exe in args.portcullis:
         runs = [one(os.path.abspath(exe), args.metrics, args.idle) for _ in range(args.runs)]
-        mib = [r / 1024 for r in runs]
+        mib = [r[0] / 1024 for r in runs]
+        pss = statistics.median(r[1] / 1024 for r in runs)
+        private = statistics.median(r[2] / 1024 for r in runs)
         print(f"idle RSS: {statistics.median(mib):.1f} MiB (median of {len(runs)}; runs "
-              f"{', '.join(f'{m:.1f}' for m in mib)}) {exe}{' [metrics]' if args.metrics else ''}")
+              f"{', '.join(f'{m:.1f}' for m in mib)}), PSS {pss:.1f} MiB, private {private:.1f} MiB "
+              f"{exe}{' [metrics]' if args.metrics else ''}")
 
 
 if __name__ == "__main__":

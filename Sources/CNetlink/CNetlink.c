@@ -117,3 +117,7 @@ int portcullis_utmpx_name(const char *path) {
 int portcullis_malloc_trim(void) {
     return malloc_trim(0);
 }
+
+int portcullis_malloc_arena_max(int count) {
+    return mallopt(M_ARENA_MAX, count);
+}

@@ -542,6 +542,9 @@ public struct ConfigurationCheck: Sendable {
                     .error, "[fleet] needs the database (dbfile) for its outbox, and dbfile = \(main.dbfile)",
                     at: main.locations["dbfile"] ?? url, hint: "set dbfile to a file, or remove [fleet]"))
         }
+        if let problem = FleetService.clientLibraryProblem {
+            out.append(CheckFinding(.error, problem, at: url, hint: "the daemon cannot reach the fleet without it"))
+        }
         let place = main.values["fleet.@jails"].flatMap(Self.location) ?? url
         for jail in configuration.jails where !jails.contains(jail) {
             out.append(

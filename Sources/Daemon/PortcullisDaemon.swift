@@ -1,3 +1,4 @@
+internal import CNetlink
 import Configuration
 import Control
 import Core
@@ -194,6 +195,9 @@ public final class PortcullisDaemon: Service, Sendable {
     }
 
     public func run() async throws {
+        // At most two malloc arenas (glibc makes up to 8 per core, one per thread that contends): what a burst frees
+        // then collects in fewer places, and the housekeeping's malloc_trim gives more of it back.
+        _ = portcullis_malloc_arena_max(2)
         let settings = self.settings
         let tree = ConfigTree(root: settings.configDirectory)
         let main: MainConfiguration

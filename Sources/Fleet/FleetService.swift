@@ -68,6 +68,9 @@ public final class FleetService: Sendable {
         if wakePipe.write >= 0 { close(wakePipe.write) }
     }
 
+    /// Why PostgreSQL's client library (libpq.so.5, loaded on first use) cannot be loaded, or nil when it can.
+    public static var clientLibraryProblem: String? { PGConnection.libraryProblem }
+
     /// Starts the thread.
     public func start() throws {
         try DedicatedThread.detached { [self] in run() }

@@ -31,7 +31,15 @@ final class PGConnection {
     private let handle: OpaquePointer
 
     /// Connects (blocking, libpq's `connect_timeout` applies); throws with libpq's message.
+    /// Why libpq cannot be loaded (the message says what to install), nil when it is loaded.
+    static var libraryProblem: String? {
+        guard let failure = portcullis_pq_load() else { return nil }
+        return "cannot load PostgreSQL's client library for [fleet] (\(String(cString: failure))): "
+            + "install the libpq5 package"
+    }
+
     init(conninfo: String, password: String?) throws(FleetError) {
+        if let problem = Self.libraryProblem { throw FleetError(problem) }
         var keys: [String] = ["dbname", "connect_timeout", "application_name"]
         var values: [String] = [conninfo, "5", "portcullis"]
         if let password {
@@ -47,19 +55,19 @@ final class PGConnection {
         }
         let conn = cKeys.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
             cValues.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
-                PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
+                portcullis_PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
             }
         }
         guard let conn else { throw FleetError("out of memory for a PostgreSQL connection") }
-        guard PQstatus(conn) == CONNECTION_OK else {
-            let message = Self.text(PQerrorMessage(conn))
-            PQfinish(conn)
+        guard portcullis_PQstatus(conn) == CONNECTION_OK else {
+            let message = Self.text(portcullis_PQerrorMessage(conn))
+            portcullis_PQfinish(conn)
             throw FleetError(message)
         }
         handle = conn
     }
 
-    deinit { PQfinish(handle) }
+    deinit { portcullis_PQfinish(handle) }
 
     static func text(_ p: UnsafePointer<CChar>?) -> String {
         guard let p else { return "" }
@@ -67,10 +75,10 @@ final class PGConnection {
     }
 
     /// The connection's descriptor, for `poll`.
-    var socket: Int32 { PQsocket(handle) }
+    var socket: Int32 { portcullis_PQsocket(handle) }
 
     /// True while the connection is usable.
-    var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+    var isOK: Bool { portcullis_PQstatus(handle) == CONNECTION_OK }
 
     /// Runs one statement with text parameters (`$1`…; nil = NULL) and returns its rows as text (NULL = nil).
     @discardableResult
@@ -78,22 +86,24 @@ final class PGConnection {
         let copies = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { for p in copies { free(p) } }
         let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { params in
-            PQexecParams(handle, sql, Int32(parameters.count), nil, params.baseAddress, nil, nil, 0)
+            portcullis_PQexecParams(handle, sql, Int32(parameters.count), nil, params.baseAddress, nil, nil, 0)
         }
-        guard let result else { throw FleetError(Self.text(PQerrorMessage(handle))) }
-        defer { PQclear(result) }
-        let status = PQresultStatus(result)
+        guard let result else { throw FleetError(Self.text(portcullis_PQerrorMessage(handle))) }
+        defer { portcullis_PQclear(result) }
+        let status = portcullis_PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
-            throw FleetError(Self.text(PQresultErrorMessage(result)))
+            throw FleetError(Self.text(portcullis_PQresultErrorMessage(result)))
         }
         var rows: [[String?]] = []
-        let n = PQntuples(result)
-        let m = PQnfields(result)
+        let n = portcullis_PQntuples(result)
+        let m = portcullis_PQnfields(result)
         rows.reserveCapacity(Int(n))
         for r in 0..<n {
             var row: [String?] = []
             for c in 0..<m {
-                row.append(PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c)))
+                row.append(
+                    portcullis_PQgetisnull(result, r, c) == 1
+                        ? nil : String(cString: portcullis_PQgetvalue(result, r, c)))
             }
             rows.append(row)
         }
@@ -103,11 +113,13 @@ final class PGConnection {
     /// Reads what the server sent (after `poll` said readable) and returns the notifications received, as
     /// (channel, payload). Throws when the connection broke.
     func notifications() throws(FleetError) -> [(channel: String, payload: String)] {
-        guard PQconsumeInput(handle) == 1 else { throw FleetError(Self.text(PQerrorMessage(handle))) }
+        guard portcullis_PQconsumeInput(handle) == 1 else {
+            throw FleetError(Self.text(portcullis_PQerrorMessage(handle)))
+        }
         var out: [(channel: String, payload: String)] = []
-        while let n = PQnotifies(handle) {
+        while let n = portcullis_PQnotifies(handle) {
             out.append((String(cString: n.pointee.relname), String(cString: n.pointee.extra)))
-            PQfreemem(n)
+            portcullis_PQfreemem(n)
         }
         return out
     }

@@ -34,6 +34,12 @@ final class IniTarget {
 
     func run(_ data: UnsafeRawBufferPointer) {
         let parts = splitParts(data, limit: Self.files.count)
+        #if FUZZING
+        // The fuzz build reads the tree from memory (Configuration's FuzzFiles): the same bytes, no system calls.
+        var files: [String: [UInt8]] = [:]
+        for (i, file) in Self.files.enumerated() where i < parts.count { files[root + "/" + file] = parts[i] }
+        FuzzFiles.files = files
+        #else
         for (i, file) in Self.files.enumerated() {
             let path = root + "/" + file
             if i < parts.count {
@@ -42,6 +48,7 @@ final class IniTarget {
                 unlink(path)
             }
         }
+        #endif
         let tree = ConfigTree(root: root)
         check { () throws(ConfigError) in _ = try tree.loadFilter("fz") }
         check { () throws(ConfigError) in _ = try tree.loadFilter("fz[mode=aggressive, port=2222]") }

@@ -351,7 +351,7 @@ struct RestartCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(50))
             waited += 0.05
         }
-        var start = try StartCommand.parse(options.asArguments)
+        let start = try StartCommand.parse(options.asArguments)
         try await start.run()
     }
 }

@@ -43,6 +43,10 @@ DEB=$(echo "$out" | sed -n 's/^package: //p' | tail -1)
 [[ -n $DEB && -f $DEB ]] || { check "package file exists" 1 "$DEB"; finish; }
 echo "     (package built and checked in $((SECONDS - start)) s; lintian: $(echo "$out" | grep -cE '^W: ') warnings, $(echo "$out" | grep -cE '^I: ') informational)"
 VERSION=$(dpkg-deb -f "$DEB" Version)
+# libpq is loaded only when [fleet] is configured: not a dependency, a recommendation.
+! dpkg-deb -f "$DEB" Depends | grep -q libpq && dpkg-deb -f "$DEB" Recommends | grep -q libpq5
+check "libpq5 is recommended, not a dependency (the daemon loads it for [fleet] only)" $? \
+    "Depends: $(dpkg-deb -f "$DEB" Depends); Recommends: $(dpkg-deb -f "$DEB" Recommends)"
 
 # Everything named like the package outside places other tests use (work trees, temporary directories).
 traces() {
@@ -65,6 +69,8 @@ no_daemon() {
 installed_checks() {
     local round=$1
     [[ $(portcullis --version 2>&1) == "$VERSION" ]]; check "$round: portcullis --version says $VERSION" $?
+    ! ldd /usr/bin/portcullis | grep -qE 'libpq|libssl|libkrb5|libldap'
+    check "$round: the binary does not link libpq or its libraries" $? "$(ldd /usr/bin/portcullis | grep -E 'libpq|ssl')"
     local c
     c=$(SSH_CONNECTION= SSH_CLIENT= portcullis check 2>&1)
     local crc=$?

@@ -36,4 +36,7 @@ int portcullis_utmpx_name(const char *path);
 /** malloc_trim(0) (glibc): gives the free memory at the top of the heap and in the arenas back to the system.
     Returns 1 when memory was released, else 0. */
 int portcullis_malloc_trim(void);
+
+/** mallopt(M_ARENA_MAX, count) (glibc): at most `count` malloc arenas. Returns 1 on success, else 0. */
+int portcullis_malloc_arena_max(int count);
 #endif
