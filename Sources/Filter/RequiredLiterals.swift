@@ -185,8 +185,9 @@ enum RequiredLiterals {
             // Lazy or possessive suffix: the same strings.
             if let s = peek(), s == UInt8(ascii: "?") || s == UInt8(ascii: "+") { i += 1 }
             // Another quantifier or a brace right after: not modelled.
-            if let s = peek(), s == UInt8(ascii: "?") || s == UInt8(ascii: "*") || s == UInt8(ascii: "+")
-                || s == UInt8(ascii: "{")
+            if let s = peek(),
+                s == UInt8(ascii: "?") || s == UInt8(ascii: "*") || s == UInt8(ascii: "+")
+                    || s == UInt8(ascii: "{")
             {
                 return nil
             }

@@ -152,7 +152,9 @@ import Testing
             "lines \(s.lines) matched \(s.matched) ignored \(s.ignored) missed \(s.missed) match limit \(s.matchLimit) "
                 + "prefregex \(s.prefregexMatched) failregex \(s.failregexHits) ignoreregex \(s.ignoreregexHits)"
         }
-        if onStats != off.stats { problems.append("on: counters \(counters(onStats)) instead of \(counters(off.stats))") }
+        if onStats != off.stats {
+            problems.append("on: counters \(counters(onStats)) instead of \(counters(off.stats))")
+        }
         if let keep, keep.stats != off.stats {
             problems.append("keepPrefregexCount: counters \(counters(keep.stats)) instead of \(counters(off.stats))")
         }
