@@ -138,24 +138,38 @@ public enum JSON: Sendable, Equatable, CustomStringConvertible {
         return out
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// Appends the JSON string literal for `s`: `"` and `\` escaped, control characters and DEL as `\n`, `\r`,
     /// `\t` or `\u00XX`, everything else as is.
     public static func appendQuoted(_ s: String, to out: inout String) {
         out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
+        var s = s
+        s.withUTF8 { bytes in
+            // Only ASCII bytes are ever escaped, and every byte of a multi-byte UTF-8 sequence is ≥ 0x80: the text
+            // between two escaped bytes is whole characters, appended in one piece.
+            var runStart = 0
+            for i in 0..<bytes.count {
+                let b = bytes[i]
+                guard b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F else { continue }
+                if runStart < i {
+                    out += String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<i]), as: UTF8.self)
                 }
+                switch b {
+                case 0x22: out += "\\\""
+                case 0x5C: out += "\\\\"
+                case 0x0A: out += "\\n"
+                case 0x0D: out += "\\r"
+                case 0x09: out += "\\t"
+                default:
+                    out += "\\u00"
+                    out.unicodeScalars.append(Unicode.Scalar(hexDigits[Int(b >> 4)]))
+                    out.unicodeScalars.append(Unicode.Scalar(hexDigits[Int(b & 0xF)]))
+                }
+                runStart = i + 1
+            }
+            if runStart < bytes.count {
+                out += String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]), as: UTF8.self)
             }
         }
         out += "\""

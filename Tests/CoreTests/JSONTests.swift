@@ -49,4 +49,40 @@ import Testing
         let v = JSON.array([.string("line\nwith \"quotes\" and \u{2028}"), .object([("k", .int(42))]), .object([])])
         #expect(try JSON.parse(v.encoded()) == v)
     }
+
+    @Test("quoting: the same text as a scalar-by-scalar reference on 5,000 random strings, and it parses back")
+    func quotingMatchesReference() throws {
+        func reference(_ s: String) -> String {
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default:
+                    if scalar.value < 0x20 || scalar.value == 0x7F {
+                        let hex = String(scalar.value, radix: 16)
+                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return out + "\""
+        }
+        let alphabet: [Unicode.Scalar] =
+            (0...0x7F).compactMap { Unicode.Scalar(UInt32($0)) } + ["é", "\u{2028}", "\u{FFFD}", "😀", "ß", "中"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5_000 {
+            var s = ""
+            for _ in 0..<Int.random(in: 0...24, using: &generator) {
+                s.unicodeScalars.append(alphabet.randomElement(using: &generator)!)
+            }
+            let quoted = JSON.quoted(s)
+            #expect(quoted == reference(s), "\(s.debugDescription)")
+            #expect(try JSON.parse(quoted) == .string(s))
+        }
+    }
 }
