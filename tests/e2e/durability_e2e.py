@@ -19,7 +19,7 @@
    SIGTERM while it runs (exit 0, socket and table gone, store untouched); SIGKILL at 10, 50 and 80 % of it, then a
    start on a flushed ruleset; `nft flush ruleset` four times while it runs; a reload restoring the jail while the
    socket serves, with `status`, `unbanip` and `banip` meanwhile; a SIGHUP renaming the jail while `reload --restart`
-   restores it on a flushed ruleset. After each: the kernel sets, the store's active rows (each address once) and
+   restores it on a flushed ruleset; `stop` while a reload restores the jail, then a start. After each: the kernel sets, the store's active rows (each address once) and
    `status` hold exactly the expected addresses, and no crash line was logged.
 
 Never touches the host's ruleset; the namespace and the tmpfs are removed at the end. Run as root:
@@ -566,12 +566,13 @@ def restore_attacks(exe, tmp, rng, n):
     d.start_async()
     wait_started(d, before)
     time.sleep(0.2)
+    d.proc.send_signal(signal.SIGUSR1)  # reopen the log file: also deadly before it was trapped
     d.proc.send_signal(signal.SIGHUP)
     newcomers = addresses("198.18.200.0", 60)
     append(d.log, failure_lines(newcomers, MAXRETRY, rng))
     ready = d.wait_ready(300)
-    check("SIGHUP during the restore: the daemon lives on and serves", ready,
-          f"exit status {d.proc.poll()} (-1: ended by SIGHUP)")
+    check("SIGUSR1 and SIGHUP during the restore: the daemon lives on and serves", ready,
+          f"exit status {d.proc.poll()} (-1: ended by SIGHUP, -10: by SIGUSR1)")
     if not ready:  # the rest still runs, on a start without the signal
         d.kill()
         t0 = time.monotonic()
@@ -674,9 +675,26 @@ def restore_attacks(exe, tmp, rng, n):
           d.client("status").stdout)
     check("the renamed-away jail's sets are gone, its bans stay in the store",
           not d.kernel_all() and d.active_bans() == expected, f"{len(d.kernel_all())} left in the kernel")
+
+    # 6. `stop` while a reload restores the jail (brought back): a clean exit; the next start restores every ban.
     d.write_jails(["other", JAIL])
-    check("reload bringing the jail back", d.client("reload").returncode == 0)
-    same_everywhere(d, expected, "the jail back after rename")
+    before = len(d.log_text())
+    reloading = threading.Thread(target=lambda: replies.__setitem__("reload", d.client("reload")))
+    reloading.start()
+    wait_until(lambda: "Reloading configuration" in d.log_text()[before:], 30, 0.005)
+    time.sleep(0.1)
+    stop = d.client("stop")
+    reloading.join()
+    try:
+        rc = d.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        rc = "still running after 120 s"
+        d.kill()
+    check("stop during a reload's restore: exit 0, socket removed", rc == 0 and not os.path.exists(d.sock),
+          f"exit {rc}; stop replied {stop.returncode} {stop.stdout.strip()}{stop.stderr.strip()}")
+    d.delete_table()
+    check("start after it", d.start_async() or d.wait_ready(300))
+    same_everywhere(d, expected, "start after a stop during a reload's restore")
     rc = d.stop(120)
     check("stop: exit 0, socket removed", rc == 0 and not os.path.exists(d.sock), f"exit {rc}")
 
