@@ -75,12 +75,15 @@ struct HousekeepingService: Service {
 
 /// SIGHUP reloads the configuration (as `reload` does) and reopens the log file (logrotate).
 struct HangupService: Service {
+    /// SIGHUP and SIGUSR1, trapped when the daemon began (``PortcullisDaemon/run()``): one that arrived during the
+    /// start waits here and is handled now.
+    let signals: UnixSignalsSequence
     let reload: @Sendable () async -> Void
     /// SIGUSR1: reopen the log file only (fail2ban's flush of its logs).
     let flushLogs: @Sendable () -> Void
 
     func run() async {
-        for await signal in await UnixSignalsSequence(trapping: .sighup, .sigusr1).cancelOnGracefulShutdown() {
+        for await signal in signals.cancelOnGracefulShutdown() {
             if signal == .sighup { await reload() }
             flushLogs()
         }

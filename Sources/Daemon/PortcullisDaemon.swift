@@ -198,6 +198,10 @@ public final class PortcullisDaemon: Service, Sendable {
         // At most two malloc arenas (glibc makes up to 8 per core, one per thread that contends): what a burst frees
         // then collects in fewer places, and the housekeeping's malloc_trim gives more of it back.
         _ = portcullis_malloc_arena_max(2)
+        // SIGHUP and SIGUSR1 are trapped first: their default action ends the process, and the start (a restore of
+        // many bans) runs for seconds before the reload service listens. One that arrives meanwhile waits in the
+        // sequence and is handled once the daemon runs (a reload, a reopened log file).
+        let hangups = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
         let settings = self.settings
         let tree = ConfigTree(root: settings.configDirectory)
         let main: MainConfiguration
@@ -458,6 +462,7 @@ public final class PortcullisDaemon: Service, Sendable {
                     .init(service: HousekeepingService(coordinator: coordinator, purgeAge: { server.purgeAge })),
                     .init(
                         service: HangupService(
+                            signals: hangups,
                             reload: { _ = await reload(ReloadRequest(jail: nil)) },
                             flushLogs: { _ = server.flushLogs() })),
                     .init(service: ControlService(server: control)),

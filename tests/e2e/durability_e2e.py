@@ -14,6 +14,13 @@
    and the bans still in the kernel are adopted into it.
 4. The SIGKILL invariant for a journal jail (backend = systemd, a journal file written by systemd-journal-remote):
    1,500 addresses, 5 kills; the stored cursor must cover every entry's work.
+5. The start-up restore of a large store (--restore-bans, 30,000 by default: about 45 s of CPU with the debug build)
+   under attack: SIGHUP and new failures while it runs (the daemon lives, reloads after the start, bans them all);
+   SIGTERM while it runs (exit 0, socket and table gone, store untouched); SIGKILL at 10, 50 and 80 % of it, then a
+   start on a flushed ruleset; `nft flush ruleset` four times while it runs; a reload restoring the jail while the
+   socket serves, with `status`, `unbanip` and `banip` meanwhile; a SIGHUP renaming the jail while `reload --restart`
+   restores it on a flushed ruleset; `stop` while a reload restores the jail, then a start. After each: the kernel sets, the store's active rows (each address once) and
+   `status` hold exactly the expected addresses, and no crash line was logged.
 
 Never touches the host's ruleset; the namespace and the tmpfs are removed at the end. Run as root:
     tests/e2e/durability_e2e.py [--portcullis .build/debug/portcullis] [--seed N]
@@ -92,31 +99,54 @@ class Daemon:
         with open(f"{self.conf}/filter.d/dur.conf", "w") as f:
             f.write("[Definition]\nfailregex = ^\\s*\\S+ dur\\[\\d+\\]: authentication failure from <HOST>$\n"
                     "journalmatch = SYSLOG_IDENTIFIER=dur\n")
-        source = f"backend = systemd[journalfiles={journal}]" if journal else f"logpath = {self.log}"
+        self.journal = journal
+        self.write_jails([JAIL])
+        open(self.log, "a").close()
+
+    def write_jails(self, jails):
+        """jail.conf with `jails` enabled (JAIL reads the log or the journal, any other reads TMP/NAME.log)."""
         with open(f"{self.conf}/jail.conf", "w") as f:
             f.write(f"[DEFAULT]\nmaxretry = {MAXRETRY}\nfindtime = 1h\nbantime = 1d\nignoreself = true\n"
                     "banaction = nftables-multiport\nprotocol = tcp\n"
-                    "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\n"
-                    f"[{JAIL}]\nenabled = true\nfilter = dur\nport = 22\n{source}\n")
-        open(self.log, "a").close()
+                    "action = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n")
+            for jail in jails:
+                if jail == JAIL:
+                    source = (f"backend = systemd[journalfiles={self.journal}]" if self.journal
+                              else f"logpath = {self.log}")
+                else:
+                    source = f"logpath = {self.tmp}/{jail}.log"
+                    open(f"{self.tmp}/{jail}.log", "a").close()
+                f.write(f"\n[{jail}]\nenabled = true\nfilter = dur\nport = 22\n{source}\n")
 
     def start(self):
+        self.start_async()
+        return self.wait_ready(20)
+
+    def start_async(self):
+        """Spawns the daemon and returns at once."""
         self.proc = subprocess.Popen(["ip", "netns", "exec", NS, self.exe, "-c", self.conf, "-f", "start"],
                                      stdout=open(f"{self.tmp}/stdout", "a"), stderr=subprocess.STDOUT)
-        return wait_until(lambda: self.proc.poll() is None and self.client("ping").returncode == 0, 20, 0.02)
+
+    def wait_ready(self, timeout):
+        """Until the daemon answers `ping` (False when it exited or the time ran out)."""
+        return wait_until(lambda: self.proc.poll() is not None or self.client("ping").returncode == 0, timeout, 0.02) \
+            and self.proc.poll() is None
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
-    def stop(self):
+    def stop(self, timeout=20):
+        """`stop` on the socket; returns the exit status (None when it had to be killed)."""
         if self.proc and self.proc.poll() is None:
             self.client("stop")
             try:
-                self.proc.wait(20)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+                return None
+        return self.proc.returncode if self.proc else None
 
     def client(self, *words):
         return sh(self.exe, "-s", self.sock, *words, check_rc=False)
@@ -124,8 +154,9 @@ class Daemon:
     def delete_table(self):
         sh("nft", "delete", "table", "inet", "portcullis", ns=NS, check_rc=False)
 
-    def kernel_set(self):
-        r = sh("nft", "-j", "list", "set", "inet", "portcullis", f"addr-set-{JAIL}", ns=NS, check_rc=False)
+    def kernel_set(self, family="addr", jail=JAIL):
+        """The addresses in the jail's IPv4 set (`addr6` for IPv6); empty when the set does not exist."""
+        r = sh("nft", "-j", "list", "set", "inet", "portcullis", f"{family}-set-{jail}", ns=NS, check_rc=False)
         if r.returncode != 0:
             return set()
         out = set()
@@ -135,6 +166,9 @@ class Daemon:
                 if isinstance(v, str):
                     out.add(v)
         return out
+
+    def kernel_all(self, jail=JAIL):
+        return self.kernel_set("addr", jail) | self.kernel_set("addr6", jail)
 
     def ban_lines(self):
         counts = {}
@@ -164,11 +198,22 @@ class Daemon:
         except sqlite3.Error as e:
             return f"error {e}"
 
-    def active_bans(self):
+    def active_bans(self, jail=JAIL):
+        return set(self.active_rows(jail))
+
+    def active_rows(self, jail=JAIL):
+        """Every active row of the jail (an address twice would be a ban applied twice)."""
         c = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
-        rows = {r[0] for r in c.execute("SELECT address FROM bans WHERE jail = ? AND active = 1", (JAIL,))}
+        rows = [r[0] for r in c.execute("SELECT address FROM bans WHERE jail = ? AND active = 1", (jail,))]
         c.close()
         return rows
+
+    def status_list(self, jail=JAIL):
+        """The addresses `status JAIL` lists (None when it fails)."""
+        r = self.client("status", jail)
+        if r.returncode != 0:
+            return None
+        return r.stdout.rsplit("Banned IP list:", 1)[-1].split()
 
 
 def failure_lines(addrs, rounds, rng):
@@ -450,11 +495,216 @@ def damaged_database(exe, tmp, rng):
         d.stop()
 
 
+def v6(i):
+    """The i-th address of 2001:db8:0:7e57::/64 (documentation range), as nft prints it."""
+    return str(ipaddress.IPv6Address((0x20010DB8 << 96) | (0x7E57 << 64) | i))
+
+
+def fill_store(d, n):
+    """n active bans of JAIL (IPv6) written into the daemon's database as a daemon that logged them leaves it."""
+    now = time.time()
+    c = sqlite3.connect(d.db)
+    c.execute("BEGIN")
+    c.executemany(
+        "INSERT INTO bans (jail, address, time_of_ban, ban_time, ban_count, failures, matches, active) "
+        "VALUES (?, ?, ?, 86400, 1, 3, '[]', 1)", ((JAIL, v6(i), now - 60) for i in range(n)))
+    c.execute("UPDATE ban_log SET logged_upto = (SELECT MAX(id) FROM bans)")
+    c.commit()
+    c.close()
+    return {v6(i) for i in range(n)}
+
+
+CRASH = re.compile(r"fatal error|crash|panic|Illegal instruction|Segmentation fault|Trace/breakpoint|"
+                   r"ended unexpectedly|Assertion failed", re.IGNORECASE)
+
+
+def crash_lines(d):
+    try:
+        with open(f"{d.tmp}/stdout", errors="replace") as f:
+            out = f.read()
+    except FileNotFoundError:
+        out = ""
+    return [l for l in (d.log_text() + out).splitlines() if CRASH.search(l)]
+
+
+def same_everywhere(d, expected, name, jail=JAIL):
+    """The kernel sets, the store's active rows (each once) and `status` hold exactly `expected`; nothing crashed."""
+    kernel = d.kernel_all(jail)
+    rows = d.active_rows(jail)
+    listed = d.status_list(jail)
+    check(f"{name}: the kernel holds exactly the {len(expected):,} bans", kernel == expected,
+          f"{len(kernel):,} in the kernel; missing {sorted(expected - kernel)[:3]}, extra {sorted(kernel - expected)[:3]}")
+    check(f"{name}: the store holds each of them once", len(rows) == len(expected) and set(rows) == expected,
+          f"{len(rows):,} rows, {len(set(rows)):,} distinct; missing {sorted(expected - set(rows))[:3]}, "
+          f"extra {sorted(set(rows) - expected)[:3]}")
+    check(f"{name}: status lists exactly them", listed is not None and len(listed) == len(expected)
+          and set(listed) == expected, f"{None if listed is None else len(listed)} listed")
+    lines = crash_lines(d)
+    check(f"{name}: no crash or fatal line", not lines, f"{lines[:3]}")
+
+
+def wait_started(d, before, timeout=30):
+    """Until this start's `Starting Portcullis` line (its signal handling is in place from then on)."""
+    return wait_until(lambda: "Starting Portcullis" in d.log_text()[before:], timeout, 0.005)
+
+
+def restore_attacks(exe, tmp, rng, n):
+    print(f"--- the start-up restore of {n:,} bans under signals, commands, kills and reloads")
+    base = f"{tmp}/restore"
+    os.makedirs(base)
+    d = Daemon(exe, base, base)
+    d.write_jails([JAIL])
+    check("restore: daemon starts (schema)", d.start())
+    d.stop()
+    stored = fill_store(d, n)
+
+    # 1. SIGHUP during the restore (the reload it asks for runs once the start is over), and failures of new
+    # addresses appended meanwhile (read from the stored position afterwards, every one banned).
+    d.delete_table()
+    before = len(d.log_text())
+    t0 = time.monotonic()
+    d.start_async()
+    wait_started(d, before)
+    time.sleep(0.2)
+    d.proc.send_signal(signal.SIGUSR1)  # reopen the log file: also deadly before it was trapped
+    d.proc.send_signal(signal.SIGHUP)
+    newcomers = addresses("198.18.200.0", 60)
+    append(d.log, failure_lines(newcomers, MAXRETRY, rng))
+    ready = d.wait_ready(300)
+    check("SIGUSR1 and SIGHUP during the restore: the daemon lives on and serves", ready,
+          f"exit status {d.proc.poll()} (-1: ended by SIGHUP, -10: by SIGUSR1)")
+    if not ready:  # the rest still runs, on a start without the signal
+        d.kill()
+        t0 = time.monotonic()
+        d.start_async()
+        d.wait_ready(300)
+    took = time.monotonic() - t0
+    print(f"     start with {n:,} bans: spawn -> ping {took:.1f} s")
+    check("SIGHUP during the restore: it reloads once the start is over",
+          wait_until(lambda: "Reloading configuration" in d.log_text()[before:], 30))
+    check("failures appended during the restore are all banned",
+          wait_until(lambda: set(newcomers) <= d.kernel_set() and set(newcomers) <= d.active_bans(), 60, 0.2),
+          f"{len(set(newcomers) & d.kernel_set())}/{len(newcomers)}")
+    expected = stored | set(newcomers)
+    same_everywhere(d, expected, "SIGHUP and failures during the restore")
+    rc = d.stop(120)
+    check("stop right after: exit 0, socket removed", rc == 0 and not os.path.exists(d.sock), f"exit {rc}")
+
+    # 2. SIGTERM while the restore runs: a clean exit (0, socket and table gone), the store untouched.
+    d.delete_table()
+    before = len(d.log_text())
+    d.start_async()
+    wait_started(d, before)
+    time.sleep(took * 0.4)
+    d.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = d.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        rc = "still running after 120 s"
+        d.kill()
+    gone = sh("nft", "list", "table", "inet", "portcullis", ns=NS, check_rc=False).returncode != 0
+    check("SIGTERM during the restore: exit 0, socket and table removed", rc == 0 and gone
+          and not os.path.exists(d.sock), f"exit {rc}, table gone {gone}, socket {os.path.exists(d.sock)}")
+    check("SIGTERM during the restore: the store keeps every ban", d.active_rows() and
+          sorted(d.active_rows()) == sorted(expected))
+
+    # 3. SIGKILL at several points of the restore; each time the next start finds a flushed ruleset.
+    for k, fraction in enumerate((0.1, 0.5, 0.8)):
+        d.delete_table()
+        before = len(d.log_text())
+        d.start_async()
+        wait_started(d, before)
+        time.sleep(took * fraction)
+        d.kill()
+    d.delete_table()
+    check("restart after 3 SIGKILLs during the restore", d.start_async() or d.wait_ready(300))
+    same_everywhere(d, expected, "after SIGKILLs during the restore")
+    d.stop(120)
+
+    # 4. Another process flushes the ruleset while the restore runs (nftables.service at boot, say): the table
+    # comes back with every ban once the restore is over.
+    d.delete_table()
+    before = len(d.log_text())
+    d.start_async()
+    wait_started(d, before)
+    for _ in range(4):  # at about 20, 40, 60 and 80 % of the restore
+        time.sleep(took * 0.2)
+        sh("nft", "flush", "ruleset", ns=NS)
+    check("ruleset flushed during the restore: the daemon serves", d.wait_ready(300))
+    check("ruleset flushed during the restore: every ban is back in the kernel within 10 s",
+          wait_until(lambda: d.kernel_all() == expected, 10, 0.5), f"{len(d.kernel_all()):,}")
+    same_everywhere(d, expected, "ruleset flushed during the restore")
+
+    # 5. A reload that restores the jail's bans while the socket serves: `status`, `unbanip`, `banip` meanwhile;
+    # then a SIGHUP renaming the jail while a reload --restart restores it on a flushed ruleset.
+    d.write_jails(["other"])
+    check("reload removing the jail", d.client("reload").returncode == 0)
+    check("its sets are gone, its bans stay in the store", not d.kernel_all() and d.active_bans() == expected)
+    d.write_jails(["other", JAIL])
+    before = len(d.log_text())
+    replies = {}
+    reloading = threading.Thread(target=lambda: replies.setdefault("reload", d.client("reload")))
+    reloading.start()
+    wait_until(lambda: "Reloading configuration" in d.log_text()[before:], 30, 0.005)
+    time.sleep(0.1)
+    lifted, added = v6(7), "203.0.113.77"
+    st = d.client("status", JAIL)
+    unban = d.client("set", JAIL, "unbanip", lifted)
+    ban = d.client("set", JAIL, "banip", added)
+    reloading.join()
+    check("reload re-adding the jail answers OK", replies["reload"].returncode == 0, replies["reload"].stderr)
+    check("status, unbanip and banip during its restore answer", st.returncode == 0 and unban.returncode == 0
+          and ban.returncode == 0, f"{st.stderr} {unban.stdout}{unban.stderr} {ban.stdout}{ban.stderr}")
+    expected = (expected - {lifted}) | {added}
+    wait_until(lambda: lifted not in d.active_bans() and added in d.active_bans(), 10)
+    same_everywhere(d, expected, "reload restoring the jail, with unbanip and banip meanwhile")
+    before = len(d.log_text())
+    d.write_jails(["other", JAIL])
+    d.delete_table()  # and a flushed ruleset: the reload puts the table back with every ban
+    reloading = threading.Thread(target=lambda: replies.__setitem__("reload", d.client("reload", "--restart", JAIL)))
+    reloading.start()
+    wait_until(lambda: "Reloading configuration" in d.log_text()[before:], 30, 0.005)
+    time.sleep(0.1)
+    d.write_jails(["other", "renamed"])
+    d.proc.send_signal(signal.SIGHUP)
+    reloading.join()
+    # The reload is over when the sources follow the new jail (status shows the new jails a little before).
+    renamed = wait_until(lambda: "renamed.log" in d.log_text()[before:], 120, 0.1) and \
+        d.status_list("renamed") is not None and d.status_list(JAIL) is None
+    check("SIGHUP renaming the jail during a restore: the old jail goes, the new one runs", renamed,
+          d.client("status").stdout)
+    check("the renamed-away jail's sets are gone, its bans stay in the store",
+          not d.kernel_all() and d.active_bans() == expected, f"{len(d.kernel_all())} left in the kernel")
+
+    # 6. `stop` while a reload restores the jail (brought back): a clean exit; the next start restores every ban.
+    d.write_jails(["other", JAIL])
+    before = len(d.log_text())
+    reloading = threading.Thread(target=lambda: replies.__setitem__("reload", d.client("reload")))
+    reloading.start()
+    wait_until(lambda: "Reloading configuration" in d.log_text()[before:], 30, 0.005)
+    time.sleep(0.1)
+    stop = d.client("stop")
+    reloading.join()
+    try:
+        rc = d.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        rc = "still running after 120 s"
+        d.kill()
+    check("stop during a reload's restore: exit 0, socket removed", rc == 0 and not os.path.exists(d.sock),
+          f"exit {rc}; stop replied {stop.returncode} {stop.stdout.strip()}{stop.stderr.strip()}")
+    d.delete_table()
+    check("start after it", d.start_async() or d.wait_ready(300))
+    same_everywhere(d, expected, "start after a stop during a reload's restore")
+    rc = d.stop(120)
+    check("stop: exit 0, socket removed", rc == 0 and not os.path.exists(d.sock), f"exit {rc}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--portcullis", default=os.path.join(ROOT, ".build/debug/portcullis"))
     p.add_argument("--seed", type=int, default=int(time.time()))
-    p.add_argument("--only", choices=["kill", "store", "damaged", "journal"])
+    p.add_argument("--only", choices=["kill", "store", "damaged", "journal", "restore"])
+    p.add_argument("--restore-bans", type=int, default=30_000, help="bans in the store for the restore attacks")
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("durability_e2e.py: run as root")
@@ -473,6 +723,10 @@ def main():
             damaged_database(exe, tmp, rng)
         if args.only in (None, "journal"):
             journal_sigkill_invariant(exe, tmp, rng)
+        if args.only in (None, "restore"):
+            started = time.monotonic()
+            restore_attacks(exe, tmp, rng, args.restore_bans)
+            print(f"     restore attacks took {time.monotonic() - started:.0f} s")
     except Exception as e:  # report, never hide
         check("unexpected error", False, repr(e))
     finally:
