@@ -163,11 +163,11 @@ actor StoreWriter {
                 let lastBan = try store.apply(changes)
                 // The Ban lines, then the mark that they are written. A crash before the lines leaves bans past the
                 // mark: the next start writes their lines. Only a crash between the lines and the mark (one small
-                // transaction) can write a line twice.
+                // transaction, committed without the disk wait) can write a line twice.
                 for n in notes { n() }
                 if let lastBan {
                     do {
-                        try store.apply([.banLogged(upTo: lastBan)])
+                        try store.markBansLogged(upTo: lastBan)
                     } catch {
                         lock.withLock { s in
                             s.queue.insert(

@@ -504,6 +504,26 @@ extension BanStore {
         }
     }
 
+    /// Records that the `Ban` lines of every ban up to row `id` are written (``StoreChange/banLogged(upTo:)``), in a
+    /// transaction committed without waiting for the disk (`synchronous=OFF` for this one commit; the write-ahead
+    /// log still has it when the process is killed). The lines are written between the bans' commit and this
+    /// mark, and a crash in between writes them again at the next start: without the disk wait that window is the
+    /// time of one small write instead of an fsync (tens of milliseconds on a busy disk). Only a crash of the
+    /// machine can lose the mark, which then repeats those lines, never a ban.
+    public func markBansLogged(upTo id: Int64) throws(DatabaseError) {
+        do {
+            try database.withLock { db in
+                try db.execute("PRAGMA synchronous=OFF")
+                defer { try? db.execute(db.options.fullSync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") }
+                try db.transaction { try BanStore.run(.banLogged(upTo: id), db) }
+            }
+        } catch let error as DatabaseError {
+            throw error
+        } catch {
+            throw DatabaseError(code: 1, message: "\(error)")
+        }
+    }
+
     /// The active bans whose `Ban` log line may not have been written (inserted after the last
     /// ``StoreChange/banLogged(upTo:)``): a crash hit between their commit and their log line.
     public func unloggedBans() throws(DatabaseError) -> Set<BanKeyText> {

@@ -84,12 +84,15 @@ public final class Database {
 
     /// The path given at open (`:memory:` for an in-memory database).
     public let path: String
+    /// The options given at open.
+    public let options: Options
     private let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
 
     /// Opens (creating unless read-only) the database at `path`, or an in-memory one for `":memory:"`.
     public init(path: String, options: Options = Options()) throws(DatabaseError) {
         self.path = path
+        self.options = options
         var db: OpaquePointer?
         let flags =
             (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
