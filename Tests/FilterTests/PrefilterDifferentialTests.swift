@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import PortcullisTestKit
 import Testing
 
 @testable import Filter

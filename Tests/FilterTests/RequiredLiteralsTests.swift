@@ -1,3 +1,4 @@
+import PortcullisTestKit
 import Testing
 
 @testable import Filter
@@ -163,20 +164,6 @@ import Testing
         }
         #expect(withSet > 1000)  // the grammar gives the extraction something to do
     }
-}
-
-/// A deterministic generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
 /// Regexes from literals, classes, `.`, `\d`, groups, alternations and quantifiers, and texts they match
